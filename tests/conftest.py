@@ -1,0 +1,75 @@
+"""Shared fixtures: a real engine process on an ephemeral port, and helpers to drive it over HTTP."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from webapp.engine.testing import EngineProcess
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory):
+    """One engine process for the session (tests use their own pipeline names)."""
+    eng = EngineProcess(tmp_path_factory.mktemp("engine-data"), "--ingress-wait", "3",
+                        "--egress-stall-timeout", "3", "--keepalive", "3")
+    with eng:
+        yield eng
+
+
+@pytest.fixture
+def http(engine):
+    with httpx.Client(base_url=engine.url + "/v0", timeout=30) as c:
+        yield c
+
+
+def wait_status(http, name, status, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = http.get(f"/pipelines/{name}", params={"selector": "status"}).json()
+        if st.get("deployment_status") == status:
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pipeline {name} never reached {status}: {st}")
+        time.sleep(0.05)
+
+
+def wait_token(http, name, token, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = http.get(f"/pipelines/{name}/completion_status", params={"token": token})
+        assert r.status_code == 200, r.text
+        if r.json()["status"] == "complete":
+            return r.json()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"token {token} never completed")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def make_pipeline(http):
+    """Create and start a pipeline with a unique name; stops and deletes it afterwards."""
+    made = []
+
+    def make(sql: str, initial: str = "running", name: str | None = None) -> str:
+        name = name or f"p{uuid.uuid4().hex[:10]}"
+        r = http.put(f"/pipelines/{name}", json={"name": name, "program_code": sql})
+        assert r.status_code in (200, 201), r.text
+        assert r.json()["program_status"] == "Success", r.json()
+        made.append(name)
+        r = http.post(f"/pipelines/{name}/start", params={"initial": initial})
+        assert r.status_code == 202, r.text
+        wait_status(http, name, "Paused" if initial == "paused" else "Running")
+        return name
+
+    yield make
+    for name in made:
+        http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+        try:
+            wait_status(http, name, "Stopped")
+        except AssertionError:
+            pass
+        http.delete(f"/pipelines/{name}")

@@ -1,0 +1,126 @@
+"""The ``sluice`` command: ``engine`` (the pipeline server) and ``up`` (everything, with a demo)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+DEFAULT_DATA_DIR = os.environ.get("SLUICE_DATA_DIR", "sluice-data")
+
+
+def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--port") -> None:
+    from .engine import Settings
+    d = Settings()
+    p.add_argument("--host", default=os.environ.get("SLUICE_HOST", "127.0.0.1"),
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument(port_flag, dest="engine_port", type=int, default=port,
+                   help=f"engine port (default {port}; 0 picks a free one and prints it)")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                   help="directory for pipeline definitions and data; one engine per directory "
+                        "(default ./sluice-data, or $SLUICE_DATA_DIR)")
+    p.add_argument("--threads", type=int, default=256,
+                   help="HTTP threads: each open egress stream or waiting request holds one (default 256)")
+    p.add_argument("--max-buffered-records", type=int, default=d.max_buffered_records,
+                   help="records a table may have waiting before ingress requests wait (default %(default)s)")
+    p.add_argument("--ingress-wait", type=float, default=d.ingress_wait_secs,
+                   help="seconds an unforced ingress request waits on a paused pipeline or a full buffer "
+                        "before answering 503 (default %(default)s)")
+    p.add_argument("--egress-stall-timeout", type=float, default=d.egress_stall_secs,
+                   help="seconds the pipeline waits on a backpressure reader that reads nothing before it "
+                        "closes that stream (default %(default)s)")
+    p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
+                   help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
+
+
+def _settings(a):
+    from .engine import Settings
+    return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
+                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive)
+
+
+def _cmd_engine(a) -> int:
+    from .engine.engine import DataDirLocked
+    from .server.run import serve
+    bootstrap = None
+    if a.program or a.pipeline:
+        if not (a.program and a.pipeline):
+            print("sluice engine: --program and --pipeline go together", file=sys.stderr)
+            return 2
+        code = Path(a.program).read_text()
+        name = a.pipeline
+
+        def bootstrap(engine):
+            log = logging.getLogger("sluice.engine")
+            try:
+                p = engine.pipelines.get(name)
+                if p is None or p.program_code != code:
+                    if p is not None and p.status != "Stopped":
+                        p.stop_now()
+                        p.status = "Stopped"
+                    engine.put(name, {"program_code": code})
+                p = engine.get(name)
+                if p.program is None:
+                    log.error("program %s has errors: %s", a.program, p.program_error)
+                elif p.status == "Stopped":
+                    p.start("running")
+            except Exception:
+                log.exception("could not create pipeline %s", name)
+    try:
+        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap)
+    except DataDirLocked as e:
+        print(f"sluice engine: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_up(a) -> int:
+    from .demo import bootstrap_demo
+    from .engine.engine import DataDirLocked
+    from .server.run import serve
+
+    def ready(url):
+        print(f"Demo pipeline 'demo': {url}/v0/pipelines/demo", flush=True)
+        print("Try:  curl -X POST '" + url + "/v0/pipelines/demo/ingress/orders?format=json&update_format=raw' "
+              "-d '{\"order_id\":1,\"customer_id\":1,\"amount\":120.5,\"placed_at\":\"2026-12-01 10:00:00\"}'",
+              flush=True)
+    try:
+        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, on_ready=ready, bootstrap=bootstrap_demo)
+    except DataDirLocked as e:
+        print(f"sluice up: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sluice", description="Sluice: push rows into streaming SQL pipelines over "
+                                "HTTP and watch the views change.")
+    p.add_argument("--version", action="version", version=f"sluice {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    e = sub.add_parser("engine", help="run the pipeline server (Feldera's /v0 REST API)",
+                       description="Run the pipeline server: Feldera's /v0 REST API over an embedded DuckDB engine.")
+    _engine_flags(e, 8080)
+    e.add_argument("--program", metavar="FILE.sql", help="create (or update) a pipeline from this SQL file and start it")
+    e.add_argument("--pipeline", metavar="NAME", help="the name of the pipeline --program creates")
+    e.set_defaults(func=_cmd_engine)
+    u = sub.add_parser("up", help="run everything with a demo pipeline",
+                       description="Run the engine with a demo pipeline (created and started on first run). "
+                                   "The browser dashboard joins it once it lands.")
+    _engine_flags(u, 8080, "--engine-port")
+    u.add_argument("--port", type=int, default=5000, help="dashboard port (reserved for the dashboard; default 5000)")
+    u.set_defaults(func=_cmd_up)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""Column types and relations: what a compiled program declares, in Feldera's schema shape.
+
+A ``ColumnType`` knows its DuckDB spelling, its Arrow type, its ``columntype`` JSON for
+``program_info.schema`` and how to turn one of its values into JSON output.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Callable
+
+import pyarrow as pa
+
+INTEGER_RANGES = {
+    "TINYINT": (-(2**7), 2**7 - 1),
+    "SMALLINT": (-(2**15), 2**15 - 1),
+    "INTEGER": (-(2**31), 2**31 - 1),
+    "BIGINT": (-(2**63), 2**63 - 1),
+}
+
+_DUCK = {
+    "BOOLEAN": "BOOLEAN", "TINYINT": "TINYINT", "SMALLINT": "SMALLINT", "INTEGER": "INTEGER",
+    "BIGINT": "BIGINT", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "CHAR": "VARCHAR",
+    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP",
+}
+_ARROW = {
+    "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(),
+    "BIGINT": pa.int64(), "REAL": pa.float32(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(),
+    "CHAR": pa.string(), "DATE": pa.date32(), "TIME": pa.time64("us"), "TIMESTAMP": pa.timestamp("us"),
+}
+
+
+@dataclass(frozen=True)
+class ColumnType:
+    """A SQL type as Feldera names it (``type`` is upper case: INTEGER, DECIMAL, ARRAY, ...)."""
+
+    type: str
+    nullable: bool = True
+    precision: int | None = None
+    scale: int | None = None
+    component: "ColumnType | None" = None
+
+    def duckdb(self) -> str:
+        if self.type == "DECIMAL":
+            return f"DECIMAL({self.precision},{self.scale})"
+        if self.type == "ARRAY":
+            return f"{self.component.duckdb()}[]"
+        return _DUCK.get(self.type, self.type)
+
+    def arrow(self) -> pa.DataType:
+        if self.type == "DECIMAL":
+            return pa.decimal128(self.precision, self.scale)
+        if self.type == "ARRAY":
+            return pa.list_(self.component.arrow())
+        return _ARROW.get(self.type, pa.string())
+
+    def to_json(self) -> dict:
+        out: dict[str, Any] = {"type": self.type, "nullable": self.nullable}
+        if self.type == "DECIMAL":
+            out["precision"] = self.precision
+            out["scale"] = self.scale
+        elif self.type in ("VARCHAR", "CHAR"):
+            out["precision"] = self.precision if self.precision is not None else -1
+        elif self.type == "ARRAY":
+            out["component"] = self.component.to_json()
+        return out
+
+    def with_nullable(self, nullable: bool) -> "ColumnType":
+        return ColumnType(self.type, nullable, self.precision, self.scale, self.component)
+
+
+@dataclass
+class Column:
+    name: str
+    type: ColumnType
+    case_sensitive: bool = False
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "case_sensitive": self.case_sensitive, "columntype": self.type.to_json()}
+
+
+@dataclass
+class Relation:
+    """A table or a view of a compiled program."""
+
+    name: str
+    columns: list[Column]
+    kind: str  # "table" | "view" | "local_view"
+    case_sensitive: bool = False
+    materialized: bool = False
+    primary_key: list[str] = field(default_factory=list)
+    properties: dict[str, str] = field(default_factory=dict)
+    sql: str = ""  # the view body as DuckDB runs it; "" for tables
+    depends_on: set[str] = field(default_factory=set)
+    line: int = 1
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "case_sensitive": self.case_sensitive,
+            "fields": [c.to_json() for c in self.columns],
+            "materialized": self.materialized,
+            "primary_key": self.primary_key or None,
+            "properties": {k: {"value": v} for k, v in self.properties.items()},
+        }
+
+
+def duckdb_to_column_type(spelling: str) -> ColumnType:
+    """Map a DuckDB result type (as ``str(DuckDBPyType)``) back to a Feldera-style type."""
+    s = spelling.strip().upper()
+    if s.endswith("[]"):
+        return ColumnType("ARRAY", component=duckdb_to_column_type(s[:-2]))
+    if s.startswith("DECIMAL"):
+        p, _, sc = s[s.index("(") + 1 : s.index(")")].partition(",")
+        return ColumnType("DECIMAL", precision=int(p), scale=int(sc or 0))
+    simple = {
+        "BOOLEAN": "BOOLEAN", "TINYINT": "TINYINT", "SMALLINT": "SMALLINT", "INTEGER": "INTEGER",
+        "BIGINT": "BIGINT", "FLOAT": "REAL", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR",
+        "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "SMALLINT",
+        "USMALLINT": "INTEGER", "UINTEGER": "BIGINT",
+    }
+    if s in simple:
+        return ColumnType(simple[s])
+    if s in ("HUGEINT", "UBIGINT", "UHUGEINT"):
+        return ColumnType("DECIMAL", precision=38, scale=0)
+    if s.startswith("TIMESTAMP"):
+        return ColumnType("TIMESTAMP")
+    return ColumnType(s.split("(")[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Values out: DuckDB gives Python objects; JSON output follows Feldera's encoding.
+
+def _fmt_timestamp(v: _dt.datetime) -> str:
+    return v.strftime("%Y-%m-%d %H:%M:%S.%f") if v.microsecond else v.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_time(v: _dt.time) -> str:
+    return v.strftime("%H:%M:%S.%f") if v.microsecond else v.strftime("%H:%M:%S")
+
+
+def json_default(v: Any) -> Any:
+    """orjson ``default=``: encodes what orjson does not know the way Feldera does."""
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, _dt.timedelta):
+        return str(v)
+    raise TypeError(f"cannot encode {type(v).__name__}")
+
+
+def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
+    """A function making one DuckDB value JSON-ready, or None where orjson's own encoding is right."""
+    if t.type == "TIMESTAMP":
+        return lambda v: None if v is None else _fmt_timestamp(v)
+    if t.type == "TIME":
+        return lambda v: None if v is None else _fmt_time(v)
+    if t.type == "DATE":
+        return lambda v: None if v is None else v.isoformat()
+    if t.type == "DECIMAL":
+        return lambda v: None if v is None else str(v)
+    if t.type == "ARRAY":
+        inner = output_converter(t.component)
+        if inner is None:
+            return None
+        return lambda v: None if v is None else [inner(x) for x in v]
+    return None
+
+
+def row_encoder(columns: list[Column]) -> Callable[[tuple], dict]:
+    """A function turning a result tuple into a dict with every column, ready for orjson."""
+    names = [c.name for c in columns]
+    convs = [output_converter(c.type) for c in columns]
+    if not any(convs):
+        return lambda row: dict(zip(names, row))
+    pairs = list(zip(names, convs))
+
+    def encode(row: tuple) -> dict:
+        return {n: (c(v) if c is not None else v) for (n, c), v in zip(pairs, row)}
+
+    return encode
+
+
+__all__ = ["ColumnType", "Column", "Relation", "duckdb_to_column_type", "row_encoder", "json_default"]

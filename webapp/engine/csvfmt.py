@@ -1,0 +1,164 @@
+"""CSV in and out, as Feldera's HTTP connector does it.
+
+In: no header, columns in declaration order, fields quoted with ``"`` (doubled inside), quoted fields
+may hold commas and newlines. An empty unquoted field, ``NULL`` or ``null`` is NULL; ``""`` is the
+empty string. Extra trailing fields are an error (nothing typed is dropped silently); missing
+trailing fields are NULL. Every record is an insert.
+
+Out: one line per row, the row's columns then a weight column (1 insert, -1 delete).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any, Callable
+
+import orjson
+
+from .catalog import INTEGER_RANGES, Relation
+from .ingress import ParsedBatch, RecordError, RowConverter
+
+_FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\r\n]*)')
+
+
+def iter_csv_records(text: str):
+    """Yield ``(fields, line, error)``; a field is ``(text, quoted)``."""
+    pos, n, line = 0, len(text), 1
+    while pos < n:
+        start_line = line
+        rec: list[tuple[str, bool]] = []
+        err = None
+        while True:
+            m = _FIELD.match(text, pos)
+            if m.group(1) is not None:
+                val = m.group(1)
+                line += val.count("\n")
+                rec.append((val.replace('""', '"'), True))
+            else:
+                rec.append((m.group(2), False))
+            pos = m.end()
+            if pos >= n:
+                break
+            c = text[pos]
+            if c == ",":
+                pos += 1
+                if pos >= n:
+                    rec.append(("", False))
+                    break
+                continue
+            if c in "\r\n":
+                break
+            err = RecordError(f"unexpected '{c}' in a field: quote fields that hold quotes as \"...\" with \"\" inside")
+            break
+        end = text.find("\n", pos) if err else pos
+        if err:
+            pos = n if end < 0 else end
+        # step over the line break
+        if pos < n and text[pos] == "\r":
+            pos += 1
+        if pos < n and text[pos] == "\n":
+            pos += 1
+            line += 1
+        if err is None and len(rec) == 1 and rec[0] == ("", False):
+            continue  # blank line
+        yield rec, start_line, err
+
+
+def _text_value(kind: str) -> Callable[[str], Any]:
+    if kind in INTEGER_RANGES:
+        def f(s):
+            try:
+                return int(s.strip())
+            except ValueError:
+                raise RecordError(f"'{s}' is not an integer") from None
+        return f
+    if kind in ("REAL", "DOUBLE"):
+        def g(s):
+            try:
+                return float(s.strip())
+            except ValueError:
+                raise RecordError(f"'{s}' is not a number") from None
+        return g
+    if kind == "BOOLEAN":
+        def h(s):
+            v = s.strip().lower()
+            if v in ("true", "false"):
+                return v == "true"
+            raise RecordError(f"'{s}' is not true or false")
+        return h
+    return lambda s: s
+
+
+def parse_csv_body(body: bytes, table: Relation) -> ParsedBatch:
+    out = ParsedBatch(num_bytes=len(body))
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # Keep every line before the bad byte; report the line that holds it.
+        text = body[: e.start].decode("utf-8")
+        bad_line = text.count("\n") + 1
+        cut = text.rfind("\n") + 1
+        text = text[:cut]
+        out.add_error(RecordError(f"invalid UTF-8 at byte {e.start} of the body; the rest of the body was not read"),
+                      0, bad_line, "")
+    conv = RowConverter(table)
+    pre = [_text_value(c.type.type) for c in table.columns]
+    width = len(table.columns)
+    event = 0
+    for rec, line, err in iter_csv_records(text):
+        event += 1
+        if err is not None:
+            out.add_error(err, event, line, "")
+            continue
+        try:
+            if len(rec) > width:
+                raise RecordError(f"{len(rec)} fields for a table of {width} columns")
+            vals = []
+            for i, (s, quoted) in enumerate(rec):
+                if not quoted and (s == "" or s in ("NULL", "null")):
+                    vals.append(None)
+                    continue
+                try:
+                    vals.append(pre[i](s))
+                except RecordError as e:
+                    col = table.columns[i].name
+                    e.field, e.description = col, f"column '{col}': {e.description}"
+                    raise
+            row = conv.convert(vals)
+        except RecordError as e:
+            out.add_error(e, event, line, ",".join(s for s, _ in rec)[:200])
+            continue
+        out.ops.append((1, row))
+        out.num_records += 1
+    if out.errors and out.errors[0]["event_number"] == 0:
+        out.errors[0]["event_number"] = event + 1
+    return out
+
+
+def encode_csv_chunks(dels, ins, enc, relation: Relation, limit: int = 10_000) -> list[tuple[bytes, int]]:
+    names = [c.name for c in relation.columns]
+    rows = [(r, -1) for r in dels] + [(r, 1) for r in ins]
+    out = []
+    for i in range(0, len(rows), limit):
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        for r, weight in rows[i: i + limit]:
+            d = enc(r)
+            w.writerow([_csv_cell(d[n]) for n in names] + [weight])
+        out.append((orjson.dumps(buf.getvalue()), len(rows[i: i + limit])))
+    return out
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list):
+        return orjson.dumps(v).decode()
+    return v
+
+
+__all__ = ["parse_csv_body", "encode_csv_chunks", "iter_csv_records"]

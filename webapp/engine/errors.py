@@ -1,0 +1,212 @@
+"""The engine's exceptions: one tree, each mapped to an HTTP status and a Feldera error code.
+
+    EngineError                      (500 Unknown)
+     ├── NotFound                    (404)
+     │    ├── UnknownPipeline        UnknownPipelineName
+     │    ├── UnknownInputStream     UnknownInputStream
+     │    └── UnknownOutputStream    UnknownOutputStream
+     ├── BadRequest                  (400)
+     │    ├── InvalidParam           InvalidParam
+     │    ├── UnknownInputFormat     UnknownInputFormat
+     │    ├── ParseErrors            ParseErrors
+     │    ├── AdHocQueryError        AdHocQueryError
+     │    ├── InvalidTransition      InvalidTransition
+     │    ├── UpdateRestrictedToStopped
+     │    ├── InvalidStorageStatusTransition
+     │    ├── ProgramNotCompiled     ProgramNotCompiled
+     │    └── InvalidToken           InvalidCompletionToken
+     ├── DuplicateName               (409) DuplicateName
+     ├── StaleToken                  (410) CompletionTokenFromPreviousIncarnation
+     ├── Terminating                 (410) Terminating
+     └── Unavailable                 (503)
+          ├── NotDeployed            PipelineInteractionNotDeployed
+          ├── PipelinePaused         PipelinePaused (Sluice extension)
+          └── BufferFull             BufferFull (Sluice extension)
+
+The server turns any of these into ``{"message", "error_code", "details"}`` in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base class; raised directly only for internal failures (500)."""
+
+    status = 500
+    error_code = "Unknown"
+
+    def __init__(self, message: str, details: Any = None, *, error_code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if error_code:
+            self.error_code = error_code
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "error_code": self.error_code, "details": self.details}
+
+
+class NotFound(EngineError):
+    """Raised when a named object does not exist."""
+
+    status = 404
+    error_code = "NotFound"
+
+
+class UnknownPipeline(NotFound):
+    """Raised when no pipeline has the requested name."""
+
+    error_code = "UnknownPipelineName"
+
+    def __init__(self, name: str):
+        super().__init__(f"Unknown pipeline name '{name}'", {"pipeline_name": name})
+
+
+class UnknownInputStream(NotFound):
+    """Raised when ingress names a table the program does not declare."""
+
+    error_code = "UnknownInputStream"
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"Unknown table '{name}': the program declares no such table "
+            "(unquoted names are case-insensitive; quote mixed-case names as %22Name%22)",
+            {"stream_name": name},
+        )
+
+
+class UnknownOutputStream(NotFound):
+    """Raised when egress names a relation the program does not declare (or a LOCAL view)."""
+
+    error_code = "UnknownOutputStream"
+
+    def __init__(self, name: str):
+        super().__init__(
+            f"Unknown table or view '{name}': the program declares no such relation that can be "
+            "read (LOCAL views are not visible outside the program)",
+            {"stream_name": name},
+        )
+
+
+class BadRequest(EngineError):
+    """Raised for a malformed request."""
+
+    status = 400
+    error_code = "BadRequest"
+
+
+class InvalidParam(BadRequest):
+    """Raised when a query parameter or body field has an unusable value."""
+
+    error_code = "InvalidParam"
+
+
+class UnknownInputFormat(BadRequest):
+    """Raised when ingress asks for a format the engine cannot parse."""
+
+    error_code = "UnknownInputFormat"
+
+
+class ParseErrors(BadRequest):
+    """Raised when some records of an ingress body fail to parse; the good ones were kept."""
+
+    error_code = "ParseErrors"
+
+
+class AdHocQueryError(BadRequest):
+    """Raised when an ad-hoc query fails to plan or run."""
+
+    error_code = "AdHocQueryError"
+
+
+class InvalidTransition(BadRequest):
+    """Raised when a lifecycle action is not allowed in the pipeline's current state."""
+
+    error_code = "InvalidTransition"
+
+
+class UpdateRestrictedToStopped(BadRequest):
+    """Raised when a pipeline's definition is edited while it is not stopped."""
+
+    error_code = "UpdateRestrictedToStopped"
+
+
+class InvalidStorageStatusTransition(BadRequest):
+    """Raised when storage is cleared or a pipeline deleted while it still runs."""
+
+    error_code = "InvalidStorageStatusTransition"
+
+
+class ProgramNotCompiled(BadRequest):
+    """Raised when a pipeline whose program has errors is started."""
+
+    error_code = "ProgramNotCompiled"
+
+
+class InvalidToken(BadRequest):
+    """Raised when a completion token cannot be decoded."""
+
+    error_code = "InvalidCompletionToken"
+
+
+class DuplicateName(EngineError):
+    """Raised when POST /v0/pipelines names a pipeline that already exists."""
+
+    status = 409
+    error_code = "DuplicateName"
+
+
+class StaleToken(EngineError):
+    """Raised when a completion token belongs to an earlier run of the pipeline."""
+
+    status = 410
+    error_code = "CompletionTokenFromPreviousIncarnation"
+
+
+class Terminating(EngineError):
+    """Raised when the pipeline stops while a request waits on it."""
+
+    status = 410
+    error_code = "Terminating"
+
+
+class Unavailable(EngineError):
+    """Raised when the pipeline cannot take the request now; retrying later may work."""
+
+    status = 503
+    error_code = "Unavailable"
+
+
+class NotDeployed(Unavailable):
+    """Raised when an interaction (ingress, egress, query, stats) reaches a stopped pipeline."""
+
+    error_code = "PipelineInteractionNotDeployed"
+
+    def __init__(self, name: str, status: str, desired: str):
+        super().__init__(
+            f"Pipeline '{name}' is not running (status {status}): start it first",
+            {"pipeline_name": name, "status": status, "desired_status": desired},
+        )
+
+
+class PipelinePaused(Unavailable):
+    """Raised when unforced ingress waited too long on a paused pipeline."""
+
+    error_code = "PipelinePaused"
+
+
+class BufferFull(Unavailable):
+    """Raised when ingress waited too long for room in the table's input buffer."""
+
+    error_code = "BufferFull"
+
+
+__all__ = [
+    "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
+    "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError",
+    "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
+    "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
+    "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull",
+]

@@ -1,0 +1,405 @@
+"""Parsing ingress bodies into typed table changes, record by record.
+
+A body is read whole, split into records, and each record checked against the table's schema. Good
+records become ``(weight, row)`` pairs (+1 insert, -1 delete) in body order; each bad one becomes
+an error entry in Feldera's ``ParseErrors`` shape, with ``event_number`` (1-based record position)
+and, as a Sluice extension, ``line`` (1-based line of the body where the record starts).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any, Callable, Iterator
+
+import orjson
+
+from .catalog import INTEGER_RANGES, ColumnType, Relation
+from .errors import InvalidParam, UnknownInputFormat
+
+MAX_REPORTED_ERRORS = 1000
+_decoder = json.JSONDecoder()
+
+
+class RecordError(Exception):
+    """Raised inside conversion; becomes one entry of ``ParseErrors.details.errors``."""
+
+    def __init__(self, description: str, field: str | None = None, suggestion: str | None = None):
+        super().__init__(description)
+        self.description, self.field, self.suggestion = description, field, suggestion
+
+
+@dataclass
+class ParsedBatch:
+    ops: list[tuple[int, tuple]] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    num_errors: int = 0
+    num_records: int = 0  # good records (each insert or delete counts once)
+    num_bytes: int = 0
+
+    def add_error(self, err: RecordError, event: int, line: int, text: str) -> None:
+        self.num_errors += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append({
+                "description": err.description,
+                "event_number": event,
+                "line": line,
+                "field": err.field,
+                "invalid_bytes": None,
+                "invalid_text": text[:1000] if text else None,
+                "suggestion": err.suggestion,
+                "tag": "ParseError",
+            })
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON values -> Python values of the column type
+
+def _int_conv(kind: str) -> Callable[[Any], int]:
+    lo, hi = INTEGER_RANGES[kind]
+
+    def conv(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            else:
+                raise RecordError(f"expected an integer ({kind}), found {_show(v)}")
+        if not lo <= v <= hi:
+            raise RecordError(f"{v} is out of range for {kind} ({lo}..{hi})")
+        return v
+
+    return conv
+
+
+def _float_conv(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise RecordError(f"expected a number, found {_show(v)}")
+    return float(v)
+
+
+def _bool_conv(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise RecordError(f"expected true or false, found {_show(v)}")
+    return v
+
+
+def _str_conv(v: Any) -> str:
+    if not isinstance(v, str):
+        raise RecordError(f"expected a string, found {_show(v)}")
+    return v
+
+
+def _decimal_conv(precision: int, scale: int) -> Callable[[Any], Decimal]:
+    quantum = Decimal(1).scaleb(-scale)
+    int_digits = precision - scale
+
+    def conv(v: Any) -> Decimal:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise RecordError(f"expected a decimal number or a string holding one, found {_show(v)}")
+        try:
+            d = Decimal(str(v).strip()) if not isinstance(v, int) else Decimal(v)
+        except InvalidOperation:
+            raise RecordError(f"{_show(v)} is not a decimal number") from None
+        if not d.is_finite():
+            raise RecordError(f"{_show(v)} is not a finite decimal number")
+        d = d.quantize(quantum, rounding=ROUND_HALF_EVEN)
+        if d.adjusted() + 1 > int_digits and d != 0:
+            raise RecordError(f"{v} does not fit DECIMAL({precision},{scale}): at most {int_digits} digits "
+                              "before the decimal point")
+        return d
+
+    return conv
+
+
+def _parse_date(s: str) -> _dt.date:
+    return _dt.date.fromisoformat(s.strip())
+
+
+def _parse_time(s: str) -> _dt.time:
+    return _dt.time.fromisoformat(s.strip())
+
+
+def _parse_timestamp(s: str) -> _dt.datetime:
+    s = s.strip()
+    if s.endswith("Z"):
+        s = s[:-1]
+    d = _dt.datetime.fromisoformat(s)
+    if d.tzinfo is not None:
+        d = d.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return d
+
+
+_EPOCH = _dt.datetime(1970, 1, 1)
+
+
+def _temporal_conv(kind: str, pandas: bool) -> Callable[[Any], Any]:
+    parse = {"DATE": _parse_date, "TIME": _parse_time, "TIMESTAMP": _parse_timestamp}[kind]
+    example = {"DATE": "2024-01-31", "TIME": "13:45:00", "TIMESTAMP": "2024-01-31 13:45:00"}[kind]
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return parse(v)
+            except ValueError:
+                raise RecordError(f"{_show(v)} is not a valid {kind}", suggestion=f"write it like \"{example}\"") from None
+        if pandas and isinstance(v, (int, float)) and not isinstance(v, bool):
+            try:
+                ts = _EPOCH + _dt.timedelta(milliseconds=v)
+            except OverflowError:
+                raise RecordError(f"{v} ms since the epoch is out of range for {kind}") from None
+            return ts.date() if kind == "DATE" else ts.time() if kind == "TIME" else ts
+        raise RecordError(f"expected a {kind} string, found {_show(v)}", suggestion=f"write it like \"{example}\"")
+
+    return conv
+
+
+def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]:
+    """A function checking one JSON value against ``t`` (not null) and returning the stored value."""
+    k = t.type
+    if k in INTEGER_RANGES:
+        return _int_conv(k)
+    if k in ("REAL", "DOUBLE"):
+        return _float_conv
+    if k == "BOOLEAN":
+        return _bool_conv
+    if k in ("VARCHAR", "CHAR"):
+        return _str_conv
+    if k == "DECIMAL":
+        return _decimal_conv(t.precision, t.scale)
+    if k in ("DATE", "TIME", "TIMESTAMP"):
+        return _temporal_conv(k, pandas)
+    if k == "ARRAY":
+        inner = value_converter(t.component, pandas)
+
+        def conv(v: Any) -> list:
+            if isinstance(v, str):
+                try:
+                    v = orjson.loads(v)
+                except orjson.JSONDecodeError:
+                    pass
+            if not isinstance(v, list):
+                raise RecordError(f"expected a JSON array, found {_show(v)}")
+            return [None if x is None else inner(x) for x in v]
+
+        return conv
+    raise RecordError(f"type {k} cannot be ingested")
+
+
+def _show(v: Any) -> str:
+    s = orjson.dumps(v, default=str).decode() if not isinstance(v, str) else json.dumps(v)
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+class RowConverter:
+    """Turns a JSON object (or positional array) into a row tuple for one table."""
+
+    def __init__(self, table: Relation, pandas: bool = False):
+        self.table = table
+        self.columns = table.columns
+        self.convs = [value_converter(c.type, pandas) for c in table.columns]
+        self.nullable = [c.type.nullable for c in table.columns]
+        self.index: dict[str, int] = {}
+        self.ci_index: dict[str, int] = {}
+        for i, c in enumerate(table.columns):
+            self.index[c.name] = i
+            if not c.case_sensitive:
+                self.ci_index[c.name.lower()] = i
+        self.width = len(table.columns)
+        self.key_idx = [self.index[k] for k in table.primary_key]
+
+    def _slot(self, key: str) -> int | None:
+        i = self.index.get(key)
+        if i is None:
+            i = self.ci_index.get(key.lower())
+        return i
+
+    def convert(self, rec: Any, *, key_only: bool = False) -> tuple:
+        vals: list[Any] = [None] * self.width
+        if isinstance(rec, dict):
+            for k, v in rec.items():
+                i = self._slot(k)
+                if i is None:
+                    raise RecordError(f"unknown column '{k}' for table '{self.table.name}'", k,
+                                      "columns are: " + ", ".join(c.name for c in self.columns))
+                vals[i] = v
+        elif isinstance(rec, list):
+            if len(rec) > self.width:
+                raise RecordError(f"{len(rec)} values for a table of {self.width} columns")
+            vals[: len(rec)] = rec
+        else:
+            raise RecordError(f"expected a row (a JSON object), found {_show(rec)}")
+        check = self.key_idx if key_only and self.key_idx else range(self.width)
+        for i in check:
+            v = vals[i]
+            col = self.columns[i]
+            if v is None:
+                if not self.nullable[i]:
+                    raise RecordError(f"missing value for NOT NULL column '{col.name}'", col.name)
+                continue
+            try:
+                vals[i] = self.convs[i](v)
+            except RecordError as e:
+                e.field = col.name
+                e.description = f"column '{col.name}': {e.description}"
+                raise
+        if key_only and self.key_idx:
+            for i in range(self.width):
+                if i not in self.key_idx:
+                    vals[i] = None
+        return tuple(vals)
+
+
+# ---------------------------------------------------------------------------------------------
+# Framing: a body is a stream of JSON values (one per line, or spread over lines)
+
+def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | None]]:
+    """Yield ``(value, line, text, error)`` for each top-level JSON value in ``body``."""
+    lines = body.split(b"\n")
+    n = len(lines)
+    i = 0
+    while i < n:
+        raw = lines[i].strip()
+        if not raw:
+            i += 1
+            continue
+        try:
+            yield orjson.loads(raw), i + 1, "", None
+            i += 1
+            continue
+        except orjson.JSONDecodeError:
+            pass
+        # Slow path: several values on one line, or one value over several lines.
+        start = i
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield None, i + 1, raw.decode("utf-8", "replace"), RecordError(f"invalid UTF-8 at byte {e.start} of the line")
+            i += 1
+            continue
+        pos = 0
+        while True:
+            while pos < len(text) and text[pos] in " \t\r\n":
+                pos += 1
+            if pos >= len(text):
+                i += 1
+                break
+            try:
+                value, end = _decoder.raw_decode(text, pos)
+                yield value, start + 1, "", None
+                pos = end
+                continue
+            except json.JSONDecodeError as e:
+                if e.pos >= len(text.rstrip()) - 0 and i + 1 < n:
+                    # The value goes on past this line: take the next one and try again.
+                    i += 1
+                    try:
+                        text += "\n" + lines[i].decode("utf-8")
+                    except UnicodeDecodeError as ue:
+                        yield None, i + 1, "", RecordError(f"invalid UTF-8 at byte {ue.start} of the line")
+                        i += 1
+                        break
+                    continue
+                yield None, start + 1, text[pos: pos + 200], RecordError(f"invalid JSON: {e.msg} at column {e.colno}")
+                i += 1
+                break
+
+
+def parse_json_body(body: bytes, table: Relation, *, update_format: str = "insert_delete",
+                    array: bool = False, flavor: str = "default") -> ParsedBatch:
+    if update_format not in ("raw", "insert_delete"):
+        raise InvalidParam(
+            f"update_format '{update_format}' is not supported for input: use raw or insert_delete",
+            {"parameter": "update_format", "value": update_format},
+            error_code="InputFormatNotSupported" if update_format in ("snowflake", "redis") else None,
+        )
+    if flavor not in ("default", "pandas"):
+        raise InvalidParam(f"json_flavor '{flavor}' is not supported: use default or pandas",
+                           {"parameter": "json_flavor", "value": flavor})
+    conv = RowConverter(table, pandas=flavor == "pandas")
+    out = ParsedBatch(num_bytes=len(body))
+    event = 0
+
+    def decode_event(ev: Any) -> list[tuple[int, tuple]]:
+        if update_format == "raw":
+            if isinstance(ev, list) and ev and all(isinstance(x, dict) for x in ev):
+                raise RecordError("found an array of rows", suggestion="send arrays with array=true")
+            return [(1, conv.convert(ev))]
+        if not isinstance(ev, dict) or not ({"insert", "delete", "update"} & ev.keys()):
+            raise RecordError('expected {"insert": row} or {"delete": row}',
+                              suggestion="send bare rows with update_format=raw")
+        extra = set(ev.keys()) - {"insert", "delete", "update"}
+        if extra:
+            raise RecordError(f"unexpected key(s) {sorted(extra)} beside insert/delete")
+        if "update" in ev:
+            raise RecordError('"update" events are not supported yet',
+                              suggestion='send {"insert": row}: on a table with a primary key it replaces the row')
+        ops = []
+        if "delete" in ev:
+            ops.append((-1, conv.convert(ev["delete"], key_only=bool(table.primary_key))))
+        if "insert" in ev:
+            ops.append((1, conv.convert(ev["insert"])))
+        return ops
+
+    for value, line, text, err in iter_json_values(body):
+        if err is not None:
+            event += 1
+            out.add_error(err if isinstance(err, RecordError) else RecordError(str(err)), event, line, text)
+            continue
+        if array:
+            if not isinstance(value, list):
+                event += 1
+                out.add_error(RecordError("expected a JSON array of records (array=true)",
+                                          suggestion="send one record per line with array=false"),
+                              event, line, _show(value))
+                continue
+            kept, failed = [], False
+            for ev in value:
+                event += 1
+                try:
+                    kept.extend(decode_event(ev))
+                except RecordError as e:
+                    failed = True
+                    out.add_error(e, event, line, _show(ev))
+            if not failed:  # an array is all-or-nothing, as in Feldera
+                out.ops.extend(kept)
+                out.num_records += len(kept)
+            continue
+        event += 1
+        try:
+            ops = decode_event(value)
+        except RecordError as e:
+            out.add_error(e, event, line, _show(value))
+            continue
+        out.ops.extend(ops)
+        out.num_records += len(ops)
+    return out
+
+
+def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBatch:
+    """Dispatch on ``format`` (Feldera's default is csv)."""
+    fmt = params.get("format", "csv")
+    if fmt == "json":
+        return parse_json_body(
+            body, table,
+            update_format=params.get("update_format", "insert_delete"),
+            array=_flag(params, "array"),
+            flavor=params.get("json_flavor", "default"),
+        )
+    if fmt == "csv":
+        from .csvfmt import parse_csv_body
+        return parse_csv_body(body, table)
+    raise UnknownInputFormat(f"unknown input format '{fmt}': use json or csv", {"format": fmt})
+
+
+def _flag(params: dict[str, str], name: str, default: bool = False) -> bool:
+    v = params.get(name)
+    if v is None or v == "":
+        return default
+    if v in ("true", "false"):
+        return v == "true"
+    raise InvalidParam(f"parameter '{name}' must be true or false, not '{v}'", {"parameter": name, "value": v})
+
+
+__all__ = ["ParsedBatch", "RecordError", "RowConverter", "parse_body", "parse_json_body", "iter_json_values"]

@@ -1,0 +1,394 @@
+"""A pipeline: its definition, its compiled program, its stored tables and its lifecycle.
+
+Lifecycle (``deployment_status``, Feldera's names): Stopped → Provisioning → Initializing →
+Running | Paused → Stopping → Stopped. Actions return at once and the transition runs on a
+background thread, as in Feldera (clients poll ``GET /v0/pipelines/{name}``). Table contents live in
+an in-memory DuckDB database kept from the first start until ``clear`` or ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import logging
+import threading
+import uuid
+from typing import Any
+
+import duckdb
+
+from .errors import (
+    InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
+    UnknownInputStream, UpdateRestrictedToStopped,
+)
+from .ingress import parse_body
+from .runtime import Runtime
+from .sql import Program, SqlError, compile_program, quote
+from .table import to_arrow
+
+log = logging.getLogger("sluice.engine")
+
+DEFAULT_RUNTIME_CONFIG: dict[str, Any] = {
+    "workers": 1,
+    "storage": None,
+    "fault_tolerance": {"model": "none", "checkpoint_interval_secs": 60},
+    "cpu_profiler": True,
+    "tracing": False,
+    "tracing_endpoint_jaeger": "",
+    "min_batch_size_records": 0,
+    "max_buffering_delay_usecs": 0,
+    "resources": {"cpu_cores_min": None, "cpu_cores_max": None, "memory_mb_min": None, "memory_mb_max": None,
+                  "storage_mb_max": None, "storage_class": None, "volume_attributes_class": None},
+    "clock_resolution_usecs": 1_000_000,
+    "pin_cpus": [],
+    "provisioning_timeout_secs": None,
+    "max_parallel_connector_init": None,
+    "init_containers": None,
+    "checkpoint_during_suspend": True,
+    "dev_tweaks": {},
+    "logging": None,
+}
+
+# DuckDB for table state and ad-hoc SQL: no files, no network, no extensions, one thread (so that
+# floating-point aggregates are recomputed in the same order every time).
+DUCKDB_CONFIG = {
+    "threads": 1,
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _merge(base: dict, over: dict | None) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        elif v is not None or k not in out:
+            out[k] = v
+    return out
+
+
+class Pipeline:
+    def __init__(self, engine, name: str, program_code: str = "", *, description: str = "", tags=None,
+                 runtime_config: dict | None = None, program_config: dict | None = None,
+                 pid: str | None = None, created_at: str | None = None):
+        self.engine = engine
+        self.name = name
+        self.id = pid or str(uuid.uuid4())
+        self.created_at = created_at or _now()
+        self.lock = threading.RLock()
+        self.description = description
+        self.tags = list(tags or [])
+        self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
+        self.program_config = program_config or {"profile": "optimized", "cache": True, "runtime_version": None}
+        self.version = 1
+        self.program_version = 1
+        self.program_code = ""
+        self.program: Program | None = None
+        self.program_status = "Pending"
+        self.program_status_since = _now()
+        self.program_error: dict = {"sql_compilation": None, "rust_compilation": None, "system_error": None}
+        self.status = "Stopped"
+        self.status_since = _now()
+        self.desired = "Stopped"
+        self.desired_since = _now()
+        self.deployment_error: dict | None = None
+        self.deployment_id: str | None = None
+        self.deployment_initial: str | None = None
+        self.storage_status = "Cleared"
+        self.db = None
+        self.runtime: Runtime | None = None
+        self.kept_tables: list[str] = []
+        self._set_program(program_code)
+
+    # -- definition ----------------------------------------------------------------------------
+    def _set_program(self, code: str) -> None:
+        self.program_code = code
+        self.program_status_since = _now()
+        try:
+            self.program = compile_program(code)
+            self.program_status = "Success"
+            self.program_error = {"sql_compilation": {"exit_code": 0, "messages": []},
+                                  "rust_compilation": None, "system_error": None}
+        except SqlError as e:
+            self.program = None
+            self.program_status = "SqlError"
+            self.program_error = {"sql_compilation": {"exit_code": 1, "messages": [e.to_json()]},
+                                  "rust_compilation": None, "system_error": None}
+
+    def update(self, *, program_code=None, description=None, tags=None, runtime_config=None,
+               program_config=None) -> None:
+        with self.lock:
+            if self.status != "Stopped":
+                raise UpdateRestrictedToStopped(
+                    f"pipeline '{self.name}' can only be edited while stopped (it is {self.status}): stop it first")
+            if description is not None:
+                self.description = description
+            if tags is not None:
+                self.tags = list(tags)
+            if runtime_config is not None:
+                self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
+            if program_config is not None:
+                self.program_config = program_config
+            if program_code is not None and program_code != self.program_code:
+                old = self.program
+                self._set_program(program_code)
+                self.program_version += 1
+                self._migrate_storage(old)
+            self.version += 1
+
+    def _migrate_storage(self, old: Program | None) -> None:
+        """Keep the data of tables whose definition did not change; drop everything else."""
+        self.kept_tables = []
+        if self.db is None:
+            return
+        olddb, self.db = self.db, None
+        if self.program is None or old is None:
+            olddb.close()
+            self.storage_status = "Cleared"
+            return
+        self.db = self._new_db(self.program)
+        for t in self.program.tables:
+            prev = old.relation(t.name)
+            if prev is not None and prev.kind == "table" and old.table_ddl(prev) == self.program.table_ddl(t) \
+                    and prev.primary_key == t.primary_key:
+                data = olddb.execute(f"SELECT * FROM {quote(t.name)}").fetch_arrow_table()
+                self.db.register("__sluice_copy", data)
+                self.db.execute(f"INSERT INTO {quote(t.name)} SELECT * FROM __sluice_copy")
+                self.db.unregister("__sluice_copy")
+                self.kept_tables.append(t.name)
+        olddb.close()
+
+    @staticmethod
+    def _new_db(program: Program):
+        db = duckdb.connect(":memory:", config=dict(DUCKDB_CONFIG))
+        for t in program.tables:
+            db.execute(program.table_ddl(t))
+        for v in program.views:
+            db.execute(program.view_ddl(v))
+        db.execute("SET lock_configuration = true")
+        return db
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        self.status_since = _now()
+
+    def _set_desired(self, desired: str) -> None:
+        self.desired = desired
+        self.desired_since = _now()
+
+    def start(self, initial: str = "running") -> str:
+        if initial not in ("running", "paused"):
+            raise InvalidParam(f"initial must be running or paused, not '{initial}'",
+                               {"parameter": "initial", "value": initial})
+        with self.lock:
+            if self.status in ("Running", "Paused"):
+                return self.pause() if initial == "paused" else self.resume()
+            if self.status != "Stopped":
+                raise InvalidTransition(f"pipeline '{self.name}' is {self.status}; wait until it has stopped",
+                                        {"status": self.status})
+            if self.program is None:
+                raise ProgramNotCompiled(
+                    f"pipeline '{self.name}' cannot start: its program has errors; fix them and save it again",
+                    {"program_status": self.program_status, "program_error": self.program_error})
+            self.deployment_error = None
+            self.deployment_initial = initial
+            self.deployment_id = str(uuid.uuid4())
+            self._set_desired("Paused" if initial == "paused" else "Running")
+            self._set_status("Provisioning")
+        threading.Thread(target=self._deploy, args=(initial,), daemon=True).start()
+        return "Pipeline is starting"
+
+    def _deploy(self, initial: str) -> None:
+        try:
+            with self.lock:
+                self._set_status("Initializing")
+                if self.db is None:
+                    self.db = self._new_db(self.program)
+                    self.storage_status = "InUse"
+                rt = Runtime(self, self.db, self.program, paused=initial == "paused", settings=self.engine.settings)
+                self.runtime = rt
+                if self.desired == "Stopped":
+                    raise RuntimeError("stopped while starting")
+                self._set_status("Paused" if initial == "paused" else "Running")
+        except Exception as e:
+            log.exception("pipeline %s failed to start", self.name)
+            with self.lock:
+                self.deployment_error = {"message": f"failed to start: {e}", "error_code": "StartFailed",
+                                         "details": None}
+                self._set_desired("Stopped")
+                self._set_status("Stopped")
+                if self.runtime is not None:
+                    threading.Thread(target=self.runtime.stop, daemon=True).start()
+                    self.runtime = None
+        self.engine.save()
+
+    def pause(self) -> str:
+        with self.lock:
+            rt = self._need_runtime("pause")
+            rt.set_paused(True)
+            prev = self.status
+            self._set_desired("Paused")
+            self._set_status("Paused")
+        self.engine.save()
+        return f"Pipeline transitioning from {prev} to Paused"
+
+    def resume(self) -> str:
+        with self.lock:
+            rt = self._need_runtime("resume")
+            rt.set_paused(False)
+            prev = self.status
+            self._set_desired("Running")
+            self._set_status("Running")
+        self.engine.save()
+        return f"Pipeline transitioning from {prev} to Running"
+
+    def _need_runtime(self, action: str) -> Runtime:
+        if self.status not in ("Running", "Paused") or self.runtime is None:
+            raise InvalidTransition(
+                f"cannot {action} pipeline '{self.name}' while it is {self.status}: start it first",
+                {"status": self.status, "action": action})
+        return self.runtime
+
+    def stop(self, force: bool = True) -> str:
+        with self.lock:
+            if self.status == "Stopped":
+                return "Pipeline is already stopped"
+            self._set_desired("Stopped")
+            if self.status == "Stopping":
+                return "Pipeline is stopping"
+            rt = self.runtime
+            self._set_status("Stopping")
+        threading.Thread(target=self._finish_stop, args=(rt,), daemon=True).start()
+        return "Pipeline is stopping"
+
+    def _finish_stop(self, rt: Runtime | None) -> None:
+        if rt is not None:
+            rt.stop()
+        with self.lock:
+            self.runtime = None
+            self._set_status("Stopped")
+        self.engine.save()
+
+    def _runtime_failed(self, message: str) -> None:
+        with self.lock:
+            self.deployment_error = {"message": message, "error_code": "RuntimeError", "details": None}
+        self.stop()
+
+    def stop_now(self) -> None:
+        """Stop synchronously (engine shutdown)."""
+        rt = self.runtime
+        if rt is not None:
+            rt.stop()
+        with self.lock:
+            self.runtime = None
+
+    def clear(self) -> str:
+        with self.lock:
+            if self.status != "Stopped":
+                raise InvalidStorageStatusTransition(
+                    f"storage of pipeline '{self.name}' can only be cleared while it is stopped (it is {self.status})",
+                    {"status": self.status, "storage_status": self.storage_status})
+            if self.db is not None:
+                self.db.close()
+                self.db = None
+            self.storage_status = "Cleared"
+        return "Pipeline storage is being cleared"
+
+    def dismiss_error(self) -> str:
+        with self.lock:
+            self.deployment_error = None
+        return "Deployment error dismissed"
+
+    # -- interaction ---------------------------------------------------------------------------
+    def running(self) -> Runtime:
+        rt = self.runtime
+        if rt is None or self.status not in ("Running", "Paused"):
+            raise NotDeployed(self.name, self.status, self.desired)
+        return rt
+
+    def ingest(self, table_name: str, body: bytes, params: dict[str, str], force: bool):
+        """Parse and queue ``body``; returns (token, parsed batch). Errors in records do not raise here."""
+        rt = self.running()
+        table = rt.program.table(table_name)
+        if table is None:
+            raise UnknownInputStream(table_name)
+        batch = parse_body(body, table, params)
+        token = rt.push(table, batch, force)
+        return token, batch
+
+    # -- JSON ----------------------------------------------------------------------------------
+    def to_json(self, selector: str = "all") -> dict:
+        with self.lock:
+            prog_info = None
+            if self.program is not None:
+                prog_info = {
+                    "schema": self.program.schema_json(),
+                    "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": {},
+                    "output_connectors": {},
+                    "sluice": {
+                        "views": {v.name: {"strategy": "recompute", "materialized": v.materialized,
+                                           "local": v.kind == "local_view", "unique_keys": []}
+                                  for v in self.program.views},
+                        "kept_tables": self.kept_tables,
+                    },
+                }
+            res = "Provisioned" if self.status in ("Running", "Paused", "Initializing") else (
+                "Stopped" if self.status == "Stopped" else "Provisioning" if self.status == "Provisioning" else "Stopping")
+            d: dict[str, Any] = {
+                "id": self.id,
+                "name": self.name,
+                "description": self.description,
+                "tags": self.tags,
+                "created_at": self.created_at,
+                "version": self.version,
+                "platform_version": self.engine.platform_version,
+                "program_version": self.program_version,
+                "program_status": self.program_status,
+                "program_status_since": self.program_status_since,
+                "refresh_version": self.version,
+                "storage_status": self.storage_status,
+                "storage_status_details": None,
+                "deployment_id": self.deployment_id,
+                "deployment_initial": self.deployment_initial,
+                "deployment_status": self.status,
+                "deployment_status_since": self.status_since,
+                "deployment_desired_status": self.desired,
+                "deployment_desired_status_since": self.desired_since,
+                "deployment_error": self.deployment_error,
+                "deployment_resources_status": res,
+                "deployment_resources_status_since": self.status_since,
+                "deployment_resources_desired_status": "Stopped" if self.desired == "Stopped" else "Provisioned",
+                "deployment_resources_desired_status_since": self.desired_since,
+                "deployment_runtime_status": self.status if self.status in ("Running", "Paused") else None,
+                "deployment_runtime_status_since": self.status_since if self.status in ("Running", "Paused") else None,
+                "deployment_runtime_desired_status": self.desired if self.desired in ("Running", "Paused") else None,
+                "deployment_runtime_desired_status_since": self.desired_since,
+                "deployment_runtime_status_details": None,
+            }
+            if selector == "all":
+                d.update({
+                    "program_code": self.program_code,
+                    "udf_rust": "",
+                    "udf_toml": "",
+                    "program_config": self.program_config,
+                    "runtime_config": self.runtime_config,
+                    "program_info": prog_info,
+                    "program_error": self.program_error,
+                })
+            return d
+
+    def definition(self) -> dict:
+        """What is persisted about the pipeline (its data is not, yet)."""
+        return {"id": self.id, "name": self.name, "program_code": self.program_code, "description": self.description,
+                "tags": self.tags, "runtime_config": self.runtime_config, "program_config": self.program_config,
+                "created_at": self.created_at}
+
+
+__all__ = ["Pipeline", "DEFAULT_RUNTIME_CONFIG", "DUCKDB_CONFIG", "to_arrow"]

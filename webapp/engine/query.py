@@ -1,0 +1,167 @@
+"""Ad-hoc SQL: read-only queries against the last completed step, and INSERT through ingress.
+
+What a statement is comes from DuckDB's own parser (``extract_statements``), never from string
+matching: SELECT (including ``WITH ... SELECT`` and ``VALUES``) and EXPLAIN run on a cursor of the
+pipeline's locked-down database (no files, network or extensions); ``INSERT INTO t [(cols)] <query>``
+evaluates its query, then sends the rows through the same path as HTTP ingress. Anything else is
+refused with ``AdHocQueryError``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import duckdb
+import orjson
+
+from .catalog import Column, duckdb_to_column_type, json_default, row_encoder
+from .errors import AdHocQueryError, UnknownInputStream
+from .ingress import ParsedBatch, RecordError, RowConverter
+from .sql import _clean_duck_message, ident_name, tokenize
+
+FETCH_ROWS = 2048
+INTERNAL_PREFIX = "__sluice"
+
+
+def _statement(sql: str):
+    try:
+        stmts = duckdb.extract_statements(sql)
+    except duckdb.Error as e:
+        raise AdHocQueryError(_clean_duck_message(str(e)), {"sql": sql}) from None
+    if len(stmts) != 1:
+        raise AdHocQueryError(f"send exactly one statement (found {len(stmts)})", {"sql": sql})
+    return stmts[0]
+
+
+def classify(sql: str) -> str:
+    """'select' | 'insert'; raises AdHocQueryError for anything else."""
+    st = _statement(sql)
+    t = st.type
+    if t in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
+        return "select"
+    if t == duckdb.StatementType.INSERT:
+        return "insert"
+    name = str(t).split(".")[-1]
+    raise AdHocQueryError(
+        f"{name} statements are not allowed here: ad-hoc queries may only SELECT (or EXPLAIN), or INSERT INTO a table",
+        {"statement_type": name})
+
+
+def _check_internal(sql: str) -> None:
+    for t in tokenize(sql):
+        if t.kind in ("word", "qident") and ident_name(t)[0].lower().startswith(INTERNAL_PREFIX):
+            raise AdHocQueryError(f"'{ident_name(t)[0]}' is internal to the engine and cannot be queried", None)
+
+
+def run_select(db, sql: str):
+    """Execute; returns (cursor, columns). Errors before any row is sent raise AdHocQueryError."""
+    _check_internal(sql)
+    cur = db.cursor()
+    try:
+        cur.execute(sql)
+    except duckdb.Error as e:
+        cur.close()
+        raise AdHocQueryError(_clean_duck_message(str(e)), {"sql": sql}) from None
+    cols = [Column(d[0], duckdb_to_column_type(str(d[1]))) for d in cur.description]
+    return cur, cols
+
+
+def iter_rows(cur) -> Iterator[list[tuple]]:
+    try:
+        while True:
+            rows = cur.fetchmany(FETCH_ROWS)
+            if not rows:
+                return
+            yield rows
+    finally:
+        cur.close()
+
+
+def json_lines(cur, cols) -> Iterator[bytes]:
+    enc = row_encoder(cols)
+    try:
+        for rows in iter_rows(cur):
+            yield b"".join(orjson.dumps(enc(r), default=json_default) + b"\n" for r in rows)
+    except duckdb.Error as e:
+        yield orjson.dumps({"error": _clean_duck_message(str(e))}) + b"\n"
+
+
+def text_table(cur, cols) -> Iterator[bytes]:
+    """An ASCII table like Arrow's ``pretty_format_batches``; widths need every row, so it is built whole."""
+    enc = row_encoder(cols)
+    names = [c.name for c in cols]
+    body: list[list[str]] = []
+    try:
+        for rows in iter_rows(cur):
+            for r in rows:
+                d = enc(r)
+                body.append([_cell(d[n]) for n in names])
+    except duckdb.Error as e:
+        yield f"ERROR: {_clean_duck_message(str(e))}\n".encode()
+        return
+    widths = [max([len(n)] + [len(row[i]) for row in body]) for i, n in enumerate(names)]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+\n"
+    out = [sep, "|" + "|".join(f" {n:<{w}} " for n, w in zip(names, widths)) + "|\n", sep]
+    for row in body:
+        out.append("|" + "|".join(f" {v:<{w}} " for v, w in zip(row, widths)) + "|\n")
+    out.append(sep)
+    yield "".join(out).encode()
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, dict)):
+        return orjson.dumps(v, default=json_default).decode()
+    return str(v)
+
+
+def parse_insert(db, sql: str, program) -> tuple:
+    """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
+    toks = [t for t in tokenize(sql) if t.kind not in ("space", "comment")]
+    i = 0
+    if len(toks) < 3 or toks[0].upper != "INSERT" or toks[1].upper != "INTO":
+        raise AdHocQueryError("only INSERT INTO <table> [(columns)] VALUES ... / SELECT ... is supported", None)
+    name, _ = ident_name(toks[2])
+    i = 3
+    if i < len(toks) and toks[i].text == ".":
+        raise AdHocQueryError("qualified table names are not supported here", None)
+    table = program.table(f'"{name}"') or program.table(name)
+    if table is None:
+        raise UnknownInputStream(name)
+    cols = None
+    if i < len(toks) and toks[i].text == "(":
+        cols = []
+        i += 1
+        while i < len(toks) and toks[i].text != ")":
+            if toks[i].text != ",":
+                cols.append(ident_name(toks[i])[0])
+            i += 1
+        i += 1
+    if i >= len(toks):
+        raise AdHocQueryError("INSERT needs VALUES or a query", None)
+    query = sql[toks[i].pos:].rstrip().rstrip(";")
+    cur, _ = run_select(db, query)
+    try:
+        rows = cur.fetchall()
+    except duckdb.Error as e:
+        raise AdHocQueryError(_clean_duck_message(str(e)), None) from None
+    finally:
+        cur.close()
+    conv = RowConverter(table)
+    names = cols or table.column_names
+    if rows and len(rows[0]) != len(names):
+        raise AdHocQueryError(f"INSERT gives {len(rows[0])} values for {len(names)} columns", None)
+    batch = ParsedBatch()
+    for n, r in enumerate(orjson.loads(orjson.dumps(rows, default=str)), 1):
+        try:
+            batch.ops.append((1, conv.convert(dict(zip(names, r)))))
+        except RecordError as e:
+            raise AdHocQueryError(f"row {n}: {e.description}", {"row": n, "field": e.field}) from None
+    batch.num_records = len(batch.ops)
+    return table, batch
+
+
+__all__ = ["classify", "run_select", "json_lines", "text_table", "parse_insert"]

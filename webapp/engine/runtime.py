@@ -1,0 +1,388 @@
+"""A deployed pipeline: input queue, step thread, completion tokens, egress fan-out and counters.
+
+Threading model: request threads parse input and append batches to ``queue`` (under ``cv``); one
+step thread takes everything queued, applies it to the tables and recomputes the views inside one
+DuckDB transaction (under ``step_lock``), then hands each relation's change to its subscribers.
+A batch's sequence number is its completion token; ``processed_seq`` advances only after a step's
+output has been handed to every egress stream, so a complete token means the output is on its way.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import orjson
+
+from .catalog import Relation, row_encoder
+from .egress import Subscriber, encode_json_chunks
+from .errors import BufferFull, InvalidToken, PipelinePaused, StaleToken, Terminating, UnknownOutputStream
+from .ingress import ParsedBatch
+from .table import TableApplier
+from .view import RecomputeView
+
+log = logging.getLogger("sluice.engine")
+
+
+@dataclass
+class Batch:
+    seq: int
+    table: str
+    ops: list
+    records: int
+    nbytes: int
+
+
+class Runtime:
+    def __init__(self, pipeline, db, program, *, paused: bool, settings):
+        self.pipeline = pipeline
+        self.db = db
+        self.program = program
+        self.settings = settings
+        self.incarnation = str(uuid.uuid4())
+        self.start_time = time.time()
+        self.cv = threading.Condition()
+        self.step_lock = threading.Lock()
+        self.queue: deque[Batch] = deque()
+        self.buffered: Counter = Counter()
+        self.buffered_bytes: Counter = Counter()
+        self.next_seq = 0
+        self.processed_seq = 0
+        self.marks: list[tuple[int, int]] = []  # (max seq consumed, step), ascending
+        self.step = 0
+        self.paused = paused
+        self.stopping = False
+        self.stopped = threading.Event()
+        self.error: str | None = None
+        self.subs: dict[str, list[Subscriber]] = {}
+        self.closed_subs: deque = deque(maxlen=50)
+        self.appliers = {t.name: TableApplier(t) for t in program.tables}
+        self.views = {v.name: RecomputeView(v) for v in program.views if v.kind == "view"}
+        self.encoders = {r.name: row_encoder(r.columns) for r in program.tables + program.views}
+        self.dependents = _dependents(program)
+        cfg = pipeline.runtime_config
+        self.min_batch = int(cfg.get("min_batch_size_records") or 0)
+        self.max_delay = float(cfg.get("max_buffering_delay_usecs") or 0) / 1e6
+        # counters
+        self.inputs = {t.name: Counter() for t in program.tables}
+        self.input_ids = {t.name: f"{t.name}.api-ingress-{uuid.uuid4().hex[:16]}" for t in program.tables}
+        self.total_input_records = 0
+        self.total_input_bytes = 0
+        self.total_processed_records = 0
+        self.total_processed_bytes = 0
+        self.step_latencies: deque[float] = deque(maxlen=1000)
+        self.view_times: Counter = Counter()
+        for v in self.views.values():
+            v.initialize(self.db)
+        self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
+        self.thread.start()
+
+    # -- ingress -------------------------------------------------------------------------------
+    def push(self, table: Relation, batch: ParsedBatch, force: bool) -> str:
+        deadline = time.monotonic() + self.settings.ingress_wait_secs
+        cap = self.settings.max_buffered_records
+        with self.cv:
+            while True:
+                if self.stopping:
+                    raise Terminating(f"pipeline '{self.pipeline.name}' is stopping; the input was not taken")
+                left = deadline - time.monotonic()
+                if self.paused and not force:
+                    if left <= 0:
+                        raise PipelinePaused(
+                            f"pipeline '{self.pipeline.name}' stayed paused for {self.settings.ingress_wait_secs:g} s; "
+                            "resume it, or push with force=true to have the input processed while paused",
+                            {"pipeline_name": self.pipeline.name, "waited_secs": self.settings.ingress_wait_secs})
+                    self.cv.wait(min(left, 1.0))
+                    continue
+                if self.buffered[table.name] >= cap and batch.num_records:
+                    if left <= 0:
+                        raise BufferFull(
+                            f"table '{table.name}' already has {self.buffered[table.name]} records waiting "
+                            f"(limit {cap}); retry when the pipeline has caught up",
+                            {"table": table.name, "buffered_records": self.buffered[table.name], "limit": cap})
+                    self.cv.wait(min(left, 1.0))
+                    continue
+                break
+            m = self.inputs[table.name]
+            m["total_bytes"] += batch.num_bytes
+            m["total_records"] += batch.num_records
+            m["num_parse_errors"] += batch.num_errors
+            self.total_input_records += batch.num_records
+            self.total_input_bytes += batch.num_bytes
+            if batch.ops:
+                self.next_seq += 1
+                self.queue.append(Batch(self.next_seq, table.name, batch.ops, batch.num_records, batch.num_bytes))
+                self.buffered[table.name] += batch.num_records
+                self.buffered_bytes[table.name] += batch.num_bytes
+                self.cv.notify_all()
+            return self._token(self.next_seq)
+
+    def _token(self, seq: int) -> str:
+        raw = orjson.dumps({"i": self.incarnation, "s": seq})
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def completion(self, token: str) -> dict:
+        try:
+            d = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            inc, seq = d["i"], int(d["s"])
+        except Exception:
+            raise InvalidToken("invalid completion token: pass the token returned by ingress unchanged",
+                               {"token": token}) from None
+        if inc != self.incarnation:
+            raise StaleToken("this token belongs to an earlier run of the pipeline", {"token": token})
+        with self.cv:
+            if seq <= self.processed_seq:
+                i = bisect.bisect_left(self.marks, (seq, -1))
+                step = self.marks[i][1] if i < len(self.marks) else self.step
+                return {"status": "complete", "step": step}
+            return {"status": "inprogress", "step": None}
+
+    def wait_complete(self, token: str, timeout: float) -> bool:
+        """Block until ``token`` is complete (True) or ``timeout`` passes or the pipeline stops (False)."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while self.completion(token)["status"] != "complete":
+                left = deadline - time.monotonic()
+                if left <= 0 or self.stopping:
+                    return False
+                self.cv.wait(min(left, 0.5))
+        return True
+
+    # -- control -------------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> None:
+        with self.cv:
+            self.paused = paused
+            self.cv.notify_all()
+
+    def stop(self) -> None:
+        """Process what was acknowledged, end every egress stream, stop the step thread."""
+        with self.cv:
+            self.stopping = True
+            self.cv.notify_all()
+        self.thread.join()
+        for subs in list(self.subs.values()):
+            for s in subs:
+                s.close()
+        self.stopped.set()
+
+    # -- egress --------------------------------------------------------------------------------
+    def subscribe(self, name: str, fmt: str, backpressure: bool, snapshot: bool) -> Subscriber:
+        rel = self.program.output(name)
+        if rel is None:
+            raise UnknownOutputStream(name)
+        sub = Subscriber(rel.name, fmt, backpressure, stall_timeout=self.settings.egress_stall_secs,
+                         keepalive=self.settings.keepalive_secs, max_chunks=self.settings.egress_max_chunks)
+        with self.step_lock:
+            sub.open(self.step)
+            if snapshot:
+                sql = self.views[rel.name].contents_sql() if rel.name in self.views else f'SELECT * FROM "{rel.name}"'
+                cur = self.db.cursor()
+                try:
+                    rows = cur.execute(sql + " ORDER BY ALL").fetchall()
+                finally:
+                    cur.close()
+                enc = self.encoders[rel.name]
+                if rows:
+                    sub.publish(self._encode(rel.name, [], rows, fmt, enc), self.step, snapshot=True)
+            if self.stopping:
+                sub.close()
+            self.subs.setdefault(rel.name, []).append(sub)
+
+        def _gone():
+            subs = self.subs.get(rel.name, [])
+            if sub in subs:
+                subs.remove(sub)
+                self.closed_subs.append(sub)
+        sub.on_close = _gone
+        return sub
+
+    def _encode(self, name, dels, ins, fmt, enc=None):
+        enc = enc or self.encoders[name]
+        if fmt == "csv":
+            from .csvfmt import encode_csv_chunks
+            return encode_csv_chunks(dels, ins, enc, self.program.relation(name))
+        return encode_json_chunks([{"delete": enc(r)} for r in dels] + [{"insert": enc(r)} for r in ins])
+
+    # -- the step loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self.cv:
+                while not self.queue and not self.stopping:
+                    self.cv.wait()
+                if not self.queue and self.stopping:
+                    return
+                if self.min_batch and not self.stopping:
+                    deadline = time.monotonic() + self.max_delay
+                    while sum(b.records for b in self.queue) < self.min_batch and not self.stopping:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self.cv.wait(left)
+                batches = list(self.queue)
+                self.queue.clear()
+            try:
+                self._step(batches)
+            except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
+                log.exception("step failed in pipeline %s", self.pipeline.name)
+                self.error = f"step failed: {e}"
+                with self.cv:
+                    self.stopping = True
+                    for b in batches:
+                        self.buffered[b.table] -= b.records
+                    self.cv.notify_all()
+                threading.Thread(target=self.pipeline._runtime_failed, args=(self.error,), daemon=True).start()
+                return
+
+    def _step(self, batches: list[Batch]) -> None:
+        t0 = time.perf_counter()
+        by_table: dict[str, list] = {}
+        for b in batches:
+            by_table.setdefault(b.table, []).extend(b.ops)
+        changes: dict[str, tuple[list, list]] = {}
+        with self.step_lock:
+            con = self.db
+            con.execute("BEGIN TRANSACTION")
+            try:
+                touched: set[str] = set()
+                for name, ops in by_table.items():
+                    dels, ins = self.appliers[name].apply(con, ops)
+                    if dels or ins:
+                        changes[name] = (dels, ins)
+                        touched.add(name)
+                affected = set()
+                for name in touched:
+                    affected |= self.dependents.get(name, set())
+                for v in self.program.views:
+                    if v.name in affected and v.name in self.views:
+                        tv = time.perf_counter()
+                        dels, ins = self.views[v.name].step(con)
+                        self.view_times[v.name] += time.perf_counter() - tv
+                        if dels or ins:
+                            changes[v.name] = (dels, ins)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self.step += 1
+            step = self.step
+            subs = {k: list(v) for k, v in self.subs.items() if v}
+        for name, lst in subs.items():
+            if name in changes:
+                dels, ins = changes[name]
+                payload = {}
+                for s in lst:
+                    if s.fmt not in payload:
+                        payload[s.fmt] = self._encode(name, dels, ins, s.fmt)
+                    s.publish(payload[s.fmt], step)
+            else:
+                for s in lst:
+                    s.mark_step(step)
+        with self.cv:
+            for b in batches:
+                self.buffered[b.table] -= b.records
+                self.buffered_bytes[b.table] -= b.nbytes
+                self.total_processed_records += b.records
+                self.total_processed_bytes += b.nbytes
+            if batches:
+                self.processed_seq = max(self.processed_seq, batches[-1].seq)
+                self.marks.append((self.processed_seq, step))
+                if len(self.marks) > 100_000:
+                    del self.marks[:50_000]
+            self.step_latencies.append(time.perf_counter() - t0)
+            self.cv.notify_all()
+
+    # -- statistics ----------------------------------------------------------------------------
+    def stats(self) -> dict:
+        with self.cv:
+            buffered = sum(self.buffered.values())
+            lat = sorted(self.step_latencies)
+            inputs = [{
+                "endpoint_name": self.input_ids[t],
+                "config": {"stream": t},
+                "metrics": {
+                    "total_bytes": m["total_bytes"], "total_records": m["total_records"],
+                    "buffered_records": self.buffered[t], "buffered_bytes": self.buffered_bytes[t],
+                    "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": False,
+                },
+                "paused": self.paused, "barrier": False, "fatal_error": None,
+            } for t, m in self.inputs.items()]
+            gm = {
+                "state": "Paused" if self.paused else "Running",
+                "bootstrap_in_progress": False,
+                "transaction_status": "NoTransaction",
+                "transaction_id": 0,
+                "rss_bytes": _rss(),
+                "cpu_msecs": int(time.process_time() * 1000),
+                "start_time": int(self.start_time),
+                "initial_start_time": int(self.start_time),
+                "uptime_msecs": int((time.time() - self.start_time) * 1000),
+                "incarnation_uuid": self.incarnation,
+                "storage_bytes": 0,
+                "storage_mb_secs": 0,
+                "runtime_elapsed_msecs": int((time.time() - self.start_time) * 1000),
+                "buffered_input_records": buffered,
+                "buffered_input_bytes": sum(self.buffered_bytes.values()),
+                "total_input_records": self.total_input_records,
+                "total_input_bytes": self.total_input_bytes,
+                "total_processed_records": self.total_processed_records,
+                "total_processed_bytes": self.total_processed_bytes,
+                "total_completed_records": self.total_processed_records,
+                "total_initiated_steps": self.step + (1 if self.queue else 0),
+                "total_completed_steps": self.step,
+                "pipeline_complete": buffered == 0 and not self.queue,
+                "output_stall_msecs": 0,
+                "step_latency_msecs": {
+                    "p50": _pct(lat, 0.5), "p90": _pct(lat, 0.9), "p99": _pct(lat, 0.99), "max": _pct(lat, 1.0),
+                },
+                "view_time_msecs": {k: round(v * 1000, 3) for k, v in self.view_times.items()},
+            }
+        outputs = []
+        for subs in list(self.subs.values()):
+            for s in list(subs):
+                outputs.append({"endpoint_name": s.endpoint_name, "config": {"stream": s.stream},
+                                "metrics": s.metrics(), "fatal_error": None})
+        return {"global_metrics": gm, "inputs": inputs, "outputs": outputs, "suspend_error": None,
+                "checkpoint_activity": "Idle", "permanent_checkpoint_errors": []}
+
+
+def _pct(sorted_vals: list[float], q: float) -> float | None:
+    if not sorted_vals:
+        return None
+    i = min(len(sorted_vals) - 1, max(0, int(round(q * (len(sorted_vals) - 1)))))
+    return round(sorted_vals[i] * 1000, 3)
+
+
+def _rss() -> int:
+    try:
+        with open(f"/proc/{os.getpid()}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _dependents(program) -> dict[str, set[str]]:
+    """For each relation, every view that reads it directly or through other views."""
+    direct: dict[str, set[str]] = {}
+    for v in program.views:
+        for d in v.depends_on:
+            direct.setdefault(d, set()).add(v.name)
+    out: dict[str, set[str]] = {}
+    for r in [t.name for t in program.tables] + [v.name for v in program.views]:
+        seen, todo = set(), list(direct.get(r, ()))
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.add(x)
+                todo.extend(direct.get(x, ()))
+        out[r] = seen
+    return out
+
+
+__all__ = ["Runtime", "Batch"]

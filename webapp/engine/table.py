@@ -1,0 +1,129 @@
+"""Applying one step's input to a DuckDB table and reporting what really changed.
+
+Tables with a PRIMARY KEY have upsert semantics: within a step the last operation on a key wins
+(an insert replaces the row, a delete removes it; a delete of a missing key is ignored). Tables
+without a key are multisets: a step's inserts and deletes are netted per distinct row first, then
+applied; a delete removes at most as many copies as exist.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pyarrow as pa
+
+from .catalog import Relation
+from .sql import quote
+
+
+def _freeze(v: Any) -> Any:
+    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+
+
+def _thaw(v: Any) -> Any:
+    return [_thaw(x) for x in v] if isinstance(v, tuple) else v
+
+
+def to_arrow(table: Relation, rows: list[tuple], extra: dict[str, list] | None = None) -> pa.Table:
+    cols = {}
+    for i, c in enumerate(table.columns):
+        cols[f"c{i}"] = pa.array([r[i] for r in rows], type=c.type.arrow())
+    for k, v in (extra or {}).items():
+        cols[k] = pa.array(v, type=pa.int64())
+    return pa.table(cols)
+
+
+class TableApplier:
+    """Knows how to apply changes to one table in one DuckDB connection."""
+
+    def __init__(self, table: Relation):
+        self.table = table
+        self.name = quote(table.name)
+        self.key_idx = [table.column_names.index(k) for k in table.primary_key]
+        self.has_arrays = any(c.type.type == "ARRAY" for c in table.columns)
+        n = len(table.columns)
+        self.select_cols = ", ".join(f"c{i} AS {quote(c.name)}" for i, c in enumerate(table.columns))
+        self.match = " AND ".join(f"t.{quote(c.name)} IS NOT DISTINCT FROM d.c{i}" for i, c in enumerate(table.columns))
+        self.key_match = " AND ".join(f"t.{quote(table.columns[i].name)} = k.c{i}" for i in self.key_idx)
+        self.width = n
+
+    def _frozen(self, row: tuple) -> tuple:
+        return tuple(_freeze(v) for v in row) if self.has_arrays else row
+
+    def _thawed(self, row: tuple) -> tuple:
+        return tuple(_thaw(v) for v in row) if self.has_arrays else row
+
+    def apply(self, con, ops: list[tuple[int, tuple]]) -> tuple[list[tuple], list[tuple]]:
+        """Apply ``ops`` (in order); returns the (deleted, inserted) rows, net of each other."""
+        if self.key_idx:
+            return self._apply_keyed(con, ops)
+        return self._apply_multiset(con, ops)
+
+    def _insert(self, con, rows: list[tuple]) -> list[tuple]:
+        """Insert ``rows``; returns them as DuckDB stored them (e.g. REAL rounding), for exact output."""
+        if not rows:
+            return []
+        con.register("__sluice_in", to_arrow(self.table, rows))
+        try:
+            return con.execute(
+                f"INSERT INTO {self.name} SELECT {self.select_cols} FROM __sluice_in RETURNING *").fetchall()
+        finally:
+            con.unregister("__sluice_in")
+
+    def _apply_keyed(self, con, ops):
+        final: dict[tuple, tuple | None] = {}
+        for w, row in ops:
+            key = tuple(_freeze(row[i]) for i in self.key_idx)
+            final[key] = row if w > 0 else None
+        # Key probe table: one row per touched key, key columns in their slots, the rest NULL.
+        probe = [tuple(_thaw(k[self.key_idx.index(i)]) if i in self.key_idx else None for i in range(self.width))
+                 for k in final]
+        con.register("__sluice_keys", to_arrow(self.table, probe))
+        try:
+            old = con.execute(
+                f"DELETE FROM {self.name} t USING __sluice_keys k WHERE {self.key_match} RETURNING t.*"
+            ).fetchall()
+        finally:
+            con.unregister("__sluice_keys")
+        stored = self._insert(con, [r for r in final.values() if r is not None])
+        return _net(old, stored, self._frozen)
+
+    def _apply_multiset(self, con, ops):
+        weights: Counter = Counter()
+        first: dict[tuple, tuple] = {}
+        for w, row in ops:
+            f = self._frozen(row)
+            weights[f] += w
+            first.setdefault(f, row)
+        ins = [first[f] for f, w in weights.items() if w > 0 for _ in range(w)]
+        dels = [(first[f], -w) for f, w in weights.items() if w < 0]
+        deleted: list[tuple] = []
+        if dels:
+            con.register("__sluice_del", to_arrow(self.table, [r for r, _ in dels],
+                                                  {"__n": [n for _, n in dels], "__id": list(range(len(dels)))}))
+            try:
+                deleted = con.execute(
+                    f"""DELETE FROM {self.name} WHERE rowid IN (
+                          SELECT rid FROM (
+                            SELECT t.rowid AS rid, d.__n AS n,
+                                   row_number() OVER (PARTITION BY d.__id ORDER BY t.rowid) AS rn
+                            FROM {self.name} t JOIN __sluice_del d ON {self.match})
+                          WHERE rn <= n)
+                        RETURNING *"""
+                ).fetchall()
+            finally:
+                con.unregister("__sluice_del")
+        return deleted, self._insert(con, ins)
+
+
+def _net(old: list[tuple], new: list[tuple], frozen) -> tuple[list[tuple], list[tuple]]:
+    c = Counter(frozen(r) for r in new)
+    c.subtract(frozen(r) for r in old)
+    back = {frozen(r): r for r in old + new}
+    dels = [back[f] for f, w in c.items() if w < 0 for _ in range(-w)]
+    ins = [back[f] for f, w in c.items() if w > 0 for _ in range(w)]
+    return dels, ins
+
+
+__all__ = ["TableApplier", "to_arrow"]

@@ -1,0 +1,115 @@
+"""Running a real ``sluice engine`` process for tests and benchmarks.
+
+    with EngineProcess(tmp_path) as eng:
+        httpx.get(eng.url + "/v0/config")
+
+The process listens on an ephemeral port (``--port 0``; the URL is read from its output), its log
+is kept for failure messages, and it is stopped (SIGTERM, then SIGKILL) on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+_URL_RE = re.compile(r"Sluice engine listening on (http://\S+)")
+
+
+class EngineProcess:
+    def __init__(self, data_dir: str | os.PathLike | None = None, *args: str, command: str = "engine",
+                 env: dict | None = None, ready_timeout: float = 30.0):
+        self._tmp = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sluice-test-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
+        self.args = list(args)
+        self.command = command
+        self.env = env
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+        self._log: list[str] = []
+        self._ready = threading.Event()
+
+    @property
+    def log(self) -> str:
+        return "".join(self._log[-400:])
+
+    def start(self) -> "EngineProcess":
+        port_flag = "--engine-port" if self.command == "up" else "--port"
+        cmd = [sys.executable, "-m", "webapp.cli", self.command, port_flag, "0", "--data-dir", str(self.data_dir),
+               *self.args]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(self.ready_timeout):
+            self.stop()
+            raise RuntimeError(f"engine did not start within {self.ready_timeout}s; log:\n{self.log}")
+        if self.url is None:
+            raise RuntimeError(f"engine exited before it was ready; log:\n{self.log}")
+        # The worker imports the app after the master listens: wait until it answers.
+        import httpx
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                if httpx.get(self.url + "/v0/config", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"engine never answered /v0/config; log:\n{self.log}")
+            time.sleep(0.05)
+
+    def _pump(self) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self._log.append(line)
+            m = _URL_RE.search(line)
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the whole process tree (master and worker), as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                import psutil
+                for child in psutil.Process(self.proc.pid).children(recursive=True):
+                    child.kill()
+            except Exception:
+                pass
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> "EngineProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+__all__ = ["EngineProcess"]

@@ -1,0 +1,43 @@
+"""The engine's HTTP server: Feldera's ``/v0`` REST API over one ``Engine``.
+
+``create_app(engine)`` builds the Flask application; ``webapp.server.run`` serves it with gunicorn
+(one ``gthread`` worker: DuckDB calls block, so no event loop; threads hold long-lived streams).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .api import bp
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("sluice.server")
+
+
+def create_app(engine) -> Flask:
+    app = Flask(__name__)
+    app.extensions["sluice_engine"] = engine
+    app.json.sort_keys = False
+    app.register_blueprint(bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        code = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}.get(e.code, "BadRequest")
+        msg = f"{request.method} {request.path}: {e.description}"
+        if e.code == 404:
+            msg = f"no endpoint {request.method} {request.path}; see docs/api.md for the API"
+        body = {"message": msg, "error_code": code, "details": None}
+        return Response(orjson.dumps(body), status=e.code, mimetype="application/json")
+
+    @app.errorhandler(Exception)
+    def internal_error(e: Exception):
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=e)
+        body = {"message": f"internal error: {type(e).__name__}: {e}", "error_code": "Unknown", "details": None}
+        return Response(orjson.dumps(body), status=500, mimetype="application/json")
+
+    return app

@@ -1,0 +1,231 @@
+"""The ``/v0`` REST API: thin handlers mapping HTTP onto engine calls (Feldera's shapes)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timezone
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from ..engine import errors as E
+from ..engine import query as Q
+from ..engine.catalog import json_default
+
+bp = Blueprint("v0", __name__, url_prefix="/v0")
+
+
+def _engine():
+    return current_app.extensions["sluice_engine"]
+
+
+def _json(obj, status: int = 200) -> Response:
+    return Response(orjson.dumps(obj, default=json_default), status=status, mimetype="application/json")
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    v = request.args.get(name)
+    if v is None or v == "":
+        return default
+    if v in ("true", "false"):
+        return v == "true"
+    raise E.InvalidParam(f"parameter '{name}' must be true or false (lower case), not '{v}'",
+                         {"parameter": name, "value": v})
+
+
+def _body_json() -> dict:
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise E.InvalidParam(f"the request body is not valid JSON: {e}", None) from None
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise E.InvalidParam("the request body must be a JSON object", None)
+    return body
+
+
+def _selector() -> str:
+    s = request.args.get("selector", "all")
+    if s not in ("all", "status", "status_with_connectors"):
+        raise E.InvalidParam(f"selector must be all or status, not '{s}'", {"parameter": "selector", "value": s})
+    return "all" if s == "all" else "status"
+
+
+# -- platform ------------------------------------------------------------------------------------
+@bp.get("/config")
+def config():
+    return _json(_engine().config())
+
+
+@bp.get("/cluster_healthz")
+def cluster_healthz():
+    return _json({"all_healthy": True, "runner": {"healthy": True}, "compiler": {"healthy": True}})
+
+
+# -- pipelines -----------------------------------------------------------------------------------
+@bp.get("/pipelines")
+def list_pipelines():
+    sel = _selector()
+    return _json([p.to_json(sel) for p in _engine().list()])
+
+
+@bp.post("/pipelines")
+def create_pipeline():
+    p = _engine().create(_body_json())
+    return _json(p.to_json(), 201)
+
+
+@bp.get("/pipelines/<name>")
+def get_pipeline(name):
+    return _json(_engine().get(name).to_json(_selector()))
+
+
+@bp.put("/pipelines/<name>")
+def put_pipeline(name):
+    p, created = _engine().put(name, _body_json())
+    return _json(p.to_json(), 201 if created else 200)
+
+
+@bp.patch("/pipelines/<name>")
+def patch_pipeline(name):
+    return _json(_engine().patch(name, _body_json()).to_json())
+
+
+@bp.delete("/pipelines/<name>")
+def delete_pipeline(name):
+    _engine().delete(name)
+    return Response(b"", status=200)
+
+
+@bp.post("/pipelines/<name>/start")
+def start(name):
+    return _json(_engine().get(name).start(request.args.get("initial", "running")), 202)
+
+
+@bp.post("/pipelines/<name>/pause")
+def pause(name):
+    return _json(_engine().get(name).pause(), 202)
+
+
+@bp.post("/pipelines/<name>/resume")
+def resume(name):
+    return _json(_engine().get(name).resume(), 202)
+
+
+@bp.post("/pipelines/<name>/stop")
+def stop(name):
+    return _json(_engine().get(name).stop(force=_flag("force", False)), 202)
+
+
+@bp.post("/pipelines/<name>/clear")
+def clear(name):
+    return _json(_engine().get(name).clear(), 202)
+
+
+@bp.post("/pipelines/<name>/dismiss_error")
+def dismiss_error(name):
+    return _json(_engine().get(name).dismiss_error(), 202)
+
+
+# -- interaction ---------------------------------------------------------------------------------
+@bp.post("/pipelines/<name>/ingress/<table>")
+def ingress(name, table):
+    p = _engine().get(name)
+    force = _flag("force")
+    _flag("array")  # validated here so a bad value is refused before the body is read
+    token, batch = p.ingest(table, request.get_data(), request.args.to_dict(), force)
+    if batch.num_errors:
+        shown = batch.errors
+        head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
+            f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
+        lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
+        raise E.ParseErrors(
+            head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
+            {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records, "token": token},
+        )
+    return _json({"token": token})
+
+
+@bp.get("/pipelines/<name>/completion_status")
+def completion_status(name):
+    token = request.args.get("token")
+    if not token:
+        raise E.InvalidParam("the token parameter is required", {"parameter": "token"})
+    return _json(_engine().get(name).running().completion(token))
+
+
+@bp.route("/pipelines/<name>/egress/<view>", methods=["GET", "POST"])
+def egress(name, view):
+    p = _engine().get(name)
+    fmt = request.args.get("format", "csv")
+    if fmt not in ("json", "csv"):
+        raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
+    backpressure = _flag("backpressure")
+    snapshot = _flag("send_snapshot")
+    _flag("array")
+    sub = p.running().subscribe(view, fmt, backpressure, snapshot)
+    sock = request.environ.get("gunicorn.socket")
+    if sock is not None:
+        def _shut():
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        sub.on_stall = _shut
+
+    def stream():
+        try:
+            yield from sub.lines()
+        finally:
+            sub.close()
+
+    resp = Response(stream(), mimetype="application/json", direct_passthrough=True)
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.headers["X-Accel-Buffering"] = "no"
+    resp.headers["Content-Encoding"] = "identity"
+    return resp
+
+
+@bp.get("/pipelines/<name>/query")
+def adhoc_query(name):
+    p = _engine().get(name)
+    sql = request.args.get("sql")
+    if not sql:
+        raise E.InvalidParam("the sql parameter is required", {"parameter": "sql"})
+    fmt = request.args.get("format", "text")
+    if fmt not in ("text", "json"):
+        raise E.InvalidParam(f"unknown query format '{fmt}': use text or json", {"parameter": "format", "value": fmt})
+    rt = p.running()
+    kind = Q.classify(sql)
+    if kind == "insert":
+        table, batch = Q.parse_insert(rt.db, sql, rt.program)
+        token = rt.push(table, batch, force=True)
+        rt.wait_complete(token, _engine().settings.ingress_wait_secs)
+        sql = f"SELECT {batch.num_records}::BIGINT AS count"
+    cur, cols = Q.run_select(rt.db, sql)
+    if fmt == "json":
+        return Response(Q.json_lines(cur, cols), mimetype="application/json")
+    return Response(Q.text_table(cur, cols), content_type="text/plain")
+
+
+@bp.get("/pipelines/<name>/stats")
+def stats(name):
+    return _json(_engine().get(name).running().stats())
+
+
+@bp.app_errorhandler(E.EngineError)
+def engine_error(e: E.EngineError):
+    log = current_app.logger
+    if e.status >= 500 and not isinstance(e, E.Unavailable):
+        log.error("%s: %s", e.error_code, e.message, exc_info=e)
+    else:
+        log.info("%s %s -> %d %s", request.method, request.path, e.status, e.error_code)
+    return _json(e.to_dict(), e.status)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat()

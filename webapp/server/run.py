@@ -1,0 +1,94 @@
+"""Serving the engine with gunicorn: one process tree, one ``gthread`` worker holding the engine.
+
+The master takes the data directory's lock before forking (the worker inherits it), prints the
+URL once listening, and forwards SIGTERM/SIGINT; the worker stops every pipeline (processing what
+was acknowledged and ending egress streams) before it exits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+
+from ..engine import Engine, Settings
+from ..engine.engine import lock_data_dir
+
+_engine: Engine | None = None
+
+
+class EngineWorker(ThreadWorker):
+    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt."""
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        if _engine is not None:
+            threading.Thread(target=_engine.shutdown, daemon=True).start()
+
+    handle_int = handle_exit
+
+
+class EngineApplication(BaseApplication):
+    def __init__(self, data_dir: str, settings: Settings, host: str, port: int, threads: int,
+                 on_ready=None, log_level: str = "info", bootstrap=None):
+        self.bootstrap = bootstrap
+        self.data_dir, self.settings = data_dir, settings
+        self.host, self.port, self.threads = host, port, threads
+        self.on_ready = on_ready
+        self.log_level = log_level
+        super().__init__()
+
+    def load_config(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        for k, v in {
+            "bind": f"{host}:{self.port}",
+            "workers": 1,
+            "worker_class": "webapp.server.run.EngineWorker",
+            "threads": self.threads,
+            "worker_connections": max(1000, self.threads * 2),
+            "timeout": 0,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+            "loglevel": self.log_level,
+            "accesslog": None,
+            "when_ready": self._when_ready,
+            "worker_exit": _worker_exit,
+            "proc_name": "sluice-engine",
+            "control_socket_disable": True,
+        }.items():
+            self.cfg.set(k, v)
+
+    def _when_ready(self, server):
+        sock = server.LISTENERS[0].sock
+        host, port = sock.getsockname()[:2]
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        print(f"Sluice engine listening on {url}  (data in {self.data_dir})", flush=True)
+        if self.on_ready:
+            self.on_ready(url)
+
+    def load(self):
+        global _engine
+        from . import create_app
+        _engine = Engine(self.data_dir, self.settings, lock=False)
+        if self.bootstrap is not None:
+            threading.Thread(target=self.bootstrap, args=(_engine,), daemon=True).start()
+        return create_app(_engine)
+
+
+def _worker_exit(server, worker):
+    if _engine is not None:
+        _engine.shutdown()
+
+
+def serve(data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int = 8080, threads: int = 256,
+          on_ready=None, bootstrap=None) -> None:
+    """Run until SIGTERM/SIGINT. Raises DataDirLocked if another engine has ``data_dir``."""
+    lock_fd = lock_data_dir(__import__("pathlib").Path(data_dir))  # held for the master's lifetime
+    try:
+        EngineApplication(data_dir, settings, host, port, threads, on_ready, bootstrap=bootstrap).run()
+    finally:
+        import os
+        os.close(lock_fd)
+    sys.exit(0)
