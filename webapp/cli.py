@@ -33,6 +33,12 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
     p.add_argument("--egress-stall-timeout", type=float, default=d.egress_stall_secs,
                    help="seconds the pipeline waits on a backpressure reader that reads nothing before it "
                         "closes that stream (default %(default)s)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a browser origin (e.g. http://localhost:3000) allowed to call the API; repeatable")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name to accept besides loopback names and --host ('*' accepts any); repeatable")
+    p.add_argument("--max-body-mb", type=float, default=256,
+                   help="largest request body in MiB; larger ones get 413 before they are read (default %(default)s)")
     p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
                    help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
 
@@ -41,6 +47,12 @@ def _settings(a):
     from .engine import Settings
     return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive)
+
+
+def _server_config(a, extra_origins=()) -> dict:
+    return {"CORS_ORIGINS": list(a.cors_origin) + list(extra_origins),
+            "ALLOWED_HOSTS": list(a.allowed_host) or None,
+            "MAX_CONTENT_LENGTH": int(a.max_body_mb * (1 << 20))}
 
 
 def _cmd_engine(a) -> int:
@@ -71,7 +83,8 @@ def _cmd_engine(a) -> int:
             except Exception:
                 log.exception("could not create pipeline %s", name)
     try:
-        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap)
+        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap,
+              server_config=_server_config(a))
     except DataDirLocked as e:
         print(f"sluice engine: {e}", file=sys.stderr)
         return 1
@@ -89,7 +102,9 @@ def _cmd_up(a) -> int:
               "-d '{\"order_id\":1,\"customer_id\":1,\"amount\":120.5,\"placed_at\":\"2026-12-01 10:00:00\"}'",
               flush=True)
     try:
-        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, on_ready=ready, bootstrap=bootstrap_demo)
+        dash = [f"http://{h}:{a.port}" for h in ("127.0.0.1", "localhost")]
+        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, on_ready=ready, bootstrap=bootstrap_demo,
+              server_config=_server_config(a, dash))
     except DataDirLocked as e:
         print(f"sluice up: {e}", file=sys.stderr)
         return 1

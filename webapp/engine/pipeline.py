@@ -25,6 +25,7 @@ from .ingress import parse_body
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
 from .table import to_arrow
+from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
 
@@ -112,6 +113,7 @@ class Pipeline:
         self.program_status_since = _now()
         try:
             self.program = compile_program(code)
+            self._plans = {v.name: plan_view(v, self.program) for v in self.program.views}
             self.program_status = "Success"
             self.program_error = {"sql_compilation": {"exit_code": 0, "messages": []},
                                   "rust_compilation": None, "system_error": None}
@@ -157,7 +159,7 @@ class Pipeline:
             prev = old.relation(t.name)
             if prev is not None and prev.kind == "table" and old.table_ddl(prev) == self.program.table_ddl(t) \
                     and prev.primary_key == t.primary_key:
-                data = olddb.execute(f"SELECT * FROM {quote(t.name)}").fetch_arrow_table()
+                data = olddb.execute(f"SELECT * FROM {quote(t.name)}").to_arrow_table()
                 self.db.register("__sluice_copy", data)
                 self.db.execute(f"INSERT INTO {quote(t.name)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
@@ -333,8 +335,9 @@ class Pipeline:
                     "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": {},
                     "output_connectors": {},
                     "sluice": {
-                        "views": {v.name: {"strategy": "recompute", "materialized": v.materialized,
-                                           "local": v.kind == "local_view", "unique_keys": []}
+                        "views": {v.name: {"strategy": self._plans[v.name].strategy,
+                                           "materialized": v.materialized, "local": v.kind == "local_view",
+                                           "unique_keys": getattr(self._plans[v.name], "unique_keys", [])}
                                   for v in self.program.views},
                         "kept_tables": self.kept_tables,
                     },

@@ -165,3 +165,131 @@ def parse_insert(db, sql: str, program) -> tuple:
 
 
 __all__ = ["classify", "run_select", "json_lines", "text_table", "parse_insert"]
+
+
+# -- binary and other result formats ---------------------------------------------------------------
+
+class _Sink:
+    """A write-only file for pyarrow writers whose bytes are handed out as they come."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+        self.closed = False
+        self.pos = 0
+
+    def write(self, b) -> int:
+        b = bytes(b)
+        self.parts.append(b)
+        self.pos += len(b)
+        return len(b)
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def _batches(cur):
+    try:
+        reader = cur.to_arrow_reader(FETCH_ROWS * 8)
+        for batch in reader:
+            yield batch
+    finally:
+        cur.close()
+
+
+def arrow_stream(cur, cols) -> Iterator[bytes]:
+    import pyarrow as pa
+    sink = _Sink()
+    writer = None
+    try:
+        for batch in _batches(cur):
+            if writer is None:
+                writer = pa.ipc.new_stream(sink, batch.schema)
+            writer.write_batch(batch)
+            yield sink.take()
+        if writer is None:  # no rows: the schema alone
+            writer = pa.ipc.new_stream(sink, _empty_schema(cols))
+        writer.close()
+        yield sink.take()
+    except duckdb.Error:
+        return  # mid-stream errors end the body, as in Feldera
+
+
+def parquet_stream(cur, cols) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    sink = _Sink()
+    writer = None
+    try:
+        for batch in _batches(cur):
+            if writer is None:
+                writer = pq.ParquetWriter(sink, batch.schema)
+            writer.write_table(pa.Table.from_batches([batch]))
+            yield sink.take()
+        if writer is None:
+            writer = pq.ParquetWriter(sink, _empty_schema(cols))
+        writer.close()
+        yield sink.take()
+    except duckdb.Error:
+        return
+
+
+def _empty_schema(cols):
+    import pyarrow as pa
+    return pa.schema([pa.field(c.name, c.type.arrow()) for c in cols])
+
+
+def csv_lines(cur, cols) -> Iterator[bytes]:
+    import csv
+    import io
+    enc = row_encoder(cols)
+    names = [c.name for c in cols]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(names)
+    try:
+        for rows in iter_rows(cur):
+            for r in rows:
+                d = enc(r)
+                w.writerow(["" if d[n] is None else _cell(d[n]) for n in names])
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+        if buf.tell():
+            yield buf.getvalue().encode()
+    except duckdb.Error as e:
+        yield f"ERROR: {_clean_duck_message(str(e))}\n".encode()
+
+
+def result_hash(cur, cols) -> str:
+    """SHA-256 over the sorted per-row hashes: equal results give equal hashes whatever the row order."""
+    import hashlib
+    enc = row_encoder(cols)
+    digests = []
+    for rows in iter_rows(cur):
+        for r in rows:
+            digests.append(hashlib.sha256(orjson.dumps(list(enc(r).values()), default=json_default)).digest())
+    digests.sort()
+    h = hashlib.sha256()
+    h.update(orjson.dumps([c.name for c in cols]))
+    for d in digests:
+        h.update(d)
+    return h.hexdigest()
+
+
+FORMATS = ("text", "json", "csv", "arrow_ipc", "parquet", "hash")
+
+__all__ += ["arrow_stream", "parquet_stream", "csv_lines", "result_hash", "FORMATS"]

@@ -26,7 +26,7 @@ from .egress import Subscriber, encode_json_chunks
 from .errors import BufferFull, InvalidToken, PipelinePaused, StaleToken, Terminating, UnknownOutputStream
 from .ingress import ParsedBatch
 from .table import TableApplier
-from .view import RecomputeView
+from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
 
@@ -64,7 +64,8 @@ class Runtime:
         self.subs: dict[str, list[Subscriber]] = {}
         self.closed_subs: deque = deque(maxlen=50)
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
-        self.views = {v.name: RecomputeView(v) for v in program.views if v.kind == "view"}
+        # Every view, LOCAL ones included, keeps state: later views may read an earlier view's change.
+        self.views = {v.name: plan_view(v, program) for v in program.views}
         self.encoders = {r.name: row_encoder(r.columns) for r in program.tables + program.views}
         self.dependents = _dependents(program)
         cfg = pipeline.runtime_config
@@ -81,8 +82,10 @@ class Runtime:
         self.view_times: Counter = Counter()
         for v in self.views.values():
             v.initialize(self.db)
+        self.samples: deque[dict] = deque(maxlen=60)
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
+        threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
 
     # -- ingress -------------------------------------------------------------------------------
     def push(self, table: Relation, batch: ParsedBatch, force: bool) -> str:
@@ -262,7 +265,7 @@ class Runtime:
                 for v in self.program.views:
                     if v.name in affected and v.name in self.views:
                         tv = time.perf_counter()
-                        dels, ins = self.views[v.name].step(con)
+                        dels, ins = self.views[v.name].step(con, changes)
                         self.view_times[v.name] += time.perf_counter() - tv
                         if dels or ins:
                             changes[v.name] = (dels, ins)
@@ -299,6 +302,16 @@ class Runtime:
             self.cv.notify_all()
 
     # -- statistics ----------------------------------------------------------------------------
+    def _sample(self) -> None:
+        """One sample a second for throughput charts: processed records, memory, storage."""
+        while not self.stopped.is_set():
+            self.samples.append({"t": int(time.time() * 1000), "r": self.total_processed_records,
+                                 "i": self.total_input_records, "m": _rss(), "s": 0})
+            self.stopped.wait(1.0)
+
+    def time_series(self) -> dict:
+        return {"now": int(time.time() * 1000), "samples": list(self.samples)}
+
     def stats(self) -> dict:
         with self.cv:
             buffered = sum(self.buffered.values())

@@ -25,8 +25,11 @@ class RecomputeView:
         """Create the stored contents from the current tables."""
         con.execute(f"CREATE OR REPLACE TABLE {self.state} AS SELECT * FROM {self.source}")
 
-    def step(self, con) -> tuple[list[tuple], list[tuple]]:
-        """Recompute; store the new contents; return (deleted rows, inserted rows), each sorted."""
+    def step(self, con, deltas: dict[str, tuple[list[tuple], list[tuple]]]) -> tuple[list[tuple], list[tuple]]:
+        """Recompute; store the new contents; return (deleted rows, inserted rows), each sorted.
+
+        ``deltas`` maps each relation changed so far in this step (tables, then views in declaration
+        order) to its (deleted, inserted) rows; recompute does not need them, incremental views do."""
         con.execute(f"CREATE OR REPLACE TEMP TABLE {self.scratch} AS SELECT * FROM {self.source}")
         dels = con.execute(
             f"(SELECT * FROM {self.state} EXCEPT ALL SELECT * FROM {self.scratch}) ORDER BY ALL").fetchall()
@@ -42,4 +45,13 @@ class RecomputeView:
         return f"SELECT * FROM {self.state}"
 
 
-__all__ = ["RecomputeView"]
+def plan_view(view: Relation, program) -> "RecomputeView":
+    """The maintenance strategy for ``view``: incremental where the engine can, else recompute."""
+    try:
+        from .incremental import plan_incremental
+    except ImportError:
+        return RecomputeView(view)
+    return plan_incremental(view, program) or RecomputeView(view)
+
+
+__all__ = ["RecomputeView", "plan_view"]

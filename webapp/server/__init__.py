@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 import orjson
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .api import bp
@@ -19,10 +19,25 @@ __all__ = ["create_app"]
 log = logging.getLogger("sluice.server")
 
 
-def create_app(engine) -> Flask:
+DEFAULTS = {
+    "MAX_CONTENT_LENGTH": 256 << 20,  # bytes; larger ingress bodies get 413 before they are read
+    "CORS_ORIGINS": [],  # browser origins allowed to call the API
+    "ALLOWED_HOSTS": None,  # Host names accepted besides loopback ones; ["*"] accepts any
+}
+
+
+def create_app(engine, config: dict | None = None) -> Flask:
+    """The engine's Flask app: defaults, then ``SLUICE_*`` environment, then ``config``."""
+    import os
+    from . import guard
     app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    if os.environ.get("SLUICE_CORS_ORIGINS"):
+        app.config["CORS_ORIGINS"] = os.environ["SLUICE_CORS_ORIGINS"].split(",")
+    app.config.update(config or {})
     app.extensions["sluice_engine"] = engine
     app.json.sort_keys = False
+    guard.init_app(app)
     app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)
@@ -31,6 +46,10 @@ def create_app(engine) -> Flask:
         msg = f"{request.method} {request.path}: {e.description}"
         if e.code == 404:
             msg = f"no endpoint {request.method} {request.path}; see docs/api.md for the API"
+        elif e.code == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            msg = (f"the request body is larger than the limit of {limit} bytes; send it in smaller parts "
+                   "(cut at record boundaries) or raise --max-body-mb")
         body = {"message": msg, "error_code": code, "details": None}
         return Response(orjson.dumps(body), status=e.code, mimetype="application/json")
 

@@ -197,8 +197,9 @@ def adhoc_query(name):
     if not sql:
         raise E.InvalidParam("the sql parameter is required", {"parameter": "sql"})
     fmt = request.args.get("format", "text")
-    if fmt not in ("text", "json"):
-        raise E.InvalidParam(f"unknown query format '{fmt}': use text or json", {"parameter": "format", "value": fmt})
+    if fmt not in Q.FORMATS:
+        raise E.InvalidParam(f"unknown query format '{fmt}': use one of {', '.join(Q.FORMATS)}",
+                             {"parameter": "format", "value": fmt})
     rt = p.running()
     kind = Q.classify(sql)
     if kind == "insert":
@@ -209,12 +210,51 @@ def adhoc_query(name):
     cur, cols = Q.run_select(rt.db, sql)
     if fmt == "json":
         return Response(Q.json_lines(cur, cols), mimetype="application/json")
+    if fmt == "csv":
+        return Response(Q.csv_lines(cur, cols), content_type="text/csv")
+    if fmt == "hash":
+        return Response(Q.result_hash(cur, cols), content_type="text/plain")
+    if fmt == "arrow_ipc":
+        return Response(Q.arrow_stream(cur, cols), content_type="application/octet-stream")
+    if fmt == "parquet":
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d_%H%M%S")
+        resp = Response(Q.parquet_stream(cur, cols), content_type="application/octet-stream")
+        resp.headers["Content-Disposition"] = f"attachment; filename=results_{stamp}.parquet"
+        return resp
     return Response(Q.text_table(cur, cols), content_type="text/plain")
 
 
 @bp.get("/pipelines/<name>/stats")
 def stats(name):
     return _json(_engine().get(name).running().stats())
+
+
+@bp.get("/pipelines/<name>/time_series")
+def time_series(name):
+    return _json(_engine().get(name).running().time_series())
+
+
+@bp.get("/pipelines/<name>/time_series_stream")
+def time_series_stream(name):
+    rt = _engine().get(name).running()
+
+    def gen():
+        last = None
+        while not rt.stopping:
+            ts = rt.time_series()
+            for sample in ts["samples"]:
+                if last is None or sample["t"] > last:
+                    last = sample["t"]
+                    yield orjson.dumps(sample) + b"\n"
+            rt.stopped.wait(1.0)
+
+    return Response(gen(), mimetype="application/x-ndjson", direct_passthrough=True)
+
+
+@bp.get("/metrics")
+def metrics():
+    from .metrics import prometheus_text
+    return Response(prometheus_text(_engine()), content_type="text/plain; version=0.0.4")
 
 
 @bp.app_errorhandler(E.EngineError)

@@ -32,8 +32,9 @@ class EngineWorker(ThreadWorker):
 
 class EngineApplication(BaseApplication):
     def __init__(self, data_dir: str, settings: Settings, host: str, port: int, threads: int,
-                 on_ready=None, log_level: str = "info", bootstrap=None):
+                 on_ready=None, log_level: str = "info", bootstrap=None, server_config: dict | None = None):
         self.bootstrap = bootstrap
+        self.server_config = dict(server_config or {})
         self.data_dir, self.settings = data_dir, settings
         self.host, self.port, self.threads = host, port, threads
         self.on_ready = on_ready
@@ -74,7 +75,11 @@ class EngineApplication(BaseApplication):
         _engine = Engine(self.data_dir, self.settings, lock=False)
         if self.bootstrap is not None:
             threading.Thread(target=self.bootstrap, args=(_engine,), daemon=True).start()
-        return create_app(_engine)
+        cfg = dict(self.server_config)
+        if self.host not in ("0.0.0.0", "::", ""):
+            cfg.setdefault("ALLOWED_HOSTS", [])
+            cfg["ALLOWED_HOSTS"] = list(cfg["ALLOWED_HOSTS"] or []) + [self.host, f"[{self.host}]"]
+        return create_app(_engine, cfg)
 
 
 def _worker_exit(server, worker):
@@ -83,11 +88,12 @@ def _worker_exit(server, worker):
 
 
 def serve(data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int = 8080, threads: int = 256,
-          on_ready=None, bootstrap=None) -> None:
+          on_ready=None, bootstrap=None, server_config: dict | None = None) -> None:
     """Run until SIGTERM/SIGINT. Raises DataDirLocked if another engine has ``data_dir``."""
     lock_fd = lock_data_dir(__import__("pathlib").Path(data_dir))  # held for the master's lifetime
     try:
-        EngineApplication(data_dir, settings, host, port, threads, on_ready, bootstrap=bootstrap).run()
+        EngineApplication(data_dir, settings, host, port, threads, on_ready, bootstrap=bootstrap,
+                          server_config=server_config).run()
     finally:
         import os
         os.close(lock_fd)

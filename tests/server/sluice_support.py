@@ -1,0 +1,274 @@
+"""Helpers for the real-server HTTP tests: error-shape checks, egress readers (httpx and raw socket).
+
+Imported by the test modules of this directory (``from sluice_support import ...``); the directory's
+conftest puts it on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import orjson
+
+ERROR_KEYS = {"message", "error_code", "details"}
+
+
+def assert_error(r: httpx.Response, status: int, code: str) -> dict:
+    """The response is an error of ``status`` whose body is exactly {"message","error_code","details"}."""
+    assert r.status_code == status, f"expected {status} {code}, got {r.status_code}: {r.text}"
+    assert r.headers["content-type"].split(";")[0] == "application/json", r.headers
+    body = r.json()
+    assert isinstance(body, dict) and set(body) == ERROR_KEYS, body
+    assert body["error_code"] == code, body
+    assert isinstance(body["message"], str) and body["message"], body
+    return body
+
+
+def push(http: httpx.Client, name: str, table: str, body, **params) -> str:
+    """POST ingress; returns the completion token (asserts 200)."""
+    if isinstance(body, (list, dict)) and params.get("format", "json") == "json":
+        body = orjson.dumps(body)
+    params.setdefault("format", "json")
+    r = http.post(f"/pipelines/{name}/ingress/{table}", params=params, content=body)
+    assert r.status_code == 200, r.text
+    tok = r.json()["token"]
+    assert isinstance(tok, str) and tok
+    return tok
+
+
+def ndjson(events) -> bytes:
+    return b"\n".join(orjson.dumps(e) for e in events) + b"\n"
+
+
+def query_json(http: httpx.Client, name: str, sql: str) -> list[dict]:
+    r = http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "json"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].split(";")[0] == "application/json"
+    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
+
+
+def completion(http: httpx.Client, name: str, token: str) -> dict:
+    r = http.get(f"/pipelines/{name}/completion_status", params={"token": token})
+    assert r.status_code in (200, 202), r.text
+    return r.json()
+
+
+def stats_outputs(http: httpx.Client, name: str, stream: str) -> list[dict]:
+    r = http.get(f"/pipelines/{name}/stats")
+    assert r.status_code == 200, r.text
+    return [o for o in r.json()["outputs"] if o["config"]["stream"] == stream]
+
+
+def wait_until(pred, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def data_events(chunks, snapshot: bool | None = None) -> list[tuple[str, dict]]:
+    """Flatten json_data of chunks into ("insert"|"delete", row) pairs, in order."""
+    out = []
+    for c in chunks:
+        if snapshot is not None and c.get("snapshot") != snapshot:
+            continue
+        for ev in c.get("json_data") or []:
+            (kind, row), = ev.items()
+            out.append((kind, row))
+    return out
+
+
+class EgressReader:
+    """Reads an egress stream with httpx in a thread, collecting the parsed chunks."""
+
+    def __init__(self, base_url: str, pipeline: str, view: str, method: str = "POST", **params):
+        self.chunks: list[dict] = []
+        self.raw_lines: list[bytes] = []
+        self.status: int | None = None
+        self.headers = None
+        self.body: bytes | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self._stop = False
+        self._resp = None
+        self._cv = threading.Condition()
+        self._client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(30.0, read=None))
+        self._path = f"/pipelines/{pipeline}/egress/{view}"
+        self._method = method
+        self._params = {k: v for k, v in params.items() if v is not None}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        # Wait until the stream is attached (first chunk arrived) or refused.
+        self.wait(lambda ch: ch or self.status not in (None, 200), timeout=15, what="the stream to open")
+
+    def _run(self) -> None:
+        try:
+            with self._client.stream(self._method, self._path, params=self._params) as r:
+                self._resp = r
+                with self._cv:
+                    self.status, self.headers = r.status_code, r.headers
+                    self._cv.notify_all()
+                if r.status_code != 200:
+                    self.body = r.read()
+                    return
+                for line in r.iter_lines():
+                    if not line.strip():
+                        continue
+                    obj = orjson.loads(line)
+                    with self._cv:
+                        self.raw_lines.append(line.encode() if isinstance(line, str) else line)
+                        self.chunks.append(obj)
+                        self._cv.notify_all()
+                    if self._stop:
+                        return
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            if not self._stop:
+                self.error = e
+        finally:
+            with self._cv:
+                self.done = True
+                self._cv.notify_all()
+
+    def wait(self, pred, timeout: float = 10.0, what: str = "chunks"):
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                v = pred(self.chunks)
+                if v:
+                    return v
+                if self.error is not None:
+                    raise AssertionError(f"egress reader failed: {self.error!r}")
+                if self.done:
+                    v = pred(self.chunks)
+                    if v:
+                        return v
+                    raise AssertionError(f"egress stream ended before {what}; got {self.chunks}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}; got {self.chunks}")
+                self._cv.wait(min(left, 0.2))
+
+    def wait_events(self, n: int, timeout: float = 10.0, snapshot: bool | None = None):
+        return self.wait(lambda ch: (ev := data_events(ch, snapshot)) and len(ev) >= n and ev,
+                         timeout, what=f"{n} change events")
+
+    def wait_done(self, timeout: float = 10.0) -> None:
+        with self._cv:
+            deadline = time.monotonic() + timeout
+            while not self.done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("egress stream did not end")
+                self._cv.wait(min(left, 0.2))
+
+    @property
+    def processed_steps(self) -> int:
+        with self._cv:
+            return max((c.get("processed_steps", -1) for c in self.chunks), default=-1)
+
+    def close(self) -> None:
+        self._stop = True
+        try:
+            if self._resp is not None:
+                self._resp.close()
+        except Exception:
+            pass
+        try:
+            self._client.close()
+        except Exception:
+            pass
+        self._thread.join(5)
+
+
+class RawEgress:
+    """A hand-written egress request on a socket with a small receive buffer, read only on demand."""
+
+    def __init__(self, base_url: str, pipeline: str, view: str, rcvbuf: int = 4096, **params):
+        u = urlsplit(base_url)
+        self.host, self.port = u.hostname, u.port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: sets the window
+        self.sock.settimeout(15)
+        self.sock.connect((self.host, self.port))
+        path = f"/v0/pipelines/{pipeline}/egress/{view}"
+        if params:
+            path += "?" + urlencode(params)
+        self.sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Length: 0\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            part = self.sock.recv(1024)
+            if not part:
+                raise AssertionError(f"connection closed before the response headers: {buf!r}")
+            buf += part
+        head, _, self.pending = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        self.eof = False
+        self.ended = False  # saw the terminating zero-length chunk
+
+    def read_to_end(self, timeout: float = 30.0) -> bytes:
+        """Read (fast) until the chunked body ends or the server closes the connection."""
+        deadline = time.monotonic() + timeout
+        data = self.pending
+        while not (self.eof or _chunked_complete(data)):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"egress stream did not end within {timeout}s ({len(data)} bytes read)")
+            self.sock.settimeout(min(left, 5.0))
+            try:
+                part = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                part = b""
+            if not part:
+                self.eof = True
+            data += part
+        self.pending = b""
+        self.ended = _chunked_complete(data)
+        return data
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _chunked_complete(data: bytes) -> bool:
+    try:
+        _, complete = decode_chunked(data)
+    except ValueError:
+        return False
+    return complete
+
+
+def decode_chunked(data: bytes) -> tuple[bytes, bool]:
+    """Decode an HTTP/1.1 chunked body; returns (payload so far, saw the final chunk)."""
+    out, i = [], 0
+    while True:
+        j = data.find(b"\r\n", i)
+        if j < 0:
+            return b"".join(out), False
+        size = int(data[i:j].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out), True
+        if len(data) < j + 2 + size + 2:
+            return b"".join(out), False
+        out.append(data[j + 2: j + 2 + size])
+        i = j + 2 + size + 2
+
+
+def parse_chunks(payload: bytes) -> list[dict]:
+    """Split an egress payload into its JSON chunk objects (each line ends with CRLF)."""
+    return [orjson.loads(x) for x in payload.split(b"\r\n") if x.strip()]

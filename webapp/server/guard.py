@@ -1,0 +1,65 @@
+"""Host and Origin checks, CORS and body limits for the engine's API.
+
+- ``Host`` must be one of the allowed names (loopback names and the bound address by default), so a
+  DNS-rebinding page cannot reach a local engine through a name it controls.
+- A request carrying an ``Origin`` that is neither the engine's own nor listed in ``CORS_ORIGINS`` may
+  not change state (any method but GET/HEAD/OPTIONS) and gets no CORS headers, so browsers keep its
+  responses from foreign pages. Listed origins get ``Access-Control-Allow-Origin`` and preflights.
+- ``MAX_CONTENT_LENGTH`` makes Werkzeug answer 413 before reading an oversized body.
+"""
+
+from __future__ import annotations
+
+import orjson
+from flask import Flask, Response, request
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _refuse(status: int, code: str, message: str, details=None) -> Response:
+    return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
+                    status=status, mimetype="application/json")
+
+
+def _hostname(host: str) -> str:
+    if host.startswith("["):
+        return host[: host.index("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def init_app(app: Flask) -> None:
+    cors = set(app.config.get("CORS_ORIGINS") or ())
+    hosts = app.config.get("ALLOWED_HOSTS")  # None: loopback + bound address; ["*"]: any
+    allow_any_host = hosts is not None and "*" in hosts
+    host_set = set(LOOPBACK_NAMES) | set(hosts or ())
+
+    @app.before_request
+    def _guard():
+        host = _hostname(request.host or "")
+        if not allow_any_host and host not in host_set:
+            return _refuse(403, "HostNotAllowed",
+                           f"requests for host '{host}' are refused; start the engine with --allowed-host {host} "
+                           "to accept it", {"host": host})
+        origin = request.headers.get("Origin")
+        if origin and origin != f"{request.scheme}://{request.host}" and origin not in cors and "*" not in cors:
+            if request.method not in SAFE_METHODS or request.path.endswith("/egress") or "/egress/" in request.path:
+                return _refuse(403, "OriginNotAllowed",
+                               f"requests from origin '{origin}' are refused; start the engine with "
+                               f"--cors-origin {origin} to allow it", {"origin": origin})
+        if request.method == "OPTIONS" and origin:
+            resp = Response(status=204)
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+            resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Content-Type, Authorization, Idempotency-Key")
+            resp.headers["Access-Control-Max-Age"] = "600"
+            return resp
+        return None
+
+    @app.after_request
+    def _cors(resp: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin and (origin in cors or "*" in cors):
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Vary"] = "Origin"
+        return resp
