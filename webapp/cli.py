@@ -111,6 +111,43 @@ def _cmd_up(a) -> int:
     return 0
 
 
+def _cmd_wal(a) -> int:
+    import json
+    from .engine.engine import DataDirLocked, lock_data_dir
+    from .engine.wal import WalCorruption, scan, truncate_to_clean_prefix
+    data = Path(a.data_dir)
+    wal_dir = data / "wal"
+    if not wal_dir.exists():
+        print(f"no write-ahead log under {data}")
+        return 0
+    try:
+        fd = lock_data_dir(data)
+    except DataDirLocked as e:
+        print(f"sluice wal: {e}; stop that engine first", file=sys.stderr)
+        return 1
+    try:
+        if a.action == "check":
+            try:
+                res = scan(wal_dir)
+            except WalCorruption as e:
+                print(str(e))
+                return 1
+            print(json.dumps({"records": len(res.entries), "last_seq": res.last_seq,
+                              "torn_tail": None if res.torn is None else {"file": str(res.torn[0]),
+                                                                          "offset": res.torn[1]}}, indent=2))
+            return 0
+        report = truncate_to_clean_prefix(wal_dir)
+        print(json.dumps(report, indent=2))
+        if report["cut_at"] is None:
+            print("the log is clean: nothing was cut")
+        else:
+            print(f"kept records up to #{report['kept_last_seq']}; cut {report['dropped_bytes']} bytes holding "
+                  f"{report['dropped_records_found']} intact records after the damage")
+        return 0
+    finally:
+        os.close(fd)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sluice", description="Sluice: push rows into streaming SQL pipelines over "
                                 "HTTP and watch the views change.")
@@ -128,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_flags(u, 8080, "--engine-port")
     u.add_argument("--port", type=int, default=5000, help="dashboard port (reserved for the dashboard; default 5000)")
     u.set_defaults(func=_cmd_up)
+    w = sub.add_parser("wal", help="check or repair a data directory's write-ahead log",
+                       description="Check the write-ahead log of a stopped engine's data directory, or cut it "
+                                   "back to its clean prefix after damage (see webapp/engine/WAL.md).")
+    w.add_argument("action", choices=["check", "recover"],
+                   help="check: report records and damage; recover: truncate at the first damaged record")
+    w.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="the engine's data directory")
+    w.set_defaults(func=_cmd_wal)
     return p
 
 

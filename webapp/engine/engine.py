@@ -18,7 +18,12 @@ import orjson
 
 from .. import FELDERA_API_VERSION, __version__
 from .errors import DuplicateName, InvalidParam, InvalidStorageStatusTransition, UnknownPipeline
+from . import fsio
+from .checkpoint import load_latest, remove_all
+from .ingress import parse_body, parse_json_body
 from .pipeline import Pipeline
+from .table import TableApplier
+from .wal import T_BATCH, Wal, scan, truncate_to_clean_prefix
 
 log = logging.getLogger("sluice.engine")
 
@@ -28,6 +33,7 @@ class Settings:
     """Engine-wide knobs; every one is also a ``sluice engine`` flag."""
 
     max_buffered_records: int = 100_000
+    wal_segment_bytes: int = 64 << 20
     ingress_wait_secs: float = 30.0
     egress_stall_secs: float = 60.0
     egress_max_chunks: int = 100
@@ -53,17 +59,7 @@ def lock_data_dir(path: Path) -> int:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fsio.write_file_atomic(path, data)
 
 
 def valid_name(name: str) -> bool:
@@ -80,7 +76,19 @@ class Engine:
         self.lock = threading.RLock()
         self.pipelines: dict[str, Pipeline] = {}
         self._catalog = self.data_dir / "pipelines.json"
+        self.wal: Wal | None = None
+        self._stop = threading.Event()
         self._load()
+        self._recover()
+        self.wal = Wal(self.data_dir / "wal", self._recovered_seq, segment_bytes=self.settings.wal_segment_bytes)
+        self._ckpt_thread = threading.Thread(target=self._checkpoint_loop, name="checkpointer", daemon=True)
+        self._ckpt_thread.start()
+        for p in self.list():
+            if p.recover_desired in ("Running", "Paused") and p.program is not None:
+                try:
+                    p.start("paused" if p.recover_desired == "Paused" else "running")
+                except Exception:
+                    log.exception("could not restart pipeline %s", p.name)
 
     # -- persistence ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -89,8 +97,104 @@ class Engine:
         for d in orjson.loads(self._catalog.read_bytes()):
             p = Pipeline(self, d["name"], d.get("program_code", ""), description=d.get("description", ""),
                          tags=d.get("tags"), runtime_config=d.get("runtime_config"),
-                         program_config=d.get("program_config"), pid=d.get("id"), created_at=d.get("created_at"))
+                         program_config=d.get("program_config"), pid=d.get("id"), created_at=d.get("created_at"),
+                         stored=d)
             self.pipelines[p.name] = p
+
+    def _recover(self) -> None:
+        """Tables from each pipeline's checkpoint, then every logged batch after it, exactly once."""
+        import time as _time
+        t0 = _time.perf_counter()
+        wal_dir = self.data_dir / "wal"
+        wal_dir.mkdir(parents=True, exist_ok=True)
+        res = scan(wal_dir)  # raises WalCorruption: refuse to start rather than lose acknowledged data
+        if res.torn is not None:
+            path, off = res.torn
+            log.warning("write-ahead log ends in an incomplete record at %s byte %d (never acknowledged); "
+                        "cutting it off", path, off)
+            truncate_to_clean_prefix(wal_dir)
+        self._recovered_seq = res.last_seq
+        by_id = {p.id: p for p in self.pipelines.values()}
+        for p in self.pipelines.values():
+            if p.storage_status == "InUse" and p.program is not None:
+                loaded = load_latest(self.checkpoint_dir(p))
+                if loaded and loaded[0].get("epoch") != p.storage_epoch:
+                    loaded = None
+                p.restore(*(loaded or (None, None)))
+        replayed = 0
+        pending: list = []  # consecutive ops for one (pipeline, table)
+        cur_key = None
+
+        def flush():
+            nonlocal pending, cur_key
+            if pending:
+                p, table = cur_key
+                TableApplier(table).apply(p.db, pending)
+            pending, cur_key = [], None
+
+        for e in res.entries:
+            if e.type != T_BATCH or e.seq in res.aborted:
+                continue
+            head_raw, _, tail = e.payload.partition(b"\n")
+            head = orjson.loads(head_raw)
+            p = by_id.get(head["p"])
+            if p is None or p.db is None or head["e"] != p.storage_epoch or e.seq <= p.ckpt_seq:
+                continue
+            table = p.program.table(f'"{head["t"]}"')
+            if table is None:
+                continue
+            if head["f"] == "raw":
+                batch = parse_body(tail, table, head["q"])
+            else:
+                batch = parse_json_body(tail, table, update_format="insert_delete")
+            if cur_key != (p, table) or len(pending) > 100_000:
+                flush()
+                cur_key = (p, table)
+            pending.extend(batch.ops)
+            replayed += batch.num_records
+            p.applied_wal_seq = e.seq
+            p.batch_seq = max(p.batch_seq, int(head.get("s", 0)))
+            p.note_logged(e.seq)
+            if head.get("k"):
+                status, answer = head["a"]
+                p.remember(head["k"], status, answer)
+        flush()
+        if res.entries:
+            log.info("recovered %d logged records in %.2f s", replayed, _time.perf_counter() - t0)
+
+    def checkpoint_dir(self, p: Pipeline) -> Path:
+        return self.data_dir / "checkpoints" / p.id
+
+    def forget_storage(self, p: Pipeline) -> None:
+        """Remove a pipeline's checkpoints (its log records are skipped by their storage epoch)."""
+        remove_all(self.checkpoint_dir(p))
+        self.save()
+
+    def checkpoint_all(self) -> None:
+        """Checkpoint every pipeline with new logged data, then drop log segments nobody needs."""
+        for p in list(self.pipelines.values()):
+            try:
+                rt = p.runtime
+                applied = rt.applied_wal_seq if rt is not None else p.applied_wal_seq
+                if p.db is not None and applied > p.ckpt_seq:
+                    p.checkpoint()
+            except Exception:
+                log.exception("checkpoint of pipeline %s failed; its log is kept", p.name)
+        if self.wal is None:
+            return
+        need = [p.ckpt_seq + 1 for p in self.pipelines.values()
+                if p.db is not None and p.logged() and p.last_logged_seq > p.ckpt_seq]
+        upto = (min(need) - 1) if need else self.wal.durable_seq
+        self.wal.rotate()
+        self.wal.delete_segments_upto(upto)
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stop.is_set():
+            intervals = [int((p.runtime_config.get("fault_tolerance") or {}).get("checkpoint_interval_secs") or 60)
+                         for p in self.pipelines.values()] or [60]
+            if self._stop.wait(max(1, min(intervals))):
+                return
+            self.checkpoint_all()
 
     def save(self) -> None:
         with self.lock:
@@ -161,15 +265,21 @@ class Engine:
                     {"status": p.status})
             p.clear()
             del self.pipelines[name]
+            remove_all(self.checkpoint_dir(p))
             self.save()
 
     def shutdown(self) -> None:
-        """Stop every pipeline (processing what was acknowledged) and release the directory."""
+        """Stop every pipeline (processing what was acknowledged), checkpoint, release the directory."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
         for p in list(self.pipelines.values()):
             try:
                 p.stop_now()
             except Exception:
                 log.exception("error stopping pipeline %s", p.name)
+        if self.wal is not None:
+            self.wal.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

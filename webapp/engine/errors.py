@@ -21,7 +21,8 @@
      └── Unavailable                 (503)
           ├── NotDeployed            PipelineInteractionNotDeployed
           ├── PipelinePaused         PipelinePaused (Sluice extension)
-          └── BufferFull             BufferFull (Sluice extension)
+          ├── BufferFull             BufferFull (Sluice extension)
+          └── StorageUnavailable     StorageUnavailable (Sluice extension)
 
 The server turns any of these into ``{"message", "error_code", "details"}`` in one place.
 """
@@ -203,10 +204,16 @@ class BufferFull(Unavailable):
     error_code = "BufferFull"
 
 
+class StorageUnavailable(Unavailable):
+    """Raised when input could not be made durable (disk full, I/O error, permission denied)."""
+
+    error_code = "StorageUnavailable"
+
+
 __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
     "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError",
     "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
     "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
-    "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull",
+    "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
 ]

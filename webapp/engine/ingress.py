@@ -403,3 +403,26 @@ def _flag(params: dict[str, str], name: str, default: bool = False) -> bool:
 
 
 __all__ = ["ParsedBatch", "RecordError", "RowConverter", "parse_body", "parse_json_body", "iter_json_values"]
+
+
+def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:
+    """The HTTP reply to an ingress request: 200 with the token, or 400 ParseErrors keeping the good records."""
+    if not batch.num_errors:
+        return 200, {"token": token}
+    shown = batch.errors
+    head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
+        f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
+    lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
+    return 400, {
+        "message": head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
+        "error_code": "ParseErrors",
+        "details": {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records,
+                    "token": token},
+    }
+
+
+def encode_ops(table: Relation, ops: list[tuple[int, tuple]]) -> bytes:
+    """Operations as NDJSON insert/delete events, which ``parse_json_body`` reads back to the same rows."""
+    from .catalog import json_default, row_encoder
+    enc = row_encoder(table.columns)
+    return b"\n".join(orjson.dumps({"insert" if w > 0 else "delete": enc(r)}, default=json_default) for w, r in ops)

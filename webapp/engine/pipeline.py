@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import time
+from collections import OrderedDict
 import logging
 import threading
 import uuid
@@ -21,7 +23,9 @@ from .errors import (
     InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
     UnknownInputStream, UpdateRestrictedToStopped,
 )
-from .ingress import parse_body
+import orjson
+
+from .ingress import encode_ops, ingest_answer, parse_body
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
 from .table import to_arrow
@@ -29,10 +33,13 @@ from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
 
+IDEMPOTENCY_RETENTION_SECS = 24 * 3600
+IDEMPOTENCY_MAX_KEYS = 100_000
+
 DEFAULT_RUNTIME_CONFIG: dict[str, Any] = {
     "workers": 1,
     "storage": None,
-    "fault_tolerance": {"model": "none", "checkpoint_interval_secs": 60},
+    "fault_tolerance": {"model": "exactly_once", "checkpoint_interval_secs": 60},
     "cpu_profiler": True,
     "tracing": False,
     "tracing_endpoint_jaeger": "",
@@ -77,7 +84,7 @@ def _merge(base: dict, over: dict | None) -> dict:
 class Pipeline:
     def __init__(self, engine, name: str, program_code: str = "", *, description: str = "", tags=None,
                  runtime_config: dict | None = None, program_config: dict | None = None,
-                 pid: str | None = None, created_at: str | None = None):
+                 pid: str | None = None, created_at: str | None = None, stored: dict | None = None):
         self.engine = engine
         self.name = name
         self.id = pid or str(uuid.uuid4())
@@ -105,7 +112,19 @@ class Pipeline:
         self.db = None
         self.runtime: Runtime | None = None
         self.kept_tables: list[str] = []
+        # Durable state bookkeeping (see WAL.md).
+        stored = stored or {}
+        self.storage_epoch = int(stored.get("epoch", 0))
+        self.batch_seq = 0          # last batch number handed out (tokens)
+        self.applied_wal_seq = 0    # last log record the tables hold
+        self.ckpt_seq = 0           # log position the last checkpoint covers
+        self.last_logged_seq = 0
+        self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
+        self.idem_pending: dict[str, threading.Event] = {}
         self._set_program(program_code)
+        if stored.get("storage") == "InUse" and self.program is not None:
+            self.storage_status = "InUse"
+        self.recover_desired = stored.get("desired", "Stopped")
 
     # -- definition ----------------------------------------------------------------------------
     def _set_program(self, code: str) -> None:
@@ -142,6 +161,12 @@ class Pipeline:
                 self._set_program(program_code)
                 self.program_version += 1
                 self._migrate_storage(old)
+                if self.db is not None:
+                    # Log records before now were accepted under the old program: cover them all.
+                    self.applied_wal_seq = self.engine.wal.last_seq if self.engine.wal else self.applied_wal_seq
+                    self.checkpoint()
+                elif self.storage_status == "Cleared":
+                    self.engine.forget_storage(self)
             self.version += 1
 
     def _migrate_storage(self, old: Program | None) -> None:
@@ -153,13 +178,15 @@ class Pipeline:
         if self.program is None or old is None:
             olddb.close()
             self.storage_status = "Cleared"
+            self.storage_epoch += 1
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
             return
         self.db = self._new_db(self.program)
         for t in self.program.tables:
             prev = old.relation(t.name)
             if prev is not None and prev.kind == "table" and old.table_ddl(prev) == self.program.table_ddl(t) \
                     and prev.primary_key == t.primary_key:
-                data = olddb.execute(f"SELECT * FROM {quote(t.name)}").to_arrow_table()
+                data = olddb.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table()
                 self.db.register("__sluice_copy", data)
                 self.db.execute(f"INSERT INTO {quote(t.name)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
@@ -271,12 +298,23 @@ class Pipeline:
         return "Pipeline is stopping"
 
     def _finish_stop(self, rt: Runtime | None) -> None:
-        if rt is not None:
-            rt.stop()
+        self._halt(rt)
         with self.lock:
-            self.runtime = None
             self._set_status("Stopped")
         self.engine.save()
+
+    def _halt(self, rt: Runtime | None) -> None:
+        """Stop the runtime (it processes everything acknowledged) and checkpoint the tables."""
+        if rt is not None:
+            rt.stop()
+            with self.lock:
+                self.batch_seq = max(self.batch_seq, rt.next_seq)
+                self.applied_wal_seq = max(self.applied_wal_seq, rt.applied_wal_seq)
+                self.runtime = None
+        try:
+            self.checkpoint()
+        except Exception:
+            log.exception("checkpoint of pipeline %s failed; its log is kept", self.name)
 
     def _runtime_failed(self, message: str) -> None:
         with self.lock:
@@ -284,12 +322,8 @@ class Pipeline:
         self.stop()
 
     def stop_now(self) -> None:
-        """Stop synchronously (engine shutdown)."""
-        rt = self.runtime
-        if rt is not None:
-            rt.stop()
-        with self.lock:
-            self.runtime = None
+        """Stop synchronously for engine shutdown: the desired state stays, so a restart resumes it."""
+        self._halt(self.runtime)
 
     def clear(self) -> str:
         with self.lock:
@@ -301,6 +335,10 @@ class Pipeline:
                 self.db.close()
                 self.db = None
             self.storage_status = "Cleared"
+            self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.idem.clear()
+        self.engine.forget_storage(self)
         return "Pipeline storage is being cleared"
 
     def dismiss_error(self) -> str:
@@ -315,15 +353,123 @@ class Pipeline:
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
 
-    def ingest(self, table_name: str, body: bytes, params: dict[str, str], force: bool):
-        """Parse and queue ``body``; returns (token, parsed batch). Errors in records do not raise here."""
+    def ingest(self, table_name: str, body: bytes, params: dict[str, str], force: bool,
+               idempotency_key: str | None = None) -> tuple[int, dict]:
+        """Parse and queue ``body``; returns the HTTP answer (status, body). Bad records do not raise.
+
+        With an idempotency key, a repeat returns the first answer and applies nothing again."""
         rt = self.running()
         table = rt.program.table(table_name)
         if table is None:
             raise UnknownInputStream(table_name)
-        batch = parse_body(body, table, params)
-        token = rt.push(table, batch, force)
-        return token, batch
+        key = idempotency_key
+        if key is not None:
+            if len(key) > 200:
+                raise InvalidParam("Idempotency-Key is longer than 200 characters", {"length": len(key)})
+            while True:
+                with self.lock:
+                    hit = self.idem.get(key)
+                    if hit is not None:
+                        return hit[0], orjson.loads(hit[1])
+                    ev = self.idem_pending.get(key)
+                    if ev is None:
+                        self.idem_pending[key] = threading.Event()
+                        break
+                ev.wait(60)
+        try:
+            batch = parse_body(body, table, params)
+            raw = None
+            if not batch.num_errors:
+                raw = (body, {k: v for k, v in params.items() if k in ("format", "update_format", "array", "json_flavor")})
+            return self.push_parsed(rt, table, batch, force, key, raw)
+        finally:
+            if key is not None:
+                with self.lock:
+                    ev = self.idem_pending.pop(key, None)
+                if ev is not None:
+                    ev.set()
+
+    def push_parsed(self, rt: Runtime, table, batch, force: bool, key: str | None = None,
+                    raw: tuple[bytes, dict] | None = None) -> tuple[int, dict]:
+        """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch."""
+        def log_payload(seq, k, ans):
+            head = {"p": self.id, "e": self.storage_epoch, "t": table.name, "s": seq, "k": k, "a": ans}
+            if raw is not None:
+                head.update(f="raw", q=raw[1])
+                return head, raw[0]
+            head["f"] = "ops"
+            return head, encode_ops(table, batch.ops)
+
+        _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
+                                         answer=lambda tok: ingest_answer(batch, tok))
+        if key is not None and batch.ops:
+            self.remember(key, status, answer)
+        return status, answer
+
+    def remember(self, key: str, status: int, answer: dict, ts: float | None = None) -> None:
+        with self.lock:
+            self.idem[key] = (status, orjson.dumps(answer), ts or time.time())
+            self.idem.move_to_end(key)
+            cutoff = time.time() - IDEMPOTENCY_RETENTION_SECS
+            while self.idem and (len(self.idem) > IDEMPOTENCY_MAX_KEYS or next(iter(self.idem.values()))[2] < cutoff):
+                self.idem.popitem(last=False)
+
+    # -- durability ----------------------------------------------------------------------------
+    @property
+    def token_id(self) -> str:
+        """Names the pipeline's stored data: tokens stay valid across restarts until a clear."""
+        return f"{self.id}.{self.storage_epoch}"
+
+    def logged(self) -> bool:
+        return (self.runtime_config.get("fault_tolerance") or {}).get("model", "exactly_once") != "none"
+
+    def wal(self):
+        return self.engine.wal if self.logged() else None
+
+    def note_logged(self, seq: int) -> None:
+        self.last_logged_seq = max(self.last_logged_seq, seq)
+
+    def checkpoint(self) -> bool:
+        """Write the tables and the log position they cover; True if one was written."""
+        from .checkpoint import write_checkpoint
+        if not self.logged():
+            return False
+        with self.lock:
+            rt, db = self.runtime, self.db
+            if db is None or self.program is None:
+                return False
+            prog = self.program
+        if rt is not None:
+            with rt.step_lock:
+                applied, batch_seq = rt.applied_wal_seq, rt.processed_seq
+                cur = db.cursor()
+                tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+                cur.close()
+        else:
+            applied, batch_seq = self.applied_wal_seq, self.batch_seq
+            tables = {t.name: db.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+        applied = max(applied, self.ckpt_seq)
+        with self.lock:
+            idem = [[k, v[0], v[1].decode(), v[2]] for k, v in self.idem.items()]
+        write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
+                         {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem})
+        self.ckpt_seq = applied
+        return True
+
+    def restore(self, manifest: dict | None, tables: dict | None) -> None:
+        """Build the stored tables from a checkpoint (or empty) before the log is replayed."""
+        self.db = self._new_db(self.program)
+        if manifest:
+            for name, data in (tables or {}).items():
+                if self.program.table(f'"{name}"') is None:
+                    continue
+                self.db.register("__sluice_copy", data)
+                self.db.execute(f"INSERT INTO {quote(name)} SELECT * FROM __sluice_copy")
+                self.db.unregister("__sluice_copy")
+            self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
+            self.batch_seq = int(manifest.get("batch_seq", 0))
+            for k, status, ans, ts in manifest.get("idem", []):
+                self.idem[k] = (status, ans.encode(), ts)
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_json(self, selector: str = "all") -> dict:
@@ -391,7 +537,8 @@ class Pipeline:
         """What is persisted about the pipeline (its data is not, yet)."""
         return {"id": self.id, "name": self.name, "program_code": self.program_code, "description": self.description,
                 "tags": self.tags, "runtime_config": self.runtime_config, "program_config": self.program_config,
-                "created_at": self.created_at}
+                "created_at": self.created_at, "storage": self.storage_status, "epoch": self.storage_epoch,
+                "desired": self.desired}
 
 
 __all__ = ["Pipeline", "DEFAULT_RUNTIME_CONFIG", "DUCKDB_CONFIG", "to_arrow"]

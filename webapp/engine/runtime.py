@@ -21,9 +21,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from .catalog import Relation, row_encoder
+from typing import Any
+
+from .catalog import Relation, json_default, row_encoder
 from .egress import Subscriber, encode_json_chunks
-from .errors import BufferFull, InvalidToken, PipelinePaused, StaleToken, Terminating, UnknownOutputStream
+from .errors import (
+    BufferFull, InvalidToken, PipelinePaused, StaleToken, StorageUnavailable, Terminating, UnknownOutputStream,
+)
+from .wal import T_BATCH, WalUnavailable
 from .ingress import ParsedBatch
 from .table import TableApplier
 from .view import plan_view
@@ -38,6 +43,7 @@ class Batch:
     ops: list
     records: int
     nbytes: int
+    wal_seq: int = 0
 
 
 class Runtime:
@@ -53,8 +59,12 @@ class Runtime:
         self.queue: deque[Batch] = deque()
         self.buffered: Counter = Counter()
         self.buffered_bytes: Counter = Counter()
-        self.next_seq = 0
-        self.processed_seq = 0
+        # Batch numbers (tokens) continue across stop/start and restarts: everything numbered before this
+        # deployment was applied before it started.
+        self.next_seq = pipeline.batch_seq
+        self.processed_seq = pipeline.batch_seq
+        self.inflight = 0  # batches in the write-ahead log's queue, not yet durable
+        self.applied_wal_seq = pipeline.applied_wal_seq  # last log record whose batch the tables hold
         self.marks: list[tuple[int, int]] = []  # (max seq consumed, step), ascending
         self.step = 0
         self.paused = paused
@@ -88,7 +98,12 @@ class Runtime:
         threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
 
     # -- ingress -------------------------------------------------------------------------------
-    def push(self, table: Relation, batch: ParsedBatch, force: bool) -> str:
+    def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
+             log_payload=None, answer=None) -> tuple[str, Any]:
+        """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
+
+        ``log_payload(seq) -> (header dict, raw tail bytes)`` describes the batch for the write-ahead
+        log; ``answer(token)`` builds the reply stored with an idempotency key."""
         deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
         with self.cv:
@@ -114,21 +129,54 @@ class Runtime:
                     continue
                 break
             m = self.inputs[table.name]
-            m["total_bytes"] += batch.num_bytes
-            m["total_records"] += batch.num_records
             m["num_parse_errors"] += batch.num_errors
-            self.total_input_records += batch.num_records
-            self.total_input_bytes += batch.num_bytes
-            if batch.ops:
-                self.next_seq += 1
-                self.queue.append(Batch(self.next_seq, table.name, batch.ops, batch.num_records, batch.num_bytes))
-                self.buffered[table.name] += batch.num_records
-                self.buffered_bytes[table.name] += batch.num_bytes
+            if not batch.ops:
+                tok = self._token(self.next_seq)
+                return tok, answer(tok) if answer else None
+            self.next_seq += 1
+            b = Batch(self.next_seq, table.name, batch.ops, batch.num_records, batch.num_bytes)
+            tok = self._token(b.seq)
+            ans = answer(tok) if answer else None
+            self.buffered[table.name] += batch.num_records
+            self.buffered_bytes[table.name] += batch.num_bytes
+            wal = self.pipeline.wal()
+            if wal is None:
+                self._enqueue(b)
+                return tok, ans
+            header, tail = log_payload(b.seq, key, ans)
+            payload = orjson.dumps(header, default=json_default) + b"\n" + tail
+            self.inflight += 1
+            ticket = wal.append(T_BATCH, payload, batch.num_records, on_durable=lambda: self._enqueue(b))
+            b.wal_seq = ticket.seq
+            self.pipeline.note_logged(ticket.seq)
+        try:
+            ticket.wait(self.settings.ingress_wait_secs + 30)
+        except WalUnavailable as e:
+            with self.cv:
+                self.inflight -= 1
+                self.buffered[table.name] -= batch.num_records
+                self.buffered_bytes[table.name] -= batch.num_bytes
                 self.cv.notify_all()
-            return self._token(self.next_seq)
+            raise StorageUnavailable(
+                f"the input was not accepted: {e}. Nothing of it was stored; retry once the disk has room "
+                "and is writable", {"table": table.name}) from None
+        return tok, ans
+
+    def _enqueue(self, b: Batch) -> None:
+        """Make a (durable) batch visible to the step thread; the log calls this in log order."""
+        with self.cv:
+            if b.wal_seq:
+                self.inflight -= 1
+            m = self.inputs[b.table]
+            m["total_bytes"] += b.nbytes
+            m["total_records"] += b.records
+            self.total_input_records += b.records
+            self.total_input_bytes += b.nbytes
+            self.queue.append(b)
+            self.cv.notify_all()
 
     def _token(self, seq: int) -> str:
-        raw = orjson.dumps({"i": self.incarnation, "s": seq})
+        raw = orjson.dumps({"i": self.pipeline.token_id, "s": seq})
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     def completion(self, token: str) -> dict:
@@ -138,8 +186,9 @@ class Runtime:
         except Exception:
             raise InvalidToken("invalid completion token: pass the token returned by ingress unchanged",
                                {"token": token}) from None
-        if inc != self.incarnation:
-            raise StaleToken("this token belongs to an earlier run of the pipeline", {"token": token})
+        if inc != self.pipeline.token_id:
+            raise StaleToken("this token belongs to data that was since cleared (or to another pipeline)",
+                             {"token": token})
         with self.cv:
             if seq <= self.processed_seq:
                 i = bisect.bisect_left(self.marks, (seq, -1))
@@ -153,7 +202,7 @@ class Runtime:
         with self.cv:
             while self.completion(token)["status"] != "complete":
                 left = deadline - time.monotonic()
-                if left <= 0 or self.stopping:
+                if left <= 0 or (self.stopping and not self.queue and not self.inflight):
                     return False
                 self.cv.wait(min(left, 0.5))
         return True
@@ -217,9 +266,9 @@ class Runtime:
     def _loop(self) -> None:
         while True:
             with self.cv:
-                while not self.queue and not self.stopping:
+                while not self.queue and not (self.stopping and not self.inflight):
                     self.cv.wait()
-                if not self.queue and self.stopping:
+                if not self.queue and self.stopping and not self.inflight:
                     return
                 if self.min_batch and not self.stopping:
                     deadline = time.monotonic() + self.max_delay
@@ -295,6 +344,7 @@ class Runtime:
                 self.total_processed_bytes += b.nbytes
             if batches:
                 self.processed_seq = max(self.processed_seq, batches[-1].seq)
+                self.applied_wal_seq = max([self.applied_wal_seq] + [b.wal_seq for b in batches])
                 self.marks.append((self.processed_seq, step))
                 if len(self.marks) > 100_000:
                     del self.marks[:50_000]
@@ -337,6 +387,7 @@ class Runtime:
                 "initial_start_time": int(self.start_time),
                 "uptime_msecs": int((time.time() - self.start_time) * 1000),
                 "incarnation_uuid": self.incarnation,
+                "wal_applied_seq": self.applied_wal_seq,
                 "storage_bytes": 0,
                 "storage_mb_secs": 0,
                 "runtime_elapsed_msecs": int((time.time() - self.start_time) * 1000),

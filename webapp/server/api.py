@@ -137,17 +137,11 @@ def ingress(name, table):
     p = _engine().get(name)
     force = _flag("force")
     _flag("array")  # validated here so a bad value is refused before the body is read
-    token, batch = p.ingest(table, request.get_data(), request.args.to_dict(), force)
-    if batch.num_errors:
-        shown = batch.errors
-        head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
-            f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
-        lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
-        raise E.ParseErrors(
-            head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
-            {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records, "token": token},
-        )
-    return _json({"token": token})
+    status, answer = p.ingest(table, request.get_data(), request.args.to_dict(), force,
+                              request.headers.get("Idempotency-Key"))
+    if status >= 400:
+        current_app.logger.info("%s %s -> %d %s", request.method, request.path, status, answer.get("error_code"))
+    return _json(answer, status)
 
 
 @bp.get("/pipelines/<name>/completion_status")
@@ -204,8 +198,8 @@ def adhoc_query(name):
     kind = Q.classify(sql)
     if kind == "insert":
         table, batch = Q.parse_insert(rt.db, sql, rt.program)
-        token = rt.push(table, batch, force=True)
-        rt.wait_complete(token, _engine().settings.ingress_wait_secs)
+        _status, answer = p.push_parsed(rt, table, batch, force=True)
+        rt.wait_complete(answer["token"], _engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
     cur, cols = Q.run_select(rt.db, sql)
     if fmt == "json":

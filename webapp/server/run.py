@@ -72,7 +72,13 @@ class EngineApplication(BaseApplication):
     def load(self):
         global _engine
         from . import create_app
-        _engine = Engine(self.data_dir, self.settings, lock=False)
+        from ..engine.wal import WalCorruption
+        try:
+            _engine = Engine(self.data_dir, self.settings, lock=False)
+        except WalCorruption as e:
+            print(f"sluice engine: {e}", file=sys.stderr, flush=True)
+            import os
+            os._exit(4)  # gunicorn's "app load error": the master stops instead of respawning
         if self.bootstrap is not None:
             threading.Thread(target=self.bootstrap, args=(_engine,), daemon=True).start()
         cfg = dict(self.server_config)

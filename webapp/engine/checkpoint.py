@@ -1,0 +1,73 @@
+"""Checkpoints: a pipeline's tables as Parquet plus a manifest, written atomically.
+
+``checkpoints/<pipeline id>/ckpt-<seq:020d>/`` holds ``<n>.parquet`` per table (n = the table's position,
+names may hold any character) and ``manifest.json``. It is written to ``.tmp-ckpt-<seq>``, every file and
+the directory fsynced, then renamed; older checkpoints are removed afterwards. Writing uses pyarrow, not
+DuckDB, whose connection has no file access.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import fsio
+
+
+def write_checkpoint(base: Path, seq: int, tables: dict[str, pa.Table], manifest: dict) -> Path:
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / f"ckpt-{seq:020d}"
+    tmp = base / f".tmp-ckpt-{seq:020d}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    names = []
+    for i, (name, tbl) in enumerate(tables.items()):
+        path = tmp / f"{i}.parquet"
+        fsio._check("write", path)
+        pq.write_table(tbl, path)
+        fsio.fsync_file(path)
+        names.append(name)
+    man = dict(manifest, seq=seq, tables=names)
+    mpath = tmp / "manifest.json"
+    fd = fsio.open_append(mpath)
+    try:
+        fsio.write_all(fd, orjson.dumps(man), mpath)
+        fsio.fsync(fd, mpath)
+    finally:
+        fsio.close(fd)
+    fsio.fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    fsio.rename(tmp, final)
+    fsio.fsync_dir(base)
+    for old in base.glob("ckpt-*"):
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_latest(base: Path) -> tuple[dict, dict[str, pa.Table]] | None:
+    """The newest complete checkpoint, or None."""
+    if not base.exists():
+        return None
+    for d in sorted(base.glob("ckpt-*"), reverse=True):
+        mpath = d / "manifest.json"
+        if not mpath.exists():
+            continue
+        man = orjson.loads(mpath.read_bytes())
+        tables = {name: pq.read_table(d / f"{i}.parquet") for i, name in enumerate(man["tables"])}
+        return man, tables
+    return None
+
+
+def remove_all(base: Path) -> None:
+    if base.exists():
+        shutil.rmtree(base, ignore_errors=True)
+
+
+__all__ = ["write_checkpoint", "load_latest", "remove_all"]
