@@ -48,7 +48,9 @@ class EngineProcess:
         cmd = [sys.executable, "-m", "webapp.cli", self.command, port_flag, "0", "--data-dir", str(self.data_dir),
                *self.args]
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        # A session of its own, so kill() can take the master and its worker down at once.
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
         if not self._ready.wait(self.ready_timeout):
             self.stop()
@@ -92,16 +94,21 @@ class EngineProcess:
         return self.proc.returncode
 
     def kill(self) -> None:
-        """SIGKILL the whole process tree (master and worker), as a crash would."""
-        if self.proc and self.proc.poll() is None:
+        """SIGKILL the whole process group (master and worker) at once, as a crash would."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until the worker is gone too (it holds the data-dir lock)
             try:
-                import psutil
-                for child in psutil.Process(self.proc.pid).children(recursive=True):
-                    child.kill()
-            except Exception:
-                pass
-            self.proc.kill()
-            self.proc.wait()
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
 
     def __enter__(self) -> "EngineProcess":
         return self.start()
