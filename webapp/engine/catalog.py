@@ -43,6 +43,8 @@ class ColumnType:
     component: "ColumnType | None" = None
 
     def duckdb(self) -> str:
+        if self.type == "BIGINT" and self.precision == 128:
+            return "HUGEINT"
         if self.type == "DECIMAL":
             return f"DECIMAL({self.precision},{self.scale})"
         if self.type == "ARRAY":
@@ -50,6 +52,8 @@ class ColumnType:
         return _DUCK.get(self.type, self.type)
 
     def arrow(self) -> pa.DataType:
+        if self.type == "BIGINT" and self.precision == 128:
+            return pa.decimal128(38, 0)
         if self.type == "DECIMAL":
             return pa.decimal128(self.precision, self.scale)
         if self.type == "ARRAY":
@@ -58,6 +62,8 @@ class ColumnType:
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"type": self.type, "nullable": self.nullable}
+        if self.type == "BIGINT" and self.precision == 128:
+            return out  # a DuckDB HUGEINT, reported as BIGINT
         if self.type == "DECIMAL":
             out["precision"] = self.precision
             out["scale"] = self.scale
@@ -128,7 +134,9 @@ def duckdb_to_column_type(spelling: str) -> ColumnType:
     if s in simple:
         return ColumnType(simple[s])
     if s in ("HUGEINT", "UBIGINT", "UHUGEINT"):
-        return ColumnType("DECIMAL", precision=38, scale=0)
+        # DuckDB sums integers into 128 bits; Feldera's SUM keeps the column's integer type. Report
+        # BIGINT and write values as JSON integers (a value past 64 bits is written as a string).
+        return ColumnType("BIGINT", precision=128)
     if s.startswith("TIMESTAMP"):
         return ColumnType("TIMESTAMP")
     return ColumnType(s.split("(")[0])
@@ -154,8 +162,13 @@ def json_default(v: Any) -> Any:
     raise TypeError(f"cannot encode {type(v).__name__}")
 
 
+_I64 = (-(2**63), 2**63 - 1)
+
+
 def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
     """A function making one DuckDB value JSON-ready, or None where orjson's own encoding is right."""
+    if t.type == "BIGINT" and t.precision == 128:
+        return lambda v: v if v is None or _I64[0] <= v <= _I64[1] else str(v)
     if t.type == "TIMESTAMP":
         return lambda v: None if v is None else _fmt_timestamp(v)
     if t.type == "TIME":

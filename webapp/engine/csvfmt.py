@@ -130,7 +130,7 @@ def parse_csv_body(body: bytes, table: Relation) -> ParsedBatch:
         except RecordError as e:
             out.add_error(e, event, line, ",".join(s for s, _ in rec)[:200])
             continue
-        out.ops.append((1, row))
+        out._ops.append((1, row))
         out.num_records += 1
     if out.errors and out.errors[0]["event_number"] == 0:
         out.errors[0]["event_number"] = event + 1

@@ -41,6 +41,7 @@ class Subscriber:
         self._seq = 0
         self.processed_steps = 0
         self.closed = False
+        self._no_wait = False
         self.on_close: Callable[[], None] | None = None
         self.on_stall: Callable[[], None] | None = None  # e.g. shut the reader's socket down
         # counters for /stats
@@ -64,7 +65,7 @@ class Subscriber:
                 steps = step if last else max(step - 1, self.processed_steps)
                 if self.backpressure and not snapshot:
                     deadline = time.monotonic() + self.stall_timeout
-                    while len(self._q) >= self.max_chunks and not self.closed:
+                    while len(self._q) >= self.max_chunks and not self.closed and not self._no_wait:
                         left = deadline - time.monotonic()
                         if left <= 0:
                             self.stalls += 1
@@ -95,6 +96,12 @@ class Subscriber:
                 self._cv.notify_all()
             if not snapshot:
                 self.processed_steps = max(self.processed_steps, step)
+
+    def stop_waiting(self) -> None:
+        """The pipeline is stopping: queue what is left without waiting for the reader."""
+        with self._cv:
+            self._no_wait = True
+            self._cv.notify_all()
 
     def mark_step(self, step: int) -> None:
         """Record that ``step`` produced nothing for this stream."""

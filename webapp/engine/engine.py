@@ -22,6 +22,7 @@ from . import fsio
 from .checkpoint import load_latest, remove_all
 from .ingress import parse_body, parse_json_body
 from .pipeline import Pipeline
+from .runtime import Batch, apply_batches
 from .table import TableApplier
 from .wal import T_BATCH, Wal, scan, truncate_to_clean_prefix
 
@@ -129,7 +130,7 @@ class Engine:
             nonlocal pending, cur_key
             if pending:
                 p, table = cur_key
-                TableApplier(table).apply(p.db, pending)
+                apply_batches(p.db, TableApplier(table), pending, want_delta=False)
             pending, cur_key = [], None
 
         for e in res.entries:
@@ -147,10 +148,11 @@ class Engine:
                 batch = parse_body(tail, table, head["q"])
             else:
                 batch = parse_json_body(tail, table, update_format="insert_delete")
-            if cur_key != (p, table) or len(pending) > 100_000:
+            if cur_key != (p, table) or len(pending) > 200:
                 flush()
                 cur_key = (p, table)
-            pending.extend(batch.ops)
+            pending.append(Batch(0, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
+                                 0, arrow=batch.arrow))
             replayed += batch.num_records
             p.applied_wal_seq = e.seq
             p.batch_seq = max(p.batch_seq, int(head.get("s", 0)))

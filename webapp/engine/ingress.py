@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Callable, Iterator
 
+import io
+
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 
 from .catalog import INTEGER_RANGES, ColumnType, Relation
 from .errors import InvalidParam, UnknownInputFormat
@@ -33,11 +39,20 @@ class RecordError(Exception):
 
 @dataclass
 class ParsedBatch:
-    ops: list[tuple[int, tuple]] = field(default_factory=list)
+    """A parsed body: operations in body order, or (fast path) an Arrow table of inserts."""
+
+    _ops: list[tuple[int, tuple]] | None = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     num_errors: int = 0
     num_records: int = 0  # good records (each insert or delete counts once)
     num_bytes: int = 0
+    arrow: "pa.Table | None" = None  # inserts only, columns in table order, when the fast path parsed it
+
+    @property
+    def ops(self) -> list[tuple[int, tuple]]:
+        if self._ops is None:
+            self._ops = [(1, r) for r in arrow_rows(self.arrow)]
+        return self._ops
 
     def add_error(self, err: RecordError, event: int, line: int, text: str) -> None:
         self.num_errors += 1
@@ -363,7 +378,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
                     failed = True
                     out.add_error(e, event, line, _show(ev))
             if not failed:  # an array is all-or-nothing, as in Feldera
-                out.ops.extend(kept)
+                out._ops.extend(kept)
                 out.num_records += len(kept)
             continue
         event += 1
@@ -372,14 +387,99 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
         except RecordError as e:
             out.add_error(e, event, line, _show(value))
             continue
-        out.ops.extend(ops)
+        out._ops.extend(ops)
         out.num_records += len(ops)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: a whole clean body parsed in C by Arrow's readers. Anything they refuse (a bad record, a
+# key in another case, a value needing rounding) falls back to the record-by-record parser above, which
+# reports each error precisely; so the fast path never decides what is an error.
+
+_FAST_SCALARS = {"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "REAL", "DOUBLE", "DECIMAL", "VARCHAR",
+                 "CHAR", "TIMESTAMP", "DATE"}
+
+
+def _fast_ok(table: Relation) -> bool:
+    for c in table.columns:
+        t = c.type
+        if t.type == "ARRAY":
+            if t.component.type not in _FAST_SCALARS - {"DATE", "TIMESTAMP", "DECIMAL"}:
+                return False
+        elif t.type not in _FAST_SCALARS:
+            return False
+    return True
+
+
+def _read_schema(table: Relation) -> pa.Schema:
+    # DATE is read as text and cast: Arrow's JSON reader does not parse dates itself.
+    return pa.schema([pa.field(c.name, pa.string() if c.type.type == "DATE" else c.type.arrow())
+                      for c in table.columns])
+
+
+def _finish_fast(tbl: pa.Table, table: Relation) -> pa.Table | None:
+    cols = []
+    for c, col in zip(table.columns, tbl.columns):
+        if c.type.type == "DATE":
+            try:
+                col = pc.cast(col, pa.date32())
+            except pa.ArrowInvalid:
+                return None
+        if not c.type.nullable and col.null_count:
+            return None
+        cols.append(col)
+    return pa.table(cols, schema=pa.schema([pa.field(c.name, c.type.arrow()) for c in table.columns]))
+
+
+def fast_json(body: bytes, table: Relation) -> pa.Table | None:
+    if not _fast_ok(table) or not body.strip() or body.lstrip()[:1] != b"{":
+        return None
+    try:
+        tbl = pajson.read_json(io.BytesIO(body), parse_options=pajson.ParseOptions(
+            explicit_schema=_read_schema(table), unexpected_field_behavior="error"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return _finish_fast(tbl, table)
+
+
+def fast_csv(body: bytes, table: Relation) -> pa.Table | None:
+    if not _fast_ok(table) or any(c.type.type == "ARRAY" for c in table.columns) or not body.strip():
+        return None
+    try:
+        body.decode("utf-8")
+        tbl = pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(column_names=[c.name for c in table.columns]),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=_read_schema(table), null_values=["", "NULL", "null"], strings_can_be_null=True,
+                quoted_strings_can_be_null=False, true_values=["true", "TRUE", "True"],
+                false_values=["false", "FALSE", "False"]),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    return _finish_fast(tbl, table)
+
+
+def arrow_rows(tbl: pa.Table) -> list[tuple]:
+    """Rows of an Arrow table as tuples of the Python values the record parser produces."""
+    if tbl is None or tbl.num_rows == 0:
+        return []
+    return list(zip(*[c.to_pylist() for c in tbl.columns]))
 
 
 def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBatch:
     """Dispatch on ``format`` (Feldera's default is csv)."""
     fmt = params.get("format", "csv")
+    fast = None
+    if fmt == "json" and params.get("update_format", "insert_delete") == "raw" \
+            and params.get("array", "false") == "false" and params.get("json_flavor", "default") == "default":
+        fast = fast_json(body, table)
+    elif fmt == "csv":
+        fast = fast_csv(body, table)
+    if fast is not None:
+        return ParsedBatch(_ops=None, num_records=fast.num_rows, num_bytes=len(body), arrow=fast)
     if fmt == "json":
         return parse_json_body(
             body, table,

@@ -157,7 +157,7 @@ def parse_insert(db, sql: str, program) -> tuple:
     batch = ParsedBatch()
     for n, r in enumerate(orjson.loads(orjson.dumps(rows, default=str)), 1):
         try:
-            batch.ops.append((1, conv.convert(dict(zip(names, r)))))
+            batch._ops.append((1, conv.convert(dict(zip(names, r)))))
         except RecordError as e:
             raise AdHocQueryError(f"row {n}: {e.description}", {"row": n, "field": e.field}) from None
     batch.num_records = len(batch.ops)

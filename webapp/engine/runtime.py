@@ -29,7 +29,10 @@ from .errors import (
     BufferFull, InvalidToken, PipelinePaused, StaleToken, StorageUnavailable, Terminating, UnknownOutputStream,
 )
 from .wal import T_BATCH, WalUnavailable
-from .ingress import ParsedBatch
+import pyarrow as pa
+
+from .ingress import ParsedBatch, arrow_rows
+from .sql import quote
 from .table import TableApplier
 from .view import plan_view
 
@@ -40,10 +43,31 @@ log = logging.getLogger("sluice.engine")
 class Batch:
     seq: int
     table: str
-    ops: list
+    ops: list | None  # None when ``arrow`` holds the batch (inserts parsed by the fast path)
     records: int
     nbytes: int
     wal_seq: int = 0
+    arrow: Any = None
+
+    def get_ops(self) -> list:
+        return self.ops if self.ops is not None else [(1, r) for r in arrow_rows(self.arrow)]
+
+
+def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -> tuple[list, list]:
+    """Apply one table's batches in order; returns (deleted, inserted) rows (empty when not wanted
+    and the batches were plain inserts into a table without a key, which go in as Arrow)."""
+    if not applier.key_idx and all(b.arrow is not None for b in batches):
+        tbl = batches[0].arrow if len(batches) == 1 else pa.concat_tables([b.arrow for b in batches])
+        con.register("__sluice_in", tbl)
+        try:
+            sql = f"INSERT INTO {quote(applier.table.name)} SELECT * FROM __sluice_in"
+            if want_delta:
+                return [], con.execute(sql + " RETURNING *").fetchall()
+            con.execute(sql)
+            return [], []
+        finally:
+            con.unregister("__sluice_in")
+    return applier.apply(con, [op for b in batches for op in b.get_ops()])
 
 
 class Runtime:
@@ -130,11 +154,12 @@ class Runtime:
                 break
             m = self.inputs[table.name]
             m["num_parse_errors"] += batch.num_errors
-            if not batch.ops:
+            if not batch.num_records:
                 tok = self._token(self.next_seq)
                 return tok, answer(tok) if answer else None
             self.next_seq += 1
-            b = Batch(self.next_seq, table.name, batch.ops, batch.num_records, batch.num_bytes)
+            b = Batch(self.next_seq, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
+                      batch.num_bytes, arrow=batch.arrow)
             tok = self._token(b.seq)
             ans = answer(tok) if answer else None
             self.buffered[table.name] += batch.num_records
@@ -218,9 +243,13 @@ class Runtime:
         with self.cv:
             self.stopping = True
             self.cv.notify_all()
+        # Readers get what is left, but a reader that does not read must not hold the stop up.
+        for subs in list(self.subs.values()):
+            for s in list(subs):
+                s.stop_waiting()
         self.thread.join()
         for subs in list(self.subs.values()):
-            for s in subs:
+            for s in list(subs):  # close() removes the subscriber from this list
                 s.close()
         self.stopped.set()
 
@@ -296,15 +325,16 @@ class Runtime:
         t0 = time.perf_counter()
         by_table: dict[str, list] = {}
         for b in batches:
-            by_table.setdefault(b.table, []).extend(b.ops)
+            by_table.setdefault(b.table, []).append(b)
         changes: dict[str, tuple[list, list]] = {}
         with self.step_lock:
             con = self.db
             con.execute("BEGIN TRANSACTION")
             try:
                 touched: set[str] = set()
-                for name, ops in by_table.items():
-                    dels, ins = self.appliers[name].apply(con, ops)
+                for name, bs in by_table.items():
+                    want = bool(self.dependents.get(name)) or bool(self.subs.get(name))
+                    dels, ins = apply_batches(con, self.appliers[name], bs, want)
                     if dels or ins:
                         changes[name] = (dels, ins)
                         touched.add(name)
@@ -411,7 +441,11 @@ class Runtime:
         for subs in list(self.subs.values()):
             for s in list(subs):
                 outputs.append({"endpoint_name": s.endpoint_name, "config": {"stream": s.stream},
-                                "metrics": s.metrics(), "fatal_error": None})
+                                "metrics": s.metrics(), "fatal_error": None, "closed": False})
+        # Streams closed recently stay listed, so a stall or drop is never invisible.
+        for s in list(self.closed_subs):
+            outputs.append({"endpoint_name": s.endpoint_name, "config": {"stream": s.stream},
+                            "metrics": s.metrics(), "fatal_error": "stalled" if s.stalls else None, "closed": True})
         return {"global_metrics": gm, "inputs": inputs, "outputs": outputs, "suspend_error": None,
                 "checkpoint_activity": "Idle", "permanent_checkpoint_errors": []}
 
