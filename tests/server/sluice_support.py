@@ -6,6 +6,7 @@ conftest puts it on ``sys.path``.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -129,7 +130,7 @@ class EgressReader:
                         self._cv.notify_all()
                     if self._stop:
                         return
-        except BaseException as e:  # noqa: BLE001 - reported to the test
+        except BaseException as e:
             if not self._stop:
                 self.error = e
         finally:
@@ -176,15 +177,11 @@ class EgressReader:
 
     def close(self) -> None:
         self._stop = True
-        try:
-            if self._resp is not None:
-                self._resp.close()
-        except Exception:
-            pass
-        try:
+        # wake the reading thread at once: shut the connection's socket down
+        with contextlib.suppress(Exception):
+            self._resp.extensions["network_stream"].get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
             self._client.close()
-        except Exception:
-            pass
         self._thread.join(5)
 
 
@@ -209,66 +206,88 @@ class RawEgress:
             if not part:
                 raise AssertionError(f"connection closed before the response headers: {buf!r}")
             buf += part
-        head, _, self.pending = buf.partition(b"\r\n\r\n")
+        head, _, rest = buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         self.status = int(lines[0].split()[1])
         self.headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        self.buf = bytearray(rest)  # body bytes not decoded yet
+        self.chunks: list[dict] = []  # egress chunks decoded so far (from whole HTTP chunks only)
         self.eof = False
-        self.ended = False  # saw the terminating zero-length chunk
+        self.ended = False  # saw the terminating zero-length HTTP chunk
+        self._line = bytearray()  # payload of an egress line not complete yet
 
-    def read_to_end(self, timeout: float = 30.0) -> bytes:
-        """Read (fast) until the chunked body ends or the server closes the connection."""
+    def _decode(self) -> None:
+        """Move every whole HTTP chunk out of ``buf`` and parse the egress lines it completes."""
+        i = 0
+        while not self.ended:
+            j = self.buf.find(b"\r\n", i)
+            if j < 0:
+                break
+            size = int(bytes(self.buf[i:j]).split(b";")[0], 16)
+            if size == 0:
+                self.ended = True
+                i = j + 2
+                break
+            if len(self.buf) < j + 2 + size + 2:
+                break
+            self._line += self.buf[j + 2: j + 2 + size]
+            i = j + 2 + size + 2
+            while True:  # one egress chunk per CRLF-terminated line
+                k = self._line.find(b"\r\n")
+                if k < 0:
+                    break
+                if self._line[:k].strip():
+                    self.chunks.append(orjson.loads(bytes(self._line[:k])))
+                del self._line[: k + 2]
+        del self.buf[:i]
+
+    def _recv(self, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(min(left, 5.0))
+        try:
+            part = self.sock.recv(1 << 20)
+        except TimeoutError:
+            return
+        except (ConnectionResetError, BrokenPipeError):
+            part = b""
+        if not part:
+            self.eof = True
+        self.buf += part
+        self._decode()
+
+    def _seqs(self) -> list[int]:
+        return [c["sequence_number"] for c in self.chunks]
+
+    def read_chunks_until(self, pred, timeout: float = 30.0) -> list[dict]:
+        """Read until ``pred(chunks)`` holds for the chunks received so far; returns them."""
         deadline = time.monotonic() + timeout
-        data = self.pending
-        while not (self.eof or _chunked_complete(data)):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"egress stream did not end within {timeout}s ({len(data)} bytes read)")
-            self.sock.settimeout(min(left, 5.0))
+        self._decode()
+        while not pred(self.chunks):
+            if self.eof or self.ended:
+                raise AssertionError(f"egress stream ended first; sequence numbers {self._seqs()}")
             try:
-                part = self.sock.recv(1 << 16)
-            except socket.timeout:
-                continue
-            except (ConnectionResetError, BrokenPipeError):
-                part = b""
-            if not part:
-                self.eof = True
-            data += part
-        self.pending = b""
-        self.ended = _chunked_complete(data)
-        return data
+                self._recv(deadline)
+            except TimeoutError:
+                raise AssertionError(f"condition not met within {timeout}s on the egress stream; "
+                                     f"sequence numbers {self._seqs()}") from None
+        return self.chunks
+
+    def read_to_end(self, timeout: float = 30.0) -> list[dict]:
+        """Read until the chunked body ends or the server closes the connection; returns every chunk."""
+        deadline = time.monotonic() + timeout
+        self._decode()
+        while not (self.eof or self.ended):
+            try:
+                self._recv(deadline)
+            except TimeoutError:
+                raise AssertionError(f"egress stream did not end within {timeout}s; "
+                                     f"sequence numbers {self._seqs()}") from None
+        return self.chunks
 
     def close(self) -> None:
         try:
             self.sock.close()
         except OSError:
             pass
-
-
-def _chunked_complete(data: bytes) -> bool:
-    try:
-        _, complete = decode_chunked(data)
-    except ValueError:
-        return False
-    return complete
-
-
-def decode_chunked(data: bytes) -> tuple[bytes, bool]:
-    """Decode an HTTP/1.1 chunked body; returns (payload so far, saw the final chunk)."""
-    out, i = [], 0
-    while True:
-        j = data.find(b"\r\n", i)
-        if j < 0:
-            return b"".join(out), False
-        size = int(data[i:j].split(b";")[0], 16)
-        if size == 0:
-            return b"".join(out), True
-        if len(data) < j + 2 + size + 2:
-            return b"".join(out), False
-        out.append(data[j + 2: j + 2 + size])
-        i = j + 2 + size + 2
-
-
-def parse_chunks(payload: bytes) -> list[dict]:
-    """Split an egress payload into its JSON chunk objects (each line ends with CRLF)."""
-    return [orjson.loads(x) for x in payload.split(b"\r\n") if x.strip()]

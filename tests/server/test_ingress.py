@@ -1,0 +1,243 @@
+"""Ingress over real HTTP: JSON (insert_delete and raw, arrays, pandas flavor), CSV, partial acceptance
+on parse errors, upsert by primary key, paused pipelines and force, completion tokens."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+from sluice_support import (
+    assert_error,
+    completion,
+    data_events,
+    ndjson,
+    push,
+    query_json,
+    wait_until,
+)
+
+PLAIN = """
+CREATE TABLE t (id INT, v VARCHAR);
+CREATE MATERIALIZED VIEW all_t AS SELECT * FROM t;
+"""
+
+KEYED = """
+CREATE TABLE k (id INT NOT NULL PRIMARY KEY, v VARCHAR, n INT);
+CREATE MATERIALIZED VIEW kv AS SELECT * FROM k;
+"""
+
+
+def _done(http, name, token, timeout=15.0) -> dict:
+    return wait_until(lambda: (c := completion(http, name, token))["status"] == "complete" and c,
+                      timeout, what=f"token {token} to complete")
+
+
+def _rows(http, name, rel="t"):
+    return query_json(http, name, f"SELECT * FROM {rel} ORDER BY ALL")
+
+
+def test_json_insert_delete_is_the_default(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    body = ndjson([{"insert": {"id": 1, "v": "a"}}, {"insert": {"id": 2, "v": "b"}}, {"insert": {"id": 3, "v": "c"}}])
+    tok = push(http, name, "t", body, format="json")  # no update_format: insert_delete
+    c = _done(http, name, tok)
+    assert c == {"status": "complete", "step": c["step"]} and isinstance(c["step"], int)
+    assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}, {"id": 3, "v": "c"}]
+
+    tok = push(http, name, "t", ndjson([{"delete": {"id": 2, "v": "b"}}]), format="json",
+               update_format="insert_delete")
+    _done(http, name, tok)
+    assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
+
+    # positional rows, several values per line, a value spread over lines; keys are case-insensitive
+    body = b'{"insert": [4, "d"]} {"insert": {"ID": 5,\n "V": "e"}}\n{"delete": [1, "a"]}\n'
+    _done(http, name, push(http, name, "t", body, format="json"))
+    assert _rows(http, name) == [{"id": 3, "v": "c"}, {"id": 4, "v": "d"}, {"id": 5, "v": "e"}]
+
+
+def test_json_raw(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    tok = push(http, name, "t", ndjson([{"id": 1, "v": "x"}, {"id": 2, "v": None}, {"id": 3}]),
+               format="json", update_format="raw")
+    _done(http, name, tok)
+    assert _rows(http, name) == [{"id": 1, "v": "x"}, {"id": 2, "v": None}, {"id": 3, "v": None}]
+
+
+def test_json_arrays(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    body = orjson.dumps([{"insert": {"id": 1, "v": "a"}}, {"insert": {"id": 2, "v": "b"}}]) + b"\n" + \
+        orjson.dumps([{"delete": {"id": 1, "v": "a"}}])
+    _done(http, name, push(http, name, "t", body, format="json", update_format="insert_delete", array="true"))
+    assert _rows(http, name) == [{"id": 2, "v": "b"}]
+    body = orjson.dumps([{"id": 7, "v": "r"}, {"id": 8, "v": "s"}])
+    _done(http, name, push(http, name, "t", body, format="json", update_format="raw", array="true"))
+    assert _rows(http, name) == [{"id": 2, "v": "b"}, {"id": 7, "v": "r"}, {"id": 8, "v": "s"}]
+
+
+def test_csv(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    body = b'1,plain\n2,"with, comma"\n3,"say ""hi"""\n4,NULL\n5,\n6,""\n'
+    _done(http, name, push(http, name, "t", body, format="csv"))
+    assert _rows(http, name) == [
+        {"id": 1, "v": "plain"}, {"id": 2, "v": "with, comma"}, {"id": 3, "v": 'say "hi"'},
+        {"id": 4, "v": None}, {"id": 5, "v": None}, {"id": 6, "v": ""},
+    ]
+    # no format parameter: CSV is the default
+    r = http.post(f"/pipelines/{name}/ingress/t", content=b"7,seven\n")
+    assert r.status_code == 200, r.text
+    _done(http, name, r.json()["token"])
+    assert {"id": 7, "v": "seven"} in _rows(http, name)
+
+
+def test_table_name_is_case_insensitive(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    _done(http, name, push(http, name, "T", [{"id": 1, "v": "a"}], update_format="raw", array="true"))
+    assert _rows(http, name) == [{"id": 1, "v": "a"}]
+
+
+def test_json_flavor_pandas(http, make_pipeline):
+    name = make_pipeline("CREATE TABLE e (id INT, ts TIMESTAMP, d DATE);\n")
+    row = {"id": 1, "ts": 1700000000000, "d": 1700000000000}
+    # epoch milliseconds are not timestamps in the default flavor ...
+    r = http.post(f"/pipelines/{name}/ingress/e", params={"format": "json", "update_format": "raw"},
+                  content=orjson.dumps(row))
+    assert_error(r, 400, "ParseErrors")
+    # ... but are with json_flavor=pandas
+    tok = push(http, name, "e", orjson.dumps(row), format="json", update_format="raw", json_flavor="pandas")
+    _done(http, name, tok)
+    assert _rows(http, name, "e") == [{"id": 1, "ts": "2023-11-14 22:13:20", "d": "2023-11-14"}]
+
+
+def test_parse_errors_keep_good_records(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    body = (b'{"insert": {"id": 1, "v": "a"}}\n'
+            b'{"insert": {"id": "two",\n'
+            b'  "v": "b"}}\n'
+            b'{"insert": {"id": 3, "v": "c"}}\n'
+            b'{"insert": {"id": 4, "v": 44}}\n')
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"}, content=body)
+    err = assert_error(r, 400, "ParseErrors")
+    d = err["details"]
+    assert d["num_errors"] == 2
+    got = [(e["event_number"], e["line"], e["field"]) for e in d["errors"]]
+    assert got == [(2, 2, "id"), (4, 5, "v")]
+    assert all(isinstance(e["description"], str) and e["description"] for e in d["errors"])
+    # the good records were kept, and the token in details covers them
+    _done(http, name, d["token"])
+    assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
+    st = http.get(f"/pipelines/{name}/stats").json()
+    inp = [i for i in st["inputs"] if i["config"]["stream"] == "t"]
+    assert inp and inp[0]["metrics"]["num_parse_errors"] == 2
+
+
+def test_parse_errors_csv(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "csv"}, content=b"1,a\nx,b\n3,c\n")
+    err = assert_error(r, 400, "ParseErrors")
+    d = err["details"]
+    assert [(e["event_number"], e["line"], e["field"]) for e in d["errors"]] == [(2, 2, "id")]
+    _done(http, name, d["token"])
+    assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
+
+
+def test_parse_errors_array_is_all_or_nothing(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    body = orjson.dumps([{"insert": {"id": 1, "v": "a"}}, {"insert": {"id": "bad", "v": "b"}}]) + b"\n" + \
+        orjson.dumps([{"insert": {"id": 3, "v": "c"}}]) + b"\n"
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "array": "true"}, content=body)
+    err = assert_error(r, 400, "ParseErrors")
+    d = err["details"]
+    assert [(e["event_number"], e["line"], e["field"]) for e in d["errors"]] == [(2, 1, "id")]
+    _done(http, name, d["token"])
+    assert _rows(http, name) == [{"id": 3, "v": "c"}]
+
+
+def test_upsert_by_primary_key(http, make_pipeline, egress):
+    name = make_pipeline(KEYED)
+    rd = egress(name, "kv")
+    _done(http, name, push(http, name, "k", [{"insert": {"id": 1, "v": "a", "n": 1}},
+                                             {"insert": {"id": 2, "v": "b", "n": 2}}], array="true"))
+    assert _rows(http, name, "k") == [{"id": 1, "v": "a", "n": 1}, {"id": 2, "v": "b", "n": 2}]
+
+    # an insert with an existing key replaces the row: the view sees delete old + insert new
+    _done(http, name, push(http, name, "k", [{"insert": {"id": 1, "v": "A", "n": 10}}], array="true"))
+    assert _rows(http, name, "k") == [{"id": 1, "v": "A", "n": 10}, {"id": 2, "v": "b", "n": 2}]
+    ev = rd.wait_events(4)
+    assert sorted(ev[2:4], key=lambda e: e[0]) == [("delete", {"id": 1, "v": "a", "n": 1}),
+                                                   ("insert", {"id": 1, "v": "A", "n": 10})]
+
+    # the last operation on a key within one request wins
+    _done(http, name, push(http, name, "k", [{"insert": {"id": 3, "v": "x", "n": 0}},
+                                             {"insert": {"id": 3, "v": "y", "n": 0}},
+                                             {"insert": {"id": 4, "v": "gone", "n": 0}},
+                                             {"delete": {"id": 4}}], array="true"))
+    assert _rows(http, name, "k") == [{"id": 1, "v": "A", "n": 10}, {"id": 2, "v": "b", "n": 2},
+                                      {"id": 3, "v": "y", "n": 0}]
+
+    # delete by key only; a delete of a missing key is ignored
+    _done(http, name, push(http, name, "k", [{"delete": {"id": 2}}, {"delete": {"id": 99}}], array="true"))
+    assert _rows(http, name, "k") == [{"id": 1, "v": "A", "n": 10}, {"id": 3, "v": "y", "n": 0}]
+    ev = rd.wait_events(6)
+    assert ev[4:] == [("insert", {"id": 3, "v": "y", "n": 0}), ("delete", {"id": 2, "v": "b", "n": 2})]
+
+    # raw rows upsert too
+    _done(http, name, push(http, name, "k", [{"id": 3, "v": "z", "n": 5}], update_format="raw", array="true"))
+    assert _rows(http, name, "k") == [{"id": 1, "v": "A", "n": 10}, {"id": 3, "v": "z", "n": 5}]
+    ev = rd.wait_events(8)
+    assert sorted(ev[6:8], key=lambda e: e[0]) == [("delete", {"id": 3, "v": "y", "n": 0}),
+                                                   ("insert", {"id": 3, "v": "z", "n": 5})]
+    assert len(data_events(rd.chunks)) == 8  # nothing else was emitted
+
+
+def test_force_ingress_while_paused_is_processed(http, make_pipeline):
+    name = make_pipeline(PLAIN, initial="paused")
+    tok = push(http, name, "t", [{"id": 1, "v": "forced"}], update_format="raw", array="true", force="true")
+    c = _done(http, name, tok)
+    assert c["status"] == "complete"
+    assert http.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] == "Paused"
+    assert _rows(http, name) == [{"id": 1, "v": "forced"}]
+    assert _rows(http, name, "all_t") == [{"id": 1, "v": "forced"}]
+
+
+def test_unforced_ingress_waits_for_resume(http, make_pipeline):
+    name = make_pipeline(PLAIN, initial="paused")
+    result = {}
+
+    def send():
+        result["r"] = http.post(f"/pipelines/{name}/ingress/t",
+                                params={"format": "json", "update_format": "raw"}, content=b'{"id": 1, "v": "w"}')
+
+    th = threading.Thread(target=send)
+    th.start()
+    time.sleep(0.5)  # let the request reach the paused pipeline (it waits up to 3 s)
+    assert "r" not in result, result.get("r") and result["r"].text  # still waiting while paused
+    assert http.post(f"/pipelines/{name}/resume").status_code == 202
+    th.join(15)
+    assert result["r"].status_code == 200, result["r"].text
+    _done(http, name, result["r"].json()["token"])
+    assert _rows(http, name) == [{"id": 1, "v": "w"}]
+
+
+def test_unforced_ingress_on_paused_pipeline_times_out(http, make_pipeline):
+    name = make_pipeline(PLAIN, initial="paused")
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},
+                  content=b'{"id": 1, "v": "late"}')
+    assert_error(r, 503, "PipelinePaused")
+    http.post(f"/pipelines/{name}/resume")
+    tok = push(http, name, "t", b'{"id": 2, "v": "ok"}', update_format="raw")
+    _done(http, name, tok)
+    assert _rows(http, name) == [{"id": 2, "v": "ok"}]  # the refused request left nothing behind
+
+
+def test_completion_token_covers_earlier_input(http, make_pipeline):
+    name = make_pipeline(PLAIN)
+    toks = [push(http, name, "t", [{"id": i, "v": str(i)}], update_format="raw", array="true") for i in range(5)]
+    assert len(set(toks)) == 5
+    last = _done(http, name, toks[-1])
+    for t in toks[:-1]:
+        c = completion(http, name, t)
+        assert c["status"] == "complete" and c["step"] <= last["step"]
+    assert len(_rows(http, name)) == 5
+    # an empty body gets a token too
+    _done(http, name, push(http, name, "t", b"", update_format="raw"))

@@ -1,0 +1,140 @@
+"""Ad-hoc queries over real HTTP: json and text formats, INSERT INTO through the pipeline, errors, stats."""
+
+from __future__ import annotations
+
+from sluice_support import assert_error, completion, push, query_json, wait_until
+
+SQL = """
+CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v VARCHAR, n INT);
+CREATE MATERIALIZED VIEW pos AS SELECT id, v FROM t WHERE n > 0;
+CREATE MATERIALIZED VIEW sums AS SELECT v, SUM(n) AS s FROM t GROUP BY v;
+"""
+
+
+def _done(http, name, token, timeout=15.0):
+    return wait_until(lambda: completion(http, name, token)["status"] == "complete", timeout, what="token")
+
+
+def _load(http, name):
+    _done(http, name, push(http, name, "t", [{"insert": {"id": 1, "v": "a", "n": 5}},
+                                             {"insert": {"id": 2, "v": None, "n": -1}},
+                                             {"insert": {"id": 3, "v": "c", "n": 7}}], array="true"))
+
+
+def test_query_json(http, make_pipeline):
+    name = make_pipeline(SQL)
+    _load(http, name)
+    r = http.get(f"/pipelines/{name}/query", params={"sql": "SELECT * FROM t ORDER BY id", "format": "json"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/json"
+    lines = r.text.splitlines()
+    assert lines == ['{"id":1,"v":"a","n":5}', '{"id":2,"v":null,"n":-1}', '{"id":3,"v":"c","n":7}']
+    assert query_json(http, name, "SELECT * FROM pos ORDER BY id") == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
+    assert query_json(http, name, "SELECT count(*) AS c FROM t WHERE n > 100") == [{"c": 0}]
+    assert query_json(http, name, "SELECT * FROM t WHERE n > 100") == []
+
+
+def test_query_text(http, make_pipeline):
+    name = make_pipeline(SQL)
+    _load(http, name)
+    for params in ({"sql": "SELECT id, v FROM t ORDER BY id", "format": "text"},
+                   {"sql": "SELECT id, v FROM t ORDER BY id"}):  # text is the default
+        r = http.get(f"/pipelines/{name}/query", params=params)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "text/plain"
+        assert r.text == (
+            "+----+---+\n"
+            "| id | v |\n"
+            "+----+---+\n"
+            "| 1  | a |\n"
+            "| 2  |   |\n"
+            "| 3  | c |\n"
+            "+----+---+\n"
+        )
+    # the hash format is text/plain too: one line, the same for the same rows in any order
+    hashes = []
+    for sql in ("SELECT id, v FROM t ORDER BY id", "SELECT id, v FROM t ORDER BY id DESC"):
+        r = http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "hash"})
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "text/plain"
+        hashes.append(r.text.strip())
+    assert hashes[0] == hashes[1] and len(hashes[0].splitlines()) == 1
+
+
+def test_sum_of_integers_is_an_integer(http, make_pipeline, egress):
+    """SUM over an INT column is an integer (Feldera keeps the argument type), in queries and in egress."""
+    name = make_pipeline(SQL)
+    rd = egress(name, "sums")
+    _load(http, name)
+    assert query_json(http, name, "SELECT * FROM sums WHERE v = 'a'") == [{"v": "a", "s": 5}]
+    ev = rd.wait_events(3)
+    assert ("insert", {"v": "a", "s": 5}) in ev
+
+
+def test_insert_into_via_query(http, make_pipeline, egress):
+    name = make_pipeline(SQL)
+    rd = egress(name, "pos")
+    r = http.get(f"/pipelines/{name}/query",
+                 params={"sql": "INSERT INTO t VALUES (10, 'x', 1), (11, 'y', -1)", "format": "json"})
+    assert r.status_code == 200, r.text
+    assert [l for l in r.text.splitlines() if l] == ['{"count":2}']
+    # visible to queries at once (the insert went through a step), and to egress
+    assert query_json(http, name, "SELECT id FROM t ORDER BY id") == [{"id": 10}, {"id": 11}]
+    assert rd.wait_events(1) == [("insert", {"id": 10, "v": "x"})]
+    # column list, text format, and upsert by key through the same path
+    r = http.get(f"/pipelines/{name}/query", params={"sql": "INSERT INTO t (id, n, v) VALUES (10, 3, 'z')"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "text/plain"
+    assert "| count |" in r.text and "| 1     |" in r.text
+    assert query_json(http, name, "SELECT * FROM t ORDER BY id") == [{"id": 10, "v": "z", "n": 3},
+                                                                     {"id": 11, "v": "y", "n": -1}]
+    ev = rd.wait_events(3)
+    assert sorted(ev[1:], key=lambda e: e[0]) == [("delete", {"id": 10, "v": "x"}), ("insert", {"id": 10, "v": "z"})]
+
+
+def test_query_works_while_paused(http, make_pipeline):
+    name = make_pipeline(SQL, initial="paused")
+    r = http.get(f"/pipelines/{name}/query", params={"sql": "INSERT INTO t VALUES (1, 'p', 1)", "format": "json"})
+    assert r.status_code == 200, r.text
+    assert query_json(http, name, "SELECT id, v FROM pos") == [{"id": 1, "v": "p"}]
+
+
+def test_query_errors(http, make_pipeline):
+    name = make_pipeline(SQL)
+    q = f"/pipelines/{name}/query"
+    for sql in ("SELEC 1", "SELECT * FROM no_such_table", "SELECT no_such_col FROM t",
+                "DROP TABLE t", "CREATE TABLE x (a INT)", "DELETE FROM t", "SELECT 1; SELECT 2",
+                "INSERT INTO t VALUES ('not an int', 'v', 1)"):
+        body = assert_error(http.get(q, params={"sql": sql, "format": "json"}), 400, "AdHocQueryError")
+        assert body["message"]
+    assert_error(http.get(q, params={"sql": "INSERT INTO nope VALUES (1)"}), 404, "UnknownInputStream")
+    assert_error(http.get(q, params={"format": "json"}), 400, "InvalidParam")
+    assert_error(http.get(q, params={"sql": "SELECT 1", "format": "parquetish"}), 400, "InvalidParam")
+    # the failed statements changed nothing
+    assert query_json(http, name, "SELECT count(*) AS c FROM t") == [{"c": 0}]
+
+
+def test_stats(http, make_pipeline, egress):
+    name = make_pipeline(SQL)
+    rd = egress(name, "pos")
+    _load(http, name)
+    rd.wait_events(2)
+    r = http.get(f"/pipelines/{name}/stats")
+    assert r.status_code == 200
+    st = r.json()
+    assert {"global_metrics", "inputs", "outputs"} <= set(st)
+    gm = st["global_metrics"]
+    assert gm["state"] == "Running"
+    assert gm["total_input_records"] == 3
+    assert gm["total_processed_records"] == 3
+    assert gm["buffered_input_records"] == 0
+    assert gm["total_completed_steps"] >= 1
+    assert gm["pipeline_complete"] is True
+    inp = [i for i in st["inputs"] if i["config"]["stream"] == "t"]
+    assert len(inp) == 1 and inp[0]["endpoint_name"].startswith("t.api-ingress-")
+    assert inp[0]["metrics"]["total_records"] == 3 and inp[0]["metrics"]["num_parse_errors"] == 0
+    outs = [o for o in st["outputs"] if o["config"]["stream"] == "pos"]
+    assert len(outs) == 1 and outs[0]["endpoint_name"].startswith("pos.api-")
+    m = outs[0]["metrics"]
+    assert m["transmitted_records"] == 2
+    assert m["total_processed_steps"] >= 1
