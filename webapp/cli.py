@@ -1,4 +1,4 @@
-"""The ``sluice`` command: ``engine`` (the pipeline server) and ``up`` (everything, with a demo)."""
+"""The ``sluice`` command: ``engine`` (the pipeline server), ``dashboard`` (the browser UI) and ``up`` (both, with a demo)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
                    help="a Host name to accept besides loopback names and --host ('*' accepts any); repeatable")
     p.add_argument("--max-body-mb", type=float, default=256,
                    help="largest request body in MiB; larger ones get 413 before they are read (default %(default)s)")
+    p.add_argument("--api-key-file", metavar="FILE",
+                   help="require API keys: one per line in FILE (also SLUICE_API_KEY); clients send "
+                        "'Authorization: Bearer <key>'. Keys are never taken on the command line, where ps shows them")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow listening on a non-loopback address without an API key")
     p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
                    help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
 
@@ -49,10 +54,26 @@ def _settings(a):
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive)
 
 
+def api_keys(a) -> list[str]:
+    keys = [k.strip() for k in os.environ.get("SLUICE_API_KEY", "").split(",") if k.strip()]
+    if getattr(a, "api_key_file", None):
+        keys += [line.strip() for line in Path(a.api_key_file).read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+    return keys
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def _server_config(a, extra_origins=()) -> dict:
+    keys = api_keys(a)
+    if a.host not in LOOPBACK and not keys and not a.insecure:
+        raise SystemExit(f"sluice: refusing to listen on {a.host} without an API key: anyone who can reach it could "
+                         "read and write every table. Set SLUICE_API_KEY or --api-key-file, or pass --insecure.")
     return {"CORS_ORIGINS": list(a.cors_origin) + list(extra_origins),
             "ALLOWED_HOSTS": list(a.allowed_host) or None,
-            "MAX_CONTENT_LENGTH": int(a.max_body_mb * (1 << 20))}
+            "MAX_CONTENT_LENGTH": int(a.max_body_mb * (1 << 20)),
+            "API_KEYS": keys}
 
 
 def _cmd_engine(a) -> int:
@@ -92,22 +113,38 @@ def _cmd_engine(a) -> int:
 
 
 def _cmd_up(a) -> int:
-    from .demo import bootstrap_demo
-    from .engine.engine import DataDirLocked
-    from .server.run import serve
+    """The engine and the dashboard, each its own gunicorn process, watched over by this one."""
+    from .dashboard.launcher import run_up
+    return run_up(a, _engine_argv(a))
 
-    def ready(url):
-        print(f"Demo pipeline 'demo': {url}/v0/pipelines/demo", flush=True)
-        print("Try:  curl -X POST '" + url + "/v0/pipelines/demo/ingress/orders?format=json&update_format=raw' "
-              "-d '{\"order_id\":1,\"customer_id\":1,\"amount\":120.5,\"placed_at\":\"2026-12-01 10:00:00\"}'",
-              flush=True)
-    try:
-        dash = [f"http://{h}:{a.port}" for h in ("127.0.0.1", "localhost")]
-        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, on_ready=ready, bootstrap=bootstrap_demo,
-              server_config=_server_config(a, dash))
-    except DataDirLocked as e:
-        print(f"sluice up: {e}", file=sys.stderr)
-        return 1
+
+def _engine_argv(a) -> list[str]:
+    """``sluice engine`` flags that reproduce ``up``'s engine flags."""
+    argv = ["--host", a.host, "--port", str(a.engine_port), "--data-dir", a.data_dir, "--threads", str(a.threads),
+            "--max-buffered-records", str(a.max_buffered_records), "--ingress-wait", str(a.ingress_wait),
+            "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
+            "--keepalive", str(a.keepalive)]
+    for o in a.cors_origin:
+        argv += ["--cors-origin", o]
+    for h in a.allowed_host:
+        argv += ["--allowed-host", h]
+    return argv
+
+
+def _cmd_dashboard(a) -> int:
+    from .dashboard.serve import serve
+    config = {"UPSTREAM": a.upstream}
+    if a.api_key_file:
+        config["API_KEY_FILE"] = a.api_key_file
+    if a.allowed_host:
+        config["ALLOWED_HOSTS"] = list(a.allowed_host)
+    if a.allowed_origin:
+        config["ALLOWED_ORIGINS"] = list(a.allowed_origin)
+    if a.demo_data:
+        config["DEMO_DATA"] = True
+    if a.host not in ("0.0.0.0", "::", "") and a.host not in ("127.0.0.1", "localhost", "::1"):
+        config["ALLOWED_HOSTS"] = list(config.get("ALLOWED_HOSTS") or []) + [a.host]
+    serve(a.host, a.port, config, worker_class=a.worker_class, threads=a.threads)
     return 0
 
 
@@ -159,12 +196,35 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--program", metavar="FILE.sql", help="create (or update) a pipeline from this SQL file and start it")
     e.add_argument("--pipeline", metavar="NAME", help="the name of the pipeline --program creates")
     e.set_defaults(func=_cmd_engine)
-    u = sub.add_parser("up", help="run everything with a demo pipeline",
-                       description="Run the engine with a demo pipeline (created and started on first run). "
-                                   "The browser dashboard joins it once it lands.")
+    u = sub.add_parser("up", help="run the engine and the dashboard, with a demo pipeline and moving data",
+                       description="Run the engine with a demo pipeline (created and started on first run) and the "
+                                   "browser dashboard, with a generator feeding the demo at a modest rate.")
     _engine_flags(u, 8080, "--engine-port")
-    u.add_argument("--port", type=int, default=5000, help="dashboard port (reserved for the dashboard; default 5000)")
+    u.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
+                   help="dashboard port (default 5000; 0 picks a free one and prints it)")
+    u.add_argument("--no-demo-data", action="store_true",
+                   help="do not feed the demo pipeline (it can still be switched on from its page)")
     u.set_defaults(func=_cmd_up)
+    d = sub.add_parser("dashboard", help="run the browser dashboard against a pipeline server",
+                       description="Run the browser dashboard (gunicorn) against any Feldera-compatible server: "
+                                   "the embedded engine or a real Feldera. Settings: docs/dashboard.md.")
+    d.add_argument("--host", default=os.environ.get("SLUICE_HOST", "127.0.0.1"),
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    d.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
+                   help="port (default 5000; 0 picks a free one and prints it)")
+    d.add_argument("--upstream", default=os.environ.get("SLUICE_UPSTREAM", "http://127.0.0.1:8080"),
+                   help="URL of the pipeline server (default $SLUICE_UPSTREAM, else http://127.0.0.1:8080)")
+    d.add_argument("--api-key-file", metavar="FILE", default=os.environ.get("SLUICE_API_KEY_FILE"),
+                   help="file whose first line is the upstream API key (or set SLUICE_API_KEY)")
+    d.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a Host name to accept besides loopback names ('*' accepts any); repeatable")
+    d.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
+                   help="another browser origin allowed to open the WebSocket or change state; repeatable")
+    d.add_argument("--demo-data", action="store_true", help="feed the demo pipeline with moving data")
+    d.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"],
+                   help="gunicorn worker (default gevent; see docs/dashboard.md)")
+    d.add_argument("--threads", type=int, default=64, help="threads of a gthread worker (default %(default)s)")
+    d.set_defaults(func=_cmd_dashboard)
     w = sub.add_parser("wal", help="check or repair a data directory's write-ahead log",
                        description="Check the write-ahead log of a stopped engine's data directory, or cut it "
                                    "back to its clean prefix after damage (see webapp/engine/WAL.md).")

@@ -305,6 +305,10 @@ def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | N
                 yield value, start + 1, "", None
                 pos = end
                 continue
+            except RecursionError:
+                yield None, start + 1, text[pos: pos + 200], RecordError("JSON nested too deeply")
+                i += 1
+                break
             except json.JSONDecodeError as e:
                 if e.pos >= len(text.rstrip()) - 0 and i + 1 < n:
                     # The value goes on past this line: take the next one and try again.
@@ -436,9 +440,10 @@ def fast_json(body: bytes, table: Relation) -> pa.Table | None:
     if not _fast_ok(table) or not body.strip() or body.lstrip()[:1] != b"{":
         return None
     try:
+        body.decode("utf-8")  # Arrow's JSON reader does not check UTF-8 inside strings
         tbl = pajson.read_json(io.BytesIO(body), parse_options=pajson.ParseOptions(
             explicit_schema=_read_schema(table), unexpected_field_behavior="error"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return None
     return _finish_fast(tbl, table)
 

@@ -353,15 +353,20 @@ class Pipeline:
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
 
-    def ingest(self, table_name: str, body: bytes, params: dict[str, str], force: bool,
+    def ingest(self, table_name: str, body, params: dict[str, str], force: bool,
                idempotency_key: str | None = None) -> tuple[int, dict]:
         """Parse and queue ``body``; returns the HTTP answer (status, body). Bad records do not raise.
 
+        ``body`` is bytes, or a function returning them: it is then called only once the pipeline can
+        take input (not paused, buffer not full), so waiting requests hold no data.
         With an idempotency key, a repeat returns the first answer and applies nothing again."""
         rt = self.running()
         table = rt.program.table(table_name)
         if table is None:
             raise UnknownInputStream(table_name)
+        if callable(body):
+            rt.admit(table.name, force)
+            body = body()
         key = idempotency_key
         if key is not None:
             if len(key) > 200:

@@ -122,6 +122,18 @@ class Runtime:
         threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
 
     # -- ingress -------------------------------------------------------------------------------
+    def admit(self, table: str, force: bool) -> None:
+        """Wait, before the body is read, while the pipeline is paused (unforced) or the table's buffer is
+        full, so that waiting requests hold no data: their senders are held back by TCP flow control."""
+        deadline = time.monotonic() + self.settings.ingress_wait_secs
+        cap = self.settings.max_buffered_records
+        with self.cv:
+            while not self.stopping and ((self.paused and not force) or self.buffered[table] >= cap):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return  # push() raises the precise error
+                self.cv.wait(min(left, 1.0))
+
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
              log_payload=None, answer=None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.

@@ -47,7 +47,8 @@ class EngineProcess:
         port_flag = "--engine-port" if self.command == "up" else "--port"
         cmd = [sys.executable, "-m", "webapp.cli", self.command, port_flag, "0", "--data-dir", str(self.data_dir),
                *self.args]
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **(self.env or {}))
+        inherited = {k: v for k, v in os.environ.items() if k not in ("SLUICE_API_KEY", "SLUICE_FAULTS")}
+        env = dict(inherited, PYTHONUNBUFFERED="1", **(self.env or {}))
         # A session of its own, so kill() can take the master and its worker down at once.
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                      start_new_session=True)

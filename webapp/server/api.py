@@ -137,7 +137,7 @@ def ingress(name, table):
     p = _engine().get(name)
     force = _flag("force")
     _flag("array")  # validated here so a bad value is refused before the body is read
-    status, answer = p.ingest(table, request.get_data(), request.args.to_dict(), force,
+    status, answer = p.ingest(table, request.get_data, request.args.to_dict(), force,
                               request.headers.get("Idempotency-Key"))
     if status >= 400:
         current_app.logger.info("%s %s -> %d %s", request.method, request.path, status, answer.get("error_code"))

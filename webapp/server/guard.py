@@ -6,9 +6,13 @@
   not change state (any method but GET/HEAD/OPTIONS) and gets no CORS headers, so browsers keep its
   responses from foreign pages. Listed origins get ``Access-Control-Allow-Origin`` and preflights.
 - ``MAX_CONTENT_LENGTH`` makes Werkzeug answer 413 before reading an oversized body.
+- ``API_KEYS``: when set, every ``/v0`` call but ``GET /v0/config`` needs ``Authorization: Bearer <key>``
+  (as Feldera's API keys); anything else gets 401 with the error envelope.
 """
 
 from __future__ import annotations
+
+import hmac
 
 import orjson
 from flask import Flask, Response, request
@@ -33,6 +37,14 @@ def init_app(app: Flask) -> None:
     hosts = app.config.get("ALLOWED_HOSTS")  # None: loopback + bound address; ["*"]: any
     allow_any_host = hosts is not None and "*" in hosts
     host_set = set(LOOPBACK_NAMES) | set(hosts or ())
+    keys = [k.encode() for k in (app.config.get("API_KEYS") or ()) if k]
+
+    def _authorized() -> bool:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        given = auth[7:].strip().encode()
+        return any(hmac.compare_digest(given, k) for k in keys)
 
     @app.before_request
     def _guard():
@@ -47,6 +59,17 @@ def init_app(app: Flask) -> None:
                 return _refuse(403, "OriginNotAllowed",
                                f"requests from origin '{origin}' are refused; start the engine with "
                                f"--cors-origin {origin} to allow it", {"origin": origin})
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if limit and (request.content_length or 0) > limit:
+            return _refuse(413, "PayloadTooLarge",
+                           f"the request body ({request.content_length} bytes) is larger than the limit of {limit} "
+                           "bytes; send it in smaller parts (cut at record boundaries) or raise --max-body-mb",
+                           {"limit": limit, "content_length": request.content_length})
+        if keys and request.method != "OPTIONS" and not (request.method == "GET" and request.path == "/v0/config") \
+                and not _authorized():
+            return _refuse(401, "Unauthorized",
+                           "this engine needs an API key: send 'Authorization: Bearer <key>' (the Feldera client's "
+                           "api_key, or SLUICE_API_KEY for Sluice's tools)", None)
         if request.method == "OPTIONS" and origin:
             resp = Response(status=204)
             resp.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE, OPTIONS"

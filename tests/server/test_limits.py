@@ -1,0 +1,81 @@
+"""Limits: a producer outpacing a paused pipeline is held back without growing memory; 413 before reading."""
+
+import socket
+import threading
+import time
+
+import httpx
+import orjson
+
+from webapp.engine.testing import EngineProcess
+
+
+def test_paused_pipeline_holds_producers_back_with_flat_memory(tmp_path):
+    with EngineProcess(tmp_path, "--max-buffered-records", "2000", "--ingress-wait", "60") as eng:
+        c = httpx.Client(base_url=eng.url + "/v0", timeout=90)
+        c.put("/pipelines/cap", json={"program_code": "CREATE TABLE t (id BIGINT, s VARCHAR);"
+                                                      "CREATE MATERIALIZED VIEW n AS SELECT COUNT(*) AS n FROM t;"})
+        c.post("/pipelines/cap/start?initial=paused")
+        while c.get("/pipelines/cap?selector=status").json()["deployment_status"] != "Paused":
+            time.sleep(0.05)
+        rss0 = c.get("/pipelines/cap/stats").json()["global_metrics"]["rss_bytes"]
+        sent, answered = [0], []
+        stop = threading.Event()
+
+        def producer(k):
+            with httpx.Client(timeout=120) as pc:
+                i = 0
+                while not stop.is_set():
+                    body = b"\n".join(orjson.dumps({"id": k * 10**9 + i + j, "s": "x" * 200}) for j in range(5000))
+                    sent[0] += 5000
+                    r = pc.post(f"{eng.url}/v0/pipelines/cap/ingress/t", params={"format": "json", "update_format": "raw"},
+                                content=body)
+                    answered.append(r.status_code)
+                    i += 5000
+
+        threads = [threading.Thread(target=producer, args=(k,), daemon=True) for k in range(8)]
+        for t in threads:
+            t.start()
+        samples = []
+        for _ in range(15):
+            time.sleep(0.2)
+            gm = c.get("/pipelines/cap/stats").json()["global_metrics"]
+            samples.append((gm["rss_bytes"], gm["buffered_input_records"], gm["total_input_records"]))
+        stop.set()
+        # Nothing was taken while paused, and the waiting requests did not pile their bodies up in memory.
+        assert all(b == 0 and n == 0 for _, b, n in samples), samples
+        assert answered == []
+        assert max(r for r, _, _ in samples) - rss0 < 40 << 20, (rss0, samples)
+        c.post("/pipelines/cap/resume")
+        for t in threads:
+            t.join(120)
+        assert answered and all(s == 200 for s in answered)
+        deadline = time.monotonic() + 60
+        while True:
+            r = c.get("/pipelines/cap/query", params={"sql": "SELECT n FROM n", "format": "json"})
+            if orjson.loads(r.text)["n"] == sent[0]:
+                break
+            assert time.monotonic() < deadline, (r.text, sent)
+            time.sleep(0.1)
+
+
+def test_oversized_body_gets_413_before_it_is_read(tmp_path):
+    with EngineProcess(tmp_path, "--max-body-mb", "1") as eng:
+        host, port = eng.url.removeprefix("http://").split(":")
+        s = socket.create_connection((host, int(port)))
+        # Announce 50 MB but send none of it: the answer must come anyway.
+        s.sendall(b"POST /v0/pipelines/x/ingress/t?format=json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Content-Length: 52428800\r\nContent-Type: application/json\r\n\r\n")
+        s.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head or len(head.split(b"\r\n\r\n", 1)[1]) < int(
+                head.lower().split(b"content-length: ")[1].split(b"\r\n")[0] if b"content-length: " in head.lower() else 0):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            head += chunk
+        s.close()
+        head = head.decode()
+        assert head.startswith("HTTP/1.1 413"), head
+        body = orjson.loads(head.split("\r\n\r\n", 1)[1])
+        assert body["error_code"] == "PayloadTooLarge" and "limit" in body["message"]
