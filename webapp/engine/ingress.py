@@ -436,8 +436,12 @@ def _finish_fast(tbl: pa.Table, table: Relation) -> pa.Table | None:
     return pa.table(cols, schema=pa.schema([pa.field(c.name, c.type.arrow()) for c in table.columns]))
 
 
+# Below this size the record parser is faster than starting Arrow's reader (about 1 ms a call).
+FAST_MIN_BYTES = 16 << 10
+
+
 def fast_json(body: bytes, table: Relation) -> pa.Table | None:
-    if not _fast_ok(table) or not body.strip() or body.lstrip()[:1] != b"{":
+    if len(body) < FAST_MIN_BYTES or not _fast_ok(table) or body.lstrip()[:1] != b"{":
         return None
     try:
         body.decode("utf-8")  # Arrow's JSON reader does not check UTF-8 inside strings
@@ -448,8 +452,31 @@ def fast_json(body: bytes, table: Relation) -> pa.Table | None:
     return _finish_fast(tbl, table)
 
 
+def fast_json_array(body: bytes, table: Relation) -> pa.Table | None:
+    """One top-level JSON array of row objects (``array=true``): read as the list field of a wrapper object."""
+    stripped = body.strip()
+    if len(body) < FAST_MIN_BYTES or not _fast_ok(table) or not stripped.startswith(b"[") \
+            or not stripped.endswith(b"]"):
+        return None
+    wrapped = b'{"rows":' + stripped + b"}"
+    row_type = pa.struct(list(_read_schema(table)))
+    try:
+        body.decode("utf-8")
+        tbl = pajson.read_json(
+            io.BytesIO(wrapped),
+            read_options=pajson.ReadOptions(block_size=max(1 << 20, len(wrapped) + 64)),
+            parse_options=pajson.ParseOptions(explicit_schema=pa.schema([pa.field("rows", pa.list_(row_type))]),
+                                              unexpected_field_behavior="error"))
+        if tbl.num_rows != 1:
+            return None  # several arrays in one body: the record parser handles each on its own
+        rows = pa.Table.from_struct_array(tbl.column("rows").combine_chunks().flatten())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    return _finish_fast(rows, table)
+
+
 def fast_csv(body: bytes, table: Relation) -> pa.Table | None:
-    if not _fast_ok(table) or any(c.type.type == "ARRAY" for c in table.columns) or not body.strip():
+    if len(body) < FAST_MIN_BYTES or not _fast_ok(table) or any(c.type.type == "ARRAY" for c in table.columns):
         return None
     try:
         body.decode("utf-8")
@@ -479,8 +506,8 @@ def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBa
     fmt = params.get("format", "csv")
     fast = None
     if fmt == "json" and params.get("update_format", "insert_delete") == "raw" \
-            and params.get("array", "false") == "false" and params.get("json_flavor", "default") == "default":
-        fast = fast_json(body, table)
+            and params.get("json_flavor", "default") == "default":
+        fast = fast_json_array(body, table) if params.get("array") == "true" else fast_json(body, table)
     elif fmt == "csv":
         fast = fast_csv(body, table)
     if fast is not None:
