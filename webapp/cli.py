@@ -55,7 +55,7 @@ def _settings(a):
 
 
 def api_keys(a) -> list[str]:
-    keys = [k.strip() for k in os.environ.get("SLUICE_API_KEY", "").split(",") if k.strip()]
+    keys = [os.environ["SLUICE_API_KEY"].strip()] if os.environ.get("SLUICE_API_KEY", "").strip() else []
     if getattr(a, "api_key_file", None):
         keys += [line.strip() for line in Path(a.api_key_file).read_text().splitlines()
                  if line.strip() and not line.startswith("#")]

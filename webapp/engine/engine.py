@@ -81,7 +81,9 @@ class Engine:
         self._stop = threading.Event()
         self._load()
         self._recover()
-        self.wal = Wal(self.data_dir / "wal", self._recovered_seq, segment_bytes=self.settings.wal_segment_bytes)
+        # Numbering continues above everything a checkpoint covers, even if the log was cut back since.
+        last = max([self._recovered_seq] + [p.ckpt_seq for p in self.pipelines.values()])
+        self.wal = Wal(self.data_dir / "wal", last, segment_bytes=self.settings.wal_segment_bytes)
         self._ckpt_thread = threading.Thread(target=self._checkpoint_loop, name="checkpointer", daemon=True)
         self._ckpt_thread.start()
         for p in self.list():
@@ -117,7 +119,7 @@ class Engine:
         self._recovered_seq = res.last_seq
         by_id = {p.id: p for p in self.pipelines.values()}
         for p in self.pipelines.values():
-            if p.storage_status == "InUse" and p.program is not None:
+            if p.storage_status == "InUse" and p.storage_program is not None:
                 loaded = load_latest(self.checkpoint_dir(p))
                 if loaded and loaded[0].get("epoch") != p.storage_epoch:
                     loaded = None
@@ -141,7 +143,7 @@ class Engine:
             p = by_id.get(head["p"])
             if p is None or p.db is None or head["e"] != p.storage_epoch or e.seq <= p.ckpt_seq:
                 continue
-            table = p.program.table(f'"{head["t"]}"')
+            table = p.storage_program.table(f'"{head["t"]}"')
             if table is None:
                 continue
             if head["f"] == "raw":
@@ -215,6 +217,7 @@ class Engine:
 
     def put(self, name: str, body: dict) -> tuple[Pipeline, bool]:
         """Create or replace; returns (pipeline, created)."""
+        self._check_body(body)
         if body.get("name") not in (None, name):
             raise InvalidParam(f"the body names pipeline '{body.get('name')}' but the URL names '{name}'",
                                {"name": body.get("name")})
@@ -230,11 +233,24 @@ class Engine:
             return p, False
 
     def create(self, body: dict) -> Pipeline:
+        self._check_body(body)
         name = body.get("name")
         with self.lock:
             if name in self.pipelines:
                 raise DuplicateName(f"a pipeline named '{name}' already exists", {"name": name})
             return self._create(name, body)
+
+    @staticmethod
+    def _check_body(body: dict) -> None:
+        """Refuse fields of the wrong type with a 400 naming the field (never a 500)."""
+        for key, kinds, what in (("program_code", (str,), "a string"), ("description", (str,), "a string"),
+                                 ("runtime_config", (dict,), "an object"), ("program_config", (dict,), "an object"),
+                                 ("tags", (list,), "a list of strings")):
+            v = body.get(key)
+            if v is not None and not isinstance(v, kinds):
+                raise InvalidParam(f"'{key}' must be {what}", {"field": key})
+        if body.get("tags") is not None and not all(isinstance(t, str) for t in body["tags"]):
+            raise InvalidParam("'tags' must be a list of strings", {"field": "tags"})
 
     def _create(self, name, body: dict) -> Pipeline:
         if not isinstance(name, str) or not valid_name(name):
@@ -250,6 +266,7 @@ class Engine:
         return p
 
     def patch(self, name: str, body: dict) -> Pipeline:
+        self._check_body(body)
         p = self.get(name)
         with self.lock:
             p.update(program_code=body.get("program_code"), description=body.get("description"),

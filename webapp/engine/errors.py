@@ -48,6 +48,10 @@ class EngineError(Exception):
     def to_dict(self) -> dict:
         return {"message": self.message, "error_code": self.error_code, "details": self.details}
 
+    def with_status(self, status: int) -> "EngineError":
+        self.status = status
+        return self
+
 
 class NotFound(EngineError):
     """Raised when a named object does not exist."""

@@ -76,7 +76,7 @@ def _merge(base: dict, over: dict | None) -> dict:
     for k, v in (over or {}).items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _merge(out[k], v)
-        elif v is not None or k not in out:
+        elif v is not None or k not in out or k == "fault_tolerance":
             out[k] = v
     return out
 
@@ -122,7 +122,13 @@ class Pipeline:
         self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
         self.idem_pending: dict[str, threading.Event] = {}
         self._set_program(program_code)
-        if stored.get("storage") == "InUse" and self.program is not None:
+        self.storage_program: Program | None = self.program  # the program the stored tables were made by
+        if stored.get("storage_code") not in (None, program_code):
+            try:
+                self.storage_program = compile_program(stored["storage_code"])
+            except SqlError:
+                self.storage_program = None
+        if stored.get("storage") == "InUse" and self.storage_program is not None:
             self.storage_status = "InUse"
         self.recover_desired = stored.get("desired", "Stopped")
 
@@ -161,7 +167,8 @@ class Pipeline:
                 self._set_program(program_code)
                 self.program_version += 1
                 self._migrate_storage(old)
-                if self.db is not None:
+                if self.db is not None and self.program is not None:
+                    self.storage_program = self.program
                     # Log records before now were accepted under the old program: cover them all.
                     self.applied_wal_seq = self.engine.wal.last_seq if self.engine.wal else self.applied_wal_seq
                     self.checkpoint()
@@ -174,8 +181,11 @@ class Pipeline:
         self.kept_tables = []
         if self.db is None:
             return
+        if self.program is None:
+            return  # the new program has errors: keep the data until a program compiles
+        old = self.storage_program or old
         olddb, self.db = self.db, None
-        if self.program is None or old is None:
+        if old is None:
             olddb.close()
             self.storage_status = "Cleared"
             self.storage_epoch += 1
@@ -240,6 +250,7 @@ class Pipeline:
                 self._set_status("Initializing")
                 if self.db is None:
                     self.db = self._new_db(self.program)
+                    self.storage_program = self.program
                     self.storage_status = "InUse"
                 rt = Runtime(self, self.db, self.program, paused=initial == "paused", settings=self.engine.settings)
                 self.runtime = rt
@@ -364,8 +375,9 @@ class Pipeline:
         table = rt.program.table(table_name)
         if table is None:
             raise UnknownInputStream(table_name)
+        deadline = None
         if callable(body):
-            rt.admit(table.name, force)
+            deadline = rt.admit(table.name, force)
             body = body()
         key = idempotency_key
         if key is not None:
@@ -386,7 +398,7 @@ class Pipeline:
             raw = None
             if not batch.num_errors:
                 raw = (body, {k: v for k, v in params.items() if k in ("format", "update_format", "array", "json_flavor")})
-            return self.push_parsed(rt, table, batch, force, key, raw)
+            return self.push_parsed(rt, table, batch, force, key, raw, deadline)
         finally:
             if key is not None:
                 with self.lock:
@@ -395,7 +407,7 @@ class Pipeline:
                     ev.set()
 
     def push_parsed(self, rt: Runtime, table, batch, force: bool, key: str | None = None,
-                    raw: tuple[bytes, dict] | None = None) -> tuple[int, dict]:
+                    raw: tuple[bytes, dict] | None = None, deadline: float | None = None) -> tuple[int, dict]:
         """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch."""
         def log_payload(seq, k, ans):
             head = {"p": self.id, "e": self.storage_epoch, "t": table.name, "s": seq, "k": k, "a": ans}
@@ -406,7 +418,7 @@ class Pipeline:
             return head, encode_ops(table, batch.ops)
 
         _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
-                                         answer=lambda tok: ingest_answer(batch, tok))
+                                         answer=lambda tok: ingest_answer(batch, tok), deadline=deadline)
         if key is not None and batch.ops:
             self.remember(key, status, answer)
         return status, answer
@@ -426,7 +438,9 @@ class Pipeline:
         return f"{self.id}.{self.storage_epoch}"
 
     def logged(self) -> bool:
-        return (self.runtime_config.get("fault_tolerance") or {}).get("model", "exactly_once") != "none"
+        ft = self.runtime_config.get("fault_tolerance")
+        # As in Feldera, a null fault_tolerance (or model) means none.
+        return isinstance(ft, dict) and ft.get("model") not in (None, "none")
 
     def wal(self):
         return self.engine.wal if self.logged() else None
@@ -441,9 +455,9 @@ class Pipeline:
             return False
         with self.lock:
             rt, db = self.runtime, self.db
-            if db is None or self.program is None:
+            prog = self.storage_program
+            if db is None or prog is None:
                 return False
-            prog = self.program
         if rt is not None:
             with rt.step_lock:
                 applied, batch_seq = rt.applied_wal_seq, rt.processed_seq
@@ -463,10 +477,10 @@ class Pipeline:
 
     def restore(self, manifest: dict | None, tables: dict | None) -> None:
         """Build the stored tables from a checkpoint (or empty) before the log is replayed."""
-        self.db = self._new_db(self.program)
+        self.db = self._new_db(self.storage_program)
         if manifest:
             for name, data in (tables or {}).items():
-                if self.program.table(f'"{name}"') is None:
+                if self.storage_program.table(f'"{name}"') is None:
                     continue
                 self.db.register("__sluice_copy", data)
                 self.db.execute(f"INSERT INTO {quote(name)} SELECT * FROM __sluice_copy")
@@ -543,7 +557,8 @@ class Pipeline:
         return {"id": self.id, "name": self.name, "program_code": self.program_code, "description": self.description,
                 "tags": self.tags, "runtime_config": self.runtime_config, "program_config": self.program_config,
                 "created_at": self.created_at, "storage": self.storage_status, "epoch": self.storage_epoch,
-                "desired": self.desired}
+                "desired": self.desired,
+                "storage_code": self.storage_program.code if self.storage_program is not None else None}
 
 
 __all__ = ["Pipeline", "DEFAULT_RUNTIME_CONFIG", "DUCKDB_CONFIG", "to_arrow"]

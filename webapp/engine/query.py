@@ -47,15 +47,20 @@ def classify(sql: str) -> str:
         {"statement_type": name})
 
 
-def _check_internal(sql: str) -> None:
+def _check_internal(sql: str, hidden: set[str] = frozenset()) -> None:
     for t in tokenize(sql):
-        if t.kind in ("word", "qident") and ident_name(t)[0].lower().startswith(INTERNAL_PREFIX):
-            raise AdHocQueryError(f"'{ident_name(t)[0]}' is internal to the engine and cannot be queried", None)
+        if t.kind not in ("word", "qident"):
+            continue
+        name = ident_name(t)[0]
+        if name.lower().startswith(INTERNAL_PREFIX):
+            raise AdHocQueryError(f"'{name}' is internal to the engine and cannot be queried", None)
+        if name in hidden:
+            raise AdHocQueryError(f"'{name}' is a LOCAL view: it is not visible outside the program", None)
 
 
-def run_select(db, sql: str):
+def run_select(db, sql: str, program=None):
     """Execute; returns (cursor, columns). Errors before any row is sent raise AdHocQueryError."""
-    _check_internal(sql)
+    _check_internal(sql, {v.name for v in program.views if v.kind == "local_view"} if program else frozenset())
     cur = db.cursor()
     try:
         cur.execute(sql)
@@ -143,7 +148,7 @@ def parse_insert(db, sql: str, program) -> tuple:
     if i >= len(toks):
         raise AdHocQueryError("INSERT needs VALUES or a query", None)
     query = sql[toks[i].pos:].rstrip().rstrip(";")
-    cur, _ = run_select(db, query)
+    cur, _ = run_select(db, query, program)
     try:
         rows = cur.fetchall()
     except duckdb.Error as e:

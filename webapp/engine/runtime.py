@@ -122,7 +122,7 @@ class Runtime:
         threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
 
     # -- ingress -------------------------------------------------------------------------------
-    def admit(self, table: str, force: bool) -> None:
+    def admit(self, table: str, force: bool) -> float:
         """Wait, before the body is read, while the pipeline is paused (unforced) or the table's buffer is
         full, so that waiting requests hold no data: their senders are held back by TCP flow control."""
         deadline = time.monotonic() + self.settings.ingress_wait_secs
@@ -131,16 +131,19 @@ class Runtime:
             while not self.stopping and ((self.paused and not force) or self.buffered[table] >= cap):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return  # push() raises the precise error
+                    break  # push() raises the precise error
                 self.cv.wait(min(left, 1.0))
+        return deadline
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
-             log_payload=None, answer=None) -> tuple[str, Any]:
+             log_payload=None, answer=None, deadline: float | None = None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
 
         ``log_payload(seq) -> (header dict, raw tail bytes)`` describes the batch for the write-ahead
-        log; ``answer(token)`` builds the reply stored with an idempotency key."""
-        deadline = time.monotonic() + self.settings.ingress_wait_secs
+        log; ``answer(token)`` builds the reply stored with an idempotency key. ``deadline`` carries on the
+        wait ``admit`` began, so a refused request waits ``ingress_wait_secs`` in all."""
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
         with self.cv:
             while True:

@@ -32,9 +32,9 @@ def create_app(engine, config: dict | None = None) -> Flask:
     from . import guard
     app = Flask(__name__)
     app.config.update(DEFAULTS)
-    if os.environ.get("SLUICE_CORS_ORIGINS"):
-        app.config["CORS_ORIGINS"] = os.environ["SLUICE_CORS_ORIGINS"].split(",")
     app.config.update(config or {})
+    env_origins = [o.strip() for o in os.environ.get("SLUICE_CORS_ORIGINS", "").split(",") if o.strip()]
+    app.config["CORS_ORIGINS"] = list(app.config.get("CORS_ORIGINS") or []) + env_origins
     app.extensions["sluice_engine"] = engine
     app.json.sort_keys = False
     guard.init_app(app)

@@ -48,6 +48,25 @@ def _body_json() -> dict:
     return body
 
 
+def _read_body() -> bytes:
+    """The request body, refused with 413 past the limit even when it comes chunked (no Content-Length)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if not limit or request.content_length is not None:
+        return request.get_data()
+    stream = request.environ["wsgi.input"]
+    parts, size = [], 0
+    while True:
+        chunk = stream.read(min(1 << 20, limit + 1 - size))
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise E.EngineError(f"the request body is larger than the limit of {limit} bytes; send it in smaller "
+                                "parts (cut at record boundaries) or raise --max-body-mb", {"limit": limit},
+                                error_code="PayloadTooLarge").with_status(413)
+
+
 def _selector() -> str:
     s = request.args.get("selector", "all")
     if s not in ("all", "status", "status_with_connectors"):
@@ -137,7 +156,7 @@ def ingress(name, table):
     p = _engine().get(name)
     force = _flag("force")
     _flag("array")  # validated here so a bad value is refused before the body is read
-    status, answer = p.ingest(table, request.get_data, request.args.to_dict(), force,
+    status, answer = p.ingest(table, _read_body, request.args.to_dict(), force,
                               request.headers.get("Idempotency-Key"))
     if status >= 400:
         current_app.logger.info("%s %s -> %d %s", request.method, request.path, status, answer.get("error_code"))
@@ -201,7 +220,7 @@ def adhoc_query(name):
         _status, answer = p.push_parsed(rt, table, batch, force=True)
         rt.wait_complete(answer["token"], _engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
-    cur, cols = Q.run_select(rt.db, sql)
+    cur, cols = Q.run_select(rt.db, sql, rt.program)
     if fmt == "json":
         return Response(Q.json_lines(cur, cols), mimetype="application/json")
     if fmt == "csv":
