@@ -1,4 +1,4 @@
-"""The ``sluice`` command: ``engine`` (the pipeline server), ``dashboard`` (the browser UI) and ``up`` (both, with a demo)."""
+"""The ``sluice`` command: ``engine`` (pipeline server), ``dashboard`` (browser UI), ``up`` (both, and a demo)."""
 
 from __future__ import annotations
 
@@ -128,6 +128,10 @@ def _engine_argv(a) -> list[str]:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:
         argv += ["--allowed-host", h]
+    if a.api_key_file:
+        argv += ["--api-key-file", str(Path(a.api_key_file).resolve())]
+    if a.insecure:
+        argv.append("--insecure")
     return argv
 
 
@@ -142,7 +146,11 @@ def _cmd_dashboard(a) -> int:
         config["ALLOWED_ORIGINS"] = list(a.allowed_origin)
     if a.demo_data:
         config["DEMO_DATA"] = True
-    if a.host not in ("0.0.0.0", "::", "") and a.host not in ("127.0.0.1", "localhost", "::1"):
+    if a.host not in LOOPBACK and not a.insecure:
+        raise SystemExit(f"sluice dashboard: refusing to listen on {a.host}: the dashboard has no user "
+                         "authentication yet, so anyone who can reach it could read every view and start or stop "
+                         "pipelines. Put an authenticating proxy in front and pass --insecure.")
+    if a.host not in ("0.0.0.0", "::", "") and a.host not in LOOPBACK:
         config["ALLOWED_HOSTS"] = list(config.get("ALLOWED_HOSTS") or []) + [a.host]
     serve(a.host, a.port, config, worker_class=a.worker_class, threads=a.threads)
     return 0
@@ -221,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="another browser origin allowed to open the WebSocket or change state; repeatable")
     d.add_argument("--demo-data", action="store_true", help="feed the demo pipeline with moving data")
+    d.add_argument("--insecure", action="store_true",
+                   help="allow listening on a non-loopback address (the dashboard has no user authentication)")
     d.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"],
                    help="gunicorn worker (default gevent; see docs/dashboard.md)")
     d.add_argument("--threads", type=int, default=64, help="threads of a gthread worker (default %(default)s)")

@@ -10,7 +10,7 @@ import pytest
 
 from webapp.engine.testing import EngineProcess
 
-pw = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -67,27 +67,35 @@ def _pipeline(url):
     return c
 
 
-def _run(page_origin, engine_url, push):
-    with pw.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.goto(page_origin)
-            result = {}
+BROWSER_SCRIPT = """
+import json, sys
+from playwright.sync_api import sync_playwright
+page_origin, url, chromium, args, js = json.loads(sys.argv[1])
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=chromium, args=args)
+    page = browser.new_page()
+    page.goto(page_origin)
+    try:
+        out = {"rows": page.evaluate(js, [url, 2])}
+    except Exception as e:
+        out = {"error": str(e)}
+    browser.close()
+print(json.dumps(out))
+"""
 
-            def reader():
-                try:
-                    result["rows"] = page.evaluate(READ_STREAM, [f"{engine_url}/v0/pipelines/web/egress/v?format=json", 2])
-                except Exception as e:  # noqa: BLE001 - the browser's refusal is the expected outcome
-                    result["error"] = str(e)
-            # page.evaluate blocks; push rows from another thread once the stream is open
-            t = threading.Thread(target=push, daemon=True)
-            t.start()
-            reader()
-            t.join()
-            return result
-        finally:
-            browser.close()
+
+def _run(page_origin, engine_url, push):
+    """Chromium runs in a process of its own, so no other Playwright session in this one interferes."""
+    import json
+    import subprocess
+    import sys
+    t = threading.Thread(target=push, daemon=True)
+    t.start()
+    arg = json.dumps([page_origin, f"{engine_url}/v0/pipelines/web/egress/v?format=json", CHROMIUM, ARGS, READ_STREAM])
+    r = subprocess.run([sys.executable, "-c", BROWSER_SCRIPT, arg], capture_output=True, text=True, timeout=120)
+    t.join()
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
@@ -95,7 +103,12 @@ def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
         c = _pipeline(eng.url)
 
         def push():
-            time.sleep(1.0)
+            # once the browser's stream is attached (it only sees changes from then on)
+            deadline = time.monotonic() + 60
+            while not [o for o in c.get("/pipelines/web/stats").json()["outputs"] if not o["closed"]]:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
             c.post("/pipelines/web/ingress/t?format=json&update_format=raw", content=b'{"id":1,"s":"a"}\n{"id":2,"s":"b"}')
 
         res = _run(page_origin, eng.url, push)

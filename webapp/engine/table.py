@@ -4,6 +4,12 @@ Tables with a PRIMARY KEY have upsert semantics: within a step the last operatio
 (an insert replaces the row, a delete removes it; a delete of a missing key is ignored). Tables
 without a key are multisets: a step's inserts and deletes are netted per distinct row first, then
 applied; a delete removes at most as many copies as exist.
+
+A keyed table gets an ART index on its first key column the first time a step touches it, and a
+step deletes the touched keys through it (``DELETE ... WHERE k IN (...)``), so its cost follows the
+number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join is cheaper.
+Index names are ``__sluice_ix_<table>_<column>``: incremental views that probe the same column
+share the index.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import pyarrow as pa
 
 from .catalog import Relation
 from .sql import quote
+
+KEY_LIST_MAX = 1500
 
 
 def _freeze(v: Any) -> Any:
@@ -47,6 +55,16 @@ class TableApplier:
         self.match = " AND ".join(f"t.{quote(c.name)} IS NOT DISTINCT FROM d.c{i}" for i, c in enumerate(table.columns))
         self.key_match = " AND ".join(f"t.{quote(table.columns[i].name)} = k.c{i}" for i in self.key_idx)
         self.width = n
+        self.indexed = False
+        if self.key_idx:
+            cols = [quote(table.columns[i].name) for i in self.key_idx]
+            first = table.columns[self.key_idx[0]].name
+            self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table.name}_{first}')} "
+                              f"ON {self.name} ({cols[0]})")
+            self.delete_in = f"DELETE FROM {self.name} WHERE {cols[0]} IN "
+            self.row_in = f" AND ({', '.join(cols)}) IN " if len(cols) > 1 else None
+            # A parameter is bound as DOUBLE; a REAL key must be compared as REAL.
+            self.params = ["CAST(? AS REAL)" if table.columns[i].type.type == "REAL" else "?" for i in self.key_idx]
 
     def _frozen(self, row: tuple) -> tuple:
         return tuple(_freeze(v) for v in row) if self.has_arrays else row
@@ -76,18 +94,37 @@ class TableApplier:
         for w, row in ops:
             key = tuple(_freeze(row[i]) for i in self.key_idx)
             final[key] = row if w > 0 else None
+        if not self.indexed:
+            con.execute(self.index_sql)
+            self.indexed = True
+        if len(final) <= KEY_LIST_MAX:
+            old = self._delete_keys(con, list(final))
+        else:
+            old = self._delete_joined(con, list(final))
+        stored = self._insert(con, [r for r in final.values() if r is not None])
+        return _net(old, stored, self._frozen)
+
+    def _delete_keys(self, con, keys: list[tuple]) -> list[tuple]:
+        """Delete the rows with these keys through the index; returns the deleted rows."""
+        firsts = list(dict.fromkeys(k[0] for k in keys))
+        sql = self.delete_in + "(" + ", ".join([self.params[0]] * len(firsts)) + ")"
+        params = [_thaw(v) for v in firsts]
+        if self.row_in:
+            sql += self.row_in + "(" + ", ".join(["(" + ", ".join(self.params) + ")"] * len(keys)) + ")"
+            params += [_thaw(v) for k in keys for v in k]
+        return con.execute(sql + " RETURNING *", params).fetchall()
+
+    def _delete_joined(self, con, keys: list[tuple]) -> list[tuple]:
         # Key probe table: one row per touched key, key columns in their slots, the rest NULL.
         probe = [tuple(_thaw(k[self.key_idx.index(i)]) if i in self.key_idx else None for i in range(self.width))
-                 for k in final]
+                 for k in keys]
         con.register("__sluice_keys", to_arrow(self.table, probe))
         try:
-            old = con.execute(
+            return con.execute(
                 f"DELETE FROM {self.name} t USING __sluice_keys k WHERE {self.key_match} RETURNING t.*"
             ).fetchall()
         finally:
             con.unregister("__sluice_keys")
-        stored = self._insert(con, [r for r in final.values() if r is not None])
-        return _net(old, stored, self._frozen)
 
     def _apply_multiset(self, con, ops):
         weights: Counter = Counter()

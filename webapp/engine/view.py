@@ -8,6 +8,8 @@ never show up as spurious updates. Incremental strategies plug in behind the sam
 
 from __future__ import annotations
 
+import os
+
 from .catalog import Relation
 from .sql import quote
 
@@ -46,11 +48,12 @@ class RecomputeView:
 
 
 def plan_view(view: Relation, program) -> "RecomputeView":
-    """The maintenance strategy for ``view``: incremental where the engine can, else recompute."""
-    try:
-        from .incremental import plan_incremental
-    except ImportError:
+    """The maintenance strategy for ``view``: incremental where the engine can, else recompute.
+
+    ``SLUICE_INCREMENTAL=0`` in the environment makes every view recompute (for comparisons)."""
+    if os.environ.get("SLUICE_INCREMENTAL", "1") == "0":
         return RecomputeView(view)
+    from .incremental import plan_incremental
     return plan_incremental(view, program) or RecomputeView(view)
 
 

@@ -1,0 +1,70 @@
+// The one module that talks HTTP (fetch). Every state-changing request goes through `send`, which adds
+// the CSRF token the page was rendered with; the server also checks Origin and Host.
+
+function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = body && body.error_code;
+    this.details = body && body.details;
+  }
+}
+
+async function answer(resp) {
+  let body = null;
+  try {
+    body = await resp.json();
+  } catch (_) {
+    body = null;
+  }
+  if (!resp.ok) throw new ApiError(resp.status, body);
+  return body;
+}
+
+export async function getJSON(url) {
+  const resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  return answer(resp);
+}
+
+// POST (or another method) with a JSON body and the CSRF token.
+export async function send(url, body = {}, method = "POST") {
+  const resp = await fetch(url, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
+    body: JSON.stringify(body),
+  });
+  return answer(resp);
+}
+
+// Read an NDJSON answer line by line. A read may end in the middle of a line (or of a UTF-8 character):
+// the unfinished tail is kept and completed by the next read, never parsed half. Resolves when the
+// stream ends; rejects on a network error or a non-2xx answer. `signal` aborts it.
+export async function streamLines(url, onLine, signal) {
+  const resp = await fetch(url, { credentials: "same-origin", signal, headers: { Accept: "application/x-ndjson" } });
+  if (!resp.ok || !resp.body) {
+    await answer(resp);
+    throw new ApiError(resp.status, null);
+  }
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, nl).trim();
+      buffer = buffer.slice(nl + 1);
+      if (line) onLine(line);
+    }
+  }
+  buffer += decoder.decode();
+  if (buffer.trim()) onLine(buffer.trim());
+}

@@ -1,0 +1,290 @@
+// One live view on the page: its subscription, its ViewModel, its Grid and its controls and counters.
+// Pausing stops drawing, not receiving: frames wait in a queue and apply on resume (beyond MAX_PAUSED
+// changes the queue is dropped and a fresh snapshot asked for, and the drop is counted on screen).
+
+import { sparkline } from "./charts.js";
+import { el, fmtAgo, fmtNumber, fmtTime } from "./dom.js";
+import { Grid } from "./grid.js";
+import { ViewModel } from "./viewmodel.js";
+
+const MAX_PAUSED = 200000;
+
+// "London" (contains), "=London", "!=x", ">5", ">=5", "<5", "<=5", "^Lon" (prefix), "null", "!null".
+export function parseFilter(col, text) {
+  const t = text.trim();
+  if (!t) return null;
+  const ops = [[">=", "ge"], ["<=", "le"], ["!=", "ne"], [">", "gt"], ["<", "lt"], ["=", "eq"], ["^", "prefix"]];
+  if (t === "null") return { column: col, op: "null" };
+  if (t === "!null") return { column: col, op: "notnull" };
+  for (const [p, op] of ops) if (t.startsWith(p)) return { column: col, op, value: t.slice(p.length).trim() };
+  return { column: col, op: "contains", value: t };
+}
+
+export class Panel {
+  // opts: {pipeline, view, relation (or null), conn, state: {mode, sort, filters, key}, onChange(), onClose()}
+  constructor(root, opts) {
+    this.opts = opts;
+    this.conn = opts.conn;
+    this.state = { mode: "state", sort: {}, filters: {}, key: null, ...opts.state };
+    this.paused = false;
+    this.queue = [];
+    this.queued = 0;
+    this.dropped = 0;
+    this.resyncs = 0;
+    this.feed = {}; // last status frame
+    this.relation = opts.relation || null;
+    this.model = new ViewModel(this._key());
+    this._dom(root);
+    this.grid = new Grid(this.gridBox, {
+      sort: this.state.sort, filters: this.state.filters,
+      onSort: (c) => this._sort(c), onFilter: (c, text) => this._filter(c, text),
+    });
+    if (this.relation) this._columns();
+    this.grid.setMode(this.state.mode);
+    this.sub = this.conn.subscribe({ pipeline: opts.pipeline, view: opts.view, filter: this._predicates(),
+      onFrame: (f) => this._frame(f) });
+    this.dirty = true;
+    this._loop();
+    this.ticker = setInterval(() => this._counters(), 1000);
+  }
+
+  _key() {
+    if (this.state.key) return this.state.key;
+    return this.relation && this.relation.key ? this.relation.key : null;
+  }
+
+  _dom(root) {
+    const v = this.opts.view;
+    this.node = el("section", { class: "panel", dataset: { view: v } });
+    this.connBadge = el("span", { class: "badge conn-badge", dataset: { state: "connecting" } }, "connecting");
+    this.kindBadge = el("span", { class: "badge kind" }, "");
+    this.modeBtns = ["state", "log"].map((m) => el("button", { type: "button", class: "seg", dataset: { mode: m },
+      onclick: () => this._mode(m) }, m === "state" ? "Table" : "Change log"));
+    this.pauseBtn = el("button", { type: "button", class: "pause", onclick: () => this.togglePause() }, "Pause");
+    this.keySelect = el("select", { class: "key-select", title: "key: rows with the same key are one row",
+      "aria-label": "key", onchange: () => this._setKey(this.keySelect.value) });
+    const close = el("button", { type: "button", class: "close", title: "close", "aria-label": "close",
+      onclick: () => this.opts.onClose && this.opts.onClose(this) }, "×");
+    const head = el("header", { class: "panel-head" },
+      el("h2", {}, el("a", { href: `/pipelines/${encodeURIComponent(this.opts.pipeline)}/views/${encodeURIComponent(v)}` }, v)),
+      this.kindBadge, this.connBadge,
+      el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns), this.pauseBtn,
+        el("label", { class: "key-label" }, "key ", this.keySelect), close));
+    this.flags = el("div", { class: "flags" });
+    this.c = {};
+    const counter = (name, label) => {
+      this.c[name] = el("b", { class: `count-${name}` }, "0");
+      return el("span", { class: "counter" }, label, " ", this.c[name]);
+    };
+    this.spark = el("canvas", { class: "spark", width: "120", height: "22", "aria-label": "changes per second" });
+    this.counters = el("div", { class: "counters" },
+      counter("rows", "rows"), counter("changes", "changes"), counter("rate", "changes/s"), this.spark,
+      counter("last", "last change"), counter("resyncs", "resyncs"), counter("dropped", "dropped"),
+      counter("cursor", "cursor"));
+    this.c.last.textContent = "never";
+    this.gridBox = el("div", { class: "grid-box" });
+    this.node.append(head, this.flags, this.counters, this.gridBox);
+    root.append(this.node);
+    this._modeButtons();
+  }
+
+  _columns() {
+    const rel = this.relation;
+    this.grid.setColumns(rel.columns, this._key() || []);
+    this.kindBadge.textContent = `${rel.kind}${rel.materialized ? " · materialized" : ""}` +
+      (rel.strategy ? ` · ${rel.strategy}` : "");
+    const current = JSON.stringify(this._key() || []);
+    const options = [["[]", "whole row"]];
+    if (rel.key) options.push([JSON.stringify(rel.key), rel.key.join(", ") + " (server)"]);
+    for (const c of rel.columns) {
+      const k = JSON.stringify([c.name]);
+      if (!options.some((o) => o[0] === k)) options.push([k, c.name]);
+    }
+    if (!options.some((o) => o[0] === current)) options.push([current, (this._key() || []).join(", ")]);
+    this.keySelect.replaceChildren(...options.map(([val, label]) => el("option", { value: val }, label)));
+    this.keySelect.value = current;
+  }
+
+  _frame(f) {
+    if (f.op === "status") return this._status(f);
+    if (f.op === "error") {
+      this.feed = { state: "error", message: f.message };
+      this._flags();
+      return;
+    }
+    if (this.paused && (f.op === "snapshot" || f.op === "changes")) {
+      this.queued += f.op === "snapshot" ? f.rows.length : f.changes.length;
+      this.queue.push(f);
+      if (f.op === "snapshot") {
+        this.queue = [f];
+        this.queued = f.rows.length;
+      }
+      if (this.queued > MAX_PAUSED) {
+        this.dropped += this.queued;
+        this.queue = [];
+        this.queued = 0;
+        this.askedFresh = true;
+        this.conn.resubscribe(this.sub);
+      }
+      this._counters();
+      return;
+    }
+    this._apply(f);
+  }
+
+  _apply(f) {
+    if (f.op === "snapshot") {
+      // A snapshot we did not ask for (a resync upstream, too far behind, or a cursor the server no
+      // longer had after a reconnect) is counted; one after a filter change is not.
+      if (this.model.snapshots > 0 && !this.askedFresh) this.resyncs++;
+      this.askedFresh = false;
+      this.model.snapshot(f.rows, f.cursor);
+    } else if (f.op === "changes") {
+      this.model.apply(f.changes, f.steps, f.cursor);
+    } else if (f.op === "resumed") {
+      this.model.cursor = f.cursor;
+    }
+    this.dirty = true;
+  }
+
+  _status(f) {
+    this.feed = f;
+    if (f.relation && (!this.relation || JSON.stringify(f.relation.columns) !== JSON.stringify(this.relation.columns))) {
+      this.relation = f.relation;
+      if (!this.state.key && this.relation.key) this.model.setKey(this.relation.key);
+      this._columns();
+      this.dirty = true;
+    }
+    this._flags();
+    this._counters();
+  }
+
+  // The connection's state, and the upstream's, on this panel.
+  connState(state) {
+    this.connection = state;
+    this._flags();
+  }
+
+  _flags() {
+    const conn = this.connection || "connecting";
+    let state = conn === "live" ? (this.feed.state || "connecting") : conn;
+    if (state === "upstream_down") state = "upstream down";
+    this.connBadge.textContent = state;
+    this.connBadge.dataset.state = state.replace(" ", "-");
+    const notes = [];
+    if (conn !== "live" && this.model.snapshots) notes.push(["warn", "showing the last data received while reconnecting"]);
+    if (this.feed.message) notes.push(["warn", this.feed.message]);
+    if (this.relation && !this.relation.materialized) {
+      notes.push(["info", `not materialized: rows shown are those changed since ${fmtTime(this.feed.since)}, ` +
+        "when the dashboard started following this view"]);
+    }
+    if (this.feed.incomplete_since) {
+      notes.push(["bad", `incomplete since ${fmtTime(this.feed.incomplete_since)}: changes were lost upstream`]);
+    }
+    if (this.paused) notes.push(["info", `paused: ${fmtNumber(this.queued)} changes waiting`]);
+    this.flags.replaceChildren(...notes.map(([cls, text]) => el("div", { class: `flag ${cls}` }, text)));
+  }
+
+  _counters() {
+    const m = this.model;
+    this.c.rows.textContent = fmtNumber(m.count);
+    this.c.changes.textContent = fmtNumber(m.changes);
+    const rates = m.rates();
+    this.c.rate.textContent = fmtNumber(rates[rates.length - 1] || 0);
+    this.c.last.textContent = fmtAgo(m.lastChange);
+    this.c.resyncs.textContent = fmtNumber(this.resyncs);
+    this.c.resyncs.title = `this table was replaced by a fresh snapshot ${this.resyncs} time(s); ` +
+      `the dashboard resynchronised this view from upstream ${this.feed.resyncs || 0} time(s)`;
+    this.c.dropped.textContent = fmtNumber(this.dropped + (this.feed.dropped || 0));
+    this.c.cursor.textContent = m.cursor ? `${m.cursor.epoch.slice(0, 6)}:${m.cursor.seq}` : "–";
+    this.node.dataset.rows = String(m.count);
+    this.node.dataset.snapshots = String(m.snapshots);
+    sparkline(this.spark, rates);
+    if (this.paused) this._flags();
+  }
+
+  // Draw at most every `interval` ms; the interval grows with the cost of a redraw (big sorted views).
+  _loop() {
+    let cost = 0;
+    let lit = false;
+    const tick = () => {
+      if (this.closed) return;
+      if (!this.paused && (this.dirty || lit) && this.relation) {
+        const t0 = performance.now();
+        const rebuilt = this.grid.build(this.model);
+        if (this.dirty || rebuilt || lit) lit = this.grid.paint();
+        if (this.dirty) this._counters();
+        this.dirty = false;
+        cost = performance.now() - t0;
+        this.node.dataset.version = String(this.model.version);
+      }
+      setTimeout(() => requestAnimationFrame(tick), Math.max(50, cost * 4));
+    };
+    requestAnimationFrame(tick);
+  }
+
+  togglePause() {
+    this.paused = !this.paused;
+    this.pauseBtn.textContent = this.paused ? "Resume" : "Pause";
+    this.node.classList.toggle("paused", this.paused);
+    if (!this.paused) {
+      for (const f of this.queue) this._apply(f);
+      this.queue = [];
+      this.queued = 0;
+      this.dirty = true;
+    }
+    this._flags();
+  }
+
+  _mode(m) {
+    this.state.mode = m;
+    this.grid.setMode(m);
+    this._modeButtons();
+    this.dirty = true;
+    this.opts.onChange();
+  }
+
+  _modeButtons() {
+    for (const b of this.modeBtns) b.classList.toggle("on", b.dataset.mode === this.state.mode);
+    this.node.dataset.mode = this.state.mode;
+  }
+
+  _sort(col) {
+    const s = this.state.sort;
+    if (s.col !== col) Object.assign(s, { col, desc: false });
+    else if (!s.desc) s.desc = true;
+    else Object.assign(s, { col: null, desc: false });
+    this.grid.opts.sort = s;
+    this.grid.setColumns(this.relation.columns, this._key() || []);
+    this.dirty = true;
+    this.opts.onChange();
+  }
+
+  _predicates() {
+    return Object.entries(this.state.filters).map(([c, t]) => parseFilter(c, t)).filter(Boolean);
+  }
+
+  _filter(col, text) {
+    if (text.trim()) this.state.filters[col] = text;
+    else delete this.state.filters[col];
+    this.askedFresh = true;
+    this.conn.resubscribe(this.sub, { filter: this._predicates() });
+    this.opts.onChange();
+  }
+
+  _setKey(text) {
+    const key = JSON.parse(text);
+    this.state.key = key.length ? key : [];
+    this.model.setKey(key);
+    this.grid.setColumns(this.relation.columns, key);
+    this.dirty = true;
+    this.opts.onChange();
+  }
+
+  close() {
+    this.closed = true;
+    clearInterval(this.ticker);
+    this.conn.unsubscribe(this.sub);
+    this.node.remove();
+  }
+}

@@ -1,0 +1,139 @@
+// The pipeline page: lifecycle buttons, live statistics with a throughput chart, its tables and views
+// (with links to watch one, or several side by side), and the demo generator's switch.
+
+import { getJSON, send } from "./api.js";
+import { lineChart } from "./charts.js";
+import { el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
+
+const data = pageData();
+const name = data.pipeline;
+const base = `/api/pipelines/${encodeURIComponent(name)}`;
+const statusBadge = document.getElementById("status");
+const actionNote = document.getElementById("action-note");
+const chart = document.getElementById("throughput");
+
+// Which buttons make sense in which state.
+const ENABLED = {
+  Stopped: ["start", "start_paused"],
+  Running: ["pause", "stop"],
+  Paused: ["resume", "stop"],
+};
+
+function showStatus(st) {
+  if (!st) return;
+  const s = st.deployment_status || "?";
+  statusBadge.textContent = s + (st.deployment_desired_status && st.deployment_desired_status !== s
+    ? ` → ${st.deployment_desired_status}` : "");
+  statusBadge.className = `badge ${statusClass(s)}`;
+  const ok = ENABLED[s] || [];
+  for (const b of document.querySelectorAll("button[data-action]")) b.disabled = !ok.includes(b.dataset.action);
+  const err = document.getElementById("deployment-error");
+  err.textContent = st.deployment_error || "";
+  err.hidden = !st.deployment_error;
+}
+
+for (const b of document.querySelectorAll("button[data-action]")) {
+  b.addEventListener("click", async () => {
+    actionNote.textContent = `${b.textContent}…`;
+    try {
+      await send(`${base}/${b.dataset.action}`);
+      actionNote.textContent = "";
+      refresh();
+    } catch (e) {
+      actionNote.textContent = `${b.textContent} failed: ${e.message}`;
+    }
+  });
+}
+
+// -- statistics ---------------------------------------------------------------------------------
+const cards = {};
+for (const node of document.querySelectorAll("[data-stat]")) cards[node.dataset.stat] = node;
+
+function showStats(stats, series) {
+  const gm = (stats && stats.global_metrics) || {};
+  const samples = (series && series.samples) || [];
+  const points = [];
+  for (let i = 1; i < samples.length; i++) {
+    const dt = (samples[i].t - samples[i - 1].t) / 1000;
+    if (dt > 0) points.push({ t: samples[i].t, v: Math.max(0, (samples[i].r - samples[i - 1].r) / dt) });
+  }
+  const rate = points.length ? points[points.length - 1].v : null;
+  const set = (k, v) => { if (cards[k]) cards[k].textContent = v; };
+  set("throughput", rate === null ? "–" : `${fmtNumber(rate, 1)} rec/s`);
+  set("processed", fmtNumber(gm.total_processed_records));
+  set("input", fmtNumber(gm.total_input_records));
+  set("buffered", fmtNumber(gm.buffered_input_records));
+  set("steps", fmtNumber(gm.total_completed_steps));
+  set("memory", fmtBytes(gm.rss_bytes));
+  set("latency", gm.step_latency_msecs && gm.step_latency_msecs.p99 !== null && gm.step_latency_msecs.p99 !== undefined
+    ? `${fmtNumber(gm.step_latency_msecs.p99, 2)} ms` : "–");
+  set("outputs", fmtNumber(((stats && stats.outputs) || []).filter((o) => !o.closed).length));
+  lineChart(chart, points, "/s");
+}
+
+async function refresh() {
+  try {
+    const answer = await getJSON(`${base}/stats`);
+    showStatus(answer.status);
+    showStats(answer.stats, answer.time_series);
+  } catch (e) {
+    actionNote.textContent = `cannot reach the pipeline server: ${e.message}`;
+  }
+}
+
+// -- tables and views -----------------------------------------------------------------------------
+function relationRow(r) {
+  const watch = `/pipelines/${encodeURIComponent(name)}/views/${encodeURIComponent(r.name)}`;
+  const cols = el("ul", { class: "cols" }, ...r.columns.map((c) =>
+    el("li", {}, el("code", {}, c.name), " ", el("span", { class: "muted" }, c.type),
+      r.key && r.key.includes(c.name) ? el("span", { class: "keymark" }, "key") : null)));
+  return el("tr", { dataset: { relation: r.name } },
+    el("td", {}, el("input", { type: "checkbox", class: "pick", value: r.name, "aria-label": `pick ${r.name}` })),
+    el("td", {}, el("a", { href: watch }, r.name)),
+    el("td", {}, r.kind),
+    el("td", {}, r.materialized ? "yes" : el("span", { class: "warn-text" }, "no")),
+    el("td", {}, r.strategy || "–"),
+    el("td", {}, r.key ? r.key.join(", ") : "–"),
+    el("td", {}, cols));
+}
+
+const relBody = document.getElementById("relations-body");
+relBody.replaceChildren(...(data.relations || []).map(relationRow));
+const together = document.getElementById("watch-together");
+function updateTogether() {
+  const picked = [...document.querySelectorAll("input.pick:checked")].map((i) => i.value);
+  together.disabled = picked.length === 0;
+  together.dataset.views = picked.join(",");
+}
+relBody.addEventListener("change", updateTogether);
+together.addEventListener("click", () => {
+  location.href = `/pipelines/${encodeURIComponent(name)}/live?views=${encodeURIComponent(together.dataset.views)}`;
+});
+updateTogether();
+
+// -- demo generator -------------------------------------------------------------------------------
+const demo = document.getElementById("demo");
+async function showDemo(state) {
+  const box = document.getElementById("demo-enabled");
+  box.checked = !!state.enabled;
+  document.getElementById("demo-note").textContent = state.enabled
+    ? `${fmtNumber(state.pushed)} changes pushed${state.error ? ` — waiting: ${state.error}` : ""}` : "off";
+}
+if (demo && data.demo_pipeline === name) {
+  demo.hidden = false;
+  const box = document.getElementById("demo-enabled");
+  box.addEventListener("change", async () => showDemo(await send("/api/demo", { enabled: box.checked })));
+  const poll = async () => {
+    try {
+      const st = await getJSON("/api/demo");
+      if (!st.available) demo.hidden = true;
+      else showDemo(st);
+    } catch (_) { /* shown by the stats refresh */ }
+  };
+  poll();
+  setInterval(poll, 2000);
+}
+
+showStatus(data.status);
+refresh();
+setInterval(refresh, 1000);

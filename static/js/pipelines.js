@@ -1,0 +1,42 @@
+// The pipelines page: every pipeline with its status and throughput, refreshed every two seconds.
+
+import { getJSON } from "./api.js";
+import { el, fmtNumber, pageData, statusClass } from "./dom.js";
+
+const body = document.getElementById("pipelines-body");
+const note = document.getElementById("pipelines-error");
+
+function render(list, error) {
+  note.textContent = error || "";
+  note.hidden = !error;
+  if (!list.length && !error) {
+    body.replaceChildren(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "No pipelines yet.")));
+    return;
+  }
+  body.replaceChildren(...list.map((p) => {
+    const href = `/pipelines/${encodeURIComponent(p.name)}`;
+    return el("tr", { dataset: { pipeline: p.name } },
+      el("td", {}, el("a", { href }, p.name)),
+      el("td", {}, el("span", { class: `badge ${statusClass(p.deployment_status)}` }, p.deployment_status || "?"),
+        p.deployment_error ? el("span", { class: "muted small" }, " " + p.deployment_error) : null),
+      el("td", { class: "num" }, p.throughput === undefined || p.throughput === null ? "–"
+        : `${fmtNumber(p.throughput, 1)} rec/s`),
+      el("td", {}, p.program_status || ""),
+      el("td", { class: "muted" }, p.description || ""));
+  }));
+}
+
+const data = pageData();
+render(data.pipelines || [], data.error);
+
+async function refresh() {
+  try {
+    const answer = await getJSON("/api/pipelines");
+    render(answer.pipelines, null);
+  } catch (e) {
+    note.textContent = `cannot reach the pipeline server: ${e.message}`;
+    note.hidden = false;
+  }
+}
+setInterval(refresh, 2000);
+refresh();

@@ -1,0 +1,49 @@
+"""Helpers for the browser tests: push through the engine's ingress, read a view by query, find rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+SQL = """
+CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');
+CREATE MATERIALIZED VIEW v AS SELECT id, name, n FROM t WHERE n >= 0;
+CREATE VIEW big AS SELECT id, n FROM t WHERE n > 50;
+"""
+
+
+def push(http, pipeline: str, table: str, records: list[dict]) -> None:
+    r = http.post(f"/pipelines/{pipeline}/ingress/{table}", params={"format": "json", "update_format": "insert_delete"},
+                  content="\n".join(json.dumps(x) for x in records))
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
+        time.sleep(0.01)
+
+
+def query(http, pipeline: str, sql: str) -> list[dict]:
+    r = http.get(f"/pipelines/{pipeline}/query", params={"sql": sql, "format": "json"})
+    assert r.status_code == 200, r.text
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+def rows_text(rows: list[dict], cols: list[str]) -> Counter:
+    return Counter("|".join("∅" if r[c] is None else str(r[c]) for c in cols) for r in rows)
+
+
+def row(panel, id_: int):
+    """The rows of ``panel`` whose id cell is exactly ``id_``."""
+    return panel.locator(f'tr.row:has(td[data-col="id"]:text-is("{id_}"))')
+
+
+def cell(panel, id_: int, col: str):
+    return row(panel, id_).locator(f'td[data-col="{col}"]')
+
+
+def grid_rows(page, view: str, cols: list[str]) -> Counter:
+    texts = page.eval_on_selector_all(
+        f'.panel[data-view="{view}"] tr.row',
+        "(trs, cols) => trs.map(tr => cols.map(c => tr.querySelector(`td[data-col='${c}']`).textContent).join('|'))",
+        cols)
+    return Counter(texts)

@@ -1,0 +1,64 @@
+"""Screenshots of the main pages for the docs, taken from a real ``sluice up`` (engine, dashboard, demo data).
+
+    .venv/bin/python tests/browser/take_screenshots.py          # writes docs/screenshots/*.png
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from webapp.engine.testing import EngineProcess  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def main() -> None:
+    from playwright.sync_api import expect, sync_playwright
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, \
+            EngineProcess(Path(tmp) / "data", "--port", "0", command="up", env={"SLUICE_DEMO_RATE": "4"}) as eng:
+        deadline = time.monotonic() + 30
+        while not (m := re.search(r"Open the dashboard: (http://\S+?)/?\s", eng.log)):
+            assert time.monotonic() < deadline, eng.log
+            time.sleep(0.1)
+        dash = m.group(1)
+        time.sleep(8)  # let the generator fill the tables and the statistics gather samples
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            for scheme in ("light", "dark"):
+                page = browser.new_page(viewport={"width": 1360, "height": 860}, color_scheme=scheme)
+                suffix = "" if scheme == "light" else "-dark"
+                page.goto(dash + "/")
+                expect(page.locator('tr[data-pipeline="demo"] td.num')).not_to_have_text("–")
+                page.screenshot(path=str(OUT / f"pipelines{suffix}.png"))
+                page.goto(dash + "/pipelines/demo")
+                expect(page.locator('[data-stat="steps"]')).not_to_have_text("–")
+                page.wait_for_timeout(2500)
+                page.screenshot(path=str(OUT / f"pipeline{suffix}.png"), full_page=True)
+                page.goto(dash + "/pipelines/demo/views/order_details?order_details.sort=-order_id")
+                expect(page.locator("#conn")).to_have_text("live")
+                page.locator("td.changed, tr.flash").first.wait_for(timeout=20000)
+                page.screenshot(path=str(OUT / f"view{suffix}.png"))
+                page.goto(dash + "/pipelines/demo/live?views=city_totals,big_orders"
+                                 "&big_orders.mode=log&city_totals.sort=-revenue")
+                expect(page.locator("#conn")).to_have_text("live")
+                page.locator('.panel[data-view="big_orders"] tr.row').first.wait_for(timeout=20000)
+                page.wait_for_timeout(1500)
+                page.screenshot(path=str(OUT / f"side-by-side{suffix}.png"))
+                page.close()
+            browser.close()
+    for p in sorted(OUT.glob("*.png")):
+        print(p.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()

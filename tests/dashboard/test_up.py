@@ -1,0 +1,72 @@
+"""``sluice up``: the engine and the dashboard as real processes, the demo pipeline fed with moving data."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+
+from webapp.engine.testing import EngineProcess
+
+
+def _dashboard_url(eng: EngineProcess, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(r"Open the dashboard: (http://\S+?)/?\s", eng.log)
+        if m:
+            return m.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no dashboard URL in the output:\n{eng.log}")
+
+
+def _orders(url: str) -> int:
+    r = httpx.get(url + "/v0/pipelines/demo/query", params={"sql": "SELECT COUNT(*) AS n FROM orders",
+                                                           "format": "json"})
+    return r.json()["n"] if r.status_code == 200 else -1
+
+
+def test_up_runs_engine_dashboard_and_demo_data(tmp_path):
+    eng = EngineProcess(tmp_path / "data", "--port", "0", command="up",
+                        env={"SLUICE_DEMO_RATE": "20", "SLUICE_FEED_LINGER": "1"})
+    with eng:
+        dash = _dashboard_url(eng)
+        page = httpx.get(dash + "/")
+        assert page.status_code == 200 and "demo" in page.text
+        pipes = httpx.get(dash + "/api/pipelines").json()["pipelines"]
+        assert [p["deployment_status"] for p in pipes if p["name"] == "demo"] == ["Running"]
+        customers = httpx.get(eng.url + "/v0/pipelines/demo/query",
+                              params={"sql": "SELECT COUNT(*) AS n FROM customers", "format": "json"}).json()
+        assert customers["n"] == 5
+        deadline = time.monotonic() + 20
+        while _orders(eng.url) < 3:  # the generator is on by default
+            assert time.monotonic() < deadline, eng.log
+            time.sleep(0.1)
+        assert httpx.get(dash + "/api/demo").json()["enabled"] is True
+        token = httpx.get(dash + "/").cookies["sluice_csrf"]
+        off = httpx.post(dash + "/api/demo", json={"enabled": False}, cookies={"sluice_csrf": token},
+                         headers={"X-CSRF-Token": token})
+        assert off.status_code == 200 and off.json()["enabled"] is False
+        time.sleep(1.0)  # an order already on its way may still land
+        n = _orders(eng.url)
+        time.sleep(0.5)
+        assert _orders(eng.url) == n, "switched off from the page: no more orders"
+    assert eng.proc.returncode == 0, eng.log
+
+
+def test_up_no_demo_data_flag(tmp_path):
+    with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", command="up") as eng:
+        dash = _dashboard_url(eng)
+        assert httpx.get(dash + "/api/demo").json()["enabled"] is False
+        assert _orders(eng.url) == 0
+
+
+def test_up_passes_the_api_key_to_the_dashboard(tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("# the engine's format: one key per line\nsecret-key-1\n")
+    with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", "--api-key-file", str(keys),
+                       command="up", env={"SLUICE_API_KEY": ""}) as eng:
+        dash = _dashboard_url(eng)
+        assert httpx.get(eng.url + "/v0/pipelines").status_code == 401
+        pipes = httpx.get(dash + "/api/pipelines").json()["pipelines"]
+        assert [p["name"] for p in pipes] == ["demo"]

@@ -1,0 +1,63 @@
+"""The browser dashboard: live view tables over WebSocket, fed by one upstream stream per view.
+
+    gunicorn -k gevent -w 1 'webapp.dashboard:create_app()'      # or: sluice dashboard --upstream URL
+
+It never imports the engine: every upstream call goes through ``webapp.client`` to any
+Feldera-compatible server (``upstream.py``). Modules:
+
+    settings.py   the settings registry (defaults, SLUICE_* environment, config)
+    upstream.py   the calls to the pipeline server
+    state.py      a view's rows, the replay ring, per-subscription filters
+    feed.py       one upstream egress stream per (pipeline, view)
+    hub.py        the feeds of a process and the browser sessions pulling from them
+    ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
+    pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
+    demo_data.py  the demo generator, serve.py  gunicorn
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from . import settings as _settings
+
+__all__ = ["create_app"]
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """The dashboard app: defaults, then ``SLUICE_*`` environment, then ``config`` (see ``settings.py``).
+
+    Nothing starts here (no thread, no connection): feeds start on the first subscription and the
+    demo generator on the first request, so both run in the serving worker after gunicorn forks."""
+    from . import api, pages, security, stream, ws
+    from .demo_data import DemoGenerator
+    from .hub import Hub
+    from .upstream import Upstream
+
+    app = Flask(__name__, template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"),
+                static_url_path="/static")
+    app.config.update(_settings.load(config))
+    app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 0)
+    upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"))
+    app.extensions["sluice_upstream"] = upstream
+    app.extensions["sluice_hub"] = Hub(upstream, app.config)
+    if app.config.get("DEMO_PIPELINE"):
+        demo = DemoGenerator(upstream, app.config["DEMO_PIPELINE"], app.config["DEMO_RATE"],
+                             bool(app.config["DEMO_DATA"]))
+        app.extensions["sluice_demo"] = demo
+        app.before_request(demo.ensure_started)
+    security.init_app(app)
+    ws.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(stream.bp)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"ok": True}
+
+    return app

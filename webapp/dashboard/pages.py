@@ -1,0 +1,79 @@
+"""The server-rendered pages; each passes its data once, as JSON, to the page's script module.
+
+    /                                   pipelines, status and throughput
+    /pipelines/<p>                      tables, views, lifecycle buttons, live statistics
+    /pipelines/<p>/views/<v>            the live table of one view
+    /pipelines/<p>/live?views=a,b       several views side by side (mode and filters in the URL too)
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from webapp.client import NotFoundError, SluiceError
+
+from .api import summary
+from .upstream import relations
+
+bp = Blueprint("pages", __name__)
+
+
+def _upstream():
+    return current_app.extensions["sluice_upstream"]
+
+
+def _base() -> dict:
+    return {"upstream": current_app.config["UPSTREAM"],
+            "demo_pipeline": current_app.config.get("DEMO_PIPELINE") or None}
+
+
+@bp.get("/")
+def index():
+    data = _base() | {"pipelines": [], "error": None}
+    try:
+        data["pipelines"] = [summary(st) for st in _upstream().pipelines()]
+    except SluiceError as e:
+        data["error"] = e.message
+    return render_template("index.html", data=data)
+
+
+def _pipeline_data(name: str) -> tuple[dict, int]:
+    data = _base() | {"pipeline": name, "status": None, "relations": [], "error": None}
+    try:
+        st = _upstream().describe(name)
+        data["status"] = summary(st)
+        data["relations"] = [r.describe() for r in relations(st.get("program_info"))]
+        data["program_code"] = st.get("program_code") or ""
+    except NotFoundError as e:
+        data["error"] = e.message
+        return data, 404
+    except SluiceError as e:
+        data["error"] = e.message
+    return data, 200
+
+
+@bp.get("/pipelines/<name>")
+def pipeline(name):
+    data, status = _pipeline_data(name)
+    return render_template("pipeline.html", data=data), status
+
+
+def _live(name: str, views: list[str]):
+    data, status = _pipeline_data(name)
+    data["views"] = views
+    data.pop("program_code", None)
+    return render_template("live.html", data=data), status
+
+
+@bp.get("/pipelines/<name>/views/<view>")
+def view(name, view):
+    return _live(name, [view])
+
+
+@bp.get("/pipelines/<name>/live")
+def live(name):
+    views = [v for v in request.args.get("views", "").split(",") if v]
+    return _live(name, views)
+
+
+__all__ = ["bp"]

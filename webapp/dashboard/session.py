@@ -1,0 +1,247 @@
+"""``Session``: one browser connection's subscriptions, and the frames it pulls from the feeds.
+
+A session never receives pushed data: it pulls. Each ``Subscription`` remembers the cursor
+``{epoch, seq}`` it has sent up to; ``next_frames`` turns what the feed has gained since then into at
+most one frame per subscription and round (a busy view cannot starve a quiet one), from the feed's
+replay ring, or as a snapshot of the feed's state when the cursor's epoch is gone or the ring no
+longer reaches back to it. Thread-safe: one thread passes client messages to ``handle``, another
+sends what ``next_frames`` returns. Message shapes: ``docs/websocket.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .state import FilterError, RowFilter
+
+if TYPE_CHECKING:
+    from .feed import ViewFeed
+    from .hub import Hub
+
+
+class Subscription:
+    def __init__(self, sid: str, feed: "ViewFeed", rf: RowFilter, since: Any):
+        self.id = sid
+        self.feed = feed
+        self.filter = rf
+        self.epoch: str | None = None  # cursor of what this subscriber has
+        self.seq = 0
+        self.status_sent = -1
+        self.since = since
+        self.snapshots = 0
+
+
+def _cursor(since: Any) -> tuple[str, int] | None:
+    if isinstance(since, dict) and isinstance(since.get("epoch"), str) and isinstance(since.get("seq"), int):
+        return since["epoch"], since["seq"]
+    return None
+
+
+def _dumps(obj: dict) -> str:
+    return orjson.dumps(obj).decode()
+
+
+class Session:
+    """One browser connection's subscriptions. Thread-safe: one thread handles messages, one sends."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, hub: "Hub"):
+        self.hub = hub
+        self.n = next(self._ids)
+        self._subs: dict[str, Subscription] = {}
+        self._outbox: list[str] = []
+        self._cv = threading.Condition()
+        self._dirty = True
+        self._backlog = False  # the last round left data behind: no batching pause before the next
+        self._closed = False
+        self._rr = 0  # where the next round starts, for fairness
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def wake(self) -> None:
+        with self._cv:
+            self._dirty = True
+            self._cv.notify_all()
+
+    def _say(self, frame: dict) -> None:
+        with self._cv:
+            self._outbox.append(_dumps(frame))
+            self._dirty = True
+            self._cv.notify_all()
+
+    # -- client messages -----------------------------------------------------------------------
+    def handle(self, text: str | bytes) -> None:
+        """Act on one client message; problems are answered with an ``error`` frame."""
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._say({"op": "error", "code": "BadMessage", "message": "messages must be JSON objects"})
+            return
+        if not isinstance(msg, dict):
+            self._say({"op": "error", "code": "BadMessage", "message": "messages must be JSON objects"})
+            return
+        op = msg.get("op")
+        if op == "subscribe":
+            self.subscribe(msg.get("pipeline"), msg.get("view"), since=msg.get("since"), filter=msg.get("filter"),
+                           columns=msg.get("columns"), sid=msg.get("id"))
+        elif op == "unsubscribe":
+            sid = msg.get("id") or f"{msg.get('pipeline')}/{msg.get('view')}"
+            self.unsubscribe(str(sid))
+        elif op == "ping":
+            self._say({"op": "pong", "t": msg.get("t")})
+        else:
+            self._say({"op": "error", "code": "UnknownOp", "message": f"unknown op {op!r}",
+                       "details": {"ops": ["subscribe", "unsubscribe", "ping"]}})
+
+    def subscribe(self, pipeline: Any, view: Any, *, since: Any = None, filter: Any = None, columns: Any = None,
+                  sid: Any = None) -> str | None:
+        if not isinstance(pipeline, str) or not isinstance(view, str) or not pipeline or not view:
+            self._say({"op": "error", "id": sid, "code": "BadMessage",
+                       "message": "subscribe needs \"pipeline\" and \"view\" (strings)"})
+            return None
+        sid = str(sid) if sid is not None else f"{pipeline}/{view}"
+        try:
+            rf = RowFilter(filter, columns)
+        except FilterError as e:
+            self._say({"op": "error", "id": sid, "pipeline": pipeline, "view": view, "code": "BadFilter",
+                       "message": str(e)})
+            return None
+        if self._closed:
+            return None
+        self.unsubscribe(sid, quiet=True)  # subscribing again replaces (e.g. a new filter)
+        feed = self.hub.acquire(pipeline, view)
+        sub = Subscription(sid, feed, rf, _cursor(since))
+        with feed.lock:
+            c = sub.since
+            if c is not None and feed.ready and c[0] == feed.epoch and feed.ring.covers(c[1]):
+                sub.epoch, sub.seq = c  # resume: only the steps after ``since`` will follow
+                sub.snapshots = 1
+                self._say({"op": "resumed", "id": sid, "pipeline": pipeline, "view": view,
+                           "cursor": {"epoch": c[0], "seq": c[1]}})
+        with self._cv:
+            self._subs[sid] = sub
+            self._dirty = True
+            self._cv.notify_all()
+        feed.attach(self)
+        return sid
+
+    def unsubscribe(self, sid: str, quiet: bool = False) -> None:
+        with self._cv:
+            sub = self._subs.pop(sid, None)
+        if sub is None:
+            if not quiet:
+                self._say({"op": "error", "id": sid, "code": "NotSubscribed", "message": f"no subscription {sid!r}"})
+            return
+        if not any(s.feed is sub.feed for s in self._subs.values()):
+            sub.feed.detach(self)
+        self.hub.release(sub.feed)
+        if not quiet:
+            self._say({"op": "unsubscribed", "id": sid, "pipeline": sub.feed.pipeline, "view": sub.feed.view})
+
+    def close(self) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+            subs = list(self._subs.values())
+            self._subs.clear()
+            self._cv.notify_all()
+        for sub in subs:
+            sub.feed.detach(self)
+            self.hub.release(sub.feed)
+        self.hub._forget(self)
+
+    # -- frames out ----------------------------------------------------------------------------
+    def next_frames(self, timeout: float | None = None) -> list[str]:
+        """Wait (up to ``timeout``) for something to send; return the frames of one fair round.
+
+        Returns ``[]`` on timeout (send a keepalive) and when the session is closed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            frames = self._round(left)
+            if frames or self._closed or (deadline is not None and time.monotonic() >= deadline):
+                return frames
+
+    def _round(self, timeout: float | None) -> list[str]:
+        with self._cv:
+            if not self._dirty and not self._closed:
+                self._cv.wait(timeout)
+            if self._closed or not self._dirty:
+                return []
+            backlog, self._backlog = self._backlog, False
+            self._dirty = False
+        if not backlog:
+            time.sleep(self.hub.settings["BATCH_MS"] / 1000.0)  # let steps gather into one frame
+        with self._cv:
+            out, self._outbox = self._outbox, []
+            subs = list(self._subs.values())
+        if subs:
+            start = self._rr % len(subs)
+            self._rr += 1
+            more = False
+            for sub in subs[start:] + subs[:start]:
+                frames, left = self._frames_for(sub)
+                out.extend(frames)
+                more = more or left
+            if more:
+                with self._cv:
+                    self._dirty = self._backlog = True
+        return out
+
+    def _frames_for(self, sub: Subscription) -> tuple[list[str], bool]:
+        """At most a status frame and one data frame; True if more data is waiting."""
+        feed = sub.feed
+        max_changes = self.hub.settings["MAX_FRAME_CHANGES"]
+        frames: list[str] = []
+        with feed.lock:
+            if feed.status_version != sub.status_sent:
+                sub.status_sent = feed.status_version
+                frames.append(_dumps({"op": "status", "id": sub.id, **feed.status()}))
+            if not feed.ready:
+                return frames, False
+            epoch, seq = feed.epoch, feed.seq
+            steps = None
+            reason = None
+            if sub.epoch != epoch:
+                reason = "subscribe" if sub.snapshots == 0 else "resync"
+            elif sub.seq < seq:
+                steps = feed.ring.after(sub.seq, max_changes)
+                if steps is None:
+                    reason = "behind"
+            if reason is not None:
+                rows = feed.snapshot_rows()
+        if reason is not None:
+            sub.epoch, sub.seq = epoch, seq
+            sub.snapshots += 1
+            head = _dumps({"op": "snapshot", "id": sub.id, "pipeline": feed.pipeline, "view": feed.view,
+                           "cursor": {"epoch": epoch, "seq": seq}, "reason": reason})
+            body = rows.json() if sub.filter.identity else orjson.dumps(sub.filter.rows(rows.rows)).decode()
+            frames.append(head[:-1] + ',"rows":' + body + "}")
+            return frames, False
+        if not steps:
+            return frames, False
+        changes: list[dict] = []
+        marks = []
+        for st in steps:
+            mine = sub.filter.changes(st.changes)
+            if mine:
+                changes.extend(mine)
+                marks.append({"seq": st.seq, "n": len(mine), "t": st.t})
+        last = steps[-1].seq
+        sub.seq = last
+        if changes:
+            frames.append(_dumps({"op": "changes", "id": sub.id, "pipeline": feed.pipeline, "view": feed.view,
+                                  "cursor": {"epoch": epoch, "seq": last}, "steps": marks, "changes": changes}))
+        return frames, last < seq
+
+
+__all__ = ["Session", "Subscription"]

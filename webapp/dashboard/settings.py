@@ -1,0 +1,89 @@
+"""The dashboard's settings: one registry (name, default, help), read from ``SLUICE_*`` variables and flags.
+
+``create_app(config)`` applies, in order: the defaults below, then ``SLUICE_<NAME>`` environment
+variables, then ``config``. ``docs/dashboard.md`` lists them from this registry
+(``python -m webapp.dashboard.settings`` prints the table).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+SETTINGS: list[Setting] = [
+    Setting("UPSTREAM", "http://127.0.0.1:8080", "URL of the pipeline server (`sluice engine` or Feldera)"),
+    Setting("API_KEY", None, "API key sent upstream as `Authorization: Bearer` (also read from `API_KEY_FILE`)"),
+    Setting("API_KEY_FILE", None, "file holding the upstream API key (its first key; `#` starts a comment)"),
+    Setting("ALLOWED_HOSTS", [], "Host names accepted besides loopback names (`*` accepts any)", _list),
+    Setting("ALLOWED_ORIGINS", [], "extra browser origins allowed to open the WebSocket or change state", _list),
+    Setting("DEMO_DATA", False, "run the demo generator (feeds pipeline `DEMO_PIPELINE`)", _bool),
+    Setting("DEMO_PIPELINE", "demo", "pipeline the demo generator feeds"),
+    Setting("DEMO_RATE", 2.0, "demo changes per second", float),
+    Setting("BATCH_MS", 40, "milliseconds the hub gathers steps into one frame", int),
+    Setting("RING_STEPS", 2048, "steps kept per view for reconnects (`since`)", int),
+    Setting("RING_CHANGES", 200_000, "changes kept per view for reconnects", int),
+    Setting("MAX_FRAME_CHANGES", 20_000, "changes per frame and subscription before yielding to others", int),
+    Setting("UPSTREAM_BUFFER", 256, "egress chunks buffered in the hub per view before it stops reading", int),
+    Setting("SNAPSHOT_QUIET_MS", 250, "quiet time that ends a snapshot stream (Feldera does not mark its end)", int),
+    Setting("FEED_LINGER", 30.0, "seconds an unwatched view keeps its upstream stream and state", float),
+    Setting("RETRY_MAX", 10.0, "longest wait between upstream retries, in seconds", float),
+    Setting("STREAM_TIMEOUT", 30.0, "seconds of upstream silence before an egress stream is reopened", float),
+]
+
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def load(config: dict | None = None, environ: dict | None = None) -> dict:
+    """Defaults, then ``SLUICE_<NAME>`` from ``environ``, then ``config``; keys are the setting names."""
+    env = os.environ if environ is None else environ
+    out = {s.name: s.default for s in SETTINGS}
+    for s in SETTINGS:
+        raw = env.get(f"SLUICE_{s.name}")
+        if raw is not None and raw != "":
+            out[s.name] = s.parse(raw)
+    out.update(config or {})
+    if not out.get("API_KEY") and out.get("API_KEY_FILE"):
+        out["API_KEY"] = read_key_file(out["API_KEY_FILE"])
+    return out
+
+
+def read_key_file(path: str) -> str | None:
+    """The first key in a key file (the engine's format: one key per line, ``#`` comments)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                return line.strip()
+    return None
+
+
+def markdown_table() -> str:
+    lines = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        default = ",".join(s.default) if isinstance(s.default, list) else s.default
+        shown = f"`{default}`" if default not in (None, "") else "(none)"
+        lines.append(f"| `{s.name}` | `SLUICE_{s.name}` | {shown} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
+
+__all__ = ["Setting", "SETTINGS", "load", "markdown_table", "read_key_file"]

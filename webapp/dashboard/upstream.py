@@ -1,0 +1,177 @@
+"""Every call the dashboard makes to the pipeline server, through ``webapp.client``.
+
+The dashboard never imports the engine: it speaks Feldera's documented ``/v0`` API, so it works
+against ``sluice engine`` and a real Feldera alike. ``Relation`` reads what the schema says about a
+table or view; the key and maintenance strategy come from ``program_info.sluice`` when the server is
+Sluice's engine, and are absent on Feldera (the browser then lets the user choose a key).
+
+``open_egress`` reads raw chunk lines. ``Pipeline.listen`` cannot be used for the hub: it always
+asks for ``backpressure=true`` and hides keepalives, whose sequence numbers the hub needs to see
+gaps. So this one function goes through the client's HTTP layer (auth, errors and connect retries
+included); see the note in ``docs/dashboard.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+from urllib.parse import quote
+
+import httpx
+
+from webapp.client import Client, NotFoundError, Pipeline, SchemaError
+from webapp.client.output import split_lines
+
+ACTIONS = ("start", "start_paused", "pause", "resume", "stop")
+
+
+@dataclass
+class Relation:
+    """What the dashboard needs to know about one table or view."""
+
+    name: str
+    segment: str  # how the name goes into a URL path (quoted when case-sensitive)
+    fields: list[dict]
+    is_table: bool
+    materialized: bool
+    strategy: str | None = None
+    unique_keys: list[list[str]] = field(default_factory=list)
+    primary_key: list[str] | None = None
+
+    def columns(self) -> list[dict]:
+        return [{"name": _col(f), "type": _type_text(f.get("columntype") or {})} for f in self.fields]
+
+    def key(self) -> list[str] | None:
+        """The columns that identify a row, if the server says (primary key or a unique key)."""
+        if self.primary_key:
+            return [k.lower() for k in self.primary_key]
+        if self.unique_keys:
+            return list(self.unique_keys[0])
+        return None
+
+    def describe(self) -> dict:
+        return {"name": self.name, "kind": "table" if self.is_table else "view", "columns": self.columns(),
+                "materialized": self.materialized, "strategy": self.strategy, "key": self.key(),
+                "unique_keys": self.unique_keys}
+
+
+def _col(f: dict) -> str:
+    return f["name"] if f.get("case_sensitive") else f["name"].lower()
+
+
+def _type_text(ct: dict) -> str:
+    kind = str(ct.get("type", "?"))
+    if kind == "DECIMAL" and ct.get("precision") is not None:
+        kind += f"({ct.get('precision')}, {ct.get('scale', 0)})"
+    elif kind in ("VARCHAR", "CHAR") and (ct.get("precision") or -1) > 0:
+        kind += f"({ct['precision']})"
+    elif kind == "ARRAY" and ct.get("component"):
+        kind = _type_text(ct["component"]) + " ARRAY"
+    if ct.get("nullable") is False:
+        kind += " NOT NULL"
+    return kind
+
+
+def relations(program_info: dict | None) -> list[Relation]:
+    """Every table and view in ``program_info``, tables first."""
+    info = program_info or {}
+    schema = info.get("schema") or {}
+    extra = ((info.get("sluice") or {}).get("views")) or {}
+    out = []
+    for rel in schema.get("inputs") or []:
+        out.append(Relation(rel["name"], _segment(rel), rel.get("fields") or [], True,
+                            bool(rel.get("materialized")), None, [], rel.get("primary_key") or None))
+    for rel in schema.get("outputs") or []:
+        x = extra.get(rel["name"]) or {}
+        out.append(Relation(rel["name"], _segment(rel), rel.get("fields") or [], False,
+                            bool(x.get("materialized", rel.get("materialized"))), x.get("strategy"),
+                            [list(k) for k in x.get("unique_keys") or []], rel.get("primary_key") or None))
+    return out
+
+
+def _segment(rel: dict) -> str:
+    return f'"{rel["name"]}"' if rel.get("case_sensitive") else rel["name"]
+
+
+class Upstream:
+    """The pipeline server at ``url``, through one thread-safe ``webapp.client.Client``."""
+
+    def __init__(self, url: str, api_key: str | None = None, *, transport: httpx.BaseTransport | None = None,
+                 timeout: float = 30.0):
+        self.url = url
+        self.client = Client(url, api_key=api_key, timeout=timeout, transport=transport, retries=2, backoff=0.25,
+                             wait_timeout=30.0)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def pipeline(self, name: str) -> Pipeline:
+        return Pipeline(self.client, name)
+
+    def pipelines(self) -> list[dict]:
+        """The status JSON of every pipeline (``selector=status``)."""
+        out = []
+        for p in self.client.pipelines():
+            try:
+                out.append(p.describe("status"))
+            except NotFoundError:
+                pass  # deleted meanwhile
+        return sorted(out, key=lambda d: d.get("name", ""))
+
+    def describe(self, name: str) -> dict:
+        return self.pipeline(name).describe("all")
+
+    def relation(self, pipeline: str, name: str) -> Relation:
+        """The table or view ``name``; raises ``NotFoundError`` / ``SchemaError`` when there is none."""
+        info = self.pipeline(pipeline).describe("all").get("program_info")
+        rels = relations(info)
+        for r in rels:
+            if r.name == name:
+                return r
+        for r in rels:
+            if r.name.lower() == name.lower():
+                return r
+        raise SchemaError(f"pipeline {pipeline!r} has no table or view named {name!r}",
+                          details={"known": [r.name for r in rels]})
+
+    def stats(self, name: str) -> dict:
+        return self.pipeline(name).stats()
+
+    def time_series(self, name: str) -> dict | None:
+        """``GET /time_series`` (Sluice and recent Feldera); None where the server has no such endpoint."""
+        try:
+            return self.client._http.json("GET", f"/pipelines/{quote(name, safe='')}/time_series", safe=True)
+        except NotFoundError:
+            return None
+
+    def action(self, name: str, action: str) -> None:
+        """Ask for a lifecycle change; returns without waiting for the new state."""
+        p = self.pipeline(name)
+        if action == "start":
+            p.start(wait=False)
+        elif action == "start_paused":
+            p.start_paused(wait=False)
+        elif action == "pause":
+            p.pause(wait=False)
+        elif action == "resume":
+            p.resume(wait=False)
+        elif action == "stop":
+            p.stop(force=True, wait=False)
+        else:
+            raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+
+    def open_egress(self, pipeline: str, segment: str, *, backpressure: bool, snapshot: bool,
+                    read_timeout: float) -> httpx.Response:
+        """``POST /egress/{segment}?format=json``, answered and unread; close it when done."""
+        path = f"/pipelines/{quote(pipeline, safe='')}/egress/{quote(segment, safe='')}"
+        params = {"format": "json", "backpressure": backpressure, "send_snapshot": snapshot, "array": False}
+        timeout = httpx.Timeout(10.0, read=read_timeout)
+        return self.client._http.stream("POST", path, params=params, safe=True, timeout=timeout)
+
+    @staticmethod
+    def lines(resp: httpx.Response) -> Iterator[bytes]:
+        """The stream's lines, partial lines buffered across reads."""
+        return split_lines(resp.iter_bytes())
+
+
+__all__ = ["Upstream", "Relation", "relations", "ACTIONS"]

@@ -1,0 +1,502 @@
+"""Operators of an incrementally maintained view: each turns its inputs' changes into its own.
+
+A change (a Z-set delta) is a list of ``(row, weight)`` pairs: ``row`` a tuple in the operator's
+column order, ``weight`` a non-zero int (+n: n copies appear, -n: n copies go). Every operator has
+``step(con, deltas)``, where ``deltas`` maps a relation name to its ``(deleted rows, inserted rows)``
+in this step, and returns its own change. Scalar SQL (filters, projections, group keys, aggregate
+arguments) is always evaluated by DuckDB on the changed rows only, so values and types are exactly
+what DuckDB gives when it evaluates the view; Python only moves rows and keeps the state: indexes
+for joins (``IndexSide``) and per-group accumulators (``ivm_agg``). A join side that is a stored
+table is not copied at all: it is probed through a DuckDB ART index on the join column
+(``TableSide``), so a step reads the matching rows only.
+
+Every operator can also say what its full current contents are, as SQL over the relations the view
+reads (``sql()``, columns ``__c0, __c1, ...``). State is built from that SQL when a pipeline starts
+(``init``), so start-up is DuckDB's vectorized work plus loading what must be held, and GROUP BY
+uses it to recompute the groups a large change touches (see ``ivm_agg``).
+
+NaN is one value in DuckDB (``NaN = NaN``, one group); Python's ``float('nan')`` objects are all
+unequal, so every float that enters Python state is canonicalised to one NaN object first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from .sql import quote
+
+NAN = float("nan")
+# Above this many distinct keys a probe becomes one semi-join (a scan) instead of an IN-list
+# (an ART lookup costs ~15 us per key, a scan of a million rows ~20 ms).
+PROBE_IN_LIST_MAX = 1500
+
+
+@dataclass(frozen=True)
+class TypeInfo:
+    """A DuckDB column type, how its values travel through Arrow, and its comparison family."""
+
+    duck: str  # DuckDB spelling, e.g. INTEGER, DECIMAL(38,2), HUGEINT
+    arrow: Any  # pyarrow DataType DuckDB exports it as
+    cast: bool  # Arrow read back by DuckDB needs CAST(... AS duck)
+    kind: str  # int | float | decimal | str | bool | date | time | timestamp
+    scale: int = 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def canonizer(types: list[TypeInfo]) -> Callable[[tuple], tuple] | None:
+    """A function replacing every NaN in a row by the one ``NAN`` object, or None (no float column)."""
+    fl = tuple(i for i, t in enumerate(types) if t.kind == "float")
+    if not fl:
+        return None
+
+    def canon(row: tuple) -> tuple:
+        for i in fl:
+            v = row[i]
+            if v != v and v is not NAN and v is not None:
+                return tuple(NAN if (j in fl and x is not None and x != x) else x for j, x in enumerate(row))
+        return row
+
+    return canon
+
+
+def consolidate(pairs) -> list[tuple[tuple, int]]:
+    """Sum the weights of equal rows; drop rows whose weights cancel. Keeps first-seen order."""
+    c: dict = {}
+    for r, w in pairs:
+        c[r] = c.get(r, 0) + w
+    return [(r, w) for r, w in c.items() if w]
+
+
+def from_changes(d) -> list[tuple[tuple, int]]:
+    dels, ins = d
+    return [(r, -1) for r in dels] + [(r, 1) for r in ins]
+
+
+def arrow_columns(rows: list[tuple], positions, types: list[TypeInfo]) -> dict[str, pa.Array]:
+    """Arrow arrays ``__c{i}`` for the given positions of ``rows`` (a list of tuples)."""
+    if not rows:
+        return {f"__c{i}": pa.array([], type=types[i].arrow) for i in positions}
+    cols = list(zip(*rows))
+    return {f"__c{i}": pa.array(cols[i], type=types[i].arrow) for i in positions}
+
+
+class Node:
+    """Base of all operators: output ``types``, ``keys`` (unique keys as output positions)."""
+
+    types: list[TypeInfo]
+    keys: list[tuple[int, ...]]
+    children: tuple = ()
+
+    def stateful(self) -> bool:
+        return any(c.stateful() for c in self.children)
+
+    def reset(self) -> None:
+        for c in self.children:
+            c.reset()
+
+    def sources(self) -> set[str]:
+        out: set[str] = set()
+        for c in self.children:
+            out |= c.sources()
+        return out
+
+    def table_indexes(self) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        for c in self.children:
+            out |= c.table_indexes()
+        return out
+
+    def step(self, con, deltas) -> list[tuple[tuple, int]]:
+        raise NotImplementedError
+
+    def sql(self) -> str:
+        """A query for the operator's full current contents, columns ``__c0 .. __c{n-1}``."""
+        raise NotImplementedError
+
+    def init(self, con) -> None:
+        """Build this operator's state (and its inputs') from the current contents."""
+        for c in self.children:
+            c.init(con)
+
+    def bind(self, sources: dict[str, str]) -> None:
+        """Tell every Source the query giving its relation's current contents."""
+        for c in self.children:
+            c.bind(sources)
+
+    def base_column(self, pos: int) -> tuple[str, str] | None:
+        """(table, column) when output column ``pos`` is a stored table's column, unchanged."""
+        return None
+
+
+def _cols(n: int) -> str:
+    return ", ".join(f"__c{i}" for i in range(n))
+
+
+class Source(Node):
+    """The change of a table or of an earlier view, as the runtime hands it over."""
+
+    def __init__(self, name: str, types: list[TypeInfo], keys: list[tuple[int, ...]], is_table: bool):
+        self.name, self.types, self.keys, self.is_table = name, types, keys, is_table
+        self.canon = canonizer(types)
+
+    def sources(self) -> set[str]:
+        return {self.name}
+
+    def bind(self, sources):
+        self.src_sql = sources[self.name]
+
+    def sql(self):
+        return f"SELECT * FROM ({self.src_sql}) AS __s({_cols(len(self.types))})"
+
+    def base_column(self, pos):
+        return (self.name, self.colnames[pos]) if self.is_table else None
+
+    def step(self, con, deltas):
+        d = deltas.get(self.name)
+        if not d:
+            return []
+        out = from_changes(d)
+        if self.canon:
+            c = self.canon
+            out = [(c(r), w) for r, w in out]
+        return out
+
+
+class Select(Node):
+    """Filter and compute expressions over each changed row, evaluated by DuckDB.
+
+    ``sql`` reads the registered batch ``__sluice_raw`` (columns ``__c{i}`` and ``__w``). ``fast``,
+    when set, is a list of input positions: the output is those columns and there is no filter,
+    so Python picks them without a round trip."""
+
+    def __init__(self, child: Node, types: list[TypeInfo], keys, exprs: list[str], where: str | None,
+                 refs: list[int], fast: list[int] | None):
+        self.child, self.types, self.keys, self.refs, self.fast = child, types, keys, refs, fast
+        self.exprs, self.where = exprs, where
+        self.batch_sql = select_sql(child.types, refs, exprs, where)
+        self.children = (child,)
+        self.canon = canonizer(types)
+        self.plain = [int(e[3:]) if e.startswith("__c") and e[3:].isdigit() else None for e in exprs]
+
+    def sql(self):
+        sel = ", ".join(f"{e} AS __c{i}" for i, e in enumerate(self.exprs)) or "NULL AS __c0"
+        out = f"SELECT {sel} FROM ({self.child.sql()}) AS __sluice_b"
+        return out + (f" WHERE {self.where}" if self.where else "")
+
+    def base_column(self, pos):
+        p = self.plain[pos]
+        return self.child.base_column(p) if p is not None else None
+
+    def step(self, con, deltas):
+        return self.eval(con, self.child.step(con, deltas))
+
+    def eval(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
+        if not rows:
+            return []
+        if self.fast is not None:
+            f = self.fast
+            return [(tuple(r[i] for i in f), w) for r, w in rows]
+        in_types = self.child.types
+        cols = arrow_columns([r for r, _ in rows], self.refs, in_types)
+        cols["__w"] = pa.array([w for _, w in rows], type=pa.int64())
+        con.register("__sluice_raw", pa.table(cols))
+        try:
+            res = con.execute(self.batch_sql).fetchall()
+        finally:
+            con.unregister("__sluice_raw")
+        c = self.canon
+        if c:
+            return [(c(r[:-1]), r[-1]) for r in res]
+        return [(r[:-1], r[-1]) for r in res]
+
+
+def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], where: str | None) -> str:
+    casts = [f"CAST(__c{i} AS {in_types[i].duck}) AS __c{i}" if in_types[i].cast else f"__c{i}" for i in refs]
+    inner = ", ".join(casts + ["__w"])
+    sql = f"WITH __sluice_b AS (SELECT {inner} FROM __sluice_raw) SELECT {', '.join(exprs + ['__w'])} FROM __sluice_b"
+    if where:
+        sql += f" WHERE {where}"
+    return sql
+
+
+def _keyfn(pos: tuple[int, ...]) -> Callable[[tuple], tuple]:
+    if len(pos) == 1:
+        p = pos[0]
+        return lambda r: (r[p],)
+    return lambda r: tuple(r[p] for p in pos)
+
+
+def group_by_key(rows, keyf):
+    """({key: [(row, w), ...]}, [(row, w) with a NULL in the key])."""
+    g: dict = {}
+    nulls = []
+    for r, w in rows:
+        k = keyf(r)
+        if None in k:
+            nulls.append((r, w))
+        else:
+            g.setdefault(k, []).append((r, w))
+    return g, nulls
+
+
+class IndexSide:
+    """A join input kept in memory: join key -> {row: multiplicity}."""
+
+    def __init__(self, child: Node, keypos: tuple[int, ...]):
+        self.child, self.keypos = child, keypos
+        self.keyf = _keyfn(keypos)
+        self.index: dict = {}
+
+    def reset(self):
+        self.index = {}
+
+    def init(self, con):
+        self.index = {}
+        rows = con.execute(self.child.sql()).fetchall()
+        canon = canonizer(self.child.types)
+        self.apply([(canon(r) if canon else r, 1) for r in rows])
+
+    def apply(self, rows):
+        idx, keyf = self.index, self.keyf
+        for r, w in rows:
+            k = keyf(r)
+            if None in k:
+                continue
+            b = idx.get(k)
+            if b is None:
+                b = idx[k] = {}
+            n = b.get(r, 0) + w
+            if n:
+                b[r] = n
+            else:
+                del b[r]
+                if not b:
+                    del idx[k]
+
+    def probe(self, con, keys) -> dict:
+        idx = self.index
+        out = {}
+        for k in keys:
+            b = idx.get(k)
+            if b:
+                out[k] = list(b.items())
+        return out
+
+
+class TableSide:
+    """A join input that is a stored table (optionally filtered/projected by ``post``), probed by
+    an ART index on its first join column, so a step reads only rows with the changed keys."""
+
+    def __init__(self, child: Node, keypos: tuple[int, ...], table: str, raw_types: list[TypeInfo],
+                 raw_keycols: list[str], raw_keypos: tuple[int, ...], post: Select | None):
+        self.child, self.keypos, self.table, self.raw_types = child, keypos, table, raw_types
+        self.raw_keycols, self.raw_keypos, self.post = raw_keycols, raw_keypos, post
+        self.keyf = _keyfn(keypos)
+        self.raw_keyf = _keyfn(raw_keypos)
+        self.canon = canonizer(raw_types)
+        col = quote(raw_keycols[0])
+        self.in_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN "
+        self.semi_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN (SELECT k FROM __sluice_keys)"
+
+    def reset(self):
+        pass
+
+    def init(self, con):
+        pass
+
+    def apply(self, rows):
+        pass  # the table itself is the state; the runtime has already applied the step to it
+
+    def probe(self, con, keys) -> dict:
+        keys = list(keys)
+        if not keys:
+            return {}
+        first = list(dict.fromkeys(k[0] for k in keys))
+        if len(first) <= PROBE_IN_LIST_MAX:
+            rows = con.execute(self.in_sql + "(" + ", ".join("?" * len(first)) + ")", first).fetchall()
+        else:
+            kt = self.raw_types[self.raw_keypos[0]]
+            con.register("__sluice_keys", pa.table({"k": pa.array(first, type=kt.arrow)}))
+            try:
+                rows = con.execute(self.semi_sql).fetchall()
+            finally:
+                con.unregister("__sluice_keys")
+        if self.canon:
+            rows = [self.canon(r) for r in rows]
+        pairs = [(r, 1) for r in rows]
+        if self.post is not None:
+            pairs = self.post.eval(con, pairs)
+        want = set(keys)
+        out: dict = {}
+        keyf = self.keyf
+        for r, w in pairs:
+            k = keyf(r)
+            if k in want:
+                out.setdefault(k, []).append((r, w))
+        return out
+
+
+class Join(Node):
+    """Equi-join of two inputs; ``pad_left``/``pad_right`` make it a left/right/full outer join.
+
+    Both sides are brought up to date first, then, with new contents ``L``, ``R`` and changes
+    ``dL``, ``dR``:  d(L join R) = dL join R + L join dR - dL join dR. For a preserved left side, a
+    key whose right match count goes from zero to non-zero takes away its padded rows (the left
+    rows before the step), one going to zero brings them (the left rows after the step), and a key
+    without right matches before and after pads just the left change."""
+
+    def __init__(self, left, right, types, keys, pad_left: bool, pad_right: bool):
+        self.left, self.right, self.types, self.keys = left, right, types, keys
+        self.pad_left, self.pad_right = pad_left, pad_right  # pad_right: left rows kept, right padded
+        self.children = (left.child, right.child)
+        self.lw = len(left.child.types)
+        self.rw = len(right.child.types)
+
+    def stateful(self):
+        return isinstance(self.left, IndexSide) or isinstance(self.right, IndexSide) or super().stateful()
+
+    def reset(self):
+        self.left.reset()
+        self.right.reset()
+        super().reset()
+
+    def init(self, con):
+        super().init(con)
+        self.left.init(con)
+        self.right.init(con)
+
+    def sql(self):
+        jt = {(False, False): "INNER", (False, True): "LEFT", (True, False): "RIGHT", (True, True): "FULL"}[
+            (self.pad_left, self.pad_right)]
+        sel = ", ".join([f"l.__c{i} AS __c{i}" for i in range(self.lw)]
+                        + [f"r.__c{i} AS __c{self.lw + i}" for i in range(self.rw)])
+        on = " AND ".join(f"l.__c{a} = r.__c{b}" for a, b in zip(self.left.keypos, self.right.keypos))
+        return (f"SELECT {sel} FROM ({self.left.child.sql()}) AS l {jt} JOIN ({self.right.child.sql()}) AS r "
+                f"ON {on}")
+
+    def table_indexes(self):
+        out = super().table_indexes()
+        for s in (self.left, self.right):
+            if isinstance(s, TableSide):
+                out.add((s.table, s.raw_keycols[0]))
+        return out
+
+    def step(self, con, deltas):
+        dl = self.left.child.step(con, deltas)
+        dr = self.right.child.step(con, deltas)
+        if not dl and not dr:
+            return []
+        self.left.apply(dl)
+        self.right.apply(dr)
+        gl, nl = group_by_key(dl, self.left.keyf)
+        gr, nr = group_by_key(dr, self.right.keyf)
+        out: list = []
+        rnull = (None,) * self.rw
+        lnull = (None,) * self.lw
+        rkeys = set(gl) | (set(gr) if self.pad_right else set())
+        lkeys = set(gr) | (set(gl) if self.pad_left else set())
+        rnew = self.right.probe(con, rkeys) if rkeys else {}
+        lnew = self.left.probe(con, lkeys) if lkeys else {}
+        for k, lrows in gl.items():
+            for rr, rm in rnew.get(k, ()):
+                out.extend((lr + rr, lw_ * rm) for lr, lw_ in lrows)
+        for k, rrows in gr.items():
+            for lr, lm in lnew.get(k, ()):
+                out.extend((lr + rr, lm * rw_) for rr, rw_ in rrows)
+            drows = gl.get(k)
+            if drows:
+                for rr, rw_ in rrows:
+                    out.extend((lr + rr, -lw_ * rw_) for lr, lw_ in drows)
+        if self.pad_right:
+            _pad(out, gl, gr, lnew, rnew, nl, lambda r: r + rnull)
+        if self.pad_left:
+            _pad(out, gr, gl, rnew, lnew, nr, lambda r: lnull + r)
+        return consolidate(out)
+
+
+def _pad(out, gk, go, knew, onew, nulls, pad):
+    """Padded rows for the kept side K (change ``gk``, new contents ``knew``) against the other side
+    O (change ``go``, new contents ``onew``)."""
+    for k in set(gk) | set(go):
+        cn = sum(m for _, m in onew.get(k, ()))
+        co = cn - sum(w for _, w in go.get(k, ()))
+        if cn == 0 and co == 0:
+            out.extend((pad(r), w) for r, w in gk.get(k, ()))
+        elif (cn == 0) != (co == 0):
+            rows = knew.get(k, ())
+            if co == 0:  # matches appeared: the rows padded before the step go
+                old: Counter = Counter()
+                for r, m in rows:
+                    old[r] += m
+                for r, w in gk.get(k, ()):
+                    old[r] -= w
+                out.extend((pad(r), -m) for r, m in old.items() if m)
+            else:  # the last match went: every row of the key is padded now
+                out.extend((pad(r), m) for r, m in rows)
+    out.extend((pad(r), w) for r, w in nulls)
+
+
+class Distinct(Node):
+    def __init__(self, child: Node, types, keys):
+        self.child, self.types, self.keys = child, types, keys
+        self.children = (child,)
+        self.counts: dict = {}
+
+    def stateful(self):
+        return True
+
+    def reset(self):
+        self.counts = {}
+        super().reset()
+
+    def sql(self):
+        return f"SELECT DISTINCT * FROM ({self.child.sql()})"
+
+    def init(self, con):
+        super().init(con)
+        n = len(self.types)
+        rows = con.execute(f"SELECT {_cols(n)}, count(*) FROM ({self.child.sql()}) GROUP BY ALL").fetchall()
+        canon = canonizer(self.types)
+        self.counts = {(canon(r[:n]) if canon else r[:n]): r[n] for r in rows}
+
+    def step(self, con, deltas):
+        out = []
+        counts = self.counts
+        for r, w in consolidate(self.child.step(con, deltas)):
+            old = counts.get(r, 0)
+            new = old + w
+            if new < 0:
+                raise RuntimeError("distinct: a row was deleted more often than it was inserted")
+            if new:
+                counts[r] = new
+            else:
+                counts.pop(r, None)
+            if old == 0 and new:
+                out.append((r, 1))
+            elif old and new == 0:
+                out.append((r, -1))
+        return out
+
+
+class UnionAll(Node):
+    def __init__(self, children: list[Node], types, keys):
+        self.children, self.types, self.keys = tuple(children), types, keys
+
+    def sql(self):
+        return " UNION ALL ".join(f"SELECT * FROM ({c.sql()})" for c in self.children)
+
+    def step(self, con, deltas):
+        out = []
+        for c in self.children:
+            out.extend(c.step(con, deltas))
+        return out
+
+
+__all__ = ["TypeInfo", "Node", "Source", "Select", "Join", "IndexSide", "TableSide", "Distinct", "UnionAll",
+           "consolidate", "canonizer", "select_sql", "NAN"]
