@@ -8,11 +8,12 @@ Feldera-compatible server (``upstream.py``). Modules:
     settings.py   the settings registry (defaults, SLUICE_* environment, config)
     upstream.py   the calls to the pipeline server
     state.py      a view's rows, the replay ring, per-subscription filters
+    chunks.py     egress chunks -> snapshot and whole steps (no I/O)
     feed.py       one upstream egress stream per (pipeline, view)
-    hub.py        the feeds of a process and the browser sessions pulling from them
+    hub.py        the feeds of a process; session.py  one connection's subscriptions, pulling frames
     ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
     pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
-    demo_data.py  the demo generator, serve.py  gunicorn
+    demo_data.py  the demo generator, serve.py  gunicorn, launcher.py  `sluice up`, testing.py  for tests
 """
 
 from __future__ import annotations
