@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per upstream HTTP call drowns what matters; errors still show.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return args.func(args)
 
 
