@@ -1,0 +1,117 @@
+"""Every query format read back with its own reader; the lock-down refuses every way out to files or the net;
+time series and Prometheus metrics."""
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import orjson
+import pyarrow as pa
+import pyarrow.ipc
+import pyarrow.parquet as pq
+import pytest
+
+SQL = """CREATE TABLE q (id INT NOT NULL, name VARCHAR, amount DECIMAL(8, 2), at TIMESTAMP, ok BOOLEAN);
+CREATE MATERIALIZED VIEW qv AS SELECT * FROM q;"""
+ROWS = [
+    {"id": 1, "name": 'a,b "quoted"', "amount": "1.50", "at": "2026-01-02 03:04:05", "ok": True},
+    {"id": 2, "name": None, "amount": None, "at": None, "ok": False},
+    {"id": 3, "name": "line\nbreak", "amount": "-7.25", "at": "2026-12-31 23:59:59", "ok": None},
+]
+SELECT = "SELECT * FROM qv ORDER BY id"
+
+
+@pytest.fixture(scope="module")
+def qp(engine):
+    import httpx
+    import time
+    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c.put("/pipelines/qformats", json={"program_code": SQL})
+    c.post("/pipelines/qformats/start")
+    while c.get("/pipelines/qformats?selector=status").json()["deployment_status"] != "Running":
+        time.sleep(0.05)
+    body = b"\n".join(orjson.dumps(r) for r in ROWS)
+    tok = c.post("/pipelines/qformats/ingress/q?format=json&update_format=raw", content=body).json()["token"]
+    while c.get("/pipelines/qformats/completion_status", params={"token": tok}).json()["status"] != "complete":
+        time.sleep(0.02)
+    yield c
+    c.post("/pipelines/qformats/stop?force=true")
+
+
+def _q(c, fmt, sql=SELECT):
+    r = c.get("/pipelines/qformats/query", params={"sql": sql, "format": fmt})
+    assert r.status_code == 200, r.text
+    return r
+
+
+EXPECTED = [
+    (1, 'a,b "quoted"', Decimal("1.50"), dt.datetime(2026, 1, 2, 3, 4, 5), True),
+    (2, None, None, None, False),
+    (3, "line\nbreak", Decimal("-7.25"), dt.datetime(2026, 12, 31, 23, 59, 59), None),
+]
+
+
+def test_arrow_ipc(qp):
+    r = _q(qp, "arrow_ipc")
+    assert r.headers["content-type"] == "application/octet-stream"
+    t = pa.ipc.open_stream(r.content).read_all()
+    assert [tuple(row.values()) for row in t.to_pylist()] == EXPECTED
+    assert t.schema.field("amount").type == pa.decimal128(8, 2)
+
+
+def test_parquet(qp):
+    r = _q(qp, "parquet")
+    assert r.headers["content-disposition"].startswith("attachment; filename=results_")
+    t = pq.read_table(io.BytesIO(r.content))
+    assert [tuple(row.values()) for row in t.to_pylist()] == EXPECTED
+
+
+def test_json_and_csv_and_text(qp):
+    rows = [orjson.loads(x) for x in _q(qp, "json").text.splitlines()]
+    assert rows[0] == {"id": 1, "name": 'a,b "quoted"', "amount": "1.50", "at": "2026-01-02 03:04:05", "ok": True}
+    assert rows[1] == {"id": 2, "name": None, "amount": None, "at": None, "ok": False}
+    r = _q(qp, "csv")
+    assert r.headers["content-type"] == "text/csv"
+    got = list(csv.reader(io.StringIO(r.text)))
+    assert got[0] == ["id", "name", "amount", "at", "ok"]
+    assert got[1] == ["1", 'a,b "quoted"', "1.50", "2026-01-02 03:04:05", "true"]
+    assert got[3][1] == "line\nbreak"
+    t = _q(qp, "text")
+    assert t.headers["content-type"] == "text/plain" and "| id | name" in t.text
+
+
+def test_hash_ignores_row_order_and_sees_any_change(qp):
+    h1 = _q(qp, "hash", "SELECT * FROM qv ORDER BY id").text
+    h2 = _q(qp, "hash", "SELECT * FROM qv ORDER BY id DESC").text
+    h3 = _q(qp, "hash", "SELECT * FROM qv WHERE id < 3").text
+    assert len(h1) == 64 and h1 == h2 and h1 != h3
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM read_csv_auto('/etc/passwd')",
+    "SELECT * FROM read_json('/etc/passwd')", "SELECT * FROM read_json_auto('/etc/passwd')",
+    "SELECT * FROM read_parquet('/tmp/x.parquet')", "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_blob('/etc/passwd')", "SELECT * FROM sniff_csv('/etc/passwd')",
+    "SELECT * FROM glob('/*')", "SELECT * FROM '/etc/passwd'", "SELECT * FROM read_csv('http://127.0.0.1:1/x.csv')",
+    "COPY q TO '/tmp/out.csv'", "COPY (SELECT 1) TO '/tmp/out.csv'", "ATTACH '/tmp/other.db'",
+    "INSTALL httpfs", "LOAD httpfs", "PRAGMA version", "SET threads = 4", "SET enable_external_access = true",
+    "CREATE TABLE x (a INT)", "DROP TABLE q", "DELETE FROM q", "UPDATE q SET id = 0", "EXPORT DATABASE '/tmp/db'",
+    "SELECT * FROM __sluice_state_qv", "CALL pragma_version()",
+])
+def test_lockdown_refuses(qp, sql):
+    r = qp.get("/pipelines/qformats/query", params={"sql": sql, "format": "json"})
+    assert r.status_code == 400, (sql, r.text)
+    assert r.json()["error_code"] == "AdHocQueryError"
+    assert len(_q(qp, "json").text.splitlines()) == 3  # and nothing changed
+
+
+def test_time_series_and_metrics(qp):
+    import time
+    time.sleep(1.2)
+    ts = qp.get("/pipelines/qformats/time_series").json()
+    assert ts["samples"] and ts["samples"][-1]["r"] == 3 and ts["samples"][-1]["t"] <= ts["now"]
+    m = qp.get("/metrics")
+    assert m.headers["content-type"].startswith("text/plain")
+    assert 'sluice_total_processed_records{pipeline="qformats"} 3' in m.text
+    assert 'sluice_pipeline_up{pipeline="qformats"} 1' in m.text
