@@ -146,13 +146,54 @@ def _cmd_dashboard(a) -> int:
         config["ALLOWED_ORIGINS"] = list(a.allowed_origin)
     if a.demo_data:
         config["DEMO_DATA"] = True
-    if a.host not in LOOPBACK and not a.insecure:
-        raise SystemExit(f"sluice dashboard: refusing to listen on {a.host}: the dashboard has no user "
-                         "authentication yet, so anyone who can reach it could read every view and start or stop "
-                         "pipelines. Put an authenticating proxy in front and pass --insecure.")
+    if a.users_file:
+        config["USERS_FILE"] = str(Path(a.users_file).resolve())
+        if not Path(a.users_file).exists():
+            raise SystemExit(f"sluice dashboard: no users file {a.users_file}: make one with "
+                             f"'sluice user add NAME --role editor --users-file {a.users_file}'")
+    if a.proxy_fix:
+        config["PROXY_FIX"] = True
+    if a.host not in LOOPBACK and not a.insecure and not a.users_file:
+        raise SystemExit(f"sluice dashboard: refusing to listen on {a.host} without sign-in: anyone who can reach "
+                         "it could read every view and start or stop pipelines. Pass --users-file (see "
+                         "'sluice user add'), or put an authenticating proxy in front and pass --insecure.")
     if a.host not in ("0.0.0.0", "::", "") and a.host not in LOOPBACK:
         config["ALLOWED_HOSTS"] = list(config.get("ALLOWED_HOSTS") or []) + [a.host]
     serve(a.host, a.port, config, worker_class=a.worker_class, threads=a.threads)
+    return 0
+
+
+def _read_password() -> str:
+    """From the terminal (asked twice), or the first line of stdin when it is not a terminal."""
+    import getpass
+    if sys.stdin.isatty():
+        pw = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != pw:
+            raise SystemExit("sluice user: the passwords differ")
+        return pw
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _cmd_user(a) -> int:
+    from .dashboard import auth
+    if not a.users_file:
+        print("sluice user: pass --users-file FILE (or set SLUICE_USERS_FILE)", file=sys.stderr)
+        return 2
+    if a.user_cmd == "add":
+        try:
+            auth.add_user(a.users_file, a.name, a.role, _read_password())
+        except ValueError as e:
+            print(f"sluice user: {e}", file=sys.stderr)
+            return 2
+        print(f"user {a.name} ({a.role}) saved in {a.users_file}")
+    elif a.user_cmd == "remove":
+        if not auth.remove_user(a.users_file, a.name):
+            print(f"sluice user: no user {a.name} in {a.users_file}", file=sys.stderr)
+            return 1
+        print(f"user {a.name} removed from {a.users_file}")
+    else:
+        for name, rec in sorted(auth.read_users(a.users_file).items()):
+            print(f"{name}\t{rec.get('role')}")
     return 0
 
 
@@ -212,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dashboard port (default 5000; 0 picks a free one and prints it)")
     u.add_argument("--no-demo-data", action="store_true",
                    help="do not feed the demo pipeline (it can still be switched on from its page)")
+    u.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
+                   help="the dashboard requires sign-in: users from FILE ('sluice user add'); default open")
+    u.add_argument("--proxy-fix", action="store_true", help="the dashboard is behind a TLS proxy (X-Forwarded-*)")
     u.set_defaults(func=_cmd_up)
     d = sub.add_parser("dashboard", help="run the browser dashboard against a pipeline server",
                        description="Run the browser dashboard (gunicorn) against any Feldera-compatible server: "
@@ -229,12 +273,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
                    help="another browser origin allowed to open the WebSocket or change state; repeatable")
     d.add_argument("--demo-data", action="store_true", help="feed the demo pipeline with moving data")
+    d.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
+                   help="require sign-in: users and roles from FILE, made by 'sluice user add' "
+                        "(default $SLUICE_USERS_FILE; without one the dashboard is open, for local use)")
+    d.add_argument("--proxy-fix", action="store_true", default=None,
+                   help="behind a TLS proxy: trust its X-Forwarded-For/-Proto/-Host (one proxy)")
     d.add_argument("--insecure", action="store_true",
-                   help="allow listening on a non-loopback address (the dashboard has no user authentication)")
+                   help="allow listening on a non-loopback address without --users-file")
     d.add_argument("--worker-class", default="gevent", choices=["gevent", "gthread"],
                    help="gunicorn worker (default gevent; see docs/dashboard.md)")
     d.add_argument("--threads", type=int, default=64, help="threads of a gthread worker (default %(default)s)")
     d.set_defaults(func=_cmd_dashboard)
+    us = sub.add_parser("user", help="manage the dashboard's users file (sign-in and roles)",
+                        description="Add, remove or list the users of the dashboard's users file (scrypt "
+                                    "password hashes; see docs/security.md).")
+    us_sub = us.add_subparsers(dest="user_cmd", required=True, metavar="ACTION")
+    ua = us_sub.add_parser("add", help="add a user, or replace one's password and role")
+    ua.add_argument("name")
+    ua.add_argument("--role", choices=["viewer", "editor"], required=True,
+                    help="viewer: watch, read-only queries, export; editor: also change data and pipelines")
+    ur = us_sub.add_parser("remove", help="remove a user")
+    ur.add_argument("name")
+    ul = us_sub.add_parser("list", help="list the users and their roles")
+    for x in (ua, ur, ul):
+        x.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
+                       help="the users file (default $SLUICE_USERS_FILE)")
+    us.set_defaults(func=_cmd_user)
     w = sub.add_parser("wal", help="check or repair a data directory's write-ahead log",
                        description="Check the write-ahead log of a stopped engine's data directory, or cut it "
                                    "back to its clean prefix after damage (see webapp/engine/WAL.md).")

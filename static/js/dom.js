@@ -17,6 +17,12 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// The signed-in user's role ("viewer" or "editor"; "editor" when the dashboard has no users file).
+// The server refuses a viewer's state changes anyway; this only hides controls that would fail.
+export function canEdit() {
+  return (document.body.dataset.role || "editor") === "editor";
+}
+
 export function pageData() {
   const node = document.getElementById("page-data");
   return node ? JSON.parse(node.textContent) : {};

@@ -3,7 +3,7 @@
 
 import { getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
-import { el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
+import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
 
 const data = pageData();
 const name = data.pipeline;
@@ -122,6 +122,7 @@ async function showDemo(state) {
 if (demo && data.demo_pipeline === name) {
   demo.hidden = false;
   const box = document.getElementById("demo-enabled");
+  box.disabled = !canEdit();  // a viewer sees the generator's state but cannot switch it
   box.addEventListener("change", async () => showDemo(await send("/api/demo", { enabled: box.checked })));
   const poll = async () => {
     try {

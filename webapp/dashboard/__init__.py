@@ -13,6 +13,7 @@ Feldera-compatible server (``upstream.py``). Modules:
     hub.py        the feeds of a process; session.py  one connection's subscriptions, pulling frames
     ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
     pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
+    auth.py       users file, sign-in, session cookie, roles (when USERS_FILE is set)
     demo_data.py  the demo generator, serve.py  gunicorn, launcher.py  `sluice up`, testing.py  for tests
 """
 
@@ -34,7 +35,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     Nothing starts here (no thread, no connection): feeds start on the first subscription and the
     demo generator on the first request, so both run in the serving worker after gunicorn forks."""
-    from . import api, pages, security, stream, ws
+    from . import api, auth, pages, security, stream, ws
     from .demo_data import DemoGenerator
     from .hub import Hub
     from .upstream import Upstream
@@ -52,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.extensions["sluice_demo"] = demo
         app.before_request(demo.ensure_started)
     security.init_app(app)
+    auth.init_app(app)  # after security: Host, Origin and CSRF are checked first
     ws.init_app(app)
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

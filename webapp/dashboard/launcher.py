@@ -116,6 +116,10 @@ def run_up(a, engine_argv: list[str]) -> int:
             argv += ["--api-key-file", os.path.abspath(a.api_key_file)]
         if a.insecure:
             argv.append("--insecure")
+        if getattr(a, "users_file", None):
+            argv += ["--users-file", os.path.abspath(a.users_file)]
+        if getattr(a, "proxy_fix", False):
+            argv.append("--proxy-fix")
         if not a.no_demo_data:
             argv.append("--demo-data")
         dash = Child("dashboard", argv)

@@ -7,7 +7,7 @@
   always send one on those.
 - State-changing requests must also carry the CSRF token (header ``X-CSRF-Token``) matching the
   ``sluice_csrf`` cookie (double submit: no server-side session, so replicas need no shared state).
-  ``static/js/api.js`` is the one place that adds it.
+  ``static/js/api.js`` is the one place that adds it; the sign-in/out forms send it as ``csrf_token``.
 - Every answer gets a Content-Security-Policy without inline script: pages pass their data in
   ``<script type="application/json">`` and load modules from ``/static``.
 """
@@ -74,6 +74,8 @@ def init_app(app: Flask) -> None:
                                {"origin": origin})
         if changing:
             sent = request.headers.get(CSRF_HEADER, "")
+            if not sent and request.mimetype == "application/x-www-form-urlencoded":
+                sent = request.form.get("csrf_token", "")  # the sign-in and sign-out forms
             cookie = request.cookies.get(CSRF_COOKIE, "")
             if not sent or not cookie or not hmac.compare_digest(sent, cookie):
                 return _refuse(403, "CsrfFailed", "missing or wrong CSRF token: reload the page", None)

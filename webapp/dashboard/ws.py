@@ -2,7 +2,7 @@
 
 The handler is thin: it opens a hub session, passes each message to it, and a second thread sends
 what the session hands out; the session is closed (every subscription released) in ``finally``.
-Origin and Host were checked before the handshake (``security.py``).
+Origin and Host were checked before the handshake (``security.py``), and the session (``auth.py``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def websocket(ws):
 
 
 def init_app(app) -> None:
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25, "max_message_size": 1 << 20})
+    # simple-websocket closes the connection (1009) on a message over max_message_size
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25,
+                                                  "max_message_size": int(app.config.get("WS_MAX_MESSAGE") or 1 << 20)})
     sock.init_app(app)
 
 

@@ -1,0 +1,299 @@
+"""Sign-in and roles, on when ``USERS_FILE`` is set (``sluice user add|remove|list`` manages that file).
+
+- The users file is JSON, ``{"users": {name: {"role": ..., "scrypt": {n, r, p, salt, hash}}}}``: scrypt
+  hashes with a random salt and their parameters, never a password. It is re-read when it changes, so
+  removing a user or changing a role takes effect on that user's next request.
+- A signed session cookie (Flask's ``session``: HttpOnly, SameSite=Lax, Secure when the request is HTTPS,
+  ``PROXY_FIX`` to trust a TLS proxy's ``X-Forwarded-*``). The key is ``SECRET_KEY``, else one generated
+  and kept next to the users file (``<users file>.secret``, mode 0600), so replicas and restarts agree.
+- Failed sign-ins are limited per client address (``LOGIN_ATTEMPTS`` a minute, then 429).
+- Every page needs a signed-in user (else a redirect to ``/login``), every API call and the WebSocket
+  handshake too (else 401 with the error envelope); ``/healthz``, ``/static`` and ``/login`` are open.
+- Roles: ``viewer`` may only read (GET); ``editor`` may also change state. Any request that is not
+  GET/HEAD/OPTIONS needs an editor (403 ``Forbidden``), so a new state-changing endpoint is covered
+  without marking it. Templates get ``role`` / ``can_edit`` to hide what a viewer may not use.
+
+Without ``USERS_FILE`` the dashboard is open, as it is for local use: everyone is an editor.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
+                   url_for)
+from flask.sessions import SecureCookieSessionInterface
+
+ROLES = ("viewer", "editor")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+OPEN_PATHS = ("/login", "/healthz")
+SCRYPT = {"n": 2 ** 15, "r": 8, "p": 1}
+MIN_PASSWORD = 8
+
+bp = Blueprint("auth", __name__)
+
+
+# -- the users file -------------------------------------------------------------------------------------
+
+def hash_password(password: str, params: dict | None = None) -> dict:
+    params = dict(params or SCRYPT)
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, params)
+    return params | {"salt": base64.b64encode(salt).decode(), "hash": base64.b64encode(digest).decode()}
+
+
+def _scrypt(password: str, salt: bytes, params: dict) -> bytes:
+    n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32,
+                          maxmem=128 * r * n * 2 + (1 << 20))
+
+
+def check_password(record: dict, password: str) -> bool:
+    h = record.get("scrypt") or {}
+    try:
+        digest = _scrypt(password, base64.b64decode(h["salt"]), h)
+        return hmac.compare_digest(digest, base64.b64decode(h["hash"]))
+    except (KeyError, ValueError, TypeError):
+        return False
+
+
+_DUMMY = None
+
+
+def dummy_check(password: str) -> None:
+    """Spend the time of a real check, so an unknown name answers as slowly as a wrong password."""
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = {"scrypt": hash_password(secrets.token_hex(8))}
+    check_password(_DUMMY, password)
+
+
+def read_users(path: str | os.PathLike) -> dict:
+    p = Path(path)
+    if not p.exists():
+        return {}
+    data = json.loads(p.read_text(encoding="utf-8") or "{}")
+    return dict(data.get("users") or {})
+
+
+def write_users(path: str | os.PathLike, users: dict) -> None:
+    """Atomically, mode 0600."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump({"version": 1, "users": users}, f, indent=2, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, p)
+
+
+def add_user(path, name: str, role: str, password: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name or any(c.isspace() for c in name) or len(name) > 64:
+        raise ValueError("a user name is 1 to 64 characters without spaces")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
+    users = read_users(path)
+    users[name] = {"role": role, "scrypt": hash_password(password)}
+    write_users(path, users)
+
+
+def remove_user(path, name: str) -> bool:
+    users = read_users(path)
+    if users.pop(name, None) is None:
+        return False
+    write_users(path, users)
+    return True
+
+
+def secret_key_for(users_file: str) -> str:
+    """The key kept next to the users file, made (0600) on first use."""
+    p = Path(str(users_file) + ".secret")
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return p.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        key = secrets.token_urlsafe(48)
+        f.write(key + "\n")
+    return key
+
+
+class Users:
+    """The users file, re-read when its mtime or size changes."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._stamp = None
+        self._users: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> dict | None:
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        with self._lock:
+            if stamp != self._stamp:
+                self._users = read_users(self.path) if stamp else {}
+                self._stamp = stamp
+            return self._users.get(name)
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds per key."""
+
+    def __init__(self, limit: int, window: float = 60.0):
+        self.limit, self.window = limit, window
+        self._events: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _trim(self, key: str, now: float) -> deque:
+        q = self._events[key]
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def retry_after(self, key: str) -> float:
+        """0 when allowed, else seconds until the next attempt is."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._trim(key, now)
+            if len(q) < self.limit:
+                if not q:
+                    self._events.pop(key, None)
+                return 0.0
+            return max(0.0, q[0] + self.window - now)
+
+    def hit(self, key: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._events) > 10_000:  # many addresses: drop the ones whose window has passed
+                for k in [k for k, q in self._events.items() if not q or q[-1] <= now - self.window]:
+                    del self._events[k]
+            self._trim(key, now).append(now)
+
+
+# -- the app --------------------------------------------------------------------------------------------
+
+class _SessionInterface(SecureCookieSessionInterface):
+    def get_cookie_secure(self, app) -> bool:
+        return request.is_secure
+
+
+def _refuse(status: int, code: str, message: str, details=None) -> Response:
+    return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
+                    status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
+
+
+def _is_page() -> bool:
+    p = request.path
+    return not (p.startswith("/api/") or p == "/ws" or p.startswith("/stream"))
+
+
+def current_role() -> str:
+    return getattr(g, "role", "editor")
+
+
+def init_app(app: Flask) -> None:
+    if app.config.get("PROXY_FIX"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    users_file = app.config.get("USERS_FILE")
+
+    @app.context_processor
+    def _role():
+        return {"role": current_role(), "can_edit": current_role() == "editor",
+                "auth_on": bool(users_file), "user": getattr(g, "user", None)}
+
+    if not users_file:
+        app.before_request(lambda: setattr(g, "role", "editor"))
+        return
+
+    app.secret_key = app.config.get("SECRET_KEY") or secret_key_for(users_file)
+    app.session_interface = _SessionInterface()
+    app.config.update(SESSION_COOKIE_NAME="sluice_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=float(app.config.get("SESSION_HOURS") or 12)))
+    users = Users(users_file)
+    app.extensions["sluice_users"] = users
+    app.extensions["sluice_login_limit"] = RateLimiter(int(app.config.get("LOGIN_ATTEMPTS") or 5), 60.0)
+
+    @app.before_request
+    def _require_user():
+        g.role, g.user = "viewer", None
+        if request.path in OPEN_PATHS or request.path.startswith("/static/"):
+            return None
+        name = session.get("user")
+        record = users.get(name) if name else None
+        if record is None or record.get("role") not in ROLES:
+            session.pop("user", None)
+            if _is_page() and request.method in SAFE_METHODS:
+                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            return _refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
+        g.user, g.role = name, record["role"]
+        if request.method not in SAFE_METHODS and g.role != "editor" and request.path != "/logout":
+            return _refuse(403, "Forbidden", f"user '{name}' is a {g.role}: only an editor may do this",
+                           {"user": name, "role": g.role, "needs": "editor"})
+        return None
+
+    app.register_blueprint(bp)
+
+
+def _safe_next(target: str | None) -> str:
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    nxt = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("login.html", next=nxt, error=None, name="")
+    limiter: RateLimiter = current_app.extensions["sluice_login_limit"]
+    client = request.remote_addr or "?"
+    wait = limiter.retry_after(client)
+    name = request.form.get("username", "")
+    if wait:
+        msg = f"too many failed sign-ins from {client}: try again in {int(wait) + 1} seconds"
+        resp = Response(render_template("login.html", next=nxt, error=msg, name=name), status=429)
+        resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp
+    password = request.form.get("password", "")
+    record = current_app.extensions["sluice_users"].get(name) if name else None
+    if record is None:
+        dummy_check(password)
+    if record is None or record.get("role") not in ROLES or not check_password(record, password):
+        limiter.hit(client)
+        return render_template("login.html", next=nxt, error="wrong user name or password", name=name), 401
+    session.clear()
+    session.permanent = True
+    session["user"] = name
+    return redirect(nxt)
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+__all__ = ["init_app", "add_user", "remove_user", "read_users", "write_users", "hash_password", "check_password",
+           "secret_key_for", "RateLimiter", "ROLES", "current_role"]
