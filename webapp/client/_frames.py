@@ -13,13 +13,20 @@ import datetime as _dt
 import math
 import uuid
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import numpy as np
 import orjson
-import pandas as pd
 
 from .errors import SchemaError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+else:  # imported on first use, so ``import webapp.client`` stays light (no pandas, no numpy)
+    from ._lazy import LazyModule
+
+    np = LazyModule("numpy", globals(), "np")
+    pd = LazyModule("pandas", globals(), "pd")
 
 INSERT_DELETE = "insert_delete"
 

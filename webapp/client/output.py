@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 import orjson
-import pandas as pd
 
 from ._frames import INSERT_DELETE, concat, frame_from_changes
 from .errors import SluiceError, StreamError, WaitTimeout
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .pipeline import Pipeline
 
 log = logging.getLogger("sluice.client")
@@ -323,6 +324,85 @@ def _shutdown(resp) -> None:
             pass
 
 
+class EgressStream:
+    """One raw egress stream, from ``Pipeline.egress``: the chunks exactly as the server sends them.
+
+    Iterate it for one dict per line: ``sequence_number``, ``snapshot``, ``processed_steps`` and,
+    when the chunk carries changes, ``json_data`` (a list of ``{"insert": row}`` / ``{"delete": row}``;
+    ``text_data`` for other formats). Nothing is filtered: the empty chunk the server sends on
+    connect and the keepalives are there too, so a gap in ``sequence_number`` means chunks were
+    dropped. ``lines()`` gives the same lines undecoded. Iteration ends when the server ends the
+    stream (the pipeline stopped) or ``close()`` is called, and raises ``StreamError`` if it breaks.
+
+    Nothing is buffered: with ``backpressure=True`` the pipeline waits for this reader; without it,
+    the server drops chunks a slow reader cannot take. Use it as a context manager (``with``), or
+    call ``close()``, to free the server's endpoint; ``close()`` may be called from another thread
+    and wakes a reader blocked waiting for the next line.
+    """
+
+    def __init__(self, response, view_name: str):
+        self.response = response  # the underlying ``httpx.Response``, opened and unread
+        self.view_name = view_name
+        self._closed = False
+        self._raw: Iterator[bytes] | None = None
+
+    def lines(self) -> Iterator[bytes]:
+        """The stream's lines as bytes, undecoded (blank lines skipped, line ends stripped).
+
+        There is one stream: this iterator and iterating the ``EgressStream`` take from the same lines."""
+        if self._raw is None:
+            self._raw = self._read_lines()
+        return self._raw
+
+    def _read_lines(self) -> Iterator[bytes]:
+        try:
+            yield from split_lines(self.response.iter_bytes())
+        except Exception as e:
+            if self._closed:
+                return
+            if isinstance(e, SluiceError):
+                raise
+            raise StreamError(f"the egress stream of {self.view_name!r} broke: {type(e).__name__}: {e}") from e
+
+    def __iter__(self) -> EgressStream:
+        return self
+
+    def __next__(self) -> dict:
+        line = next(self.lines())
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise StreamError(f"the egress stream of {self.view_name!r} sent a line that is not JSON: "
+                              f"{line[:200]!r}") from None
+        if not isinstance(obj, dict):
+            raise StreamError(f"the egress stream of {self.view_name!r} sent {line[:200]!r}, not a chunk")
+        return obj
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """End the stream and free the server's endpoint. Safe to call twice, and from another thread."""
+        if self._closed:
+            return
+        self._closed = True
+        _shutdown(self.response)  # wakes a reader blocked in recv()
+        try:
+            self.response.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> EgressStream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<EgressStream {self.view_name} {'closed' if self._closed else 'open'}>"
+
+
 class ForeachHandle:
     """Runs ``callback(df, seq_no)`` on its own thread for each chunk of a view; from ``foreach_chunk``.
 
@@ -384,4 +464,4 @@ class ForeachHandle:
         self.join()
 
 
-__all__ = ["OutputHandler", "Chunk", "ForeachHandle", "split_lines"]
+__all__ = ["OutputHandler", "Chunk", "ForeachHandle", "EgressStream", "split_lines"]

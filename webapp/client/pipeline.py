@@ -14,14 +14,22 @@ from urllib.parse import quote
 
 import httpx
 import orjson
-import pandas as pd
 
 from ._frames import dumps, find_relation, match_columns, records
 from .errors import ApiError, NotFoundError, PipelineStateError, SchemaError, StreamError, WaitTimeout
-from .output import MAX_BUFFERED_CHUNKS, MAX_BUFFERED_RECORDS, ForeachHandle, OutputHandler, split_lines
+from .output import (
+    MAX_BUFFERED_CHUNKS,
+    MAX_BUFFERED_RECORDS,
+    EgressStream,
+    ForeachHandle,
+    OutputHandler,
+    split_lines,
+)
 from .status import INTERACTIVE, PipelineStatus
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .client import Client
 
 _READ_ONLY_STARTS = {"SELECT", "VALUES", "EXPLAIN", "FROM", "TABLE", "SHOW", "DESCRIBE"}
@@ -70,6 +78,15 @@ class Pipeline:
     def stats(self) -> dict:
         """``GET /stats``: ``global_metrics``, ``inputs`` and ``outputs`` as dicts (pipeline must be deployed)."""
         return self.client._http.json("GET", self._path("/stats"), safe=True)
+
+    def time_series(self) -> dict:
+        """``GET /time_series``: recent samples of the pipeline's metrics (it must be deployed).
+
+        Returns the server's JSON as it is; on Sluice's engine ``{"now": ms, "samples": [...]}``, one
+        sample a second with ``t`` (ms), ``r`` and ``i`` (records processed and received so far),
+        ``m`` (memory bytes) and ``s`` (storage bytes). This is a Sluice endpoint that recent Feldera also has; older Feldera
+        answers 404, raised as ``NotFoundError``."""
+        return self.client._http.json("GET", self._path("/time_series"), safe=True)
 
     def program_info(self) -> dict | None:
         """``program_info`` (the schema is under ``["schema"]``), or None before the program compiled."""
@@ -203,6 +220,8 @@ class Pipeline:
         times and decimals are sent exactly, NaN/NaT/NA as NULL. Each chunk is converted and sent on
         its own; then it waits for the last token. ``progress=True`` shows a tqdm bar.
         """
+        import pandas as pd
+
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, not {type(df).__name__}")
         if chunk_size < 1:
@@ -304,6 +323,29 @@ class Pipeline:
         ``ForeachHandle``: ``stop()`` ends it, ``join()`` waits and re-raises what the callback raised."""
         return ForeachHandle(self.listen(view_name, **listen_kw), callback)
 
+    def egress(self, view_name: str, *, backpressure: bool = False, send_snapshot: bool = False,
+               format: str = "json", read_timeout: float | None = None) -> EgressStream:
+        """Open ``POST /egress/{view_name}`` and return the raw stream, an ``EgressStream``.
+
+        Iterating it gives every chunk as the server sent it, as a dict (the empty chunk sent on
+        connect and keepalives included, so sequence gaps can be seen); see ``EgressStream``. Use it
+        in a ``with`` block so the stream is closed. Unlike ``listen()`` it makes one request, keeps no
+        buffer and no thread, and does not check the name against the schema: ``view_name`` goes
+        into the URL as given (quote a case-sensitive name as in SQL: ``'"MyView"'``), and an unknown
+        view raises the server's ``NotFoundError`` here. ``backpressure`` (default False, as on the
+        server): with True the pipeline waits for this reader; without, a reader that falls behind
+        loses chunks. ``send_snapshot``: begin with the view's current contents, in chunks marked
+        ``"snapshot": true`` (the view must be materialized). ``read_timeout``: seconds of silence
+        after which reading raises ``StreamError`` (None: the client's ``timeout``; the engine sends
+        a keepalive every few seconds)."""
+        params = {"format": format, "backpressure": bool(backpressure),
+                  "send_snapshot": True if send_snapshot else None, "array": False if format == "json" else None}
+        timeout = httpx.USE_CLIENT_DEFAULT if read_timeout is None else \
+            httpx.Timeout(self.client.timeout, read=read_timeout)
+        path = self._path(f"/egress/{quote(view_name, safe='')}")
+        resp = self.client._http.stream("POST", path, params=params, safe=True, timeout=timeout)
+        return EgressStream(resp, view_name)
+
     # -- ad-hoc queries ------------------------------------------------------------------------
     def query(self, query: str, wait: bool = False) -> Iterator[dict]:
         """Run SQL on the pipeline's current state; yields one dict per row (lazily, like the official client)."""
@@ -331,6 +373,8 @@ class Pipeline:
 
     def query_pandas(self, query: str) -> pd.DataFrame:
         """``query`` as a DataFrame (column types as pandas infers them from the JSON values)."""
+        import pandas as pd
+
         rows = list(self.query(query))
         return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 

@@ -5,22 +5,21 @@ against ``sluice engine`` and a real Feldera alike. ``Relation`` reads what the 
 table or view; the key and maintenance strategy come from ``program_info.sluice`` when the server is
 Sluice's engine, and are absent on Feldera (the browser then lets the user choose a key).
 
-``open_egress`` reads raw chunk lines. ``Pipeline.listen`` cannot be used for the hub: it always
-asks for ``backpressure=true`` and hides keepalives, whose sequence numbers the hub needs to see
-gaps. So this one function goes through the client's HTTP layer (auth, errors and connect retries
-included); see the note in ``docs/dashboard.md``.
+``open_egress`` reads raw chunk lines through ``Pipeline.egress``, not ``Pipeline.listen``: the hub
+chooses backpressure per view and needs the keepalives, whose sequence numbers show gaps, and
+``listen`` always asks for ``backpressure=true`` and hides them. ``time_series`` uses
+``Pipeline.time_series``. Everything goes through the public ``webapp.client`` API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Iterator
-from urllib.parse import quote
 
 import httpx
 
 from webapp.client import Client, NotFoundError, Pipeline, SchemaError
-from webapp.client.output import split_lines
+from webapp.client.output import EgressStream
 
 ACTIONS = ("start", "start_paused", "pause", "resume", "stop")
 
@@ -140,7 +139,7 @@ class Upstream:
     def time_series(self, name: str) -> dict | None:
         """``GET /time_series`` (Sluice and recent Feldera); None where the server has no such endpoint."""
         try:
-            return self.client._http.json("GET", f"/pipelines/{quote(name, safe='')}/time_series", safe=True)
+            return self.pipeline(name).time_series()
         except NotFoundError:
             return None
 
@@ -161,17 +160,30 @@ class Upstream:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
 
     def open_egress(self, pipeline: str, segment: str, *, backpressure: bool, snapshot: bool,
-                    read_timeout: float) -> httpx.Response:
+                    read_timeout: float) -> Egress:
         """``POST /egress/{segment}?format=json``, answered and unread; close it when done."""
-        path = f"/pipelines/{quote(pipeline, safe='')}/egress/{quote(segment, safe='')}"
-        params = {"format": "json", "backpressure": backpressure, "send_snapshot": snapshot, "array": False}
-        timeout = httpx.Timeout(10.0, read=read_timeout)
-        return self.client._http.stream("POST", path, params=params, safe=True, timeout=timeout)
+        stream = self.pipeline(pipeline).egress(segment, backpressure=backpressure, send_snapshot=snapshot,
+                                                read_timeout=read_timeout)
+        return Egress(stream)
 
     @staticmethod
-    def lines(resp: httpx.Response) -> Iterator[bytes]:
-        """The stream's lines, partial lines buffered across reads."""
-        return split_lines(resp.iter_bytes())
+    def lines(resp: Egress) -> Iterator[bytes]:
+        """The stream's raw chunk lines (keepalives included), partial lines buffered across reads."""
+        return resp.stream.lines()
 
 
-__all__ = ["Upstream", "Relation", "relations", "ACTIONS"]
+class Egress:
+    """An open upstream egress stream as the feed holds it: ``close()``, plus the HTTP response's
+    ``extensions`` (the feed shuts the socket down through them to wake its blocked reader)."""
+
+    def __init__(self, stream: EgressStream):
+        self.stream = stream
+
+    @property
+    def extensions(self) -> dict:
+        return self.stream.response.extensions
+
+    def close(self) -> None:
+        self.stream.close()
+
+__all__ = ["Upstream", "Egress", "Relation", "relations", "ACTIONS"]
