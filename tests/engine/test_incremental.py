@@ -553,11 +553,14 @@ def _run_case(data):
     preload = data.draw(st.booleans(), label="preload")
     bulk = data.draw(st.sampled_from([None, 1, 4]), label="bulk rows")
     tiny_lists = data.draw(st.booleans(), label="semi-join probes")
+    partial = data.draw(st.sampled_from([None, 0, 3]), label="complete group loads up to")
     nsteps = data.draw(st.integers(1, 10), label="steps")
     batches = _batches(data.draw, tables, nsteps + preload)
     saved = (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
-             table_mod.KEY_LIST_MAX)
+             table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS)
     try:
+        if partial is not None:
+            ivm_agg.COMPLETE_MAX_ROWS = partial
         if bulk is not None:
             ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST = bulk, 10**6
         if tiny_lists:
@@ -567,7 +570,7 @@ def _run_case(data):
             h.step(batch)
     finally:
         (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
-         table_mod.KEY_LIST_MAX) = saved
+         table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS) = saved
     return h
 
 

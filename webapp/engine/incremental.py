@@ -5,18 +5,16 @@ body is maintained (see ``ivm_plan``), else None and the view is recomputed. An 
 turns the step's changes of the relations it reads into its own change by running them through a
 tree of operators (``ivm_ops``, ``ivm_agg``): DuckDB evaluates the view's expressions on the changed
 rows only; joins probe the other side by key (an ART index on a stored table, or an in-memory
-index of an earlier view); GROUP BY keeps per-group accumulators; DISTINCT keeps row counts.
+index of an earlier view); GROUP BY keeps per-group accumulators, and hands changes too large for
+Python to DuckDB; DISTINCT keeps row counts. See docs/incremental.md.
 
 What a snapshot reads (``contents_sql``): a view whose values are exactly DuckDB's (everything but
 floating-point SUM/AVG) is read through its DuckDB view, which gives the same rows as the state.
 A view with floating-point aggregates keeps its rows in a table ``__sluice_out_<view>`` so that a
 snapshot shows the very values later deletes refer to; views reading it read that table.
 
-Cost guard: a step whose changed input rows reach ``BULK_FRACTION`` of the rows the view reads,
-and is large, is cheaper to recompute than to push row by row through Python. Such a step is
-computed from DuckDB's full evaluation (diffed against the view's previous contents) and the
-operators' state is rebuilt from the new contents (``_bulk_step``), so no step costs much more than
-a recompute would.
+Planning is cached per program (``analyze``): the runtime and the pipeline both ask, and a view's
+plan needs the plans of the views it reads.
 """
 
 from __future__ import annotations
@@ -218,9 +216,15 @@ class IncrementalView:
             gone.append(lst.pop())
             if not lst:
                 del self._rids[r]
-        for i in range(0, len(gone), 1000):
-            chunk = gone[i:i + 1000]
-            con.execute(f"DELETE FROM {self.out_table} WHERE __sluice_rid IN ({', '.join('?' * len(chunk))})", chunk)
+        if len(gone) <= 1000:
+            if gone:
+                con.execute(f"DELETE FROM {self.out_table} WHERE __sluice_rid IN ({', '.join(map(str, gone))})")
+        else:
+            con.register("__sluice_gone", pa.table({"rid": pa.array(gone, type=pa.int64())}))
+            try:
+                con.execute(f"DELETE FROM {self.out_table} WHERE __sluice_rid IN (SELECT rid FROM __sluice_gone)")
+            finally:
+                con.unregister("__sluice_gone")
         if ins:
             rids = list(range(self._next_rid, self._next_rid + len(ins)))
             self._next_rid += len(ins)

@@ -35,6 +35,9 @@ _CTX = Context(prec=120)
 # of input, weighted by these relative costs, and is not small.
 BULK_MIN_ROWS = 1000
 ROW_AGG_COST = 5  # a row x aggregate in Python costs about this many scanned input rows in DuckDB
+# Groups loaded together with at most this many input rows get complete MIN/MAX/DISTINCT state
+# (a count per value); bigger loads keep only each extreme, and fetch again when it goes.
+COMPLETE_MAX_ROWS = 4_000_000
 
 
 class _Reload(Exception):
@@ -364,6 +367,14 @@ class AggSpec:
             return _SumDec(t.scale, avg, vals[0], vals[1])
         return _SumFloat(avg, vals[0], vals[1], vals[2], vals[3], vals[4])
 
+    def needs_values(self) -> bool:
+        return self.kind in ("min", "max") or self.distinct
+
+    def values_sql(self) -> str:
+        """Condition selecting the rows whose argument value counts toward this aggregate."""
+        conds = [f"__c{self.arg} IS NOT NULL"] + ([f"__c{self.filt}"] if self.filt is not None else [])
+        return " AND ".join(conds)
+
     def summary_width(self) -> int:
         if self.distinct and self.kind not in ("min", "max"):
             return 1
@@ -479,20 +490,27 @@ class Aggregate(Node):
             out[row[:m]] = (r[m], row)
         return out
 
-    def _load(self, con, keys: list) -> None:
-        """Load the summaries of groups ``keys`` as they are now (after this step's input)."""
+    def _load(self, con, keys: list | None, complete: bool) -> None:
+        """Load the state of groups ``keys`` (None: all) as it is now, after this step's input.
+
+        ``complete``: MIN/MAX/DISTINCT get a count per value; else just each extreme and its count."""
         m = self.ngroup
         g = self._gcols()
         part = f"PARTITION BY {g}" if m else ""
-        wins = [w for i, s in enumerate(self.specs) if (w := s.window_sql(i, part))]
-        cols = [c for i, s in enumerate(self.specs) for c in s.summary_sql(i)]
+        specs = self.specs
+        full = [complete and s.needs_values() for s in specs]
+        wins = [w for i, s in enumerate(specs) if not full[i] and (w := s.window_sql(i, part))]
+        cols = [c for i, s in enumerate(specs)
+                for c in (["NULL"] * s.summary_width() if full[i] else s.summary_sql(i))]
         sel = ", ".join([g] * bool(m) + ["count(*)"] + cols)
 
         def query(src):
             inner = f"SELECT *{''.join(', ' + w for w in wins)} FROM {src}"
             return f"SELECT {sel} FROM ({inner}) AS __sluice_w" + (f" GROUP BY {g}" if m else "")
-        rows = self._restricted(con, keys if m else None, query)
-        want = {k: self.state[k] for k in keys}
+        restrict = keys if m else None
+        rows = self._restricted(con, restrict, query)
+        want = dict(self.state) if keys is None else {k: self.state[k] for k in keys}
+        loaded = {}
         for r in rows:
             k = r[:m]
             if self.gcanon:
@@ -502,15 +520,32 @@ class Aggregate(Node):
                 continue
             grp.n = r[m]
             accs, j = [], m + 1
-            for s in self.specs:
+            for i, s in enumerate(specs):
                 w = s.summary_width()
-                v = list(r[j:j + w])
-                accs.append(s.from_summary(v))
+                accs.append(s.new() if full[i] else s.from_summary(list(r[j:j + w])))
                 j += w
             grp.accs = accs
+            loaded[k] = grp
         for grp in want.values():  # no rows left in the group
             grp.n = 0
-            grp.accs = [s.new() for s in self.specs]
+            grp.accs = [s.new() for s in specs]
+        for i, s in enumerate(specs):
+            if not full[i]:
+                continue
+            gsel = f"{g}, " if m else ""
+            vcanon = canonizer([s.in_type])
+
+            def vquery(src, s=s, gsel=gsel):
+                return (f"SELECT {gsel}__c{s.arg}, count(*) FROM (SELECT * FROM {src}) AS __sluice_v "
+                        f"WHERE {s.values_sql()} GROUP BY ALL")
+            for r in self._restricted(con, restrict, vquery):
+                k = r[:m]
+                if self.gcanon:
+                    k = self.gcanon(k)
+                grp = loaded.get(k)
+                if grp is not None:
+                    v = r[m]
+                    grp.accs[i].add(vcanon((v,))[0] if vcanon else v, r[m + 1])
 
     # -- maintenance --------------------------------------------------------------------------
     def init(self, con):
@@ -519,9 +554,9 @@ class Aggregate(Node):
         vals = self._values(con, None)
         for k, (n, row) in vals.items():
             self.state[k] = _Group(n, None, row)
-        if not self.ngroup and () not in self.state:
-            self.state[()] = _Group(0, [s.new() for s in self.specs], None)
         self.total_n = sum(g.n for g in self.state.values())
+        if self.total_n <= COMPLETE_MAX_ROWS:
+            self._load(con, None, True)
 
     def step(self, con, deltas):
         d = self.child.step(con, deltas)
@@ -554,7 +589,7 @@ class Aggregate(Node):
                 grp.accs = None
         need = [g for g, grp in touched.items() if grp.accs is None]
         if need:
-            self._load(con, need)
+            self._load(con, need, sum(state[g].n for g in need) <= COMPLETE_MAX_ROWS)
         out = []
         for g, grp in touched.items():
             old = grp.out
