@@ -181,11 +181,17 @@ def _cmd_user(a) -> int:
         return 2
     if a.user_cmd == "add":
         try:
-            auth.add_user(a.users_file, a.name, a.role, _read_password())
+            if a.api_key:
+                key = auth.add_key_user(a.users_file, a.name, a.role)
+            else:
+                auth.add_user(a.users_file, a.name, a.role, _read_password())
         except ValueError as e:
             print(f"sluice user: {e}", file=sys.stderr)
             return 2
-        print(f"user {a.name} ({a.role}) saved in {a.users_file}")
+        if a.api_key:
+            print(f"user {a.name} ({a.role}) saved in {a.users_file}; its API key, shown only now:\n{key}")
+        else:
+            print(f"user {a.name} ({a.role}) saved in {a.users_file}")
     elif a.user_cmd == "remove":
         if not auth.remove_user(a.users_file, a.name):
             print(f"sluice user: no user {a.name} in {a.users_file}", file=sys.stderr)
@@ -193,7 +199,8 @@ def _cmd_user(a) -> int:
         print(f"user {a.name} removed from {a.users_file}")
     else:
         for name, rec in sorted(auth.read_users(a.users_file).items()):
-            print(f"{name}\t{rec.get('role')}")
+            ways = [w for w, k in (("password", "scrypt"), ("api-key", "api_key")) if rec.get(k)]
+            print(f"{name}\t{rec.get('role')}\t{','.join(ways)}")
     return 0
 
 
@@ -288,8 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Add, remove or list the users of the dashboard's users file (scrypt "
                                     "password hashes; see docs/security.md).")
     us_sub = us.add_subparsers(dest="user_cmd", required=True, metavar="ACTION")
-    ua = us_sub.add_parser("add", help="add a user, or replace one's password and role")
+    ua = us_sub.add_parser("add", help="add a user, or replace one's password (or API key) and role")
     ua.add_argument("name")
+    ua.add_argument("--api-key", action="store_true",
+                    help="make a new API key to sign in with (printed once; the file keeps its SHA-256) "
+                         "instead of reading a password")
     ua.add_argument("--role", choices=["viewer", "editor"], required=True,
                     help="viewer: watch, read-only queries, export; editor: also change data and pipelines")
     ur = us_sub.add_parser("remove", help="remove a user")

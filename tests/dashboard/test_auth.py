@@ -21,6 +21,7 @@ from .conftest import TEST_SETTINGS
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT);\nCREATE MATERIALIZED VIEW v AS SELECT id, n FROM t;\n"
 PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-2"}
+KEYS: dict[str, str] = {}  # API keys printed by `sluice user add --api-key`
 
 
 def sluice_user(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -34,6 +35,10 @@ def users_file(tmp_path_factory):
     for name, role in (("vera", "viewer"), ("ed", "editor")):
         r = sluice_user("add", name, "--role", role, "--users-file", str(path), stdin=PASSWORDS[name] + "\n")
         assert r.returncode == 0, r.stderr
+    r = sluice_user("add", "kim", "--role", "viewer", "--api-key", "--users-file", str(path))
+    assert r.returncode == 0, r.stderr
+    KEYS["kim"] = r.stdout.strip().splitlines()[-1]
+    assert KEYS["kim"].startswith("sluice-") and len(KEYS["kim"]) > 40
     return path
 
 
@@ -73,9 +78,11 @@ def test_users_file_holds_no_plain_password(users_file):
     h = users["ed"]["scrypt"]
     assert h["n"] >= 2 ** 14 and h["salt"] and h["hash"]
     assert users["ed"]["scrypt"]["salt"] != users["vera"]["scrypt"]["salt"]
+    assert KEYS["kim"] not in text and len(users["kim"]["api_key"]["sha256"]) == 64
     assert (users_file.stat().st_mode & 0o777) == 0o600
     listed = sluice_user("list", "--users-file", str(users_file))
-    assert listed.stdout.split() == ["ed", "editor", "vera", "viewer"]
+    assert listed.stdout.split() == ["ed", "editor", "password", "kim", "viewer", "api-key",
+                                     "vera", "viewer", "password"]
     other = users_file.with_name("other.json")
     assert sluice_user("add", "x", "--role", "editor", "--users-file", str(other), stdin="short\n").returncode == 2
     assert sluice_user("add", "x", "--role", "editor", "--users-file", str(other), stdin="long-enough\n").returncode == 0
@@ -107,6 +114,30 @@ def test_wrong_password_is_refused_and_sign_in_is_rate_limited(dash):
     assert r.status_code == 429 and "too many failed sign-ins" in r.text and int(r.headers["Retry-After"]) > 0
     ok = sign_in(dash, "ed")  # another client address is not limited
     assert ok.last_login.status_code == 302 and ok.last_login.headers["location"] == "/"
+
+
+def sign_in_with_key(dash, key: str, address: str | None = None) -> httpx.Client:
+    c = httpx.Client(base_url=dash.url, headers={"X-Forwarded-For": address or client_address()}, timeout=30)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    c.last_login = c.post("/login", data={"api_key": key, "csrf_token": token, "next": "/pipelines"})
+    return c
+
+
+def test_sign_in_with_an_api_key(dash):
+    c = sign_in_with_key(dash, KEYS["kim"])
+    assert c.last_login.status_code == 302 and c.last_login.headers["location"] == "/pipelines"
+    page = c.get("/")
+    assert page.status_code == 200 and 'data-role="viewer"' in page.text and "kim" in page.text
+    r = c.post("/api/pipelines/x/pause", headers=csrf(c))
+    assert r.status_code == 403 and r.json()["details"]["role"] == "viewer"
+    address = client_address()
+    for wrong in (KEYS["kim"][:-1], "sluice-" + "A" * 43, PASSWORDS["vera"]):
+        bad = sign_in_with_key(dash, wrong, address)
+        assert bad.last_login.status_code == 401 and "unknown API key" in bad.last_login.text
+        assert bad.get("/api/pipelines").status_code == 401
+    for _ in range(2):
+        sign_in_with_key(dash, "nope", address)
+    assert sign_in_with_key(dash, KEYS["kim"], address).last_login.status_code == 429  # the same limit
 
 
 def test_session_cookie_flags(dash):

@@ -3,6 +3,9 @@
 - The users file is JSON, ``{"users": {name: {"role": ..., "scrypt": {n, r, p, salt, hash}}}}``: scrypt
   hashes with a random salt and their parameters, never a password. It is re-read when it changes, so
   removing a user or changing a role takes effect on that user's next request.
+- A user may sign in with an API key instead (``sluice user add NAME --api-key``): the key is 256 random
+  bits made by Sluice and printed once; the file keeps its SHA-256 (``"api_key": {"sha256": ...}``), which
+  is enough for a key that cannot be guessed (scrypt is for passwords people choose).
 - A signed session cookie (Flask's ``session``: HttpOnly, SameSite=Lax, Secure when the request is HTTPS,
   ``PROXY_FIX`` to trust a TLS proxy's ``X-Forwarded-*``). The key is ``SECRET_KEY``, else one generated
   and kept next to the users file (``<users file>.secret``, mode 0600), so replicas and restarts agree.
@@ -40,6 +43,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 OPEN_PATHS = ("/login", "/healthz")
 SCRYPT = {"n": 2 ** 15, "r": 8, "p": 1}
 MIN_PASSWORD = 8
+API_KEY_PREFIX = "sluice-"
 
 bp = Blueprint("auth", __name__)
 
@@ -109,8 +113,37 @@ def add_user(path, name: str, role: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
     users = read_users(path)
-    users[name] = {"role": role, "scrypt": hash_password(password)}
+    users[name] = dict(users.get(name) or {}) | {"role": role, "scrypt": hash_password(password)}
     write_users(path, users)
+
+
+def add_key_user(path, name: str, role: str) -> str:
+    """Give ``name`` a new API key for signing in (replacing any key it had); returns the key, once."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not name or any(c.isspace() for c in name) or len(name) > 64:
+        raise ValueError("a user name is 1 to 64 characters without spaces")
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    users = read_users(path)
+    record = dict(users.get(name) or {})
+    record.update(role=role, api_key={"sha256": _key_digest(key)})
+    users[name] = record
+    write_users(path, users)
+    return key
+
+
+def _key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def find_key_user(users: dict, key: str) -> str | None:
+    """The name of the user whose API key is ``key`` (every record compared, in constant time each)."""
+    digest, found = _key_digest(key), None
+    for name, record in users.items():
+        stored = str(((record or {}).get("api_key") or {}).get("sha256") or "")
+        if stored and hmac.compare_digest(stored, digest):
+            found = name
+    return found
 
 
 def remove_user(path, name: str) -> bool:
@@ -143,7 +176,7 @@ class Users:
         self._users: dict = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> dict | None:
+    def all(self) -> dict:
         try:
             st = os.stat(self.path)
             stamp = (st.st_mtime_ns, st.st_size)
@@ -153,7 +186,10 @@ class Users:
             if stamp != self._stamp:
                 self._users = read_users(self.path) if stamp else {}
                 self._stamp = stamp
-            return self._users.get(name)
+            return self._users
+
+    def get(self, name: str) -> dict | None:
+        return self.all().get(name)
 
 
 class RateLimiter:
@@ -276,13 +312,22 @@ def login():
         resp = Response(render_template("login.html", next=nxt, error=msg, name=name), status=429)
         resp.headers["Retry-After"] = str(int(wait) + 1)
         return resp
-    password = request.form.get("password", "")
-    record = current_app.extensions["sluice_users"].get(name) if name else None
-    if record is None:
-        dummy_check(password)
-    if record is None or record.get("role") not in ROLES or not check_password(record, password):
-        limiter.hit(client)
-        return render_template("login.html", next=nxt, error="wrong user name or password", name=name), 401
+    users = current_app.extensions["sluice_users"]
+    api_key = request.form.get("api_key", "").strip()
+    if api_key:
+        name = find_key_user(users.all(), api_key) or ""
+        record = users.get(name) if name else None
+        if record is None or record.get("role") not in ROLES:
+            limiter.hit(client)
+            return render_template("login.html", next=nxt, error="unknown API key", name=""), 401
+    else:
+        password = request.form.get("password", "")
+        record = users.get(name) if name else None
+        if record is None:
+            dummy_check(password)
+        if record is None or record.get("role") not in ROLES or not check_password(record, password):
+            limiter.hit(client)
+            return render_template("login.html", next=nxt, error="wrong user name or password", name=name), 401
     session.clear()
     session.permanent = True
     session["user"] = name
@@ -295,5 +340,5 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-__all__ = ["init_app", "add_user", "remove_user", "read_users", "write_users", "hash_password", "check_password",
+__all__ = ["init_app", "add_user", "add_key_user", "find_key_user", "remove_user", "read_users", "write_users", "hash_password", "check_password",
            "secret_key_for", "RateLimiter", "ROLES", "current_role"]
