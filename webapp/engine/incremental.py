@@ -10,8 +10,10 @@ Python to DuckDB; DISTINCT keeps row counts. See docs/incremental.md.
 
 What a snapshot reads (``contents_sql``): a view whose values are exactly DuckDB's (everything but
 floating-point SUM/AVG) is read through its DuckDB view, which gives the same rows as the state.
-A view with floating-point aggregates keeps its rows in a table ``__sluice_out_<view>`` so that a
-snapshot shows the very values later deletes refer to; views reading it read that table.
+A view with floating-point aggregates keeps its rows in a log table ``__sluice_out_<view>`` (each
+step appends its deleted rows with count -1 and inserted rows with +1; compacted when it has grown
+to twice the view) so that a snapshot shows the very values later deletes refer to; views reading
+it read that table.
 
 Planning is cached per program (``analyze``): the runtime and the pipeline both ask, and a view's
 plan needs the plans of the views it reads.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections import Counter
 import threading
 import weakref
 
@@ -28,11 +31,19 @@ import pyarrow as pa
 
 from .catalog import Relation
 from .ivm_agg import Aggregate
-from .ivm_ops import Node, canonizer, consolidate
-from .ivm_plan import Ctx, Unsupported, plan_query
+from .ivm_expr import Ctx, Unsupported
+from .ivm_ops import Node, Select, Source, canonizer, consolidate
+from .ivm_plan import plan_query
 from .sql import quote
 
 log = logging.getLogger("sluice.engine")
+
+# A view that is one Select over one relation maps a change at least this big as two plain
+# batches (deleted rows, inserted rows) instead of weighted pairs: less Python per row, one more query.
+MAPPED_MIN_ROWS = 1000
+# The log table of a view with floating-point aggregates is compacted when it holds more than
+# twice the view's rows plus this many.
+LOG_SLACK_ROWS = 10_000
 
 _lock = threading.RLock()  # re-entrant: a finalizer below may run inside a locked section (GC)
 _programs: dict[int, tuple] = {}  # id(program) -> (weakref, Ctx, {view name: Analysis | None})
@@ -107,8 +118,7 @@ def _analyze(ctx: Ctx, view: Relation, program) -> Analysis | None:
     upstream_exact = all(ctx.views.get(n) is None or ctx.views[n].exact
                          for n in sources if program.relation(n).kind != "table")
     if not exact:
-        cols = ", ".join(quote(c.name) for c in view.columns)
-        contents, is_exact = f"SELECT {cols} FROM {quote(_out_table(view))}", False
+        contents, is_exact = _log_contents(view), False
     elif upstream_exact:
         contents, is_exact = f"SELECT * FROM {quote(view.name)}", True
     else:
@@ -155,6 +165,14 @@ def _out_table(view: Relation) -> str:
     return f"__sluice_out_{view.name}"
 
 
+def _log_contents(view: Relation) -> str:
+    """The rows of a view kept as a log of (row, +n/-n): each row as often as its net count."""
+    cols = ", ".join(quote(c.name) for c in view.columns)
+    net = f"SELECT {cols}, sum(__sluice_n) AS __sluice_n FROM {quote(_out_table(view))} GROUP BY ALL " \
+          "HAVING sum(__sluice_n) > 0"
+    return f"SELECT {cols} FROM (SELECT {cols}, unnest(range(__sluice_n::BIGINT)) FROM ({net}))"
+
+
 class IncrementalView:
     """The maintenance object of one view in one running pipeline."""
 
@@ -170,8 +188,9 @@ class IncrementalView:
         self.sources = analysis.sources
         self.out_table = None if _own_exact(self.root) else quote(_out_table(view))
         self.types = self.root.types
-        self._rids: dict = {}
-        self._next_rid = 0
+        r = self.root
+        self.mapped = r.child.name if isinstance(r, Select) and isinstance(r.child, Source) else None
+        self._live = self._logged = 0  # rows of the view, rows in its log table
 
     def initialize(self, con) -> None:
         """Build the operators' state (and the snapshot table, if any) from the current contents."""
@@ -184,23 +203,39 @@ class IncrementalView:
                 log.info("no index on %s.%s: %s", table, col, e)
         self.root.init(con)
         if self.out_table:
-            cols = ", ".join(f"{quote(c.name)} {t.duck}" for c, t in zip(self.view.columns, self.types))
-            con.execute(f"CREATE OR REPLACE TABLE {self.out_table} ({cols}, __sluice_rid BIGINT)")
-            rows = con.execute(self.root.sql()).fetchall()
-            canon = canonizer(self.types)
-            self._rids, self._next_rid = {}, 0
-            self._write([], [canon(r) for r in rows] if canon else rows, con)
-            con.execute(f"CREATE INDEX IF NOT EXISTS {quote('__sluice_ix_out_' + self.view.name)} "
-                        f"ON {self.out_table} (__sluice_rid)")
+            names = [quote(c.name) for c in self.view.columns]
+            sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
+            con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
+                        f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
+            self._live = self._logged = con.execute(f"SELECT count(*) FROM {self.out_table}").fetchall()[0][0]
 
     def step(self, con, deltas) -> tuple[list[tuple], list[tuple]]:
         if not any(n in deltas for n in self.sources):
             return [], []
-        out = consolidate(self.root.step(con, deltas))
-        dels = [r for r, w in out if w < 0 for _ in range(-w)]
-        ins = [r for r, w in out if w > 0 for _ in range(w)]
+        change = deltas.get(self.mapped) if self.mapped is not None else None
+        if change is not None and len(change[0]) + len(change[1]) >= MAPPED_MIN_ROWS:
+            dels, ins = self._step_mapped(con, change)
+        else:
+            out = consolidate(self.root.step(con, deltas))
+            dels = [r for r, w in out if w < 0 for _ in range(-w)]
+            ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):
             self._write(dels, ins, con)
+        return dels, ins
+
+    def _step_mapped(self, con, change) -> tuple[list[tuple], list[tuple]]:
+        """A view that is one Select over one relation: map its deleted and inserted rows."""
+        src_dels, src_ins = change
+        root = self.root
+        canon = root.child.canon
+        if canon:
+            src_dels, src_ins = [canon(r) for r in src_dels], [canon(r) for r in src_ins]
+        dels, ins = root.eval_rows(con, src_dels), root.eval_rows(con, src_ins)
+        if dels and ins:  # an update that leaves the view's columns alone changes nothing
+            c = Counter(ins)
+            c.subtract(dels)
+            dels = [r for r, n in c.items() if n < 0 for _ in range(-n)]
+            ins = [r for r, n in c.items() if n > 0 for _ in range(n)]
         return dels, ins
 
     def contents_sql(self) -> str:
@@ -208,37 +243,25 @@ class IncrementalView:
 
     # -- the snapshot table of views with floating-point aggregates ----------------------------
     def _write(self, dels, ins, con) -> None:
-        gone = []
-        for r in dels:
-            lst = self._rids.get(r)
-            if not lst:
-                raise RuntimeError(f"view {self.view.name}: deleting a row it does not hold: {r!r}")
-            gone.append(lst.pop())
-            if not lst:
-                del self._rids[r]
-        if len(gone) <= 1000:
-            if gone:
-                con.execute(f"DELETE FROM {self.out_table} WHERE __sluice_rid IN ({', '.join(map(str, gone))})")
-        else:
-            con.register("__sluice_gone", pa.table({"rid": pa.array(gone, type=pa.int64())}))
-            try:
-                con.execute(f"DELETE FROM {self.out_table} WHERE __sluice_rid IN (SELECT rid FROM __sluice_gone)")
-            finally:
-                con.unregister("__sluice_gone")
-        if ins:
-            rids = list(range(self._next_rid, self._next_rid + len(ins)))
-            self._next_rid += len(ins)
-            for r, rid in zip(ins, rids):
-                self._rids.setdefault(r, []).append(rid)
-            cols = list(zip(*ins))
-            arrs = {f"c{i}": pa.array(cols[i], type=t.arrow) for i, t in enumerate(self.types)}
-            arrs["rid"] = pa.array(rids, type=pa.int64())
-            sel = ", ".join(f"CAST(c{i} AS {t.duck})" if t.cast else f"c{i}" for i, t in enumerate(self.types))
-            con.register("__sluice_outrows", pa.table(arrs))
-            try:
-                con.execute(f"INSERT INTO {self.out_table} SELECT {sel}, rid FROM __sluice_outrows")
-            finally:
-                con.unregister("__sluice_outrows")
+        """Append the change to the view's log table (no lookups), compacting it now and then."""
+        rows = dels + ins
+        cols = list(zip(*rows))
+        arrs = {f"c{i}": pa.array(cols[i], type=t.arrow) for i, t in enumerate(self.types)}
+        arrs["n"] = pa.array([-1] * len(dels) + [1] * len(ins), type=pa.int64())
+        sel = ", ".join(f"CAST(c{i} AS {t.duck})" if t.cast else f"c{i}" for i, t in enumerate(self.types))
+        con.register("__sluice_outrows", pa.table(arrs))
+        try:
+            con.execute(f"INSERT INTO {self.out_table} SELECT {sel}, n FROM __sluice_outrows")
+        finally:
+            con.unregister("__sluice_outrows")
+        self._logged += len(rows)
+        self._live += len(ins) - len(dels)
+        if self._logged > 2 * self._live + LOG_SLACK_ROWS:
+            names = ", ".join(quote(c.name) for c in self.view.columns)
+            con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS SELECT {names}, "
+                        f"sum(__sluice_n)::BIGINT AS __sluice_n FROM {self.out_table} GROUP BY ALL "
+                        "HAVING sum(__sluice_n) <> 0")
+            self._logged = self._live
 
 
 def plan_incremental(view: Relation, program) -> IncrementalView | None:

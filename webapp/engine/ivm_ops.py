@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable
 
 import pyarrow as pa
@@ -63,6 +64,13 @@ def canonizer(types: list[TypeInfo]) -> Callable[[tuple], tuple] | None:
         return row
 
     return canon
+
+
+def canon_pairs(canon, pairs: list) -> list:
+    """``pairs`` with ``canon`` applied to each row, copied only when some row holds a NaN."""
+    if canon is None or not any(canon(r) is not r for r, _ in pairs):
+        return pairs
+    return [(canon(r), w) for r, w in pairs]
 
 
 def consolidate(pairs) -> list[tuple[tuple, int]]:
@@ -133,6 +141,10 @@ class Node:
         """(table, column) when output column ``pos`` is a stored table's column, unchanged."""
         return None
 
+    def delta_bound(self, deltas) -> int:
+        """How many changed rows of the relations read reach this operator in this step."""
+        return sum(c.delta_bound(deltas) for c in self.children)
+
 
 def _cols(n: int) -> str:
     return ", ".join(f"__c{i}" for i in range(n))
@@ -157,15 +169,15 @@ class Source(Node):
     def base_column(self, pos):
         return (self.name, self.colnames[pos]) if self.is_table else None
 
+    def delta_bound(self, deltas):
+        d = deltas.get(self.name)
+        return len(d[0]) + len(d[1]) if d else 0
+
     def step(self, con, deltas):
         d = deltas.get(self.name)
         if not d:
             return []
-        out = from_changes(d)
-        if self.canon:
-            c = self.canon
-            out = [(c(r), w) for r, w in out]
-        return out
+        return canon_pairs(self.canon, from_changes(d))
 
 
 class Select(Node):
@@ -180,6 +192,7 @@ class Select(Node):
         self.child, self.types, self.keys, self.refs, self.fast = child, types, keys, refs, fast
         self.exprs, self.where = exprs, where
         self.batch_sql = select_sql(child.types, refs, exprs, where)
+        self.rows_sql = select_sql(child.types, refs, exprs, where, weighted=False)
         self.children = (child,)
         self.canon = canonizer(types)
         self.plain = [int(e[3:]) if e.startswith("__c") and e[3:].isdigit() else None for e in exprs]
@@ -201,7 +214,11 @@ class Select(Node):
             return []
         if self.fast is not None:
             f = self.fast
-            return [(tuple(r[i] for i in f), w) for r, w in rows]
+            if len(f) == 1:
+                p = f[0]
+                return [((r[p],), w) for r, w in rows]
+            get = itemgetter(*f) if f else (lambda r: ())
+            return [(get(r), w) for r, w in rows]
         in_types = self.child.types
         cols = arrow_columns([r for r, _ in rows], self.refs, in_types)
         cols["__w"] = pa.array([w for _, w in rows], type=pa.int64())
@@ -215,11 +232,35 @@ class Select(Node):
             return [(c(r[:-1]), r[-1]) for r in res]
         return [(r[:-1], r[-1]) for r in res]
 
+    def eval_rows(self, con, rows: list[tuple]) -> list[tuple]:
+        """The output rows for input ``rows`` (no weights): a view that is one Select over one
+        relation maps the step's deleted and inserted rows separately."""
+        if not rows:
+            return []
+        if self.fast is not None:
+            f = self.fast
+            if len(f) == 1:
+                p = f[0]
+                return [(r[p],) for r in rows]
+            get = itemgetter(*f) if f else (lambda r: ())
+            return [get(r) for r in rows]
+        cols = arrow_columns(rows, self.refs, self.child.types)
+        if not cols:
+            cols["__one"] = pa.array([1] * len(rows), type=pa.int8())
+        con.register("__sluice_raw", pa.table(cols))
+        try:
+            res = con.execute(self.rows_sql).fetchall()
+        finally:
+            con.unregister("__sluice_raw")
+        return [self.canon(r) for r in res] if self.canon else res
 
-def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], where: str | None) -> str:
+
+def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], where: str | None,
+               weighted: bool = True) -> str:
+    w = ["__w"] if weighted else []
     casts = [f"CAST(__c{i} AS {in_types[i].duck}) AS __c{i}" if in_types[i].cast else f"__c{i}" for i in refs]
-    inner = ", ".join(casts + ["__w"])
-    sql = f"WITH __sluice_b AS (SELECT {inner} FROM __sluice_raw) SELECT {', '.join(exprs + ['__w'])} FROM __sluice_b"
+    inner = ", ".join(casts + w) or "1 AS __one"
+    sql = f"WITH __sluice_b AS (SELECT {inner} FROM __sluice_raw) SELECT {', '.join(exprs + w)} FROM __sluice_b"
     if where:
         sql += f" WHERE {where}"
     return sql
@@ -229,19 +270,38 @@ def _keyfn(pos: tuple[int, ...]) -> Callable[[tuple], tuple]:
     if len(pos) == 1:
         p = pos[0]
         return lambda r: (r[p],)
-    return lambda r: tuple(r[p] for p in pos)
+    return itemgetter(*pos)
 
 
-def group_by_key(rows, keyf):
+def group_by_key(rows, keypos: tuple[int, ...]):
     """({key: [(row, w), ...]}, [(row, w) with a NULL in the key])."""
     g: dict = {}
     nulls = []
-    for r, w in rows:
-        k = keyf(r)
+    if len(keypos) == 1:
+        p = keypos[0]
+        for rw in rows:
+            v = rw[0][p]
+            if v is None:
+                nulls.append(rw)
+            else:
+                k = (v,)
+                b = g.get(k)
+                if b is None:
+                    g[k] = [rw]
+                else:
+                    b.append(rw)
+        return g, nulls
+    get = itemgetter(*keypos)
+    for rw in rows:
+        k = get(rw[0])
         if None in k:
-            nulls.append((r, w))
+            nulls.append(rw)
         else:
-            g.setdefault(k, []).append((r, w))
+            b = g.get(k)
+            if b is None:
+                g[k] = [rw]
+            else:
+                b.append(rw)
     return g, nulls
 
 
@@ -394,8 +454,8 @@ class Join(Node):
             return []
         self.left.apply(dl)
         self.right.apply(dr)
-        gl, nl = group_by_key(dl, self.left.keyf)
-        gr, nr = group_by_key(dr, self.right.keyf)
+        gl, nl = group_by_key(dl, self.left.keypos)
+        gr, nr = group_by_key(dr, self.right.keypos)
         out: list = []
         rnull = (None,) * self.rw
         lnull = (None,) * self.lw
@@ -417,7 +477,7 @@ class Join(Node):
             _pad(out, gl, gr, lnew, rnew, nl, lambda r: r + rnull)
         if self.pad_left:
             _pad(out, gr, gl, rnew, lnew, nr, lambda r: lnull + r)
-        return consolidate(out)
+        return out  # consumers take unconsolidated changes; the view consolidates its output
 
 
 def _pad(out, gk, go, knew, onew, nulls, pad):

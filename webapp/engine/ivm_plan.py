@@ -15,229 +15,11 @@ finished plan must produce exactly the column types DuckDB gives the view, or it
 
 from __future__ import annotations
 
-import copy
-import json
-import re
-
-import duckdb
-import pyarrow as pa
-
 from .ivm_agg import AGG_KINDS, Aggregate, AggSpec
+from .ivm_expr import (Ctx, Scope, Unsupported, check_expr, colref, conj, conjuncts, expr_key, is_agg, plain_pos,
+                       positional, walk)
 from .ivm_ops import Distinct, IndexSide, Join, Node, Select, Source, TableSide, TypeInfo, UnionAll
 from .sql import quote
-
-
-class Unsupported(Exception):
-    """Raised while planning when the view uses something that is not maintained incrementally."""
-
-
-_SESSION_FUNCS = {
-    "current_connection_id", "current_database", "current_date", "current_localtime", "current_localtimestamp",
-    "current_query", "current_query_id", "current_schema", "current_schemas", "current_setting",
-    "current_transaction_id", "get_current_time", "get_current_timestamp", "getvariable", "now", "today",
-    "transaction_timestamp", "txid_current", "in_search_path", "write_log", "stats", "vector_type",
-    "sleep_ms", "current_time", "current_timestamp", "localtime", "localtimestamp", "current_user", "user",
-    "session_user", "current_role", "current_catalog",
-}
-_EXPR_CLASSES = {"BETWEEN", "CASE", "CAST", "COLUMN_REF", "COMPARISON", "CONJUNCTION", "CONSTANT", "FUNCTION",
-                 "OPERATOR", "TYPE"}
-_KINDS = {
-    "BOOLEAN": "bool", "TINYINT": "int", "SMALLINT": "int", "INTEGER": "int", "BIGINT": "int", "HUGEINT": "int",
-    "UTINYINT": "int", "USMALLINT": "int", "UINTEGER": "int", "UBIGINT": "int", "FLOAT": "float",
-    "DOUBLE": "float", "VARCHAR": "str", "DATE": "date", "TIME": "time", "TIMESTAMP": "timestamp",
-}
-_DEC_RE = re.compile(r"DECIMAL\((\d+),(\d+)\)")
-_LOC_KEYS = {"query_location", "query_location_length", "alias"}
-
-
-class Ctx:
-    """Per program: a scratch DuckDB with the program's tables and views, to bind types and to turn
-    AST pieces back into SQL; plus what is known about each view (``views``: name -> Analysis)."""
-
-    def __init__(self, program, views: dict):
-        self.program = program
-        self.views = views
-        self.con = duckdb.connect(":memory:", config={"threads": 1})
-        for t in program.tables:
-            self.con.execute(program.table_ddl(t))
-        for v in program.views:
-            self.con.execute(program.view_ddl(v))
-        rows = self.con.execute("SELECT function_name, function_type, stability FROM duckdb_functions()").fetchall()
-        self.aggregates = {n for n, t, _ in rows if t == "aggregate"}
-        self.volatile = {n for n, _, s in rows if s == "VOLATILE"} | _SESSION_FUNCS
-        self._types: dict[str, TypeInfo | None] = {}
-        self._template = json.loads(self.con.execute("SELECT json_serialize_sql('SELECT 1')").fetchall()[0][0])
-
-    def close(self):
-        self.con.close()
-
-    # -- SQL text -----------------------------------------------------------------------------
-    def statement(self, node: dict) -> str:
-        doc = copy.deepcopy(self._template)
-        doc["statements"][0]["node"] = node
-        return self.con.execute("SELECT json_deserialize_sql(?::JSON)", [json.dumps(doc)]).fetchall()[0][0]
-
-    def expr_sql(self, e: dict) -> str:
-        node = copy.deepcopy(self._template["statements"][0]["node"])
-        e = dict(e, alias="")
-        node["select_list"] = [e]
-        text = self.statement(node)
-        assert text.startswith("SELECT ")
-        return text[len("SELECT "):]
-
-    def parse(self, sql: str) -> dict:
-        doc = json.loads(self.con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
-        if doc.get("error") or len(doc["statements"]) != 1:
-            raise Unsupported(f"DuckDB could not serialize the query: {doc.get('error_message', '')}")
-        return doc["statements"][0]["node"]
-
-    def describe(self, sql: str) -> list[tuple[str, str]]:
-        try:
-            return [(r[0], r[1]) for r in self.con.execute(f"DESCRIBE {sql}").fetchall()]
-        except duckdb.Error as e:
-            raise Unsupported(f"could not bind part of the query: {e}") from None
-
-    def describe_node(self, node: dict) -> list[tuple[str, str]]:
-        return self.describe(self.statement(node))
-
-    def type_info(self, duck: str) -> TypeInfo:
-        if duck not in self._types:
-            self._types[duck] = self._make_type(duck)
-        t = self._types[duck]
-        if t is None:
-            raise Unsupported(f"values of type {duck} are not maintained incrementally")
-        return t
-
-    def _make_type(self, duck: str) -> TypeInfo | None:
-        m = _DEC_RE.fullmatch(duck)
-        kind = "decimal" if m else _KINDS.get(duck)
-        if kind is None:
-            return None
-        arrow = self.con.sql(f"SELECT CAST(NULL AS {duck}) AS x").to_arrow_table().schema.field(0).type
-        self.con.register("__sluice_t", pa.table({"x": pa.array([], type=arrow)}))
-        try:
-            back = self.con.execute("DESCRIBE SELECT x FROM __sluice_t").fetchall()[0][1]
-        finally:
-            self.con.unregister("__sluice_t")
-        return TypeInfo(duck, arrow, back != duck, kind, int(m.group(2)) if m else 0)
-
-    def types(self, cols: list[tuple[str, str]]) -> list[TypeInfo]:
-        return [self.type_info(t) for _, t in cols]
-
-
-# ---------------------------------------------------------------------------------------------
-# Expressions
-
-def _walk(e, fn):
-    """Call ``fn`` on every expression dict inside ``e`` (depth first, parents first)."""
-    if isinstance(e, dict):
-        if "class" in e:
-            fn(e)
-        for k, v in e.items():
-            if k != "type_expr":
-                _walk(v, fn)
-    elif isinstance(e, list):
-        for x in e:
-            _walk(x, fn)
-
-
-def expr_key(e) -> str:
-    def strip(o):
-        if isinstance(o, dict):
-            return {k: strip(v) for k, v in o.items() if k not in _LOC_KEYS}
-        if isinstance(o, list):
-            return [strip(x) for x in o]
-        return o
-    return json.dumps(strip(e), sort_keys=True)
-
-
-def _is_agg(ctx: Ctx, e: dict) -> bool:
-    return e.get("class") == "FUNCTION" and e.get("function_name", "").lower() in ctx.aggregates \
-        and not e.get("schema")
-
-
-def check_expr(ctx: Ctx, e: dict, allow_agg: bool) -> None:
-    def visit(x):
-        cls = x["class"]
-        if cls not in _EXPR_CLASSES:
-            raise Unsupported(f"{cls.lower()} expressions are not maintained incrementally")
-        if cls == "FUNCTION":
-            name = x.get("function_name", "").lower()
-            if name in ctx.volatile:
-                raise Unsupported(f"{name}() does not give the same result every time it runs")
-            if _is_agg(ctx, x) and not allow_agg:
-                raise Unsupported(f"aggregate {name}() in this position")
-    _walk(e, visit)
-
-
-class Scope:
-    """The columns visible in a FROM clause: leaves (alias, column names) over one row layout."""
-
-    def __init__(self, leaves: list[tuple[str, list[str], int]], types: list[TypeInfo]):
-        self.leaves = leaves  # (alias, names, offset); names and alias lower-cased
-        self.types = types
-
-    def shifted(self, by: int) -> list[tuple[str, list[str], int]]:
-        return [(a, n, o + by) for a, n, o in self.leaves]
-
-    def resolve(self, parts: list[str]) -> int:
-        parts = [p.lower() for p in parts]
-        if len(parts) == 1:
-            hits = [o + i for _, names, o in self.leaves for i, n in enumerate(names) if n == parts[0]]
-        elif len(parts) == 2:
-            hits = [o + i for a, names, o in self.leaves if a == parts[0] for i, n in enumerate(names)
-                    if n == parts[1]]
-        else:
-            hits = []
-        if len(hits) != 1:
-            raise Unsupported(f"column reference {'.'.join(parts)} is not a plain column of the FROM clause")
-        return hits[0]
-
-    def refs(self, e) -> set[int]:
-        out: set[int] = set()
-
-        def visit(x):
-            if x["class"] == "COLUMN_REF":
-                out.add(self.resolve(x["column_names"]))
-        _walk(e, visit)
-        return out
-
-
-def _colref(i: int) -> dict:
-    return {"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": "", "query_location": 0,
-            "query_location_length": 0, "column_names": [f"__c{i}"]}
-
-
-def positional(e: dict, scope: Scope) -> dict:
-    """A copy of ``e`` with every column reference replaced by its position ``__c{i}``."""
-    if isinstance(e, dict):
-        if e.get("class") == "COLUMN_REF":
-            return _colref(scope.resolve(e["column_names"]))
-        return {k: positional(v, scope) for k, v in e.items()}
-    if isinstance(e, list):
-        return [positional(x, scope) for x in e]
-    return e
-
-
-def _plain_pos(e: dict) -> int | None:
-    if e.get("class") == "COLUMN_REF" and len(e["column_names"]) == 1 and e["column_names"][0].startswith("__c"):
-        return int(e["column_names"][0][3:])
-    return None
-
-
-def _conjuncts(e: dict) -> list[dict]:
-    if e.get("class") == "CONJUNCTION" and e.get("type") == "CONJUNCTION_AND":
-        return [c for ch in e["children"] for c in _conjuncts(ch)]
-    return [e]
-
-
-def _and(es: list[dict]) -> dict | None:
-    if not es:
-        return None
-    if len(es) == 1:
-        return es[0]
-    return {"class": "CONJUNCTION", "type": "CONJUNCTION_AND", "alias": "", "query_location": 0,
-            "query_location_length": 0, "children": es}
 
 
 def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, out_types: list[TypeInfo],
@@ -246,9 +28,9 @@ def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, ou
     in_types = child.types
     refs: set[int] = set()
     for e in exprs + ([where] if where else []):
-        _walk(e, lambda x: refs.add(_plain_pos(x)) if x["class"] == "COLUMN_REF" else None)
+        walk(e, lambda x: refs.add(plain_pos(x)) if x["class"] == "COLUMN_REF" else None)
     refs.discard(None)
-    plain = [_plain_pos(e) for e in exprs]
+    plain = [plain_pos(e) for e in exprs]
     fast = None
     if where is None and all(p is not None and in_types[p].duck == t.duck for p, t in zip(plain, out_types)):
         fast = plain
@@ -267,7 +49,7 @@ def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, ou
 
 
 def _identity_filter(ctx: Ctx, child: Node, where: dict) -> Select:
-    exprs = [_colref(i) for i in range(len(child.types))]
+    exprs = [colref(i) for i in range(len(child.types))]
     sel = make_select(ctx, child, exprs, where, child.types)
     sel.identity = True
     return sel
@@ -343,7 +125,7 @@ def _plan_select(ctx: Ctx, node: dict) -> tuple[Node, list[str]]:
 
 def _contains_agg(ctx, exprs) -> bool:
     found = []
-    _walk(exprs, lambda x: found.append(1) if _is_agg(ctx, x) else None)
+    walk(exprs, lambda x: found.append(1) if is_agg(ctx, x) else None)
     return bool(found)
 
 
@@ -430,7 +212,7 @@ def _plan_join(ctx: Ctx, t: dict) -> tuple[Node, Scope]:
     scope = Scope(lscope.leaves + rscope.shifted(lw), lplan.types + rplan.types)
     check_expr(ctx, t["condition"], allow_agg=False)
     lk, rk, left_only, right_only, rest = [], [], [], [], []
-    for c in _conjuncts(t["condition"]):
+    for c in conjuncts(t["condition"]):
         refs = scope.refs(c)
         if c.get("class") == "COMPARISON" and c.get("type") == "COMPARE_EQUAL":
             a, b = c["left"], c["right"]
@@ -455,15 +237,15 @@ def _plan_join(ctx: Ctx, t: dict) -> tuple[Node, Scope]:
     # Conditions on one side only are applied to that side before the join (for an outer join
     # that is what they mean; for an inner join it makes the join's state smaller).
     if right_only:
-        rplan = _identity_filter(ctx, rplan, positional(_and(right_only), Scope(rscope.leaves, rplan.types)))
+        rplan = _identity_filter(ctx, rplan, positional(conj(right_only), Scope(rscope.leaves, rplan.types)))
     if left_only:
-        lplan = _identity_filter(ctx, lplan, positional(_and(left_only), Scope(lscope.leaves, lplan.types)))
+        lplan = _identity_filter(ctx, lplan, positional(conj(left_only), Scope(lscope.leaves, lplan.types)))
     post = rest
     keys = _join_keys(lplan.keys, rplan.keys, lk, rk, lw, pad_left, pad_right)
     node: Node = Join(_side(lplan, tuple(lk)), _side(rplan, tuple(rk)), lplan.types + rplan.types, keys,
                       pad_left, pad_right)
     if post:
-        node = _identity_filter(ctx, node, positional(_and(post), scope))
+        node = _identity_filter(ctx, node, positional(conj(post), scope))
     return node, scope
 
 
@@ -505,9 +287,12 @@ def _plan_aggregate(ctx, node, child, scope, select_list, where, out_types) -> N
     # group expressions, in the original spelling (for typing) and positional (for evaluation)
     groups = []
     if node.get("aggregate_handling") == "FORCE_AGGREGATES" and not node.get("group_expressions"):
-        groups = [e for e in select_list if not _contains_agg(ctx, e)]
+        # DuckDB groups by the select items without aggregates, constants left out
+        groups = [e for e in select_list if not _contains_agg(ctx, e) and _has_column(e)]
     for g in node.get("group_expressions") or []:
         groups.append(_group_target(g, select_list, scope))
+    for g in groups:
+        check_expr(ctx, g, allow_agg=False)
     gpos = [positional(g, scope) for g in groups]
     gkeys = {}
     for j, g in enumerate(gpos):
@@ -517,7 +302,7 @@ def _plan_aggregate(ctx, node, child, scope, select_list, where, out_types) -> N
     akeys: dict[str, int] = {}
 
     def collect(e):
-        if _is_agg(ctx, e):
+        if is_agg(ctx, e):
             k = expr_key(positional(e, scope))
             if k not in akeys:
                 akeys[k] = len(aggs)
@@ -525,9 +310,7 @@ def _plan_aggregate(ctx, node, child, scope, select_list, where, out_types) -> N
     for e in select_list + ([having] if having else []):
         _walk_aggs(ctx, e, collect)
     m = len(groups)
-    pre_orig, pre_keys = list(groups), {}
-    for g in gpos:
-        pre_keys.setdefault(expr_key(g), len(pre_keys))
+    pre_orig = list(groups)
     specs_raw = []
     for a in aggs:
         name = a["function_name"].lower()
@@ -565,10 +348,16 @@ def _plan_aggregate(ctx, node, child, scope, select_list, where, out_types) -> N
     return make_select(ctx, agg, exprs, post(having) if having else None, out_types)
 
 
+def _has_column(e) -> bool:
+    found = []
+    walk(e, lambda x: found.append(1) if x["class"] == "COLUMN_REF" else None)
+    return bool(found)
+
+
 def _walk_aggs(ctx, e, fn):
     """Call ``fn`` on each outermost aggregate call in ``e``."""
     if isinstance(e, dict):
-        if _is_agg(ctx, e):
+        if is_agg(ctx, e):
             fn(e)
             return
         for v in e.values():
@@ -612,15 +401,15 @@ def _post_expr(ctx, e, scope, gkeys, akeys, m):
         if not isinstance(x, dict):
             return x
         if "class" in x:
-            if _is_agg(ctx, x):
-                return _colref(m + akeys[expr_key(positional(x, scope))])
+            if is_agg(ctx, x):
+                return colref(m + akeys[expr_key(positional(x, scope))])
             if x["class"] not in ("TYPE", "CONSTANT"):
                 try:
                     k = expr_key(positional(x, scope))
                 except Unsupported:
                     k = None
                 if k in gkeys:
-                    return _colref(gkeys[k])
+                    return colref(gkeys[k])
             if x["class"] == "COLUMN_REF":
                 raise Unsupported(f"column {'.'.join(x['column_names'])} is neither grouped nor aggregated")
         return {k: (rec(v) if k != "type_expr" else v) for k, v in x.items()}

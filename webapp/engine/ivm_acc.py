@@ -1,0 +1,385 @@
+"""Accumulators of GROUP BY aggregates, and ``AggSpec``: one aggregate of a view.
+
+An accumulator takes weighted values (a delete is weight -1) and gives the aggregate's value in
+the type DuckDB gives it: COUNT -> int, SUM of integers -> int (HUGEINT), SUM of DECIMAL(p,s) ->
+Decimal with scale s, SUM/AVG of floats and every AVG -> float. Sums are kept exactly (integers,
+scaled integers for DECIMAL, and for DOUBLE/REAL integers in units of 2**-1074, the smallest
+double), so deleting a value leaves no rounding residue. MIN/MAX keep a count per distinct value
+and a heap with lazy deletion; ``_Extreme`` and ``_Stale`` stand in for groups loaded from a
+DuckDB summary and raise ``Reload`` when a change needs the whole group again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from decimal import Context, Decimal
+
+from .ivm_ops import NAN, TypeInfo
+
+_CTX = Context(prec=120)
+
+
+class Reload(Exception):
+    """Raised by an accumulator that cannot take a change without seeing the whole group."""
+_SCALE = 1 << 1074
+_INF = float("inf")
+
+
+def _f2i(x: float) -> int:
+    """A finite double as an exact integer count of 2**-1074."""
+    m, e = math.frexp(x)
+    mi = int(m * 9007199254740992.0)
+    sh = e - 53 + 1074
+    return mi << sh if sh >= 0 else mi >> -sh
+
+
+class _Count:
+    __slots__ = ("c",)
+
+    def __init__(self, c=0):
+        self.c = c
+
+    def add(self, v, w):
+        if v is not None:
+            self.c += w
+
+    def value(self):
+        return self.c
+
+
+class _CountStar(_Count):
+    __slots__ = ()
+
+    def add(self, v, w):
+        self.c += w
+
+
+class _SumInt:
+    __slots__ = ("s", "c", "avg")
+
+    def __init__(self, avg=False, s=0, c=0):
+        self.s, self.c = s or 0, c
+        self.avg = avg
+
+    def add(self, v, w):
+        if v is not None:
+            self.s += v * w
+            self.c += w
+
+    def value(self):
+        if not self.c:
+            return None
+        return self.s / self.c if self.avg else self.s
+
+
+class _SumDec:
+    __slots__ = ("s", "c", "scale", "avg")
+
+    def __init__(self, scale, avg=False, s=None, c=0):
+        self.s = int(s.scaleb(scale, _CTX)) if s is not None else 0
+        self.c = c
+        self.scale, self.avg = scale, avg
+
+    def add(self, v, w):
+        if v is not None:
+            self.s += int(v.scaleb(self.scale, _CTX)) * w
+            self.c += w
+
+    def value(self):
+        if not self.c:
+            return None
+        if self.avg:
+            return self.s / (10 ** self.scale * self.c)
+        return Decimal(self.s).scaleb(-self.scale, _CTX)
+
+
+class _SumFloat:
+    __slots__ = ("s", "c", "pinf", "ninf", "nan", "avg")
+
+    def __init__(self, avg=False, s=None, c=0, pinf=0, ninf=0, nan=0):
+        self.s = _f2i(s) if s is not None else 0
+        self.c, self.pinf, self.ninf, self.nan = c, pinf, ninf, nan
+        self.avg = avg
+
+    def add(self, v, w):
+        if v is None:
+            return
+        self.c += w
+        if v - v == 0.0:
+            self.s += _f2i(v) * w
+        elif v != v:
+            self.nan += w
+        elif v > 0:
+            self.pinf += w
+        else:
+            self.ninf += w
+
+    def value(self):
+        if not self.c:
+            return None
+        if self.nan or (self.pinf and self.ninf):
+            return NAN
+        if self.pinf:
+            return _INF
+        if self.ninf:
+            return -_INF
+        try:
+            return self.s / (_SCALE * self.c) if self.avg else self.s / _SCALE
+        except OverflowError:
+            return _INF if self.s > 0 else -_INF
+
+
+class _Rev:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+    def __lt__(self, o):
+        return o.k < self.k
+
+    def __eq__(self, o):
+        return self.k == o.k
+
+
+def _float_key(v):
+    return (1, 0.0) if v != v else (0, v)
+
+
+def _ident(v):
+    return v
+
+
+class _MinMax:
+    __slots__ = ("cnt", "heap", "keyf")
+
+    def __init__(self, keyf):
+        self.cnt: dict = {}
+        self.heap: list = []
+        self.keyf = keyf
+
+    def add(self, v, w):
+        if v is None:
+            return
+        cnt = self.cnt
+        old = cnt.get(v, 0)
+        n = old + w
+        if n > 0:
+            cnt[v] = n
+            if old == 0:
+                heapq.heappush(self.heap, (self.keyf(v), v))
+        elif n == 0:
+            del cnt[v]
+        else:
+            raise RuntimeError("min/max: a value was deleted more often than it was inserted")
+
+    def value(self):
+        heap, cnt = self.heap, self.cnt
+        while heap and heap[0][1] not in cnt:
+            heapq.heappop(heap)
+        if len(heap) > 2 * len(cnt) + 32:
+            self.heap = heap = [(self.keyf(v), v) for v in cnt]
+            heapq.heapify(heap)
+        return heap[0][1] if heap else None
+
+
+class _Extreme:
+    """MIN/MAX of a loaded group: the extreme and how many rows hold it; deleting its last copy
+    needs the group again."""
+
+    __slots__ = ("ext", "n", "keyf")
+
+    def __init__(self, keyf, ext, n):
+        self.keyf, self.ext, self.n = keyf, ext, n
+
+    def add(self, v, w):
+        if v is None:
+            return
+        ext = self.ext
+        if ext is None:
+            if w < 0:
+                raise Reload
+            self.ext, self.n = v, w
+            return
+        if v is ext or v == ext:
+            self.n += w
+            if self.n <= 0:
+                raise Reload
+        elif self.keyf(v) < self.keyf(ext):
+            if w < 0:
+                raise Reload
+            self.ext, self.n = v, w
+
+    def value(self):
+        return self.ext
+
+
+class _Stale:
+    """A DISTINCT aggregate of a loaded group: its value, recomputed whenever the group changes."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v):
+        self.v = v
+
+    def add(self, v, w):
+        if v is not None:
+            raise Reload
+
+    def value(self):
+        return self.v
+
+
+class _Distinct:
+    """Feeds each distinct non-NULL value to ``inner`` once, while it is present."""
+
+    __slots__ = ("cnt", "inner")
+
+    def __init__(self, inner):
+        self.cnt: dict = {}
+        self.inner = inner
+
+    def add(self, v, w):
+        if v is None:
+            return
+        cnt = self.cnt
+        old = cnt.get(v, 0)
+        n = old + w
+        if n:
+            cnt[v] = n
+        else:
+            del cnt[v]
+        if old == 0 and n > 0:
+            self.inner.add(v, 1)
+        elif old > 0 and n == 0:
+            self.inner.add(v, -1)
+
+    def value(self):
+        return self.inner.value()
+
+
+AGG_KINDS = {"count_star", "count", "sum", "avg", "min", "max"}
+ORDERABLE = {"int", "float", "decimal", "str", "bool", "date", "time", "timestamp"}
+
+
+class AggSpec:
+    """One aggregate: ``kind`` (count_star|count|sum|avg|min|max), positions of its argument and of
+    its FILTER flag in the pre-aggregation row, DISTINCT, and the argument and result types."""
+
+    def __init__(self, kind: str, arg: int | None, filt: int | None, distinct: bool,
+                 in_type: TypeInfo | None, out_type: TypeInfo):
+        self.kind, self.arg, self.filt, self.distinct = kind, arg, filt, distinct
+        self.in_type, self.out_type = in_type, out_type
+
+    def supported(self) -> bool:
+        k, t, o = self.kind, self.in_type, self.out_type
+        if k == "count_star":
+            return o.kind == "int"
+        if k == "count":
+            return o.kind == "int" and (not self.distinct or t.kind in ORDERABLE)
+        if k in ("min", "max"):
+            return t.kind in ORDERABLE and o.duck == t.duck
+        if k == "sum":
+            return (t.kind == "int" and o.kind == "int") or (t.kind == "decimal" and o.kind == "decimal"
+                                                             and o.scale == t.scale) \
+                or (t.kind == "float" and o.duck == "DOUBLE")
+        if k == "avg":
+            return t.kind in ("int", "decimal", "float") and o.duck == "DOUBLE"
+        return False
+
+    def exact(self) -> bool:
+        """False when the value may differ from DuckDB's in the last bits (floating point)."""
+        return not (self.kind == "avg" or (self.kind == "sum" and self.in_type.kind == "float"))
+
+    def keyf(self):
+        base = _float_key if self.in_type.kind == "float" else _ident
+        return (lambda v: _Rev(base(v))) if self.kind == "max" else base
+
+    def _filter(self, extra: str = "") -> str:
+        conds = [c for c in (f"__c{self.filt}" if self.filt is not None else "", extra) if c]
+        return f" FILTER (WHERE {' AND '.join(conds)})" if conds else ""
+
+    def sql(self) -> str:
+        """The aggregate as DuckDB computes it over the pre-aggregation columns."""
+        x = f"__c{self.arg}"
+        d = "DISTINCT " if self.distinct else ""
+        body = "count(*)" if self.kind == "count_star" else f"{self.kind}({d}{x})"
+        return body + self._filter()
+
+    def summary_sql(self, i: int) -> list[str]:
+        """Columns from which ``from_summary`` rebuilds the accumulator of a group."""
+        k, x = self.kind, f"__c{self.arg}"
+        if self.distinct and k not in ("min", "max"):
+            return [self.sql()]
+        if k == "count_star":
+            return ["count(*)" + self._filter()]
+        if k == "count":
+            return [f"count({x})" + self._filter()]
+        if k in ("min", "max"):
+            return [f"{k}({x})" + self._filter(), "count(*)" + self._filter(f"{x} = __e{i}")]
+        if self.in_type.kind == "float":
+            return [f"sum({x})" + self._filter(f"isfinite({x})"), f"count({x})" + self._filter(),
+                    "count(*)" + self._filter(f"{x} = 'infinity'::DOUBLE"),
+                    "count(*)" + self._filter(f"{x} = '-infinity'::DOUBLE"),
+                    "count(*)" + self._filter(f"isnan({x})")]
+        return [f"sum({x})" + self._filter(), f"count({x})" + self._filter()]
+
+    def window_sql(self, i: int, partition: str) -> str | None:
+        if self.kind not in ("min", "max"):
+            return None
+        return f"{self.kind}(__c{self.arg}){self._filter()} OVER ({partition}) AS __e{i}"
+
+    def from_summary(self, vals: list):
+        k, t = self.kind, self.in_type
+        if self.distinct and k not in ("min", "max"):
+            return _Stale(vals[0])
+        if k == "count_star":
+            return _CountStar(vals[0])
+        if k == "count":
+            return _Count(vals[0])
+        if k in ("min", "max"):
+            return _Extreme(self.keyf(), vals[0], vals[1])
+        avg = k == "avg"
+        if t.kind == "int":
+            return _SumInt(avg, vals[0], vals[1])
+        if t.kind == "decimal":
+            return _SumDec(t.scale, avg, vals[0], vals[1])
+        return _SumFloat(avg, vals[0], vals[1], vals[2], vals[3], vals[4])
+
+    def needs_values(self) -> bool:
+        """Whether a complete load needs the argument's values (a count per value), not a summary:
+        MIN/MAX and DISTINCT keep per-value counts, and a DOUBLE sum is only exact from the values."""
+        return self.kind in ("min", "max") or self.distinct or (
+            self.kind in ("sum", "avg") and self.in_type.kind == "float")
+
+    def values_sql(self) -> str:
+        """Condition selecting the rows whose argument value counts toward this aggregate."""
+        conds = [f"__c{self.arg} IS NOT NULL"] + ([f"__c{self.filt}"] if self.filt is not None else [])
+        return " AND ".join(conds)
+
+    def summary_width(self) -> int:
+        if self.distinct and self.kind not in ("min", "max"):
+            return 1
+        if self.kind in ("count_star", "count"):
+            return 1
+        if self.kind in ("min", "max"):
+            return 2
+        return 5 if self.in_type.kind == "float" else 2
+
+    def new(self):
+        k, t = self.kind, self.in_type
+        if k == "count_star":
+            acc = _CountStar()
+        elif k == "count":
+            acc = _Count()
+        elif k in ("min", "max"):
+            return _MinMax(self.keyf())  # DISTINCT changes nothing for MIN/MAX
+        else:
+            avg = k == "avg"
+            acc = _SumInt(avg) if t.kind == "int" else _SumDec(t.scale, avg) if t.kind == "decimal" \
+                else _SumFloat(avg)
+        return _Distinct(acc) if self.distinct else acc
+
+
+__all__ = ["AggSpec", "AGG_KINDS", "ORDERABLE", "Reload"]
