@@ -20,8 +20,9 @@ import secrets
 import orjson
 from flask import Flask, Response, g, request
 
+from webapp._serving import LOOPBACK_NAMES, hostname
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 CSRF_COOKIE = "sluice_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -30,11 +31,6 @@ def _refuse(status: int, code: str, message: str, details=None) -> Response:
     return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
                     status=status, mimetype="application/json")
 
-
-def _hostname(host: str) -> str:
-    if host.startswith("["):
-        return host[: host.index("]") + 1] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def csrf_token() -> str:
@@ -61,7 +57,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _guard():
         any_host, hosts = allowed_hosts()
-        host = _hostname(request.host or "")
+        host = hostname(request.host or "")
         if not any_host and host not in hosts:
             return _refuse(403, "HostNotAllowed", f"requests for host '{host}' are refused; start the dashboard "
                            f"with --allowed-host {host} (or SLUICE_ALLOWED_HOSTS) to accept it", {"host": host})

@@ -11,6 +11,8 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
+from webapp._serving import listening_url
+
 
 class DashboardApplication(BaseApplication):
     def __init__(self, host: str, port: int, config: dict | None = None, *, worker_class: str = "gevent",
@@ -42,9 +44,7 @@ class DashboardApplication(BaseApplication):
             self.cfg.set(k, v)
 
     def _when_ready(self, server):
-        sock = server.LISTENERS[0].sock
-        host, port = sock.getsockname()[:2]
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        url = listening_url(server)
         print(f"Sluice dashboard listening on {url}/  (upstream {self.config.get('UPSTREAM', '?')})", flush=True)
         if self.on_ready:
             self.on_ready(url)

@@ -17,19 +17,15 @@ import hmac
 import orjson
 from flask import Flask, Response, request
 
+from webapp._serving import LOOPBACK_NAMES, hostname
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
 def _refuse(status: int, code: str, message: str, details=None) -> Response:
     return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
                     status=status, mimetype="application/json")
 
-
-def _hostname(host: str) -> str:
-    if host.startswith("["):
-        return host[: host.index("]") + 1] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def init_app(app: Flask) -> None:
@@ -48,7 +44,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _guard():
-        host = _hostname(request.host or "")
+        host = hostname(request.host or "")
         if not allow_any_host and host not in host_set:
             return _refuse(403, "HostNotAllowed",
                            f"requests for host '{host}' are refused; start the engine with --allowed-host {host} "

@@ -13,6 +13,8 @@ import threading
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from webapp._serving import listening_url
+
 from ..engine import Engine, Settings
 from ..engine.engine import lock_data_dir
 
@@ -62,9 +64,7 @@ class EngineApplication(BaseApplication):
             self.cfg.set(k, v)
 
     def _when_ready(self, server):
-        sock = server.LISTENERS[0].sock
-        host, port = sock.getsockname()[:2]
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        url = listening_url(server)
         print(f"Sluice engine listening on {url}  (data in {self.data_dir})", flush=True)
         if self.on_ready:
             self.on_ready(url)

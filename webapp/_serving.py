@@ -1,0 +1,149 @@
+"""What the engine's server and the dashboard share about being served: neither imports the other.
+
+- ``LOOPBACK_NAMES`` and ``hostname(host)``: the Host-header check both make against DNS rebinding.
+- ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one).
+- ``ServedProcess``: a ``sluice`` subcommand run as a child process for tests and benchmarks, on an
+  ephemeral port read from its output, its log kept for failure messages, stopped on exit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def hostname(host: str) -> str:
+    """``Host`` without its port (``[::1]:80`` -> ``[::1]``, ``a:80`` -> ``a``)."""
+    if host.startswith("["):
+        return host[: host.index("]") + 1] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def listening_url(server) -> str:
+    """``http://host:port`` of a gunicorn arbiter's first listener."""
+    host, port = server.LISTENERS[0].sock.getsockname()[:2]
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+class ServedProcess:
+    """A ``python -m webapp.cli ...`` child in a session of its own (so ``kill`` takes its workers too).
+
+    Subclasses set ``url_pattern`` (a regex whose group 1 is the URL, matched in the output) and
+    ``ready_path`` (polled until it answers 200)."""
+
+    url_pattern: re.Pattern
+    ready_path = "/"
+    what = "process"
+
+    def __init__(self, ready_timeout: float = 30.0):
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+        self._log: list[str] = []
+        self._ready = threading.Event()
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict:
+        return dict(os.environ, PYTHONUNBUFFERED="1")
+
+    @property
+    def log(self) -> str:
+        return "".join(self._log[-400:])
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers (children of the master)."""
+        if self.proc is None:
+            return []
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                return [int(p) for p in f.read().split()]
+        except OSError:
+            return []
+
+    def start(self):
+        cmd = [sys.executable, "-m", "webapp.cli", *self.command()]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=self.environment(), start_new_session=True)
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(self.ready_timeout):
+            self.stop()
+            raise RuntimeError(f"{self.what} did not start within {self.ready_timeout}s; log:\n{self.log}")
+        if self.url is None:
+            self.stop()
+            raise RuntimeError(f"{self.what} exited before it was ready; log:\n{self.log}")
+        # gunicorn's worker imports the app after the master listens: wait until it answers.
+        import httpx
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"{self.what} never answered {self.ready_path}; log:\n{self.log}")
+            time.sleep(0.05)
+
+    def _pump(self) -> None:
+        assert self.proc and self.proc.stdout
+        for line in self.proc.stdout:
+            self._log.append(line)
+            m = self.url_pattern.search(line + " ")
+            if m and self.url is None:
+                self.url = m.group(1)
+                self._ready.set()
+        self._ready.set()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        """``sig`` to the master, then SIGKILL to the whole group if it has not exited in ``timeout``."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._killpg()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (master and workers) at once, as a crash would; returns when
+        every member is gone (a worker may hold a lock the next process needs)."""
+        if self.proc is None:
+            return
+        self._killpg()
+        self.proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+
+    def _killpg(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+__all__ = ["LOOPBACK_NAMES", "hostname", "listening_url", "ServedProcess"]
