@@ -57,3 +57,27 @@ def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
         _wait(c, "Running")
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM keep")) == [1, 2]
         assert _rows(c, "SELECT * FROM change") == []  # old log records of the changed table are not replayed
+
+
+def test_a_program_with_errors_keeps_the_stored_data_until_one_compiles(tmp_path):
+    with EngineProcess(tmp_path) as eng:
+        import httpx
+        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c.put("/pipelines/pc", json={"program_code": V1})
+        c.post("/pipelines/pc/start")
+        _wait(c, "Running")
+        r = c.post("/pipelines/pc/ingress/keep?format=json&update_format=raw", content=b'{"id":1,"v":"a"}')
+        token = r.json()["token"]
+        while c.get("/pipelines/pc/completion_status", params={"token": token}).json()["status"] != "complete":
+            time.sleep(0.02)
+        c.post("/pipelines/pc/stop?force=true")
+        _wait(c, "Stopped")
+        bad = c.put("/pipelines/pc", json={"program_code": V1 + "\nCREATE VIEW broken AS SELECT nope FROM keep;"})
+        assert bad.status_code == 200 and bad.json()["program_status"] == "SqlError"
+        assert bad.json()["storage_status"] == "InUse"
+        r = c.put("/pipelines/pc", json={"program_code": V2})
+        assert r.json()["program_status"] == "Success" and r.json()["program_info"]["sluice"]["kept_tables"] == ["keep"]
+        c.post("/pipelines/pc/start")
+        _wait(c, "Running")
+        assert [x["id"] for x in _rows(c, "SELECT id FROM keep")] == [1]
+        assert c.get("/pipelines/pc/completion_status", params={"token": token}).json()["status"] == "complete"
