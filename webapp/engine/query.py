@@ -17,7 +17,7 @@ import orjson
 from .catalog import Column, duckdb_to_column_type, json_default, row_encoder
 from .errors import AdHocQueryError, UnknownInputStream
 from .ingress import ParsedBatch, RecordError, RowConverter
-from .sql import _clean_duck_message, ident_name, tokenize
+from .sql import _clean_duck_message, _duck_error_offset, ident_name, tokenize
 
 FETCH_ROWS = 2048
 INTERNAL_PREFIX = "__sluice"
@@ -27,10 +27,21 @@ def _statement(sql: str):
     try:
         stmts = duckdb.extract_statements(sql)
     except duckdb.Error as e:
-        raise AdHocQueryError(_clean_duck_message(str(e)), {"sql": sql}) from None
+        raise AdHocQueryError(_clean_duck_message(str(e)), _error_details(str(e), sql)) from None
     if len(stmts) != 1:
         raise AdHocQueryError(f"send exactly one statement (found {len(stmts)})", {"sql": sql})
     return stmts[0]
+
+
+def _error_details(msg: str, sql: str) -> dict:
+    """``{"sql"}``, plus ``line`` and ``column`` (1-based) where DuckDB's message points at a place."""
+    details: dict = {"sql": sql}
+    at = _duck_error_offset(msg, sql)
+    if at is not None:
+        before = sql[:at]
+        details["line"] = before.count("\n") + 1
+        details["column"] = at - (before.rfind("\n") + 1) + 1
+    return details
 
 
 def classify(sql: str) -> str:
@@ -66,7 +77,7 @@ def run_select(db, sql: str, program=None):
         cur.execute(sql)
     except duckdb.Error as e:
         cur.close()
-        raise AdHocQueryError(_clean_duck_message(str(e)), {"sql": sql}) from None
+        raise AdHocQueryError(_clean_duck_message(str(e)), _error_details(str(e), sql)) from None
     cols = [Column(d[0], duckdb_to_column_type(str(d[1]))) for d in cur.description]
     return cur, cols
 
