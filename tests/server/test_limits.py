@@ -79,3 +79,33 @@ def test_oversized_body_gets_413_before_it_is_read(tmp_path):
         assert head.startswith("HTTP/1.1 413"), head
         body = orjson.loads(head.split("\r\n\r\n", 1)[1])
         assert body["error_code"] == "PayloadTooLarge" and "limit" in body["message"]
+
+
+def test_a_body_cut_short_stores_nothing(http, make_pipeline, engine):
+    """A client that announces N bytes and goes away after fewer: nothing stored, not even good records."""
+    name = make_pipeline("CREATE TABLE t (id INT NOT NULL, v VARCHAR) WITH ('materialized' = 'true');")
+    body = b"\n".join(orjson.dumps({"id": i, "v": "x" * 20}) for i in range(2000)) + b"\n"
+    cut = body[: len(body) // 2 - 7]  # mid-record: the last line is torn but may parse
+    host, port = engine.url.removeprefix("http://").split(":")
+    s = socket.create_connection((host, int(port)))
+    s.sendall(f"POST /v0/pipelines/{name}/ingress/t?format=json&update_format=raw HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              f"Content-Length: {len(body)}\r\nContent-Type: application/json\r\n\r\n".encode() + cut)
+    s.shutdown(socket.SHUT_WR)  # the rest never comes
+    s.settimeout(10)
+    answer = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert orjson.loads(answer.split(b"\r\n\r\n", 1)[1])["error_code"] == "IncompleteBody"
+    ok = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},
+                   content=b'{"id": -1, "v": "after"}')
+    assert ok.status_code == 200, ok.text  # the server still serves
+    token = ok.json()["token"]
+    while http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
+        time.sleep(0.01)
+    r = http.get(f"/pipelines/{name}/query", params={"sql": "SELECT id FROM t", "format": "json"})
+    assert [orjson.loads(x)["id"] for x in r.text.splitlines() if x.strip()] == [-1]

@@ -52,7 +52,15 @@ def _read_body() -> bytes:
     """The request body, refused with 413 past the limit even when it comes chunked (no Content-Length)."""
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if not limit or request.content_length is not None:
-        return request.get_data()
+        body = request.get_data()
+        # Werkzeug stops at the end of the stream without noticing it came early: a client that went
+        # away mid-body would otherwise have its first records (and a torn last one) stored.
+        if request.content_length is not None and len(body) != request.content_length:
+            raise E.EngineError(f"the request body ended after {len(body)} of the {request.content_length} bytes "
+                                "its Content-Length announced; nothing of it was stored: send it again",
+                                {"received": len(body), "content_length": request.content_length},
+                                error_code="IncompleteBody").with_status(400)
+        return body
     stream = request.environ["wsgi.input"]
     parts, size = [], 0
     while True:
