@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from .client import Client
 
+QUERY_FORMATS = ("text", "json", "csv", "arrow_ipc", "parquet", "hash")
 _READ_ONLY_STARTS = {"SELECT", "VALUES", "EXPLAIN", "FROM", "TABLE", "SHOW", "DESCRIBE"}
 
 
@@ -396,6 +397,14 @@ class Pipeline:
             pass
         if wait:
             self._wait_adhoc_write()
+
+    def query_raw(self, query: str, format: str = "json") -> httpx.Response:
+        """Open ``query``'s answer in ``format`` (``text``, ``json``, ``csv``, ``arrow_ipc``, ``parquet``, ``hash``)
+        and return it unread, its status already checked (``ApiError`` with the server's message before the
+        first row, e.g. ``AdHocQueryError``). Read it with ``iter_bytes()`` and ``close()`` it: it streams."""
+        if format not in QUERY_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(QUERY_FORMATS)}, not {format!r}")
+        return self._open_query(query, format)
 
     def _open_query(self, sql: str, fmt: str) -> httpx.Response:
         params = {"pipeline_name": self.name, "sql": sql, "format": fmt}

@@ -1,0 +1,158 @@
+// The program editor (/pipelines/new and /pipelines/<p>/program): a textarea with line numbers, compile
+// errors marked at their line (gutter) and stated with their column, Save (PUT through the dashboard,
+// which uses webapp.client), then Start. What the save did to stored data is what the server reported.
+
+import { getJSON, send } from "./api.js";
+import { canEdit, el, pageData, statusClass } from "./dom.js";
+
+const data = pageData();
+const $ = (id) => document.getElementById(id);
+const code = $("code");
+const gutter = $("gutter");
+const note = $("editor-note");
+if (!code.value) code.value = data.program_code || ""; // not in the HTML, which drops a leading newline
+let name = data.pipeline;
+let errors = data.errors || [];
+let programStatus = data.program_status;
+let deployment = data.status ? data.status.deployment_status : null;
+
+function say(text) {
+  if (note) note.textContent = text;
+}
+
+function drawGutter() {
+  const n = code.value.split("\n").length;
+  const bad = new Map();
+  for (const m of errors) if (m.start_line_number) bad.set(m.start_line_number, m);
+  const lines = [];
+  for (let i = 1; i <= n; i++) {
+    const m = bad.get(i);
+    lines.push(el("div", { class: m ? (m.warning ? "warn" : "err") : null, dataset: { line: String(i) },
+      title: m ? `column ${m.start_column}: ${m.message}` : null }, String(i)));
+  }
+  gutter.replaceChildren(...lines);
+  gutter.scrollTop = code.scrollTop;
+}
+
+function offsetOf(line, column) {
+  const lines = code.value.split("\n");
+  let at = 0;
+  for (let i = 0; i < Math.min(line - 1, lines.length); i++) at += lines[i].length + 1;
+  return Math.min(code.value.length, at + Math.max(0, (column || 1) - 1));
+}
+
+function goTo(m) {
+  const from = offsetOf(m.start_line_number, m.start_column);
+  const to = m.end_line_number ? Math.max(from + 1, offsetOf(m.end_line_number, (m.end_column || 0) + 1)) : from + 1;
+  code.focus();
+  code.setSelectionRange(from, to);
+}
+
+function drawErrors() {
+  $("errors").replaceChildren(...errors.map((m) => {
+    const where = m.start_line_number ? `line ${m.start_line_number}, column ${m.start_column}: ` : "";
+    const item = el("li", { class: m.warning ? "warn" : "err", dataset: { line: String(m.start_line_number || "") } },
+      el("button", { type: "button", class: "where", onclick: () => goTo(m), disabled: !m.start_line_number },
+        where || "program"),
+      el("span", {}, `${m.error_type ? m.error_type + ": " : ""}${m.message || ""}`));
+    if (m.snippet) item.append(el("pre", { class: "snippet" }, m.snippet));
+    return item;
+  }));
+  drawGutter();
+}
+
+function drawStatus() {
+  const badge = $("status");
+  badge.textContent = deployment || "new";
+  badge.className = `badge ${statusClass(deployment)}`;
+  const ps = $("program-status");
+  ps.textContent = programStatus || "";
+  ps.className = `badge ${programStatus === "Success" ? "status-running" : programStatus ? "status-failed" : ""}`;
+  if (!canEdit() || !$("save")) return;
+  $("start").disabled = !(name && programStatus === "Success" && deployment === "Stopped");
+  $("stop").hidden = !(deployment === "Running" || deployment === "Paused");
+  $("save").disabled = !!deployment && deployment !== "Stopped";
+  if (deployment && deployment !== "Stopped") say(`${name} is ${deployment}: stop it to change its program`);
+}
+
+function keptText(a) {
+  if (a.program_status !== "Success") {
+    return "Saved, but the program has errors (listed below): fix them and save again before it can start.";
+  }
+  if (a.created) return `Created ${a.pipeline}. Its tables start empty.`;
+  if (!a.had_data) return "Saved. The pipeline had no stored data: its tables start empty.";
+  if (a.unchanged) return "Saved. The program did not change: every table keeps its data.";
+  if (a.kept_tables === null || a.kept_tables === undefined) {
+    return "Saved. The server did not say which tables kept their data.";
+  }
+  const kept = a.kept_tables;
+  const empty = (a.tables || []).filter((t) => !kept.includes(t));
+  return `Saved. Tables that kept their data: ${kept.length ? kept.join(", ") : "none"}. ` +
+    `Tables that start empty: ${empty.length ? empty.join(", ") : "none"}.`;
+}
+
+async function save(ev) {
+  ev.preventDefault();
+  const newName = name || $("name").value.trim();
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(newName)) {
+    say("a pipeline name is 1 to 100 letters, digits, '_' or '-'");
+    return;
+  }
+  say("saving and compiling…");
+  $("save").disabled = true;
+  try {
+    const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`,
+      { program_code: code.value, description: $("description").value, create: !name }, "PUT");
+    if (!name) {
+      name = newName;
+      history.replaceState(null, "", `/pipelines/${encodeURIComponent(name)}/program`);
+      $("name").disabled = true;
+    }
+    errors = a.errors || [];
+    programStatus = a.program_status;
+    deployment = a.deployment_status;
+    drawErrors();
+    if (errors.length && errors[0].start_line_number) goTo(errors[0]);
+    $("saved").textContent = keptText(a);
+    $("saved").hidden = false;
+    say(a.program_status === "Success" ? "saved: you can start it" : "saved with errors");
+  } catch (e) {
+    say(`save failed: ${e.message}`);
+  } finally {
+    drawStatus();
+  }
+}
+
+async function lifecycle(action, target) {
+  say(`${action}…`);
+  try {
+    await send(`/api/pipelines/${encodeURIComponent(name)}/${action}`);
+    for (let i = 0; i < 300; i++) {
+      const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}`);
+      deployment = st.deployment_status;
+      drawStatus();
+      if (deployment === target) break;
+      if (st.deployment_error && deployment === "Stopped") throw new Error(st.deployment_error);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    say(deployment === target ? `${name} is ${deployment}` : `${name} is still ${deployment}`);
+    if (deployment === "Running") {
+      $("saved").replaceChildren(`${name} is running. `,
+        el("a", { href: `/pipelines/${encodeURIComponent(name)}` }, "Open the pipeline"), " · ",
+        el("a", { href: `/pipelines/${encodeURIComponent(name)}/query` }, "query it"));
+      $("saved").hidden = false;
+    }
+  } catch (e) {
+    say(`${action} failed: ${e.message}`);
+  }
+}
+
+code.addEventListener("input", drawGutter);
+code.addEventListener("scroll", () => { gutter.scrollTop = code.scrollTop; });
+if ($("save")) {
+  $("editor-form").addEventListener("submit", save);
+  $("start").addEventListener("click", () => lifecycle("start", "Running"));
+  $("stop").addEventListener("click", () => lifecycle("stop", "Stopped"));
+}
+drawErrors();
+drawStatus();

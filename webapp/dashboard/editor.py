@@ -1,0 +1,136 @@
+"""The program editor: a new pipeline, or a pipeline's program, with compile errors at their line and column.
+
+    GET /pipelines/new                       an empty editor with a name box
+    GET /pipelines/<p>/program               the pipeline's program
+    PUT /api/pipelines/<p>/program           {"program_code", "description", "create"}: save (editors only)
+
+Saving goes through ``webapp.client`` (``Client.create_pipeline`` with ``clear_storage=False``). The
+pipeline must be stopped: the page offers Stop rather than stopping it behind the user's back. The answer
+says what the server reported: ``program_status``, the compiler's messages (line, column) and, on
+Sluice's engine, which tables kept their rows (``program_info.sluice.kept_tables``: tables whose
+columns, types, nullability and primary key did not change; the others start empty, views are rebuilt).
+A server that does not report it (Feldera) gets ``kept_tables: null``, and the page says it does not know.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from flask import Blueprint, Response, current_app, render_template, request
+
+from webapp.client import ApiError, CompilationError, NotFoundError, SluiceError
+
+from .pages import _base, _pipeline_data
+from .upstream import relations
+
+bp = Blueprint("editor", __name__)
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+MAX_PROGRAM = 1 << 20
+
+
+def _json(obj, status: int = 200) -> Response:
+    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _refuse(status: int, code: str, message: str, details=None) -> Response:
+    return _json({"message": message, "error_code": code, "details": details}, status)
+
+
+def _upstream():
+    return current_app.extensions["sluice_upstream"]
+
+
+@bp.errorhandler(SluiceError)
+def _upstream_error(e: SluiceError):
+    status = e.status if isinstance(e, ApiError) and e.status else 502
+    return _json({"message": e.message, "error_code": e.error_code, "details": e.details}, status)
+
+
+def messages(program_error: dict | None) -> list[dict]:
+    """The compiler's messages (``sql_compilation.messages``), each with line, column, message, snippet."""
+    sql = (program_error or {}).get("sql_compilation") or {}
+    out = []
+    for m in sql.get("messages") or []:
+        if isinstance(m, dict):
+            out.append({k: m.get(k) for k in ("start_line_number", "start_column", "end_line_number", "end_column",
+                                              "warning", "error_type", "message", "snippet")})
+    rust = (program_error or {}).get("rust_compilation") or {}
+    if rust.get("exit_code"):
+        out.append({"message": "Rust compilation failed: " + str(rust.get("stderr") or rust.get("stdout") or ""),
+                    "error_type": "Rust error", "warning": False})
+    if (program_error or {}).get("system_error"):
+        out.append({"message": str(program_error["system_error"]), "error_type": "System error", "warning": False})
+    return out
+
+
+def _tables(program_info: dict | None) -> list[str]:
+    return [r.name for r in relations(program_info) if r.is_table]
+
+
+@bp.get("/pipelines/new")
+def new():
+    data = _base() | {"pipeline": None, "program_code": "", "description": "", "status": None,
+                      "program_status": None, "errors": [], "tables": [], "error": None}
+    return render_template("editor.html", data=data)
+
+
+@bp.get("/pipelines/<name>/program")
+def program(name):
+    data, status = _pipeline_data(name)
+    data |= {"program_status": None, "errors": [], "tables": [], "description": ""}
+    if status == 200 and data.get("status"):
+        try:
+            st = _upstream().describe(name)
+            data |= {"program_status": st.get("program_status"), "errors": messages(st.get("program_error")),
+                     "tables": _tables(st.get("program_info")), "description": st.get("description") or "",
+                     "storage_status": st.get("storage_status")}
+        except SluiceError as e:
+            data["error"] = e.message
+    data.pop("relations", None)
+    return render_template("editor.html", data=data), status
+
+
+@bp.put("/api/pipelines/<name>/program")
+def save(name):
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("program_code"), str):
+        return _refuse(400, "InvalidParam", "send {\"program_code\": \"...\"} as JSON", {"field": "program_code"})
+    code = body["program_code"]
+    if len(code) > MAX_PROGRAM:
+        return _refuse(413, "PayloadTooLarge", f"a program may have at most {MAX_PROGRAM} characters")
+    if not NAME_RE.match(name):
+        return _refuse(400, "InvalidParam", "a pipeline name is 1 to 100 letters, digits, '_' or '-'", {"name": name})
+    up = _upstream()
+    try:
+        before = up.describe(name)
+    except NotFoundError:
+        before = None
+    if before is not None and body.get("create"):
+        return _refuse(409, "DuplicateName", f"a pipeline named '{name}' exists already: pick another name, or "
+                       f"edit it at /pipelines/{name}/program", {"name": name})
+    if before is not None and before.get("deployment_status") != "Stopped":
+        return _refuse(409, "UpdateRestrictedToStopped", f"pipeline '{name}' is {before.get('deployment_status')}: "
+                       "stop it first (a program changes only while the pipeline is stopped)",
+                       {"status": before.get("deployment_status")})
+    description = body.get("description")
+    if not isinstance(description, str):
+        description = (before or {}).get("description") or ""
+    try:
+        up.save_program(name, code, description)
+    except CompilationError:
+        pass  # saved with errors: the answer below carries them
+    after = up.describe(name)
+    info = after.get("program_info") or {}
+    kept = (info.get("sluice") or {}).get("kept_tables") if "sluice" in info else None
+    return _json({"pipeline": name, "created": before is None, "program_status": after.get("program_status"),
+                  "errors": messages(after.get("program_error")), "tables": _tables(after.get("program_info")),
+                  "kept_tables": kept, "unchanged": bool(before) and before.get("program_code") == code,
+                  "had_data": bool(before) and before.get("storage_status") == "InUse",
+                  "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status")})
+
+
+__all__ = ["bp", "messages"]
