@@ -1,0 +1,206 @@
+// The data-entry page of one table: the grid of typed rows (entrygrid.js), the JSON editor, the state of
+// the last submission (sending → queued → processed, by its completion token), the paused pipeline's
+// "push anyway (force)", and a live panel of the table or a view, where the rows a change touched flash.
+// Rows are checked here with the validator's rules (rules.js) and again, authoritatively, by the server.
+
+import { getJSON, send } from "./api.js";
+import { LiveConnection } from "./connection.js";
+import { canEdit, el, pageData, statusClass } from "./dom.js";
+import { EntryGrid } from "./entrygrid.js";
+import { Panel } from "./panel.js";
+import { checkValue, randomText } from "./rules.js";
+import { watchConnection } from "./status.js";
+
+const data = pageData();
+const table = data.table;
+const base = `/api/pipelines/${encodeURIComponent(data.pipeline)}`;
+const $ = (id) => document.getElementById(id);
+
+// -- pipeline status: the badge and the paused note ------------------------------------------------
+let status = data.status ? data.status.deployment_status : null;
+
+function showStatus(s) {
+  status = s;
+  const badge = $("status");
+  badge.textContent = s || "?";
+  badge.className = `badge ${statusClass(s)}`;
+  $("paused-note").hidden = s !== "Paused";
+  $("stopped-note").hidden = !s || s === "Running" || s === "Paused";
+}
+
+async function pollStatus() {
+  try {
+    const answer = await getJSON(`${base}/stats`);
+    showStatus(answer.status && answer.status.deployment_status);
+  } catch (_) { /* the live panel shows the connection's state */ }
+}
+
+// -- the last submission ----------------------------------------------------------------------------
+let generation = 0;
+let retry = null; // what to send again with force, after a paused refusal
+
+function setSub(state, text, errors = []) {
+  $("submission").hidden = false;
+  const badge = $("sub-state");
+  badge.dataset.state = state;
+  badge.textContent = state;
+  $("sub-text").textContent = text;
+  const list = $("sub-errors");
+  list.replaceChildren(...errors.map((e) => el("li", {}, e)));
+  list.hidden = !errors.length;
+  const force = $("force-push");
+  if (force) force.hidden = state !== "paused";
+}
+
+function describeError(e) {
+  return [e.where, e.field].filter(Boolean).join(" · ") + (e.where || e.field ? ": " : "") + e.message;
+}
+
+// Follow a completion token until the engine has processed the input it stands for.
+async function follow(token, answer, gen) {
+  const what = [answer.inserted ? `${answer.inserted} inserted` : null, answer.deleted ? `${answer.deleted} deleted` : null]
+    .filter(Boolean).join(", ") + (answer.forced ? " (forced)" : "");
+  setSub("queued", `queued: ${what}; waiting for the engine to process it…`);
+  const deadline = Date.now() + 120000;
+  while (gen === generation) {
+    try {
+      const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1`);
+      if (gen !== generation) return;
+      if (st.status === "complete") {
+        setSub("processed", `processed: ${what}${st.step !== undefined ? ` (step ${st.step})` : ""}. ` +
+          "Changed rows flash in the live view below.");
+        return;
+      }
+    } catch (e) {
+      if (gen === generation) setSub("error", `cannot follow the submission: ${e.message}`);
+      return;
+    }
+    if (Date.now() > deadline) {
+      setSub("queued", `${what} still queued after 2 minutes${status === "Paused" ? ": the pipeline is paused" : ""}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// Send a body to `url`. Errors go to `onErrors`, which returns those it could not place (shown in the
+// submission line).
+async function submit(url, body, onErrors) {
+  const gen = ++generation;
+  setSub("sending", "checking and sending…");
+  try {
+    const answer = await send(url, body);
+    retry = null;
+    await follow(answer.token, answer, gen);
+  } catch (e) {
+    if (gen !== generation) return;
+    const errors = (e.details && e.details.errors) || [];
+    if (e.code === "PipelinePaused") {
+      retry = { url, body, onErrors };
+      setSub("paused", e.message);
+    } else if (errors.length) {
+      setSub("invalid", e.message, onErrors(errors).map(describeError));
+    } else {
+      setSub("error", e.message || "the request failed");
+    }
+  }
+}
+
+// -- the grid ---------------------------------------------------------------------------------------
+function setupGrid() {
+  const grid = new EntryGrid($("entry-head"), $("entry-body"), data.rules);
+  $("add-row").addEventListener("click", () => grid.addRow());
+  $("clear-rows").addEventListener("click", () => grid.clear());
+  $("random-fill").addEventListener("click", () => grid.fillRandom());
+  for (const b of document.querySelectorAll("#entry button[data-op]")) {
+    b.addEventListener("click", () => {
+      const op = b.dataset.op;
+      const picked = grid.collect(op === "delete" && !!table.key);
+      if (picked === null) {
+        generation++;
+        setSub("invalid", "some fields are wrong: nothing was sent. Correct the fields marked in red.");
+        return;
+      }
+      const rows = picked.map((p) => p.values);
+      submit(`${base}/tables/${encodeURIComponent(table.name)}/rows`, { op, rows, force: false }, (errors) => {
+        const placed = errors.filter((e) => e.row !== null && e.row !== undefined && picked[e.row]);
+        grid.showErrors(placed.map((e) => ({ ...e, row: picked[e.row].index })));
+        return errors.filter((e) => !placed.includes(e));
+      });
+    });
+  }
+}
+
+// -- the JSON editor --------------------------------------------------------------------------------
+function exampleRow() {
+  const row = {};
+  for (const rule of data.rules) {
+    const text = randomText(rule);
+    row[rule.name] = text === null ? null : checkValue(rule, text);
+  }
+  return row;
+}
+
+function setupJson() {
+  const box = $("json-text");
+  const list = $("json-errors");
+  const show = (errors) => {
+    list.replaceChildren(...errors.map((e) => el("li", {}, describeError(e))));
+    list.hidden = !errors.length;
+    return [];
+  };
+  $("json-example").addEventListener("click", () => {
+    const plain = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? Number(x) : x));
+    const a = exampleRow(), b = exampleRow();
+    box.value = [plain(a), plain({ insert: b }), plain({ delete: a })].join("\n");
+  });
+  $("json-send").addEventListener("click", () => {
+    show([]);
+    if (!box.value.trim()) {
+      show([{ message: "nothing to send: write rows as JSON, e.g. one object per line" }]);
+      return;
+    }
+    submit(`${base}/tables/${encodeURIComponent(table.name)}/json`, { text: box.value, force: false }, show);
+  });
+}
+
+// -- the live panel -----------------------------------------------------------------------------------
+function setupLive() {
+  const conn = new LiveConnection();
+  watchConnection(conn);
+  const relations = new Map((data.relations || []).map((r) => [r.name, r]));
+  const choices = (data.relations || []).filter((r) => r.kind === "view" || (r.name === table.name && r.materialized));
+  const select = $("watch");
+  select.replaceChildren(el("option", { value: "" }, "nothing"), ...choices.map((r) =>
+    el("option", { value: r.name }, r.name === table.name ? `${r.name} (this table)` : `${r.name} (view)`)));
+  let panel = null;
+  const watch = (name) => {
+    if (panel) panel.close();
+    panel = null;
+    select.value = name;
+    if (!name) return;
+    panel = new Panel($("panels"), { pipeline: data.pipeline, view: name, relation: relations.get(name) || null, conn,
+      state: {}, onChange: () => {}, onClose: () => watch("") });
+    panel.connState(conn.state);
+  };
+  conn.addEventListener("state", (ev) => { if (panel) panel.connState(ev.detail); });
+  select.addEventListener("change", () => watch(select.value));
+  const first = choices.find((r) => r.name === table.name) || choices.find((r) => r.materialized) || choices[0];
+  watch(first ? first.name : "");
+  window.sluiceLive = { conn, get panels() { return panel ? [panel] : []; } }; // for tests: read-only use
+}
+
+if (table) {
+  showStatus(status);
+  setInterval(pollStatus, 2000);
+  if (canEdit() && $("entry")) {
+    setupGrid();
+    setupJson();
+    $("force-push").addEventListener("click", () => {
+      if (!retry) return;
+      const { url, body, onErrors } = retry;
+      submit(url, { ...body, force: true }, onErrors);
+    });
+  }
+  setupLive();
+}

@@ -1,0 +1,237 @@
+"""Manual data entry into a table: its page and JSON endpoints. Rows are checked by ``validate.py``.
+
+    GET  /pipelines/<p>/tables/<t>                      the page: form grid, JSON editor, live panel
+    POST /api/pipelines/<p>/tables/<t>/rows             {"rows": [{col: text|value|null}], "op", "force"}
+    POST /api/pipelines/<p>/tables/<t>/json             {"text": rows or insert/delete documents, "force"}
+    GET  /api/pipelines/<p>/completion?token=T&wait=1   {"status": "complete"|"inprogress", ...}
+
+``op`` is ``insert``, ``delete`` (by key on a table with a primary key, else the whole row) or ``upsert``
+(tables with a primary key: the engine, like Feldera, replaces the row with the same key). When any
+row is wrong the answer is 400 ``InvalidRows`` with every ``{"row", "where", "field", "message"}`` and
+nothing is sent. Otherwise the rows go to the engine's ingress as one JSON array of insert/delete
+events (all or nothing there too) and the answer is 202 with the completion ``token``; the engine's
+own ``ParseErrors`` come back mapped to the same rows and fields. A body over ``FORM_MAX_BYTES`` gets
+413 from its ``Content-Length`` before it is read. Viewers never get here: ``auth.py`` refuses them
+every POST.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import orjson
+from flask import Blueprint, Response, current_app, render_template, request
+
+from webapp.client import ApiError, NotFoundError, PipelineStateError, SchemaError, SluiceError
+
+from .api import summary
+from .upstream import Relation, relations
+from .validate import check_row, parse_documents, rules_for
+
+bp = Blueprint("entry", __name__)
+OPS = ("insert", "delete", "upsert")
+MAX_REPORTED = 200
+
+
+class EntryError(Exception):
+    """Raised inside a handler to answer with the error envelope (``status``, ``code``, ``details``)."""
+
+    def __init__(self, status: int, code: str, message: str, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def _json(obj, status: int = 200) -> Response:
+    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _envelope(status: int, code: str, message: str, details=None) -> Response:
+    return _json({"message": message, "error_code": code, "details": details}, status)
+
+
+def _upstream():
+    return current_app.extensions["sluice_upstream"]
+
+
+@bp.errorhandler(EntryError)
+def _entry_error(e: EntryError):
+    return _envelope(e.status, e.code, e.message, e.details)
+
+
+@bp.errorhandler(SluiceError)
+def _upstream_error(e: SluiceError):
+    if isinstance(e, PipelineStateError) and e.error_code == "PipelinePaused":
+        return _envelope(409, "PipelinePaused", "the pipeline is paused: nothing was sent. Resume it, or push "
+                         "anyway (force): the engine processes forced input while paused", e.details)
+    status = e.status if isinstance(e, ApiError) and e.status else 502
+    return _envelope(status, e.error_code or "UpstreamError", e.message, e.details)
+
+
+def _table(pipeline: str, name: str) -> Relation:
+    try:
+        rel = _upstream().relation(pipeline, name)
+    except SchemaError as e:
+        raise EntryError(404, "UnknownTable", e.message, e.details) from None
+    if not rel.is_table:
+        raise EntryError(400, "NotATable", f"{rel.name!r} is a view: rows can only be entered into tables",
+                         {"relation": rel.name})
+    return rel
+
+
+def _rules(rel: Relation) -> list[dict]:
+    return rules_for(rel.fields, rel.primary_key)
+
+
+def _body() -> dict:
+    """The request's JSON object, refused (413) when larger than ``FORM_MAX_BYTES``, before reading it."""
+    limit = int(current_app.config.get("FORM_MAX_BYTES") or 1 << 20)
+    too_big = EntryError(413, "PayloadTooLarge", f"the body is larger than {limit} bytes (FORM_MAX_BYTES): send "
+                         "fewer rows at a time, or upload the data as a file", {"limit": limit})
+    if request.content_length is not None and request.content_length > limit:
+        raise too_big
+    parts, size = [], 0  # a chunked body has no Content-Length: read at most one byte past the limit
+    while size <= limit:
+        part = request.stream.read(min(1 << 16, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > limit:
+        raise too_big
+    raw = b"".join(parts)
+    try:
+        body = json.loads(raw or b"{}", parse_float=Decimal)
+    except ValueError as e:
+        raise EntryError(400, "InvalidJson", f"the body is not JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise EntryError(400, "InvalidJson", "the body must be a JSON object like {\"rows\": [...], \"op\": \"insert\"}")
+    return body
+
+
+def _events(rules: list[dict], items: list[dict], has_key: bool) -> tuple[list[dict], list[int], list[dict]]:
+    """Insert/delete events for checked rows, the item each came from, and every error (``row``: item index)."""
+    events, origin, errors = [], [], []
+    for i, item in enumerate(items):
+        key_only = item["op"] == "delete" and has_key
+        row, errs = check_row(rules, item["row"], key_only=key_only)
+        for e in errs:
+            errors.append({"row": i, "where": item.get("where") or f"row {i + 1}", **e})
+        events.append({"delete" if item["op"] == "delete" else "insert": row})
+        origin.append(i)
+    return events, origin, errors
+
+
+def _engine_errors(e: ApiError, items: list[dict], origin: list[int]) -> list[dict]:
+    """The engine's ``ParseErrors`` (``event_number``: 1-based position in the array) mapped to rows."""
+    out = []
+    for err in ((e.details or {}).get("errors") or []) if isinstance(e.details, dict) else []:
+        n = err.get("event_number")
+        row = origin[n - 1] if isinstance(n, int) and 0 < n <= len(origin) else None
+        field = err.get("field")
+        msg = err.get("description") or "refused by the engine"
+        if field and msg.startswith(f"column '{field}': "):
+            msg = msg[len(f"column '{field}': "):]
+        out.append({"row": row, "where": items[row].get("where") if row is not None else None,
+                    "field": field, "message": msg + (f" ({err['suggestion']})" if err.get("suggestion") else "")})
+    return out
+
+
+def _send(pipeline: str, rel: Relation, items: list[dict], force: bool) -> Response:
+    if not items:
+        raise EntryError(400, "NoRows", "no rows to send: fill in at least one row")
+    has_key = bool(rel.primary_key)
+    events, origin, errors = _events(_rules(rel), items, has_key)
+    if errors:
+        rows = len({e["row"] for e in errors})
+        raise EntryError(400, "InvalidRows", f"{rows} of {len(items)} row(s) have errors: nothing was sent. "
+                         "Correct the fields marked and send again", {"errors": errors[:MAX_REPORTED],
+                                                                     "num_errors": len(errors)})
+    try:
+        token = _upstream().push(pipeline, rel.segment, events, force=force)
+    except ApiError as e:
+        if e.error_code != "ParseErrors":
+            raise
+        mapped = _engine_errors(e, items, origin)
+        raise EntryError(400, "ParseErrors", f"the engine refused {len(mapped) or 'some'} row(s), so it kept none "
+                         "of this batch: correct the fields marked and send again",
+                         {"errors": mapped, "engine": e.details}) from None
+    inserted = sum(1 for ev in events if "insert" in ev)
+    return _json({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
+                  "deleted": len(events) - inserted, "forced": force}, 202)
+
+
+@bp.post("/api/pipelines/<pipeline>/tables/<table>/rows")
+def rows(pipeline, table):
+    body = _body()
+    op = body.get("op", "insert")
+    if op not in OPS:
+        raise EntryError(400, "UnknownOp", f"op must be one of {', '.join(OPS)}, not {op!r}", {"ops": list(OPS)})
+    given = body.get("rows")
+    if not isinstance(given, list):
+        raise EntryError(400, "InvalidJson", "\"rows\" must be a list of rows (objects of column: value)")
+    rel = _table(pipeline, table)
+    if op == "upsert" and not rel.primary_key:
+        raise EntryError(400, "NoPrimaryKey", f"table {rel.name!r} has no primary key, so rows cannot be upserted "
+                         "by key: use insert and delete")
+    items = [{"op": "delete" if op == "delete" else "insert", "row": r, "where": f"row {i + 1}"}
+             for i, r in enumerate(given)]
+    return _send(pipeline, rel, items, bool(body.get("force")))
+
+
+@bp.post("/api/pipelines/<pipeline>/tables/<table>/json")
+def json_text(pipeline, table):
+    body = _body()
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise EntryError(400, "InvalidJson", "\"text\" must hold the editor's text (JSON rows or documents)")
+    rel = _table(pipeline, table)
+    items, errors = parse_documents(text)
+    if errors:
+        raise EntryError(400, "InvalidJson", f"the text is not valid JSON ({errors[0]['where']}): nothing was sent",
+                         {"errors": [{"row": None, "field": None, **e} for e in errors]})
+    return _send(pipeline, rel, items, bool(body.get("force")))
+
+
+@bp.get("/api/pipelines/<pipeline>/completion")
+def completion(pipeline):
+    token = request.args.get("token")
+    if not token:
+        raise EntryError(400, "InvalidParam", "the token parameter is required (the one a push answered with)")
+    try:
+        wait = min(max(float(request.args.get("wait", 0)), 0.0), 2.0)
+    except ValueError:
+        raise EntryError(400, "InvalidParam", "wait must be a number of seconds (at most 2)") from None
+    st = _upstream().completion(pipeline, token, wait)
+    return _json({"token": token, **st, "status": str(st.get("status", "")).lower()})
+
+
+@bp.get("/pipelines/<pipeline>/tables/<table>")
+def page(pipeline, table):
+    data = {"upstream": current_app.config["UPSTREAM"], "pipeline": pipeline, "table": None, "rules": [],
+            "relations": [], "status": None, "error": None}
+    status = 200
+    try:
+        st = _upstream().describe(pipeline)
+        data["status"] = summary(st)
+        rels = relations(st.get("program_info"))
+        data["relations"] = [r.describe() for r in rels]
+        rel = next((r for r in rels if r.name == table), None) or \
+            next((r for r in rels if r.name.lower() == table.lower()), None)
+        if rel is None or not rel.is_table:
+            data["error"] = (f"{table!r} is a view: rows can only be entered into tables" if rel else
+                             f"pipeline {pipeline!r} has no table named {table!r}")
+            status = 404
+        else:
+            data["table"] = rel.describe()
+            data["rules"] = _rules(rel)
+    except NotFoundError as e:
+        data["error"], status = e.message, 404
+    except SluiceError as e:
+        data["error"], status = e.message, 502
+    return render_template("table.html", data=data), status
+
+
+__all__ = ["bp", "OPS"]
