@@ -68,3 +68,33 @@ export async function streamLines(url, onLine, signal) {
   buffer += decoder.decode();
   if (buffer.trim()) onLine(buffer.trim());
 }
+
+// POST one part of a file upload with XMLHttpRequest, which (unlike fetch) reports upload progress:
+// `onProgress(sentBytes, totalBytes)`. `body` is a Blob (a File.slice is sent from disk, not memory).
+// Resolves with the JSON answer; rejects with an ApiError (status 0 when the network failed).
+// `abort` receives a function that cancels the request.
+export function uploadPart(url, body, { contentType = "application/octet-stream", headers = {}, onProgress, abort } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("Content-Type", contentType);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken());
+    for (const [k, v] of Object.entries(headers)) xhr.setRequestHeader(k, v);
+    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : body.size);
+    xhr.onload = () => {
+      let answer = null;
+      try {
+        answer = JSON.parse(xhr.responseText);
+      } catch (_) {
+        answer = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(answer);
+      else reject(new ApiError(xhr.status, answer));
+    };
+    xhr.onerror = () => reject(new ApiError(0, { message: "the connection to the dashboard failed" }));
+    xhr.onabort = () => reject(new ApiError(0, { message: "cancelled", error_code: "Cancelled" }));
+    if (abort) abort(() => xhr.abort());
+    xhr.send(body);
+  });
+}

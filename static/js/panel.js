@@ -5,6 +5,7 @@
 import { sparkline } from "./charts.js";
 import { el, fmtAgo, fmtNumber, fmtTime } from "./dom.js";
 import { Grid } from "./grid.js";
+import { ChangeLog, exportMenu } from "./liveexport.js";
 import { ViewModel } from "./viewmodel.js";
 
 const MAX_PAUSED = 200000;
@@ -34,6 +35,7 @@ export class Panel {
     this.feed = {}; // last status frame
     this.relation = opts.relation || null;
     this.model = new ViewModel(this._key());
+    this.changeLog = new ChangeLog(); // for the change-log export
     this._dom(root);
     this.grid = new Grid(this.gridBox, {
       sort: this.state.sort, filters: this.state.filters,
@@ -69,7 +71,7 @@ export class Panel {
       el("h2", {}, el("a", { href: `/pipelines/${encodeURIComponent(this.opts.pipeline)}/views/${encodeURIComponent(v)}` }, v)),
       this.kindBadge, this.connBadge,
       el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns), this.pauseBtn,
-        el("label", { class: "key-label" }, "key ", this.keySelect), close));
+        el("label", { class: "key-label" }, "key ", this.keySelect), exportMenu(this), close));
     this.flags = el("div", { class: "flags" });
     this.c = {};
     const counter = (name, label) => {
@@ -139,8 +141,10 @@ export class Panel {
       if (this.model.snapshots > 0 && !this.askedFresh) this.resyncs++;
       this.askedFresh = false;
       this.model.snapshot(f.rows, f.cursor);
+      this.changeLog.snapshot(f.rows);
     } else if (f.op === "changes") {
       this.model.apply(f.changes, f.steps, f.cursor);
+      this.changeLog.changes(f.changes, this.model);
     } else if (f.op === "resumed") {
       this.model.cursor = f.cursor;
     }

@@ -89,7 +89,9 @@ function relationRow(r) {
       r.key && r.key.includes(c.name) ? el("span", { class: "keymark" }, "key") : null)));
   return el("tr", { dataset: { relation: r.name } },
     el("td", {}, el("input", { type: "checkbox", class: "pick", value: r.name, "aria-label": `pick ${r.name}` })),
-    el("td", {}, el("a", { href: watch }, r.name)),
+    el("td", {}, el("a", { href: watch }, r.name), r.kind === "table" && canEdit() ? " " : null,
+      r.kind === "table" && canEdit() ? el("a", { class: "enter-data small",
+        href: `/pipelines/${encodeURIComponent(name)}/tables/${encodeURIComponent(r.name)}` }, "enter data") : null),
     el("td", {}, r.kind),
     el("td", {}, r.materialized ? "yes" : el("span", { class: "warn-text" }, "no")),
     el("td", {}, r.strategy || "–"),

@@ -13,7 +13,10 @@ Feldera-compatible server (``upstream.py``). Modules:
     hub.py        the feeds of a process; session.py  one connection's subscriptions, pulling frames
     ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
     pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
+    query.py      ad-hoc SQL and exports (export.py writes CSV), editor.py  the program editor
     auth.py       users file, sign-in, session cookie, roles (when USERS_FILE is set)
+    entry.py      data entry into a table (page and endpoints), validate.py  the rules every row is checked by
+    upload.py     file upload into a table, streamed part by part to the engine's ingress
     demo_data.py  the demo generator, serve.py  gunicorn, launcher.py  `sluice up`, testing.py  for tests
 """
 
@@ -35,7 +38,9 @@ def create_app(config: dict | None = None) -> Flask:
 
     Nothing starts here (no thread, no connection): feeds start on the first subscription and the
     demo generator on the first request, so both run in the serving worker after gunicorn forks."""
-    from . import api, auth, pages, security, stream, ws
+    from . import api, auth, pages, security, stream, upload, ws
+    from . import editor, query
+    from . import entry
     from .demo_data import DemoGenerator
     from .hub import Hub
     from .upstream import Upstream
@@ -58,6 +63,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(stream.bp)
+    app.register_blueprint(entry.bp)  # data entry: the table page and its endpoints
+    app.register_blueprint(query.bp)  # queries and exports
+    app.register_blueprint(editor.bp)  # the program editor
+    app.register_blueprint(upload.bp)
 
     @app.get("/healthz")
     def healthz():

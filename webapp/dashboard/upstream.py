@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Iterator
+from urllib.parse import quote
 
 import httpx
 
-from webapp.client import Client, NotFoundError, Pipeline, SchemaError
+from webapp.client import Client, NotFoundError, Pipeline, SchemaError, WaitTimeout
 from webapp.client.output import EgressStream
 
 ACTIONS = ("start", "start_paused", "pause", "resume", "stop")
@@ -100,9 +101,12 @@ class Upstream:
         self.url = url
         self.client = Client(url, api_key=api_key, timeout=timeout, transport=transport, retries=2, backoff=0.25,
                              wait_timeout=30.0)
+        self._api_key, self._transport, self._raw = api_key, transport, None
 
     def close(self) -> None:
         self.client.close()
+        if self._raw is not None:
+            self._raw.close()
 
     def pipeline(self, name: str) -> Pipeline:
         return Pipeline(self.client, name)
@@ -159,6 +163,31 @@ class Upstream:
         else:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
 
+    def query(self, pipeline: str, sql: str, fmt: str) -> httpx.Response:
+        """``GET /query`` answered and unread (``ApiError`` before the first row); close it when done."""
+        return self.pipeline(pipeline).query_raw(sql, fmt)
+
+    def save_program(self, name: str, code: str, description: str) -> None:
+        """Create ``name`` or replace its program (stored data kept where the server keeps it); waits until
+        compiled. Raises ``CompilationError`` (its ``messages`` have line and column) when the SQL is wrong."""
+        self.client.create_pipeline(name, code, description=description, clear_storage=False, wait=True)
+
+    def push(self, pipeline: str, segment: str, events: list[dict], *, force: bool = False) -> str:
+        """Send ``{"insert": row}`` / ``{"delete": row}`` events to a table as one JSON array (all or
+        nothing on the engine); returns the completion token without waiting for it. Raises
+        ``PipelineStateError`` (``PipelinePaused``) when paused and not ``force``, ``BadRequestError``
+        (``ParseErrors``, with ``event_number`` per bad event) when the engine refuses records."""
+        return self.pipeline(pipeline).input_json(segment, events, update_format="insert_delete", force=force,
+                                                  wait=False)
+
+    def completion(self, pipeline: str, token: str, wait: float = 0.0) -> dict:
+        """``completion_status`` of ``token``: ``{"status": "complete", ...}`` once processed (waiting up
+        to ``wait`` seconds for it), else ``{"status": "inprogress"}``."""
+        try:
+            return self.pipeline(pipeline).wait_for_token(token, timeout_s=wait)
+        except WaitTimeout:
+            return {"status": "inprogress"}
+
     def open_egress(self, pipeline: str, segment: str, *, backpressure: bool, snapshot: bool,
                     read_timeout: float) -> Egress:
         """``POST /egress/{segment}?format=json``, answered and unread; close it when done."""
@@ -166,10 +195,35 @@ class Upstream:
                                                 read_timeout=read_timeout)
         return Egress(stream)
 
+    def _raw_client(self) -> httpx.Client:
+        if self._raw is None:  # made on first use: in the serving worker, after gunicorn forks
+            auth = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+            self._raw = httpx.Client(base_url=self.url.rstrip("/") + "/v0", headers=auth, transport=self._transport,
+                                     timeout=httpx.Timeout(30.0, read=600.0))
+        return self._raw
+
+    def ingress_stream(self, pipeline: str, segment: str, params: dict, body: Iterator[bytes],
+                       headers: dict | None = None) -> tuple[int, dict]:
+        """``POST /ingress/{segment}`` with ``body`` sent as it is produced (never held whole): the server's
+        status and JSON answer, whatever the status. ``webapp.client`` sends ingress bodies as bytes, so
+        this uses a plain httpx client (same URL and key). Without a Content-Length in ``headers`` the body goes
+        chunked, and an exception from ``body`` then aborts it unfinished, so the server stores nothing of it.
+        Transport errors raise ``httpx.HTTPError``."""
+        path = f"/pipelines/{quote(pipeline, safe='')}/ingress/{quote(segment, safe='')}"
+        return _answer(self._raw_client().post(path, params=params, content=body, headers=headers))
+
     @staticmethod
     def lines(resp: Egress) -> Iterator[bytes]:
         """The stream's raw chunk lines (keepalives included), partial lines buffered across reads."""
         return resp.stream.lines()
+
+
+def _answer(resp: httpx.Response) -> tuple[int, dict]:
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        return resp.status_code, {"message": f"the pipeline server answered {resp.status_code}: {resp.text[:200]}",
+                                  "error_code": "InvalidResponse", "details": None}
 
 
 class Egress:

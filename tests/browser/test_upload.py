@@ -1,0 +1,175 @@
+"""File upload on a table's page (templates/_upload.html, static/js/upload.js) in real Chromium, through
+the dashboard to the real engine: progress, the final count, refused rows by file row number."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from playwright.sync_api import expect
+
+from webapp.engine.csvfmt import iter_csv_records
+
+from .support import query
+
+SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');\n" \
+      "CREATE MATERIALIZED VIEW v AS SELECT id, n FROM t;\n"
+
+
+def open_upload(page, proxy, pipeline: str, part_bytes: int | None = None):
+    page.goto(f"{proxy.url}/pipelines/{pipeline}/tables/t")
+    root = page.locator("[data-upload]")
+    expect(root).to_be_visible()
+    expect(root).to_have_attribute("data-ready", "1")
+    if part_bytes:  # smaller parts than the default 8 MiB, so a small file still goes in several
+        root.evaluate("(n, b) => { n.dataset.partBytes = String(b); }", part_bytes)
+    return root
+
+
+def count(http, pipeline: str) -> int:
+    return query(http, pipeline, "SELECT COUNT(*) AS c FROM t")[0]["c"]
+
+
+def test_upload_100k_rows_with_progress_and_count(page, proxy, http, make_pipeline, tmp_path):
+    p = make_pipeline(SQL)
+    path = tmp_path / "rows.csv"
+    with path.open("w") as f:
+        f.write("id,name,n\n")
+        f.writelines(f"{i},name {i},{i % 1000}\n" for i in range(100_000))
+    root = open_upload(page, proxy, p, part_bytes=512 << 10)
+    page.evaluate("""() => {  // remember every progress value shown
+      window.__progress = [];
+      const bar = document.querySelector("[data-upload-progress]");
+      new MutationObserver(() => window.__progress.push(bar.value)).observe(bar, { attributes: true });
+      setInterval(() => window.__progress.push(bar.value), 5);
+    }""")
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator("[data-upload-format]")).to_have_value("csv")
+    expect(root.locator("[data-upload-header]")).to_be_checked()
+    expect(root.locator(".upload-preview-table tbody tr")).to_have_count(20)
+    expect(root.locator(".upload-preview-table td.bad")).to_have_count(0)
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=45_000)
+    expect(root.locator("[data-upload-progress]")).to_have_js_property("value", 100)
+    expect(root.locator("[data-upload-percent]")).to_have_text("100 %")
+    expect(root.locator("[data-upload-count]")).to_contain_text("100,000 rows stored")
+    assert root.get_attribute("data-stored") == "100000" and root.get_attribute("data-failed") == "0"
+    seen = page.evaluate("window.__progress")
+    assert any(0 < v < 100 for v in seen), "the bar never showed progress between 0 and 100"
+    assert count(http, p) == 100_000
+    assert query(http, p, "SELECT name, n FROM t WHERE id = 99999") == [{"name": "name 99999", "n": 999}]
+
+
+def test_three_bad_rows_listed_by_file_row_the_others_kept(page, proxy, http, make_pipeline, tmp_path):
+    p = make_pipeline(SQL)
+    # columns in another order than the table's, one extra column: the mapping reorders and skips
+    lines = ["n,extra,id,name\n"]
+    bad_ids = {150: "x", 2222: "1.5", 4999: "99999999999"}  # id -> a bad n
+    expected_rows, line_no = {}, 2
+    for i in range(5000):
+        name = f'"two\nlines {i}"' if i % 7 == 0 else f"name {i}"
+        n = bad_ids.get(i, str(i))
+        lines.append(f"{n},zzz,{i},{name}\n")
+        if i in bad_ids:
+            expected_rows[i] = (i + 2, line_no)  # row: the header is row 1; line: quoted newlines count
+        line_no += 2 if i % 7 == 0 else 1
+    path = tmp_path / "bad.csv"
+    path.write_text("".join(lines))
+    root = open_upload(page, proxy, p, part_bytes=16 << 10)
+    page.set_input_files("[data-upload-file]", str(path))
+    notes = root.locator("[data-upload-notes]")
+    expect(notes).to_contain_text('file column "extra" matches no column of the table')
+    expect(root.locator('select[data-file-column="0"]')).to_have_value("2")  # n -> the table's third column
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    listed = root.locator("[data-upload-errors] li[data-row]")
+    expect(listed).to_have_count(3)
+    rows = sorted(int(x) for x in listed.evaluate_all("(lis) => lis.map((li) => li.dataset.row)"))
+    assert rows == sorted(r for r, _ in expected_rows.values())
+    texts = listed.all_text_contents()
+    for i, (row, line) in expected_rows.items():
+        want = f"row {row}" + (f" (line {line})" if line != row else "")
+        assert any(t.startswith(want + ":") for t in texts), (want, texts)
+    expect(root.locator("[data-upload-count]")).to_contain_text("4,997 rows stored, 3 refused")
+    assert count(http, p) == 4997
+    assert query(http, p, "SELECT name, n FROM t WHERE id = 7") == [{"name": "two\nlines 7", "n": 7}]
+
+
+def test_json_array_preview_flags_and_refused_element(page, proxy, http, make_pipeline, tmp_path):
+    p = make_pipeline(SQL)
+    docs = [{"insert": {"id": i, "name": f"j{i}", "n": i}} for i in range(300)]
+    docs[41] = {"insert": {"id": 41, "name": "j41", "n": "forty-one"}}
+    path = tmp_path / "docs.json"
+    path.write_text(json.dumps(docs, indent=2))  # pretty-printed: each element spans several lines
+    root = open_upload(page, proxy, p, part_bytes=4 << 10)
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator("[data-upload-format]")).to_have_value("jsonarray")
+    expect(root.locator("[data-upload-update]")).to_have_value("insert_delete")
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    line = 2 + 7 * 41  # "[" is line 1; each pretty-printed element takes 7 lines
+    listed = root.locator("[data-upload-errors] li[data-row]")
+    expect(listed).to_have_count(1)
+    assert listed.text_content().startswith(f"row 42 (line {line}): column 'n'"), listed.text_content()
+    assert count(http, p) == 299
+
+
+def test_ndjson_rows_with_blank_lines(page, proxy, http, make_pipeline, tmp_path):
+    p = make_pipeline(SQL)
+    lines = [json.dumps({"id": i, "name": f"n{i}", "n": i}) for i in range(2000)]
+    lines[10] = ""  # not a record: rows go on counting values, lines count lines
+    lines[1500] = json.dumps({"id": 1500, "name": "n1500", "n": 1500, "bogus": 1})
+    path = tmp_path / "rows.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    root = open_upload(page, proxy, p, part_bytes=8 << 10)
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator("[data-upload-format]")).to_have_value("ndjson")
+    expect(root.locator("[data-upload-update]")).to_have_value("raw")
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    listed = root.locator("[data-upload-errors] li[data-row]")
+    expect(listed).to_have_count(1)
+    assert listed.text_content().startswith("row 1500 (line 1501): unknown column 'bogus'"), listed.text_content()
+    expect(root.locator("[data-upload-count]")).to_contain_text("1,998 rows stored, 1 refused")
+    assert count(http, p) == 1998
+
+
+def test_missing_not_null_column_stops_the_upload(page, proxy, make_pipeline, tmp_path):
+    p = make_pipeline(SQL)
+    path = tmp_path / "nokey.csv"
+    path.write_text("name,n\na,1\nb,2\n")
+    root = open_upload(page, proxy, p)
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator("[data-upload-notes]")).to_contain_text("no file column goes to id, which is NOT NULL")
+    expect(root.locator("[data-upload-start]")).to_be_disabled()
+    root.locator('select[data-file-column="1"]').select_option("0")  # map the file's n to id
+    expect(root.locator("[data-upload-start]")).to_be_enabled()
+
+
+def test_cutter_matches_the_engines_csv_records(page, proxy):
+    """filecut.js cuts where the engine's CSV reader sees record ends, and numbers rows and lines alike."""
+    rnd = random.Random(7)
+    fields = ['"a\nb, ""c"""', '"x\r\ny"', "", 'bad"q', '"q"z', "12", "word"]
+    recs = []
+    for _ in range(400):
+        if rnd.random() < 0.05:
+            recs.append(rnd.choice(["\n", "\r\n"]))
+            continue
+        recs.append(",".join(rnd.choice(fields) for _ in range(rnd.randint(1, 4))) + rnd.choice(["\n", "\r\n", "\r"]))
+    text = "".join(recs)
+    page.goto(proxy.url + "/")
+    parts = page.evaluate("""async (text) => {
+      const { cutFile } = await import("/static/js/filecut.js");
+      const out = [];
+      for await (const p of cutFile(new Blob([text]), "csv", { partBytes: 64, header: true })) out.push(p);
+      return out;
+    }""", text)
+    data = text.encode()
+    whole = [line for _, line, _ in iter_csv_records(text)]
+    got = []
+    for part in parts:
+        body = data[part["start"]:part["end"]].decode()
+        recs_in_part = list(iter_csv_records(body))
+        assert len(recs_in_part) == part["records"]
+        got += [(part["firstRow"] + k, part["firstLine"] + line - 1) for k, (_, line, _) in enumerate(recs_in_part)]
+    assert got == [(k + 1, line) for k, line in enumerate(whole)][1:]  # the header (row 1) is not sent

@@ -1,0 +1,274 @@
+"""File upload through the dashboard (``webapp/dashboard/upload.py``): a real engine, the dashboard under
+gunicorn, parts posted with httpx the way ``static/js/upload.js`` posts them."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import closing
+
+import httpx
+import pytest
+
+from webapp.dashboard.testing import DashboardProcess
+from webapp.dashboard.upload import IngressLimiter, file_errors, part_answer
+
+from .conftest import TEST_SETTINGS
+
+SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, note VARCHAR, n INT) WITH ('materialized' = 'true');\n" \
+      "CREATE MATERIALIZED VIEW v AS SELECT id, n FROM t;\n"
+PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-2", "eddie": "editor-pass-3"}
+
+
+def wait_token(http, pipeline: str, token: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
+        assert time.monotonic() < deadline, f"token {token} never completed"
+        time.sleep(0.01)
+
+
+def csrf_client(url: str, **kw) -> httpx.Client:
+    c = httpx.Client(base_url=url, timeout=60, **kw)
+    assert c.get("/").status_code == 200  # a page sets the CSRF cookie
+    c.headers["X-CSRF-Token"] = c.cookies["sluice_csrf"]
+    return c
+
+
+def post_part(c: httpx.Client, pipeline: str, body, **params) -> httpx.Response:
+    params.setdefault("format", "csv")
+    return c.post(f"/api/pipelines/{pipeline}/tables/t/upload", params=params, content=body)
+
+
+def rows(http, pipeline: str) -> dict[int, tuple]:
+    r = http.get(f"/pipelines/{pipeline}/query", params={"sql": "SELECT id, note, n FROM t", "format": "json"})
+    assert r.status_code == 200, r.text
+    return {d["id"]: (d["note"], d["n"]) for d in map(json.loads, r.text.splitlines()) if d}
+
+
+def csv_field(v) -> str:
+    if v is None:
+        return ""
+    s = str(v)
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n\r') else s
+
+
+def records(data: list[tuple]) -> list[str]:
+    """One CSV record per row, each ending in a newline (quoted fields may hold more)."""
+    return [",".join(csv_field(v) for v in r) + "\n" for r in data]
+
+
+def test_limiter_refuses_while_a_client_is_in_debt():
+    lim = IngressLimiter(1000)
+    assert lim.retry_after("a") == 0
+    lim.charge("a", 3000)  # 1000 saved up, 2000 in debt: 2 s to pay off
+    assert 1.9 < lim.retry_after("a") <= 2.0
+    assert lim.retry_after("b") == 0  # per client
+    off = IngressLimiter(0)
+    off.charge("a", 10 ** 12)
+    assert off.retry_after("a") == 0
+
+
+def test_engine_errors_are_placed_at_file_rows_and_lines():
+    engine = {"error_code": "ParseErrors", "details": {"num_errors": 2, "num_records_kept": 5, "token": "tok",
+              "errors": [{"event_number": 1, "line": 1, "description": "a"},
+                         {"event_number": 4, "line": 9, "description": "b", "field": "n"}]}}
+    body, status = part_answer(400, engine, {"part": 2, "first_row": 101, "first_line": 120})
+    assert status == 200 and body["token"] == "tok" and body["num_errors"] == 2 and body["num_records_kept"] == 5
+    assert [(e["row"], e["line"]) for e in body["errors"]] == [(101, 120), (104, 128)]
+    assert [(e["row"], e["line"]) for e in file_errors(engine, 7, None)] == [(7, None), (10, None)]
+    body, status = part_answer(503, {"message": "paused", "error_code": "PipelinePaused", "details": {}},
+                               {"part": 2, "first_row": 101, "first_line": None})
+    assert status == 503 and body["message"] == "part 2 (from file row 101): paused"
+
+
+@pytest.fixture
+def pipeline(make_pipeline):
+    return make_pipeline(SQL)
+
+
+@pytest.fixture(scope="module")
+def client(dashboard):
+    with closing(csrf_client(dashboard.url)) as c:
+        yield c
+
+
+def test_csv_with_quoted_newlines_in_parts_cut_at_record_boundaries(client, http, pipeline):
+    data = [(i, f"line one of {i}\nline two, with \"quotes\"" if i % 3 == 0 else f"note {i}", i) for i in range(1, 41)]
+    bad_at = 29  # 0-based record index: its n is not an integer
+    recs = records(data)
+    recs[bad_at] = f'{data[bad_at][0]},"multi\nline",oops\n'
+    cut = 17  # the second part starts at the 18th record, which follows several multi-line ones
+    # the file's header line ("id,note,n") is not sent: its columns are the table's, in order
+    part0, part1 = "".join(recs[:cut]).encode(), "".join(recs[cut:]).encode()
+    lines_before = 1 + "".join(recs[:cut]).count("\n")  # the header is line 1
+    r0 = post_part(client, pipeline, part0, part=0, first_row=2, first_line=2)
+    assert r0.status_code == 200, r0.text
+    assert r0.json()["num_errors"] == 0 and r0.json()["token"]
+    r1 = post_part(client, pipeline, part1, part=1, first_row=2 + cut, first_line=lines_before + 1)
+    assert r1.status_code == 200, r1.text
+    body = r1.json()
+    assert body["num_errors"] == 1
+    err = body["errors"][0]
+    # the header is row 1, so the k-th record (0-based) is row k + 2; its line counts the newlines in quotes
+    assert err["row"] == bad_at + 2
+    assert err["line"] == 2 + "".join(recs[:bad_at]).count("\n")
+    assert err["field"] == "n" and "oops" in err["description"]
+    wait_token(http, pipeline, body["token"])
+    got = rows(http, pipeline)
+    assert len(got) == 39
+    assert got[3] == ("line one of 3\nline two, with \"quotes\"", 3)
+    assert data[bad_at][0] not in got
+
+
+def test_three_bad_rows_are_listed_by_file_row_and_the_others_kept(client, http, pipeline):
+    n = 3000
+    data = [(i, f"r{i}", i) for i in range(n)]
+    recs = records(data)
+    bad = {417: "x", 1500: "1.5.1", 2999: "2147483648"}  # 0-based record index -> a bad n
+    for i, v in bad.items():
+        recs[i] = f"{i},r{i},{v}\n"
+    parts, size = [], 1000
+    for start in range(0, n, size):
+        parts.append((start, "".join(recs[start:start + size]).encode()))
+    listed, tokens = [], []
+    for k, (start, body) in enumerate(parts):
+        # no header: row k is record k (1-based); the middle part goes chunked (no Content-Length)
+        content = iter([body[:7000], body[7000:]]) if k == 1 else body
+        r = post_part(client, pipeline, content, part=k, first_row=start + 1, first_line=start + 1)
+        assert r.status_code == 200, r.text
+        listed += r.json()["errors"]
+        tokens.append(r.json()["token"])
+    assert sorted((e["row"], e["line"]) for e in listed) == [(i + 1, i + 1) for i in sorted(bad)]
+    for t in tokens:
+        wait_token(http, pipeline, t)
+    got = rows(http, pipeline)
+    assert len(got) == n - 3 and not set(bad) & set(got)
+
+
+def test_json_parts_and_insert_delete_documents(client, http, pipeline):
+    docs = [{"insert": {"id": i, "note": "j", "n": i}} for i in range(10)]
+    docs[4] = {"insert": {"id": 4, "note": "j", "n": "four"}}
+    docs.append({"delete": {"id": 0}})
+    body = "\n".join(json.dumps(d) for d in docs).encode()
+    r = post_part(client, pipeline, body, format="json", update_format="insert_delete", part=3, first_row=101)
+    assert r.status_code == 200, r.text
+    assert [(e["row"], e["line"]) for e in r.json()["errors"]] == [(105, None)]
+    wait_token(http, pipeline, r.json()["token"])
+    assert sorted(rows(http, pipeline)) == [1, 2, 3, 5, 6, 7, 8, 9]
+    st = client.get(f"/api/pipelines/{pipeline}/tables/t/upload/status", params={"token": r.json()["token"]})
+    assert st.status_code == 200 and st.json()["status"] == "complete"
+
+
+def test_wrong_targets_and_parameters_are_refused_with_the_envelope(client, pipeline):
+    r = client.post(f"/api/pipelines/{pipeline}/tables/nope/upload", params={"first_row": 1}, content=b"1,a,1\n")
+    assert r.status_code == 404 and set(r.json()) == {"message", "error_code", "details"}
+    r = client.post(f"/api/pipelines/{pipeline}/tables/v/upload", params={"first_row": 1}, content=b"1,1\n")
+    assert r.status_code == 400 and r.json()["error_code"] == "NotATable"
+    r = post_part(client, pipeline, b"1,a,1\n")  # no first_row
+    assert r.status_code == 400 and r.json()["details"] == {"parameter": "first_row"}
+    r = post_part(client, pipeline, b"1,a,1\n", first_row=1, format="xml")
+    assert r.status_code == 400 and r.json()["error_code"] == "UnknownInputFormat"
+
+
+def test_too_large_content_length_is_refused_before_the_body_is_read(dashboard, client, pipeline):
+    host, port = dashboard.url.split("//")[1].rsplit(":", 1)
+    too_big = (4 << 30) + 1
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall((f"POST /api/pipelines/{pipeline}/tables/t/upload?first_row=1 HTTP/1.1\r\n"
+                   f"Host: {host}:{port}\r\nContent-Type: text/csv\r\nContent-Length: {too_big}\r\n"
+                   f"Cookie: sluice_csrf={client.cookies['sluice_csrf']}\r\n"
+                   f"X-CSRF-Token: {client.cookies['sluice_csrf']}\r\n\r\n1,a,1\n").encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)  # answered although the body never comes: times out otherwise
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer
+    env = json.loads(body)
+    assert env["error_code"] == "PayloadTooLarge"
+    assert env["details"] == {"limit": 4 << 30, "content_length": too_big}
+    assert "UPLOAD_MAX_BYTES" in env["message"]
+
+
+def test_a_part_cut_short_stores_nothing(dashboard, client, http, pipeline):
+    host, port = dashboard.url.split("//")[1].rsplit(":", 1)
+    body = "".join(records([(i, "x", i) for i in range(2000)])).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall((f"POST /api/pipelines/{pipeline}/tables/t/upload?first_row=1 HTTP/1.1\r\n"
+                   f"Host: {host}:{port}\r\nContent-Type: text/csv\r\nContent-Length: {len(body) * 2}\r\n"
+                   f"Cookie: sluice_csrf={client.cookies['sluice_csrf']}\r\n"
+                   f"X-CSRF-Token: {client.cookies['sluice_csrf']}\r\n\r\n").encode() + body)
+        s.shutdown(socket.SHUT_WR)  # the browser went away halfway through the part
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error_code"] == "UploadCut"
+    time.sleep(0.3)
+    assert rows(http, pipeline) == {}
+
+
+# -- a dashboard with users, a small upload limit and a small rate -------------------------------------
+
+def sign_in(url: str, name: str) -> httpx.Client:
+    c = httpx.Client(base_url=url, timeout=60, headers={"X-Forwarded-For": f"10.9.{len(name)}.{uuid.uuid4().int % 250}"})
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"username": name, "password": PASSWORDS[name], "csrf_token": token, "next": "/"})
+    assert r.status_code == 302, r.text
+    c.headers["X-CSRF-Token"] = c.cookies["sluice_csrf"]
+    return c
+
+
+@pytest.fixture(scope="module")
+def strict(engine, tmp_path_factory):
+    users = tmp_path_factory.mktemp("upload-auth") / "users.json"
+    for name, role in (("vera", "viewer"), ("ed", "editor"), ("eddie", "editor")):
+        r = subprocess.run([sys.executable, "-m", "webapp.cli", "user", "add", name, "--role", role, "--users-file",
+                            str(users)], input=PASSWORDS[name] + "\n", text=True, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    settings = TEST_SETTINGS | {"UPLOAD_MAX_BYTES": 1 << 20, "INGRESS_RATE": 20_000}
+    with DashboardProcess(engine.url, "--users-file", str(users), "--proxy-fix", settings=settings) as d:
+        yield d
+
+
+def test_viewer_may_not_upload(strict, http, pipeline):
+    with closing(sign_in(strict.url, "vera")) as c:
+        r = post_part(c, pipeline, b"1,a,1\n", first_row=1)
+        assert r.status_code == 403 and r.json()["error_code"] == "Forbidden"
+    with httpx.Client(base_url=strict.url) as anonymous:
+        assert post_part(anonymous, pipeline, b"1,a,1\n", first_row=1).status_code in (401, 403)
+    assert rows(http, pipeline) == {}
+
+
+def test_rate_limit_answers_429_with_retry_after(strict, http, pipeline):
+    with closing(sign_in(strict.url, "ed")) as c:
+        body = "".join(records([(i, "x" * 40, i) for i in range(1000)])).encode()  # about 50 KB: 2.5 s of rate
+        r = post_part(c, pipeline, body, first_row=1)
+        assert r.status_code == 200, r.text
+        r = post_part(c, pipeline, b"5000,a,1\n", first_row=1001)
+        assert r.status_code == 429, r.text
+        assert set(r.json()) == {"message", "error_code", "details"} and r.json()["error_code"] == "TooManyRequests"
+        assert 1 <= int(r.headers["Retry-After"]) <= 3
+        time.sleep(int(r.headers["Retry-After"]) + 0.2)
+        r = post_part(c, pipeline, b"5000,a,1\n", first_row=1001)
+        assert r.status_code == 200, r.text
+        wait_token(http, pipeline, r.json()["token"])
+    assert len(rows(http, pipeline)) == 1001
+
+
+def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(strict, http, pipeline):
+    line = b"1,abcdefghijklmnopqrstuvwxyz,1\n"
+    with closing(sign_in(strict.url, "eddie")) as c:
+        chunks = iter([line * 2048] * 20)  # 1.2 MiB against a 1 MiB limit, sent chunked
+        r = post_part(c, pipeline, chunks, first_row=1)
+        assert r.status_code == 413, r.text
+        assert r.json()["error_code"] == "PayloadTooLarge" and r.json()["details"]["limit"] == 1 << 20
+    time.sleep(0.3)
+    assert rows(http, pipeline) == {}

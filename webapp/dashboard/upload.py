@@ -1,0 +1,267 @@
+"""File upload into a table, streamed through to the pipeline server's ingress.
+
+    POST /api/pipelines/<p>/tables/<t>/upload?format=csv|json&part=N&first_row=K[&first_line=L]
+         [&update_format=raw|insert_delete][&array=true|false][&force=true]
+    GET  /api/pipelines/<p>/tables/<t>/upload/status?token=...      the completion status of a part's token
+
+The browser (``static/js/upload.js``) cuts a file into parts at record boundaries and says where each
+part starts in the file: ``first_row``, the file row of its first record, and ``first_line``, the file
+line it starts on (for parts that are the file's own lines). Each part's body is read from
+``request.stream`` in chunks and handed to httpx as a generator, so no part is ever held whole. The
+engine keeps a part's good records and reports each bad one by its position in the body
+(``event_number``, and ``line`` on Sluice's engine); the answer turns those into file rows
+(``first_row + event_number - 1``) and file lines, which holds because every record of a part is one
+event of the body. Limits: ``UPLOAD_MAX_BYTES`` per request (413 from ``Content-Length`` before reading,
+or while a chunked body streams), and ``INGRESS_RATE`` bytes per second per client (429).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import httpx
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
+
+from webapp.client import ApiError, SchemaError, SluiceError
+
+bp = Blueprint("upload", __name__, url_prefix="/api")
+
+CHUNK = 1 << 20  # bytes read from the browser, and sent on, at a time
+FORWARDED = ("format", "update_format", "array", "force", "json_flavor")
+
+
+def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
+    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json", headers=headers)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _error(status: int, code: str, message: str, details=None, headers: dict | None = None) -> Response:
+    return _json({"message": message, "error_code": code, "details": details}, status, headers)
+
+
+class _Refused(Exception):
+    """Raised when a request cannot go on; carries the answer."""
+
+    def __init__(self, response: Response):
+        super().__init__(response.status)
+        self.response = response
+
+
+@bp.errorhandler(_Refused)
+def _refused(e: _Refused):
+    return e.response
+
+
+@bp.errorhandler(SluiceError)
+def _upstream_error(e: SluiceError):
+    status = e.status if isinstance(e, ApiError) and e.status else 502
+    return _error(status, e.error_code or "UpstreamError", e.message, e.details)
+
+
+class IngressLimiter:
+    """A token bucket of bytes per client: ``rate`` a second, at most one second's worth saved up.
+
+    Bytes are charged as they stream, so a request is never cut halfway; a request arriving while its
+    client's bucket is in debt is refused with the time until it is paid off. Kept per process."""
+
+    def __init__(self, rate: float):
+        self.rate = float(rate)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (self.rate, now))
+        return min(self.rate, tokens + (now - at) * self.rate)
+
+    def retry_after(self, key: str) -> float:
+        """0 when ``key`` may send now, else seconds to wait."""
+        if self.rate <= 0:
+            return 0.0
+        with self._lock:
+            level = self._level(key, time.monotonic())
+        return 0.0 if level >= 0 else -level / self.rate
+
+    def charge(self, key: str, n: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            if len(self._buckets) > 10_000:  # many clients: forget the ones that are full again
+                self._buckets = {k: v for k, v in self._buckets.items() if self._level(k, now) < self.rate}
+            self._buckets[key] = (self._level(key, now) - n, now)
+
+
+def _limiter() -> IngressLimiter:
+    ext = current_app.extensions
+    if "sluice_ingress_limit" not in ext:
+        ext["sluice_ingress_limit"] = IngressLimiter(current_app.config.get("INGRESS_RATE") or 0)
+    return ext["sluice_ingress_limit"]
+
+
+RELATION_TTL = 5.0  # seconds a table's lookup serves the next parts of an upload
+
+
+def _table(name: str, table: str):
+    """The table's ``Relation`` (for its URL segment), looked up once per upload rather than once per part;
+    a table renamed meanwhile is refused by the server itself."""
+    cache = current_app.extensions.setdefault("sluice_upload_tables", {})
+    now = time.monotonic()
+    hit = cache.get((name, table))
+    if hit and hit[0] > now:
+        return hit[1]
+    rel = current_app.extensions["sluice_upstream"].relation(name, table)
+    if len(cache) > 1000:
+        cache.clear()
+    cache[(name, table)] = (now + RELATION_TTL, rel)
+    return rel
+
+
+def _int_param(name: str, low: int, default: int | None = None, required: bool = False) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise _Refused(_error(400, "InvalidParam", f"the {name} parameter is required: the file row of the "
+                                  "part's first record", {"parameter": name}))
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise _Refused(_error(400, "InvalidParam", f"{name} must be an integer of at least {low}, not {raw!r}",
+                              {"parameter": name, "value": raw}))
+    return value
+
+
+def _input():
+    """The body as the server gives it when the server ends it itself (gunicorn: ``wsgi.input_terminated``),
+    which spares werkzeug's wrapper two copies of every chunk; else ``request.stream``."""
+    env = request.environ
+    return env["wsgi.input"] if env.get("wsgi.input_terminated") else request.stream
+
+
+def _body(stream, length: int | None, limit: float, charge):
+    """The request body in chunks, counted against ``limit`` (a chunked body has no Content-Length);
+    raises ``ClientDisconnected`` when it ends before its ``length``, so nothing of it is stored."""
+    size = 0
+    while True:
+        try:
+            chunk = stream.read(CHUNK)
+        except Exception as e:  # the server's reader failed: a torn chunked body, a reset connection
+            raise ClientDisconnected() from e
+        if not chunk:
+            if length is not None and size < length:
+                raise ClientDisconnected()
+            return
+        size += len(chunk)
+        charge(len(chunk))
+        if size > limit:
+            raise RequestEntityTooLarge()
+        yield chunk
+
+
+def file_errors(answer: dict, first_row: int, first_line: int | None) -> list[dict]:
+    """The engine's per-record errors of one part, placed in the file: ``row`` and ``line``."""
+    details = answer.get("details") if isinstance(answer.get("details"), dict) else {}
+    out = []
+    for e in details.get("errors") or []:
+        event = max(1, int(e.get("event_number") or 1))
+        line = e.get("line")
+        out.append({
+            "row": first_row + event - 1,
+            "line": first_line + int(line) - 1 if first_line and isinstance(line, int) and line > 0 else None,
+            "description": e.get("description"), "field": e.get("field"),
+            "invalid_text": e.get("invalid_text"), "suggestion": e.get("suggestion"),
+            "event_number": event,
+        })
+    return out
+
+
+def _too_large(limit: int, length: int | None) -> Response:
+    return _error(413, "PayloadTooLarge",
+                  f"an upload request may carry at most {limit} bytes: send the file in smaller parts (the "
+                  "upload page does), or raise SLUICE_UPLOAD_MAX_BYTES", {"limit": limit, "content_length": length})
+
+
+@bp.post("/pipelines/<name>/tables/<table>/upload")
+def upload(name, table):
+    limit = int(current_app.config.get("UPLOAD_MAX_BYTES") or 0)
+    length = request.content_length
+    if limit and length is not None and length > limit:
+        return _too_large(limit, length)
+    limiter, who = _limiter(), getattr(g, "user", None) or request.remote_addr or "?"
+    wait = limiter.retry_after(who)
+    if wait:
+        secs = max(1, math.ceil(wait))
+        return _error(429, "TooManyRequests",
+                      f"uploads from {who} go faster than {limiter.rate:.0f} bytes per second: retry in {secs} s",
+                      {"retry_after": secs, "rate": limiter.rate}, {"Retry-After": str(secs)})
+    part = _int_param("part", 0, default=0)
+    first_row = _int_param("first_row", 1, required=True)
+    first_line = _int_param("first_line", 1)
+    params = {k: request.args[k] for k in FORWARDED if k in request.args}
+    params.setdefault("format", "csv")
+    up = current_app.extensions["sluice_upstream"]
+    try:
+        rel = _table(name, table)
+    except SchemaError as e:
+        return _error(404, "UnknownInputStream", f"{e.message}: upload into one of its tables",
+                      {"stream_name": table} | (e.details or {}))
+    if not rel.is_table:
+        return _error(400, "NotATable", f"{rel.name!r} is a view: upload into one of the pipeline's tables",
+                      {"name": rel.name})
+    if limit:
+        request.max_content_length = limit
+    # Sent on chunked, never with the browser's Content-Length: if the browser goes away mid-part, the
+    # aborted chunked body fails on the server as a whole, where a short body with a Content-Length was
+    # seen stored up to the cut by Sluice's engine (gunicorn ends such a body early without an error).
+    headers = {"Content-Type": "application/json" if params["format"] == "json" else "text/csv"}
+    if request.headers.get("Idempotency-Key"):
+        headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
+    where = {"part": part, "first_row": first_row, "first_line": first_line}
+    try:
+        status, answer = up.ingress_stream(name, rel.segment, params,
+                                           _body(_input(), length, limit or float("inf"),
+                                                 lambda n: limiter.charge(who, n)), headers)
+    except RequestEntityTooLarge:
+        return _too_large(limit, length)
+    except ClientDisconnected:
+        return _error(400, "UploadCut", f"part {part} ended before all of it arrived; nothing of it was stored: "
+                      "send the part again", where)
+    except httpx.HTTPError as e:
+        return _error(502, "UpstreamUnreachable", f"part {part} could not be passed to the pipeline server "
+                      f"({type(e).__name__}: {e}); nothing of it was stored unless the server answered: check the "
+                      "table's count before sending it again", where)
+    if status >= 400 and answer.get("error_code") != "ParseErrors":
+        current_app.logger.info("upload %s/%s part %d -> %d %s", name, table, part, status, answer.get("error_code"))
+    return _json(*part_answer(status, answer, where))
+
+
+def part_answer(status: int, answer: dict, where: dict) -> tuple[dict, int]:
+    """The answer to one part: 200 with the token and the refused records at their file rows (the engine
+    kept the others), or the engine's error envelope with the part named in its message."""
+    if status == 200 or (status == 400 and answer.get("error_code") == "ParseErrors"):
+        details = answer.get("details") if isinstance(answer.get("details"), dict) else {}
+        errors = file_errors(answer, where["first_row"], where["first_line"])
+        return where | {"token": answer.get("token") or details.get("token"),
+                        "num_errors": details.get("num_errors", len(errors)), "errors": errors,
+                        "num_records_kept": details.get("num_records_kept")}, 200
+    return {"message": f"part {where['part']} (from file row {where['first_row']}): {answer.get('message')}",
+            "error_code": answer.get("error_code"), "details": answer.get("details")}, status
+
+
+@bp.get("/pipelines/<name>/tables/<table>/upload/status")
+def status(name, table):
+    token = request.args.get("token")
+    if not token:
+        return _error(400, "InvalidParam", "the token parameter is required", {"parameter": "token"})
+    st = current_app.extensions["sluice_upstream"].completion(name, token, 1.0)  # long-polls up to 1 s
+    return _json({"token": token, **st, "status": str(st.get("status", "")).lower()})
+
+
+__all__ = ["bp", "IngressLimiter", "file_errors", "part_answer"]
