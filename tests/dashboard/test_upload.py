@@ -16,13 +16,14 @@ import httpx
 import pytest
 
 from webapp.dashboard.testing import DashboardProcess
-from webapp.dashboard.upload import IngressLimiter, file_errors, part_answer
+from webapp.dashboard.ratelimit import IngressLimiter
+from webapp.dashboard.upload import file_errors, part_answer
 
 from .conftest import TEST_SETTINGS
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, note VARCHAR, n INT) WITH ('materialized' = 'true');\n" \
       "CREATE MATERIALIZED VIEW v AS SELECT id, n FROM t;\n"
-PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-2", "eddie": "editor-pass-3"}
+PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-2", "eddie": "editor-pass-3", "edna": "editor-pass-4"}
 
 
 def wait_token(http, pipeline: str, token: str, timeout: float = 30.0) -> None:
@@ -229,7 +230,7 @@ def sign_in(url: str, name: str) -> httpx.Client:
 @pytest.fixture(scope="module")
 def strict(engine, tmp_path_factory):
     users = tmp_path_factory.mktemp("upload-auth") / "users.json"
-    for name, role in (("vera", "viewer"), ("ed", "editor"), ("eddie", "editor")):
+    for name, role in (("vera", "viewer"), ("ed", "editor"), ("eddie", "editor"), ("edna", "editor")):
         r = subprocess.run([sys.executable, "-m", "webapp.cli", "user", "add", name, "--role", role, "--users-file",
                             str(users)], input=PASSWORDS[name] + "\n", text=True, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stderr
@@ -261,6 +262,19 @@ def test_rate_limit_answers_429_with_retry_after(strict, http, pipeline):
         assert r.status_code == 200, r.text
         wait_token(http, pipeline, r.json()["token"])
     assert len(rows(http, pipeline)) == 1001
+
+
+def test_data_entry_and_uploads_share_the_rate(strict, http, pipeline):
+    with closing(sign_in(strict.url, "edna")) as c:
+        big = [{"id": i, "note": "y" * 40, "n": i} for i in range(600)]  # about 35 KB of JSON
+        r = c.post(f"/api/pipelines/{pipeline}/tables/t/rows", json={"rows": big, "op": "insert"})
+        assert r.status_code == 202, r.text
+        wait_token(http, pipeline, r.json()["token"])
+        r = post_part(c, pipeline, b"5000,a,1\n", first_row=1)
+        assert r.status_code == 429 and r.json()["error_code"] == "TooManyRequests", r.text
+        r = c.post(f"/api/pipelines/{pipeline}/tables/t/rows", json={"rows": [{"id": 5001, "note": "b", "n": 1}]})
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1, r.text
+    assert len(rows(http, pipeline)) == 600  # the refused ones were not sent
 
 
 def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(strict, http, pipeline):

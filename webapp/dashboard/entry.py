@@ -21,10 +21,11 @@ import json
 from decimal import Decimal
 
 import orjson
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 
 from webapp.client import ApiError, NotFoundError, PipelineStateError, SchemaError, SluiceError
 
+from . import ratelimit
 from .api import summary
 from .upstream import Relation, relations
 from .validate import check_row, parse_documents, rules_for
@@ -102,6 +103,7 @@ def _body() -> dict:
     if size > limit:
         raise too_big
     raw = b"".join(parts)
+    g.entry_bytes = len(raw)  # charged to the client's INGRESS_RATE when the rows go out
     try:
         body = json.loads(raw or b"{}", parse_float=Decimal)
     except ValueError as e:
@@ -149,6 +151,10 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool) -> Respo
         raise EntryError(400, "InvalidRows", f"{rows} of {len(items)} row(s) have errors: nothing was sent. "
                          "Correct the fields marked and send again", {"errors": errors[:MAX_REPORTED],
                                                                      "num_errors": len(errors)})
+    refused = ratelimit.refusal()
+    if refused is not None:
+        return refused
+    ratelimit.limiter().charge(ratelimit.client(), getattr(g, "entry_bytes", 0))
     try:
         token = _upstream().push(pipeline, rel.segment, events, force=force)
     except ApiError as e:

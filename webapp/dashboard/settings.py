@@ -44,8 +44,8 @@ SETTINGS: list[Setting] = [
             int),
     Setting("UPLOAD_MAX_BYTES", 4 << 30, "largest body of one file-upload request (`/api/.../upload`), in bytes; "
             "413 beyond it (a chunked body is counted as it streams)", int),
-    Setting("INGRESS_RATE", 256 << 20, "bytes per second each client (user, else address) may upload through the "
-            "dashboard, with one second of burst; 429 with `Retry-After` while over it; 0: no limit", int),
+    Setting("INGRESS_RATE", 256 << 20, "bytes per second each client (user, else address) may push through the "
+            "dashboard (uploads and data entry), with one second of burst; 429 with `Retry-After` while over it; 0: no limit", int),
     Setting("FORM_MAX_BYTES", 1 << 20, "largest data-entry body (form rows or the JSON editor's text), in bytes; "
             "413 beyond it, refused from `Content-Length` before the body is read", int),
     Setting("DEMO_DATA", False, "run the demo generator (feeds pipeline `DEMO_PIPELINE`)", _bool),

@@ -17,16 +17,16 @@ or while a chunked body streams), and ``INGRESS_RATE`` bytes per second per clie
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 
 import httpx
 import orjson
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from webapp.client import ApiError, SchemaError, SluiceError
+
+from . import ratelimit
 
 bp = Blueprint("upload", __name__, url_prefix="/api")
 
@@ -61,46 +61,6 @@ def _refused(e: _Refused):
 def _upstream_error(e: SluiceError):
     status = e.status if isinstance(e, ApiError) and e.status else 502
     return _error(status, e.error_code or "UpstreamError", e.message, e.details)
-
-
-class IngressLimiter:
-    """A token bucket of bytes per client: ``rate`` a second, at most one second's worth saved up.
-
-    Bytes are charged as they stream, so a request is never cut halfway; a request arriving while its
-    client's bucket is in debt is refused with the time until it is paid off. Kept per process."""
-
-    def __init__(self, rate: float):
-        self.rate = float(rate)
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        self._lock = threading.Lock()
-
-    def _level(self, key: str, now: float) -> float:
-        tokens, at = self._buckets.get(key, (self.rate, now))
-        return min(self.rate, tokens + (now - at) * self.rate)
-
-    def retry_after(self, key: str) -> float:
-        """0 when ``key`` may send now, else seconds to wait."""
-        if self.rate <= 0:
-            return 0.0
-        with self._lock:
-            level = self._level(key, time.monotonic())
-        return 0.0 if level >= 0 else -level / self.rate
-
-    def charge(self, key: str, n: int) -> None:
-        if self.rate <= 0:
-            return
-        now = time.monotonic()
-        with self._lock:
-            if len(self._buckets) > 10_000:  # many clients: forget the ones that are full again
-                self._buckets = {k: v for k, v in self._buckets.items() if self._level(k, now) < self.rate}
-            self._buckets[key] = (self._level(key, now) - n, now)
-
-
-def _limiter() -> IngressLimiter:
-    ext = current_app.extensions
-    if "sluice_ingress_limit" not in ext:
-        ext["sluice_ingress_limit"] = IngressLimiter(current_app.config.get("INGRESS_RATE") or 0)
-    return ext["sluice_ingress_limit"]
 
 
 RELATION_TTL = 5.0  # seconds a table's lookup serves the next parts of an upload
@@ -194,13 +154,10 @@ def upload(name, table):
     length = request.content_length
     if limit and length is not None and length > limit:
         return _too_large(limit, length)
-    limiter, who = _limiter(), getattr(g, "user", None) or request.remote_addr or "?"
-    wait = limiter.retry_after(who)
-    if wait:
-        secs = max(1, math.ceil(wait))
-        return _error(429, "TooManyRequests",
-                      f"uploads from {who} go faster than {limiter.rate:.0f} bytes per second: retry in {secs} s",
-                      {"retry_after": secs, "rate": limiter.rate}, {"Retry-After": str(secs)})
+    refused = ratelimit.refusal()
+    if refused is not None:
+        return refused
+    limiter, who = ratelimit.limiter(), ratelimit.client()
     part = _int_param("part", 0, default=0)
     first_row = _int_param("first_row", 1, required=True)
     first_line = _int_param("first_line", 1)
@@ -264,4 +221,4 @@ def status(name, table):
     return _json({"token": token, **st, "status": str(st.get("status", "")).lower()})
 
 
-__all__ = ["bp", "IngressLimiter", "file_errors", "part_answer"]
+__all__ = ["bp", "file_errors", "part_answer"]
