@@ -21,6 +21,27 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
+def pages_for_data(page, dash: str) -> None:
+    """Data entry (a field error showing), the query page with a result, and the program editor."""
+    from playwright.sync_api import expect
+    page.goto(dash + "/pipelines/demo/tables/orders")
+    expect(page.locator(".panel .conn-badge").first).to_have_text("live")
+    inputs = page.locator("table.entry-grid tbody tr").first.locator("input:not([type=checkbox])")
+    for i, value in enumerate(["9001", "2", "12.345", "2026-12-01 10:00:00"]):
+        inputs.nth(i).fill(value)
+        inputs.nth(i).blur()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(OUT / "data-entry.png"))
+    page.goto(dash + "/pipelines/demo/query")
+    page.locator("textarea").first.fill("SELECT city, orders, revenue FROM city_totals ORDER BY revenue DESC")
+    page.keyboard.press("Control+Enter")
+    page.locator("table tbody tr").first.wait_for()
+    page.screenshot(path=str(OUT / "query.png"))
+    page.goto(dash + "/pipelines/demo/program")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "program.png"))
+
+
 def main() -> None:
     from playwright.sync_api import expect, sync_playwright
     OUT.mkdir(parents=True, exist_ok=True)
@@ -54,6 +75,8 @@ def main() -> None:
                 page.locator('.panel[data-view="big_orders"] tr.row').first.wait_for(timeout=20000)
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(OUT / f"side-by-side{suffix}.png"))
+                if scheme == "light":
+                    pages_for_data(page, dash)
                 page.close()
             browser.close()
     for p in sorted(OUT.glob("*.png")):
