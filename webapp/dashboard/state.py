@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 import orjson
@@ -75,11 +74,22 @@ class ViewState:
         return self.count
 
 
-@dataclass(frozen=True)
 class Step:
-    seq: int
-    changes: list  # [{"insert": row} | {"delete": row}], never mutated
-    t: int  # arrival, milliseconds since the epoch
+    """One pipeline step's changes to a view: ``changes`` is ``[{"insert": row} | {"delete": row}]``, never
+    mutated; ``t`` its arrival in milliseconds since the epoch."""
+
+    __slots__ = ("seq", "changes", "t", "_json")
+
+    def __init__(self, seq: int, changes: list, t: int):
+        self.seq, self.changes, self.t = seq, changes, t
+        self._json: str | None = None
+
+    def changes_json(self) -> str:
+        """The changes as JSON array items (no brackets), encoded once however many subscribers send them."""
+        j = self._json
+        if j is None:  # two threads may both encode it: same text, no harm
+            j = self._json = orjson.dumps(self.changes).decode()[1:-1]
+        return j
 
 
 class Ring:
