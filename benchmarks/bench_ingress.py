@@ -13,6 +13,7 @@ are reported, since everything shares two cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -88,17 +89,17 @@ def reference_rate(records: int = 200_000) -> float:
     return best
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--connections", type=int, default=4)
-    ap.add_argument("--json", help="also write the results here")
-    ap.add_argument("--smoke", action="store_true", help="a few seconds in all: check the suite still runs")
-    a = ap.parse_args()
-    shapes = SHAPES[:1] + SHAPES[2:3] if a.smoke else SHAPES
-    seconds = 0.5 if a.smoke else a.seconds
+def run(seconds: float = 3.0, connections: int = 4, smoke: bool = False, engine: EngineProcess | None = None) -> dict:
+    """Every shape, then the reference: ``{"reference_records_per_s", "results": [...]}``. On a pipeline
+    of its own in ``engine``, else in an engine of its own."""
+    shapes = SHAPES[:1] + SHAPES[2:3] if smoke else SHAPES
+    seconds = 0.5 if smoke else seconds
     results = []
-    with tempfile.TemporaryDirectory(prefix="sluice-bench-") as tmp, EngineProcess(Path(tmp)) as eng:
+    with contextlib.ExitStack() as stack:
+        if engine is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-bench-"))
+            engine = stack.enter_context(EngineProcess(Path(tmp)))
+        eng = engine
         c = httpx.Client(base_url=eng.url + "/v0", timeout=60)
         c.put("/pipelines/bench", json={"program_code": SQL}).raise_for_status()
         c.post("/pipelines/bench/start").raise_for_status()
@@ -109,12 +110,20 @@ def main() -> None:
         for fmt, array, per_req in shapes:
             cpu0 = sum(worker.cpu_times()[:2])
             out = subprocess.run([sys.executable, "-c", LOADER, url, fmt, "1" if array else "0", str(per_req),
-                                  str(seconds), str(a.connections)], capture_output=True, text=True, check=True)
+                                  str(seconds), str(connections)], capture_output=True, text=True, check=True)
             d = json.loads(out.stdout.strip().splitlines()[-1])
             d.update(shape=f"{fmt}{' array' if array else ''} x{per_req}", records_per_s=d["records"] / d["seconds"],
                      engine_cpu=sum(worker.cpu_times()[:2]) - cpu0)
             results.append(d)
-    ref = reference_rate(20_000 if a.smoke else 200_000)
+    ref = reference_rate(20_000 if smoke else 200_000)
+    for d in results:
+        d["x_reference"] = d["records_per_s"] / ref
+    return {"reference_records_per_s": ref, "results": results}
+
+
+def print_table(res: dict) -> None:
+    ref = res["reference_records_per_s"]
+    results = res["results"]
     print()
     print(f"{'shape':<22}{'records/s':>12}{'x ref':>8}{'engine cpu s':>14}{'loader cpu s':>14}{'wall s':>8}")
     print("-" * 78)
@@ -123,8 +132,19 @@ def main() -> None:
               f"{d['cpu']:>14.2f}{d['seconds']:>8.2f}")
     print(f"{'DuckDB read_json (ref)':<22}{ref:>12,.0f}{1:>8.2f}")
     print("\ntarget: json x10000 >= 0.25 x ref (aim 0.5)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--connections", type=int, default=4)
+    ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--smoke", action="store_true", help="a few seconds in all: check the suite still runs")
+    a = ap.parse_args()
+    res = run(a.seconds, a.connections, a.smoke)
+    print_table(res)
     if a.json:
-        Path(a.json).write_text(json.dumps({"reference_records_per_s": ref, "results": results}, indent=2))
+        Path(a.json).write_text(json.dumps(res, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """Measure the dashboard's gunicorn worker models side by side: gevent vs gthread, N open WebSockets.
 
-    .venv/bin/python tests/dashboard/bench_workers.py [--sockets 200] [--changes 20]
+    python benchmarks/bench_workers.py [--sockets 200] [--changes 20]
 
 For each worker class it starts a real engine and a real dashboard, opens N WebSockets all subscribed
 to one view, and reports the worker's threads and resident memory (idle, then with the sockets open),
 its CPU time over 5 idle seconds, how long each change takes to reach every socket, and how many egress
-streams the engine saw. It prints one table; nothing is asserted (numbers go to docs/dashboard.md).
+streams the engine saw. It prints one table; nothing is asserted (the numbers are in docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import simple_websocket
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from webapp.dashboard.testing import DashboardProcess  # noqa: E402
 from webapp.engine.testing import EngineProcess  # noqa: E402
