@@ -115,3 +115,28 @@ def test_time_series_and_metrics(qp):
     assert m.headers["content-type"].startswith("text/plain")
     assert 'sluice_total_processed_records{pipeline="qformats"} 3' in m.text
     assert 'sluice_pipeline_up{pipeline="qformats"} 1' in m.text
+
+
+def test_csv_keeps_null_and_the_empty_string_apart_and_reads_back(qp, http, make_pipeline):
+    """A query's CSV, and a view's CSV egress, posted back to a table's CSV ingress give the same rows."""
+    sql = "SELECT * FROM (VALUES (1, ''), (2, NULL), (3, 'NULL'), (4, ' pad '), (5, 'a,\"b\"')) v(id, s) ORDER BY id"
+    text = _q(qp, "csv", sql).text
+    assert text.splitlines()[:3] == ["id,s", '1,""', "2,"]
+    p = make_pipeline("CREATE TABLE back (id INT NOT NULL, s VARCHAR) WITH ('materialized' = 'true');")
+    body = "".join(text.splitlines(keepends=True)[1:]).encode()
+    r = http.post(f"/pipelines/{p}/ingress/back", params={"format": "csv"}, content=body)
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    while http.get(f"/pipelines/{p}/completion_status", params={"token": token}).json()["status"] != "complete":
+        pass
+    got = http.get(f"/pipelines/{p}/query", params={"sql": "SELECT * FROM back ORDER BY id", "format": "json"})
+    assert [orjson.loads(x) for x in got.text.splitlines()] == [
+        {"id": 1, "s": ""}, {"id": 2, "s": None}, {"id": 3, "s": "NULL"}, {"id": 4, "s": " pad "},
+        {"id": 5, "s": 'a,"b"'}]
+
+
+def test_parquet_writes_intervals_as_structs(qp):
+    r = _q(qp, "parquet", "SELECT INTERVAL 3 DAY AS i, NULL::INTERVAL AS n, INTERVAL 1 MONTH + INTERVAL 5 SECOND AS m")
+    t = pq.read_table(io.BytesIO(r.content))
+    assert t.to_pylist() == [{"i": {"months": 0, "days": 3, "nanoseconds": 0}, "n": None,
+                              "m": {"months": 1, "days": 0, "nanoseconds": 5_000_000_000}}]

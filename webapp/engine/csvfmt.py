@@ -5,13 +5,12 @@ may hold commas and newlines. An empty unquoted field, ``NULL`` or ``null`` is N
 empty string. Extra trailing fields are an error (nothing typed is dropped silently); missing
 trailing fields are NULL. Every record is an insert.
 
-Out: one line per row, the row's columns then a weight column (1 insert, -1 delete).
+Out: one line per row, the row's columns then a weight column (1 insert, -1 delete). NULL is an empty
+field and the empty string is ``""``, so what goes out reads back in as it was.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from typing import Any, Callable
 
@@ -142,13 +141,30 @@ def encode_csv_chunks(dels, ins, enc, relation: Relation, limit: int = 10_000) -
     rows = [(r, -1) for r in dels] + [(r, 1) for r in ins]
     out = []
     for i in range(0, len(rows), limit):
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        for r, weight in rows[i: i + limit]:
-            d = enc(r)
-            w.writerow([_csv_cell(d[n]) for n in names] + [weight])
-        out.append((orjson.dumps(buf.getvalue()), len(rows[i: i + limit])))
+        text = "".join(csv_line([_csv_cell(enc(r)[n]) for n in names] + [weight]) for r, weight in rows[i: i + limit])
+        out.append((orjson.dumps(text), len(rows[i: i + limit])))
     return out
+
+
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]|^\s|\s$|^(?:NULL|null)$')
+
+
+def csv_field(v: Any) -> str:
+    """One field: None is empty, the empty string ``""``; text is quoted when it must be to read back as
+    itself (separators, quotes, line ends, edge spaces, or the words the reader takes for NULL)."""
+    if v is None:
+        return ""
+    if not isinstance(v, str):
+        v = _csv_cell(v)
+        if not isinstance(v, str):
+            return str(v)
+    if v == "" or _NEEDS_QUOTES.search(v):
+        return '"' + v.replace('"', '""') + '"'
+    return v
+
+
+def csv_line(values: list) -> str:
+    return ",".join(csv_field(v) for v in values) + "\n"
 
 
 def _csv_cell(v: Any) -> Any:
@@ -161,4 +177,4 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
-__all__ = ["parse_csv_body", "encode_csv_chunks", "iter_csv_records"]
+__all__ = ["parse_csv_body", "encode_csv_chunks", "iter_csv_records", "csv_field", "csv_line"]

@@ -251,6 +251,7 @@ def parquet_stream(cur, cols) -> Iterator[bytes]:
     writer = None
     try:
         for batch in _batches(cur):
+            batch = _parquet_safe(batch)
             if writer is None:
                 writer = pq.ParquetWriter(sink, batch.schema)
             writer.write_table(pa.Table.from_batches([batch]))
@@ -263,29 +264,41 @@ def parquet_stream(cur, cols) -> Iterator[bytes]:
         return
 
 
+def _parquet_safe(batch):
+    """Arrow's Parquet writer has no interval type: an INTERVAL column goes out as a struct of its
+    ``months``, ``days`` and ``nanoseconds`` (lossless, and readable as a struct by DuckDB or pandas)."""
+    import pyarrow as pa
+    if not any(pa.types.is_interval(f.type) for f in batch.schema):
+        return batch
+    cols, fields = [], []
+    for f, col in zip(batch.schema, batch.columns):
+        if pa.types.is_interval(f.type):
+            vals = col.to_pylist()
+            parts = [pa.array([None if v is None else getattr(v, k) for v in vals], type=t)
+                     for k, t in (("months", pa.int32()), ("days", pa.int32()), ("nanoseconds", pa.int64()))]
+            col = pa.StructArray.from_arrays(parts, names=["months", "days", "nanoseconds"],
+                                             mask=pa.array([v is None for v in vals]))
+            f = pa.field(f.name, col.type)
+        cols.append(col)
+        fields.append(f)
+    return pa.RecordBatch.from_arrays(cols, schema=pa.schema(fields))
+
+
 def _empty_schema(cols):
     import pyarrow as pa
     return pa.schema([pa.field(c.name, c.type.arrow()) for c in cols])
 
 
 def csv_lines(cur, cols) -> Iterator[bytes]:
-    import csv
-    import io
+    """A header line, then one line per row; NULL is an empty field and the empty string ``""``."""
+    from .csvfmt import csv_line
     enc = row_encoder(cols)
     names = [c.name for c in cols]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(names)
+    yield csv_line(names).encode()
     try:
         for rows in iter_rows(cur):
-            for r in rows:
-                d = enc(r)
-                w.writerow(["" if d[n] is None else _cell(d[n]) for n in names])
-            yield buf.getvalue().encode()
-            buf.seek(0)
-            buf.truncate()
-        if buf.tell():
-            yield buf.getvalue().encode()
+            yield "".join(csv_line([None if (v := enc(r)[n]) is None else _cell(v) for n in names])
+                          for r in rows).encode()
     except duckdb.Error as e:
         yield f"ERROR: {_clean_duck_message(str(e))}\n".encode()
 
