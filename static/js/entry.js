@@ -56,10 +56,21 @@ function describeError(e) {
   return [e.where, e.field].filter(Boolean).join(" · ") + (e.where || e.field ? ": " : "") + e.message;
 }
 
+// What was sent, as sent: a delete of a key (or row) the table does not hold changes nothing, so deletes
+// are counted as sent, with how many keys the table held when the server could ask it.
+function sentText(answer) {
+  const n = answer.deleted;
+  const found = answer.deletes_found;
+  const deletes = !n ? null : `${n} delete${n === 1 ? "" : "s"} sent` + (found !== null && found !== undefined
+    ? ` (${found} of ${n === 1 ? "that key was" : "those keys were"} in the table)`
+    : ` (${table.key ? "keys" : "rows"} not in the table change nothing)`);
+  return [answer.inserted ? `${answer.inserted} inserted` : null, deletes].filter(Boolean).join(", ") +
+    (answer.forced ? " (forced)" : "") + (answer.note ? `. Note: ${answer.note}` : "");
+}
+
 // Follow a completion token until the engine has processed the input it stands for.
 async function follow(token, answer, gen) {
-  const what = [answer.inserted ? `${answer.inserted} inserted` : null, answer.deleted ? `${answer.deleted} deleted` : null]
-    .filter(Boolean).join(", ") + (answer.forced ? " (forced)" : "");
+  const what = sentText(answer);
   setSub("queued", `queued: ${what}; waiting for the engine to process it…`);
   const deadline = Date.now() + 120000;
   while (gen === generation) {
@@ -156,8 +167,10 @@ function setupJson() {
   });
   $("json-send").addEventListener("click", () => {
     show([]);
-    if (!box.value.trim()) {
-      show([{ message: "nothing to send: write rows as JSON, e.g. one object per line" }]);
+    if (!box.value.trim()) { // one message, and no earlier submission's state above it
+      generation++;
+      $("submission").hidden = true;
+      show([{ message: "nothing to send: type rows or documents" }]);
       return;
     }
     submit(`${base}/tables/${encodeURIComponent(table.name)}/json`, { text: box.value, force: false }, show);

@@ -154,3 +154,54 @@ def test_paused_pipeline_offers_force_and_processes_it(page, proxy, http, make_p
     expect(page.locator("#sub-text")).to_contain_text("(forced)")
     assert _rows(http, p) == [{"id": 9, "name": "forced", "price": "150.00"}]
     expect(cell(page.locator('.panel[data-view="items"]'), 9, "name")).to_have_text("forced")
+
+
+def test_insert_refuses_a_key_already_in_the_table_at_its_row(page, proxy, http, make_pipeline):
+    """Insert never replaces a row (the engine would upsert by key): the key's row is marked and nothing sent."""
+    p = make_pipeline(SQL)
+    push(http, p, "items", [{"insert": {"id": 5, "name": "old", "price": "1.00"}}])
+    panel = _open(page, proxy, p)
+    expect(cell(panel, 5, "name")).to_have_text("old")
+    page.locator("#add-row").click()
+    _fill(page, {"id": "6", "name": "six", "price": "6"})
+    _fill(page, {"id": "5", "name": "new", "price": "2"}, n=2)
+    page.locator('button[data-op="insert"]').click()
+    expect(page.locator("#sub-state")).to_have_text("invalid")
+    expect(page.locator("#sub-text")).to_contain_text("use Upsert by key to replace them")
+    expect(_field(page, "id", 2).locator(".field-error")).to_have_text("key id=5 is already in the table")
+    expect(_field(page, "id", 1).locator(".field-error")).to_be_hidden()
+    assert _rows(http, p) == [{"id": 5, "name": "old", "price": "1.00"}]  # nothing was sent
+    # deletes are reported as sent, with how many of the keys the table held
+    page.locator("#clear-rows").click()
+    page.locator("#add-row").click()
+    _fill(page, {"id": "5"})
+    _fill(page, {"id": "77"}, n=2)
+    page.locator('button[data-op="delete"]').click()
+    expect(page.locator("#sub-state")).to_have_text("processed")
+    expect(page.locator("#sub-text")).to_contain_text("2 deletes sent (1 of those keys were in the table)")
+    # the JSON editor: an insert of a key in the table is refused too, at its line
+    push(http, p, "items", [{"insert": {"id": 8, "price": "1.00"}}])
+    page.locator("#json-text").fill('{"id": 9, "price": 1}\n{"insert": {"id": 8, "price": 2}}')
+    page.locator("#json-send").click()
+    expect(page.locator("#sub-state")).to_have_text("invalid")
+    expect(page.locator("#json-errors li")).to_have_text(["line 2 · id: key id=8 is already in the table"])
+
+
+def test_json_editor_with_nothing_to_send_says_one_thing(page, proxy, http, make_pipeline):
+    p = make_pipeline(SQL)
+    _open(page, proxy, p)
+    box = page.locator("#json-text")
+    box.fill('{"id": "x", "price": 1}')
+    page.locator("#json-send").click()
+    expect(page.locator("#sub-state")).to_have_text("invalid")  # an earlier submission's state ...
+    box.fill("  \n\t ")
+    page.locator("#json-send").click()
+    expect(page.locator("#json-errors li")).to_have_text(["nothing to send: type rows or documents"])
+    expect(page.locator("#submission")).to_be_hidden()  # ... is not left above the message
+    box.fill("[]")
+    page.locator("#json-send").click()
+    expect(page.locator("#sub-text")).to_have_text("no rows in the JSON: nothing was sent")
+    expect(page.locator("#json-errors")).to_be_hidden()
+    box.fill('{"id": 1, "price": 1, "id": 2}')
+    page.locator("#json-send").click()
+    expect(page.locator("#json-errors li")).to_contain_text('duplicate name "id"')

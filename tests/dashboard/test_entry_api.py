@@ -29,13 +29,17 @@ class FakeUpstream:
         self.pushed: list[dict] = []
         self.ingress_answer: tuple[int, dict] | None = None
         self.complete = True
+        self.existing: list[dict] = []  # what the existence query answers (the fake cannot run SQL)
+        self.queries: list[str] = []
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path, params = request.url.path, dict(request.url.params)
         if request.method == "GET" and path == "/v0/pipelines/p":
             tables = [{"name": "t", "case_sensitive": False, "fields": FIELDS, "materialized": True,
                        "primary_key": ["id"]},
-                      {"name": "nk", "case_sensitive": False, "fields": FIELDS, "materialized": False}]
+                      {"name": "nk", "case_sensitive": False, "fields": FIELDS, "materialized": False},
+                      {"name": "nm", "case_sensitive": False, "fields": FIELDS, "materialized": False,
+                       "primary_key": ["id"]}]
             return httpx.Response(200, json={"name": "p", "deployment_status": self.status, "program_status": "Success",
                                              "program_info": {"schema": {"inputs": tables, "outputs": []}}})
         if request.method == "POST" and path.startswith("/v0/pipelines/p/ingress/"):
@@ -44,6 +48,9 @@ class FakeUpstream:
             if self.ingress_answer:
                 return httpx.Response(self.ingress_answer[0], json=self.ingress_answer[1])
             return httpx.Response(200, json={"token": "tok-1"})
+        if request.method == "GET" and path == "/v0/pipelines/p/query":
+            self.queries.append(params["sql"])
+            return httpx.Response(200, content="".join(json.dumps(r) + "\n" for r in self.existing).encode())
         if path == "/v0/pipelines/p/completion_status":
             return httpx.Response(200, json={"status": "complete" if self.complete else "inprogress", "step": 4})
         return httpx.Response(404, json={"message": "unknown", "error_code": "UnknownPipelineName", "details": None})
@@ -177,3 +184,80 @@ def test_page_shows_controls_to_editors_only(fake, tmp_path):
     assert b"viewer" in page.data
     r = v.post_json("/api/pipelines/p/tables/t/rows", {"rows": [{"id": 1, "price": 1}]})
     assert r.status_code == 403 and fake.pushed == []
+
+
+def test_insert_refuses_keys_already_in_the_table(fake):
+    """Insert on a keyed table asks which keys exist and refuses (409 KeyExists) rather than replace rows."""
+    fake.existing = [{"id": 2}]
+    c = _client(fake)
+    r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "insert", "rows": [{"id": "1", "price": "1"},
+                                                                             {"id": "2", "price": "2"}]})
+    assert r.status_code == 409, r.json
+    assert set(r.json) == {"message", "error_code", "details"} and r.json["error_code"] == "KeyExists"
+    assert "nothing was sent" in r.json["message"] and "Upsert by key" in r.json["message"]
+    assert r.json["details"]["existing"] == [{"id": 2}] and r.json["details"]["rows"] == [1]
+    assert [(e["row"], e["field"]) for e in r.json["details"]["errors"]] == [(1, "id")]
+    assert fake.queries == ['SELECT "id" FROM "t" WHERE ("id") IN ((1), (2))']
+    assert fake.pushed == []
+    r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "upsert", "rows": [{"id": "2", "price": "2"}]})
+    assert r.status_code == 202 and len(fake.queries) == 1  # upsert replaces on purpose: no check
+    fake.existing = []
+    r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "insert", "rows": [{"id": "3", "price": "2"}]})
+    assert r.status_code == 202 and r.json["keys_checked"] is True and r.json["note"] is None
+
+
+def test_json_inserts_are_checked_unless_deleted_first(fake):
+    fake.existing = [{"id": 2}]
+    c = _client(fake)
+    r = c.post_json("/api/pipelines/p/tables/t/json", {"text": '{"id": 1, "price": 1}\n{"insert": {"id": 2, "price": 1}}'})
+    assert r.status_code == 409 and r.json["error_code"] == "KeyExists"
+    assert [e["where"] for e in r.json["details"]["errors"]] == ["line 2"] and fake.pushed == []
+    assert '{"delete": row}' in r.json["message"]
+    r = c.post_json("/api/pipelines/p/tables/t/json", {"text": '{"delete": {"id": 2}, "insert": {"id": 2, "price": 1}}'})
+    assert r.status_code == 202, r.json
+    assert r.json["deletes_found"] == 1
+
+
+def test_insert_repeating_a_key_in_one_batch_is_refused(fake):
+    c = _client(fake)
+    r = c.post_json("/api/pipelines/p/tables/t/rows", {"rows": [{"id": 1, "price": 1}, {"id": "1", "price": 2}]})
+    assert r.status_code == 400 and r.json["error_code"] == "InvalidRows"
+    [e] = r.json["details"]["errors"]
+    assert (e["row"], e["field"]) == (1, "id") and "same key as row 1" in e["message"]
+    assert fake.pushed == []
+
+
+def test_unmaterialized_keyed_table_is_sent_with_a_note(fake):
+    fake.existing = [{"id": 1}]
+    c = _client(fake)
+    r = c.post_json("/api/pipelines/p/tables/nm/rows", {"rows": [{"id": 1, "price": 1}]})
+    assert r.status_code == 202 and r.json["keys_checked"] is False
+    assert "not materialized" in r.json["note"] and "replace any with the same key" in r.json["note"]
+    assert fake.queries == [] and len(fake.pushed) == 1
+
+
+def test_delete_reports_how_many_keys_were_in_the_table(fake):
+    fake.existing = [{"id": 1}]
+    c = _client(fake)
+    r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "delete", "rows": [{"id": 1}, {"id": 3}]})
+    assert r.status_code == 202 and r.json["deleted"] == 2 and r.json["deletes_found"] == 1
+    assert fake.queries == ['SELECT "id" FROM "t" WHERE ("id") IN ((1), (3))']
+    r = c.post_json("/api/pipelines/p/tables/nk/rows", {"op": "delete", "rows": [{"id": 1, "price": 1}]})
+    assert r.status_code == 202 and r.json["deletes_found"] is None  # no key: nothing to ask
+
+
+def test_json_editor_messages_for_nothing_and_duplicate_names(fake):
+    c = _client(fake)
+    for text in ("", "  \n\t "):
+        r = c.post_json("/api/pipelines/p/tables/t/json", {"text": text})
+        assert (r.status_code, r.json["error_code"], r.json["details"]) == (400, "NoRows", None)
+        assert r.json["message"] == "nothing to send: type rows or documents"
+    r = c.post_json("/api/pipelines/p/tables/t/json", {"text": "[]"})
+    assert r.status_code == 400 and r.json["message"] == "no rows in the JSON: nothing was sent"
+    r = c.post_json("/api/pipelines/p/tables/t/json", {"text": '{"id": 1, "price": 1, "id": 2}'})
+    assert r.status_code == 400 and r.json["error_code"] == "InvalidJson"
+    assert 'duplicate name "id"' in r.json["details"]["errors"][0]["message"]
+    r = c.post("/api/pipelines/p/tables/t/rows", data=b'{"rows": [{"id": 1, "price": 1, "price": 2}]}',
+               headers={"X-CSRF-Token": _csrf(c), "Content-Type": "application/json"})
+    assert r.status_code == 400 and 'duplicate name "price"' in r.json["message"]
+    assert fake.pushed == []

@@ -6,7 +6,11 @@
     GET  /api/pipelines/<p>/completion?token=T&wait=1   {"status": "complete"|"inprogress", ...}
 
 ``op`` is ``insert``, ``delete`` (by key on a table with a primary key, else the whole row) or ``upsert``
-(tables with a primary key: the engine, like Feldera, replaces the row with the same key). When any
+(tables with a primary key: the engine, like Feldera, replaces the row with the same key). Insert never
+replaces: on a keyed, materialized table the keys are looked up first (``keys.py``) and any already there
+are refused, 409 ``KeyExists``, nothing sent; an unmaterialized table cannot be asked, and the answer's
+``note`` says its rows replace any with the same key. The JSON editor's inserts are checked the same way,
+except keys deleted earlier in the same text. When any
 row is wrong the answer is 400 ``InvalidRows`` with every ``{"row", "where", "field", "message"}`` and
 nothing is sent. Otherwise the rows go to the engine's ingress as one JSON array of insert/delete
 events (all or nothing there too) and the answer is 202 with the completion ``token``; the engine's
@@ -17,9 +21,6 @@ every POST.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-
 import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
 
@@ -27,8 +28,9 @@ from webapp.client import ApiError, NotFoundError, PipelineStateError, SchemaErr
 
 from . import ratelimit
 from .api import summary
+from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
 from .upstream import Relation, relations
-from .validate import check_row, parse_documents, rules_for
+from .validate import DuplicateName, check_row, loads, parse_documents, rules_for
 
 bp = Blueprint("entry", __name__)
 OPS = ("insert", "delete", "upsert")
@@ -105,7 +107,9 @@ def _body() -> dict:
     raw = b"".join(parts)
     g.entry_bytes = len(raw)  # charged to the client's INGRESS_RATE when the rows go out
     try:
-        body = json.loads(raw or b"{}", parse_float=Decimal)
+        body = loads(raw or b"{}")
+    except DuplicateName as e:
+        raise EntryError(400, "InvalidJson", f"the body is not accepted: {e}") from None
     except ValueError as e:
         raise EntryError(400, "InvalidJson", f"the body is not JSON: {e}") from None
     if not isinstance(body, dict):
@@ -141,11 +145,65 @@ def _engine_errors(e: ApiError, items: list[dict], origin: list[int]) -> list[di
     return out
 
 
-def _send(pipeline: str, rel: Relation, items: list[dict], force: bool) -> Response:
+def _existing(pipeline: str, rel: Relation, keys: list[dict], rows: list[dict]) -> list[dict]:
+    """The rows of ``rel`` (key columns only) whose key is one of ``rows``' keys."""
+    table = rel.name if rel.segment.startswith('"') else rel.name.lower()
+    return [r for sql in existence_queries(table, keys, rows) for r in _upstream().query_rows(pipeline, sql)]
+
+
+def _key_check(pipeline: str, rel: Relation, rules: list[dict], items: list[dict], events: list[dict],
+               check_inserts: bool, hint: str) -> dict:
+    """Raises 409 ``KeyExists`` when an insert's key is already in the table (not after a delete of it in
+    the same batch); returns what the answer says about keys: ``keys_checked`` and ``deletes_found``
+    (how many deleted keys were in the table; None when not asked). Only a materialized table can be asked."""
+    keys = [r for r in rules if r["key"]]
+    if not keys:
+        return {"keys_checked": False, "deletes_found": None, "note": None}
+    deleted, inserts, deletes = set(), [], []
+    for i, ev in enumerate(events):
+        op = "delete" if "delete" in ev else "insert"
+        k = key_of(keys, ev[op])
+        if op == "delete":
+            deleted.add(k)
+            deletes.append(ev[op])
+        elif check_inserts and k not in deleted:
+            inserts.append((i, k, ev[op]))
+    if not rel.materialized:
+        note = (f"table {rel.name!r} is not materialized, so keys were not checked: these rows replace any "
+                "with the same key" if inserts else None)
+        return {"keys_checked": False, "deletes_found": None, "note": note}
+    if inserts:
+        found = _existing(pipeline, rel, keys, [row for _, _, row in inserts])
+        if found:
+            where = {}
+            for i, k, _ in inserts:
+                where.setdefault(k, []).append(i)
+            errors, unmatched = [], []
+            for row in found:
+                rows = where.get(key_of(keys, row)) or []
+                errors += [{"row": i, "where": items[i].get("where") or f"row {i + 1}", "field": key_field(keys),
+                            "message": f"key {show_key(keys, row)} is already in the table"} for i in rows]
+                if not rows:
+                    unmatched.append({"row": None, "where": None, "field": None,
+                                      "message": f"key {show_key(keys, row)} is already in the table"})
+            errors = sorted(errors, key=lambda e: e["row"]) + unmatched
+            raise EntryError(409, "KeyExists", f"{len(found)} key(s) already in table {rel.name!r}: nothing was "
+                             f"sent. Insert only adds rows; {hint}",
+                             {"errors": errors[:MAX_REPORTED], "existing": found[:MAX_REPORTED],
+                              "rows": sorted({e["row"] for e in errors if e["row"] is not None})})
+    found_deletes = len(_existing(pipeline, rel, keys, deletes)) if deletes else None
+    return {"keys_checked": bool(inserts), "deletes_found": found_deletes, "note": None}
+
+
+def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_inserts: bool,
+          hint: str = "use Upsert by key to replace them") -> Response:
     if not items:
         raise EntryError(400, "NoRows", "no rows to send: fill in at least one row")
     has_key = bool(rel.primary_key)
-    events, origin, errors = _events(_rules(rel), items, has_key)
+    rules = _rules(rel)
+    events, origin, errors = _events(rules, items, has_key)
+    if not errors:
+        errors = batch_duplicates(rules, items, events) if check_inserts else []
     if errors:
         rows = len({e["row"] for e in errors})
         raise EntryError(400, "InvalidRows", f"{rows} of {len(items)} row(s) have errors: nothing was sent. "
@@ -154,6 +212,7 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool) -> Respo
     refused = ratelimit.refusal()
     if refused is not None:
         return refused
+    keys = _key_check(pipeline, rel, rules, items, events, check_inserts, hint)
     ratelimit.limiter().charge(ratelimit.client(), getattr(g, "entry_bytes", 0))
     try:
         token = _upstream().push(pipeline, rel.segment, events, force=force)
@@ -166,7 +225,7 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool) -> Respo
                          {"errors": mapped, "engine": e.details}) from None
     inserted = sum(1 for ev in events if "insert" in ev)
     return _json({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
-                  "deleted": len(events) - inserted, "forced": force}, 202)
+                  "deleted": len(events) - inserted, "forced": force, **keys}, 202)
 
 
 @bp.post("/api/pipelines/<pipeline>/tables/<table>/rows")
@@ -184,7 +243,7 @@ def rows(pipeline, table):
                          "by key: use insert and delete")
     items = [{"op": "delete" if op == "delete" else "insert", "row": r, "where": f"row {i + 1}"}
              for i, r in enumerate(given)]
-    return _send(pipeline, rel, items, bool(body.get("force")))
+    return _send(pipeline, rel, items, bool(body.get("force")), op == "insert")
 
 
 @bp.post("/api/pipelines/<pipeline>/tables/<table>/json")
@@ -194,11 +253,17 @@ def json_text(pipeline, table):
     if not isinstance(text, str):
         raise EntryError(400, "InvalidJson", "\"text\" must hold the editor's text (JSON rows or documents)")
     rel = _table(pipeline, table)
+    if not text.strip():
+        raise EntryError(400, "NoRows", "nothing to send: type rows or documents")
     items, errors = parse_documents(text)
     if errors:
         raise EntryError(400, "InvalidJson", f"the text is not valid JSON ({errors[0]['where']}): nothing was sent",
                          {"errors": [{"row": None, "field": None, **e} for e in errors]})
-    return _send(pipeline, rel, items, bool(body.get("force")))
+    if not items:
+        raise EntryError(400, "NoRows", "no rows in the JSON: nothing was sent")
+    return _send(pipeline, rel, items, bool(body.get("force")), True,
+                 'delete them first in the same text ({"delete": row} before the insert), or use Upsert by key '
+                 "in the form")
 
 
 @bp.get("/api/pipelines/<pipeline>/completion")

@@ -124,6 +124,10 @@ class Upstream:
     def describe(self, name: str) -> dict:
         return self.pipeline(name).describe("all")
 
+    def deployment_status(self, name: str) -> str | None:
+        """``deployment_status`` alone (``selector=status``: no program, cheap enough for every upload part)."""
+        return self.pipeline(name).describe("status").get("deployment_status")
+
     def relation(self, pipeline: str, name: str) -> Relation:
         """The table or view ``name``; raises ``NotFoundError`` / ``SchemaError`` when there is none."""
         info = self.pipeline(pipeline).describe("all").get("program_info")
@@ -166,6 +170,10 @@ class Upstream:
     def query(self, pipeline: str, sql: str, fmt: str) -> httpx.Response:
         """``GET /query`` answered and unread (``ApiError`` before the first row); close it when done."""
         return self.pipeline(pipeline).query_raw(sql, fmt)
+
+    def query_rows(self, pipeline: str, sql: str) -> list[dict]:
+        """The rows of a small ad-hoc query (``format=json``), read whole; ``ApiError`` when refused."""
+        return list(self.pipeline(pipeline).query(sql))
 
     def save_program(self, name: str, code: str, description: str) -> None:
         """Create ``name`` or replace its program (stored data kept where the server keeps it); waits until
