@@ -3,7 +3,6 @@
 // would refuse is refused here before anything is sent. The server checks again: it is authoritative.
 // tests/dashboard/test_validate.py runs this file and the Python one on one table of values.
 
-const INT_TEXT = /^[+-]?[0-9]+$/;
 const FLOAT_TEXT = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 const DECIMAL_TEXT = /^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?$/;
 
@@ -16,11 +15,34 @@ function show(v) {
 
 const isNumber = (v) => typeof v === "number";
 
+// (sign, whole digits, fraction digits) of a number written as text, without leading or trailing zeros;
+// null when it is not a number. The exponent is capped at ±1000 (as in validate.py).
+function split(text) {
+  const m = DECIMAL_TEXT.exec(text);
+  if (!m || !(m[2] || m[3])) return null;
+  const whole = m[2] || "", frac = m[3] || "";
+  const exp = Math.max(-1000, Math.min(1000, Number(m[4] || 0)));
+  let digits = whole + frac, point = whole.length + exp;
+  if (point < 0) {
+    digits = "0".repeat(-point) + digits;
+    point = 0;
+  } else if (point > digits.length) {
+    digits += "0".repeat(point - digits.length);
+  }
+  return { sign: m[1], whole: digits.slice(0, point).replace(/^0+/, ""), frac: digits.slice(point).replace(/0+$/, "") };
+}
+
+function numberText(v) {
+  if (typeof v === "string") return v.trim();
+  return isNumber(v) && Number.isFinite(v) ? String(v) : null;
+}
+
+// A whole number however it is written (5, "5", "5.0", "5e0"); a fractional part refuses it.
 function integer(rule, v) {
-  let n;
-  if (isNumber(v) && Number.isFinite(v) && Number.isInteger(v)) n = BigInt(v);
-  else if (typeof v === "string" && INT_TEXT.test(v.trim())) n = BigInt(v.trim());
-  else throw new FieldError(`expected a whole number (${rule.type}), found ${show(v)}`);
+  const text = numberText(v);
+  const parts = text === null ? null : split(text);
+  if (!parts || parts.frac) throw new FieldError(`expected a whole number (${rule.type}), found ${show(v)}`);
+  const n = BigInt(parts.sign + (parts.whole || "0"));
   if (n < BigInt(rule.min) || n > BigInt(rule.max)) {
     throw new FieldError(`${n} is out of range for ${rule.type} (${rule.min} to ${rule.max})`);
   }
@@ -37,29 +59,19 @@ function float(rule, v) {
 }
 
 function decimal(rule, v) {
-  let text;
-  if (isNumber(v)) text = String(v);
-  else if (typeof v === "string") text = v.trim();
-  else throw new FieldError(`expected a decimal number, found ${show(v)}`);
-  const m = DECIMAL_TEXT.exec(text);
-  if (!m || !(m[2] || m[3])) throw new FieldError(`expected a decimal number like 12.34, found ${show(v)}`);
-  const sign = m[1];
-  let whole = m[2] || "", frac = m[3] || "";
-  const exp = Number(m[4] || 0);
-  let digits = whole + frac, point = whole.length + exp;
-  if (point < 0) {
-    digits = "0".repeat(-point) + digits;
-    point = 0;
-  } else if (point > digits.length) {
-    digits += "0".repeat(point - digits.length);
-  }
-  whole = digits.slice(0, point).replace(/^0+/, "");
-  frac = digits.slice(point).replace(/0+$/, "");
+  if (!isNumber(v) && typeof v !== "string") throw new FieldError(`expected a decimal number, found ${show(v)}`);
+  const text = numberText(v);
+  const parts = text === null ? null : split(text);
+  if (!parts) throw new FieldError(`expected a decimal number like 12.34, found ${show(v)}`);
+  const { sign, whole, frac } = parts;
   const p = rule.precision, s = rule.scale;
-  if (frac.length > s) throw new FieldError(`too many digits after the decimal point: DECIMAL(${p}, ${s}) allows ${s}`);
-  if (whole.length > p - s) {
-    throw new FieldError(`too many digits before the decimal point: DECIMAL(${p}, ${s}) allows ${p - s}`);
+  const after = frac.length > s, before = whole.length > p - s;
+  if (after && before) {
+    throw new FieldError(`too many digits before and after the decimal point: DECIMAL(${p}, ${s}) allows ${p - s} ` +
+      `before and ${s} after`);
   }
+  if (after) throw new FieldError(`too many digits after the decimal point: DECIMAL(${p}, ${s}) allows ${s}`);
+  if (before) throw new FieldError(`too many digits before the decimal point: DECIMAL(${p}, ${s}) allows ${p - s}`);
   const out = (whole || "0") + (frac ? "." + frac : "");
   return sign === "-" && out !== "0" ? "-" + out : out;
 }

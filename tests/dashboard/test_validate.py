@@ -52,7 +52,7 @@ CASES = [
     ("tinyint", "127", 127), ("tinyint", "-128", -128), ("tinyint", "128", "ERR:128 is out of range for TINYINT (-128 to 127)"),
     ("tinyint", " +5 ", 5), ("tinyint", 5, 5), ("tinyint", 5.0, 5), ("tinyint", 5.5, "ERR:"), ("tinyint", True, "ERR:"),
     ("tinyint", None, "ERR:a value is required (NOT NULL)"), ("tinyint", "", "ERR:empty: enter a value of type TINYINT"),
-    ("int", " ", "ERR:empty: enter a value of type INTEGER (or NULL)"), ("tinyint", "1e2", "ERR:"), ("vc", "", ""),
+    ("int", " ", "ERR:empty: enter a value of type INTEGER (or NULL)"), ("tinyint", "1e2", 100), ("vc", "", ""),
     ("tinyint", "٣", "ERR:"), ("tinyint", "12\n", 12),
     ("int", None, None), ("int", "2147483647", 2147483647), ("int", "2147483648", "ERR:"), ("int", "abc",
      'ERR:expected a whole number (INTEGER), found "abc"'),
@@ -84,6 +84,15 @@ CASES = [
      'ERR:expected a JSON array like [1, 2], found "1, 2"'), ("ints", "{}", "ERR:"), ("ints", "[]", []),
     ("decs", "[1.5, \"2.25\"]", "ERR:item 2: too many digits after the decimal point: DECIMAL(4, 1) allows 1"),
     ("decs", "[\"100.5\", null]", ["100.5", None]),
+    # a whole number is taken however it is written, in the form as in JSON; a fractional part is refused
+    ("tinyint", "5.0", 5), ("bigint", "920000013.0", 920000013), ("bigint", 920000013.0, 920000013),
+    ("bigint", "920000013.5", 'ERR:expected a whole number (BIGINT), found "920000013.5"'), ("int", "1.5e1", 15),
+    ("int", "-0.0", 0), ("int", 1e3, 1000), ("int", 0.5, "ERR:expected a whole number (INTEGER), found 0.5"),
+    ("ints", "[1.0, 2e0]", [1, 2]), ("ints", "[1.5]", "ERR:item 1: expected a whole number (INTEGER), found 1.5"),
+    ("bigint", "1e999999999", "ERR:"), ("dec", "1e-999999999", "ERR:too many digits after the decimal point: "
+                                                              "DECIMAL(5, 2) allows 2"),
+    # both limits passed: both said
+    ("dec", "1234.567", "ERR:too many digits before and after the decimal point: DECIMAL(5, 2) allows 3 before and 2 after"),
     ("other", '{"a": 1}', {"a": 1}), ("other", "plain", "plain"), ("other", None, None),
 ]
 
@@ -127,6 +136,28 @@ def test_check_row_collects_every_field_error():
     assert check_row(rules, [1, 2])[1][0]["field"] is None
     # a delete by key checks and sends only the key
     assert check_row(rules, {"id": 3, "amount": "bad"}, key_only=True) == ({"id": 3}, [])
+
+
+def test_json_numbers_with_a_point_are_whole_only_when_exactly_whole():
+    """JSON numbers are read exactly (Decimal), so 920000013.0 is the whole number and 920000013.0000000001
+    is not (a float would have rounded it to a whole number and stored it)."""
+    bigint, ints = RULES["bigint"], RULES["ints"]
+    assert check_value(bigint, Decimal("920000013.0")) == 920000013
+    assert check_value(bigint, Decimal("9.2E+8")) == 920000000
+    for v in (Decimal("920000013.0000000001"), Decimal("NaN"), float("inf")):
+        with pytest.raises(FieldError, match="expected a whole number"):
+            check_value(bigint, v)
+    with pytest.raises(FieldError, match="item 1: expected a whole number"):
+        check_value(ints, "[920000013.0000000001]")
+    [item], _ = parse_documents('{"a": 920000013.0000000001}')
+    assert check_row([bigint], item["row"])[1][0]["message"].startswith("expected a whole number")
+
+
+def test_parse_documents_refuses_a_name_given_twice():
+    items, errors = parse_documents('{"a": 1, "a": 2}')
+    assert items == [] and errors[0]["message"].startswith('duplicate name "a" in one JSON object')
+    items, errors = parse_documents('{"a": 1}\n{"b": {"c": 1, "c": 1}}')
+    assert [i["row"] for i in items] == [{"a": 1}] and errors[0]["where"] == "line 2"
 
 
 def test_parse_documents_takes_arrays_ndjson_and_insert_delete():

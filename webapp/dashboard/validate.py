@@ -9,7 +9,8 @@ same values before sending; ``tests/dashboard/test_validate.py`` runs both on on
 A rule: ``{"name", "type" (as the schema says), "label" (e.g. "DECIMAL(10, 2) NOT NULL"), "nullable",
 "key" (part of the primary key), "kind", "input"}`` plus, by kind:
 
-    integer    min, max (decimal strings, exact for BIGINT)      text "12", numbers
+    integer    min, max (decimal strings, exact for BIGINT)      text "12", numbers; "12.0", 12.0 and 1.2e1
+                                                                  too (a whole number), not 12.5
     decimal    precision, scale                                   text or numbers; sent as a string
     float      max (largest finite magnitude)                     text or numbers
     boolean                                                       true/false, "true"/"false"
@@ -45,7 +46,6 @@ EXAMPLES = {"date": "2024-01-31", "time": "13:45:00", "timestamp": "2024-01-31 1
 INPUTS = {"integer": "numeric", "decimal": "decimal", "float": "decimal", "boolean": "boolean", "string": "text",
           "date": "text", "time": "text", "timestamp": "text", "array": "json", "json": "json"}
 # [0-9], not \d (which takes any Unicode digit in Python), and \Z, so both languages read the same.
-_INT_TEXT = re.compile(r"^[+-]?[0-9]+\Z")
 _FLOAT_TEXT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _DECIMAL_TEXT = re.compile(r"^([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\Z")
 
@@ -113,8 +113,28 @@ def rules_for(fields: list[dict], primary_key: list[str] | None = None) -> list[
     return out
 
 
+class DuplicateName(ValueError):
+    """Raised by ``loads`` when one JSON object names a column twice (json.loads would keep the last)."""
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise DuplicateName(f"duplicate name {json.dumps(k, ensure_ascii=False)} in one JSON object: "
+                                "give each column once")
+        out[k] = v
+    return out
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as the dashboard reads it: numbers with a point or exponent as exact ``Decimal``, and an
+    object naming a key twice refused (``DuplicateName``) rather than silently keeping the last."""
+    return json.loads(text, parse_float=Decimal, object_pairs_hook=_pairs)
+
+
 def _show(v: Any) -> str:
-    s = json.dumps(v, default=str, ensure_ascii=False, separators=(",", ":"))
+    s = str(v) if isinstance(v, Decimal) else json.dumps(v, default=str, ensure_ascii=False, separators=(",", ":"))
     return s if len(s) <= 60 else s[:57] + "..."
 
 
@@ -122,13 +142,42 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
 
 
+def _split(text: str) -> tuple[str, str, str] | None:
+    """``(sign, whole digits, fraction digits)`` of a number written as text (``-1.50e2`` → ``("-", "150",
+    "")``), without leading or trailing zeros; None when ``text`` is not a number. The exponent is capped at
+    ±1000, which keeps ``1e999999999`` small and is far beyond any column's digits."""
+    m = _DECIMAL_TEXT.match(text)
+    if not m or not (m.group(2) or m.group(3)):
+        return None
+    whole, frac = m.group(2) or "", m.group(3) or ""
+    exp = max(-1000, min(1000, int(m.group(4) or 0)))
+    digits, point = whole + frac, len(whole) + exp  # the value is 0.<digits> * 10^point, shifted
+    if point < 0:
+        digits, point = "0" * -point + digits, 0
+    elif point > len(digits):
+        digits += "0" * (point - len(digits))
+    return m.group(1), digits[:point].lstrip("0"), digits[point:].rstrip("0")
+
+
+def _number_text(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v.strip()
+    if _is_number(v) and _finite(v):
+        return repr(v) if isinstance(v, float) else str(v)
+    return None
+
+
 def _integer(rule: dict, v: Any) -> int:
-    if _is_number(v) and _finite(v) and v == int(v):
-        n = int(v)
-    elif isinstance(v, str) and _INT_TEXT.match(v.strip()):
-        n = int(v.strip())
+    # A whole number however it is written (5, "5", 5.0, "5.0", "5e0"); a fractional part refuses it, in
+    # the form and in JSON alike (the engine, like Feldera's JSON reader, takes 5.0 for an integer).
+    if isinstance(v, int) and not isinstance(v, bool):
+        n = v
     else:
-        raise FieldError(f"expected a whole number ({rule['type']}), found {_show(v)}")
+        text = _number_text(v)
+        parts = _split(text) if text is not None else None
+        if parts is None or parts[2]:
+            raise FieldError(f"expected a whole number ({rule['type']}), found {_show(v)}")
+        n = int(parts[0] + (parts[1] or "0"))
     if not int(rule["min"]) <= n <= int(rule["max"]):
         raise FieldError(f"{n} is out of range for {rule['type']} ({rule['min']} to {rule['max']})")
     return n
@@ -151,26 +200,21 @@ def _float(rule: dict, v: Any) -> float:
 
 
 def _decimal(rule: dict, v: Any) -> str:
-    if _is_number(v):
-        text = repr(v) if isinstance(v, float) else str(v)
-    elif isinstance(v, str):
-        text = v.strip()
-    else:
+    if not isinstance(v, str) and not _is_number(v):
         raise FieldError(f"expected a decimal number, found {_show(v)}")
-    m = _DECIMAL_TEXT.match(text)
-    if not m or not (m.group(2) or m.group(3)):
+    text = _number_text(v)
+    parts = _split(text) if text is not None else None
+    if parts is None:
         raise FieldError(f"expected a decimal number like 12.34, found {_show(v)}")
-    sign, whole, frac, exp = m.group(1), m.group(2) or "", m.group(3) or "", int(m.group(4) or 0)
-    digits, point = whole + frac, len(whole) + exp  # the value is 0.<digits> * 10^point, shifted
-    if point < 0:
-        digits, point = "0" * -point + digits, 0
-    elif point > len(digits):
-        digits += "0" * (point - len(digits))
-    whole, frac = digits[:point].lstrip("0"), digits[point:].rstrip("0")
+    sign, whole, frac = parts
     p, s = rule["precision"], rule["scale"]
-    if len(frac) > s:
+    after, before = len(frac) > s, len(whole) > p - s
+    if after and before:
+        raise FieldError(f"too many digits before and after the decimal point: DECIMAL({p}, {s}) allows {p - s} "
+                         f"before and {s} after")
+    if after:
         raise FieldError(f"too many digits after the decimal point: DECIMAL({p}, {s}) allows {s}")
-    if len(whole) > p - s:
+    if before:
         raise FieldError(f"too many digits before the decimal point: DECIMAL({p}, {s}) allows {p - s}")
     out = (whole or "0") + ("." + frac if frac else "")
     return "-" + out if sign == "-" and out != "0" else out
@@ -203,7 +247,7 @@ def _temporal(rule: dict, v: Any) -> str:
 def _array(rule: dict, v: Any) -> list:
     if isinstance(v, str):
         try:
-            v = json.loads(v)
+            v = loads(v)  # exact numbers: [1.0000000001] is not the whole number 1
         except ValueError:
             raise FieldError(f"expected a JSON array like [1, 2], found {_show(v)}") from None
     if not isinstance(v, list):
@@ -323,9 +367,11 @@ def parse_documents(text: str) -> tuple[list[dict], list[dict]]:
     ``{"op", "row", "where"}`` (``where``: "line 3", "item 2"); errors are ``{"where", "message"}`` for
     text that is not JSON. Numbers with a point are read as ``Decimal``, so DECIMAL values stay exact."""
     if not text.strip():
-        return [], [{"where": "text", "message": "nothing to send: write rows as JSON, e.g. {\"id\": 1}"}]
+        return [], [{"where": "text", "message": "nothing to send: type rows or documents"}]
     try:
-        return _items(json.loads(text, parse_float=Decimal), ""), []
+        return _items(loads(text), ""), []
+    except DuplicateName as e:
+        return [], [{"where": "text", "message": str(e)}]
     except json.JSONDecodeError as whole_error:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
         if len(lines) == 1 or text.lstrip()[:1] == "[":
@@ -335,10 +381,12 @@ def parse_documents(text: str) -> tuple[list[dict], list[dict]]:
     items, errors = [], []
     for n, line in lines:
         try:
-            items += _items(json.loads(line, parse_float=Decimal), f"line {n}")
+            items += _items(loads(line), f"line {n}")
         except json.JSONDecodeError as e:
             errors.append({"where": f"line {n}", "message": f"invalid JSON: {e.msg} (column {e.colno})"})
+        except DuplicateName as e:
+            errors.append({"where": f"line {n}", "message": str(e)})
     return items, errors
 
 
-__all__ = ["FieldError", "parse_documents", "rules_for", "rule_for", "check_value", "check_row", "find_rule", "label"]
+__all__ = ["FieldError", "DuplicateName", "loads", "parse_documents", "rules_for", "rule_for", "check_value", "check_row", "find_rule", "label"]
