@@ -91,6 +91,17 @@ function keptText(a) {
     `Tables that start empty: ${empty.length ? empty.join(", ") : "none"}.`;
 }
 
+// After the first save of a new pipeline the page is its program page: heading, crumbs and title say so.
+function showSaved(pipeline) {
+  $("editor-title").textContent = `Program of ${pipeline}`;
+  document.title = `program · ${pipeline} · Sluice`;
+  const crumbs = document.querySelector("nav.crumbs");
+  if (crumbs) {
+    crumbs.replaceChildren(el("a", { href: "/" }, "pipelines"), " / ",
+      el("a", { href: `/pipelines/${encodeURIComponent(pipeline)}` }, pipeline), " / ", el("span", {}, "program"));
+  }
+}
+
 async function save(ev) {
   ev.preventDefault();
   const newName = name || $("name").value.trim();
@@ -107,6 +118,7 @@ async function save(ev) {
       name = newName;
       history.replaceState(null, "", `/pipelines/${encodeURIComponent(name)}/program`);
       $("name").disabled = true;
+      showSaved(name);
     }
     errors = a.errors || [];
     programStatus = a.program_status;

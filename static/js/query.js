@@ -4,7 +4,7 @@
 // the server decides both, this page only picks the method.
 
 import { ApiError, send, streamLines } from "./api.js";
-import { canEdit, cellText, el, fmtNumber, pageData } from "./dom.js";
+import { canEdit, cellText, el, fmtNumber, pageData, statusClass } from "./dom.js";
 
 const MAX_ROWS = 10000; // rows kept for the table; exports always get the whole result
 const PAGE = 100;
@@ -63,8 +63,11 @@ function draw() {
   $("result-head").replaceChildren(el("tr", {}, ...columns.map((c) => el("th", { scope: "col" }, c))));
   const shown = rows.slice(page * PAGE, (page + 1) * PAGE);
   $("result-body").replaceChildren(...shown.map((r) => el("tr", { class: "row" },
-    ...columns.map((c) => el("td", { class: r[c] === null || r[c] === undefined ? "null" : null, dataset: { col: c } },
-      cellText(r[c]))))));
+    ...columns.map((c) => {
+      const text = cellText(r[c]); // a long value is cut short by the CSS; the title holds all of it
+      return el("td", { class: r[c] === null || r[c] === undefined ? "null" : null, dataset: { col: c },
+        title: text.length > 60 ? text : null }, el("span", { class: "cut" }, text));
+    }))));
   $("page-label").textContent = `page ${page + 1} of ${pages}`;
   $("prev").disabled = page === 0;
   $("next").disabled = page >= pages - 1;
@@ -155,4 +158,5 @@ box.addEventListener("keydown", (ev) => {
 $("prev").addEventListener("click", () => { page--; draw(); });
 $("next").addEventListener("click", () => { page++; draw(); });
 $("run").disabled = false; // disabled in the HTML until this module runs
+$("status").className = `badge ${statusClass(data.status && data.status.deployment_status)}`;
 if (box.value.trim()) run();

@@ -29,7 +29,10 @@ function setup(root) {
       nullable: !/NOT NULL/i.test(c.type || "") }));
   }
   const base = `/api/pipelines/${encodeURIComponent(pipeline)}/tables/${encodeURIComponent(table)}/upload`;
-  const st = { file: null, head: "", complete: false, mapping: [], names: [], ok: false, busy: false, abort: null };
+  // sent: some of this file went out; Upload stays off until another file is chosen (no duplicates by a
+  // second click into a table without a key).
+  const st = { file: null, head: "", complete: false, mapping: [], names: [], ok: false, busy: false, abort: null,
+    sent: false };
 
   function showFor(format) {
     for (const n of root.querySelectorAll("[data-upload-csv-only]")) n.hidden = format !== "csv";
@@ -80,12 +83,13 @@ function setup(root) {
       format === "csv" && ui.header.checked ? 2 : 1));
     ui.preview.hidden = false;
     st.ok = !notes.some((n) => n.level === "bad");
-    ui.start.disabled = !st.ok || st.busy;
+    ui.start.disabled = !st.ok || st.busy || st.sent;
   }
 
   async function chooseFile() {
     const file = ui.file.files && ui.file.files[0];
     reset();
+    st.sent = false;
     if (!file) return;
     st.file = file;
     st.complete = file.size <= PREVIEW_BYTES;
@@ -154,9 +158,7 @@ function setup(root) {
           onProgress: (sent, total) => setProgress(part.start + (part.end - part.start) * (total ? sent / total : 0)),
         });
       } catch (e) {
-        if (e instanceof ApiError && e.code === "PipelinePaused") {
-          throw new ApiError(e.status, { message: "the pipeline is paused: resume it, or tick \"push while paused (force)\" and upload again" });
-        }
+        if (e instanceof ApiError && e.code === "PipelinePaused") throw e; // its message says what to do
         const again = e instanceof ApiError && (e.status === 429 || e.status === 503) && attempt < RETRIES;
         if (!again) throw e;
         const wait = (e.details && e.details.retry_after) || 2 ** attempt;
@@ -200,6 +202,7 @@ function setup(root) {
         if (ui.force.checked) params.force = "true";
         const answer = await send(part, await body(part, format, identity), params);
         records += part.records;
+        st.sent = true;
         failed += answer.num_errors || 0;
         token = answer.token || token;
         parts++;
@@ -231,7 +234,8 @@ function setup(root) {
       st.abort = null;
       lock(false);
       ui.cancel.hidden = true;
-      ui.start.disabled = !st.ok;
+      ui.start.disabled = !st.ok || st.sent;
+      ui.start.title = st.sent ? "this file was sent: choose another file to upload" : "";
     }
   }
 

@@ -41,6 +41,11 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     page.fill("#code", BAD)
     page.click("#save")
     expect(page.locator("#program-status")).to_have_text("SqlError")
+    # saved once, the page is the pipeline's program page: heading, crumbs and title follow the URL
+    assert page.url.endswith(f"/pipelines/{name}/program")
+    expect(page.locator("h1")).to_have_text(f"Program of {name}")
+    expect(page.locator("nav.crumbs")).to_have_text(f"pipelines / {name} / program")
+    expect(page).to_have_title(f"program · {name} · Sluice")
     expect(page.locator('#gutter div[data-line="4"]')).to_have_class("err")
     expect(page.locator("#gutter div.err")).to_have_count(1)
     error = page.locator("#errors li")

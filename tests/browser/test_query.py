@@ -133,3 +133,24 @@ def test_non_materialized_view_says_the_log_cannot_reproduce_it(page, proxy, mak
     panel.locator("details.export-menu summary").click()
     expect(panel.locator(".export-menu .flag.bad")).to_contain_text("Not materialized")
     expect(panel.locator(".export-menu .flag.bad")).to_contain_text("will not reproduce the view")
+
+
+def test_the_running_badge_is_green_as_on_the_other_pages(page, proxy, make_pipeline):
+    p = make_pipeline(SQL)
+    page.goto(f"{proxy.url}/pipelines/{p}/query")
+    expect(page.locator("#status")).to_have_class("badge status-running")
+
+
+def test_long_values_are_cut_short(page, proxy, http, make_pipeline):
+    p = make_pipeline(SQL)
+    push(http, p, "t", [{"insert": {"id": 1, "name": "x" * 10_000, "n": 5}}])
+    page.goto(f"{proxy.url}/pipelines/{p}/query")
+    page.fill("#sql", "SELECT name, id, n FROM t")
+    page.click("#run")
+    long = page.locator('#result-body td[data-col="name"]')
+    expect(long).to_have_attribute("title", "x" * 10_000)  # the whole value, on hover
+    box = long.locator(".cut").bounding_box()
+    assert box["width"] < 700, box  # cut short with an ellipsis, not 10,000 characters wide
+    assert long.evaluate("(td) => getComputedStyle(td.firstChild).textOverflow") == "ellipsis"
+    n = page.locator('#result-body td[data-col="n"]').bounding_box()
+    assert n["x"] + n["width"] <= 1280, n  # the other columns stay on screen

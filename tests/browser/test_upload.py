@@ -173,3 +173,43 @@ def test_cutter_matches_the_engines_csv_records(page, proxy):
         assert len(recs_in_part) == part["records"]
         got += [(part["firstRow"] + k, part["firstLine"] + line - 1) for k, (_, line, _) in enumerate(recs_in_part)]
     assert got == [(k + 1, line) for k, line in enumerate(whole)][1:]  # the header (row 1) is not sent
+
+
+def test_paused_pipeline_says_so_then_force_uploads(page, proxy, http, make_pipeline, tmp_path):
+    """A paused pipeline without force: a message at once (not a silent 100 %), the file kept; ticking force
+    sends it."""
+    p = make_pipeline(SQL, initial="paused")
+    path = tmp_path / "rows.csv"
+    path.write_text("id,name,n\n1,a,1\n2,b,2\n")
+    root = open_upload(page, proxy, p)
+    page.set_input_files("[data-upload-file]", str(path))
+    start = root.locator("[data-upload-start]")
+    expect(start).to_be_enabled()
+    start.click()
+    expect(root).to_have_attribute("data-state", "failed")
+    expect(root.locator("[data-upload-count]")).to_contain_text('Tick "push while paused (force)"')
+    expect(start).to_be_enabled()  # the file is kept: tick force and try again
+    root.locator("[data-upload-force]").check()
+    start.click()
+    expect(root).to_have_attribute("data-state", "done")
+    assert count(http, p) == 2
+
+
+def test_upload_is_off_after_a_file_is_sent_until_another_is_chosen(page, proxy, http, make_pipeline, tmp_path):
+    """A second click would send the same rows again (duplicates in a table without a key)."""
+    p = make_pipeline(SQL)
+    path = tmp_path / "rows.csv"
+    path.write_text("id,name,n\n1,a,1\n2,b,2\n")
+    root = open_upload(page, proxy, p)
+    page.set_input_files("[data-upload-file]", str(path))
+    start = root.locator("[data-upload-start]")
+    start.click()
+    expect(root).to_have_attribute("data-state", "done")
+    expect(start).to_be_disabled()
+    root.locator("[data-upload-header]").uncheck()  # a redraw does not turn it back on
+    root.locator("[data-upload-header]").check()
+    expect(start).to_be_disabled()
+    other = tmp_path / "more.csv"
+    other.write_text("id,name,n\n3,c,3\n")
+    page.set_input_files("[data-upload-file]", str(other))
+    expect(start).to_be_enabled()

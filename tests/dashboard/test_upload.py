@@ -286,3 +286,18 @@ def test_chunked_body_over_the_limit_is_cut_and_nothing_stored(strict, http, pip
         assert r.json()["error_code"] == "PayloadTooLarge" and r.json()["details"]["limit"] == 1 << 20
     time.sleep(0.3)
     assert rows(http, pipeline) == {}
+
+
+def test_paused_pipeline_refuses_unforced_parts_at_once(client, http, make_pipeline):
+    """Unforced input to a paused pipeline would wait silently until it resumes: 409 PipelinePaused instead,
+    telling the user about force; with force=true the part goes in."""
+    p = make_pipeline(SQL, initial="paused")
+    started = time.monotonic()
+    r = post_part(client, p, "".join(records([(1, "a", 1), (2, "b", 2)])).encode(), first_row=1, part=0)
+    assert r.status_code == 409 and time.monotonic() - started < 2.5, r.text  # the engine holds for 3 s
+    assert r.json()["error_code"] == "PipelinePaused" and set(r.json()) == {"message", "error_code", "details"}
+    assert "push while paused (force)" in r.json()["message"] and "resume" in r.json()["message"]
+    r = post_part(client, p, "".join(records([(1, "a", 1), (2, "b", 2)])).encode(), first_row=1, part=0, force="true")
+    assert r.status_code == 200, r.text
+    wait_token(http, p, r.json()["token"])
+    assert sorted(rows(http, p)) == [1, 2]

@@ -5,7 +5,9 @@
   prefixed with ``'`` so a spreadsheet shows it instead of running it as a formula (a VARCHAR ``"-1"`` is
   text and is escaped; an INT ``-1``, such as a weight column, is a number and is not). Column names are
   text too. Values are spelled as the engine's own CSV spells them (``true``/``false``, DECIMAL digits as
-  stored, ``YYYY-MM-DD HH:MM:SS[.ffffff]``, arrays as JSON), NULL as an empty field.
+  stored, ``YYYY-MM-DD HH:MM:SS[.ffffff]``, arrays as JSON), NULL as an empty field and the empty string
+  as ``""``, as the engine's CSV reader tells them apart (it also reads a bare ``NULL``/``null`` as NULL, so
+  that text is quoted too): a download uploaded again gives the same rows.
 - **NDJSON** is the engine's ``format=json`` as it is (no escaping: JSON is data, not formulas), except that
   an error line the engine appends mid-stream ends the download instead of becoming a row.
 - **Parquet** is the engine's ``format=parquet`` as it is.
@@ -16,7 +18,6 @@ yields bytes as they can be written.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -120,6 +121,19 @@ class _ChunkReader(io.RawIOBase):
         return n
 
 
+def _csv_field(s: str | None) -> str:
+    if s is None:
+        return ""
+    if s in ("", "NULL", "null") or any(c in s for c in ',"\r\n'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def csv_line(cells: list[str | None]) -> str:
+    """One CSV record: None (NULL) an empty field, the empty string ``""``, quoting only where needed."""
+    return ",".join(_csv_field(c) for c in cells) + "\r\n"
+
+
 def csv_from_arrow(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """CSV (header line, then rows) from an Arrow IPC stream given as byte chunks, one record batch at a time."""
     import pyarrow as pa
@@ -127,17 +141,11 @@ def csv_from_arrow(chunks: Iterable[bytes]) -> Iterator[bytes]:
     reader = pa.ipc.open_stream(io.BufferedReader(_ChunkReader(chunks), 1 << 16))
     schema = reader.schema
     writers = [cell_writer(f.type) for f in schema]
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([escape_text(f.name) for f in schema])
-    yield out.getvalue().encode()
+    yield csv_line([escape_text(f.name) for f in schema]).encode()
     for batch in reader:
-        out.seek(0)
-        out.truncate()
         columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-        for row in zip(*columns):
-            w.writerow(["" if v is None else fmt(v) for fmt, v in zip(writers, row)])
-        yield out.getvalue().encode()
+        yield "".join(csv_line([None if v is None else fmt(v) for fmt, v in zip(writers, row)])
+                      for row in zip(*columns)).encode()
 
 
 def ndjson_passthrough(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -189,5 +197,5 @@ def filename(pipeline: str, what: str, fmt: str, now: dt.datetime | None = None)
     return f"{safe}-{stamp}.{EXTENSIONS[fmt]}"
 
 
-__all__ = ["escape_text", "cell_writer", "csv_from_arrow", "ndjson_passthrough", "filename",
+__all__ = ["escape_text", "cell_writer", "csv_line", "csv_from_arrow", "ndjson_passthrough", "filename",
            "ExportError", "FORMULA_STARTS", "EXTENSIONS", "MEDIA_TYPES"]

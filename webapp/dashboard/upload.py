@@ -11,7 +11,8 @@ line it starts on (for parts that are the file's own lines). Each part's body is
 engine keeps a part's good records and reports each bad one by its position in the body
 (``event_number``, and ``line`` on Sluice's engine); the answer turns those into file rows
 (``first_row + event_number - 1``) and file lines, which holds because every record of a part is one
-event of the body. Limits: ``UPLOAD_MAX_BYTES`` per request (413 from ``Content-Length`` before reading,
+event of the body. A part for a paused pipeline without ``force=true`` is refused (409 ``PipelinePaused``)
+before it is sent: the engine would hold it, unanswered, until the pipeline resumes. Limits: ``UPLOAD_MAX_BYTES`` per request (413 from ``Content-Length`` before reading,
 or while a chunked body streams), and ``INGRESS_RATE`` bytes per second per client (429).
 """
 
@@ -172,6 +173,12 @@ def upload(name, table):
     if not rel.is_table:
         return _error(400, "NotATable", f"{rel.name!r} is a view: upload into one of the pipeline's tables",
                       {"name": rel.name})
+    # Sluice's engine (like Feldera) holds unforced input while paused: the part would wait, silently, at
+    # 100 % until someone resumes. Asked for every part (one cheap status call), so a pause mid-upload counts.
+    if request.args.get("force") != "true" and up.deployment_status(name) == "Paused":
+        return _error(409, "PipelinePaused", f"the pipeline is paused: the part from file row {first_row} was not "
+                      "sent. Tick \"push while paused (force)\" and upload again, or resume the pipeline first",
+                      {"part": part, "first_row": first_row, "first_line": first_line})
     if limit:
         request.max_content_length = limit
     # Sent on chunked, never with the browser's Content-Length: if the browser goes away mid-part, the
