@@ -65,12 +65,13 @@ class Child:
 
 def ensure_demo(url: str, api_key: str | None = None) -> None:
     """Create the demo pipeline if missing, start it if stopped, and seed its customers when empty."""
-    from webapp.client import Client, NotFoundError
+    from webapp.client import Client
     from webapp.demo import DEMO_CUSTOMERS, DEMO_NAME, DEMO_SQL
     with Client(url, api_key=api_key, timeout=30, wait_timeout=60) as client:
-        try:
+        # Listed rather than asked for by name: a first start should not log a 404 a newcomer would worry about.
+        if DEMO_NAME in {q.name for q in client.pipelines()}:
             p = client.pipeline(DEMO_NAME)
-        except NotFoundError:
+        else:
             p = client.create_pipeline(DEMO_NAME, DEMO_SQL, description="Sluice demo pipeline")
         if p.status() == "Stopped":
             p.start()
