@@ -13,10 +13,12 @@ Feldera-compatible server (``upstream.py``). Modules:
     hub.py        the feeds of a process; session.py  one connection's subscriptions, pulling frames
     ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
     pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
+    answers.py    every JSON answer and the error envelope, built in one place
     query.py      ad-hoc SQL and exports (export.py writes CSV), editor.py  the program editor
     auth.py       users file, sign-in, session cookie, roles (when USERS_FILE is set)
     entry.py      data entry into a table (page and endpoints), validate.py  the rules every row is checked by
     upload.py     file upload into a table, streamed part by part to the engine's ingress
+    keys.py       which typed keys a table already holds, ratelimit.py  INGRESS_RATE per client
     demo_data.py  the demo generator, serve.py  gunicorn, launcher.py  `sluice up`, testing.py  for tests
 """
 
@@ -41,6 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     from . import api, auth, pages, security, stream, upload, ws
     from . import editor, query
     from . import entry
+    from webapp.client import SluiceError
+
+    from .answers import upstream_error
     from .demo_data import DemoGenerator
     from .hub import Hub
     from .upstream import Upstream
@@ -57,6 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
                              bool(app.config["DEMO_DATA"]))
         app.extensions["sluice_demo"] = demo
         app.before_request(demo.ensure_started)
+    app.register_error_handler(SluiceError, upstream_error)  # a blueprint may say more (entry, query)
     security.init_app(app)
     auth.init_app(app)  # after security: Host, Origin and CSRF are checked first
     ws.init_app(app)

@@ -10,30 +10,20 @@
 
 from __future__ import annotations
 
-import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 
-from webapp.client import ApiError, SluiceError
+from webapp.client import SluiceError
 
 from .upstream import ACTIONS, relations
+from .answers import json_answer
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-
-def _json(obj, status: int = 200) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 def _upstream():
     return current_app.extensions["sluice_upstream"]
 
-
-@bp.errorhandler(SluiceError)
-def _upstream_error(e: SluiceError):
-    status = e.status if isinstance(e, ApiError) and e.status else 502
-    return _json({"message": e.message, "error_code": e.error_code, "details": e.details}, status)
 
 
 def throughput(series: dict | None) -> float | None:
@@ -64,13 +54,13 @@ def pipelines():
             except SluiceError:
                 item["throughput"] = None
         out.append(item)
-    return _json({"pipelines": out})
+    return json_answer({"pipelines": out})
 
 
 @bp.get("/pipelines/<name>")
 def pipeline(name):
     st = _upstream().describe(name)
-    return _json(summary(st) | {"relations": [r.describe() for r in relations(st.get("program_info"))]})
+    return json_answer(summary(st) | {"relations": [r.describe() for r in relations(st.get("program_info"))]})
 
 
 @bp.get("/pipelines/<name>/stats")
@@ -84,32 +74,32 @@ def stats(name):
             out["time_series"] = up.time_series(name)
         except SluiceError as e:
             out["error"] = e.message
-    return _json(out)
+    return json_answer(out)
 
 
 @bp.post("/pipelines/<name>/<action>")
 def action(name, action):
     if action not in ACTIONS:
-        return _json({"message": f"unknown action {action!r}", "error_code": "UnknownAction",
+        return json_answer({"message": f"unknown action {action!r}", "error_code": "UnknownAction",
                       "details": {"actions": list(ACTIONS)}}, 404)
     _upstream().action(name, action)
-    return _json({"pipeline": name, "action": action, "accepted": True}, 202)
+    return json_answer({"pipeline": name, "action": action, "accepted": True}, 202)
 
 
 @bp.route("/demo", methods=["GET", "POST"])
 def demo():
     gen = current_app.extensions.get("sluice_demo")
     if gen is None:
-        return _json({"enabled": False, "available": False})
+        return json_answer({"enabled": False, "available": False})
     if request.method == "POST":
         body = request.get_json(silent=True) or {}
         gen.set_enabled(bool(body.get("enabled")))
-    return _json(gen.state() | {"available": True})
+    return json_answer(gen.state() | {"available": True})
 
 
 @bp.get("/hub")
 def hub():
-    return _json(current_app.extensions["sluice_hub"].stats())
+    return json_answer(current_app.extensions["sluice_hub"].stats())
 
 
 __all__ = ["bp", "throughput"]

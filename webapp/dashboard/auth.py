@@ -33,10 +33,11 @@ from collections import defaultdict, deque
 from datetime import timedelta
 from pathlib import Path
 
-import orjson
 from flask import (Blueprint, Flask, Response, current_app, g, redirect, render_template, request, session,
                    url_for)
 from flask.sessions import SecureCookieSessionInterface
+
+from .answers import refuse
 
 ROLES = ("viewer", "editor")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -233,9 +234,6 @@ class _SessionInterface(SecureCookieSessionInterface):
         return request.is_secure
 
 
-def _refuse(status: int, code: str, message: str, details=None) -> Response:
-    return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
-                    status=status, mimetype="application/json", headers={"Cache-Control": "no-store"})
 
 
 def _is_page() -> bool:
@@ -282,10 +280,10 @@ def init_app(app: Flask) -> None:
             session.pop("user", None)
             if _is_page() and request.method in SAFE_METHODS:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
-            return _refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
+            return refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
         g.user, g.role = name, record["role"]
         if request.method not in SAFE_METHODS and g.role != "editor" and request.path != "/logout":
-            return _refuse(403, "Forbidden", f"user '{name}' is a {g.role}: only an editor may do this",
+            return refuse(403, "Forbidden", f"user '{name}' is a {g.role}: only an editor may do this",
                            {"user": name, "role": g.role, "needs": "editor"})
         return None
 

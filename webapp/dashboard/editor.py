@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 
-import orjson
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
-from webapp.client import ApiError, CompilationError, NotFoundError, SluiceError
+from webapp.client import CompilationError, NotFoundError, SluiceError
 
 from .pages import _base, _pipeline_data
 from .upstream import relations
+from .answers import json_answer, refuse
 
 bp = Blueprint("editor", __name__)
 
@@ -30,24 +30,11 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_PROGRAM = 1 << 20
 
 
-def _json(obj, status: int = 200) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _refuse(status: int, code: str, message: str, details=None) -> Response:
-    return _json({"message": message, "error_code": code, "details": details}, status)
 
 
 def _upstream():
     return current_app.extensions["sluice_upstream"]
 
-
-@bp.errorhandler(SluiceError)
-def _upstream_error(e: SluiceError):
-    status = e.status if isinstance(e, ApiError) and e.status else 502
-    return _json({"message": e.message, "error_code": e.error_code, "details": e.details}, status)
 
 
 def messages(program_error: dict | None) -> list[dict]:
@@ -98,22 +85,22 @@ def program(name):
 def save(name):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("program_code"), str):
-        return _refuse(400, "InvalidParam", "send {\"program_code\": \"...\"} as JSON", {"field": "program_code"})
+        return refuse(400, "InvalidParam", "send {\"program_code\": \"...\"} as JSON", {"field": "program_code"})
     code = body["program_code"]
     if len(code) > MAX_PROGRAM:
-        return _refuse(413, "PayloadTooLarge", f"a program may have at most {MAX_PROGRAM} characters")
+        return refuse(413, "PayloadTooLarge", f"a program may have at most {MAX_PROGRAM} characters")
     if not NAME_RE.match(name):
-        return _refuse(400, "InvalidParam", "a pipeline name is 1 to 100 letters, digits, '_' or '-'", {"name": name})
+        return refuse(400, "InvalidParam", "a pipeline name is 1 to 100 letters, digits, '_' or '-'", {"name": name})
     up = _upstream()
     try:
         before = up.describe(name)
     except NotFoundError:
         before = None
     if before is not None and body.get("create"):
-        return _refuse(409, "DuplicateName", f"a pipeline named '{name}' exists already: pick another name, or "
+        return refuse(409, "DuplicateName", f"a pipeline named '{name}' exists already: pick another name, or "
                        f"edit it at /pipelines/{name}/program", {"name": name})
     if before is not None and before.get("deployment_status") != "Stopped":
-        return _refuse(409, "UpdateRestrictedToStopped", f"pipeline '{name}' is {before.get('deployment_status')}: "
+        return refuse(409, "UpdateRestrictedToStopped", f"pipeline '{name}' is {before.get('deployment_status')}: "
                        "stop it first (a program changes only while the pipeline is stopped)",
                        {"status": before.get("deployment_status")})
     description = body.get("description")
@@ -126,7 +113,7 @@ def save(name):
     after = up.describe(name)
     info = after.get("program_info") or {}
     kept = (info.get("sluice") or {}).get("kept_tables") if "sluice" in info else None
-    return _json({"pipeline": name, "created": before is None, "program_status": after.get("program_status"),
+    return json_answer({"pipeline": name, "created": before is None, "program_status": after.get("program_status"),
                   "errors": messages(after.get("program_error")), "tables": _tables(after.get("program_info")),
                   "kept_tables": kept, "unchanged": bool(before) and before.get("program_code") == code,
                   "had_data": bool(before) and before.get("storage_status") == "InUse",

@@ -21,7 +21,6 @@ every POST.
 
 from __future__ import annotations
 
-import orjson
 from flask import Blueprint, Response, current_app, g, render_template, request
 
 from webapp.client import ApiError, NotFoundError, PipelineStateError, SchemaError, SluiceError
@@ -31,6 +30,7 @@ from .api import summary
 from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
 from .upstream import Relation, relations
 from .validate import DuplicateName, check_row, loads, parse_documents, rules_for
+from .answers import json_answer, refuse, upstream_error
 
 bp = Blueprint("entry", __name__)
 OPS = ("insert", "delete", "upsert")
@@ -45,14 +45,6 @@ class EntryError(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def _json(obj, status: int = 200) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _envelope(status: int, code: str, message: str, details=None) -> Response:
-    return _json({"message": message, "error_code": code, "details": details}, status)
 
 
 def _upstream():
@@ -61,16 +53,15 @@ def _upstream():
 
 @bp.errorhandler(EntryError)
 def _entry_error(e: EntryError):
-    return _envelope(e.status, e.code, e.message, e.details)
+    return refuse(e.status, e.code, e.message, e.details)
 
 
 @bp.errorhandler(SluiceError)
 def _upstream_error(e: SluiceError):
     if isinstance(e, PipelineStateError) and e.error_code == "PipelinePaused":
-        return _envelope(409, "PipelinePaused", "the pipeline is paused: nothing was sent. Resume it, or push "
+        return refuse(409, "PipelinePaused", "the pipeline is paused: nothing was sent. Resume it, or push "
                          "anyway (force): the engine processes forced input while paused", e.details)
-    status = e.status if isinstance(e, ApiError) and e.status else 502
-    return _envelope(status, e.error_code or "UpstreamError", e.message, e.details)
+    return upstream_error(e)
 
 
 def _table(pipeline: str, name: str) -> Relation:
@@ -224,7 +215,7 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_in
                          "of this batch: correct the fields marked and send again",
                          {"errors": mapped, "engine": e.details}) from None
     inserted = sum(1 for ev in events if "insert" in ev)
-    return _json({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
+    return json_answer({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
                   "deleted": len(events) - inserted, "forced": force, **keys}, 202)
 
 
@@ -276,7 +267,7 @@ def completion(pipeline):
     except ValueError:
         raise EntryError(400, "InvalidParam", "wait must be a number of seconds (at most 2)") from None
     st = _upstream().completion(pipeline, token, wait)
-    return _json({"token": token, **st, "status": str(st.get("status", "")).lower()})
+    return json_answer({"token": token, **st, "status": str(st.get("status", "")).lower()})
 
 
 @bp.get("/pipelines/<pipeline>/tables/<table>")

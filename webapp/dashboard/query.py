@@ -21,11 +21,12 @@ import re
 import orjson
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from webapp.client import ApiError, SluiceError
+from webapp.client import SluiceError
 
 from . import export
 from .auth import current_role
 from .pages import _pipeline_data
+from .answers import json_answer, refuse, upstream_error
 
 bp = Blueprint("query", __name__)
 
@@ -56,14 +57,6 @@ def may_write(sql: str) -> str | None:
     return None
 
 
-def _json(obj, status: int = 200) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _refuse(status: int, code: str, message: str, details=None) -> Response:
-    return _json({"message": message, "error_code": code, "details": details}, status)
 
 
 def _upstream():
@@ -91,18 +84,16 @@ def _find_word(sql: str, word: str) -> int:
 
 @bp.errorhandler(SluiceError)
 def _upstream_error(e: SluiceError):
-    status = e.status if isinstance(e, ApiError) and e.status else 502
     sql = request.values.get("sql") or (request.get_json(silent=True) or {}).get("sql") or ""
-    details = _where(e.details, e.message, sql) if e.error_code == "AdHocQueryError" else e.details
-    return _json({"message": e.message, "error_code": e.error_code, "details": details}, status)
+    return upstream_error(e, _where(e.details, e.message, sql) if e.error_code == "AdHocQueryError" else None)
 
 
 def _sql_from(source) -> str | Response:
     sql = (source.get("sql") or "").strip() if source else ""
     if not sql:
-        return _refuse(400, "InvalidParam", "write a SQL statement first", {"parameter": "sql"})
+        return refuse(400, "InvalidParam", "write a SQL statement first", {"parameter": "sql"})
     if len(sql) > MAX_SQL:
-        return _refuse(413, "PayloadTooLarge", f"a statement may have at most {MAX_SQL} characters")
+        return refuse(413, "PayloadTooLarge", f"a statement may have at most {MAX_SQL} characters")
     return sql.rstrip(";").rstrip()
 
 
@@ -122,16 +113,16 @@ def read(name):
         return sql
     fmt = request.args.get("format", "json")
     if fmt not in export.EXTENSIONS:
-        return _refuse(400, "InvalidParam", f"unknown export format '{fmt}': use json, csv or parquet",
+        return refuse(400, "InvalidParam", f"unknown export format '{fmt}': use json, csv or parquet",
                        {"parameter": "format", "value": fmt})
     why = may_write(sql)
     if why:
         if current_role() != "editor":
-            return _refuse(403, "Forbidden", f"a viewer may only run read-only queries (beginning with SELECT, WITH, "
+            return refuse(403, "Forbidden", f"a viewer may only run read-only queries (beginning with SELECT, WITH, "
                            f"VALUES or EXPLAIN, with no INSERT, UPDATE, DELETE, ... anywhere, not even in a string or "
                            f"comment); this one may change data: {why}", {"role": current_role(), "needs": "editor",
                                                                            "reason": why})
-        return _refuse(400, "NotReadOnly", f"this statement may change data ({why}): send it with POST and the "
+        return refuse(400, "NotReadOnly", f"this statement may change data ({why}): send it with POST and the "
                        "CSRF token, as the query page's Run button does", {"reason": why})
     download = bool(request.args.get("download"))
     upstream_fmt = {"csv": "arrow_ipc"}.get(fmt, fmt)
@@ -179,10 +170,10 @@ def write(name):
             if truncated:
                 break
     except export.ExportError as e:
-        return _refuse(400, "AdHocQueryError", str(e), {"rows_before_error": len(rows)})
+        return refuse(400, "AdHocQueryError", str(e), {"rows_before_error": len(rows)})
     finally:
         resp.close()
-    return _json({"rows": rows, "truncated": truncated})
+    return json_answer({"rows": rows, "truncated": truncated})
 
 
 __all__ = ["bp", "may_write", "READ_STARTS", "WRITE_WORDS"]

@@ -17,19 +17,17 @@ from __future__ import annotations
 import hmac
 import secrets
 
-import orjson
 from flask import Flask, Response, g, request
 
 from webapp._serving import LOOPBACK_NAMES, hostname
+
+from .answers import refuse
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_COOKIE = "sluice_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def _refuse(status: int, code: str, message: str, details=None) -> Response:
-    return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
-                    status=status, mimetype="application/json")
 
 
 
@@ -59,14 +57,14 @@ def init_app(app: Flask) -> None:
         any_host, hosts = allowed_hosts()
         host = hostname(request.host or "")
         if not any_host and host not in hosts:
-            return _refuse(403, "HostNotAllowed", f"requests for host '{host}' are refused; start the dashboard "
+            return refuse(403, "HostNotAllowed", f"requests for host '{host}' are refused; start the dashboard "
                            f"with --allowed-host {host} (or SLUICE_ALLOWED_HOSTS) to accept it", {"host": host})
         changing = request.method not in SAFE_METHODS
         if changing or _is_websocket():
             origin = request.headers.get("Origin")
             own = f"{request.scheme}://{request.host}"
             if origin and origin != own and origin not in (app.config.get("ALLOWED_ORIGINS") or []):
-                return _refuse(403, "OriginNotAllowed", f"requests from origin '{origin}' are refused",
+                return refuse(403, "OriginNotAllowed", f"requests from origin '{origin}' are refused",
                                {"origin": origin})
         if changing:
             sent = request.headers.get(CSRF_HEADER, "")
@@ -74,7 +72,7 @@ def init_app(app: Flask) -> None:
                 sent = request.form.get("csrf_token", "")  # the sign-in and sign-out forms
             cookie = request.cookies.get(CSRF_COOKIE, "")
             if not sent or not cookie or not hmac.compare_digest(sent, cookie):
-                return _refuse(403, "CsrfFailed", "missing or wrong CSRF token: reload the page", None)
+                return refuse(403, "CsrfFailed", "missing or wrong CSRF token: reload the page", None)
         return None
 
     @app.after_request

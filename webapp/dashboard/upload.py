@@ -21,13 +21,13 @@ from __future__ import annotations
 import time
 
 import httpx
-import orjson
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from webapp.client import ApiError, SchemaError, SluiceError
+from webapp.client import SchemaError
 
 from . import ratelimit
+from .answers import json_answer, refuse
 
 bp = Blueprint("upload", __name__, url_prefix="/api")
 
@@ -35,14 +35,6 @@ CHUNK = 1 << 20  # bytes read from the browser, and sent on, at a time
 FORWARDED = ("format", "update_format", "array", "force", "json_flavor")
 
 
-def _json(obj, status: int = 200, headers: dict | None = None) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json", headers=headers)
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _error(status: int, code: str, message: str, details=None, headers: dict | None = None) -> Response:
-    return _json({"message": message, "error_code": code, "details": details}, status, headers)
 
 
 class _Refused(Exception):
@@ -57,11 +49,6 @@ class _Refused(Exception):
 def _refused(e: _Refused):
     return e.response
 
-
-@bp.errorhandler(SluiceError)
-def _upstream_error(e: SluiceError):
-    status = e.status if isinstance(e, ApiError) and e.status else 502
-    return _error(status, e.error_code or "UpstreamError", e.message, e.details)
 
 
 RELATION_TTL = 5.0  # seconds a table's lookup serves the next parts of an upload
@@ -86,7 +73,7 @@ def _int_param(name: str, low: int, default: int | None = None, required: bool =
     raw = request.args.get(name)
     if raw is None or raw == "":
         if required:
-            raise _Refused(_error(400, "InvalidParam", f"the {name} parameter is required: the file row of the "
+            raise _Refused(refuse(400, "InvalidParam", f"the {name} parameter is required: the file row of the "
                                   "part's first record", {"parameter": name}))
         return default
     try:
@@ -94,7 +81,7 @@ def _int_param(name: str, low: int, default: int | None = None, required: bool =
     except ValueError:
         value = low - 1
     if value < low:
-        raise _Refused(_error(400, "InvalidParam", f"{name} must be an integer of at least {low}, not {raw!r}",
+        raise _Refused(refuse(400, "InvalidParam", f"{name} must be an integer of at least {low}, not {raw!r}",
                               {"parameter": name, "value": raw}))
     return value
 
@@ -144,7 +131,7 @@ def file_errors(answer: dict, first_row: int, first_line: int | None) -> list[di
 
 
 def _too_large(limit: int, length: int | None) -> Response:
-    return _error(413, "PayloadTooLarge",
+    return refuse(413, "PayloadTooLarge",
                   f"an upload request may carry at most {limit} bytes: send the file in smaller parts (the "
                   "upload page does), or raise SLUICE_UPLOAD_MAX_BYTES", {"limit": limit, "content_length": length})
 
@@ -168,15 +155,15 @@ def upload(name, table):
     try:
         rel = _table(name, table)
     except SchemaError as e:
-        return _error(404, "UnknownInputStream", f"{e.message}: upload into one of its tables",
+        return refuse(404, "UnknownInputStream", f"{e.message}: upload into one of its tables",
                       {"stream_name": table} | (e.details or {}))
     if not rel.is_table:
-        return _error(400, "NotATable", f"{rel.name!r} is a view: upload into one of the pipeline's tables",
+        return refuse(400, "NotATable", f"{rel.name!r} is a view: upload into one of the pipeline's tables",
                       {"name": rel.name})
     # Sluice's engine (like Feldera) holds unforced input while paused: the part would wait, silently, at
     # 100 % until someone resumes. Asked for every part (one cheap status call), so a pause mid-upload counts.
     if request.args.get("force") != "true" and up.deployment_status(name) == "Paused":
-        return _error(409, "PipelinePaused", f"the pipeline is paused: the part from file row {first_row} was not "
+        return refuse(409, "PipelinePaused", f"the pipeline is paused: the part from file row {first_row} was not "
                       "sent. Tick \"push while paused (force)\" and upload again, or resume the pipeline first",
                       {"part": part, "first_row": first_row, "first_line": first_line})
     if limit:
@@ -195,15 +182,15 @@ def upload(name, table):
     except RequestEntityTooLarge:
         return _too_large(limit, length)
     except ClientDisconnected:
-        return _error(400, "UploadCut", f"part {part} ended before all of it arrived; nothing of it was stored: "
+        return refuse(400, "UploadCut", f"part {part} ended before all of it arrived; nothing of it was stored: "
                       "send the part again", where)
     except httpx.HTTPError as e:
-        return _error(502, "UpstreamUnreachable", f"part {part} could not be passed to the pipeline server "
+        return refuse(502, "UpstreamUnreachable", f"part {part} could not be passed to the pipeline server "
                       f"({type(e).__name__}: {e}); nothing of it was stored unless the server answered: check the "
                       "table's count before sending it again", where)
     if status >= 400 and answer.get("error_code") != "ParseErrors":
         current_app.logger.info("upload %s/%s part %d -> %d %s", name, table, part, status, answer.get("error_code"))
-    return _json(*part_answer(status, answer, where))
+    return json_answer(*part_answer(status, answer, where))
 
 
 def part_answer(status: int, answer: dict, where: dict) -> tuple[dict, int]:
@@ -223,9 +210,9 @@ def part_answer(status: int, answer: dict, where: dict) -> tuple[dict, int]:
 def status(name, table):
     token = request.args.get("token")
     if not token:
-        return _error(400, "InvalidParam", "the token parameter is required", {"parameter": "token"})
+        return refuse(400, "InvalidParam", "the token parameter is required", {"parameter": "token"})
     st = current_app.extensions["sluice_upstream"].completion(name, token, 1.0)  # long-polls up to 1 s
-    return _json({"token": token, **st, "status": str(st.get("status", "")).lower()})
+    return json_answer({"token": token, **st, "status": str(st.get("status", "")).lower()})
 
 
 __all__ = ["bp", "file_errors", "part_answer"]
