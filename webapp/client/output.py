@@ -183,13 +183,7 @@ class OutputHandler:
             self._first.set()
 
     def _take_line(self, line: bytes) -> None:
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise StreamError(f"the egress stream of {self.view_name!r} sent a line that is not JSON: "
-                              f"{line[:200]!r}") from None
-        if not isinstance(obj, dict):
-            raise StreamError(f"the egress stream of {self.view_name!r} sent {line[:200]!r}, not a chunk")
+        obj = _chunk(line, self.view_name)
         chunk = Chunk.from_json(obj, self.fields) if "json_data" in obj else None
         with self._cv:
             if chunk is not None:
@@ -368,15 +362,7 @@ class EgressStream:
         return self
 
     def __next__(self) -> dict:
-        line = next(self.lines())
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            raise StreamError(f"the egress stream of {self.view_name!r} sent a line that is not JSON: "
-                              f"{line[:200]!r}") from None
-        if not isinstance(obj, dict):
-            raise StreamError(f"the egress stream of {self.view_name!r} sent {line[:200]!r}, not a chunk")
-        return obj
+        return _chunk(next(self.lines()), self.view_name)
 
     @property
     def closed(self) -> bool:
@@ -462,6 +448,18 @@ class ForeachHandle:
     def __exit__(self, *exc) -> None:
         self.stop()
         self.join()
+
+
+def _chunk(line: bytes, view_name: str) -> dict:
+    """One egress line as its chunk object; ``StreamError`` when it is not a JSON object."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise StreamError(f"the egress stream of {view_name!r} sent a line that is not JSON: "
+                          f"{line[:200]!r}") from None
+    if not isinstance(obj, dict):
+        raise StreamError(f"the egress stream of {view_name!r} sent {line[:200]!r}, not a chunk")
+    return obj
 
 
 __all__ = ["OutputHandler", "Chunk", "ForeachHandle", "EgressStream", "split_lines"]
