@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 from webapp.engine import incremental, ivm_agg, ivm_ops
 from webapp.engine import table as table_mod
+from webapp.engine.incremental import defer_unread_logs
 from webapp.engine.pipeline import DUCKDB_CONFIG
 from webapp.engine.sql import compile_program, quote
 from webapp.engine.table import TableApplier
@@ -114,6 +115,7 @@ class Harness:
         for name, ops in (preload or {}).items():
             self.appliers[name].apply(self.db, ops)
         self.views = {v.name: plan_view(v, self.prog) for v in self.prog.views}
+        defer_unread_logs(self.views, self.prog)  # as the runtime does
         self.contents: dict[str, Counter] = {}
         self.initialize()
 
@@ -127,12 +129,14 @@ class Harness:
         return self.views[name].strategy
 
     def snapshot(self, name: str) -> list[tuple]:
+        self.views[name].flush(self.db)  # as the runtime does before a snapshot
         return self.db.execute(self.views[name].contents_sql()).fetchall()
 
     def recomputed(self, name: str) -> list[tuple]:
         return self.db.execute(f"SELECT * FROM {quote(name)}").fetchall()
 
-    def step(self, by_table: dict[str, list[tuple[int, tuple]]], check: bool = True) -> dict:
+    def step(self, by_table: dict[str, list[tuple[int, tuple]]], check: bool = True,
+             snapshots: bool = True) -> dict:
         changes: dict = {}
         con = self.db
         con.execute("BEGIN TRANSACTION")
@@ -166,17 +170,18 @@ class Harness:
                     rows[k] = r
                 assert not (set(map(_key, dels)) & set(map(_key, ins))), f"view {name}: a row both deleted and inserted"
         if check:
-            self.check()
+            self.check(snapshots)
         return changes
 
     def maintained(self, name: str) -> list[tuple]:
         return [self.rows[name][k] for k, n in self.contents[name].items() for _ in range(n)]
 
-    def check(self):
+    def check(self, snapshots: bool = True):
         for name in self.views:
             got = self.maintained(name)
             assert_same_bag(got, self.recomputed(name), f"view {name} ({self.strategy(name)})")
-            assert_same_bag(self.snapshot(name), got, f"snapshot of view {name}")
+            if snapshots:
+                assert_same_bag(self.snapshot(name), got, f"snapshot of view {name}")
 
 
 def _closure(prog, v) -> set[str]:
@@ -632,13 +637,19 @@ def _run_case(data):
     tiny_lists = data.draw(st.booleans(), label="semi-join probes")
     partial = data.draw(st.sampled_from([None, 0, 3]), label="groups loaded from rows up to")
     nsteps = data.draw(st.integers(1, 10), label="steps")
+    # Snapshots read only after the last step: changes of views nothing reads pile up in memory and
+    # reach their log table in batches (of LOG_BATCH_ROWS rows, or all at once for the snapshot).
+    snap_every = data.draw(st.booleans(), label="snapshot every step")
+    log_batch = data.draw(st.sampled_from([None, 1, 5]), label="log batch rows")
     # A group loaded from a DuckDB summary starts its DOUBLE sum from DuckDB's rounded sum: with
     # values whose sums are exact in any order the comparison stays exact.
     batches = _batches(data.draw, tables, nsteps + preload, ugly=partial is None)
     saved = (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
              table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
-             incremental.LOG_SLACK_ROWS)
+             incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS)
     try:
+        if log_batch is not None:
+            incremental.LOG_BATCH_ROWS = log_batch
         if bulk is not None:
             incremental.MAPPED_MIN_ROWS = bulk
         if partial is not None:
@@ -650,11 +661,12 @@ def _run_case(data):
             incremental.LOG_SLACK_ROWS = 0
         h = Harness(code, batches[0] if preload else None)
         for batch in batches[preload:]:
-            h.step(batch)
+            h.step(batch, snapshots=snap_every)
+        h.check()
     finally:
         (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
          table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
-         incremental.LOG_SLACK_ROWS) = saved
+         incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS) = saved
     return h
 
 

@@ -13,7 +13,8 @@ floating-point SUM/AVG) is read through its DuckDB view, which gives the same ro
 A view with floating-point aggregates keeps its rows in a log table ``__sluice_out_<view>`` (each
 step appends its deleted rows with count -1 and inserted rows with +1; compacted when it has grown
 to twice the view) so that a snapshot shows the very values later deletes refer to; views reading
-it read that table.
+it read that table. A view nothing else reads (``defer_log``) keeps its changes in memory and appends
+them in batches; whoever reads its snapshot calls ``flush`` first (under the step lock).
 
 Planning is cached per program (``analyze``): the runtime and the pipeline both ask, and a view's
 plan needs the plans of the views it reads.
@@ -44,6 +45,9 @@ MAPPED_MIN_ROWS = 1000
 # The log table of a view with floating-point aggregates is compacted when it holds more than
 # twice the view's rows plus this many.
 LOG_SLACK_ROWS = 10_000
+# A view that no other view reads appends its changes to its log table in batches of about this
+# many rows (or sooner, when a snapshot is read): one append per many steps instead of one per step.
+LOG_BATCH_ROWS = 20_000
 
 _lock = threading.RLock()  # re-entrant: a finalizer below may run inside a locked section (GC)
 _programs: dict[int, tuple] = {}  # id(program) -> (weakref, Ctx, {view name: Analysis | None})
@@ -191,10 +195,14 @@ class IncrementalView:
         r = self.root
         self.mapped = r.child.name if isinstance(r, Select) and isinstance(r.child, Source) else None
         self._live = self._logged = 0  # rows of the view, rows in its log table
+        self.defer_log = False  # set (by defer_unread_logs) when no other view reads this one's log
+        self._pending: list[tuple[list, list]] = []  # changes not yet in the log table
+        self._pending_rows = 0
 
     def initialize(self, con) -> None:
         """Build the operators' state (and the snapshot table, if any) from the current contents."""
         self.root.reset()
+        self._pending, self._pending_rows = [], 0
         for table, col in sorted(self.root.table_indexes()):
             name = quote(f"__sluice_ix_{table}_{col}")
             try:
@@ -220,8 +228,21 @@ class IncrementalView:
             dels = [r for r, w in out if w < 0 for _ in range(-w)]
             ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):
-            self._write(dels, ins, con)
+            self._pending.append((dels, ins))
+            self._pending_rows += len(dels) + len(ins)
+            if not self.defer_log or self._pending_rows >= LOG_BATCH_ROWS:
+                self.flush(con)
         return dels, ins
+
+    def flush(self, con) -> None:
+        """Append the changes kept in memory to the log table (a no-op for exact views)."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        if len(pending) == 1:
+            self._write(*pending[0], con)
+        else:
+            self._write([r for d, _ in pending for r in d], [r for _, i in pending for r in i], con)
 
     def _step_mapped(self, con, change) -> tuple[list[tuple], list[tuple]]:
         """A view that is one Select over one relation: map its deleted and inserted rows."""
@@ -264,10 +285,18 @@ class IncrementalView:
             self._logged = self._live
 
 
+def defer_unread_logs(views: dict, program) -> None:
+    """Let each incremental view that no other view reads batch its log-table appends."""
+    read = {d for v in program.views for d in v.depends_on}
+    for name, obj in views.items():
+        if isinstance(obj, IncrementalView):
+            obj.defer_log = name not in read
+
+
 def plan_incremental(view: Relation, program) -> IncrementalView | None:
     """An incremental maintenance object for ``view``, or None when it must be recomputed."""
     a = analyze(view, program)
     return IncrementalView(view, a) if a is not None else None
 
 
-__all__ = ["plan_incremental", "IncrementalView", "analyze"]
+__all__ = ["plan_incremental", "IncrementalView", "analyze", "defer_unread_logs"]

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
+from .incremental import defer_unread_logs
 from .table import TableApplier
 from .view import plan_view
 
@@ -100,6 +101,7 @@ class Runtime:
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
         # Every view, LOCAL ones included, keeps state: later views may read an earlier view's change.
         self.views = {v.name: plan_view(v, program) for v in program.views}
+        defer_unread_logs(self.views, program)
         self.encoders = {r.name: row_encoder(r.columns) for r in program.tables + program.views}
         self.dependents = _dependents(program)
         cfg = pipeline.runtime_config
@@ -278,6 +280,8 @@ class Runtime:
         with self.step_lock:
             sub.open(self.step)
             if snapshot:
+                if rel.name in self.views:
+                    self.views[rel.name].flush(self.db)  # changes a view kept back reach its log table
                 sql = self.views[rel.name].contents_sql() if rel.name in self.views else f'SELECT * FROM "{rel.name}"'
                 cur = self.db.cursor()
                 try:

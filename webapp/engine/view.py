@@ -46,6 +46,9 @@ class RecomputeView:
     def contents_sql(self) -> str:
         return f"SELECT * FROM {self.state}"
 
+    def flush(self, con) -> None:
+        """Nothing kept back: the stored contents are complete after every step."""
+
 
 def plan_view(view: Relation, program) -> "RecomputeView":
     """The maintenance strategy for ``view``: incremental where the engine can, else recompute.
