@@ -192,6 +192,7 @@ class IncrementalView:
         self.sources = analysis.sources
         self.out_table = None if _own_exact(self.root) else quote(_out_table(view))
         self.types = self.root.types
+        self.consolidated = self.root.consolidated()
         r = self.root
         self.mapped = r.child.name if isinstance(r, Select) and isinstance(r.child, Source) else None
         self._live = self._logged = 0  # rows of the view, rows in its log table
@@ -224,9 +225,14 @@ class IncrementalView:
         if change is not None and len(change[0]) + len(change[1]) >= MAPPED_MIN_ROWS:
             dels, ins = self._step_mapped(con, change)
         else:
-            out = consolidate(self.root.step(con, deltas))
-            dels = [r for r, w in out if w < 0 for _ in range(-w)]
-            ins = [r for r, w in out if w > 0 for _ in range(w)]
+            out = self.root.step(con, deltas)
+            if not self.consolidated:
+                out = consolidate(out)
+            dels = [r for r, w in out if w < 0]
+            ins = [r for r, w in out if w > 0]
+            if len(dels) + len(ins) != sum(abs(w) for _, w in out):  # a row more than once
+                dels = [r for r, w in out if w < 0 for _ in range(-w)]
+                ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):
             self._pending.append((dels, ins))
             self._pending_rows += len(dels) + len(ins)

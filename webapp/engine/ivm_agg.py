@@ -59,6 +59,9 @@ class Aggregate(Node):
     def stateful(self):
         return True
 
+    def consolidated(self):
+        return True  # one row per group, an old row never equal to its new one
+
     def reset(self):
         self.state = {}
         self.total_n = 0
@@ -279,22 +282,37 @@ class Aggregate(Node):
     def _recompute(self, con):
         """A large change to a stateless input: DuckDB computes every group; all are left unloaded
         (their accumulators may have changed even where their output did not)."""
-        vals = self._values(con, None)
+        m, g = self.ngroup, self._gcols()
+        sel = ", ".join([g] * bool(m) + ["count(*)"] + [s.sql() for s in self.specs])
+        rows = self._restricted(con, None, lambda src: f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else ""))
+        ocanon = self.ocanon
         out = []
         old_state, state = self.state, {}
-        for g, (n, row) in vals.items():
-            grp = old_state.get(g)
-            old = grp.out if grp is not None else None
-            state[g] = _Group(n, None, row)
+        total = 0
+        for r in rows:  # one pass: the group's new row, its state and the change (as _values + a diff)
+            n = r[m]
+            row = r[:m] + r[m + 1:]
+            if ocanon:
+                row = ocanon(row)
+            k = row[:m]
+            grp = old_state.pop(k, None)
+            total += n
+            if grp is None:
+                state[k] = _Group(n, None, row)
+                out.append((row, 1))
+                continue
+            old = grp.out
+            grp.n, grp.accs, grp.out = n, None, row
+            state[k] = grp
             if old != row:
                 if old is not None:
                     out.append((old, -1))
                 out.append((row, 1))
-        for g, grp in old_state.items():
-            if g not in vals and grp.out is not None:
+        for grp in old_state.values():  # groups left without rows
+            if grp.out is not None:
                 out.append((grp.out, -1))
         self.state = state
-        self.total_n = sum(g.n for g in state.values())
+        self.total_n = total
         return out
 
     def _bulk(self, con, d):

@@ -104,6 +104,10 @@ class Node:
     def stateful(self) -> bool:
         return any(c.stateful() for c in self.children)
 
+    def consolidated(self) -> bool:
+        """Whether every change ``step`` returns is already consolidated (no row twice)."""
+        return False
+
     def reset(self) -> None:
         for c in self.children:
             c.reset()
@@ -196,6 +200,11 @@ class Select(Node):
         self.children = (child,)
         self.canon = canonizer(types)
         self.plain = [int(e[3:]) if e.startswith("__c") and e[3:].isdigit() else None for e in exprs]
+        # Every input column, in order, unfiltered: rows pass through as they are.
+        self.identity = fast is not None and list(fast) == list(range(len(child.types)))
+
+    def consolidated(self):
+        return self.identity and self.child.consolidated()
 
     def sql(self):
         sel = ", ".join(f"{e} AS __c{i}" for i, e in enumerate(self.exprs)) or "NULL AS __c0"
@@ -212,6 +221,8 @@ class Select(Node):
     def eval(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
         if not rows:
             return []
+        if self.identity:
+            return rows
         if self.fast is not None:
             f = self.fast
             if len(f) == 1:
