@@ -193,6 +193,12 @@ class IncrementalView:
         self.out_table = None if _own_exact(self.root) else quote(_out_table(view))
         self.types = self.root.types
         self.consolidated = self.root.consolidated()
+        # The view is one GROUP BY (under plain projections of all its columns): its rows are the
+        # aggregate's rows.
+        agg = self.root
+        while isinstance(agg, Select) and agg.identity:
+            agg = agg.child
+        self._whole_agg = agg if isinstance(agg, Aggregate) else None
         r = self.root
         self.mapped = r.child.name if isinstance(r, Select) and isinstance(r.child, Source) else None
         self._live = self._logged = 0  # rows of the view, rows in its log table
@@ -212,11 +218,17 @@ class IncrementalView:
                 log.info("no index on %s.%s: %s", table, col, e)
         self.root.init(con)
         if self.out_table:
-            names = [quote(c.name) for c in self.view.columns]
-            sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
-            con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
-                        f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
-            self._live = self._logged = con.execute(f"SELECT count(*) FROM {self.out_table}").fetchall()[0][0]
+            self._rebuild_log(con)
+
+    def _rebuild_log(self, con) -> None:
+        """The log table as the view's contents computed by DuckDB, one row each: right when every
+        output row the operators hold is DuckDB's own (at start, and after ``_whole_agg`` rebuilt)."""
+        self._pending, self._pending_rows = [], 0
+        names = [quote(c.name) for c in self.view.columns]
+        sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
+        con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
+                    f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
+        self._live = self._logged = con.execute(f"SELECT count(*) FROM {self.out_table}").fetchall()[0][0]
 
     def step(self, con, deltas) -> tuple[list[tuple], list[tuple]]:
         if not any(n in deltas for n in self.sources):
@@ -226,7 +238,9 @@ class IncrementalView:
             dels, ins = self._step_mapped(con, change)
         else:
             out = self.root.step(con, deltas)
-            if not self.consolidated:
+            # Consolidation cancels a row's deletes against its inserts; a change of one sign
+            # (a bulk insert, say) has nothing to cancel.
+            if not self.consolidated and any(w < 0 for _, w in out) and any(w > 0 for _, w in out):
                 out = consolidate(out)
             dels = [r for r, w in out if w < 0]
             ins = [r for r, w in out if w > 0]
@@ -234,6 +248,11 @@ class IncrementalView:
                 dels = [r for r, w in out if w < 0 for _ in range(-w)]
                 ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):
+            if self._whole_agg is not None and self._whole_agg.rebuilt:
+                # Every group's row is DuckDB's again: rewriting the log table is cheaper than
+                # appending a change to every group (and what it holds is the same).
+                self._rebuild_log(con)
+                return dels, ins
             self._pending.append((dels, ins))
             self._pending_rows += len(dels) + len(ins)
             if not self.defer_log or self._pending_rows >= LOG_BATCH_ROWS:

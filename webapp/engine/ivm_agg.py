@@ -55,6 +55,7 @@ class Aggregate(Node):
         self.feed = [(i, s.arg, s.filt) for i, s in enumerate(specs)]
         self.gcanon = canonizer(child.types[:ngroup])
         self.ocanon = canonizer(types)
+        self.rebuilt = False  # the last step recomputed every group in DuckDB (``_recompute``)
 
     def stateful(self):
         return True
@@ -214,6 +215,7 @@ class Aggregate(Node):
             self._load(con, None, True)
 
     def step(self, con, deltas):
+        self.rebuilt = False
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)
@@ -313,6 +315,7 @@ class Aggregate(Node):
                 out.append((grp.out, -1))
         self.state = state
         self.total_n = total
+        self.rebuilt = True
         return out
 
     def _bulk(self, con, d):

@@ -63,12 +63,21 @@ def canonizer(types: list[TypeInfo]) -> Callable[[tuple], tuple] | None:
                 return tuple(NAN if (j in fl and x is not None and x != x) else x for j, x in enumerate(row))
         return row
 
+    canon.float_positions = fl
     return canon
 
 
 def canon_pairs(canon, pairs: list) -> list:
     """``pairs`` with ``canon`` applied to each row, copied only when some row holds a NaN."""
-    if canon is None or not any(canon(r) is not r for r, _ in pairs):
+    if canon is None:
+        return pairs
+    fl = canon.float_positions
+    # Only a NaN differs from itself: most changes hold none and are returned as they are.
+    if len(fl) == 1:
+        p = fl[0]
+        if not any(r[p] != r[p] for r, _ in pairs):
+            return pairs
+    elif not any(r[i] != r[i] for r, _ in pairs for i in fl):
         return pairs
     return [(canon(r), w) for r, w in pairs]
 
