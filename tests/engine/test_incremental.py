@@ -268,6 +268,18 @@ def test_left_join_padding_appears_and_disappears():
     assert sorted(h.maintained("lj")) == [(1, 5, None), (2, 5, None), (3, 6, None), (4, 5, None)]
 
 
+def test_conditions_on_one_side_of_a_join_filter_that_side():
+    """``ON ... AND y.id > 0`` filters the padded side before the join, also in a self-join (found
+    by the long property run: a filter was once skipped as a plain projection)."""
+    h = Harness(BASE + "CREATE VIEW sj AS SELECT x.a AS l, y.a AS r FROM m x LEFT JOIN m y "
+                       "ON x.a = y.a AND y.a > 0;"
+                       "CREATE VIEW ij AS SELECT t.id, u.name FROM t JOIN u ON t.k = u.k AND u.k > 1;")
+    h.step({"m": [(1, (0, None)), (1, (2, 7))], "t": [(1, _t(1, 1)), (1, _t(2, 2))],
+            "u": [(1, (1, "one")), (1, (2, "two"))]})
+    assert sorted(h.maintained("ij")) == [(2, "two")]
+    h.step({"m": [(-1, (2, 7))]})
+
+
 def test_double_sums_keep_no_residue_after_deletes():
     h = Harness(BASE + "CREATE VIEW g AS SELECT k, SUM(v) AS s, AVG(v) AS a FROM t GROUP BY k;")
     h.step({"t": [(1, _t(1, 1, v=1e20)), (1, _t(2, 1, v=1.0)), (1, _t(3, 1, v=0.1))]})

@@ -196,7 +196,7 @@ class IncrementalView:
         # The view is one GROUP BY (under plain projections of all its columns): its rows are the
         # aggregate's rows.
         agg = self.root
-        while isinstance(agg, Select) and agg.identity:
+        while isinstance(agg, Select) and agg.passthrough:
             agg = agg.child
         self._whole_agg = agg if isinstance(agg, Aggregate) else None
         r = self.root

@@ -209,11 +209,12 @@ class Select(Node):
         self.children = (child,)
         self.canon = canonizer(types)
         self.plain = [int(e[3:]) if e.startswith("__c") and e[3:].isdigit() else None for e in exprs]
-        # Every input column, in order, unfiltered: rows pass through as they are.
-        self.identity = fast is not None and list(fast) == list(range(len(child.types)))
+        # Every input column, in order, unfiltered: rows pass through as they are. (Not the
+        # planner's ``identity``, which marks a filter that keeps every column.)
+        self.passthrough = fast is not None and list(fast) == list(range(len(child.types)))
 
     def consolidated(self):
-        return self.identity and self.child.consolidated()
+        return self.passthrough and self.child.consolidated()
 
     def sql(self):
         sel = ", ".join(f"{e} AS __c{i}" for i, e in enumerate(self.exprs)) or "NULL AS __c0"
@@ -230,7 +231,7 @@ class Select(Node):
     def eval(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
         if not rows:
             return []
-        if self.identity:
+        if self.passthrough:
             return rows
         if self.fast is not None:
             f = self.fast
