@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
+
+from webapp.engine.testing import push_and_wait
 
 SQL = """
 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');
@@ -13,13 +14,7 @@ CREATE VIEW big AS SELECT id, n FROM t WHERE n > 50;
 """
 
 
-def push(http, pipeline: str, table: str, records: list[dict]) -> None:
-    r = http.post(f"/pipelines/{pipeline}/ingress/{table}", params={"format": "json", "update_format": "insert_delete"},
-                  content="\n".join(json.dumps(x) for x in records))
-    assert r.status_code == 200, r.text
-    token = r.json()["token"]
-    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
-        time.sleep(0.01)
+push = push_and_wait  # insert/delete events, then wait until processed
 
 
 def query(http, pipeline: str, sql: str) -> list[dict]:

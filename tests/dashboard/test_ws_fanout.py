@@ -13,6 +13,8 @@ import httpx
 import pytest
 import simple_websocket
 
+from webapp.engine.testing import push_and_wait
+
 from .test_hub import Table
 
 SQL = """
@@ -62,14 +64,7 @@ def query_rows(http, pipeline, sql):
     return Counter(json.dumps(json.loads(line), sort_keys=True) for line in r.text.splitlines() if line.strip())
 
 
-def push(http, pipeline, table, records):
-    """Push through the engine's ingress and wait until the pipeline has processed it."""
-    r = http.post(f"/pipelines/{pipeline}/ingress/{table}", params={"format": "json", "update_format": "insert_delete"},
-                  content="\n".join(json.dumps(x) for x in records))
-    assert r.status_code == 200, r.text
-    token = r.json()["token"]
-    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
-        time.sleep(0.01)
+push = push_and_wait
 
 
 def wait_for(cond, timeout=30.0, what=""):

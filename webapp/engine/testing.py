@@ -10,9 +10,11 @@ crash: SIGKILL to master and worker at once.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from webapp._serving import ServedProcess
@@ -50,4 +52,15 @@ class EngineProcess(ServedProcess):
             self._tmp.cleanup()
 
 
-__all__ = ["EngineProcess"]
+def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
+    """POST ``records`` (insert/delete events) to a table's ingress through ``http`` (an httpx client
+    on ``.../v0``) and wait until the pipeline has processed them."""
+    r = http.post(f"/pipelines/{pipeline}/ingress/{table}", params={"format": "json", "update_format": "insert_delete"},
+                  content="\n".join(json.dumps(x) for x in records))
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
+        time.sleep(0.01)
+
+
+__all__ = ["EngineProcess", "push_and_wait"]
