@@ -244,7 +244,8 @@ class IncrementalView:
                 out = consolidate(out)
             dels = [r for r, w in out if w < 0]
             ins = [r for r, w in out if w > 0]
-            if len(dels) + len(ins) != sum(abs(w) for _, w in out):  # a row more than once
+            # A consolidated change has weights of +-1 only; any other may hold a row more than once.
+            if not self.consolidated and len(dels) + len(ins) != sum(abs(w) for _, w in out):
                 dels = [r for r, w in out if w < 0 for _ in range(-w)]
                 ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):

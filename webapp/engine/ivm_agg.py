@@ -288,31 +288,40 @@ class Aggregate(Node):
         sel = ", ".join([g] * bool(m) + ["count(*)"] + [s.sql() for s in self.specs])
         rows = self._restricted(con, None, lambda src: f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else ""))
         ocanon = self.ocanon
+        if ocanon:  # rows hold the count at position m: output position i >= m is at i + 1
+            fl = [i + (i >= m) for i in ocanon.float_positions]
+            if not any(r[i] != r[i] for r in rows for i in fl):  # only a NaN differs from itself
+                ocanon = None
         out = []
-        old_state, state = self.state, {}
-        total = 0
+        state = self.state  # updated in place: most groups are there already
+        before, matched, total = len(state), 0, 0
         for r in rows:  # one pass: the group's new row, its state and the change (as _values + a diff)
             n = r[m]
             row = r[:m] + r[m + 1:]
             if ocanon:
                 row = ocanon(row)
             k = row[:m]
-            grp = old_state.pop(k, None)
+            grp = state.get(k)
             total += n
             if grp is None:
                 state[k] = _Group(n, None, row)
                 out.append((row, 1))
                 continue
+            matched += 1
             old = grp.out
             grp.n, grp.accs, grp.out = n, None, row
-            state[k] = grp
             if old != row:
                 if old is not None:
                     out.append((old, -1))
                 out.append((row, 1))
-        for grp in old_state.values():  # groups left without rows
-            if grp.out is not None:
-                out.append((grp.out, -1))
+        if matched < before:  # groups left without rows
+            present = {k for k in (r[:m] for r in rows)}
+            if self.gcanon:
+                present = {self.gcanon(k) for k in present}
+            for k in [k for k in state if k not in present]:
+                grp = state.pop(k)
+                if grp.out is not None:
+                    out.append((grp.out, -1))
         self.state = state
         self.total_n = total
         self.rebuilt = True
