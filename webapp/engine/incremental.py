@@ -242,10 +242,9 @@ class IncrementalView:
             # (a bulk insert, say) has nothing to cancel.
             if not self.consolidated and any(w < 0 for _, w in out) and any(w > 0 for _, w in out):
                 out = consolidate(out)
-            dels = [r for r, w in out if w < 0]
-            ins = [r for r, w in out if w > 0]
-            # A consolidated change has weights of +-1 only; any other may hold a row more than once.
-            if not self.consolidated and len(dels) + len(ins) != sum(abs(w) for _, w in out):
+            dels = [r for r, w in out if w == -1]
+            ins = [r for r, w in out if w == 1]
+            if len(dels) + len(ins) != len(out):  # weights other than +-1: a row more than once (or 0)
                 dels = [r for r, w in out if w < 0 for _ in range(-w)]
                 ins = [r for r, w in out if w > 0 for _ in range(w)]
         if self.out_table and (dels or ins):
