@@ -97,6 +97,9 @@ class Runtime:
         self.stopping = False
         self.stopped = threading.Event()
         self.error: str | None = None
+        # Set (under step_lock) when a step was rolled back: the views' in-memory state, and the
+        # changes some keep back from their log tables, then hold that step; the pipeline is stopping.
+        self.failed = False
         self.subs: dict[str, list[Subscriber]] = {}
         self.closed_subs: deque = deque(maxlen=50)
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
@@ -285,7 +288,7 @@ class Runtime:
                          keepalive=self.settings.keepalive_secs, max_chunks=self.settings.egress_max_chunks)
         with self.step_lock:
             sub.open(self.step)
-            if snapshot:
+            if snapshot and not self.failed:
                 if rel.name in self.views:
                     self.views[rel.name].flush(self.db)  # changes a view kept back reach its log table
                 sql = self.views[rel.name].contents_sql() if rel.name in self.views else f'SELECT * FROM "{rel.name}"'
@@ -297,7 +300,7 @@ class Runtime:
                 enc = self.encoders[rel.name]
                 if rows:
                     sub.publish(self._encode(rel.name, [], rows, fmt, enc), self.step, snapshot=True)
-            if self.stopping:
+            if self.stopping or self.failed:
                 sub.close()
             self.subs.setdefault(rel.name, []).append(sub)
 
@@ -382,6 +385,7 @@ class Runtime:
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                self.failed = True
                 raise
             self.step += 1
             step = self.step
