@@ -743,3 +743,19 @@ def test_aggregate_over_a_join_whose_sides_change_together():
     h.step({"b": [(1, (0, "x")), (1, (1, None))]})
     h.step({"a": [(1, (1, 1, None)), (1, (0, 0, 3)), (1, (2, 1, 6))], "b": [(1, (0, None)), (-1, (1, "y"))]})
     h.step({"a": [(-1, (2, 1, 6))], "b": [(1, (1, "z"))]})
+
+
+def test_a_view_named_in_another_case_is_read_and_stepped():
+    """DuckDB matches names without regard to case, quoted or not: a view reading "AGG" reads agg,
+    is stepped when agg changes, and agg (being read) writes its log table at every step."""
+    h = Harness("""
+    CREATE TABLE t (id INT NOT NULL PRIMARY KEY, k INT, v DOUBLE);
+    CREATE VIEW agg AS SELECT k, SUM(v) AS s FROM t GROUP BY k;
+    CREATE VIEW down AS SELECT x.k, MAX(x.s) AS m, COUNT(*) AS c FROM "AGG" x GROUP BY x.k;
+    """, {"t": [(1, (i, i % 2, float(i))) for i in range(10)]})
+    assert h.prog.relation("down").depends_on == {"agg"}
+    assert not h.views["agg"].defer_log
+    h.step({"t": [(1, (1, 1, 100.0))]}, snapshots=False)
+    with knobs(ivm_agg__BULK_MIN_ROWS=1, ivm_agg__ROW_AGG_COST=1):  # down recomputed by DuckDB from agg's log
+        h.step({"t": [(1, (3, 1, 50.0))]}, snapshots=False)
+    h.check()

@@ -33,7 +33,7 @@ import pyarrow as pa
 from .catalog import Relation
 from .ivm_agg import Aggregate
 from .ivm_expr import Ctx, Unsupported
-from .ivm_ops import Node, Select, Source, canonizer, consolidate
+from .ivm_ops import Node, Select, Source, consolidate
 from .ivm_plan import plan_query
 from .sql import quote
 
@@ -263,11 +263,13 @@ class IncrementalView:
         """Append the changes kept in memory to the log table (a no-op for exact views)."""
         if not self._pending:
             return
-        pending, self._pending, self._pending_rows = self._pending, [], 0
+        pending = self._pending
         if len(pending) == 1:
-            self._write(*pending[0], con)
+            self._append(*pending[0], con)
         else:
-            self._write([r for d, _ in pending for r in d], [r for _, i in pending for r in i], con)
+            self._append([r for d, _ in pending for r in d], [r for _, i in pending for r in i], con)
+        self._pending, self._pending_rows = [], 0  # only once they are in (an append is one statement)
+        self._compact(con)
 
     def _step_mapped(self, con, change) -> tuple[list[tuple], list[tuple]]:
         """A view that is one Select over one relation: map its deleted and inserted rows."""
@@ -288,8 +290,8 @@ class IncrementalView:
         return self.analysis.contents_sql
 
     # -- the snapshot table of views with floating-point aggregates ----------------------------
-    def _write(self, dels, ins, con) -> None:
-        """Append the change to the view's log table (no lookups), compacting it now and then."""
+    def _append(self, dels, ins, con) -> None:
+        """Append a change to the view's log table (no lookups)."""
         rows = dels + ins
         cols = list(zip(*rows))
         arrs = {f"c{i}": pa.array(cols[i], type=t.arrow) for i, t in enumerate(self.types)}
@@ -302,6 +304,9 @@ class IncrementalView:
             con.unregister("__sluice_outrows")
         self._logged += len(rows)
         self._live += len(ins) - len(dels)
+
+    def _compact(self, con) -> None:
+        """Net the log table's rows when it has grown to twice the view."""
         if self._logged > 2 * self._live + LOG_SLACK_ROWS:
             names = ", ".join(quote(c.name) for c in self.view.columns)
             con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS SELECT {names}, "
@@ -311,8 +316,10 @@ class IncrementalView:
 
 
 def defer_unread_logs(views: dict, program) -> None:
-    """Let each incremental view that no other view reads batch its log-table appends."""
+    """Let each incremental view that no other view reads batch its log-table appends. What a view
+    reads is taken from its plan (the relations it probes and loads from) as well as its body."""
     read = {d for v in program.views for d in v.depends_on}
+    read |= {n for obj in views.values() if isinstance(obj, IncrementalView) for n in obj.sources}
     for name, obj in views.items():
         if isinstance(obj, IncrementalView):
             obj.defer_log = name not in read

@@ -484,7 +484,10 @@ def compile_program(code: str) -> Program:
             dup = {n for n in (x.name for x in cols) if sum(1 for y in cols if y.name == n) > 1}
             if dup:
                 raise c.error(f"view '{vname}' has more than one column named {sorted(dup)}: give them aliases", vtok)
-            deps = {ident_name(t)[0] for t in c.toks[c.i:] if t.kind in ("word", "qident")} & names
+            # Names are matched as DuckDB does, without regard to case, quoted or not ("AGG" is agg).
+            folded_names = {n.lower(): n for n in names}
+            deps = {folded_names[x.lower()] for x in (ident_name(t)[0] for t in c.toks[c.i:]
+                                                       if t.kind in ("word", "qident")) if x.lower() in folded_names}
             names.add(vname)
             prog.views.append(Relation(vname, cols, "local_view" if kind == "local_view" else "view", vcs,
                                        kind == "materialized" or props.get("materialized", "").lower() == "true",
