@@ -125,7 +125,9 @@ class Runtime:
         # The views' state just built (often millions of small objects, none of them in reference
         # cycles) stays out of Python's full garbage collections from now on; a full collection
         # over it took 30 ms per 100,000 input rows in the middle of steps (bench_incremental.py).
-        # Unfrozen when the step thread ends, so that a stopped pipeline's state is collected.
+        # Unfrozen when the step thread ends, so that a stopped pipeline's state is collected; and
+        # collected first, so that what a stopped runtime left in reference cycles is not frozen too.
+        gc.collect()
         gc.freeze()
         self.samples: deque[dict] = deque(maxlen=60)
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
