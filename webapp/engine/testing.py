@@ -59,7 +59,9 @@ def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
                   content="\n".join(json.dumps(x) for x in records))
     assert r.status_code == 200, r.text
     token = r.json()["token"]
+    deadline = time.monotonic() + 60
     while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
+        assert time.monotonic() < deadline, f"pipeline {pipeline} did not process the input within 60 s"
         time.sleep(0.01)
 
 
