@@ -112,11 +112,16 @@ class Aggregate(Node):
         finally:
             con.unregister("__sluice_gk")
 
-    def _values(self, con, keys) -> dict:
-        """{group: (input rows, output row)} computed by DuckDB for ``keys`` (None: every group)."""
+    def _grouped(self, con, keys) -> list[tuple]:
+        """DuckDB's rows (group values..., input rows, aggregate values...) for ``keys`` (None: all)."""
         m, g = self.ngroup, self._gcols()
         sel = ", ".join([g] * bool(m) + ["count(*)"] + [s.sql() for s in self.specs])
-        rows = self._restricted(con, keys, lambda src: f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else ""))
+        return self._restricted(con, keys, lambda src: f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else ""))
+
+    def _values(self, con, keys) -> dict:
+        """{group: (input rows, output row)} computed by DuckDB for ``keys`` (None: every group)."""
+        m = self.ngroup
+        rows = self._grouped(con, keys)
         out = {}
         for r in rows:
             row = r[:m] + r[m + 1:]
@@ -284,9 +289,8 @@ class Aggregate(Node):
     def _recompute(self, con):
         """A large change to a stateless input: DuckDB computes every group; all are left unloaded
         (their accumulators may have changed even where their output did not)."""
-        m, g = self.ngroup, self._gcols()
-        sel = ", ".join([g] * bool(m) + ["count(*)"] + [s.sql() for s in self.specs])
-        rows = self._restricted(con, None, lambda src: f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else ""))
+        m = self.ngroup
+        rows = self._grouped(con, None)
         ocanon = self.ocanon
         if ocanon:  # rows hold the count at position m: output position i >= m is at i + 1
             fl = [i + (i >= m) for i in ocanon.float_positions]
