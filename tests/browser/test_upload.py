@@ -26,6 +26,17 @@ def open_upload(page, proxy, pipeline: str, part_bytes: int | None = None):
     return root
 
 
+def upload_detected(page, root, path, fmt: str, update: str):
+    """Choose ``path``, check the format and update format the page detected, upload it, wait until
+    done; returns the listed refused rows."""
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator("[data-upload-format]")).to_have_value(fmt)
+    expect(root.locator("[data-upload-update]")).to_have_value(update)
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    return root.locator("[data-upload-errors] li[data-row]")
+
+
 def count(http, pipeline: str) -> int:
     return query(http, pipeline, "SELECT COUNT(*) AS c FROM t")[0]["c"]
 
@@ -102,13 +113,8 @@ def test_json_array_preview_flags_and_refused_element(page, proxy, http, make_pi
     path = tmp_path / "docs.json"
     path.write_text(json.dumps(docs, indent=2))  # pretty-printed: each element spans several lines
     root = open_upload(page, proxy, p, part_bytes=4 << 10)
-    page.set_input_files("[data-upload-file]", str(path))
-    expect(root.locator("[data-upload-format]")).to_have_value("jsonarray")
-    expect(root.locator("[data-upload-update]")).to_have_value("insert_delete")
-    root.locator("[data-upload-start]").click()
-    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    listed = upload_detected(page, root, path, "jsonarray", "insert_delete")
     line = 2 + 7 * 41  # "[" is line 1; each pretty-printed element takes 7 lines
-    listed = root.locator("[data-upload-errors] li[data-row]")
     expect(listed).to_have_count(1)
     assert listed.text_content().startswith(f"row 42 (line {line}): column 'n'"), listed.text_content()
     assert count(http, p) == 299
@@ -122,12 +128,7 @@ def test_ndjson_rows_with_blank_lines(page, proxy, http, make_pipeline, tmp_path
     path = tmp_path / "rows.ndjson"
     path.write_text("\n".join(lines) + "\n")
     root = open_upload(page, proxy, p, part_bytes=8 << 10)
-    page.set_input_files("[data-upload-file]", str(path))
-    expect(root.locator("[data-upload-format]")).to_have_value("ndjson")
-    expect(root.locator("[data-upload-update]")).to_have_value("raw")
-    root.locator("[data-upload-start]").click()
-    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
-    listed = root.locator("[data-upload-errors] li[data-row]")
+    listed = upload_detected(page, root, path, "ndjson", "raw")
     expect(listed).to_have_count(1)
     assert listed.text_content().startswith("row 1500 (line 1501): unknown column 'bogus'"), listed.text_content()
     expect(root.locator("[data-upload-count]")).to_contain_text("1,998 rows stored, 1 refused")
