@@ -41,11 +41,16 @@ def write_checkpoint(base: Path, seq: int, tables: dict[str, pa.Table], manifest
     finally:
         fsio.close(fd)
     fsio.fsync_dir(tmp)
+    # The only complete checkpoint is never removed before its successor is in place: one of the same
+    # seq is set aside first (load_latest reads a set-aside one if a crash comes between the renames).
+    aside = base / f"old-ckpt-{seq:020d}"
     if final.exists():
-        shutil.rmtree(final)
+        if aside.exists():
+            shutil.rmtree(aside)
+        fsio.rename(final, aside)
     fsio.rename(tmp, final)
     fsio.fsync_dir(base)
-    for old in base.glob("ckpt-*"):
+    for old in list(base.glob("ckpt-*")) + list(base.glob("old-ckpt-*")):
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
@@ -55,7 +60,8 @@ def load_latest(base: Path) -> tuple[dict, dict[str, pa.Table]] | None:
     """The newest complete checkpoint, or None."""
     if not base.exists():
         return None
-    for d in sorted(base.glob("ckpt-*"), reverse=True):
+    found = list(base.glob("ckpt-*")) + list(base.glob("old-ckpt-*"))
+    for d in sorted(found, key=lambda d: (d.name.rsplit("-", 1)[1], d.name.startswith("ckpt-")), reverse=True):
         mpath = d / "manifest.json"
         if not mpath.exists():
             continue
