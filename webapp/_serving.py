@@ -133,6 +133,20 @@ class ServedProcess:
                 return
             time.sleep(0.02)
 
+    def kill_master(self) -> None:
+        """SIGKILL the master alone, as ``kill -9 <pid>`` would; its workers die with it (parent-death
+        signal), but this returns without waiting for them."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+
+    def kill_worker(self) -> int:
+        """SIGKILL one worker, as a crash inside it would; the master starts another. Returns its PID."""
+        pid = self.worker_pids[0]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
     def _killpg(self) -> None:
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)

@@ -7,7 +7,6 @@ fsync, rename, fsync of the directory). Pipelines come back Stopped.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -20,6 +19,7 @@ from .. import FELDERA_API_VERSION, __version__
 from .errors import DuplicateName, InvalidParam, InvalidStorageStatusTransition, UnknownPipeline
 from . import fsio
 from .checkpoint import load_latest, remove_all
+from .dirlock import DataDirLocked, lock_data_dir
 from .ingress import parse_body, parse_json_body
 from .pipeline import Pipeline
 from .runtime import Batch, apply_batches
@@ -39,24 +39,6 @@ class Settings:
     egress_stall_secs: float = 60.0
     egress_max_chunks: int = 100
     keepalive_secs: float = 3.0
-
-
-class DataDirLocked(Exception):
-    """Raised when another engine holds the data directory."""
-
-
-def lock_data_dir(path: Path) -> int:
-    """Take the directory's exclusive lock; the returned fd holds it (also across fork)."""
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / "sluice.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise DataDirLocked(f"data directory {path} is in use by another Sluice engine") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
@@ -16,13 +17,18 @@ from gunicorn.workers.gthread import ThreadWorker
 from webapp._serving import listening_url
 
 from ..engine import Engine, Settings
-from ..engine.engine import lock_data_dir
+from ..engine.dirlock import die_with_parent, lock_data_dir
 
 _engine: Engine | None = None
 
 
 class EngineWorker(ThreadWorker):
-    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt."""
+    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt, and
+    dies with its master: it holds the data directory's lock, which a restart needs at once."""
+
+    def init_process(self):
+        die_with_parent(parent=self.ppid)
+        super().init_process()
 
     def handle_exit(self, sig, frame):
         super().handle_exit(sig, frame)
@@ -96,7 +102,9 @@ def _worker_exit(server, worker):
 def serve(data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int = 8080, threads: int = 256,
           on_ready=None, bootstrap=None, server_config: dict | None = None) -> None:
     """Run until SIGTERM/SIGINT. Raises DataDirLocked if another engine has ``data_dir``."""
-    lock_fd = lock_data_dir(__import__("pathlib").Path(data_dir))  # held for the master's lifetime
+    def say(message: str) -> None:
+        print(f"sluice engine: {message}", file=sys.stderr, flush=True)
+    lock_fd = lock_data_dir(Path(data_dir), say=say)  # held for the master's lifetime (and its worker's)
     try:
         EngineApplication(data_dir, settings, host, port, threads, on_ready, bootstrap=bootstrap,
                           server_config=server_config).run()
