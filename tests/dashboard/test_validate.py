@@ -205,7 +205,7 @@ print(json.dumps(out))
 def _run_js(checks: list, rules: list) -> dict:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}: run scripts/test.sh or set SLUICE_CHROMIUM")
-    proc = subprocess.run([sys.executable, "-c", _JS_RUNNER, str(ROOT), CHROMIUM], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", _JS_RUNNER, str(ROOT / "webapp" / "dashboard"), CHROMIUM], capture_output=True, text=True,
                           input=json.dumps({"checks": checks, "rules": rules}), timeout=120)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

@@ -32,7 +32,7 @@ from . import settings as _settings
 
 __all__ = ["create_app"]
 
-_ROOT = Path(__file__).resolve().parents[2]
+_HERE = Path(__file__).resolve().parent  # templates/ and static/ ship inside the package
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -50,7 +50,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .hub import Hub
     from .upstream import Upstream
 
-    app = Flask(__name__, template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"),
+    app = Flask(__name__, template_folder=str(_HERE / "templates"), static_folder=str(_HERE / "static"),
                 static_url_path="/static")
     app.config.update(_settings.load(config))
     app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 0)
