@@ -2,7 +2,7 @@
 gunicorn, and a loopback TCP proxy between the browser and the dashboard that tests can cut.
 
 Chromium is never downloaded: it is /usr/bin/chromium (``scripts/test.sh`` installs it when missing),
-or ``$SLUICE_CHROMIUM``; without it these tests are skipped with the reason.
+or ``$SLUICE_CHROMIUM``; without it these tests are skipped with the reason (and fail under ``CI=true``).
 """
 
 from __future__ import annotations
