@@ -260,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dashboard port (default 5000; 0 picks a free one and prints it)")
     u.add_argument("--no-demo-data", action="store_true",
                    help="do not feed the demo pipeline (it can still be switched on from its page)")
+    u.add_argument("--max-restarts", type=int, default=int(os.environ.get("SLUICE_UP_MAX_RESTARTS", 5)),
+                   help="times in a row a child that dies within 60 s of starting is started again before "
+                        "giving up (default %(default)s)")
     u.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
                    help="the dashboard requires sign-in: users from FILE ('sluice user add'); default open")
     u.add_argument("--proxy-fix", action="store_true", help="the dashboard is behind a TLS proxy (X-Forwarded-*)")

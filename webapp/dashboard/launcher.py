@@ -4,14 +4,16 @@
 2. create the demo pipeline through the client if it is missing, start it, seed its customers;
 3. start ``sluice dashboard --upstream <engine URL>`` (gunicorn, gevent), with the demo generator on
    unless ``--no-demo-data``;
-4. pass both outputs through; on SIGTERM/SIGINT, or when one child ends, stop the other.
+4. pass both outputs through, and watch over both: a child that exits unexpectedly is started again
+   on the same port (backoff 1, 2, 4 ... 30 s, said in the log), so open pages recover by themselves.
+   A child that keeps failing at once (``--max-restarts`` exits in a row, each within
+   ``HEALTHY_SECS`` of its start) is given up on, and everything stops. SIGTERM/SIGINT stop everything.
 
 The children die with this process (``PR_SET_PDEATHSIG``) even if it is killed outright.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import signal
@@ -20,38 +22,58 @@ import sys
 import threading
 import time
 
+from webapp.engine.dirlock import die_with_parent
+
 _URL = {"engine": re.compile(r"Sluice engine listening on (http://\S+)"),
         "dashboard": re.compile(r"Sluice dashboard listening on (http://\S+?)/?\s")}
 
 
+HEALTHY_SECS = 60.0   # a child that ran this long before exiting starts again after the shortest backoff
+BACKOFF_MAX = 30.0
+
+
 def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    die_with_parent(signal.SIGTERM)  # a graceful stop: the engine finishes what it acknowledged
 
 
 class Child:
-    def __init__(self, name: str, argv: list[str]):
+    """One ``sluice`` subcommand, its output passed through; ``restart()`` runs it again on the port it
+    first got (``--port 0`` picks one once; pages and the dashboard's upstream URL keep working)."""
+
+    def __init__(self, name: str, argv: list[str], port_flag: str = "--port"):
         self.name = name
+        self.argv = list(argv)
+        self.port_flag = port_flag
         self.url: str | None = None
+        self.starts = 0
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.ready = threading.Event()
+        self.started_at = time.monotonic()
+        self.starts += 1
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *argv], stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *self.argv], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env,
                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        threading.Thread(target=self._pump, daemon=True, name=f"pump-{name}").start()
+        threading.Thread(target=self._pump, args=(self.proc, self.ready), daemon=True,
+                         name=f"pump-{self.name}").start()
 
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+    def restart(self) -> None:
+        if self.url and self.port_flag in self.argv:
+            self.argv[self.argv.index(self.port_flag) + 1] = self.url.rsplit(":", 1)[1].rstrip("/")
+        self._spawn()
+
+    def _pump(self, proc: subprocess.Popen, ready: threading.Event) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             m = _URL[self.name].search(line + " ")
-            if m and self.url is None:
+            if m and not ready.is_set():
                 self.url = m.group(1)
-                self.ready.set()
-        self.ready.set()
+                ready.set()
+        ready.set()
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is None:
@@ -130,17 +152,48 @@ def run_up(a, engine_argv: list[str]) -> int:
                 return 0
         if dash.url:
             print(f"Open the dashboard: {dash.url}/", flush=True)
-        while not stopping.is_set():
-            for c in children:
-                if c.proc.poll() is not None:
-                    print(f"sluice up: the {c.name} exited ({c.proc.returncode}); stopping", file=sys.stderr,
-                          flush=True)
-                    return c.proc.returncode or 1
-            time.sleep(0.2)
-        return 0
+        return _watch(children, stopping, a.max_restarts)
     finally:
         for c in reversed(children):
             c.stop()
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _watch(children: list[Child], stopping: threading.Event, max_restarts: int) -> int:
+    """Start again each child that exits while nobody asked to stop; returns ``sluice up``'s exit code."""
+    failures = {c.name: 0 for c in children}  # exits in a row, each after less than HEALTHY_SECS
+    due: dict[str, float] = {}
+    while not stopping.wait(0.2):
+        now = time.monotonic()
+        for c in children:
+            if c.name in due:
+                if now >= due[c.name]:
+                    del due[c.name]
+                    c.restart()
+                    print(f"sluice up: started the {c.name} again (pid {c.proc.pid})", file=sys.stderr, flush=True)
+                continue
+            code = c.proc.poll()
+            if code is None:
+                continue
+            failures[c.name] = 1 if now - c.started_at >= HEALTHY_SECS else failures[c.name] + 1
+            if failures[c.name] > max_restarts:
+                print(f"sluice up: the {c.name} exited ({_exit_text(code)}) {failures[c.name]} times in a row, "
+                      f"each within {HEALTHY_SECS:g} s of starting; stopping (its output above says why)",
+                      file=sys.stderr, flush=True)
+                return code or 1
+            delay = min(BACKOFF_MAX, 2.0 ** (failures[c.name] - 1))
+            print(f"sluice up: the {c.name} exited unexpectedly ({_exit_text(code)}); restarting it in {delay:g} s",
+                  file=sys.stderr, flush=True)
+            due[c.name] = now + delay
+    return 0
 
 
 __all__ = ["run_up", "ensure_demo"]

@@ -1,0 +1,112 @@
+"""``sluice up`` watches over its children: one that dies is started again on the same port, the other
+keeps running, and only Ctrl-C/SIGTERM stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import httpx
+
+from webapp.engine.testing import EngineProcess
+
+
+def child_pid(up: EngineProcess, name: str) -> int | None:
+    """The PID of ``sluice up``'s ``engine`` or ``dashboard`` child (None while there is none)."""
+    with open(f"/proc/{up.proc.pid}/task/{up.proc.pid}/children") as f:
+        pids = [int(p) for p in f.read().split()]
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        if name.encode() in argv:
+            return pid
+    return None
+
+
+def wait_until(what: str, check, up: EngineProcess, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        assert time.monotonic() < deadline, f"{what} within {timeout:g} s; log:\n{up.log}"
+        time.sleep(0.05)
+
+
+def dashboard_url(up: EngineProcess) -> str:
+    got: list[str] = []
+
+    def found():
+        m = re.search(r"Open the dashboard: (http://\S+?)/?\s", up.log)
+        return m and not got.append(m.group(1))
+    wait_until("sluice up printed the dashboard's URL", found, up)
+    return got[0]
+
+
+def running(engine_url: str) -> bool:
+    st = httpx.get(f"{engine_url}/v0/pipelines/demo", params={"selector": "status"}, timeout=5).json()
+    return st.get("deployment_status") == "Running"
+
+
+def test_a_killed_engine_or_dashboard_is_started_again(tmp_path):
+    with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", command="up") as up:
+        dash = dashboard_url(up)
+        engine = child_pid(up, "engine")
+        assert engine, up.log
+        os.kill(engine, signal.SIGKILL)
+        wait_until("sluice up said it restarts the engine",
+                   lambda: "the engine exited unexpectedly (killed by SIGKILL); restarting it in 1 s" in up.log, up)
+        wait_until("the engine answers again at the same URL, its demo pipeline running",
+                   lambda: child_pid(up, "engine") not in (None, engine) and running(up.url), up)
+        # The dashboard stayed up and reaches the new engine through the same upstream URL.
+        assert httpx.get(dash + "/api/pipelines/demo", timeout=10).status_code == 200
+
+        dashboard = child_pid(up, "dashboard")
+        assert dashboard, up.log
+        os.kill(dashboard, signal.SIGKILL)
+        wait_until("sluice up said it restarts the dashboard",
+                   lambda: "the dashboard exited unexpectedly (killed by SIGKILL)" in up.log, up)
+        wait_until("the dashboard answers again at the same URL",
+                   lambda: child_pid(up, "dashboard") not in (None, dashboard)
+                   and httpx.get(dash + "/", timeout=5).status_code == 200, up)
+        assert up.proc.poll() is None, "sluice up itself kept running"
+    assert up.proc.returncode == 0, up.log
+
+
+def test_a_child_that_keeps_failing_is_given_up_on(tmp_path):
+    """An engine that dies and cannot start again (another live process holds its data directory) is
+    retried --max-restarts times, then sluice up stops with a message."""
+    from webapp.engine.dirlock import lock_data_dir
+    with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", "--max-restarts", "2",
+                       command="up") as up:
+        dashboard_url(up)
+        engine = child_pid(up, "engine")
+        os.kill(up.proc.pid, signal.SIGSTOP)  # hold sluice up while the directory is taken from its engine
+        try:
+            os.kill(engine, signal.SIGKILL)
+            wait_until("the engine's processes are gone", lambda: not _holds_lock(tmp_path / "data"), up)
+            fd = lock_data_dir(tmp_path / "data", wait=30)
+        finally:
+            os.kill(up.proc.pid, signal.SIGCONT)
+        try:
+            up.proc.wait(60)
+        finally:
+            os.close(fd)
+        assert up.proc.returncode == 1, up.log
+        assert "restarting it in 1 s" in up.log and "restarting it in 2 s" in up.log, up.log
+        assert "exited (exit code 1) 3 times in a row" in up.log, up.log
+
+
+def _holds_lock(data_dir) -> bool:
+    import fcntl
+    with open(data_dir / "sluice.lock", "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
