@@ -70,6 +70,29 @@ class ServedProcess:
         except OSError:
             return []
 
+    def wait_for_output(self, pattern: str, timeout: float = 60.0) -> re.Match:
+        """The first match of ``pattern`` in the process's output, waiting for it up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, "".join(self._log))
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.what} never printed {pattern!r} within {timeout:g} s; log:\n{self.log}")
+            time.sleep(0.05)
+
+    def child_pid(self, word: str) -> int | None:
+        """The PID of a direct child whose command line has ``word`` as an argument (``sluice up``'s
+        ``engine`` or ``dashboard``), or None while there is none."""
+        for pid in self.worker_pids:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if word.encode() in f.read().split(b"\0"):
+                        return pid
+            except OSError:
+                continue
+        return None
+
     def start(self):
         cmd = [sys.executable, "-m", "webapp.cli", *self.command()]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

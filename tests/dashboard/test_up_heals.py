@@ -4,25 +4,12 @@ keeps running, and only Ctrl-C/SIGTERM stops everything."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 
 import httpx
 
 from webapp.engine.testing import EngineProcess
-
-
-def child_pid(up: EngineProcess, name: str) -> int | None:
-    """The PID of ``sluice up``'s ``engine`` or ``dashboard`` child (None while there is none)."""
-    with open(f"/proc/{up.proc.pid}/task/{up.proc.pid}/children") as f:
-        pids = [int(p) for p in f.read().split()]
-    for pid in pids:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-        if name.encode() in argv:
-            return pid
-    return None
 
 
 def wait_until(what: str, check, up: EngineProcess, timeout: float = 60) -> None:
@@ -38,13 +25,7 @@ def wait_until(what: str, check, up: EngineProcess, timeout: float = 60) -> None
 
 
 def dashboard_url(up: EngineProcess) -> str:
-    got: list[str] = []
-
-    def found():
-        m = re.search(r"Open the dashboard: (http://\S+?)/?\s", up.log)
-        return m and not got.append(m.group(1))
-    wait_until("sluice up printed the dashboard's URL", found, up)
-    return got[0]
+    return up.wait_for_output(r"Open the dashboard: (http://\S+?)/?\s").group(1)
 
 
 def running(engine_url: str) -> bool:
@@ -55,23 +36,23 @@ def running(engine_url: str) -> bool:
 def test_a_killed_engine_or_dashboard_is_started_again(tmp_path):
     with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", command="up") as up:
         dash = dashboard_url(up)
-        engine = child_pid(up, "engine")
+        engine = up.child_pid("engine")
         assert engine, up.log
         os.kill(engine, signal.SIGKILL)
         wait_until("sluice up said it restarts the engine",
                    lambda: "the engine exited unexpectedly (killed by SIGKILL); restarting it in 1 s" in up.log, up)
         wait_until("the engine answers again at the same URL, its demo pipeline running",
-                   lambda: child_pid(up, "engine") not in (None, engine) and running(up.url), up)
+                   lambda: up.child_pid("engine") not in (None, engine) and running(up.url), up)
         # The dashboard stayed up and reaches the new engine through the same upstream URL.
         assert httpx.get(dash + "/api/pipelines/demo", timeout=10).status_code == 200
 
-        dashboard = child_pid(up, "dashboard")
+        dashboard = up.child_pid("dashboard")
         assert dashboard, up.log
         os.kill(dashboard, signal.SIGKILL)
         wait_until("sluice up said it restarts the dashboard",
                    lambda: "the dashboard exited unexpectedly (killed by SIGKILL)" in up.log, up)
         wait_until("the dashboard answers again at the same URL",
-                   lambda: child_pid(up, "dashboard") not in (None, dashboard)
+                   lambda: up.child_pid("dashboard") not in (None, dashboard)
                    and httpx.get(dash + "/", timeout=5).status_code == 200, up)
         assert up.proc.poll() is None, "sluice up itself kept running"
     assert up.proc.returncode == 0, up.log
@@ -84,7 +65,7 @@ def test_a_child_that_keeps_failing_is_given_up_on(tmp_path):
     with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", "--max-restarts", "2",
                        command="up") as up:
         dashboard_url(up)
-        engine = child_pid(up, "engine")
+        engine = up.child_pid("engine")
         os.kill(up.proc.pid, signal.SIGSTOP)  # hold sluice up while the directory is taken from its engine
         try:
             os.kill(engine, signal.SIGKILL)

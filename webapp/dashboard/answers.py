@@ -3,8 +3,9 @@
 ``json_answer`` is every JSON body (never cached); ``refuse`` is the error envelope
 ``{"message", "error_code", "details"}`` with its status; ``upstream_error`` turns an error from the
 pipeline server (``webapp.client``'s ``SluiceError``) into the same envelope, keeping its status (502 when
-the server could not be reached or answered nonsense). ``create_app`` registers ``upstream_error`` for the
-whole app; a blueprint with more to say registers its own and calls it.
+the server answered nonsense, and 502 ``UpstreamUnreachable`` with the transport's text in ``details``
+when it could not be reached at all). ``create_app`` registers ``upstream_error`` for the whole app; a
+blueprint with more to say registers its own and calls it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import orjson
 from flask import Response
 
-from webapp.client import ApiError, SluiceError
+from flask import current_app
+
+from webapp.client import ApiError, SluiceError, TransportError
 
 
 def json_answer(obj, status: int = 200, headers: dict | None = None) -> Response:
@@ -26,6 +29,10 @@ def refuse(status: int, code: str, message: str, details=None, headers: dict | N
 
 
 def upstream_error(e: SluiceError, details=None) -> Response:
+    if isinstance(e, TransportError):  # no answer at all: say so in words, keep the transport's text
+        url = current_app.config.get("UPSTREAM", "")
+        return refuse(502, "UpstreamUnreachable", f"the pipeline server at {url} is not answering",
+                      {"upstream": url, "error": e.message} if details is None else details)
     status = e.status if isinstance(e, ApiError) and e.status else 502
     return refuse(status, e.error_code or "UpstreamError", e.message, e.details if details is None else details)
 

@@ -64,7 +64,8 @@ class ViewFeed:
         self.since = None  # non-materialized: ms when the state started
         self.incomplete_since: int | None = None
         self.counters = {"upstream_opens": 0, "resyncs": 0, "gaps": 0, "dropped_chunks": 0, "steps": 0,
-                         "changes": 0, "late_snapshot_chunks": 0}
+                         "changes": 0, "late_snapshot_chunks": 0, "restarts": 0}
+        self._upstream_steps: int | None = None  # the pipeline's step count last seen upstream
         self.last_change: int | None = None
         self.subscribers = 0
         self.idle_since: float | None = None
@@ -124,7 +125,7 @@ class ViewFeed:
             "since": self.since, "incomplete_since": self.incomplete_since,
             "epoch": self.epoch, "seq": self.seq, "rows": len(self.state), "last_change": self.last_change,
             "resyncs": self.counters["resyncs"], "gaps": self.counters["gaps"],
-            "dropped": self.counters["dropped_chunks"],
+            "dropped": self.counters["dropped_chunks"], "restarts": self.counters["restarts"],
         }
 
     def snapshot_rows(self) -> "Rows":
@@ -222,7 +223,20 @@ class ViewFeed:
             if not isinstance(obj, dict):
                 raise _Resync("the upstream sent something that is not a chunk")
             got = True
+            self._note_steps(obj.get("processed_steps"))
             self._act(chunks.take(obj), materialized)
+
+    def _note_steps(self, steps) -> None:
+        """Step numbers only grow while a pipeline runs: fewer than before means it started again upstream
+        (the engine restarted, or the pipeline was stopped and started), which pages mark in the log."""
+        if not isinstance(steps, int):
+            return
+        if self._upstream_steps is not None and steps < self._upstream_steps:
+            with self.lock:
+                self.counters["restarts"] += 1
+                self.status_version += 1
+            self._wake()
+        self._upstream_steps = steps
 
     def _act(self, ev: Events, materialized: bool) -> None:
         if ev.missed:

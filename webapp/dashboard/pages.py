@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from webapp.client import NotFoundError, SluiceError
+from webapp.client import NotFoundError, SluiceError, TransportError
 
 from .api import summary
 from .upstream import relations
@@ -38,15 +38,23 @@ def index():
 
 
 def _pipeline_data(name: str) -> tuple[dict, int]:
-    data = _base() | {"pipeline": name, "status": None, "relations": [], "error": None}
+    """The pipeline's page data and status: 404 (``missing``) when the server has no such pipeline;
+    ``unreachable`` (with the transport's text in ``error_details``) when the server does not answer."""
+    data = _base() | {"pipeline": name, "status": None, "relations": [], "error": None, "missing": False,
+                      "unreachable": False}
     try:
         st = _upstream().describe(name)
         data["status"] = summary(st)
         data["relations"] = [r.describe() for r in relations(st.get("program_info"))]
         data["program_code"] = st.get("program_code") or ""
-    except NotFoundError as e:
-        data["error"] = e.message
+    except NotFoundError:
+        data["missing"] = True
+        data["error"] = f"no pipeline named '{name}'"
         return data, 404
+    except TransportError as e:
+        data["unreachable"] = True
+        data["error"] = f"the pipeline server at {data['upstream']} is not answering"
+        data["error_details"] = e.message
     except SluiceError as e:
         data["error"] = e.message
     return data, 200

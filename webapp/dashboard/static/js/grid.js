@@ -205,11 +205,11 @@ export class Grid {
     const badge = cells[1].firstChild && cells[1].firstChild.nodeType === 1
       ? cells[1].firstChild : cells[1].appendChild(el("span"));
     badge.className = `badge ${item.kind}`;
-    badge.textContent = item.kind;
+    badge.textContent = item.kind === "marker" ? "note" : item.kind;
     cells[2].textContent = item.seq === undefined || item.seq === null ? "" : String(item.seq);
     for (let i = 0; i < cols.length; i++) {
       const td = cells[i + 3];
-      const text = cellText(item.row[cols[i].name]);
+      const text = item.kind === "marker" ? (i === 0 ? item.text : "") : cellText(item.row[cols[i].name]);
       if (td.textContent !== text) td.textContent = text;
       td.dataset.col = cols[i].name;
       td.classList.remove("changed");

@@ -52,6 +52,7 @@ function addPanel(view) {
   const panel = new Panel(box, {
     pipeline: data.pipeline, view, relation: relations.get(view) || null, conn, state: viewState(view),
     onChange: writeUrl,
+    onFeed: () => showConn(),
     onClose: (p) => {
       p.close();
       panels.splice(panels.indexOf(p), 1);
@@ -75,7 +76,7 @@ function layout() {
 }
 
 conn.addEventListener("state", (ev) => panels.forEach((p) => p.connState(ev.detail)));
-watchConnection(conn);
+const showConn = watchConnection(conn, () => panels.some((p) => p.feed.state === "upstream_down"));
 
 const add = document.getElementById("add-view");
 if (add) {

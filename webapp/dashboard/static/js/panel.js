@@ -152,6 +152,13 @@ export class Panel {
   }
 
   _status(f) {
+    // The feed counts the times its pipeline started again upstream (step numbers went back): mark the
+    // change log there, so the restarted step numbers are not read as a continuation.
+    if (typeof f.restarts === "number" && this.restarts !== undefined && f.restarts > this.restarts) {
+      this.model.mark("the pipeline restarted upstream: statistics and step numbers start again");
+      this.dirty = true;
+    }
+    if (typeof f.restarts === "number") this.restarts = f.restarts;
     this.feed = f;
     if (f.relation && (!this.relation || JSON.stringify(f.relation.columns) !== JSON.stringify(this.relation.columns))) {
       this.relation = f.relation;
@@ -161,6 +168,7 @@ export class Panel {
     }
     this._flags();
     this._counters();
+    if (this.opts.onFeed) this.opts.onFeed(this);
   }
 
   // The connection's state, and the upstream's, on this panel.

@@ -25,6 +25,7 @@ function showStatus(st) {
   statusBadge.textContent = s + (st.deployment_desired_status && st.deployment_desired_status !== s
     ? ` → ${st.deployment_desired_status}` : "");
   statusBadge.className = `badge ${statusClass(s)}`;
+  delete statusBadge.dataset.state;
   const ok = ENABLED[s] || [];
   for (const b of document.querySelectorAll("button[data-action]")) b.disabled = !ok.includes(b.dataset.action);
   const err = document.getElementById("deployment-error");
@@ -45,12 +46,64 @@ for (const b of document.querySelectorAll("button[data-action]")) {
   });
 }
 
+// -- outages: what cannot be reached, in words, with the transport's text behind "details" ---------------
+const outage = document.getElementById("outage");
+const outageText = document.getElementById("outage-text");
+const outageDetails = document.getElementById("outage-details");
+const outageRaw = document.getElementById("outage-raw");
+
+// `e` is the failed refresh's error (null once a refresh works again); `wait` the seconds to the next try.
+function showOutage(e, wait) {
+  if (!e) {
+    outage.hidden = true;
+    return;
+  }
+  let state = "unreachable";
+  let text = e.message;
+  let raw = e.details && e.details.error ? e.details.error : "";
+  if (e.status === 404) {
+    state = "missing";
+    text = `no pipeline named '${name}' (it may have been deleted)`;
+  } else if (e.status === 0 || e.name === "TypeError") {
+    state = "dashboard-down";
+    text = "the dashboard is not answering";
+    raw = e.message;
+  } else if (e.code !== "UpstreamUnreachable" && e.status < 500) {
+    state = null; // the server answered: an ordinary error, the status stays as it was
+  }
+  if (state) {
+    statusBadge.textContent = state === "dashboard-down" ? "unknown" : state;
+    statusBadge.className = "badge";
+    statusBadge.dataset.state = state;
+    for (const b of document.querySelectorAll("button[data-action]")) b.disabled = true;
+  }
+  outageText.textContent = `${text}; retrying in ${wait} s`;
+  outageRaw.textContent = raw;
+  outageDetails.hidden = !raw;
+  outage.hidden = false;
+}
+
 // -- statistics ---------------------------------------------------------------------------------
 const cards = {};
 for (const node of document.querySelectorAll("[data-stat]")) cards[node.dataset.stat] = node;
 
+// Counters that go down mean the pipeline (or the whole server) started again: say so once, with the time.
+let lastSteps = null;
+function noteRestart(gm) {
+  const steps = gm.total_completed_steps;
+  if (typeof steps !== "number") return;
+  if (lastSteps !== null && steps < lastSteps) {
+    const note = document.getElementById("restart-note");
+    note.textContent = `the pipeline restarted at ${new Date().toLocaleTimeString()}: ` +
+      "statistics and step numbers start again";
+    note.hidden = false;
+  }
+  lastSteps = steps;
+}
+
 function showStats(stats, series) {
   const gm = (stats && stats.global_metrics) || {};
+  noteRestart(gm);
   const samples = (series && series.samples) || [];
   const points = [];
   for (let i = 1; i < samples.length; i++) {
@@ -71,14 +124,24 @@ function showStats(stats, series) {
   lineChart(chart, points, "/s");
 }
 
+// Every second while the server answers; after failures in a row, 1, 2, 4, then every 8 s.
+let failures = 0;
+let timer = null;
 async function refresh() {
+  clearTimeout(timer);
+  let wait = 1;
   try {
     const answer = await getJSON(`${base}/stats`);
+    failures = 0;
+    showOutage(null);
     showStatus(answer.status);
     showStats(answer.stats, answer.time_series);
   } catch (e) {
-    actionNote.textContent = `cannot reach the pipeline server: ${e.message}`;
+    failures += 1;
+    wait = Math.min(8, 2 ** (failures - 1));
+    showOutage(e, wait);
   }
+  timer = setTimeout(refresh, wait * 1000);
 }
 
 // -- tables and views -----------------------------------------------------------------------------
@@ -139,4 +202,3 @@ if (demo && data.demo_pipeline === name) {
 
 showStatus(data.status);
 refresh();
-setInterval(refresh, 1000);

@@ -157,6 +157,12 @@ export class ViewModel {
     e.changedAt = now;
   }
 
+  // A line in the change log that is not a change (e.g. "the pipeline restarted upstream").
+  mark(text) {
+    this._log({ t: Date.now(), kind: "marker", row: {}, seq: null, text });
+    this.version++;
+  }
+
   _log(entry) {
     if (this.log.length < LOG_LIMIT) this.log.push(entry);
     else {
