@@ -11,18 +11,19 @@ import sys
 import threading
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from webapp._serving import listening_url
 
 from ..engine import Engine, Settings
 from ..engine.engine import lock_data_dir
+from .connections import GuardedThreadWorker
 
 _engine: Engine | None = None
 
 
-class EngineWorker(ThreadWorker):
-    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt."""
+class EngineWorker(GuardedThreadWorker):
+    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt (and, from
+    its base, bounds how long a request head or body may trickle in and how many connections one address holds)."""
 
     def handle_exit(self, sig, frame):
         super().handle_exit(sig, frame)
