@@ -46,12 +46,23 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
                    help="allow listening on a non-loopback address without an API key")
     p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
                    help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_secs,
+                   help="seconds a request's head may take to arrive before the connection is closed with 408; "
+                        "0: no limit (default %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=d.body_timeout_secs,
+                   help="seconds a request body may stop arriving before the request fails with 408; responses "
+                        "(egress streams) are not affected; 0: no limit (default %(default)s)")
+    p.add_argument("--max-connections-per-address", type=int, default=d.max_connections_per_address,
+                   help="open connections one client address may hold; more are answered 429 and closed; "
+                        "0: no limit (default %(default)s)")
 
 
 def _settings(a):
     from .engine import Settings
     return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
-                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive)
+                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
+                    header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
+                    max_connections_per_address=a.max_connections_per_address)
 
 
 def api_keys(a) -> list[str]:
@@ -123,7 +134,8 @@ def _engine_argv(a) -> list[str]:
     argv = ["--host", a.host, "--port", str(a.engine_port), "--data-dir", a.data_dir, "--threads", str(a.threads),
             "--max-buffered-records", str(a.max_buffered_records), "--ingress-wait", str(a.ingress_wait),
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
-            "--keepalive", str(a.keepalive)]
+            "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
+            "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

@@ -39,6 +39,10 @@ class Settings:
     egress_stall_secs: float = 60.0
     egress_max_chunks: int = 100
     keepalive_secs: float = 3.0
+    # HTTP connection limits (webapp/server/connections.py); 0 turns one off.
+    header_timeout_secs: float = 10.0
+    body_timeout_secs: float = 30.0
+    max_connections_per_address: int = 64
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import io
 
@@ -24,9 +24,9 @@ import pyarrow.json as pajson
 
 from .catalog import INTEGER_RANGES, ColumnType, Relation
 from .errors import InvalidParam, UnknownInputFormat
+from .jsonframe import Frame, NonFinite
 
 MAX_REPORTED_ERRORS = 1000
-_decoder = json.JSONDecoder()
 
 
 class RecordError(Exception):
@@ -46,6 +46,7 @@ class ParsedBatch:
     num_errors: int = 0
     num_records: int = 0  # good records (each insert or delete counts once)
     num_bytes: int = 0
+    scanned_chars: int = 0  # characters the JSON decoders read: a small multiple of num_bytes, whatever the layout
     arrow: "pa.Table | None" = None  # inserts only, columns in table order, when the fast path parsed it
 
     @property
@@ -196,10 +197,18 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
                     pass
             if not isinstance(v, list):
                 raise RecordError(f"expected a JSON array, found {_show(v)}")
+            if any(x.__class__ is NonFinite for x in v):
+                raise _non_finite(next(x for x in v if x.__class__ is NonFinite))
             return [None if x is None else inner(x) for x in v]
 
         return conv
     raise RecordError(f"type {k} cannot be ingested")
+
+
+def _non_finite(v: NonFinite, column: str | None = None) -> RecordError:
+    where = f"column '{column}': " if column else ""
+    return RecordError(f"{where}{v.text} is not a finite number: JSON numbers are finite, and the value would be "
+                       "written back as null", column, "send null for a missing value")
 
 
 def _show(v: Any) -> str:
@@ -253,6 +262,8 @@ class RowConverter:
                 if not self.nullable[i]:
                     raise RecordError(f"missing value for NOT NULL column '{col.name}'", col.name)
                 continue
+            if v.__class__ is NonFinite:
+                raise _non_finite(v, col.name)
             try:
                 vals[i] = self.convs[i](v)
             except RecordError as e:
@@ -264,65 +275,6 @@ class RowConverter:
                 if i not in self.key_idx:
                     vals[i] = None
         return tuple(vals)
-
-
-# ---------------------------------------------------------------------------------------------
-# Framing: a body is a stream of JSON values (one per line, or spread over lines)
-
-def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | None]]:
-    """Yield ``(value, line, text, error)`` for each top-level JSON value in ``body``."""
-    lines = body.split(b"\n")
-    n = len(lines)
-    i = 0
-    while i < n:
-        raw = lines[i].strip()
-        if not raw:
-            i += 1
-            continue
-        try:
-            yield orjson.loads(raw), i + 1, "", None
-            i += 1
-            continue
-        except orjson.JSONDecodeError:
-            pass
-        # Slow path: several values on one line, or one value over several lines.
-        start = i
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield None, i + 1, raw.decode("utf-8", "replace"), RecordError(f"invalid UTF-8 at byte {e.start} of the line")
-            i += 1
-            continue
-        pos = 0
-        while True:
-            while pos < len(text) and text[pos] in " \t\r\n":
-                pos += 1
-            if pos >= len(text):
-                i += 1
-                break
-            try:
-                value, end = _decoder.raw_decode(text, pos)
-                yield value, start + 1, "", None
-                pos = end
-                continue
-            except RecursionError:
-                yield None, start + 1, text[pos: pos + 200], RecordError("JSON nested too deeply")
-                i += 1
-                break
-            except json.JSONDecodeError as e:
-                if e.pos >= len(text.rstrip()) - 0 and i + 1 < n:
-                    # The value goes on past this line: take the next one and try again.
-                    i += 1
-                    try:
-                        text += "\n" + lines[i].decode("utf-8")
-                    except UnicodeDecodeError as ue:
-                        yield None, i + 1, "", RecordError(f"invalid UTF-8 at byte {ue.start} of the line")
-                        i += 1
-                        break
-                    continue
-                yield None, start + 1, text[pos: pos + 200], RecordError(f"invalid JSON: {e.msg} at column {e.colno}")
-                i += 1
-                break
 
 
 def parse_json_body(body: bytes, table: Relation, *, update_format: str = "insert_delete",
@@ -361,10 +313,11 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             ops.append((1, conv.convert(ev["insert"])))
         return ops
 
-    for value, line, text, err in iter_json_values(body):
+    frame = Frame(body)
+    for value, line, err in frame:
         if err is not None:
             event += 1
-            out.add_error(err if isinstance(err, RecordError) else RecordError(str(err)), event, line, text)
+            out.add_error(RecordError(err.description), event, line, err.text)
             continue
         if array:
             if not isinstance(value, list):
@@ -393,6 +346,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             continue
         out._ops.extend(ops)
         out.num_records += len(ops)
+    out.scanned_chars = frame.scanned
     return out
 
 
@@ -436,6 +390,20 @@ def _finish_fast(tbl: pa.Table, table: Relation) -> pa.Table | None:
     return pa.table(cols, schema=pa.schema([pa.field(c.name, c.type.arrow()) for c in table.columns]))
 
 
+def _finite(tbl: pa.Table | None) -> pa.Table | None:
+    """``tbl``, or None when a float in it is NaN or infinite: Arrow reads ``NaN``/``Infinity``, which JSON does
+    not have; the record parser then refuses that record by name."""
+    if tbl is None:
+        return None
+    for col in tbl.columns:
+        t = col.type
+        if pa.types.is_list(t):
+            col, t = pc.list_flatten(col), t.value_type
+        if pa.types.is_floating(t) and pc.all(pc.is_finite(col)).as_py() is False:
+            return None
+    return tbl
+
+
 # Below this size the record parser is faster than starting Arrow's reader (about 1 ms a call).
 FAST_MIN_BYTES = 16 << 10
 
@@ -449,7 +417,7 @@ def fast_json(body: bytes, table: Relation) -> pa.Table | None:
             explicit_schema=_read_schema(table), unexpected_field_behavior="error"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return None
-    return _finish_fast(tbl, table)
+    return _finite(_finish_fast(tbl, table))
 
 
 def fast_json_array(body: bytes, table: Relation) -> pa.Table | None:
@@ -472,7 +440,7 @@ def fast_json_array(body: bytes, table: Relation) -> pa.Table | None:
         rows = pa.Table.from_struct_array(tbl.column("rows").combine_chunks().flatten())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return None
-    return _finish_fast(rows, table)
+    return _finite(_finish_fast(rows, table))
 
 
 def fast_csv(body: bytes, table: Relation) -> pa.Table | None:
@@ -534,7 +502,7 @@ def _flag(params: dict[str, str], name: str, default: bool = False) -> bool:
     raise InvalidParam(f"parameter '{name}' must be true or false, not '{v}'", {"parameter": name, "value": v})
 
 
-__all__ = ["ParsedBatch", "RecordError", "RowConverter", "parse_body", "parse_json_body", "iter_json_values"]
+__all__ = ["ParsedBatch", "RecordError", "RowConverter", "parse_body", "parse_json_body"]
 
 
 def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:

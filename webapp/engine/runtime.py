@@ -182,6 +182,7 @@ class Runtime:
                 break
             m = self.inputs[table.name]
             m["num_parse_errors"] += batch.num_errors
+            m["json_scanned_chars"] += batch.scanned_chars
             if not batch.num_records:
                 tok = self._token(self.next_seq)
                 return tok, answer(tok) if answer else None
@@ -440,6 +441,7 @@ class Runtime:
                     "total_bytes": m["total_bytes"], "total_records": m["total_records"],
                     "buffered_records": self.buffered[t], "buffered_bytes": self.buffered_bytes[t],
                     "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": False,
+                    "json_scanned_chars": m["json_scanned_chars"],
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
             } for t, m in self.inputs.items()]

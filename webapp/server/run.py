@@ -12,19 +12,20 @@ import threading
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import ThreadWorker
 
 from webapp._serving import listening_url
 
 from ..engine import Engine, Settings
 from ..engine.dirlock import die_with_parent, lock_data_dir
+from .connections import GuardedThreadWorker
 
 _engine: Engine | None = None
 
 
-class EngineWorker(ThreadWorker):
-    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt, and
-    dies with its master: it holds the data directory's lock, which a restart needs at once."""
+class EngineWorker(GuardedThreadWorker):
+    """A gthread worker that ends the engine's streams when asked to stop, so shutdown is prompt; dies with
+    its master, since it holds the data directory's lock, which a restart needs at once; and, from its base,
+    bounds how long a request head or body may trickle in and how many connections one address holds."""
 
     def init_process(self):
         die_with_parent(parent=self.ppid)
