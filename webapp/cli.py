@@ -46,12 +46,17 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
                    help="allow listening on a non-loopback address without an API key")
     p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
                    help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
+    p.add_argument("--query-timeout", type=float,
+                   default=float(os.environ.get("SLUICE_QUERY_TIMEOUT", d.query_timeout_secs)),
+                   help="seconds an ad-hoc query may run before it is stopped with 400 QueryTimeout; 0 for no "
+                        "limit (default %(default)s, or $SLUICE_QUERY_TIMEOUT)")
 
 
 def _settings(a):
     from .engine import Settings
     return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
-                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive)
+                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
+                    query_timeout_secs=a.query_timeout)
 
 
 def api_keys(a) -> list[str]:
@@ -123,7 +128,7 @@ def _engine_argv(a) -> list[str]:
     argv = ["--host", a.host, "--port", str(a.engine_port), "--data-dir", a.data_dir, "--threads", str(a.threads),
             "--max-buffered-records", str(a.max_buffered_records), "--ingress-wait", str(a.ingress_wait),
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
-            "--keepalive", str(a.keepalive)]
+            "--keepalive", str(a.keepalive), "--query-timeout", str(a.query_timeout)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

@@ -39,6 +39,7 @@ class Settings:
     egress_stall_secs: float = 60.0
     egress_max_chunks: int = 100
     keepalive_secs: float = 3.0
+    query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
 
 
 class DataDirLocked(Exception):
