@@ -11,6 +11,7 @@ same path as HTTP ingress (write-ahead log first).
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterator
 
 import duckdb
@@ -24,6 +25,7 @@ from .query_watch import WATCHDOG
 from .sql import _clean_duck_message
 
 FETCH_ROWS = 2048
+log = logging.getLogger("sluice.engine")
 classify = G.classify
 
 
@@ -43,6 +45,7 @@ class ReadCursor:
         return self._cur.description
 
     def _why(self, e: Exception) -> Exception:
+        _log_stop(self._watch.reason)
         if self._watch.reason == "timeout":
             return duckdb.InterruptException(_timeout_message(self._watch.timeout))
         if self._watch.reason == "gone":
@@ -82,6 +85,11 @@ class ReadCursor:
         self._cur.close()
 
 
+def _log_stop(reason: str | None) -> None:
+    if reason is not None:
+        log.info("ad-hoc query stopped: %s", "past its time limit" if reason == "timeout" else "its client went away")
+
+
 def _timeout_message(secs: float) -> str:
     return (f"the query ran past its time limit of {secs:g} s and was stopped "
             "(the engine's --query-timeout setting)")
@@ -98,13 +106,14 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
         raw.execute("BEGIN TRANSACTION READ ONLY")
         if program is not None:
             surf = G.surface(raw, program)
-            texts = [t for k, t in G.explained(sql)] if G.statements(sql)[0].type == duckdb.StatementType.EXPLAIN \
+            texts = [t for k, t in G.explained(sql)] if G.statement_kind(G.statements(sql)[0]) == "EXPLAIN" \
                 else [sql]
             for text in texts:
                 G.check_read(raw, text, surf)
         raw.execute(sql)
     except duckdb.Error as e:
         cur.close()
+        _log_stop(watch.reason)
         if watch.reason == "timeout":
             raise QueryTimeout(_timeout_message(timeout), {"sql": sql, "timeout_secs": timeout}) from None
         if watch.reason == "gone":
@@ -203,7 +212,7 @@ def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
         raise AdHocQueryError("INSERT needs VALUES or a query", {"sql": sql})
     query = sql[toks[i][0]:]
     stmts = G.statements(query)
-    if len(stmts) != 1 or stmts[0].type != duckdb.StatementType.SELECT:
+    if len(stmts) != 1 or G.statement_kind(stmts[0]) != "SELECT":
         raise usage
     return table, cols, query
 

@@ -26,15 +26,21 @@ class Watch:
         self.reason: str | None = None
 
     def check(self, now: float) -> bool:
-        """Interrupt the query if it must stop; True once it was interrupted."""
-        if self.deadline is not None and now >= self.deadline:
-            self.reason = "timeout"
-        elif self.gone is not None and self.gone():
-            self.reason = "gone"
-        else:
-            return False
+        """Interrupt the query if it must stop; True the first time it is interrupted.
+
+        The interruption is repeated at every look until the query ends: one that arrives before
+        DuckDB has started executing is lost."""
+        first = False
+        if self.reason is None:
+            if self.deadline is not None and now >= self.deadline:
+                self.reason = "timeout"
+            elif self.gone is not None and self.gone():
+                self.reason = "gone"
+            else:
+                return False
+            first = True
         self.cur.interrupt()
-        return True
+        return first
 
 
 class Watchdog:
@@ -75,7 +81,6 @@ class Watchdog:
                     stopped = False
                 if stopped:
                     with self._lock:
-                        self._watches.discard(w)
                         self.interrupted += 1
             time.sleep(POLL_SECS)
 
