@@ -55,6 +55,10 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
     p.add_argument("--max-connections-per-address", type=int, default=d.max_connections_per_address,
                    help="open connections one client address may hold; more are answered 429 and closed; "
                         "0: no limit (default %(default)s)")
+    p.add_argument("--query-timeout", type=float,
+                   default=float(os.environ.get("SLUICE_QUERY_TIMEOUT", d.query_timeout_secs)),
+                   help="seconds an ad-hoc query may run before it is stopped with 400 QueryTimeout; 0 for no "
+                        "limit (default %(default)s, or $SLUICE_QUERY_TIMEOUT)")
 
 
 def _settings(a):
@@ -62,7 +66,8 @@ def _settings(a):
     return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
                     header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
-                    max_connections_per_address=a.max_connections_per_address)
+                    max_connections_per_address=a.max_connections_per_address,
+                    query_timeout_secs=a.query_timeout)
 
 
 def api_keys(a) -> list[str]:
@@ -135,7 +140,8 @@ def _engine_argv(a) -> list[str]:
             "--max-buffered-records", str(a.max_buffered_records), "--ingress-wait", str(a.ingress_wait),
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
             "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
-            "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address)]
+            "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address),
+            "--query-timeout", str(a.query_timeout)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

@@ -43,6 +43,7 @@ class Settings:
     header_timeout_secs: float = 10.0
     body_timeout_secs: float = 30.0
     max_connections_per_address: int = 64
+    query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@
      │    ├── UnknownInputFormat     UnknownInputFormat
      │    ├── ParseErrors            ParseErrors
      │    ├── AdHocQueryError        AdHocQueryError
+     │    │    └── QueryTimeout      QueryTimeout (Sluice extension)
      │    ├── InvalidTransition      InvalidTransition
      │    ├── UpdateRestrictedToStopped
      │    ├── InvalidStorageStatusTransition
@@ -121,9 +122,16 @@ class ParseErrors(BadRequest):
 
 
 class AdHocQueryError(BadRequest):
-    """Raised when an ad-hoc query fails to plan or run."""
+    """Raised when an ad-hoc query is not allowed, fails to plan or run."""
 
     error_code = "AdHocQueryError"
+
+
+class QueryTimeout(AdHocQueryError):
+    """Raised when an ad-hoc query runs past the engine's query time limit (not 408, which some HTTP
+    clients answer by sending the same request again, here the same expensive query)."""
+
+    error_code = "QueryTimeout"
 
 
 class InvalidTransition(BadRequest):
@@ -216,7 +224,7 @@ class StorageUnavailable(Unavailable):
 
 __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
-    "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError",
+    "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError", "QueryTimeout",
     "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
     "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
     "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",

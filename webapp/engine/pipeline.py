@@ -69,6 +69,8 @@ DUCKDB_CONFIG = {
     "enable_external_access": False,
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
+    # A name that is no table must not reach a Python variable of the calling frame (replacement scans).
+    "python_enable_replacements": False,
 }
 
 

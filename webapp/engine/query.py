@@ -1,84 +1,128 @@
-"""Ad-hoc SQL: read-only queries against the last completed step, and INSERT through ingress.
+"""Ad-hoc SQL: reads of the last completed step, and INSERT through ingress.
 
-What a statement is comes from DuckDB's own parser (``extract_statements``), never from string
-matching: SELECT (including ``WITH ... SELECT`` and ``VALUES``) and EXPLAIN run on a cursor of the
-pipeline's locked-down database (no files, network or extensions); ``INSERT INTO t [(cols)] <query>``
-evaluates its query, then sends the rows through the same path as HTTP ingress. Anything else is
-refused with ``AdHocQueryError``.
+What a statement is, and what it may read, is decided in ``query_guard`` from DuckDB's own parser.
+A read runs on its own cursor inside a READ ONLY transaction that is always rolled back, so even a
+statement misclassified as a read cannot change a table; the database itself has no file, network or
+extension access and its configuration is locked (``pipeline.DUCKDB_CONFIG``). Every query runs under
+``query_watch``: past its time limit, or once its client has gone, it is interrupted.
+``INSERT INTO t [(cols)] <query>`` evaluates its query as such a read, then hands the rows to the
+same path as HTTP ingress (write-ahead log first).
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+import logging
+from typing import Callable, Iterator
 
 import duckdb
 import orjson
 
+from . import query_guard as G
 from .catalog import Column, duckdb_to_column_type, json_default, row_encoder
-from .errors import AdHocQueryError, UnknownInputStream
+from .errors import AdHocQueryError, QueryTimeout, UnknownInputStream
 from .ingress import ParsedBatch, RecordError, RowConverter
-from .sql import _clean_duck_message, _duck_error_offset, ident_name, tokenize
+from .query_watch import WATCHDOG
+from .sql import _clean_duck_message
 
 FETCH_ROWS = 2048
-INTERNAL_PREFIX = "__sluice"
+log = logging.getLogger("sluice.engine")
+classify = G.classify
 
 
-def _statement(sql: str):
+class ReadCursor:
+    """A read-only cursor under watch: ``close()`` rolls its transaction back and ends the watch.
+
+    An interruption surfaces as ``duckdb.InterruptException`` whose message says why, so the formats'
+    mid-stream error lines explain it."""
+
+    def __init__(self, cur, watch):
+        self._cur = cur
+        self._watch = watch
+        self._closed = False
+
+    @property
+    def description(self):
+        return self._cur.description
+
+    def _why(self, e: Exception) -> Exception:
+        _log_stop(self._watch.reason)
+        if self._watch.reason == "timeout":
+            return duckdb.InterruptException(_timeout_message(self._watch.timeout))
+        if self._watch.reason == "gone":
+            return duckdb.InterruptException("query stopped: its client went away")
+        return e
+
+    def fetchmany(self, n: int):
+        try:
+            return self._cur.fetchmany(n)
+        except duckdb.Error as e:
+            raise self._why(e) from None
+
+    def fetchall(self):
+        try:
+            return self._cur.fetchall()
+        except duckdb.Error as e:
+            raise self._why(e) from None
+
+    def to_arrow_reader(self, n: int):
+        try:
+            for batch in self._cur.to_arrow_reader(n):
+                yield batch
+        except Exception as e:  # pyarrow's own error type when DuckDB stops mid-batch
+            if self._watch.reason is None and not isinstance(e, duckdb.Error):
+                raise
+            raise self._why(e) from None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        WATCHDOG.done(self._watch)
+        try:
+            self._cur.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # a failed or interrupted transaction is already over
+        self._cur.close()
+
+
+def _log_stop(reason: str | None) -> None:
+    if reason is not None:
+        log.info("ad-hoc query stopped: %s", "past its time limit" if reason == "timeout" else "its client went away")
+
+
+def _timeout_message(secs: float) -> str:
+    return (f"the query ran past its time limit of {secs:g} s and was stopped "
+            "(the engine's --query-timeout setting)")
+
+
+def run_select(db, sql: str, program=None, timeout: float = 0.0,
+               gone: Callable[[], bool] | None = None) -> tuple[ReadCursor, list[Column]]:
+    """Check and execute a read; returns (cursor, columns). Errors before any row is sent raise
+    AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none)."""
+    raw = db.cursor()
+    watch = WATCHDOG.watch(raw, timeout, gone)
+    cur = ReadCursor(raw, watch)
     try:
-        stmts = duckdb.extract_statements(sql)
-    except duckdb.Error as e:
-        raise AdHocQueryError(_clean_duck_message(str(e)), _error_details(str(e), sql)) from None
-    if len(stmts) != 1:
-        raise AdHocQueryError(f"send exactly one statement (found {len(stmts)})", {"sql": sql})
-    return stmts[0]
-
-
-def _error_details(msg: str, sql: str) -> dict:
-    """``{"sql"}``, plus ``line`` and ``column`` (1-based) where DuckDB's message points at a place."""
-    details: dict = {"sql": sql}
-    at = _duck_error_offset(msg, sql)
-    if at is not None:
-        before = sql[:at]
-        details["line"] = before.count("\n") + 1
-        details["column"] = at - (before.rfind("\n") + 1) + 1
-    return details
-
-
-def classify(sql: str) -> str:
-    """'select' | 'insert'; raises AdHocQueryError for anything else."""
-    st = _statement(sql)
-    t = st.type
-    if t in (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN):
-        return "select"
-    if t == duckdb.StatementType.INSERT:
-        return "insert"
-    name = str(t).split(".")[-1]
-    raise AdHocQueryError(
-        f"{name} statements are not allowed here: ad-hoc queries may only SELECT (or EXPLAIN), or INSERT INTO a table",
-        {"statement_type": name})
-
-
-def _check_internal(sql: str, hidden: set[str] = frozenset()) -> None:
-    for t in tokenize(sql):
-        if t.kind not in ("word", "qident"):
-            continue
-        name = ident_name(t)[0]
-        if name.lower().startswith(INTERNAL_PREFIX):
-            raise AdHocQueryError(f"'{name}' is internal to the engine and cannot be queried", None)
-        if name in hidden:
-            raise AdHocQueryError(f"'{name}' is a LOCAL view: it is not visible outside the program", None)
-
-
-def run_select(db, sql: str, program=None):
-    """Execute; returns (cursor, columns). Errors before any row is sent raise AdHocQueryError."""
-    _check_internal(sql, {v.name for v in program.views if v.kind == "local_view"} if program else frozenset())
-    cur = db.cursor()
-    try:
-        cur.execute(sql)
+        raw.execute("BEGIN TRANSACTION READ ONLY")
+        if program is not None:
+            surf = G.surface(raw, program)
+            texts = [t for k, t in G.explained(sql)] if G.statement_kind(G.statements(sql)[0]) == "EXPLAIN" \
+                else [sql]
+            for text in texts:
+                G.check_read(raw, text, surf)
+        raw.execute(sql)
     except duckdb.Error as e:
         cur.close()
-        raise AdHocQueryError(_clean_duck_message(str(e)), _error_details(str(e), sql)) from None
-    cols = [Column(d[0], duckdb_to_column_type(str(d[1]))) for d in cur.description]
+        _log_stop(watch.reason)
+        if watch.reason == "timeout":
+            raise QueryTimeout(_timeout_message(timeout), {"sql": sql, "timeout_secs": timeout}) from None
+        if watch.reason == "gone":
+            raise AdHocQueryError("query stopped: its client went away", {"sql": sql}) from None
+        raise AdHocQueryError(_clean_duck_message(str(e)), G.error_details(str(e), sql)) from None
+    except BaseException:
+        cur.close()
+        raise
+    cols = [Column(d[0], duckdb_to_column_type(str(d[1]))) for d in raw.description]
     return cur, cols
 
 
@@ -134,32 +178,52 @@ def _cell(v) -> str:
     return str(v)
 
 
-def parse_insert(db, sql: str, program) -> tuple:
-    """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
-    toks = [t for t in tokenize(sql) if t.kind not in ("space", "comment")]
-    i = 0
-    if len(toks) < 3 or toks[0].upper != "INSERT" or toks[1].upper != "INTO":
-        raise AdHocQueryError("only INSERT INTO <table> [(columns)] VALUES ... / SELECT ... is supported", None)
-    name, _ = ident_name(toks[2])
+def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
+    """``(table, columns or None, query)`` of ``INSERT INTO table [(columns)] <query>``, split at
+    DuckDB's own tokens (so comments and quoting mean what they mean to DuckDB)."""
+    toks = G.tokens(sql)
+
+    def text(k: int) -> str:
+        return sql[toks[k][0]:toks[k][1]]
+
+    def name(k: int) -> str:
+        t = text(k)
+        if toks[k][2] not in ("identifier", "keyword"):
+            raise AdHocQueryError(f"'{t}' is not a name", {"sql": sql})
+        return t[1:-1].replace('""', '"') if t.startswith('"') else t
+
+    usage = AdHocQueryError("only INSERT INTO <table> [(columns)] VALUES ... / SELECT ... is supported", {"sql": sql})
+    if len(toks) < 4 or text(0).upper() != "INSERT" or text(1).upper() != "INTO":
+        raise usage
+    table = name(2)
     i = 3
-    if i < len(toks) and toks[i].text == ".":
-        raise AdHocQueryError("qualified table names are not supported here", None)
-    table = program.table(f'"{name}"') or program.table(name)
-    if table is None:
-        raise UnknownInputStream(name)
+    if text(i) == ".":
+        raise AdHocQueryError("qualified table names are not supported here", {"sql": sql})
     cols = None
-    if i < len(toks) and toks[i].text == "(":
+    if text(i) == "(":
         cols = []
         i += 1
-        while i < len(toks) and toks[i].text != ")":
-            if toks[i].text != ",":
-                cols.append(ident_name(toks[i])[0])
+        while i < len(toks) and text(i) != ")":
+            if text(i) != ",":
+                cols.append(name(i))
             i += 1
         i += 1
     if i >= len(toks):
-        raise AdHocQueryError("INSERT needs VALUES or a query", None)
-    query = sql[toks[i].pos:].rstrip().rstrip(";")
-    cur, _ = run_select(db, query, program)
+        raise AdHocQueryError("INSERT needs VALUES or a query", {"sql": sql})
+    query = sql[toks[i][0]:]
+    stmts = G.statements(query)
+    if len(stmts) != 1 or G.statement_kind(stmts[0]) != "SELECT":
+        raise usage
+    return table, cols, query
+
+
+def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None) -> tuple:
+    """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
+    name, cols, query = _insert_parts(sql)
+    table = program.table(f'"{name}"') or program.table(name)
+    if table is None:
+        raise UnknownInputStream(name)
+    cur, _ = run_select(db, query, program, timeout, gone)
     try:
         rows = cur.fetchall()
     except duckdb.Error as e:

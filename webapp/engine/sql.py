@@ -512,13 +512,4 @@ def _run(con, sql: str, body_at: tuple[int, int] | None, code: str) -> None:
         raise SqlError(_clean_duck_message(msg), off, code) from None
 
 
-def is_readonly_query(sql: str) -> bool:
-    """True for statements the ad-hoc endpoint may run: SELECT, WITH ... SELECT, EXPLAIN, VALUES."""
-    toks = [t for t in tokenize(sql) if t.kind not in ("space", "comment")]
-    while toks and toks[0].text == "(":
-        toks = toks[1:]
-    return bool(toks) and toks[0].upper in ("SELECT", "WITH", "EXPLAIN", "VALUES", "FROM", "TABLE")
-
-
-__all__ = ["SqlError", "Program", "compile_program", "canonical", "quote", "tokenize", "split_statements",
-           "is_readonly_query"]
+__all__ = ["SqlError", "Program", "compile_program", "canonical", "quote", "tokenize", "split_statements"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 from datetime import datetime, timezone
 
@@ -211,6 +212,25 @@ def egress(name, view):
     return resp
 
 
+def _client_gone():
+    """A check that the client of this request has closed its connection (gunicorn's socket reads
+    as ended), or None when the server does not say which socket it is."""
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return None
+
+    def gone() -> bool:
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return False
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+    return gone
+
+
 @bp.get("/pipelines/<name>/query")
 def adhoc_query(name):
     p = _engine().get(name)
@@ -222,13 +242,14 @@ def adhoc_query(name):
         raise E.InvalidParam(f"unknown query format '{fmt}': use one of {', '.join(Q.FORMATS)}",
                              {"parameter": "format", "value": fmt})
     rt = p.running()
+    limit, gone = _engine().settings.query_timeout_secs, _client_gone()
     kind = Q.classify(sql)
     if kind == "insert":
-        table, batch = Q.parse_insert(rt.db, sql, rt.program)
+        table, batch = Q.parse_insert(rt.db, sql, rt.program, limit, gone)
         _status, answer = p.push_parsed(rt, table, batch, force=True)
         rt.wait_complete(answer["token"], _engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
-    cur, cols = Q.run_select(rt.db, sql, rt.program)
+    cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone)
     if fmt == "json":
         return Response(Q.json_lines(cur, cols), mimetype="application/json")
     if fmt == "csv":
