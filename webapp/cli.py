@@ -59,6 +59,9 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
                    default=float(os.environ.get("SLUICE_QUERY_TIMEOUT", d.query_timeout_secs)),
                    help="seconds an ad-hoc query may run before it is stopped with 400 QueryTimeout; 0 for no "
                         "limit (default %(default)s, or $SLUICE_QUERY_TIMEOUT)")
+    p.add_argument("--log-lines", type=int, default=int(os.environ.get("SLUICE_LOG_LINES", d.log_lines)),
+                   help="log lines kept per pipeline for GET .../logs; older ones are dropped "
+                        "(default %(default)s, or $SLUICE_LOG_LINES)")
 
 
 def _settings(a):
@@ -67,7 +70,7 @@ def _settings(a):
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
                     header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
                     max_connections_per_address=a.max_connections_per_address,
-                    query_timeout_secs=a.query_timeout)
+                    query_timeout_secs=a.query_timeout, log_lines=a.log_lines)
 
 
 def api_keys(a) -> list[str]:
@@ -141,7 +144,7 @@ def _engine_argv(a) -> list[str]:
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
             "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
             "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address),
-            "--query-timeout", str(a.query_timeout)]
+            "--query-timeout", str(a.query_timeout), "--log-lines", str(a.log_lines)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

@@ -21,6 +21,7 @@ from . import fsio
 from .checkpoint import load_latest, remove_all
 from .dirlock import DataDirLocked, lock_data_dir
 from .ingress import parse_body, parse_json_body
+from .logbuf import PipelineLogs
 from .pipeline import Pipeline
 from .runtime import Batch, apply_batches
 from .table import TableApplier
@@ -44,6 +45,7 @@ class Settings:
     body_timeout_secs: float = 30.0
     max_connections_per_address: int = 64
     query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
+    log_lines: int = 10_000  # log lines kept per pipeline for GET .../logs
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -63,6 +65,7 @@ class Engine:
         self._lock_fd = lock_data_dir(self.data_dir) if lock else None
         self.lock = threading.RLock()
         self.pipelines: dict[str, Pipeline] = {}
+        self.logs = PipelineLogs(self.settings.log_lines).attach()
         self._catalog = self.data_dir / "pipelines.json"
         self.wal: Wal | None = None
         self._stop = threading.Event()
@@ -75,10 +78,13 @@ class Engine:
         self._ckpt_thread.start()
         for p in self.list():
             if p.recover_desired in ("Running", "Paused") and p.program is not None:
+                log.info("the engine restarted: pipeline resumes as %s from its checkpoint and log "
+                         "(tables hold every input up to log record %d)", p.recover_desired, p.applied_wal_seq,
+                         extra={"pipeline": p.name})
                 try:
                     p.start("paused" if p.recover_desired == "Paused" else "running")
                 except Exception:
-                    log.exception("could not restart pipeline %s", p.name)
+                    log.exception("could not restart pipeline %s", p.name, extra={"pipeline": p.name})
 
     # -- persistence ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -170,7 +176,7 @@ class Engine:
                 if p.db is not None and applied > p.ckpt_seq:
                     p.checkpoint()
             except Exception:
-                log.exception("checkpoint of pipeline %s failed; its log is kept", p.name)
+                log.exception("checkpoint of pipeline %s failed; its log is kept", p.name, extra={"pipeline": p.name})
         if self.wal is None:
             return
         need = [p.ckpt_seq + 1 for p in self.pipelines.values()
@@ -271,6 +277,7 @@ class Engine:
                     {"status": p.status})
             p.clear()
             del self.pipelines[name]
+            self.logs.forget(name)
             remove_all(self.checkpoint_dir(p))
             self.save()
 
@@ -286,6 +293,7 @@ class Engine:
                 log.exception("error stopping pipeline %s", p.name)
         if self.wal is not None:
             self.wal.close()
+        self.logs.detach()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

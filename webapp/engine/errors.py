@@ -25,6 +25,11 @@
           ├── BufferFull             BufferFull (Sluice extension)
           └── StorageUnavailable     StorageUnavailable (Sluice extension)
 
+Added for the observation, checkpoint and transaction endpoints (Feldera's codes):
+NotFound: UnknownInputEndpoint, UnknownOutputEndpoint (404); BadRequest: NoTransactionInProgress,
+IncarnationUuidMismatch, CheckpointsDisabled (400); TransactionInProgress (409); NotImplemented (501),
+with EnterpriseFeature for what Feldera's open-source edition also refuses.
+
 The server turns any of these into ``{"message", "error_code", "details"}`` in one place.
 """
 
@@ -222,10 +227,64 @@ class StorageUnavailable(Unavailable):
     error_code = "StorageUnavailable"
 
 
+class UnknownEndpoint(NotFound):
+    """Raised when a connector endpoint is named that the pipeline does not have (Sluice has none but
+    the HTTP ones, which are not addressed by name)."""
+
+    def __init__(self, direction: str, relation: str, name: str):
+        self.error_code = "UnknownInputEndpoint" if direction == "input" else "UnknownOutputEndpoint"
+        super().__init__(f"unknown {direction} endpoint name '{name}': {relation} has no connector of that name "
+                         "(Sluice runs no connectors besides HTTP ingress and egress)", {"endpoint_name": name})
+
+
+class TransactionInProgress(EngineError):
+    """Raised when a transaction is started while one is open or committing."""
+
+    status = 409
+    error_code = "TransactionInProgress"
+
+
+class NoTransactionInProgress(BadRequest):
+    """Raised when a transaction is committed but none is open."""
+
+    error_code = "NoTransactionInProgress"
+
+
+class IncarnationUuidMismatch(BadRequest):
+    """Raised when checkpoint status is asked of another run (incarnation) of the pipeline."""
+
+    error_code = "IncarnationUuidMismatch"
+
+
+class CheckpointsDisabled(BadRequest):
+    """Raised when a checkpoint is asked of a pipeline whose fault tolerance is off (nothing to resume from)."""
+
+    error_code = "CheckpointsDisabled"
+
+
+class NotImplementedHere(EngineError):
+    """Raised by endpoints Sluice does not implement (501)."""
+
+    status = 501
+    error_code = "NotImplemented"
+
+
+class EnterpriseFeature(NotImplementedHere):
+    """Raised where Feldera's open-source edition answers 501 too (an enterprise-only feature)."""
+
+    error_code = "EnterpriseFeature"
+
+    def __init__(self, feature: str):
+        super().__init__(f"Cannot use enterprise-only feature ({feature}) in Feldera community edition; "
+                         "Sluice answers as that edition does", {"feature": feature})
+
+
 __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
     "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError", "QueryTimeout",
     "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
     "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
     "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
+    "UnknownEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
+    "CheckpointsDisabled", "NotImplementedHere", "EnterpriseFeature",
 ]

@@ -97,6 +97,7 @@ class Pipeline:
         self.id = pid or str(uuid.uuid4())
         self.created_at = created_at or _now()
         self.lock = threading.RLock()
+        self._ckpt_lock = threading.Lock()
         self.description = description
         self.tags = list(tags or [])
         self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
@@ -222,6 +223,8 @@ class Pipeline:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _set_status(self, status: str) -> None:
+        if status != self.status:  # the pipeline's own log (GET .../logs) shows every transition
+            log.info("deployment status %s -> %s", self.status, status, extra={"pipeline": self.name})
         self.status = status
         self.status_since = _now()
 
@@ -265,7 +268,7 @@ class Pipeline:
                     raise RuntimeError("stopped while starting")
                 self._set_status("Paused" if initial == "paused" else "Running")
         except Exception as e:
-            log.exception("pipeline %s failed to start", self.name)
+            log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})
             with self.lock:
                 self.deployment_error = {"message": f"failed to start: {e}", "error_code": "StartFailed",
                                          "details": None}
@@ -332,9 +335,10 @@ class Pipeline:
         try:
             self.checkpoint()
         except Exception:
-            log.exception("checkpoint of pipeline %s failed; its log is kept", self.name)
+            log.exception("checkpoint of pipeline %s failed; its log is kept", self.name, extra={"pipeline": self.name})
 
     def _runtime_failed(self, message: str) -> None:
+        log.error("pipeline stops after a runtime error: %s", message, extra={"pipeline": self.name})
         with self.lock:
             self.deployment_error = {"message": message, "error_code": "RuntimeError", "details": None}
         self.stop()
@@ -456,7 +460,14 @@ class Pipeline:
         self.last_logged_seq = max(self.last_logged_seq, seq)
 
     def checkpoint(self) -> bool:
-        """Write the tables and the log position they cover; True if one was written."""
+        """Write the tables and the log position they cover; True if one was written.
+
+        One at a time: the checkpointer thread, a stop and ``POST .../checkpoint`` may ask at once,
+        and two writers of the same log position would share one temporary directory."""
+        with self._ckpt_lock:
+            return self._checkpoint()
+
+    def _checkpoint(self) -> bool:
         from .checkpoint import write_checkpoint
         if not self.logged():
             return False
@@ -480,6 +491,8 @@ class Pipeline:
         write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
                          {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem})
         self.ckpt_seq = applied
+        log.info("checkpoint written: the tables hold every input up to log record %d", applied,
+                 extra={"pipeline": self.name})
         return True
 
     def restore(self, manifest: dict | None, tables: dict | None) -> None:

@@ -35,7 +35,9 @@ import pyarrow as pa
 from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
+from .logbuf import bind as bind_log
 from .table import TableApplier
+from .transaction import Transaction
 from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
@@ -120,6 +122,8 @@ class Runtime:
         self.total_processed_bytes = 0
         self.step_latencies: deque[float] = deque(maxlen=1000)
         self.view_times: Counter = Counter()
+        self.view_steps: Counter = Counter()  # steps in which each view had a change to apply
+        self.txn = Transaction()
         for v in self.views.values():
             v.initialize(self.db)
         # The views' state just built (often millions of small objects, none of them in reference
@@ -325,18 +329,20 @@ class Runtime:
     # -- the step loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         try:
-            self._run()
+            with bind_log(self.pipeline.name):
+                self._run()
         finally:
             gc.unfreeze()
 
     def _run(self) -> None:
         while True:
             with self.cv:
-                while not self.queue and not (self.stopping and not self.inflight):
+                while not self._can_step():
                     self.cv.wait()
-                if not self.queue and self.stopping and not self.inflight:
+                commit = self.txn.committing
+                if not self.queue and self.stopping and not self.inflight and not commit:
                     return
-                if self.min_batch and not self.stopping:
+                if self.min_batch and not self.stopping and not commit:
                     deadline = time.monotonic() + self.max_delay
                     while sum(b.records for b in self.queue) < self.min_batch and not self.stopping:
                         left = deadline - time.monotonic()
@@ -346,7 +352,10 @@ class Runtime:
                 batches = list(self.queue)
                 self.queue.clear()
             try:
-                self._step(batches)
+                if batches:
+                    self._step(batches)
+                if commit:
+                    self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
                 self.error = f"step failed: {e}"
@@ -357,6 +366,34 @@ class Runtime:
                     self.cv.notify_all()
                 threading.Thread(target=self.pipeline._runtime_failed, args=(self.error,), daemon=True).start()
                 return
+
+    def _can_step(self) -> bool:
+        """(Under ``cv``.) Whether the step thread has work: queued input no transaction holds back, a
+        commit to finish, or the end of a stop."""
+        if self.txn.committing or (self.stopping and not self.inflight):
+            return True
+        return bool(self.queue) and not self.txn.holds_input
+
+    def _committed(self) -> None:
+        with self.cv:
+            tid = self.txn.id
+            self.txn.committed()
+            self.cv.notify_all()
+        log.info("transaction %d committed at step %d", tid, self.step)
+
+    # -- transactions --------------------------------------------------------------------------
+    def start_transaction(self) -> int:
+        with self.cv:
+            tid = self.txn.start()
+        log.info("transaction %d started", tid, extra={"pipeline": self.pipeline.name})
+        return tid
+
+    def commit_transaction(self) -> int:
+        with self.cv:
+            tid = self.txn.commit()
+            self.cv.notify_all()
+        log.info("transaction %d committing", tid, extra={"pipeline": self.pipeline.name})
+        return tid
 
     def _step(self, batches: list[Batch]) -> None:
         t0 = time.perf_counter()
@@ -383,6 +420,7 @@ class Runtime:
                         tv = time.perf_counter()
                         dels, ins = self.views[v.name].step(con, changes)
                         self.view_times[v.name] += time.perf_counter() - tv
+                        self.view_steps[v.name] += 1
                         if dels or ins:
                             changes[v.name] = (dels, ins)
                 con.execute("COMMIT")
@@ -448,8 +486,8 @@ class Runtime:
             gm = {
                 "state": "Paused" if self.paused else "Running",
                 "bootstrap_in_progress": False,
-                "transaction_status": "NoTransaction",
-                "transaction_id": 0,
+                "transaction_status": self.txn.status,
+                "transaction_id": self.txn.id,
                 "rss_bytes": _rss(),
                 "cpu_msecs": int(time.process_time() * 1000),
                 "start_time": int(self.start_time),
