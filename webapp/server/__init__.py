@@ -39,6 +39,9 @@ def create_app(engine, config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     guard.init_app(app)
     app.register_blueprint(bp)
+    from . import observe
+    for extra in (observe.root, observe.bp):
+        app.register_blueprint(extra)
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException):
