@@ -302,7 +302,7 @@ def metrics():
 @bp.app_errorhandler(E.EngineError)
 def engine_error(e: E.EngineError):
     log = current_app.logger
-    if e.status >= 500 and not isinstance(e, E.Unavailable):
+    if e.status >= 500 and not isinstance(e, (E.Unavailable, E.NotImplementedHere)):
         log.error("%s: %s", e.error_code, e.message, exc_info=e)
     else:
         log.info("%s %s -> %d %s", request.method, request.path, e.status, e.error_code)
