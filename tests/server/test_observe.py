@@ -219,3 +219,15 @@ def test_official_client(engine, http, make_pipeline):
         assert "Stopped -> Provisioning" in first and stream.cursor().endswith(":1")
     bundle = zipfile.ZipFile(io.BytesIO(p.support_bundle(heap_profile=False)))
     assert "stats.json" in bundle.namelist()
+
+
+def test_egress_stream_gauge_counts_open_streams_only(http, make_pipeline, egress):
+    """A closed stream stays listed in stats (closed: true) but is no longer an open stream."""
+    name = make_pipeline(SQL)
+    egress(name, "v").close()
+    deadline = time.monotonic() + 20
+    while not [o for o in http.get(f"/pipelines/{name}/stats").json()["outputs"] if o["closed"]]:
+        assert time.monotonic() < deadline, "the closed stream never showed as closed"
+        time.sleep(0.05)
+    for path in ("/metrics", f"/pipelines/{name}/metrics"):
+        assert f'sluice_egress_streams{{pipeline="{name}"}} 0' in http.get(path).text

@@ -108,6 +108,12 @@ def test_official_client(engine, make_pipeline):
         c.create_api_key("k")
     assert e.value.status_code == 501
     p = feldera.Pipeline.get(make_pipeline(SQL), c)
-    with pytest.raises(FelderaAPIError) as e:
-        p.pause_input_connector("t", "gen")
-    assert e.value.status_code == 404 and e.value.error_code == "UnknownInputEndpoint"
+    for call, status, code in ((lambda: p.pause_input_connector("t", "gen"), 404, "UnknownInputEndpoint"),
+                               (lambda: p.start_input_connector("t", "gen"), 404, "UnknownInputEndpoint"),
+                               (lambda: p.input_connector_stats("t", "gen"), 404, "UnknownInputEndpoint"),
+                               (lambda: p.output_connector_stats("v", "out"), 404, "UnknownOutputEndpoint"),
+                               (lambda: p.advance_clock(1000), 400, "NotSupported"),
+                               (lambda: p.sync_checkpoint(), 501, "EnterpriseFeature")):
+        with pytest.raises(FelderaAPIError) as e:
+            call()
+        assert (e.value.status_code, e.value.error_code) == (status, code)
