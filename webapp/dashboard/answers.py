@@ -4,13 +4,14 @@
 ``{"message", "error_code", "details"}`` with its status; ``upstream_error`` turns an error from the
 pipeline server (``webapp.client``'s ``SluiceError``) into the same envelope, keeping its status (502 when
 the server could not be reached or answered nonsense). ``create_app`` registers ``upstream_error`` for the
-whole app; a blueprint with more to say registers its own and calls it.
+whole app; a blueprint with more to say registers its own and calls it. ``too_large`` answers a body over
+its limit (``RequestEntityTooLarge``, also registered app-wide).
 """
 
 from __future__ import annotations
 
 import orjson
-from flask import Response
+from flask import Response, request
 
 from webapp.client import ApiError, SluiceError
 
@@ -30,4 +31,13 @@ def upstream_error(e: SluiceError, details=None) -> Response:
     return refuse(status, e.error_code or "UpstreamError", e.message, e.details if details is None else details)
 
 
-__all__ = ["json_answer", "refuse", "upstream_error"]
+def too_large(_e=None) -> Response:
+    """A body over the request's limit (``FORM_MAX_BYTES``; uploads have their own), found from its
+    ``Content-Length`` before reading or while a chunked body is read: the connection closes after this
+    answer, the rest of the body unread (``worker.py``)."""
+    limit = request.max_content_length
+    return refuse(413, "PayloadTooLarge", f"the request body is larger than {limit} bytes (FORM_MAX_BYTES); "
+                  "send less at a time, or a file through the upload page", {"limit": limit})
+
+
+__all__ = ["json_answer", "refuse", "too_large", "upstream_error"]

@@ -12,6 +12,8 @@ import threading
 from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
 
+from . import ratelimit
+
 sock = Sock()
 
 KEEPALIVE_SECS = 15.0
@@ -59,7 +61,7 @@ def _send_loop(ws, session) -> None:
 @sock.route("/ws")
 def websocket(ws):
     ws.sock = _WholeSends(ws.sock)
-    session = current_app.extensions["sluice_hub"].open_session()
+    session = current_app.extensions["sluice_hub"].open_session(ratelimit.client())
     sender = threading.Thread(target=_send_loop, args=(ws, session), daemon=True, name=f"ws-send-{session.n}")
     sender.start()
     try:
