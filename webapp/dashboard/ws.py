@@ -2,7 +2,8 @@
 
 The handler is thin: it opens a hub session, passes each message to it, and a second thread sends
 what the session hands out; the session is closed (every subscription released) in ``finally``.
-Origin and Host were checked before the handshake (``security.py``), and the session (``auth.py``).
+Origin and Host were checked before the handshake (``security.py``), and the session (``auth.py``),
+which is checked again every few seconds: a removed user's socket, or one whose password changed, closes (1008).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
 
 from . import ratelimit
+from .auth import still_signed_in
 
 sock = Sock()
 
 KEEPALIVE_SECS = 15.0
+SIGN_IN_CHECK_SECS = 5.0  # how soon an open WebSocket ends after its user is removed or its password changed
 
 
 class _WholeSends:
@@ -66,7 +69,10 @@ def websocket(ws):
     sender.start()
     try:
         while not session.closed:
-            message = ws.receive(timeout=KEEPALIVE_SECS)
+            message = ws.receive(timeout=SIGN_IN_CHECK_SECS)
+            if not still_signed_in():
+                ws.close(reason=1008, message="signed out: the user was removed or its credentials changed")
+                break
             if message is not None:
                 session.handle(message)
     except ConnectionClosed:
