@@ -1,5 +1,6 @@
-"""Sessions end with the credentials they were made with (issue 16, item 7). A real dashboard process; its
-users file is changed with `sluice user`, as an administrator would."""
+"""Sessions end with the credentials they were made with, and sign-in only ever sends a browser on to a
+path of this dashboard (issue 16, items 7, 8 and 9). A real dashboard process; its users file is changed
+with `sluice user`, as an administrator would."""
 
 from __future__ import annotations
 
@@ -108,3 +109,39 @@ def test_an_open_websocket_ends_when_its_user_is_removed(dash, users_file):
     finally:
         if ws.connected:
             ws.close()
+
+
+def login_form(c: httpx.Client, nxt: str) -> httpx.Response:
+    page = c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return c.post("/login", data={"username": "admin", "password": "admin-pass-0", "csrf_token": token, "next": nxt})
+
+
+@pytest.mark.parametrize("nxt", ["/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\\evil.example",
+                                 "//evil.example", "https://evil.example/", " /x", "/x\nSet-Cookie: a=b",
+                                 "javascript:alert(1)", "/\x00x"])
+def test_sign_in_refuses_a_next_that_is_not_a_path_of_this_site(dash, nxt):
+    """``/%09/evil.example`` used to answer ``Location: //evil.example``, and a line feed a 500."""
+    with httpx.Client(base_url=dash.url, headers={"X-Forwarded-For": client_address()}, timeout=WAIT) as c:
+        for r in (c.get("/login", params={"next": nxt}), login_form(c, nxt)):
+            assert r.status_code == 400, (nxt, r.status_code, r.headers.get("location"))
+            body = r.json()
+            assert set(body) == {"message", "error_code", "details"} and body["error_code"] == "UnsafeNext"
+            assert body["details"] == {"parameter": "next", "value": nxt}
+            assert "location" not in r.headers
+        assert not signed_in(c)  # nothing happened: a user fixes the link, not the password
+
+
+@pytest.mark.parametrize("nxt", ["/pipelines/demo?tab=views", "/", "/pipelines/a%2F%2Fb"])
+def test_sign_in_goes_on_to_a_path_of_this_site(dash, nxt):
+    with httpx.Client(base_url=dash.url, headers={"X-Forwarded-For": client_address()}, timeout=WAIT) as c:
+        assert c.get("/login", params={"next": nxt}).status_code == 200
+        r = login_form(c, nxt)
+        assert r.status_code == 302 and r.headers["location"] == nxt
+
+
+def test_a_page_with_a_line_feed_in_its_path_still_sends_to_sign_in(dash):
+    with httpx.Client(base_url=dash.url, timeout=WAIT) as c:
+        r = c.get("/pipelines/a%0Ab")
+        assert r.status_code == 302 and r.headers["location"] == "/login"
+        assert c.get(r.headers["location"]).status_code == 200

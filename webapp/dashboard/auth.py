@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -306,7 +307,8 @@ def init_app(app: Flask) -> None:
             session.pop("user", None)
             session.pop("stamp", None)
             if _is_page() and request.method in SAFE_METHODS:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+                back = request.full_path.rstrip("?")
+                return redirect(url_for("auth.login", next=back if _safe_next(back) else None))
             return refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
         g.user, g.role = name, record["role"]
         if request.method not in SAFE_METHODS and g.role != "editor" and request.path != "/logout":
@@ -317,15 +319,27 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Where to go after signing in: ``target`` if it is a path of this site, "/" if none is given, else
+    None. Browsers drop tabs and line breaks from a URL and read ``\\`` as ``/`` (``/<TAB>/evil.example``
+    is ``//evil.example``, another site), so any control character or backslash is refused, and so is what
+    is not a path (``//host``, ``https:...``)."""
+    if not target:
         return "/"
+    if _NOT_IN_A_PATH.search(target) or not target.startswith("/") or target.startswith("//"):
+        return None
     return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     nxt = _safe_next(request.values.get("next"))
+    if nxt is None:
+        return refuse(400, "UnsafeNext", "next must be a path of this dashboard (like /pipelines/demo), without "
+                      "control characters or backslashes", {"parameter": "next", "value": request.values["next"]})
     if request.method == "GET":
         return render_template("login.html", next=nxt, error=None, name="")
     limiter: RateLimiter = current_app.extensions["sluice_login_limit"]
