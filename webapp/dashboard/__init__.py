@@ -48,7 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from werkzeug.exceptions import RequestEntityTooLarge
 
-    from .answers import too_large, upstream_error
+    from .answers import JSONProvider, too_large, upstream_error
     from .demo_data import DemoGenerator
     from .hub import Hub
     from .upstream import Upstream
@@ -56,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(_ROOT / "templates"), static_folder=str(_ROOT / "static"),
                 static_url_path="/static")
     app.config.update(_settings.load(config))
+    app.json = JSONProvider(app)
     app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 0)
     upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"))
     app.extensions["sluice_upstream"] = upstream

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import orjson
 from flask import Response, request
+from flask.json.provider import DefaultJSONProvider
 
 from webapp.client import ApiError, SluiceError
 
@@ -40,4 +41,15 @@ def too_large(_e=None) -> Response:
                   "send less at a time, or a file through the upload page", {"limit": limit})
 
 
-__all__ = ["json_answer", "refuse", "too_large", "upstream_error"]
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply to read is invalid JSON (``get_json`` then
+    answers as for any bad body) rather than a ``RecursionError`` and a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("arrays and objects are nested too deeply to read") from None
+
+
+__all__ = ["json_answer", "refuse", "too_large", "upstream_error", "JSONProvider"]

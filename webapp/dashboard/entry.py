@@ -29,7 +29,7 @@ from . import ratelimit
 from .api import summary
 from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
 from .upstream import Relation, relations
-from .validate import DuplicateName, check_row, loads, parse_documents, rules_for
+from .validate import DuplicateName, TooDeep, check_row, loads, parse_documents, rules_for
 from .answers import json_answer, refuse, upstream_error
 
 bp = Blueprint("entry", __name__)
@@ -86,7 +86,7 @@ def _body() -> dict:
     g.entry_bytes = len(raw)  # charged to the client's INGRESS_RATE when the rows go out
     try:
         body = loads(raw or b"{}")
-    except DuplicateName as e:
+    except (DuplicateName, TooDeep) as e:
         raise EntryError(400, "InvalidJson", f"the body is not accepted: {e}") from None
     except ValueError as e:
         raise EntryError(400, "InvalidJson", f"the body is not JSON: {e}") from None
