@@ -68,8 +68,10 @@ def websocket(ws):
     sender = threading.Thread(target=_send_loop, args=(ws, session), daemon=True, name=f"ws-send-{session.n}")
     sender.start()
     try:
+        # without sign-in there is nothing to check: wake only as often as before
+        wait = SIGN_IN_CHECK_SECS if "sluice_users" in current_app.extensions else KEEPALIVE_SECS
         while not session.closed:
-            message = ws.receive(timeout=SIGN_IN_CHECK_SECS)
+            message = ws.receive(timeout=wait)
             if not still_signed_in():
                 ws.close(reason=1008, message="signed out: the user was removed or its credentials changed")
                 break
