@@ -122,6 +122,23 @@ def test_a_refused_request_closes_without_reading_its_body(dashboard, path, stat
         assert_cut_while_served(attack, dashboard.url)
 
 
+def test_a_client_still_sending_a_refused_part_gets_the_whole_answer(dashboard):
+    """The other side of the bound: a refused body of a few MiB (the upload page sends 8 MiB parts) is
+    read to its end after the answer (DRAIN_MAX_BYTES), so the browser sees the answer and then the
+    connection's end, never a reset that could lose the answer."""
+    body = b"1,abcdefghij\n" * ((3 << 20) // 13)  # 3 MiB
+    head = ("POST /api/pipelines/x/tables/t/upload?format=csv&first_row=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: text/csv\r\nContent-Length: {len(body)}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", urlsplit(dashboard.url).port), timeout=WAIT) as s:
+        s.sendall(head.encode() + body)
+        answer = b""
+        while chunk := s.recv(65536):  # a reset raises here
+            answer += chunk
+    head_part, _, rest = answer.partition(b"\r\n\r\n")
+    assert head_part.lower().startswith(b"http/1.1 403") and b"connection: close" in head_part.lower()
+    assert json.loads(rest)["error_code"] == "CsrfFailed"
+
+
 def test_a_json_body_over_the_limit_is_refused_unread(dashboard):
     """Bodies Flask reads whole (JSON, the sign-in form) are bounded by FORM_MAX_BYTES: a chunked one is
     refused (413, error envelope) once past it, and the connection closes."""

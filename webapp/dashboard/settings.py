@@ -49,6 +49,10 @@ SETTINGS: list[Setting] = [
     Setting("FORM_MAX_BYTES", 1 << 20, "largest body of any request but a file upload (data entry, queries, the "
             "program editor, sign-in), in bytes; 413 beyond it, from `Content-Length` before the body is read",
             int),
+    Setting("DRAIN_MAX_BYTES", 16 << 20, "bytes of a request body still read (and dropped) after an answer given "
+            "before the body was read, so a browser still sending sees the answer; beyond, the connection is cut "
+            "(gevent worker)", int),
+    Setting("DRAIN_SECONDS", 5.0, "seconds that reading may take at most", float),
     Setting("MAX_SUBSCRIPTIONS", 100, "subscriptions one WebSocket may hold at once; more are refused with an "
             "`error` frame `TooManySubscriptions`", int),
     Setting("USER_MAX_SUBSCRIPTIONS", 300, "subscriptions one client (signed-in user, else address) may hold at once "

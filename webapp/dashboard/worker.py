@@ -1,4 +1,4 @@
-"""The dashboard's gevent worker: gunicorn's, except that a request body left unread is never drained.
+"""The dashboard's gevent worker: gunicorn's, except that a request body left unread is drained only a little.
 
 After answering, gunicorn's gevent worker reads whatever the client still sends of the request body
 (1 KiB at a time, without limit) before it reads the next request on the connection. A refused request
@@ -7,13 +7,21 @@ event loop for as long as the client likes: data that is already there never mak
 so the reading greenlet never yields, and every page and WebSocket of the dashboard waits with it.
 
 So the worker watches each request's body: when the application answers without having read it to its
-end, the answer says ``Connection: close`` and the connection is closed right after it, unread. (The
-``gthread`` worker drains at most 64 KiB within a deadline, so it needs nothing of this.)
+end, the answer says ``Connection: close``. After it, the worker reads and drops what still comes of the
+body for at most ``DRAIN_MAX_BYTES`` and ``DRAIN_SECONDS``, yielding after each read, then closes the
+connection. The little drain is for browsers: one whose upload part is refused (409 paused, 429 over its
+rate) while it is still sending sees the answer, where a connection closed on unread data is reset and
+the answer may be lost. (The ``gthread`` worker drains at most 64 KiB within a deadline by itself.)
 """
 
 from __future__ import annotations
 
+import time
+
+import gevent
 from gunicorn.workers.ggevent import GeventWorker
+
+DRAIN_CHUNK = 1 << 16
 
 
 class _WatchedBody:
@@ -92,16 +100,45 @@ def _closing_unread(app):
     return wsgi
 
 
+def _drain(body: _WatchedBody, sock, max_bytes: int, seconds: float) -> None:
+    """Read and drop the rest of ``body``, within the bounds, letting the other greenlets run after each read."""
+    deadline = time.monotonic() + seconds
+    prior = sock.gettimeout()
+    try:
+        while max_bytes > 0 and not body.ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            sock.settimeout(left)
+            data = body.read(min(DRAIN_CHUNK, max_bytes))
+            max_bytes -= len(data)
+            gevent.sleep(0)
+    except Exception:  # a timeout, a reset, a torn chunked body (gunicorn's parser): it closes anyway
+        return
+    finally:
+        try:
+            sock.settimeout(prior)
+        except OSError:
+            pass
+
+
 class DashboardWorker(GeventWorker):
     """``-k webapp.dashboard.worker.DashboardWorker``: ``serve.py`` uses it for ``--worker-class gevent``."""
 
     def load_wsgi(self):
         super().load_wsgi()
+        config = getattr(self.wsgi, "config", {})  # the Flask app: its settings (``settings.py``)
+        self.drain = (int(config.get("DRAIN_MAX_BYTES", 16 << 20)), float(config.get("DRAIN_SECONDS", 5.0)))
         self.wsgi = _closing_unread(self.wsgi)
 
     def handle_request(self, listener_name, req, sock, addr):
-        req.body = _WatchedBody(req.body, req)
-        return super().handle_request(listener_name, req, sock, addr)
+        body = req.body = _WatchedBody(req.body, req)
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        except StopIteration:  # answered, and the connection is to close: maybe with a body left unread
+            if not body.ended:
+                _drain(body, sock, *self.drain)
+            raise
 
 
 __all__ = ["DashboardWorker"]
