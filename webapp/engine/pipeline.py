@@ -21,7 +21,7 @@ import duckdb
 
 from .errors import (
     InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
-    UnknownInputStream, UpdateRestrictedToStopped,
+    UnknownInputEndpoint, UnknownInputStream, UpdateRestrictedToStopped,
 )
 import orjson
 
@@ -379,6 +379,17 @@ class Pipeline:
         if rt is None or self.status not in ("Running", "Paused"):
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
+
+    def connector(self, table_name: str, connector_name: str):
+        """The running connector ``connector_name`` of a table (``/tables/{t}/connectors/{c}/...``)."""
+        rt = self.running()
+        table = rt.program.table(table_name)
+        if table is None:
+            raise UnknownInputStream(table_name)
+        for c in rt.connectors:
+            if c.table.name == table.name and c.conn.name == connector_name:
+                return c
+        raise UnknownInputEndpoint(f"{table.name}.{connector_name}")
 
     def ingest(self, table_name: str, body, params: dict[str, str], force: bool,
                idempotency_key: str | None = None) -> tuple[int, dict]:

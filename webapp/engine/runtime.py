@@ -445,6 +445,10 @@ class Runtime:
                                  "i": self.total_input_records, "m": _rss(), "s": 0})
             self.stopped.wait(1.0)
 
+    def connector_stats(self, connector) -> dict:
+        with self.cv:
+            return connector.stats(self.source_processed[connector.key])
+
     def time_series(self) -> dict:
         return {"now": int(time.time() * 1000), "samples": list(self.samples)}
 
