@@ -115,6 +115,9 @@ def test_documented_values_in_columnar_form(http):
     name, _ = _run(http, sql)
     assert _rows(http, name, "SELECT * FROM example1 ORDER BY col1") == \
         [{"col1": 1, "col2": "a"}, {"col1": 2, "col2": "b"}, {"col1": 3, "col2": "c"}, {"col1": 4, "col2": "d"}]
+    conns = http.get(f"/pipelines/{name}").json()["program_info"]["input_connectors"]
+    assert list(conns) == ["example1.unnamed-0"] and conns["example1.unnamed-0"]["stream"] == "example1"
+    assert conns["example1.unnamed-0"]["transport"]["name"] == "datagen"
 
 
 def test_no_field_settings_increment_every_column(http):

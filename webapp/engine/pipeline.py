@@ -149,6 +149,8 @@ class Pipeline:
         try:
             self.program = compile_program(code)
             self._plans = {v.name: plan_view(v, self.program) for v in self.program.views}
+            self._input_connectors = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
+                                      for t in self.program.tables for c in table_connectors(t)}
             self.program_status = "Success"
             self.program_error = {"sql_compilation": {"exit_code": 0, "messages": []},
                                   "rust_compilation": None, "system_error": None}
@@ -535,7 +537,8 @@ class Pipeline:
             if self.program is not None:
                 prog_info = {
                     "schema": self.program.schema_json(),
-                    "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": {},
+                    "main_rust": "", "udf_stubs": "", "dataflow": None,
+                    "input_connectors": self._input_connectors,
                     "output_connectors": {},
                     "sluice": {
                         "views": {v.name: {"strategy": self._plans[v.name].strategy,
