@@ -262,7 +262,8 @@ def test_output_connectors_of_views_are_refused(http):
     ({"plan": [{"fields": {"id": {"strategy": "email"}}}]}, "strategy 'email' cannot make values of type INTEGER"),
     ({"plan": [{"fields": {"id": {"range": [5, 5]}}}]}, "'range' of column 'id' is empty"),
     ({"plan": [{"fields": {"id": {"null_percentage": 10}}}]}, "column 'id' is NOT NULL"),
-    ({"plan": [{"fields": {"id": {"values": ["a"]}}}]}, "'values' of column 'id' holds 'a', which is no INTEGER"),
+    ({"plan": [{"fields": {"id": {"values": ["a"]}}}]}, "'values' of column 'id' holds \"a\", which is no INTEGER"),
+    ({"plan": [{"fields": {"id": {"values": [1, 2**40]}}}]}, "holds 1099511627776, which is no INTEGER"),
     ({"plan": [{"fields": {"id": {"mean": 3}}}]}, "unknown key 'mean' in the datagen settings of column 'id'"),
     ({"plan": [{"rate": 0}]}, "'rate'"),
 ])

@@ -9,9 +9,11 @@ Ranges are turned into numbers once: days for DATE, milliseconds for TIME and TI
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from dataclasses import dataclass, field
 
 from ..catalog import INTEGER_RANGES
+from ..ingress import RecordError, value_converter
 from .errors import ConnectorConfigError
 
 STRING_STRATEGIES = (
@@ -185,33 +187,23 @@ def _field(s, ctype, col: str, near: str) -> FieldSettings:
 
 
 def _values(values, ctype, col: str) -> list:
+    """The values, each checked by the converter HTTP ingress uses, so none can fail to parse later."""
     if not isinstance(values, list):
         raise _err(f"'values' of column '{col}' must be a list", "values")
     if not values and not ctype.nullable:
         raise _err(f"'values' of column '{col}' is empty, which makes NULLs, but the column is NOT NULL", "values")
+    conv = value_converter(ctype)
     for v in values:
         if v is None:
             if not ctype.nullable:
                 raise _err(f"'values' of column '{col}' holds null, but the column is NOT NULL", "values")
-        elif not _kind_ok(v, ctype):
-            raise _err(f"'values' of column '{col}' holds {v!r}, which is no {ctype.type}", "values")
+            continue
+        try:
+            conv(v)
+        except RecordError as e:
+            raise _err(f"'values' of column '{col}' holds {json.dumps(v)}, which is no {ctype.type}: "
+                       f"{e.description}", "values") from None
     return values
-
-
-def _kind_ok(v, ctype) -> bool:
-    t = ctype.type
-    if t == "BOOLEAN":
-        return isinstance(v, bool)
-    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT"):
-        lo, hi = INTEGER_RANGES.get(t, (None, None))
-        return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-    if t in NUMBER_TYPES:
-        return isinstance(v, (int, float, str)) and not isinstance(v, bool)
-    if t in STRING_TYPES or t in TEMPORAL_TYPES:
-        return isinstance(v, str)
-    if t == "ARRAY":
-        return isinstance(v, list) and all(x is None or _kind_ok(x, ctype.component) for x in v)
-    return False
 
 
 def _range(r, ctype, col: str) -> tuple:
