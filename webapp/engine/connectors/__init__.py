@@ -9,14 +9,20 @@ compile time. Layout:
     progress.py        which rows were delivered, carried by the log and checkpoints: no row twice or lost
     runner.py          the worker threads of one connector of a running pipeline
 
-The compiler calls ``check_table_connectors``/``check_view_connectors`` with the raw property text;
-the runtime calls ``start_connectors`` and ``stop_connectors``.
+The compiler calls ``check_table_connectors``/``check_view_properties`` with the raw WITH properties;
+the runtime calls ``start_connectors``, then each runner's ``start``, ``request_stop`` and ``join``.
 """
 
 from __future__ import annotations
 
-from .config import ConnectorConfigError, InputConnector, check_view_connectors, parse_table_connectors
-from .progress import connector_key, record as record_progress
+from .config import (
+    ConnectorConfigError,
+    InputConnector,
+    check_view_connectors,
+    parse_table_connectors,
+)
+from .progress import connector_key
+from .progress import record as record_progress
 from .runner import DatagenRunner
 
 PROPERTY = "connectors"
@@ -77,5 +83,14 @@ def _check_start_order(runners: list[DatagenRunner]) -> None:
                 todo.extend(waits[id(o)])
 
 
-__all__ = ["ConnectorConfigError", "InputConnector", "DatagenRunner", "check_table_connectors",
-           "check_view_properties", "table_connectors", "start_connectors", "record_progress", "PROPERTY"]
+__all__ = [
+    "PROPERTY",
+    "ConnectorConfigError",
+    "DatagenRunner",
+    "InputConnector",
+    "check_table_connectors",
+    "check_view_properties",
+    "record_progress",
+    "start_connectors",
+    "table_connectors",
+]

@@ -88,7 +88,7 @@ def _transport_name(conn: dict, text: str) -> str:
                       "transport")
     extra = set(transport) - {"name", "config"}
     if extra:
-        k = sorted(extra)[0]
+        k = min(extra)
         raise _locate(text, ConnectorConfigError(f"unknown key '{k}' in a connector's transport"), k)
     return transport["name"]
 
@@ -174,5 +174,10 @@ def _count(conn: dict, key: str, text: str, default):
     return v
 
 
-__all__ = ["ConnectorConfigError", "InputConnector", "parse_table_connectors", "check_view_connectors",
-           "FELDERA_TRANSPORTS"]
+__all__ = [
+    "FELDERA_TRANSPORTS",
+    "ConnectorConfigError",
+    "InputConnector",
+    "check_view_connectors",
+    "parse_table_connectors",
+]

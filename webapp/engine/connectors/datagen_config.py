@@ -33,7 +33,7 @@ STRING_TYPES = {"VARCHAR", "CHAR"}
 TEMPORAL_TYPES = {"DATE", "TIME", "TIMESTAMP"}
 _DEFAULT_RANGES = {"VARCHAR": (0, 25), "CHAR": (0, 25), "ARRAY": (0, 5), "DATE": (0, 54787),
                    "TIME": (0, 86_400_000), "TIMESTAMP": (0, 4_102_444_800_000)}
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 _U32_MAX, _U64_MAX = 2**32 - 1, 2**64 - 1
 
 
@@ -47,7 +47,7 @@ class FieldSettings:
     scale: int = 1
     e: float = 1.0
     values: list | None = None
-    value: "FieldSettings | None" = None
+    value: FieldSettings | None = None
 
 
 @dataclass
@@ -252,7 +252,7 @@ def _time_ms(s: str) -> int:
 
 
 def _timestamp_ms(s: str) -> int:
-    d = _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    d = _dt.datetime.fromisoformat(s)  # takes a trailing Z since Python 3.11
     if d.tzinfo is None:
         raise ValueError(s)
     return (d - _EPOCH) // _dt.timedelta(milliseconds=1)
@@ -263,5 +263,12 @@ def default_range(type_name: str) -> tuple | None:
     return _DEFAULT_RANGES.get(type_name)
 
 
-__all__ = ["DatagenConfig", "Plan", "FieldSettings", "parse_datagen", "check_columns", "STRING_STRATEGIES",
-           "default_range"]
+__all__ = [
+    "STRING_STRATEGIES",
+    "DatagenConfig",
+    "FieldSettings",
+    "Plan",
+    "check_columns",
+    "default_range",
+    "parse_datagen",
+]

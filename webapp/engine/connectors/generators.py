@@ -159,4 +159,4 @@ def _timestamp_text(ms: int) -> str:
     return text + (f".{d.microsecond // 1000:03d}" if d.microsecond else "")
 
 
-__all__ = ["RowMaker", "GenerationError"]
+__all__ = ["GenerationError", "RowMaker"]

@@ -72,4 +72,4 @@ class Claims:
         return pos, end
 
 
-__all__ = ["connector_key", "add_range", "record", "Claims"]
+__all__ = ["Claims", "add_range", "connector_key", "record"]

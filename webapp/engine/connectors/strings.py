@@ -55,7 +55,7 @@ class StringMaker:
         assert strategy in STRING_STRATEGIES
         f = self.f
         f.seed_instance(rng.getrandbits(64))
-        count = lambda: rng.randrange(lo, hi)  # noqa: E731 - the length a range gives, drawn when used
+        count = lambda: rng.randrange(lo, hi)
         match strategy:
             case "word": return f.word()
             case "words": return " ".join(f.words(nb=count()))
