@@ -3,6 +3,8 @@ over real HTTP, with Feldera's answers as the expectation."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -54,20 +56,37 @@ def test_validate_program(http):
         assert r.status_code == 400 and r.json()["details"]["field"] == field
 
 
-def test_connectors_by_name_are_unknown(http, make_pipeline, new_pipeline):
+DATAGEN = ("CREATE TABLE g (id INT) WITH ('connectors' = '[{\"name\": \"gen\", \"transport\": {\"name\": "
+           "\"datagen\", \"config\": {\"plan\": [{\"limit\": 5}]}}}]');\n"
+           "CREATE MATERIALIZED VIEW v AS SELECT * FROM g;")
+
+
+def test_completion_token_of_a_connector(http, make_pipeline):
+    name = make_pipeline(DATAGEN)
+    r = http.get(f"/pipelines/{name}/tables/g/connectors/gen/completion_token")
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    deadline = time.monotonic() + 20
+    while http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
+        assert time.monotonic() < deadline, "the connector's token never completed"
+        time.sleep(0.02)
+    for path, code in (("tables/g/connectors/nope/completion_token", "UnknownInputEndpoint"),
+                       ("tables/nosuch/connectors/gen/completion_token", "UnknownInputStream")):
+        r = http.get(f"/pipelines/{name}/{path}")
+        assert r.status_code == 404 and r.json()["error_code"] == code, r.text
+
+
+def test_views_have_no_connectors(http, make_pipeline, new_pipeline):
     name = make_pipeline(SQL)
-    for method, path, code in (
-            ("POST", "tables/t/connectors/gen/start", "UnknownInputEndpoint"),
-            ("POST", "tables/t/connectors/gen/pause", "UnknownInputEndpoint"),
-            ("GET", "tables/t/connectors/gen/stats", "UnknownInputEndpoint"),
-            ("GET", "views/v/connectors/out/stats", "UnknownOutputEndpoint"),
-            ("POST", "tables/nosuch/connectors/gen/start", "UnknownInputStream"),
-            ("GET", "views/nosuch/connectors/out/stats", "UnknownOutputStream")):
+    for method, path, code in (("GET", "views/v/connectors/out/stats", "UnknownOutputEndpoint"),
+                               ("POST", "views/v/connectors/out/pause", "UnknownOutputEndpoint"),
+                               ("POST", "views/v/connectors/out/start", "UnknownOutputEndpoint"),
+                               ("GET", "views/nosuch/connectors/out/stats", "UnknownOutputStream")):
         r = http.request(method, f"/pipelines/{name}/{path}")
         assert r.status_code == 404 and r.json()["error_code"] == code, (path, r.text)
-    assert http.get(f"/pipelines/{name}/tables/t/connectors/gen/stats").json()["details"] == {"endpoint_name": "gen"}
+    assert http.get(f"/pipelines/{name}/views/v/connectors/out/stats").json()["details"] == {"endpoint_name": "out"}
     stopped = new_pipeline(SQL)
-    r = http.post(f"/pipelines/{stopped}/tables/t/connectors/gen/start")
+    r = http.get(f"/pipelines/{stopped}/views/v/connectors/out/stats")
     assert r.status_code == 503 and r.json()["error_code"] == "PipelineInteractionNotDeployed"
 
 
@@ -108,12 +127,11 @@ def test_official_client(engine, make_pipeline):
         c.create_api_key("k")
     assert e.value.status_code == 501
     p = feldera.Pipeline.get(make_pipeline(SQL), c)
-    for call, status, code in ((lambda: p.pause_input_connector("t", "gen"), 404, "UnknownInputEndpoint"),
-                               (lambda: p.start_input_connector("t", "gen"), 404, "UnknownInputEndpoint"),
-                               (lambda: p.input_connector_stats("t", "gen"), 404, "UnknownInputEndpoint"),
-                               (lambda: p.output_connector_stats("v", "out"), 404, "UnknownOutputEndpoint"),
+    for call, status, code in ((lambda: p.output_connector_stats("v", "out"), 404, "UnknownOutputEndpoint"),
                                (lambda: p.advance_clock(1000), 400, "NotSupported"),
                                (lambda: p.sync_checkpoint(), 501, "EnterpriseFeature")):
         with pytest.raises(FelderaAPIError) as e:
             call()
         assert (e.value.status_code, e.value.error_code) == (status, code)
+    g = feldera.Pipeline.get(make_pipeline(DATAGEN), c)
+    g.wait_for_token(g.generate_completion_token("g", "gen"))

@@ -27,7 +27,7 @@
           └── StorageUnavailable     StorageUnavailable (Sluice extension)
 
 Added for the observation, checkpoint and transaction endpoints (Feldera's codes):
-NotFound: UnknownInputEndpoint, UnknownOutputEndpoint (404); BadRequest: NoTransactionInProgress,
+NotFound: UnknownOutputEndpoint (404); BadRequest: NoTransactionInProgress,
 IncarnationUuidMismatch, CheckpointsDisabled (400); TransactionInProgress (409); NotImplemented (501),
 with EnterpriseFeature for what Feldera's open-source edition also refuses.
 
@@ -239,14 +239,15 @@ class StorageUnavailable(Unavailable):
     error_code = "StorageUnavailable"
 
 
-class UnknownEndpoint(NotFound):
-    """Raised when a connector endpoint is named that the pipeline does not have (Sluice has none but
-    the HTTP ones, which are not addressed by name)."""
+class UnknownOutputEndpoint(NotFound):
+    """Raised when a view's connector is named: Sluice has no output connectors besides HTTP egress,
+    which is not addressed by name."""
 
-    def __init__(self, direction: str, relation: str, name: str):
-        self.error_code = "UnknownInputEndpoint" if direction == "input" else "UnknownOutputEndpoint"
-        super().__init__(f"unknown {direction} endpoint name '{name}': {relation} has no connector of that name "
-                         "(Sluice runs no connectors besides HTTP ingress and egress)", {"endpoint_name": name})
+    error_code = "UnknownOutputEndpoint"
+
+    def __init__(self, endpoint_name: str):
+        super().__init__(f"Unknown output connector '{endpoint_name}': Sluice has no output connectors besides "
+                         "HTTP egress (GET or POST .../egress/{view})", {"endpoint_name": endpoint_name})
 
 
 class TransactionInProgress(EngineError):
@@ -297,6 +298,6 @@ __all__ = [
     "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
     "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
     "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
-    "UnknownEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
+    "UnknownOutputEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
     "CheckpointsDisabled", "NotImplementedHere", "EnterpriseFeature",
 ]

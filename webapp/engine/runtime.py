@@ -242,6 +242,11 @@ class Runtime:
             self.queue.append(b)
             self.cv.notify_all()
 
+    def current_token(self) -> str:
+        """A token that completes once every batch accepted so far is processed."""
+        with self.cv:
+            return self._token(self.next_seq)
+
     def _token(self, seq: int) -> str:
         raw = orjson.dumps({"i": self.pipeline.token_id, "s": seq})
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")

@@ -1,42 +1,16 @@
-"""Feldera endpoints Sluice answers without implementing: connectors by name (Sluice runs none but HTTP
-ingress and egress), the HTTP-driven clock, and those answered 501 (docs/api.md says why for each)."""
+"""Feldera endpoints Sluice answers without implementing: the HTTP-driven clock, and those answered 501
+(docs/api.md says why for each)."""
 
 from __future__ import annotations
 
 from flask import Blueprint
 
 from ..engine import errors as E
-from ..engine.errors import UnknownInputStream, UnknownOutputStream
 from .api import _engine
 
 bp = Blueprint("v0_unsupported", __name__, url_prefix="/v0")
 
 _P = "/pipelines/<name>"
-
-
-def _running_relation(name: str, relation: str, kind: str):
-    rt = _engine().get(name).running()  # as Feldera: a stopped pipeline answers 503 first
-    if kind == "table":
-        rel = rt.program.table(relation)
-        if rel is None:
-            raise UnknownInputStream(relation)
-    else:
-        rel = rt.program.output(relation)
-        if rel is None:
-            raise UnknownOutputStream(relation)
-    return rel
-
-
-@bp.route(f"{_P}/tables/<table>/connectors/<connector>/<action>", methods=["GET", "POST"])
-def input_connector(name, table, connector, action):
-    rel = _running_relation(name, table, "table")
-    raise E.UnknownEndpoint("input", f"table '{rel.name}'", connector)
-
-
-@bp.route(f"{_P}/views/<view>/connectors/<connector>/<action>", methods=["GET", "POST"])
-def output_connector(name, view, connector, action):
-    rel = _running_relation(name, view, "view")
-    raise E.UnknownEndpoint("output", f"view '{rel.name}'", connector)
 
 
 @bp.post(f"{_P}/clock/advance")
