@@ -47,8 +47,8 @@ def test_metrics_profile_and_support_bundle(pipeline):
     assert nodes["users"]["rows"] == 2 and nodes["user_stats"]["rows"] == 2 and nodes["user_stats"]["steps"] == 1
     assert "circuit.dot" in zipfile.ZipFile(io.BytesIO(pipeline.circuit_profile())).namelist()
     z = zipfile.ZipFile(io.BytesIO(pipeline.support_bundle(logs=False)))
-    man = json.loads(z.read("manifest.json"))
-    assert "logs" not in man["included"] and "stats" in man["included"] and "logs.txt" not in z.namelist()
+    col = json.loads(z.read("metadata.json"))["collections"][0]
+    assert "logs.txt" in col["skipped"] and "stats.json" in col["collected"]
 
 
 def test_support_bundle_to_a_file(pipeline, tmp_path):

@@ -177,32 +177,53 @@ def test_circuit_profile_is_a_zip_with_a_graph(http, make_pipeline):
     assert '"t" -> "v";' in z.read("circuit.dot").decode()
 
 
+def _bundle(r):
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    meta = json.loads(z.read("metadata.json"))
+    return z, meta
+
+
 def test_support_bundle(http, make_pipeline):
     name = make_pipeline(SQL)
     push_and_wait(http, name, "t", [{"insert": {"id": 1, "x": 1}}])
     r = http.get(f"/pipelines/{name}/support_bundle")
-    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
-    z = zipfile.ZipFile(io.BytesIO(r.content))
-    assert {"manifest.json", "pipeline_config.json", "system_config.json", "stats.json", "metrics.txt", "logs.txt",
-            "circuit_profile.json", "circuit_profile.dot"} == set(z.namelist())
-    man = json.loads(z.read("manifest.json"))
-    assert set(man["missing"]) == {"heap_profile", "dataflow_graph", "pipeline_events"}
-    assert json.loads(z.read("stats.json"))["global_metrics"]["total_processed_records"] == 1
-    assert "Initializing -> Running" in z.read("logs.txt").decode()
-    assert json.loads(z.read("pipeline_config.json"))["name"] == name
-    # Switches leave parts out, and say so.
-    z = zipfile.ZipFile(io.BytesIO(http.get(f"/pipelines/{name}/support_bundle",
-                                            params={"logs": "false", "heap_profile": "false"}).content))
-    assert "logs.txt" not in z.namelist() and "heap_profile" not in json.loads(z.read("manifest.json"))["missing"]
-    r = http.get(f"/pipelines/{name}/support_bundle", params={"collect": "false"})
-    assert r.status_code == 400 and r.json()["details"]["parameter"] == "collect"
+    assert r.headers["content-disposition"] == f'attachment; filename="{name}-support-bundle.zip"'
+    z, meta = _bundle(r)
+    assert meta["metadata_version"] == 1 and meta["pipeline"]["name"] == name
+    assert meta["pipeline"]["status"] == "Running" and "desired_status" not in meta["pipeline"]
+    (col,) = meta["collections"]
+    d = col["directory"]
+    assert sorted(col["collected"]) == sorted(["circuit_profile.zip", "json_circuit_profile.zip", "metrics.txt",
+                                                "logs.txt", "stats.json", "pipeline_config.json",
+                                                "system_config.json"])
+    assert sorted(f["file"] for f in col["failed"]) == ["dataflow_graph.json", "heap_profile.pb.gz",
+                                                        "pipeline_events.json"]
+    assert col["skipped"] == []
+    assert set(z.namelist()) == {"metadata.txt", "metadata.json"} | {f"{d}/{f}" for f in col["collected"]}
+    assert "Successfully Collected:" in z.read("metadata.txt").decode()
+    assert json.loads(z.read(f"{d}/stats.json"))["global_metrics"]["total_processed_records"] == 1
+    assert "Initializing -> Running" in z.read(f"{d}/logs.txt").decode()
+    assert json.loads(z.read(f"{d}/pipeline_config.json"))["name"] == name
+    inner = zipfile.ZipFile(io.BytesIO(z.read(f"{d}/circuit_profile.zip")))
+    assert '"t" -> "v";' in inner.read("circuit.dot").decode()
+    # Switches leave parts out and list them as skipped.
+    z, meta = _bundle(http.get(f"/pipelines/{name}/support_bundle", params={"logs": "false", "heap_profile": "false"}))
+    col = meta["collections"][0]
+    assert set(col["skipped"]) == {"logs.txt", "heap_profile.pb.gz"} and "logs.txt" not in col["collected"]
+    # Sluice stores no collections: without a fresh one the bundle holds only its metadata, as Feldera's would.
+    z, meta = _bundle(http.get(f"/pipelines/{name}/support_bundle", params={"collect": "false"}))
+    assert meta["collections"] == [] and set(z.namelist()) == {"metadata.txt", "metadata.json"}
+    r = http.get(f"/pipelines/{name}/support_bundle", params={"limit": "0"})
+    assert r.status_code == 400 and r.json()["error_code"] == "InvalidSupportBundleParameter"
 
 
 def test_support_bundle_of_a_stopped_pipeline_names_what_it_lacks(http, new_pipeline):
     name = new_pipeline(SQL)
-    z = zipfile.ZipFile(io.BytesIO(http.get(f"/pipelines/{name}/support_bundle").content))
-    man = json.loads(z.read("manifest.json"))
-    assert {"stats", "metrics", "circuit_profile"} <= set(man["missing"]) and "pipeline_config" in man["included"]
+    _z, meta = _bundle(http.get(f"/pipelines/{name}/support_bundle"))
+    col = meta["collections"][0]
+    assert {"stats.json", "metrics.txt", "circuit_profile.zip"} <= {f["file"] for f in col["failed"]}
+    assert "pipeline_config.json" in col["collected"] and meta["pipeline"]["status"] == "Stopped"
 
 
 def test_official_client(engine, http, make_pipeline):
@@ -218,7 +239,8 @@ def test_official_client(engine, http, make_pipeline):
         first = next(iter(stream))
         assert "Stopped -> Provisioning" in first and stream.cursor().endswith(":1")
     bundle = zipfile.ZipFile(io.BytesIO(p.support_bundle(heap_profile=False)))
-    assert "stats.json" in bundle.namelist()
+    meta = json.loads(bundle.read("metadata.json"))
+    assert "stats.json" in meta["collections"][0]["collected"] and "heap_profile.pb.gz" in meta["collections"][0]["skipped"]
 
 
 def test_egress_stream_gauge_counts_open_streams_only(http, make_pipeline, egress):

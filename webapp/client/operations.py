@@ -108,7 +108,7 @@ class PipelineOperations:
 
     def support_bundle(self, output_path: str | None = None, **parts: bool) -> bytes:
         """A zip of the pipeline's configuration, status, stats, metrics, logs and profile. Switch parts off
-        by Feldera's names (``logs=False``, ``heap_profile=False``...); its ``manifest.json`` says what is in
+        by Feldera's names (``logs=False``, ``heap_profile=False``...); its ``metadata.json`` says what is in
         it and why anything asked for is not. With ``output_path`` it is also written there."""
         data = self.client._rest.support_bundle(self.name, {k: bool(v) for k, v in parts.items()})
         if output_path is not None:

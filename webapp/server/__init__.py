@@ -39,9 +39,9 @@ def create_app(engine, config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     guard.init_app(app)
     app.register_blueprint(bp)
-    from . import checkpoints, connectors, observe, platform, transactions, unsupported
-    for extra in (observe.root, observe.bp, checkpoints.bp, transactions.bp, platform.bp, connectors.bp,
-                  unsupported.bp):
+    from . import bundle, checkpoints, connectors, observe, platform, transactions, unsupported
+    for extra in (observe.root, observe.bp, bundle.bp, checkpoints.bp, transactions.bp, platform.bp,
+                  connectors.bp, unsupported.bp):
         app.register_blueprint(extra)
 
     @app.errorhandler(HTTPException)
