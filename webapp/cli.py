@@ -30,6 +30,9 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
     p.add_argument("--ingress-wait", type=float, default=d.ingress_wait_secs,
                    help="seconds an unforced ingress request waits on a paused pipeline or a full buffer "
                         "before answering 503 (default %(default)s)")
+    p.add_argument("--max-datagen-workers", type=int, default=d.max_datagen_workers,
+                   help="threads one datagen connector may ask for with 'workers'; a pipeline asking for more "
+                        "does not start (default %(default)s)")
     p.add_argument("--egress-stall-timeout", type=float, default=d.egress_stall_secs,
                    help="seconds the pipeline waits on a backpressure reader that reads nothing before it "
                         "closes that stream (default %(default)s)")
@@ -67,7 +70,7 @@ def _settings(a):
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
                     header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
                     max_connections_per_address=a.max_connections_per_address,
-                    query_timeout_secs=a.query_timeout)
+                    query_timeout_secs=a.query_timeout, max_datagen_workers=a.max_datagen_workers)
 
 
 def api_keys(a) -> list[str]:
@@ -141,7 +144,7 @@ def _engine_argv(a) -> list[str]:
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
             "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
             "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address),
-            "--query-timeout", str(a.query_timeout)]
+            "--query-timeout", str(a.query_timeout), "--max-datagen-workers", str(a.max_datagen_workers)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

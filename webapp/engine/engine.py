@@ -19,6 +19,7 @@ from .. import FELDERA_API_VERSION, __version__
 from .errors import DuplicateName, InvalidParam, InvalidStorageStatusTransition, UnknownPipeline
 from . import fsio
 from .checkpoint import load_latest, remove_all
+from .connectors import record_progress
 from .dirlock import DataDirLocked, lock_data_dir
 from .ingress import parse_body, parse_json_body
 from .pipeline import Pipeline
@@ -44,6 +45,7 @@ class Settings:
     body_timeout_secs: float = 30.0
     max_connections_per_address: int = 64
     query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
+    max_datagen_workers: int = 16  # threads one datagen connector may ask for ('workers')
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -146,6 +148,8 @@ class Engine:
             p.applied_wal_seq = e.seq
             p.batch_seq = max(p.batch_seq, int(head.get("s", 0)))
             p.note_logged(e.seq)
+            if head.get("c"):
+                record_progress(p.conn_progress, head["c"])
             if head.get("k"):
                 status, answer = head["a"]
                 p.remember(head["k"], status, answer)

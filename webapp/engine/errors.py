@@ -4,6 +4,7 @@
      ├── NotFound                    (404)
      │    ├── UnknownPipeline        UnknownPipelineName
      │    ├── UnknownInputStream     UnknownInputStream
+     │    ├── UnknownInputEndpoint   UnknownInputEndpoint
      │    └── UnknownOutputStream    UnknownOutputStream
      ├── BadRequest                  (400)
      │    ├── InvalidParam           InvalidParam
@@ -68,6 +69,17 @@ class UnknownPipeline(NotFound):
 
     def __init__(self, name: str):
         super().__init__(f"Unknown pipeline name '{name}'", {"pipeline_name": name})
+
+
+class UnknownInputEndpoint(NotFound):
+    """Raised when a connector action names a connector the table does not declare."""
+
+    error_code = "UnknownInputEndpoint"
+
+    def __init__(self, endpoint_name: str):
+        super().__init__(f"Unknown input connector '{endpoint_name}': the table declares no connector of that name "
+                         "(unnamed connectors are 'unnamed-0', 'unnamed-1', ... in declaration order)",
+                         {"endpoint_name": endpoint_name})
 
 
 class UnknownInputStream(NotFound):

@@ -21,10 +21,12 @@ import duckdb
 
 from .errors import (
     InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
-    UnknownInputStream, UpdateRestrictedToStopped,
+    UnknownInputEndpoint, UnknownInputStream, UpdateRestrictedToStopped,
 )
 import orjson
 
+from .connectors import table_connectors
+from .connectors.progress import connector_key
 from .ingress import encode_ops, ingest_answer, parse_body
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
@@ -128,6 +130,7 @@ class Pipeline:
         self.last_logged_seq = 0
         self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
         self.idem_pending: dict[str, threading.Event] = {}
+        self.conn_progress: dict = {}  # rows each connector delivered (connectors/progress.py)
         self._set_program(program_code)
         self.storage_program: Program | None = self.program  # the program the stored tables were made by
         if stored.get("storage_code") not in (None, program_code):
@@ -146,6 +149,8 @@ class Pipeline:
         try:
             self.program = compile_program(code)
             self._plans = {v.name: plan_view(v, self.program) for v in self.program.views}
+            self._input_connectors = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
+                                      for t in self.program.tables for c in table_connectors(t)}
             self.program_status = "Success"
             self.program_error = {"sql_compilation": {"exit_code": 0, "messages": []},
                                   "rust_compilation": None, "system_error": None}
@@ -197,6 +202,7 @@ class Pipeline:
             self.storage_status = "Cleared"
             self.storage_epoch += 1
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.conn_progress = {}
             return
         self.db = self._new_db(self.program)
         for t in self.program.tables:
@@ -209,6 +215,10 @@ class Pipeline:
                 self.db.unregister("__sluice_copy")
                 self.kept_tables.append(t.name)
         olddb.close()
+        # A connector goes on only where its table's data was kept (keys name the table's definition).
+        kept = {connector_key(self.program.table_ddl(t), t.name, conn)
+                for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}
+        self.conn_progress = {k: v for k, v in self.conn_progress.items() if k in kept}
 
     @staticmethod
     def _new_db(program: Program):
@@ -356,6 +366,7 @@ class Pipeline:
             self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
             self.idem.clear()
+            self.conn_progress = {}
         self.engine.forget_storage(self)
         return "Pipeline storage is being cleared"
 
@@ -370,6 +381,17 @@ class Pipeline:
         if rt is None or self.status not in ("Running", "Paused"):
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
+
+    def connector(self, table_name: str, connector_name: str):
+        """The running connector ``connector_name`` of a table (``/tables/{t}/connectors/{c}/...``)."""
+        rt = self.running()
+        table = rt.program.table(table_name)
+        if table is None:
+            raise UnknownInputStream(table_name)
+        for c in rt.connectors:
+            if c.table.name == table.name and c.conn.name == connector_name:
+                return c
+        raise UnknownInputEndpoint(f"{table.name}.{connector_name}")
 
     def ingest(self, table_name: str, body, params: dict[str, str], force: bool,
                idempotency_key: str | None = None) -> tuple[int, dict]:
@@ -414,10 +436,16 @@ class Pipeline:
                     ev.set()
 
     def push_parsed(self, rt: Runtime, table, batch, force: bool, key: str | None = None,
-                    raw: tuple[bytes, dict] | None = None, deadline: float | None = None) -> tuple[int, dict]:
-        """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch."""
+                    raw: tuple[bytes, dict] | None = None, deadline: float | None = None,
+                    source: dict | None = None) -> tuple[int, dict]:
+        """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch.
+
+        ``source`` is a connector's progress tag; it is logged with the batch so recovery knows the rows
+        were delivered."""
         def log_payload(seq, k, ans):
             head = {"p": self.id, "e": self.storage_epoch, "t": table.name, "s": seq, "k": k, "a": ans}
+            if source is not None:
+                head["c"] = source
             if raw is not None:
                 head.update(f="raw", q=raw[1])
                 return head, raw[0]
@@ -425,7 +453,8 @@ class Pipeline:
             return head, encode_ops(table, batch.ops)
 
         _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
-                                         answer=lambda tok: ingest_answer(batch, tok), deadline=deadline)
+                                         answer=lambda tok: ingest_answer(batch, tok), deadline=deadline,
+                                         source=source)
         if key is not None and batch.ops:
             self.remember(key, status, answer)
         return status, answer
@@ -471,14 +500,17 @@ class Pipeline:
                 cur = db.cursor()
                 tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
                 cur.close()
+                progress = copy.deepcopy(self.conn_progress)
         else:
             applied, batch_seq = self.applied_wal_seq, self.batch_seq
             tables = {t.name: db.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+            progress = copy.deepcopy(self.conn_progress)
         applied = max(applied, self.ckpt_seq)
         with self.lock:
             idem = [[k, v[0], v[1].decode(), v[2]] for k, v in self.idem.items()]
         write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
-                         {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem})
+                         {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem,
+                          "connectors": progress})
         self.ckpt_seq = applied
         return True
 
@@ -496,6 +528,7 @@ class Pipeline:
             self.batch_seq = int(manifest.get("batch_seq", 0))
             for k, status, ans, ts in manifest.get("idem", []):
                 self.idem[k] = (status, ans.encode(), ts)
+            self.conn_progress = manifest.get("connectors", {})
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_json(self, selector: str = "all") -> dict:
@@ -504,7 +537,8 @@ class Pipeline:
             if self.program is not None:
                 prog_info = {
                     "schema": self.program.schema_json(),
-                    "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": {},
+                    "main_rust": "", "udf_stubs": "", "dataflow": None,
+                    "input_connectors": self._input_connectors,
                     "output_connectors": {},
                     "sluice": {
                         "views": {v.name: {"strategy": self._plans[v.name].strategy,

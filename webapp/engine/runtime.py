@@ -32,6 +32,7 @@ from .errors import (
 from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
 
+from .connectors import record_progress, start_connectors
 from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
@@ -50,6 +51,7 @@ class Batch:
     nbytes: int
     wal_seq: int = 0
     arrow: Any = None
+    source: dict | None = None  # a connector's progress tag (connectors/progress.py); None for HTTP input
 
     def get_ops(self) -> list:
         return self.ops if self.ops is not None else [(1, r) for r in arrow_rows(self.arrow)]
@@ -122,6 +124,8 @@ class Runtime:
         self.view_times: Counter = Counter()
         for v in self.views.values():
             v.initialize(self.db)
+        self.source_processed: Counter = Counter()  # records of each connector the steps have taken
+        self.connectors = start_connectors(self, settings.max_datagen_workers)
         # The views' state just built (often millions of small objects, none of them in reference
         # cycles) stays out of Python's full garbage collections from now on; a full collection
         # over it took 30 ms per 100,000 input rows in the middle of steps (bench_incremental.py).
@@ -133,6 +137,8 @@ class Runtime:
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
         threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
+        for c in self.connectors:
+            c.start()
 
     # -- ingress -------------------------------------------------------------------------------
     def admit(self, table: str, force: bool) -> float:
@@ -149,7 +155,8 @@ class Runtime:
         return deadline
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
-             log_payload=None, answer=None, deadline: float | None = None) -> tuple[str, Any]:
+             log_payload=None, answer=None, deadline: float | None = None,
+             source: dict | None = None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
 
         ``log_payload(seq) -> (header dict, raw tail bytes)`` describes the batch for the write-ahead
@@ -180,15 +187,16 @@ class Runtime:
                     self.cv.wait(min(left, 1.0))
                     continue
                 break
-            m = self.inputs[table.name]
-            m["num_parse_errors"] += batch.num_errors
-            m["json_scanned_chars"] += batch.scanned_chars
+            if source is None:  # a connector counts its own input (connectors/runner.py)
+                m = self.inputs[table.name]
+                m["num_parse_errors"] += batch.num_errors
+                m["json_scanned_chars"] += batch.scanned_chars
             if not batch.num_records:
                 tok = self._token(self.next_seq)
                 return tok, answer(tok) if answer else None
             self.next_seq += 1
             b = Batch(self.next_seq, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
-                      batch.num_bytes, arrow=batch.arrow)
+                      batch.num_bytes, arrow=batch.arrow, source=source)
             tok = self._token(b.seq)
             ans = answer(tok) if answer else None
             self.buffered[table.name] += batch.num_records
@@ -221,9 +229,10 @@ class Runtime:
         with self.cv:
             if b.wal_seq:
                 self.inflight -= 1
-            m = self.inputs[b.table]
-            m["total_bytes"] += b.nbytes
-            m["total_records"] += b.records
+            if b.source is None:
+                m = self.inputs[b.table]
+                m["total_bytes"] += b.nbytes
+                m["total_records"] += b.records
             self.total_input_records += b.records
             self.total_input_bytes += b.nbytes
             self.queue.append(b)
@@ -268,10 +277,14 @@ class Runtime:
             self.cv.notify_all()
 
     def stop(self) -> None:
-        """Process what was acknowledged, end every egress stream, stop the step thread."""
+        """Stop the connectors, process what was acknowledged, end every egress stream, stop the step thread."""
+        for c in self.connectors:
+            c.request_stop()
         with self.cv:
             self.stopping = True
             self.cv.notify_all()
+        for c in self.connectors:
+            c.join()  # no connector pushes once the step thread has drained the queue
         # Readers get what is left, but a reader that does not read must not hold the stop up.
         for subs in list(self.subs.values()):
             for s in list(subs):
@@ -386,6 +399,9 @@ class Runtime:
                         if dels or ins:
                             changes[v.name] = (dels, ins)
                 con.execute("COMMIT")
+                for b in batches:
+                    if b.source is not None:
+                        record_progress(self.pipeline.conn_progress, b.source)
             except BaseException:
                 con.execute("ROLLBACK")
                 self.failed = True
@@ -410,6 +426,8 @@ class Runtime:
                 self.buffered_bytes[b.table] -= b.nbytes
                 self.total_processed_records += b.records
                 self.total_processed_bytes += b.nbytes
+                if b.source is not None:
+                    self.source_processed[b.source["k"]] += b.records
             if batches:
                 self.processed_seq = max(self.processed_seq, batches[-1].seq)
                 self.applied_wal_seq = max([self.applied_wal_seq] + [b.wal_seq for b in batches])
@@ -427,6 +445,10 @@ class Runtime:
                                  "i": self.total_input_records, "m": _rss(), "s": 0})
             self.stopped.wait(1.0)
 
+    def connector_stats(self, connector) -> dict:
+        with self.cv:
+            return connector.stats(self.source_processed[connector.key])
+
     def time_series(self) -> dict:
         return {"now": int(time.time() * 1000), "samples": list(self.samples)}
 
@@ -440,11 +462,16 @@ class Runtime:
                 "metrics": {
                     "total_bytes": m["total_bytes"], "total_records": m["total_records"],
                     "buffered_records": self.buffered[t], "buffered_bytes": self.buffered_bytes[t],
-                    "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": False,
+                    # HTTP input ends with each request, as Feldera's per-request HTTP endpoints do.
+                    "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": True,
                     "json_scanned_chars": m["json_scanned_chars"],
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
             } for t, m in self.inputs.items()]
+            inputs += [c.stats(self.source_processed[c.key]) for c in self.connectors]
+            # Feldera's completion: every input connector has ended and everything it sent is processed.
+            complete = (buffered == 0 and not self.queue and not self.inflight
+                        and all(c.eoi for c in self.connectors))
             gm = {
                 "state": "Paused" if self.paused else "Running",
                 "bootstrap_in_progress": False,
@@ -469,7 +496,7 @@ class Runtime:
                 "total_completed_records": self.total_processed_records,
                 "total_initiated_steps": self.step + (1 if self.queue else 0),
                 "total_completed_steps": self.step,
-                "pipeline_complete": buffered == 0 and not self.queue,
+                "pipeline_complete": complete,
                 "output_stall_msecs": 0,
                 "step_latency_msecs": {
                     "p50": _pct(lat, 0.5), "p90": _pct(lat, 0.9), "p99": _pct(lat, 0.99), "max": _pct(lat, 1.0),
