@@ -115,6 +115,13 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         assert c.delete("/pipelines/lg").status_code == 200
         assert any("Running -> Stopping" in s for s in rd.rest())  # the stream ended with the pipeline
         rd.close()
+        # A new pipeline of the same name starts a new log.
+        c.put("/pipelines/lg", json={"name": "lg", "program_code": SQL})
+        assert c.post("/pipelines/lg/start").status_code == 202
+        fresh = LogReader(eng.url, "lg")
+        assert fresh.resp.headers["feldera-logs-epoch"] != rd.resp.headers["feldera-logs-epoch"]
+        assert "Stopped -> Provisioning" in fresh.until(lambda s: "Provisioning" in s)[0]
+        fresh.close()
 
 
 def _wait(c, name, status, timeout=20.0):

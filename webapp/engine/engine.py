@@ -67,7 +67,7 @@ class Engine:
         self._lock_fd = lock_data_dir(self.data_dir) if lock else None
         self.lock = threading.RLock()
         self.pipelines: dict[str, Pipeline] = {}
-        self.logs = PipelineLogs(self.settings.log_lines).attach()
+        self.logs = PipelineLogs(self.settings.log_lines, known=self.pipelines.__contains__).attach()
         self._catalog = self.data_dir / "pipelines.json"
         self.wal: Wal | None = None
         self._stop = threading.Event()

@@ -110,9 +110,12 @@ class LogRing:
 class PipelineLogs(logging.Handler):
     """Every pipeline's ``LogRing``, fed from the ``sluice`` loggers."""
 
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, known=None):
         super().__init__(level=logging.INFO)
         self.capacity = capacity
+        # Whether a pipeline of that name exists: a record logged late by a deleted pipeline's thread
+        # must not start a buffer that a new pipeline of the same name would then inherit.
+        self.known = known
         self.rings: dict[str, LogRing] = {}
         self._lock = threading.Lock()
 
@@ -138,7 +141,7 @@ class PipelineLogs(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         name = getattr(record, "pipeline", None) or _current.get()
-        if not name:
+        if not name or (self.known is not None and not self.known(name)):
             return
         try:
             ring = self.ring(name)
