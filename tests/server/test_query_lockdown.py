@@ -43,6 +43,12 @@ def _fingerprint(http, name) -> dict:
                  query_json(http, name, f"SELECT count(*) AS c FROM {rel}")) for rel in SURFACE}
     st = http.get(f"/pipelines/{name}", params={"selector": "status"}).json()
     out["status"] = (st["deployment_status"], st.get("deployment_error"))
+    # The engine's own objects, which /query cannot read: every node's rows (LOCAL views included) and
+    # its internal state tables (``__sluice_*``), as the circuit profile lists them. Their row counts are
+    # left out: a view's log table may be written late (batched), which changes no result.
+    prof = http.get(f"/pipelines/{name}/circuit_json_profile").json()
+    out["internal"] = sorted((n["name"], n["kind"], n["rows"], sorted(n.get("state_tables") or {}))
+                             for n in prof["nodes"])
     return out
 
 
