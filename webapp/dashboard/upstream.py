@@ -22,7 +22,10 @@ import httpx
 from webapp.client import Client, NotFoundError, Pipeline, SchemaError, WaitTimeout
 from webapp.client.output import EgressStream
 
-ACTIONS = ("start", "start_paused", "pause", "resume", "stop")
+# "stop" is Feldera's graceful stop (it checkpoints first where the server can), "kill" its force stop;
+# Sluice's engine does the same for both: it processes what was acknowledged, then checkpoints.
+# "clear" deletes the stored data of a stopped pipeline.
+ACTIONS = ("start", "start_paused", "pause", "resume", "stop", "kill", "clear")
 
 
 @dataclass
@@ -163,9 +166,18 @@ class Upstream:
         elif action == "resume":
             p.resume(wait=False)
         elif action == "stop":
+            p.stop(force=False, wait=False)
+        elif action == "kill":
             p.stop(force=True, wait=False)
+        elif action == "clear":
+            p.clear_storage(wait=False)
         else:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+
+    def delete(self, name: str) -> None:
+        """Delete a stopped pipeline with its stored data (Feldera wants the storage cleared first, so it
+        is, and waited for). Raises the server's refusal (``PipelineStateError`` while it runs)."""
+        self.pipeline(name).delete(clear_storage=True)
 
     def query(self, pipeline: str, sql: str, fmt: str) -> httpx.Response:
         """``GET /query`` answered and unread (``ApiError`` before the first row); close it when done."""
