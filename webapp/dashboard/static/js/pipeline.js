@@ -130,7 +130,7 @@ function showStats(stats, series) {
   set("latency", gm.step_latency_msecs && gm.step_latency_msecs.p99 !== null && gm.step_latency_msecs.p99 !== undefined
     ? `${fmtNumber(gm.step_latency_msecs.p99, 2)} ms` : "–");
   set("outputs", fmtNumber(((stats && stats.outputs) || []).filter((o) => !o.closed).length));
-  lineChart(chart, points, "/s");
+  lineChart(chart, points, "records/s");
 }
 
 // Every second while the server answers; after failures in a row, 1, 2, 4, then every 8 s.
