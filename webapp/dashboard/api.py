@@ -7,6 +7,7 @@
     DELETE /api/pipelines/<p>                the pipeline and its stored data (CSRF token; stopped only)
     GET  /api/demo, POST /api/demo           the demo generator's state; {"enabled": bool} switches it
     GET  /api/hub                            the hub's feeds and counters (upstream streams opened, ...)
+    GET  /api/catalog                        every pipeline with the names of its tables and views (search)
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ def demo():
         body = request.get_json(silent=True) or {}
         gen.set_enabled(bool(body.get("enabled")))
     return json_answer(gen.state() | {"available": True})
+
+
+@bp.get("/catalog")
+def catalog():
+    """What the global search (``/`` on every page) looks through: names only, read once per search."""
+    return json_answer({"pipelines": _upstream().catalog()})
 
 
 @bp.get("/hub")

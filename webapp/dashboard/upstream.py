@@ -124,6 +124,19 @@ class Upstream:
                 pass  # deleted meanwhile
         return sorted(out, key=lambda d: d.get("name", ""))
 
+    def catalog(self) -> list[dict]:
+        """Every pipeline's name and status with the names and kinds of its tables and views, by name."""
+        out = []
+        for p in self.client.pipelines():
+            try:
+                st = p.describe("all")
+            except NotFoundError:
+                continue  # deleted meanwhile
+            out.append({"name": st.get("name", p.name), "status": st.get("deployment_status"),
+                        "relations": [{"name": r.name, "kind": "table" if r.is_table else "view"}
+                                      for r in relations(st.get("program_info"))]})
+        return sorted(out, key=lambda d: d["name"])
+
     def describe(self, name: str) -> dict:
         return self.pipeline(name).describe("all")
 

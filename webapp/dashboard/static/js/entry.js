@@ -141,6 +141,13 @@ function setupGrid() {
   $("add-row").addEventListener("click", () => grid.addRow());
   $("clear-rows").addEventListener("click", () => grid.clear());
   $("random-fill").addEventListener("click", () => grid.fillRandom());
+  // Enter in a field sends the form, as Insert (the first of its buttons) does.
+  $("entry-body").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter" || ev.shiftKey || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
+    if (!ev.target.matches("input, select")) return;
+    ev.preventDefault();
+    document.querySelector('#entry button[data-op="insert"]').click();
+  });
   for (const b of document.querySelectorAll("#entry button[data-op]")) {
     b.addEventListener("click", () => {
       const op = b.dataset.op;
@@ -182,6 +189,12 @@ function setupJson() {
     const plain = (v) => JSON.stringify(v, (_, x) => (typeof x === "bigint" ? Number(x) : x));
     const a = exampleRow(), b = exampleRow();
     box.value = [plain(a), plain({ insert: b }), plain({ delete: a })].join("\n");
+  });
+  box.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      $("json-send").click();
+    }
   });
   $("json-send").addEventListener("click", () => {
     show([]);
