@@ -37,6 +37,14 @@ def test_rows_in_key_order_numbers_right_aligned_doubles_rounded(page, proxy, ht
     panel.locator('button.sort[data-col="label"]').click()  # descending
     expect(panel.locator('tr.row td[data-col="id"]')).to_have_text(["0", "3", "2", "1"])
 
+    # the box is as tall as its four rows (no screen of blank space), up to its maximum with many
+    box = panel.locator(".grid-scroll")
+    small = box.evaluate("b => [b.clientHeight, b.scrollHeight, innerHeight]")
+    assert small[0] < 0.62 * small[2] - 100 and small[1] <= small[0] + 1, small
+    push(http, p, "m", [{"insert": {"id": i, "x": 1.0, "label": "n"}} for i in range(10, 60)])
+    expect(panel).to_have_attribute("data-rows", "54")
+    expect(box).to_have_js_property("clientHeight", int(0.62 * 800) - 2)  # min(62vh, 640px), less the border
+
 
 def test_change_log_has_no_sort_arrow_and_shows_its_time(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)

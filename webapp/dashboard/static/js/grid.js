@@ -194,6 +194,7 @@ export class Grid {
     const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_H) - OVERSCAN);
     const last = Math.min(total, Math.ceil((this.scroller.scrollTop + viewH) / ROW_H) + OVERSCAN);
     this.first = first;
+    this._fit(total);
     this.padTop.style.height = `${first * ROW_H}px`;
     this.padBottom.style.height = `${Math.max(0, (total - last) * ROW_H)}px`;
     const need = last - first;
@@ -214,6 +215,14 @@ export class Grid {
       prev = tr;
     }
     return active;
+  }
+
+  // The box is as tall as its rows, up to the CSS max-height (then it scrolls): a view of three rows
+  // does not leave a screen of blank space under them. Sized only when the row count changes.
+  _fit(total) {
+    if (total === this.fittedFor) return;
+    this.fittedFor = total;
+    this.scroller.style.height = `${this.thead.offsetHeight + total * ROW_H + 2}px`;
   }
 
   _stateRow(tr, e, now) {
