@@ -60,6 +60,20 @@ def test_form_insert_appears_in_the_live_view(page, proxy, http, make_pipeline):
     expect(cell(page.locator('.panel[data-view="pricey"]'), 1, "price")).to_have_text("120.50")
 
 
+def test_form_insert_scrolls_to_the_changed_row(page, proxy, http, make_pipeline):
+    """The live panel sits below the fold and draws only the rows in view: after an insert the page and the
+    panel scroll to the new row (key order puts id 500 last of 61)."""
+    p = make_pipeline(SQL)
+    push(http, p, "items", [{"insert": {"id": i, "name": f"n{i}", "price": "1.00"}} for i in range(1, 61)])
+    panel = _open(page, proxy, p)
+    expect(panel).to_have_attribute("data-rows", "60")
+    _fill(page, {"id": "500", "name": "late", "price": "5"})
+    page.locator('button[data-op="insert"]').click()
+    expect(page.locator("#sub-state")).to_have_text("processed")
+    expect(row(panel, 500)).to_be_in_viewport()
+    expect(row(panel, 500)).to_have_class("row flash")
+
+
 def test_wrong_values_show_field_errors_and_send_nothing(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)
     _open(page, proxy, p)
@@ -94,6 +108,8 @@ def test_upsert_by_key_changes_the_row(page, proxy, http, make_pipeline):
     _fill(page, {"id": "5", "name": "new", "price": "2.5"})
     page.locator('button[data-op="upsert"]').click()
     expect(page.locator("#sub-state")).to_have_text("processed")
+    expect(page.locator("#sub-text")).to_contain_text("processed: 1 updated")  # not "1 inserted"
+    expect(page.locator("#sub-text")).not_to_contain_text("inserted")
     expect(cell(panel, 5, "name")).to_have_text("new")
     expect(cell(panel, 5, "name")).to_have_class("changed")  # the updated cell is highlighted
     expect(panel).to_have_attribute("data-rows", "1")
@@ -102,7 +118,11 @@ def test_upsert_by_key_changes_the_row(page, proxy, http, make_pipeline):
     _fill(page, {"id": "5"})
     page.locator('button[data-op="delete"]').click()  # by key: the other fields are not needed
     expect(page.locator("#sub-state")).to_have_text("processed")
+    expect(page.locator("#sub-text")).to_contain_text("processed: 1 deleted")
     expect(panel).to_have_attribute("data-rows", "0")
+    page.locator('button[data-op="delete"]').click()  # again: the key is gone, so nothing changes
+    expect(page.locator("#sub-state")).to_have_text("nothing to delete")
+    expect(page.locator("#sub-text")).to_contain_text("nothing to delete: that key is not in the table")
 
 
 def test_random_fill_then_insert(page, proxy, http, make_pipeline):
@@ -178,7 +198,7 @@ def test_insert_refuses_a_key_already_in_the_table_at_its_row(page, proxy, http,
     _fill(page, {"id": "77"}, n=2)
     page.locator('button[data-op="delete"]').click()
     expect(page.locator("#sub-state")).to_have_text("processed")
-    expect(page.locator("#sub-text")).to_contain_text("2 deletes sent (1 of those keys were in the table)")
+    expect(page.locator("#sub-text")).to_contain_text("1 deleted; 1 not in the table (nothing to delete)")
     # the JSON editor: an insert of a key in the table is refused too, at its line
     push(http, p, "items", [{"insert": {"id": 8, "price": "1.00"}}])
     page.locator("#json-text").fill('{"id": 9, "price": 1}\n{"insert": {"id": 8, "price": 2}}')

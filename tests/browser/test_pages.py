@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
-from .support import SQL
+from .support import SQL, push
 
 
 def test_pipelines_page_lists_status(page, proxy, make_pipeline):
@@ -51,3 +53,20 @@ def test_ndjson_reader_keeps_partial_lines_across_reads(page, proxy):
       return out;
     }""")
     assert lines == [{"a": "é€😀"}, {"b": 2}, {"c": "escaped \n newline"}, {"d": 4}]
+
+
+def test_throughput_chart_ticks_are_round_numbers(page, proxy, http, make_pipeline):
+    """The axis reads 0, 5, 10 (the unit once, above it), not 0, 2.3/s, 4.6/s."""
+    p = make_pipeline(SQL)
+    page.goto(f"{proxy.url}/pipelines/{p}")
+    push(http, p, "t", [{"insert": {"id": i, "name": "x", "n": i}} for i in range(23)])
+    expect(page.locator("#throughput")).to_have_attribute("data-ticks", re.compile(r"^0 "))
+    ticks = page.evaluate("""async () => {
+      const { niceTicks } = await import("/static/js/charts.js");
+      return [9.2, 1, 37, 0.3, 1234].map((m) => niceTicks(m));
+    }""")
+    assert ticks == [[0, 5, 10], [0, 0.5, 1], [0, 10, 20, 30, 40], [0, 0.1, 0.2, 0.3], [0, 500, 1000, 1500]]
+    shown = [float(t.replace(",", "")) for t in page.locator("#throughput").get_attribute("data-ticks").split()]
+    step = shown[1] - shown[0]
+    assert all(abs(v - i * step) < 1e-9 for i, v in enumerate(shown)), shown
+    assert f"{step:e}"[0] in "125", shown  # 1, 2 or 5 times a power of ten

@@ -40,6 +40,11 @@ def test_query_csv_export_matches_the_engine(page, proxy, http, make_pipeline):
     page.click("#next")
     expect(page.locator("#result-body tr")).to_have_count(38)
     expect(page.locator('#result-body td[data-col="name"]').last).to_have_text("r229")
+    # the export is a second run of the query: the page says so, with the count of the rows on screen
+    expect(page.locator("#export-note")).to_contain_text("Export runs the query again now")
+    expect(page.locator("#export-note")).to_contain_text("may differ from the 238 rows shown")
+    assert page.evaluate("""() => getComputedStyle(document.querySelector('#result-body td[data-col="n"]')).textAlign""") \
+        == "right"  # numbers right-aligned
 
     expected = query(http, p, sql)  # the engine's own answer
     with page.expect_download() as info:

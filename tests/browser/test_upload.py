@@ -214,3 +214,31 @@ def test_upload_is_off_after_a_file_is_sent_until_another_is_chosen(page, proxy,
     other.write_text("id,name,n\n3,c,3\n")
     page.set_input_files("[data-upload-file]", str(other))
     expect(start).to_be_enabled()
+
+
+def test_ndjson_preview_marks_the_rows_the_server_refuses(page, proxy, http, make_pipeline, tmp_path):
+    """The preview applies the engine's rules: the rows it marks as failing are exactly those refused."""
+    p = make_pipeline(SQL)
+    values = [
+        {"id": 1, "name": "good", "n": 1},
+        {"id": 2, "colour": "red"},                # unknown column: the engine refuses the row
+        {"id": 3, "n": "x"},                       # not an INT
+        {"id": 4},                                 # nullable columns may be missing
+        {"name": "no id"},                         # NOT NULL id missing
+        [{"id": 6}],                               # an array of rows in raw format
+        {"id": 99999999999},                       # out of range for INT
+        {"ID": 8, "N": 5},                         # names match case-insensitively
+        {"id": 9, "n": 1, "Colour": None},         # unknown even when null
+    ]
+    path = tmp_path / "mixed.ndjson"
+    path.write_text("\n".join(json.dumps(v) for v in values) + "\n")
+    root = open_upload(page, proxy, p)
+    # said before anything is sent: an upload replaces rows by key, where the form's Insert refuses them
+    expect(root.locator("[data-upload-keyed]")).to_contain_text("A row whose key (id) is already in the table replaces")
+    page.set_input_files("[data-upload-file]", str(path))
+    expect(root.locator(".upload-preview-table tbody tr")).to_have_count(len(values))
+    marked = root.locator(".upload-preview-table tbody tr.bad-row td:first-child").all_inner_texts()
+    listed = upload_detected(page, root, path, "ndjson", "raw")
+    refused = [li.get_attribute("data-row") for li in listed.all()]
+    assert marked == refused == ["2", "3", "5", "6", "7", "9"], (marked, refused)
+    expect(root.locator("[data-upload-count]")).to_contain_text("3 rows stored, 6 refused")

@@ -200,7 +200,9 @@ def test_insert_refuses_keys_already_in_the_table(fake):
     assert fake.queries == ['SELECT "id" FROM "t" WHERE ("id") IN ((1), (2))']
     assert fake.pushed == []
     r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "upsert", "rows": [{"id": "2", "price": "2"}]})
-    assert r.status_code == 202 and len(fake.queries) == 1  # upsert replaces on purpose: no check
+    # upsert replaces on purpose: asked only to count the update as one
+    assert r.status_code == 202 and len(fake.queries) == 2, r.json
+    assert (r.json["inserted"], r.json["updated"]) == (0, 1)
     fake.existing = []
     r = c.post_json("/api/pipelines/p/tables/t/rows", {"op": "insert", "rows": [{"id": "3", "price": "2"}]})
     assert r.status_code == 202 and r.json["keys_checked"] is True and r.json["note"] is None

@@ -3,9 +3,11 @@
     GET  /api/pipelines                      every pipeline: status, and throughput where running
     GET  /api/pipelines/<p>                  status and the tables and views
     GET  /api/pipelines/<p>/stats            /stats and /time_series of the pipeline
-    POST /api/pipelines/<p>/<action>         start, start_paused, pause, resume, stop (CSRF token)
+    POST /api/pipelines/<p>/<action>         start, start_paused, pause, resume, stop, kill, clear (CSRF token)
+    DELETE /api/pipelines/<p>                the pipeline and its stored data (CSRF token; stopped only)
     GET  /api/demo, POST /api/demo           the demo generator's state; {"enabled": bool} switches it
     GET  /api/hub                            the hub's feeds and counters (upstream streams opened, ...)
+    GET  /api/catalog                        every pipeline with the names of its tables and views (search)
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ from .answers import json_answer
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-
 def _upstream():
     return current_app.extensions["sluice_upstream"]
-
 
 
 def throughput(series: dict | None) -> float | None:
@@ -86,6 +86,12 @@ def action(name, action):
     return json_answer({"pipeline": name, "action": action, "accepted": True}, 202)
 
 
+@bp.delete("/pipelines/<name>")
+def delete(name):
+    _upstream().delete(name)
+    return json_answer({"pipeline": name, "deleted": True})
+
+
 @bp.route("/demo", methods=["GET", "POST"])
 def demo():
     gen = current_app.extensions.get("sluice_demo")
@@ -95,6 +101,12 @@ def demo():
         body = request.get_json(silent=True) or {}
         gen.set_enabled(bool(body.get("enabled")))
     return json_answer(gen.state() | {"available": True})
+
+
+@bp.get("/catalog")
+def catalog():
+    """What the global search (``/`` on every page) looks through: names only, read once per search."""
+    return json_answer({"pipelines": _upstream().catalog()})
 
 
 @bp.get("/hub")

@@ -132,11 +132,13 @@ def _existing(pipeline: str, rel: Relation, keys: list[dict], rows: list[dict]) 
 def _key_check(pipeline: str, rel: Relation, rules: list[dict], items: list[dict], events: list[dict],
                check_inserts: bool, hint: str) -> dict:
     """Raises 409 ``KeyExists`` when an insert's key is already in the table (not after a delete of it in
-    the same batch); returns what the answer says about keys: ``keys_checked`` and ``deletes_found``
-    (how many deleted keys were in the table; None when not asked). Only a materialized table can be asked."""
+    the same batch); returns what the answer says about keys: ``keys_checked``, ``deletes_found``
+    (how many deleted keys were in the table) and, for an upsert (``check_inserts`` false), ``updated``
+    (how many of its rows replace a row with the same key); None when not asked. Only a materialized
+    table can be asked."""
     keys = [r for r in rules if r["key"]]
     if not keys:
-        return {"keys_checked": False, "deletes_found": None, "note": None}
+        return {"keys_checked": False, "deletes_found": None, "updated": None, "note": None}
     deleted, inserts, deletes = set(), [], []
     for i, ev in enumerate(events):
         op = "delete" if "delete" in ev else "insert"
@@ -149,7 +151,7 @@ def _key_check(pipeline: str, rel: Relation, rules: list[dict], items: list[dict
     if not rel.materialized:
         note = (f"table {rel.name!r} is not materialized, so keys were not checked: these rows replace any "
                 "with the same key" if inserts else None)
-        return {"keys_checked": False, "deletes_found": None, "note": note}
+        return {"keys_checked": False, "deletes_found": None, "updated": None, "note": note}
     if inserts:
         found = _existing(pipeline, rel, keys, [row for _, _, row in inserts])
         if found:
@@ -170,7 +172,9 @@ def _key_check(pipeline: str, rel: Relation, rules: list[dict], items: list[dict
                              {"errors": errors[:MAX_REPORTED], "existing": found[:MAX_REPORTED],
                               "rows": sorted({e["row"] for e in errors if e["row"] is not None})})
     found_deletes = len(_existing(pipeline, rel, keys, deletes)) if deletes else None
-    return {"keys_checked": bool(inserts), "deletes_found": found_deletes, "note": None}
+    upserts = [ev["insert"] for ev in events if "insert" in ev] if not check_inserts else []
+    updated = len(_existing(pipeline, rel, keys, upserts)) if upserts else None
+    return {"keys_checked": bool(inserts), "deletes_found": found_deletes, "updated": updated, "note": None}
 
 
 def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_inserts: bool,
@@ -201,9 +205,11 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_in
         raise EntryError(400, "ParseErrors", f"the engine refused {len(mapped) or 'some'} row(s), so it kept none "
                          "of this batch: correct the fields marked and send again",
                          {"errors": mapped, "engine": e.details}) from None
-    inserted = sum(1 for ev in events if "insert" in ev)
+    written = sum(1 for ev in events if "insert" in ev)
+    # An upsert whose key was there is an update, not an insert: counted apart when the table could say.
+    inserted = written - (keys["updated"] or 0)
     return json_answer({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
-                  "deleted": len(events) - inserted, "forced": force, **keys}, 202)
+                  "deleted": len(events) - written, "forced": force, **keys}, 202)
 
 
 @bp.post("/api/pipelines/<pipeline>/tables/<table>/rows")

@@ -22,7 +22,10 @@ import httpx
 from webapp.client import Client, NotFoundError, Pipeline, SchemaError, WaitTimeout
 from webapp.client.output import EgressStream
 
-ACTIONS = ("start", "start_paused", "pause", "resume", "stop")
+# "stop" is Feldera's graceful stop (it checkpoints first where the server can), "kill" its force stop;
+# Sluice's engine does the same for both: it processes what was acknowledged, then checkpoints.
+# "clear" deletes the stored data of a stopped pipeline.
+ACTIONS = ("start", "start_paused", "pause", "resume", "stop", "kill", "clear")
 
 
 @dataclass
@@ -121,6 +124,19 @@ class Upstream:
                 pass  # deleted meanwhile
         return sorted(out, key=lambda d: d.get("name", ""))
 
+    def catalog(self) -> list[dict]:
+        """Every pipeline's name and status with the names and kinds of its tables and views, by name."""
+        out = []
+        for p in self.client.pipelines():
+            try:
+                st = p.describe("all")
+            except NotFoundError:
+                continue  # deleted meanwhile
+            out.append({"name": st.get("name", p.name), "status": st.get("deployment_status"),
+                        "relations": [{"name": r.name, "kind": "table" if r.is_table else "view"}
+                                      for r in relations(st.get("program_info"))]})
+        return sorted(out, key=lambda d: d["name"])
+
     def describe(self, name: str) -> dict:
         return self.pipeline(name).describe("all")
 
@@ -163,9 +179,18 @@ class Upstream:
         elif action == "resume":
             p.resume(wait=False)
         elif action == "stop":
+            p.stop(force=False, wait=False)
+        elif action == "kill":
             p.stop(force=True, wait=False)
+        elif action == "clear":
+            p.clear_storage(wait=False)
         else:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+
+    def delete(self, name: str) -> None:
+        """Delete a stopped pipeline with its stored data (Feldera wants the storage cleared first, so it
+        is, and waited for). Raises the server's refusal (``PipelineStateError`` while it runs)."""
+        self.pipeline(name).delete(clear_storage=True)
 
     def query(self, pipeline: str, sql: str, fmt: str) -> httpx.Response:
         """``GET /query`` answered and unread (``ApiError`` before the first row); close it when done."""

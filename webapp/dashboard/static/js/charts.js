@@ -48,34 +48,52 @@ export function sparkline(canvas, values) {
   ctx.fill();
 }
 
-// points: [{t: ms, v: number}], drawn over their time range with a y axis from 0.
+// Round tick values for an axis from 0 to at least `max`: a step of 1, 2 or 5 times a power of ten, so
+// labels read 0, 5, 10 rather than 0, 2.3, 4.6, 6.9.
+export function niceTicks(max, count = 4) {
+  const raw = Math.max(max, 1e-9) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / mag;
+  const step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 5 ? 5 : 10) * mag;
+  const ticks = [];
+  for (let i = 0; i * step < max + step * 1e-9 || i <= 1; i++) ticks.push(+(i * step).toPrecision(12));
+  if (ticks[ticks.length - 1] < max) ticks.push(+(ticks.length * step).toPrecision(12));
+  return ticks;
+}
+
+// points: [{t: ms, v: number}], drawn over their time range with a y axis from 0; `unit` (e.g. "rec/s")
+// is written once, above the axis, so tick labels are plain round numbers.
 export function lineChart(canvas, points, unit = "") {
   const { ctx, w, h } = prepare(canvas);
   const c = colors(canvas);
-  const left = 48, bottom = 18, top = 8, right = 8;
-  const pw = w - left - right, ph = h - top - bottom;
-  const max = Math.max(1, ...points.map((p) => p.v));
   ctx.font = "11px system-ui, sans-serif";
+  const ticks = niceTicks(Math.max(1, ...points.map((p) => p.v)));
+  const max = ticks[ticks.length - 1];
+  const labels = ticks.map((v) => v.toLocaleString(undefined, { maximumFractionDigits: 2 }));
+  const left = Math.max(28, ...labels.map((l) => ctx.measureText(l).width + 10));
+  const bottom = 18, top = unit ? 18 : 8, right = 8;
+  const pw = w - left - right, ph = h - top - bottom;
   ctx.fillStyle = c.text;
   ctx.strokeStyle = c.grid;
   ctx.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const y = top + ph - (i / 4) * ph;
+  if (unit) ctx.fillText(unit, 2, 11);
+  ticks.forEach((v, i) => {
+    const y = top + ph - (v / max) * ph;
     ctx.beginPath();
     ctx.moveTo(left, y);
     ctx.lineTo(left + pw, y);
     ctx.stroke();
-    const label = ((max * i) / 4).toLocaleString(undefined, { maximumFractionDigits: 1 });
-    ctx.fillText(label + unit, 2, y + 4);
-  }
+    ctx.fillText(labels[i], left - 6 - ctx.measureText(labels[i]).width, y + 4);
+  });
+  canvas.dataset.ticks = labels.join(" ");  // what the axis says, for tests and screen readers' neighbours
   if (points.length < 2) {
     ctx.fillText("waiting for samples…", left + 8, top + ph / 2);
     return;
   }
   const t0 = points[0].t, t1 = points[points.length - 1].t;
   const span = Math.max(1, t1 - t0);
-  ctx.fillText(`${Math.round(span / 1000)} s`, left, h - 4);
-  ctx.fillText("now", left + pw - 22, h - 4);
+  ctx.fillText(`${Math.round(span / 1000)} s ago`, left, h - 4);
+  ctx.fillText("now", left + pw - ctx.measureText("now").width, h - 4);
   ctx.beginPath();
   points.forEach((p, i) => {
     const x = left + ((p.t - t0) / span) * pw;

@@ -56,21 +56,33 @@ function describeError(e) {
   return [e.where, e.field].filter(Boolean).join(" · ") + (e.where || e.field ? ": " : "") + e.message;
 }
 
-// What was sent, as sent: a delete of a key (or row) the table does not hold changes nothing, so deletes
-// are counted as sent, with how many keys the table held when the server could ask it.
-function sentText(answer) {
+// What was sent, in words. Deletes are counted by what the table held when the server could ask it (a
+// delete of a key the table does not hold changes nothing: "nothing to delete"); an upsert of a key the
+// table held is an update. `nothing` is true when the submission can change no row at all.
+function sentText(answer, op) {
   const n = answer.deleted;
   const found = answer.deletes_found;
-  const deletes = !n ? null : `${n} delete${n === 1 ? "" : "s"} sent` + (found !== null && found !== undefined
-    ? ` (${found} of ${n === 1 ? "that key was" : "those keys were"} in the table)`
-    : ` (${table.key ? "keys" : "rows"} not in the table change nothing)`);
-  return [answer.inserted ? `${answer.inserted} inserted` : null, deletes].filter(Boolean).join(", ") +
+  const known = found !== null && found !== undefined;
+  const keys = n === 1 ? "that key is" : `those ${n} keys are`;
+  let deletes = null;
+  if (n && !known) deletes = `${n} delete${n === 1 ? "" : "s"} sent (${table.key ? "keys" : "rows"} not in the table change nothing)`;
+  else if (n && found === 0) deletes = `nothing to delete: ${keys} not in the table`;
+  else if (n && found < n) deletes = `${found} deleted; ${n - found} not in the table (nothing to delete)`;
+  else if (n) deletes = `${n} deleted`;
+  const upsertUnknown = op === "upsert" && (answer.updated === null || answer.updated === undefined);
+  const inserted = !answer.inserted ? null : upsertUnknown
+    ? `${answer.inserted} upserted (inserted or replaced: the table is not materialized, so the dashboard cannot tell)`
+    : `${answer.inserted} inserted`;
+  const updated = answer.updated ? `${answer.updated} updated` : null;
+  const text = [inserted, updated, deletes].filter(Boolean).join(", ") +
     (answer.forced ? " (forced)" : "") + (answer.note ? `. Note: ${answer.note}` : "");
+  return { text, nothing: !answer.inserted && !answer.updated && !!n && found === 0 };
 }
 
-// Follow a completion token until the engine has processed the input it stands for.
-async function follow(token, answer, gen) {
-  const what = sentText(answer);
+// Follow a completion token until the engine has processed the input it stands for; then bring the live
+// panel's changed rows into view (they may be below the fold, or far down a long table).
+async function follow(token, answer, gen, op, since) {
+  const { text: what, nothing } = sentText(answer, op);
   setSub("queued", `queued: ${what}; waiting for the engine to process it…`);
   const deadline = Date.now() + 120000;
   while (gen === generation) {
@@ -78,8 +90,13 @@ async function follow(token, answer, gen) {
       const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1`);
       if (gen !== generation) return;
       if (st.status === "complete") {
+        if (nothing) {
+          setSub("nothing to delete", `${what}${st.step !== undefined ? ` (step ${st.step})` : ""}.`);
+          return;
+        }
         setSub("processed", `processed: ${what}${st.step !== undefined ? ` (step ${st.step})` : ""}. ` +
-          "Changed rows flash in the live view below.");
+          "The rows it changed are highlighted in the live view.");
+        if (live.panel) live.panel.reveal(since);
         return;
       }
     } catch (e) {
@@ -98,11 +115,12 @@ async function follow(token, answer, gen) {
 // submission line).
 async function submit(url, body, onErrors) {
   const gen = ++generation;
+  const since = Date.now();
   setSub("sending", "checking and sending…");
   try {
     const answer = await send(url, body);
     retry = null;
-    await follow(answer.token, answer, gen);
+    await follow(answer.token, answer, gen, body.op, since);
   } catch (e) {
     if (gen !== generation) return;
     const errors = (e.details && e.details.errors) || [];
@@ -123,6 +141,13 @@ function setupGrid() {
   $("add-row").addEventListener("click", () => grid.addRow());
   $("clear-rows").addEventListener("click", () => grid.clear());
   $("random-fill").addEventListener("click", () => grid.fillRandom());
+  // Enter in a field sends the form, as Insert (the first of its buttons) does.
+  $("entry-body").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter" || ev.shiftKey || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
+    if (!ev.target.matches("input, select")) return;
+    ev.preventDefault();
+    document.querySelector('#entry button[data-op="insert"]').click();
+  });
   for (const b of document.querySelectorAll("#entry button[data-op]")) {
     b.addEventListener("click", () => {
       const op = b.dataset.op;
@@ -165,6 +190,12 @@ function setupJson() {
     const a = exampleRow(), b = exampleRow();
     box.value = [plain(a), plain({ insert: b }), plain({ delete: a })].join("\n");
   });
+  box.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      $("json-send").click();
+    }
+  });
   $("json-send").addEventListener("click", () => {
     show([]);
     if (!box.value.trim()) { // one message, and no earlier submission's state above it
@@ -178,6 +209,8 @@ function setupJson() {
 }
 
 // -- the live panel -----------------------------------------------------------------------------------
+const live = { panel: null };
+
 function setupLive() {
   const conn = new LiveConnection();
   watchConnection(conn);
@@ -189,10 +222,10 @@ function setupLive() {
   let panel = null;
   const watch = (name) => {
     if (panel) panel.close();
-    panel = null;
+    live.panel = panel = null;
     select.value = name;
     if (!name) return;
-    panel = new Panel($("panels"), { pipeline: data.pipeline, view: name, relation: relations.get(name) || null, conn,
+    live.panel = panel = new Panel($("panels"), { pipeline: data.pipeline, view: name, relation: relations.get(name) || null, conn,
       state: {}, onChange: () => {}, onClose: () => watch("") });
     panel.connState(conn.state);
   };

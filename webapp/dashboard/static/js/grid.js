@@ -2,8 +2,10 @@
 // so a 100,000-row view scrolls smoothly and memory stays with the data. Rows have a fixed height; two
 // padding rows stand in for the rest. Every value is set with textContent.
 //
-// Modes: "state" (current rows: sortable, updated cells highlighted, new rows flash) and "log" (the
-// change log, newest first, with insert/delete badges, step and time).
+// Modes: "state" (current rows: sortable, in key order until a column is chosen, updated cells
+// highlighted, new rows flash) and "log" (the change log, newest first, with insert/delete badges, step
+// and time: in step order, so it has no sort). Numbers are right-aligned; floating-point ones rounded for
+// display (the exact value in the cell's title).
 
 import { cellText, el, fmtTime } from "./dom.js";
 
@@ -51,6 +53,20 @@ function sortEntries(entries, col, desc) {
   return out;
 }
 
+const NUMERIC = /^(TINYINT|SMALLINT|INT|INTEGER|BIGINT|DECIMAL|NUMERIC|DOUBLE|REAL|FLOAT)\b/i;
+const FLOATING = /^(DOUBLE|REAL|FLOAT)\b/i;
+const ROUNDED = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 6, useGrouping: false });
+
+// How a value of SQL type `type` shows: DOUBLE/REAL rounded to 6 significant digits, the rest as cellText.
+export function displayText(v, type) {
+  if (typeof v === "number" && FLOATING.test(type || "") && Number.isFinite(v)) return ROUNDED.format(v);
+  return cellText(v);
+}
+
+export function isNumeric(type) {
+  return NUMERIC.test(type || "");
+}
+
 export class Grid {
   // opts: {onSort(col), onFilter(col, text), filters: {col: text}, sort: {col, desc}}
   constructor(root, opts) {
@@ -60,6 +76,7 @@ export class Grid {
     this.key = [];
     this.mode = "state";
     this.order = [];
+    this.numeric = [];
     this.builtFor = null;
     this.scroller = el("div", { class: "grid-scroll", tabindex: "0" });
     this.table = el("table", { class: "grid" });
@@ -101,15 +118,19 @@ export class Grid {
     const sort = this.opts.sort || {};
     for (const c of this._shown()) {
       if (c.startsWith("\u0001")) {
-        names.append(el("th", { class: "meta" }, c.slice(1)));
-        filters.append(el("th", { class: "meta" }));
+        names.append(el("th", { class: `meta meta-${c.slice(1)}` }, c.slice(1)));
+        filters.append(el("th", { class: `meta meta-${c.slice(1)}` }));
         continue;
       }
       const col = this.columns.find((x) => x.name === c);
-      const arrow = sort.col === c ? (sort.desc ? " ▼" : " ▲") : "";
-      const btn = el("button", { type: "button", class: "sort", title: `${col.type} — sort`, dataset: { col: c },
-        onclick: () => this.opts.onSort(c) }, c + arrow);
-      const th = el("th", { dataset: { col: c } }, btn);
+      const num = isNumeric(col.type) ? "num" : null;
+      // The change log is in step order: a sort arrow there would claim an order that is not shown.
+      const arrow = this.mode === "state" && sort.col === c ? (sort.desc ? " ▼" : " ▲") : "";
+      const head = this.mode === "state"
+        ? el("button", { type: "button", class: "sort", title: `${col.type} — sort`, dataset: { col: c },
+          onclick: () => this.opts.onSort(c) }, c + arrow)
+        : el("span", { class: "col-name", title: col.type }, c);
+      const th = el("th", { dataset: { col: c }, class: num }, head);
       if (this.key.includes(c)) th.append(el("span", { class: "keymark", title: "key column" }, "key"));
       names.append(th);
       const input = el("input", { type: "search", class: "filter", placeholder: "filter", dataset: { col: c },
@@ -127,6 +148,7 @@ export class Grid {
     this.pool = [];
     this.padTop.firstChild.colSpan = this._shown().length;
     this.padBottom.firstChild.colSpan = this._shown().length;
+    this.numeric = this.columns.map((c) => isNumeric(c.type));
   }
 
   // Recompute the order of rows when the data (model.version) or the sort changed.
@@ -139,10 +161,30 @@ export class Grid {
       this.order = model.logEntries();
       return true;
     }
-    const entries = Array.from(model.rows.values());
-    if (sort.col) this.order = sortEntries(entries, sort.col, sort.desc);
-    else this.order = entries;
+    let entries = Array.from(model.rows.values());
+    if (sort.col) entries = sortEntries(entries, sort.col, sort.desc);
+    else {
+      // Key order until the user picks a column (a stable sort per key column, last first), so a row
+      // stays where its key puts it rather than where it happened to arrive.
+      for (let i = this.key.length - 1; i >= 0; i--) entries = sortEntries(entries, this.key[i], false);
+    }
+    this.order = entries;
     return true;
+  }
+
+  // Scroll so that the first row inserted or changed at or after `since` (ms) is drawn, and return its
+  // element (null when no such row is in the table yet). Only the table mode has such rows.
+  revealSince(since) {
+    if (this.mode !== "state") return null;
+    const at = this.order.findIndex((e) => (e.born && e.born >= since) || (e.changedAt && e.changedAt >= since));
+    if (at < 0) return null;
+    const viewH = this.scroller.clientHeight || 400;
+    const top = at * ROW_H;
+    if (top < this.scroller.scrollTop || top + ROW_H > this.scroller.scrollTop + viewH - 2 * ROW_H) {
+      this.scroller.scrollTop = Math.max(0, top - Math.floor(viewH / 3));
+    }
+    this.paint();
+    return this.pool[at - this.first] || null;
   }
 
   // Draw the rows in view. Returns true while something is still highlighted (so the caller repaints).
@@ -151,6 +193,8 @@ export class Grid {
     const viewH = this.scroller.clientHeight || 400;
     const first = Math.max(0, Math.floor(this.scroller.scrollTop / ROW_H) - OVERSCAN);
     const last = Math.min(total, Math.ceil((this.scroller.scrollTop + viewH) / ROW_H) + OVERSCAN);
+    this.first = first;
+    this._fit(total);
     this.padTop.style.height = `${first * ROW_H}px`;
     this.padBottom.style.height = `${Math.max(0, (total - last) * ROW_H)}px`;
     const need = last - first;
@@ -173,6 +217,14 @@ export class Grid {
     return active;
   }
 
+  // The box is as tall as its rows, up to the CSS max-height (then it scrolls): a view of three rows
+  // does not leave a screen of blank space under them. Sized only when the row count changes.
+  _fit(total) {
+    if (total === this.fittedFor) return;
+    this.fittedFor = total;
+    this.scroller.style.height = `${this.thead.offsetHeight + total * ROW_H + 2}px`;
+  }
+
   _stateRow(tr, e, now) {
     const cols = this.columns;
     const flash = e.born && now - e.born < FLASH_MS;
@@ -185,9 +237,7 @@ export class Grid {
     for (let i = 0; i < cols.length; i++) {
       const td = tr.children[i];
       const name = cols[i].name;
-      const text = cellText(e.row[name]);
-      if (td.textContent !== text) td.textContent = text;
-      if (td.dataset.col !== name) td.dataset.col = name;
+      this._cell(td, e.row[name], cols[i], i);
       td.classList.toggle("null", e.row[name] === null || e.row[name] === undefined);
       td.classList.toggle("changed", !!(lit && e.changed.has(name)));
     }
@@ -209,11 +259,23 @@ export class Grid {
     cells[2].textContent = item.seq === undefined || item.seq === null ? "" : String(item.seq);
     for (let i = 0; i < cols.length; i++) {
       const td = cells[i + 3];
-      const text = item.kind === "marker" ? (i === 0 ? item.text : "") : cellText(item.row[cols[i].name]);
-      if (td.textContent !== text) td.textContent = text;
-      td.dataset.col = cols[i].name;
+      if (item.kind === "marker") {
+        const text = i === 0 ? item.text : "";
+        if (td.textContent !== text) td.textContent = text;
+        td.dataset.col = cols[i].name;
+      } else this._cell(td, item.row[cols[i].name], cols[i], i);
       td.classList.remove("changed");
     }
     return false;
+  }
+
+  _cell(td, v, col, i) {
+    const text = displayText(v, col.type);
+    if (td.textContent !== text) {
+      td.textContent = text;
+      td.title = typeof v === "number" && text !== String(v) ? String(v) : "";
+    }
+    if (td.dataset.col !== col.name) td.dataset.col = col.name;
+    td.classList.toggle("num", !!this.numeric[i]);
   }
 }

@@ -224,6 +224,7 @@ export class Panel {
       if (!this.paused && (this.dirty || lit) && this.relation) {
         const t0 = performance.now();
         const rebuilt = this.grid.build(this.model);
+        if (this.revealing) this._reveal();
         if (this.dirty || rebuilt || lit) lit = this.grid.paint();
         if (this.dirty) this._counters();
         this.dirty = false;
@@ -233,6 +234,26 @@ export class Panel {
       setTimeout(() => requestAnimationFrame(tick), Math.max(50, cost * 4));
     };
     requestAnimationFrame(tick);
+  }
+
+  // Bring the rows changed at or after `since` (ms) into view: the panel on the page, and the first such
+  // row in the grid. The changes may arrive after the caller learnt they were processed, so this keeps
+  // trying for a few seconds; if none shows (a view the change did not touch) the panel is still shown.
+  reveal(since) {
+    this.revealing = { since, until: Date.now() + 5000 };
+    this.dirty = true;
+  }
+
+  _reveal() {
+    const r = this.revealing;
+    const tr = this.grid.revealSince(r.since);
+    if (tr) {
+      tr.scrollIntoView({ block: "center" });  // the page too: the panel may be below the fold
+      this.revealing = null;
+    } else if (Date.now() > r.until) {
+      this.node.scrollIntoView({ block: "start" });
+      this.revealing = null;
+    } else this.dirty = true;  // look again on the next frame
   }
 
   togglePause() {

@@ -3,6 +3,7 @@
 
 import { getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
+import { confirmStep, needsConfirmation, sendStep } from "./lifecycle.js";
 import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
 
 const data = pageData();
@@ -12,11 +13,12 @@ const statusBadge = document.getElementById("status");
 const actionNote = document.getElementById("action-note");
 const chart = document.getElementById("throughput");
 
-// Which buttons make sense in which state.
+// Which buttons make sense in which state (the server refuses the rest anyway).
 const ENABLED = {
-  Stopped: ["start", "start_paused"],
-  Running: ["pause", "stop"],
-  Paused: ["resume", "stop"],
+  Stopped: ["start", "start_paused", "clear", "delete"],
+  Running: ["pause", "stop", "kill"],
+  Paused: ["resume", "stop", "kill"],
+  Stopping: ["kill"],
 };
 
 function showStatus(st) {
@@ -26,7 +28,7 @@ function showStatus(st) {
     ? ` → ${st.deployment_desired_status}` : "");
   statusBadge.className = `badge ${statusClass(s)}`;
   delete statusBadge.dataset.state;
-  const ok = ENABLED[s] || [];
+  const ok = (ENABLED[s] || []).filter((a) => a !== "clear" || st.storage_status !== "Cleared");
   for (const b of document.querySelectorAll("button[data-action]")) b.disabled = !ok.includes(b.dataset.action);
   const err = document.getElementById("deployment-error");
   err.textContent = st.deployment_error || "";
@@ -35,9 +37,16 @@ function showStatus(st) {
 
 for (const b of document.querySelectorAll("button[data-action]")) {
   b.addEventListener("click", async () => {
+    const step = b.dataset.action;
+    if (needsConfirmation(step) && !(await confirmStep(step, name))) return;
     actionNote.textContent = `${b.textContent}…`;
     try {
-      await send(`${base}/${b.dataset.action}`);
+      await sendStep(step, name);
+      if (step === "delete") {
+        sessionStorage.setItem("sluice.deleted", name);  // the pipelines page says so
+        location.assign("/");
+        return;
+      }
       actionNote.textContent = "";
       refresh();
     } catch (e) {
@@ -121,7 +130,7 @@ function showStats(stats, series) {
   set("latency", gm.step_latency_msecs && gm.step_latency_msecs.p99 !== null && gm.step_latency_msecs.p99 !== undefined
     ? `${fmtNumber(gm.step_latency_msecs.p99, 2)} ms` : "–");
   set("outputs", fmtNumber(((stats && stats.outputs) || []).filter((o) => !o.closed).length));
-  lineChart(chart, points, "/s");
+  lineChart(chart, points, "records/s");
 }
 
 // Every second while the server answers; after failures in a row, 1, 2, 4, then every 8 s.

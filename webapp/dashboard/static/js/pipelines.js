@@ -1,10 +1,32 @@
-// The pipelines page: every pipeline with its status and throughput, refreshed every two seconds.
+// The pipelines page: every pipeline with its status and throughput, refreshed every two seconds; an
+// editor can delete a stopped one (after a confirmation naming it).
 
 import { getJSON } from "./api.js";
-import { el, fmtNumber, pageData, statusClass } from "./dom.js";
+import { canEdit, el, fmtNumber, pageData, statusClass } from "./dom.js";
+import { runStep } from "./lifecycle.js";
 
 const body = document.getElementById("pipelines-body");
 const note = document.getElementById("pipelines-error");
+const done = document.getElementById("pipelines-note");
+
+function deleteButton(p) {
+  const stopped = p.deployment_status === "Stopped";
+  return el("button", {
+    type: "button", class: "danger small", dataset: { delete: p.name }, disabled: !stopped,
+    title: stopped ? `delete ${p.name} and its stored data` : "stop it first: only a stopped pipeline can be deleted",
+    onclick: async () => {
+      try {
+        if (!(await runStep("delete", p.name))) return;
+        done.textContent = `Pipeline ${p.name} deleted.`;
+        done.hidden = false;
+        refresh();
+      } catch (e) {
+        done.textContent = `Deleting ${p.name} failed: ${e.message}`;
+        done.hidden = false;
+      }
+    },
+  }, "Delete");
+}
 
 function render(list, error) {
   note.textContent = error || "";
@@ -22,12 +44,20 @@ function render(list, error) {
       el("td", { class: "num" }, p.throughput === undefined || p.throughput === null ? "–"
         : `${fmtNumber(p.throughput, 1)} rec/s`),
       el("td", {}, p.program_status || ""),
-      el("td", { class: "muted" }, p.description || ""));
+      el("td", { class: "muted" }, p.description || ""),
+      canEdit() ? el("td", {}, deleteButton(p)) : null);
   }));
 }
 
 const data = pageData();
 render(data.pipelines || [], data.error);
+// Deleted from its own page, which then came here (session storage, not the URL: a link cannot claim it).
+const deleted = sessionStorage.getItem("sluice.deleted");
+sessionStorage.removeItem("sluice.deleted");
+if (deleted) {
+  done.textContent = `Pipeline ${deleted} deleted.`;
+  done.hidden = false;
+}
 
 async function refresh() {
   try {

@@ -65,7 +65,8 @@ function draw() {
   $("result-body").replaceChildren(...shown.map((r) => el("tr", { class: "row" },
     ...columns.map((c) => {
       const text = cellText(r[c]); // a long value is cut short by the CSS; the title holds all of it
-      return el("td", { class: r[c] === null || r[c] === undefined ? "null" : null, dataset: { col: c },
+      const cls = r[c] === null || r[c] === undefined ? "null" : typeof r[c] === "number" ? "num" : null;
+      return el("td", { class: cls, dataset: { col: c },
         title: text.length > 60 ? text : null }, el("span", { class: "cut" }, text));
     }))));
   $("page-label").textContent = `page ${page + 1} of ${pages}`;
@@ -73,9 +74,14 @@ function draw() {
   $("next").disabled = page >= pages - 1;
 }
 
-function setExports(sql) {
+// The exports are links that run the query again (streamed to disk by the browser, every row, typed), so
+// they say so, with the number of rows shown: a live pipeline may have changed in between.
+function setExports(sql, shown, truncated, at) {
   $("exports").hidden = !sql;
   if (!sql) return;
+  $("export-note").textContent = `Export runs the query again now: the file holds the rows at that moment, ` +
+    `which may differ from the ${fmtNumber(shown)}${truncated ? "+" : ""} row${shown === 1 ? "" : "s"} shown ` +
+    `(run at ${at.toLocaleTimeString()}).`;
   $("export-csv").href = queryUrl(sql, "csv", true);
   $("export-json").href = queryUrl(sql, "json", true);
   $("export-parquet").href = queryUrl(sql, "parquet", true);
@@ -98,6 +104,8 @@ async function run() {
   rows = [];
   page = 0;
   let truncated = false;
+  let exportable = false;
+  const at = new Date();
   try {
     if (canEdit() && WRITE_WORDS.test(sql)) {
       const answer = await send(api, { sql });
@@ -118,7 +126,7 @@ async function run() {
       } catch (e) {
         if (!(truncated && e.name === "AbortError")) throw e;
       }
-      setExports(sql);
+      exportable = true;
     }
     const last = rows[rows.length - 1];
     if (last && rows.length > 1 && Object.keys(last).length === 1 && "error" in last &&
@@ -134,6 +142,7 @@ async function run() {
       : `no rows (${fmtNumber(ms)} ms)`;
     $("result-count").textContent = note.textContent;
     note.textContent = "";
+    if (exportable) setExports(sql, rows.length, truncated, at);
     draw();
   } catch (e) {
     note.textContent = "";

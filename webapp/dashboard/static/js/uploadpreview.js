@@ -135,27 +135,32 @@ export function jsonTable(values, rules, updateFormat) {
       if (!row || typeof row !== "object" || !("insert" in row || "delete" in row)) {
         return { problem: 'expected {"insert": row} or {"delete": row}', cells: [] };
       }
+      const extra = Object.keys(row).filter((k) => k !== "insert" && k !== "delete");
+      if (extra.length) return { problem: `unexpected key(s) ${extra.join(", ")} beside insert/delete`, cells: [] };
       op = "insert" in row ? "insert" : "delete";
       row = row[op];
     }
     const cells = rules.map(() => ({ value: null, error: null }));
+    const strange = []; // columns the table does not have: the engine refuses the whole row, as here
     if (Array.isArray(row)) row.forEach((x, i) => { if (i < cells.length) cells[i].value = x; });
     else if (row && typeof row === "object") {
       for (const [k, x] of Object.entries(row)) {
         const t = findColumn(rules, k);
-        if (t < 0) unknown.add(k);
+        if (t < 0) strange.push(k);
         else cells[t].value = x;
       }
     } else return { problem: "expected a row (a JSON object)", cells: [] };
+    strange.forEach((k) => unknown.add(k));
     cells.forEach((c, t) => {
       // a delete on a keyed table needs only the key
       if (op === "delete" && rules.some((r) => r.key) && !rules[t].key) return;
       c.error = fieldError(rules[t], c.value);
     });
-    const extra = Array.isArray(row) && row.length > rules.length ? `${row.length} values for ${rules.length} columns` : null;
+    const extra = Array.isArray(row) && row.length > rules.length ? `${row.length} values for ${rules.length} columns`
+      : strange.length ? `unknown column${strange.length > 1 ? "s" : ""} ${strange.map((k) => `"${k}"`).join(", ")}` : null;
     return { op, problem: extra, cells };
   });
-  const notes = [...unknown].map((k) => ({ level: "warn", text: `unknown column "${k}": rows holding it will fail (and be listed)` }));
+  const notes = [...unknown].map((k) => ({ level: "warn", text: `unknown column "${k}": rows holding it will fail (marked, and listed after the upload)` }));
   return { rows, notes };
 }
 

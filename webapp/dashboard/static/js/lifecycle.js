@@ -1,0 +1,57 @@
+// The steps that cannot be undone (force-stop, clear storage, delete), each asked in the page's
+// <dialog id="confirm"> naming the pipeline, then sent through api.js. Used by the pipelines page and a
+// pipeline's page; the server refuses them to viewers and refuses delete/clear while the pipeline runs.
+
+import { send } from "./api.js";
+
+const STEPS = {
+  kill: {
+    title: (p) => `Force-stop pipeline ${p}?`,
+    text: "It stops at once, without a last checkpoint where the server makes one (Feldera): on its next " +
+      "start it resumes from its latest checkpoint. Stop is the graceful way.",
+    button: "Force-stop",
+  },
+  clear: {
+    title: (p) => `Clear the storage of pipeline ${p}?`,
+    text: "Every row stored for its tables and views is deleted; the program stays. This cannot be undone.",
+    button: "Clear storage",
+  },
+  delete: {
+    title: (p) => `Delete pipeline ${p}?`,
+    text: "Its program and its stored data are deleted. This cannot be undone.",
+    button: "Delete",
+  },
+};
+
+// Resolves true when the user confirmed `step` for `pipeline`, false when cancelled (button or Escape).
+export function confirmStep(step, pipeline) {
+  const s = STEPS[step];
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-title").textContent = s.title(pipeline);
+  document.getElementById("confirm-text").textContent = s.text;
+  document.getElementById("confirm-ok").textContent = `${s.button} ${pipeline}`;
+  dialog.dataset.step = step;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
+// Send `step` ("kill", "clear", "delete" or a plain action such as "stop") for `pipeline`; rejects with the
+// server's ApiError.
+export async function sendStep(step, pipeline) {
+  const url = `/api/pipelines/${encodeURIComponent(pipeline)}`;
+  return step === "delete" ? send(url, {}, "DELETE") : send(`${url}/${step}`);
+}
+
+export function needsConfirmation(step) {
+  return step in STEPS;
+}
+
+// Ask when `step` cannot be undone, then send it: true when sent and accepted, false when cancelled.
+export async function runStep(step, pipeline) {
+  if (needsConfirmation(step) && !(await confirmStep(step, pipeline))) return false;
+  await sendStep(step, pipeline);
+  return true;
+}
