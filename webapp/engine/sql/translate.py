@@ -1,0 +1,120 @@
+"""A view body from Feldera's SQL to DuckDB's, as a rewrite of the parsed tree.
+
+Runs once per program, at compile time; steps only ever see the DuckDB text it produces (``Relation.sql``),
+which the incremental planner also reads. Each rewrite below is a place where DuckDB and Feldera disagree:
+
+- names: unquoted identifiers fold to lower case, quoted ones keep theirs;
+- unnamed output columns are named as Calcite names them (``EXPR$0``, ``EXPR$1``, ...);
+- ``/`` of two integers is an integer division (Calcite), ``//`` in DuckDB;
+- ``TIMESTAMPDIFF(unit, a, b)`` counts whole units (DuckDB's ``date_sub``), ``TIMESTAMPADD`` adds them;
+- ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.errors import OptimizeError
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify_columns import qualify_columns
+from sqlglot.schema import MappingSchema
+
+from ..catalog import Relation
+
+T = exp.DataType.Type
+_UNITS = {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR", "MILLISECOND", "MICROSECOND"}
+
+
+class Translation:
+    """What the rewrite knows about a program so far: the relations declared before the view being read."""
+
+    def __init__(self, code: str):
+        self.code = code
+        self.schema: dict[str, dict[str, str]] = {}
+
+    def add(self, rel: Relation) -> None:
+        self.schema[rel.name] = {c.name: c.type.duckdb() for c in rel.columns}
+
+
+def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
+    """(DuckDB text of the view body, names of the relations it reads). ``query`` is not changed."""
+    q = query.copy()
+    _fold_identifiers(q)
+    deps = {t.name for t in q.find_all(exp.Table)}
+    _name_outputs(q)
+    _typed_division(q, tr)
+    q = q.transform(_rewrite)
+    return q.sql(dialect="duckdb"), deps
+
+
+def _fold_identifiers(q: exp.Expr) -> None:
+    for ident in q.find_all(exp.Identifier):
+        if not ident.quoted:
+            ident.set("this", ident.this.lower())
+
+
+def _name_outputs(q: exp.Expr) -> None:
+    """Calcite names an output column after the column it is, else ``EXPR$<position>``."""
+    first = q
+    while isinstance(first, exp.SetOperation):
+        first = first.this
+    if not isinstance(first, exp.Select):
+        return
+    for i, e in enumerate(first.expressions):
+        if isinstance(e, (exp.Alias, exp.Column, exp.Star)) or (isinstance(e, exp.Dot)):
+            continue
+        e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
+
+
+def _typed_division(q: exp.Expr, tr: Translation) -> None:
+    """Mark each ``/`` whose operands are both integers, found by typing a qualified copy of the query."""
+    divs = list(q.find_all(exp.Div, bfs=False))
+    if not divs:
+        return
+    try:
+        schema = MappingSchema(tr.schema, dialect="duckdb", normalize=False)
+        typed = qualify_columns(q.copy(), schema=schema)
+        annotate_types(typed, schema=schema)
+    except (OptimizeError, ValueError, KeyError):
+        # A query the typer cannot follow keeps DuckDB's division; DuckDB's binder reports real errors.
+        return
+    tdivs = list(typed.find_all(exp.Div, bfs=False))
+    if len(tdivs) != len(divs):
+        return
+    for d, td in zip(divs, tdivs):
+        if td.left.is_type(*exp.DataType.INTEGER_TYPES) and td.right.is_type(*exp.DataType.INTEGER_TYPES):
+            d.set("typed", "int")
+
+
+def _rewrite(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.Div) and node.args.get("typed") == "int":
+        return exp.IntDiv(this=node.left, expression=node.right)
+    if isinstance(node, exp.Cast):
+        return _cast(node)
+    if isinstance(node, exp.Anonymous):
+        name = str(node.this).upper()
+        if name == "TIMESTAMPDIFF" and len(node.expressions) == 3:
+            unit, a, b = node.expressions
+            return exp.Anonymous(this="date_sub", expressions=[exp.Literal.string(_unit(unit)), a, b])
+        if name == "TIMESTAMPADD" and len(node.expressions) == 3:
+            unit, n, ts = node.expressions
+            return exp.Add(this=ts, expression=exp.Interval(this=exp.Paren(this=n), unit=exp.var(_unit(unit))))
+    return node
+
+
+def _unit(node: exp.Expr) -> str:
+    word = node.name.upper() if isinstance(node, (exp.Column, exp.Var, exp.Identifier)) else node.sql().upper()
+    word = word.removeprefix("SQL_TSI_")
+    return word.lower() if word in _UNITS else word
+
+
+def _cast(node: exp.Cast) -> exp.Expr:
+    to = node.to
+    if to.this not in (T.CHAR, T.NCHAR, T.VARCHAR, T.NVARCHAR) or not to.expressions:
+        return node
+    n = to.expressions[0]
+    n = n.this if isinstance(n, exp.DataTypeParam) else n
+    text = exp.Cast(this=node.this, to=exp.DataType.build("VARCHAR"))
+    cut = exp.Anonymous(this="left", expressions=[text, n.copy()])
+    if to.this in (T.CHAR, T.NCHAR):
+        return exp.Anonymous(this="rpad", expressions=[cut, n.copy(), exp.Literal.string(" ")])
+    return cut
