@@ -50,6 +50,8 @@ class Feldera(Dialect):
         }
 
     class Parser(parser.Parser):
+        LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
+        LOG_DEFAULTS_TO_LN = True
         FUNCTIONS = {
             **parser.Parser.FUNCTIONS,
             # Calcite's names for what sqlglot already models.
@@ -57,6 +59,8 @@ class Feldera(Dialect):
             "SOME": exp.LogicalOr.from_arg_list,
             "BOOL_AND": exp.LogicalAnd.from_arg_list,
             "BOOL_OR": exp.LogicalOr.from_arg_list,
+            "LOGICAL_AND": exp.LogicalAnd.from_arg_list,
+            "LOGICAL_OR": exp.LogicalOr.from_arg_list,
             # Calcite's argument order (unit first); `translate` writes them for DuckDB.
             "TIMESTAMPDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
             "TIMESTAMPADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),

@@ -6,6 +6,10 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - names: unquoted identifiers fold to lower case, quoted ones keep theirs;
 - unnamed output columns are named as Calcite names them (``EXPR$0``, ``EXPR$1``, ...);
 - ``/`` of two integers is an integer division (Calcite), ``//`` in DuckDB;
+- ``ROUND`` of a REAL or DOUBLE rounds half to even ("Bankers Rounding" in Feldera's reference);
+- ``COUNT(a, b)`` counts rows where every argument is not NULL; ``LOG(value, base)`` takes the base second;
+- Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
+  DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - ``TIMESTAMPDIFF(unit, a, b)`` counts whole units (DuckDB's ``date_sub``), ``TIMESTAMPADD`` adds them;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``).
 """
@@ -41,7 +45,7 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     _fold_identifiers(q)
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
-    _typed_division(q, tr)
+    _mark_types(q, tr)
     q = q.transform(_rewrite)
     return q.sql(dialect="duckdb"), deps
 
@@ -65,24 +69,34 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-def _typed_division(q: exp.Expr, tr: Translation) -> None:
-    """Mark each ``/`` whose operands are both integers, found by typing a qualified copy of the query."""
-    divs = list(q.find_all(exp.Div, bfs=False))
-    if not divs:
+_TYPED = (exp.Div, exp.Round)
+
+
+def _mark_types(q: exp.Expr, tr: Translation) -> None:
+    """Mark each ``/`` of two integers and each ``ROUND`` of a float, found by typing a qualified copy."""
+    nodes = [n for n in q.walk(bfs=False) if isinstance(n, _TYPED)]
+    if not nodes:
         return
     try:
         schema = MappingSchema(tr.schema, dialect="duckdb", normalize=False)
         typed = qualify_columns(q.copy(), schema=schema)
         annotate_types(typed, schema=schema)
     except (OptimizeError, ValueError, KeyError):
-        # A query the typer cannot follow keeps DuckDB's division; DuckDB's binder reports real errors.
+        # A query the typer cannot follow keeps DuckDB's semantics; DuckDB's binder reports real errors.
         return
-    tdivs = list(typed.find_all(exp.Div, bfs=False))
-    if len(tdivs) != len(divs):
+    tnodes = [n for n in typed.walk(bfs=False) if isinstance(n, _TYPED)]
+    if [type(n) for n in tnodes] != [type(n) for n in nodes]:
         return
-    for d, td in zip(divs, tdivs):
-        if td.left.is_type(*exp.DataType.INTEGER_TYPES) and td.right.is_type(*exp.DataType.INTEGER_TYPES):
-            d.set("typed", "int")
+    for n, tn in zip(nodes, tnodes):
+        if isinstance(n, exp.Div):
+            if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
+                n.set("typed", "int")
+        elif tn.this.is_type(T.FLOAT, T.DOUBLE):
+            n.meta["float"] = True
+
+
+_RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc"}
+_RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COTH": "tanh"}
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
@@ -90,8 +104,25 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return exp.IntDiv(this=node.left, expression=node.right)
     if isinstance(node, exp.Cast):
         return _cast(node)
+    if isinstance(node, exp.Round) and node.meta.get("float"):
+        return exp.Anonymous(this="round_even", expressions=[node.this, node.args.get("decimals") or exp.Literal.number(0)])
+    if isinstance(node, exp.Log) and node.expression is not None:
+        # Feldera's LOG(value, base) (as parsed: `this` is the value) is DuckDB's log(base, value).
+        return exp.Anonymous(this="log", expressions=[node.expression, node.this])
+    if isinstance(node, exp.Count) and node.expressions:
+        args = [node.this, *node.expressions]
+        all_set = exp.and_(*[exp.Not(this=exp.Is(this=a.copy(), expression=exp.Null())) for a in args])
+        return exp.Count(this=exp.Case(ifs=[exp.If(this=all_set, true=exp.Literal.number(1))]))
+    if isinstance(node, exp.Func) and not isinstance(node, exp.Anonymous) and node.sql_name() in _RECIPROCALS:
+        inner = exp.Anonymous(this=_RECIPROCALS[node.sql_name()], expressions=[node.this])
+        return exp.Div(this=exp.Literal.number("1.0e0"), expression=inner)
     if isinstance(node, exp.Anonymous):
         name = str(node.this).upper()
+        if name in _RENAMES:
+            return exp.Anonymous(this=_RENAMES[name], expressions=node.expressions)
+        if name in _RECIPROCALS and len(node.expressions) == 1:
+            inner = exp.Anonymous(this=_RECIPROCALS[name], expressions=node.expressions)
+            return exp.Div(this=exp.Literal.number("1.0e0"), expression=inner)
         if name == "TIMESTAMPDIFF" and len(node.expressions) == 3:
             unit, a, b = node.expressions
             return exp.Anonymous(this="date_sub", expressions=[exp.Literal.string(_unit(unit)), a, b])
