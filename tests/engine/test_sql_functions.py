@@ -48,3 +48,25 @@ def test_feldera_expressions_give_the_references_results(http, make_pipeline):
     assert _rows(http, name, "SELECT * FROM ieee") == [{"inf": True, "nan": True, "l": 3.0}]
     # CHAR(n): "Values are truncated if longer, or padded with spaces if shorter".
     assert _rows(http, name, "SELECT * FROM chars") == [{"c4": "abc ", "c2": "ab"}]
+
+
+STRINGS = """
+CREATE TABLE one (x INT);
+CREATE VIEW strings AS SELECT
+    CONCAT_WS(',', 'Post', 'greSQL', NULL, '1') AS cws, chr(65) AS a, chr(-1) AS bad, initcap('hi THOMAS') AS ic,
+    overlay('Txxxxas' placing 'hom' from 2 for 4) AS ov, position('om' in 'Thomas') AS pos,
+    SPLIT('a|b|c|', '|') AS sp, SPLIT('', '|') AS sp_empty, SPLIT_PART('a|b|c|', '|', -2) AS part,
+    SUBSTRING('Thomas' for 2) AS sub, TRIM(leading 'xyz' from 'yxTomxx') AS tr, RLIKE('string', 's..i.*') AS rl,
+    regexp_replace('1078910', '[^01]') AS rr, regexp_replace('Springsteen, Bruce', '([^,\\s]+),\\s+(\\S+)', '$2 $1') AS rr2,
+    'h%wkeye' LIKE 'h#%%' ESCAPE '#' AS lk, char_length('josé') AS n
+    FROM one;
+"""
+
+
+def test_string_functions_give_the_references_examples(http, make_pipeline):
+    name = make_pipeline(STRINGS)
+    push_and_wait(http, name, "one", [{"insert": {"x": 1}}])
+    assert _rows(http, name, "SELECT * FROM strings") == [{
+        "cws": "Post,greSQL,,1", "a": "A", "bad": "", "ic": "Hi Thomas", "ov": "Thomas", "pos": 3,
+        "sp": ["a", "b", "c", ""], "sp_empty": [], "part": "c", "sub": "Th", "tr": "Tomxx", "rl": True,
+        "rr": "1010", "rr2": "Bruce Springsteen", "lk": True, "n": 4}]

@@ -64,6 +64,9 @@ class Feldera(Dialect):
             # Calcite's argument order (unit first); `translate` writes them for DuckDB.
             "TIMESTAMPDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
             "TIMESTAMPADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # SPLIT's delimiter is optional (a comma); `translate` gives Feldera's empty-string rules.
+            "SPLIT": lambda args: exp.Split(this=args[0], expression=args[1] if len(args) > 1 else exp.Literal.string(",")),
+            "RLIKE": exp.RegexpLike.from_arg_list,
         }
 
 

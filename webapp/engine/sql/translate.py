@@ -8,6 +8,9 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - ``/`` of two integers is an integer division (Calcite), ``//`` in DuckDB;
 - ``ROUND`` of a REAL or DOUBLE rounds half to even ("Bankers Rounding" in Feldera's reference);
 - ``COUNT(a, b)`` counts rows where every argument is not NULL; ``LOG(value, base)`` takes the base second;
+- string functions at their documented edges: ``CHR`` of a bad code is ``''``, ``CONCAT_WS`` writes a NULL
+  argument as ``''``, ``SPLIT('')`` is ``[]`` and an empty delimiter keeps the string whole,
+  ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - ``TIMESTAMPDIFF(unit, a, b)`` counts whole units (DuckDB's ``date_sub``), ``TIMESTAMPADD`` adds them;
@@ -15,6 +18,8 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 """
 
 from __future__ import annotations
+
+import re
 
 from sqlglot import exp
 from sqlglot.errors import OptimizeError
@@ -106,6 +111,29 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return _cast(node)
     if isinstance(node, exp.Round) and node.meta.get("float"):
         return exp.Anonymous(this="round_even", expressions=[node.this, node.args.get("decimals") or exp.Literal.number(0)])
+    if isinstance(node, exp.Chr) and len(node.expressions) == 1:
+        code = node.expressions[0]
+        ok = exp.Between(this=code.copy(), low=exp.Literal.number(0), high=exp.Literal.number(0x10FFFF))
+        return exp.Case(ifs=[exp.If(this=ok, true=exp.Anonymous(this="chr", expressions=[code]))],
+                        default=exp.Literal.string(""))
+    if isinstance(node, exp.ConcatWs) and node.expressions:
+        sep, *parts = node.expressions
+        parts = [exp.Coalesce(this=x, expressions=[exp.Literal.string("")]) for x in parts]
+        return exp.Case(ifs=[exp.If(this=exp.Is(this=sep.copy(), expression=exp.Null()), true=exp.Null())],
+                        default=exp.Anonymous(this="concat_ws", expressions=[sep, *parts]))
+    if isinstance(node, exp.Split):
+        text, sep = node.this, node.expression
+        empty = exp.Array(expressions=[])
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=text.copy(), expression=exp.Literal.string("")), true=empty),
+                             exp.If(this=exp.EQ(this=sep.copy(), expression=exp.Literal.string("")),
+                                    true=exp.Array(expressions=[text.copy()]))],
+                        default=exp.Anonymous(this="string_split", expressions=[text, sep]))
+    if isinstance(node, exp.RegexpReplace) and not node.args.get("modifiers"):
+        repl = node.args.get("replacement") or exp.Literal.string("")
+        if isinstance(repl, exp.Literal) and repl.is_string:
+            repl = exp.Literal.string(_dollar_groups(repl.this))
+        return exp.Anonymous(this="regexp_replace", expressions=[node.this, node.expression, repl,
+                                                                 exp.Literal.string("g")])
     if isinstance(node, exp.Log) and node.expression is not None:
         # Feldera's LOG(value, base) (as parsed: `this` is the value) is DuckDB's log(base, value).
         return exp.Anonymous(this="log", expressions=[node.expression, node.this])
@@ -149,3 +177,11 @@ def _cast(node: exp.Cast) -> exp.Expr:
     if to.this in (T.CHAR, T.NCHAR):
         return exp.Anonymous(this="rpad", expressions=[cut, n.copy(), exp.Literal.string(" ")])
     return cut
+
+
+def _dollar_groups(repl: str) -> str:
+    """Feldera's replacement syntax (``$1``, ``${1}``, ``$$``) in RE2's (``\\1``, ``$``)."""
+    out = repl.replace("\\", "\\\\")
+    out = re.sub(r"\$\{(\d+)\}|\$(\d)|\$\$", lambda m: "$" if m.group(0) == "$$" else "\\" + (m.group(1) or m.group(2)),
+                 out)
+    return out
