@@ -70,3 +70,30 @@ def test_string_functions_give_the_references_examples(http, make_pipeline):
         "cws": "Post,greSQL,,1", "a": "A", "bad": "", "ic": "Hi Thomas", "ov": "Thomas", "pos": 3,
         "sp": ["a", "b", "c", ""], "sp_empty": [], "part": "c", "sub": "Th", "tr": "Tomxx", "rl": True,
         "rr": "1010", "rr2": "Bruce Springsteen", "lk": True, "n": 4}]
+
+
+DATES = """
+CREATE TABLE one (x INT);
+CREATE VIEW dates AS SELECT
+    DATE_TRUNC('2020-01-10', MONTH) AS dt, TIMESTAMP_TRUNC('2020-01-10 10:00:00', MONTH) AS tt,
+    TIME_TRUNC('12:34:56.78', MINUTE) AS mt, EXTRACT(DOW FROM DATE '2024-07-07') AS sunday,
+    DAYOFWEEK(DATE '2024-07-13') AS saturday,
+    TIMESTAMPDIFF(MONTH, TIMESTAMP '2020-01-31 00:00:00', TIMESTAMP '2020-02-29 00:00:00') AS short_month,
+    TIMESTAMPDIFF(MONTH, TIMESTAMP '2020-01-31 00:00:00', TIMESTAMP '2020-03-31 00:00:00') AS two_months,
+    INTERVAL '20-07' YEAR TO MONTH = INTERVAL '247' MONTH AS ym,
+    INTERVAL '-1 2:03:04' DAYS TO SECONDS = -(INTERVAL '1' DAY + INTERVAL '7384' SECOND) AS neg,
+    FORMAT_DATE('%Y-%m', DATE '2020-10-05') AS fd, PARSE_TIMESTAMP('%Y-%m', '2020-10') AS pt,
+    PARSE_TIME('%H:%M', '10:10') AS ptime
+    FROM one;
+"""
+
+
+def test_date_functions_give_the_references_examples(http, make_pipeline):
+    name = make_pipeline(DATES)
+    push_and_wait(http, name, "one", [{"insert": {"x": 1}}])
+    # DOW: "Sunday being 1 and Saturday being 7"; a month has elapsed "when the calendar month has increased
+    # and the calendar day and time is greater than or equal to the start"; a leading sign applies to all fields.
+    assert _rows(http, name, "SELECT * FROM dates") == [{
+        "dt": "2020-01-01", "tt": "2020-01-01 00:00:00", "mt": "12:34:00", "sunday": 1, "saturday": 7,
+        "short_month": 0, "two_months": 2, "ym": True, "neg": True, "fd": "2020-10",
+        "pt": "2020-10-01 00:00:00", "ptime": "10:10:00"}]

@@ -67,6 +67,16 @@ class Feldera(Dialect):
             # SPLIT's delimiter is optional (a comma); `translate` gives Feldera's empty-string rules.
             "SPLIT": lambda args: exp.Split(this=args[0], expression=args[1] if len(args) > 1 else exp.Literal.string(",")),
             "RLIKE": exp.RegexpLike.from_arg_list,
+            "DATEDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
+            "DATEADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # Feldera's order: the value first, then the unit.
+            "DATE_TRUNC": lambda args: exp.Anonymous(this="DATE_TRUNC", expressions=args),
+            "TIMESTAMP_TRUNC": lambda args: exp.Anonymous(this="TIMESTAMP_TRUNC", expressions=args),
+            "TIME_TRUNC": lambda args: exp.Anonymous(this="TIME_TRUNC", expressions=args),
+            "FORMAT_DATE": lambda args: exp.Anonymous(this="FORMAT_DATE", expressions=args),
+            "PARSE_DATE": lambda args: exp.Anonymous(this="PARSE_DATE", expressions=args),
+            "PARSE_TIME": lambda args: exp.Anonymous(this="PARSE_TIME", expressions=args),
+            "PARSE_TIMESTAMP": lambda args: exp.Anonymous(this="PARSE_TIMESTAMP", expressions=args),
         }
 
 

@@ -17,6 +17,7 @@ from sqlglot.tokens import Token, TokenType
 from ..catalog import Column, Relation, duckdb_to_column_type
 from .dialect import parse_statement, tokenize
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
+from .datetime_rewrites import IntervalError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
@@ -274,7 +275,10 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     query = node.expression
     if query is None:
         raise at_node("the view has no query", target, code, start)
-    sql, deps = view_query(query, tr)
+    try:
+        sql, deps = view_query(query, tr)
+    except IntervalError as e:
+        raise at_node(str(e), e.node, code, query_start(query, start)) from None
     prefix = f"CREATE VIEW {quote(vname)}"
     if aliases:
         prefix += "(" + ", ".join(quote(a) for a in aliases) + ")"

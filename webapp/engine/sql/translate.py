@@ -13,7 +13,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
-- ``TIMESTAMPDIFF(unit, a, b)`` counts whole units (DuckDB's ``date_sub``), ``TIMESTAMPADD`` adds them;
+- dates and times: see ``datetime_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``).
 """
 
@@ -28,9 +28,9 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
+from . import datetime_rewrites
 
 T = exp.DataType.Type
-_UNITS = {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR", "MILLISECOND", "MICROSECOND"}
 
 
 class Translation:
@@ -105,6 +105,9 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
+    dated = datetime_rewrites.rewrite(node)
+    if dated is not None:
+        return dated
     if isinstance(node, exp.Div) and node.args.get("typed") == "int":
         return exp.IntDiv(this=node.left, expression=node.right)
     if isinstance(node, exp.Cast):
@@ -151,19 +154,7 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         if name in _RECIPROCALS and len(node.expressions) == 1:
             inner = exp.Anonymous(this=_RECIPROCALS[name], expressions=node.expressions)
             return exp.Div(this=exp.Literal.number("1.0e0"), expression=inner)
-        if name == "TIMESTAMPDIFF" and len(node.expressions) == 3:
-            unit, a, b = node.expressions
-            return exp.Anonymous(this="date_sub", expressions=[exp.Literal.string(_unit(unit)), a, b])
-        if name == "TIMESTAMPADD" and len(node.expressions) == 3:
-            unit, n, ts = node.expressions
-            return exp.Add(this=ts, expression=exp.Interval(this=exp.Paren(this=n), unit=exp.var(_unit(unit))))
     return node
-
-
-def _unit(node: exp.Expr) -> str:
-    word = node.name.upper() if isinstance(node, (exp.Column, exp.Var, exp.Identifier)) else node.sql().upper()
-    word = word.removeprefix("SQL_TSI_")
-    return word.lower() if word in _UNITS else word
 
 
 def _cast(node: exp.Cast) -> exp.Expr:
