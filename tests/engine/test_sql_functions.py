@@ -97,3 +97,23 @@ def test_date_functions_give_the_references_examples(http, make_pipeline):
         "dt": "2020-01-01", "tt": "2020-01-01 00:00:00", "mt": "12:34:00", "sunday": 1, "saturday": 7,
         "short_month": 0, "two_months": 2, "ym": True, "neg": True, "fd": "2020-10",
         "pt": "2020-10-01 00:00:00", "ptime": "10:10:00"}]
+
+
+ARRAYS = """
+CREATE TABLE one (x INT);
+CREATE VIEW arrays AS SELECT
+    ARRAY[2,3][2] AS idx, ARRAY_DISTINCT(ARRAY [1, 1, 2, 2]) AS dis, ARRAY_INSERT(ARRAY [1, 2, 3], 3, 4) AS ins,
+    ARRAY_INTERSECT(ARRAY [1, 2, 3], ARRAY [3,1,4]) AS inter, ARRAY_UNION(ARRAY [1, 2, 3], ARRAY [3,1,4]) AS uni,
+    ARRAYS_OVERLAP(ARRAY [1, 2, 3], ARRAY [3, 4, 5]) AS ov, ARRAY_POSITION(ARRAY [1, 3, 4, 6], 4) AS pos,
+    ARRAY_REPEAT(3, 4) AS rep, ELEMENT(ARRAY[2]) AS el, SORT_ARRAY(ARRAY [4, 7, 1, null]) AS srt,
+    ARRAY_TO_STRING(ARRAY['1', '2', '3', NULL, '5'], ',', '*') AS joined, ARRAY_MIN(ARRAY [9, 1, 2, 5, 8, null]) AS mn
+    FROM one;
+"""
+
+
+def test_array_functions_give_the_references_examples(http, make_pipeline):
+    name = make_pipeline(ARRAYS)
+    push_and_wait(http, name, "one", [{"insert": {"x": 1}}])
+    assert _rows(http, name, "SELECT * FROM arrays") == [{
+        "idx": 3, "dis": [1, 2], "ins": [1, 2, 4, 3], "inter": [1, 3], "uni": [1, 2, 3, 4], "ov": True, "pos": 3,
+        "rep": [3, 3, 3, 3], "el": 2, "srt": [None, 1, 4, 7], "joined": "1,2,3,*,5", "mn": 1}]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
+
+from ._template import fill, template
 
 UNITS = {"MILLENNIUM", "CENTURY", "DECADE", "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND",
          "MILLISECOND", "MICROSECOND"}
@@ -79,19 +80,17 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
 _MONTHS_IN = {"month": 1, "quarter": 3, "year": 12, "decade": 120, "century": 1200, "millennium": 12000}
 # "One month is considered elapsed when the calendar month has increased and the calendar day and time is
 # greater than or equal to the start" (DuckDB's date_sub counts 2020-01-31 to 2020-02-29 as a month).
-_MONTHS_BETWEEN = sqlglot.parse_one("""
+_MONTHS_BETWEEN = template("""
     ((YEAR(__b) * 12 + MONTH(__b)) - (YEAR(__a) * 12 + MONTH(__a))
      + CASE WHEN (YEAR(__b) * 12 + MONTH(__b)) > (YEAR(__a) * 12 + MONTH(__a))
                  AND __b - DATE_TRUNC('month', __b) < __a - DATE_TRUNC('month', __a) THEN -1
             WHEN (YEAR(__b) * 12 + MONTH(__b)) < (YEAR(__a) * 12 + MONTH(__a))
                  AND __b - DATE_TRUNC('month', __b) > __a - DATE_TRUNC('month', __a) THEN 1
-            ELSE 0 END) // __k""", read="duckdb")
+            ELSE 0 END) // __k""")
 
 
 def _months_between(a: exp.Expr, b: exp.Expr, per: int) -> exp.Expr:
-    fill = {"__a": _cast(a, "TIMESTAMP"), "__b": _cast(b, "TIMESTAMP"), "__k": exp.Literal.number(per)}
-    return exp.Paren(this=_MONTHS_BETWEEN.copy().transform(
-        lambda n: fill[n.name].copy() if isinstance(n, exp.Column) and n.name in fill else n))
+    return fill(_MONTHS_BETWEEN, a=_cast(a, "TIMESTAMP"), b=_cast(b, "TIMESTAMP"), k=exp.Literal.number(per))
 
 
 # `INTERVAL 'text' A TO B`: the fields the text holds for each qualifier (Feldera's literal table).

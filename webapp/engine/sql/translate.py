@@ -13,7 +13,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
-- dates and times: see ``datetime_rewrites``;
+- dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``).
 """
 
@@ -28,7 +28,7 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import datetime_rewrites
+from . import array_rewrites, datetime_rewrites
 
 T = exp.DataType.Type
 
@@ -105,9 +105,10 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    dated = datetime_rewrites.rewrite(node)
-    if dated is not None:
-        return dated
+    for family in (datetime_rewrites, array_rewrites):
+        done = family.rewrite(node)
+        if done is not None:
+            return done
     if isinstance(node, exp.Div) and node.args.get("typed") == "int":
         return exp.IntDiv(this=node.left, expression=node.right)
     if isinstance(node, exp.Cast):
