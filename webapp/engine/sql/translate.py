@@ -6,6 +6,8 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - names: unquoted identifiers fold to lower case, quoted ones keep theirs;
 - unnamed output columns are named as Calcite names them (``EXPR$0``, ``EXPR$1``, ...);
 - ``/`` of two integers is an integer division (Calcite), ``//`` in DuckDB;
+- ``AVG`` of an integer is an integer of the argument's type (Feldera's aggregates keep the value's type);
+- ``ARRAY_AGG`` of no rows is ``[]``;
 - ``ROUND`` of a REAL or DOUBLE rounds half to even ("Bankers Rounding" in Feldera's reference);
 - ``COUNT(a, b)`` counts rows where every argument is not NULL; ``LOG(value, base)`` takes the base second;
 - string functions at their documented edges: ``CHR`` of a bad code is ``''``, ``CONCAT_WS`` writes a NULL
@@ -74,7 +76,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round)
+_TYPED = (exp.Div, exp.Round, exp.Avg)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -96,6 +98,10 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         if isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
+        elif isinstance(n, exp.Avg):
+            arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
+            if arg is not None and arg.is_type(*exp.DataType.INTEGER_TYPES) and not isinstance(n.parent, exp.Window):
+                n.meta["int_type"] = arg.type.copy()
         elif tn.this.is_type(T.FLOAT, T.DOUBLE):
             n.meta["float"] = True
 
@@ -113,6 +119,17 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return exp.IntDiv(this=node.left, expression=node.right)
     if isinstance(node, exp.Cast):
         return _cast(node)
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.Avg) and node.this.meta.get("int_type") is not None:
+        return _int_avg(node.this, node.expression)
+    if isinstance(node, exp.Avg) and node.meta.get("int_type") is not None:
+        return _int_avg(node, None)
+    agg = node.this if isinstance(node, exp.Filter) else node
+    if isinstance(agg, exp.ArrayAgg) and not node.meta.get("empty_is_list") \
+            and not isinstance(node.parent, (exp.Filter, exp.Window)):
+        # ARRAY_AGG of no rows is an empty array in Feldera, NULL in DuckDB.
+        inner = node.copy()
+        inner.meta["empty_is_list"] = True
+        return exp.Coalesce(this=inner, expressions=[exp.Array(expressions=[])])
     if isinstance(node, exp.Round) and node.meta.get("float"):
         return exp.Anonymous(this="round_even", expressions=[node.this, node.args.get("decimals") or exp.Literal.number(0)])
     if isinstance(node, exp.Chr) and len(node.expressions) == 1:
@@ -156,6 +173,15 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
             inner = exp.Anonymous(this=_RECIPROCALS[name], expressions=node.expressions)
             return exp.Div(this=exp.Literal.number("1.0e0"), expression=inner)
     return node
+
+
+def _int_avg(avg: exp.Avg, where: exp.Expr | None) -> exp.Expr:
+    """ "The aggregate result type is the same as the type of the value aggregated": an integer average is the
+    integer quotient of the exact sum by the count (both under the call's FILTER, if any)."""
+    def agg(klass):
+        call = klass(this=avg.this.copy())
+        return exp.Filter(this=call, expression=where.copy()) if where is not None else call
+    return exp.Cast(this=exp.IntDiv(this=agg(exp.Sum), expression=agg(exp.Count)), to=avg.meta["int_type"])
 
 
 def _cast(node: exp.Cast) -> exp.Expr:
