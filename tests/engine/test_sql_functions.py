@@ -119,3 +119,21 @@ def test_array_functions_give_the_references_examples(http, make_pipeline):
     assert _rows(http, name, "SELECT * FROM arrays") == [{
         "idx": 3, "dis": [1, 2], "ins": [1, 2, 4, 3], "inter": [1, 3], "uni": [1, 2, 3, 4], "ov": True, "pos": 3,
         "rep": [3, 3, 3, 3], "el": 2, "srt": [None, 1, 4, 7], "joined": "1,2,3,*,5", "mn": 1}]
+
+
+CASTS = """
+CREATE TABLE c (d DOUBLE, s VARCHAR, n BIGINT);
+CREATE VIEW casts AS SELECT CAST(2.9 AS INTEGER) AS pos, CAST(-2.9 AS INTEGER) AS neg, CAST(d AS INTEGER) AS di,
+    CAST(s AS DATE) AS bad_date, SAFE_CAST(s AS INTEGER) AS safe, CAST(n AS TIMESTAMP) AS ts,
+    CAST(CAST(n AS TIMESTAMP) AS BIGINT) AS ms FROM c;
+"""
+
+
+def test_casts_give_the_references_results(http, make_pipeline):
+    name = make_pipeline(CASTS)
+    push_and_wait(http, name, "c", [{"insert": {"d": -2.7, "s": "not a date", "n": 1000}}])
+    # "CAST(2.9 AS INTEGER) returns 2, while CAST(-2.9 AS INTEGER) returns -2"; a string that is not a DATE
+    # casts to NULL; SAFE_CAST gives NULL instead of an error; a number cast to TIMESTAMP is milliseconds
+    # since the Unix epoch, and back.
+    assert _rows(http, name, "SELECT * FROM casts") == [{
+        "pos": 2, "neg": -2, "di": -2, "bad_date": None, "safe": None, "ts": "1970-01-01 00:00:01", "ms": 1000}]

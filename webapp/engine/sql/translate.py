@@ -16,7 +16,9 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``;
-- ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``).
+- ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
+  a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
+  convert through milliseconds since the epoch (``_cast``).
 """
 
 from __future__ import annotations
@@ -53,8 +55,21 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
     _mark_types(q, tr)
-    q = q.transform(_rewrite)
+    q = _bottom_up(q, _rewrite)
     return q.sql(dialect="duckdb"), deps
+
+
+def _bottom_up(root: exp.Expr, fn) -> exp.Expr:
+    """``root`` with ``fn`` applied to every node, children before parents, so nested calls are all rewritten
+    (sqlglot's ``transform`` does not descend into a node it has just replaced)."""
+    for node in reversed(list(root.walk(bfs=False))):
+        new = fn(node)
+        if new is not node:
+            if node is root:
+                root = new
+            else:
+                node.replace(new)
+    return root
 
 
 def _fold_identifiers(q: exp.Expr) -> None:
@@ -76,7 +91,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg)
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -98,6 +113,9 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         if isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
+        elif isinstance(n, exp.Cast):
+            if tn.this.type is not None and tn.this.type.this != T.UNKNOWN:
+                n.meta["from"] = tn.this.type.this
         elif isinstance(n, exp.Avg):
             arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
             if arg is not None and arg.is_type(*exp.DataType.INTEGER_TYPES) and not isinstance(n.parent, exp.Window):
@@ -121,7 +139,7 @@ def _rewrite(node: exp.Expr) -> exp.Expr:
         return _cast(node)
     if isinstance(node, exp.Filter) and isinstance(node.this, exp.Avg) and node.this.meta.get("int_type") is not None:
         return _int_avg(node.this, node.expression)
-    if isinstance(node, exp.Avg) and node.meta.get("int_type") is not None:
+    if isinstance(node, exp.Avg) and node.meta.get("int_type") is not None and not isinstance(node.parent, exp.Filter):
         return _int_avg(node, None)
     agg = node.this if isinstance(node, exp.Filter) else node
     if isinstance(agg, exp.ArrayAgg) and not node.meta.get("empty_is_list") \
@@ -184,8 +202,27 @@ def _int_avg(avg: exp.Avg, where: exp.Expr | None) -> exp.Expr:
     return exp.Cast(this=exp.IntDiv(this=agg(exp.Sum), expression=agg(exp.Count)), to=avg.meta["int_type"])
 
 
+_FRACTIONAL = {T.FLOAT, T.DOUBLE, T.DECIMAL, T.BIGDECIMAL}
+_TEXT = {T.VARCHAR, T.CHAR, T.TEXT, T.NVARCHAR, T.NCHAR}
+_NUMERIC = _FRACTIONAL | set(exp.DataType.INTEGER_TYPES)
+
+
 def _cast(node: exp.Cast) -> exp.Expr:
-    to = node.to
+    """Feldera's casts ("Data Type Conversions" and the TIMESTAMP section of the date page)."""
+    to, src = node.to, node.meta.get("from")
+    if to.this in exp.DataType.INTEGER_TYPES and src in _FRACTIONAL:
+        # "Conversions from decimal and floating point types to integer types always truncate".
+        return node.__class__(this=exp.Anonymous(this="trunc", expressions=[node.this]), to=to)
+    if to.this in (T.DATE, T.TIME, T.TIMESTAMP) and src in _TEXT and not isinstance(node, exp.TryCast) \
+            and not isinstance(node.this, exp.Literal):  # a bad literal stays a compile error
+        # "Casts of strings to DATE, TIME, TIMESTAMP produce the result NULL when the string does not have
+        # the correct format."
+        return exp.TryCast(this=node.this, to=to)
+    if to.this == T.TIMESTAMP and src in _NUMERIC:
+        return exp.Anonymous(this="epoch_ms", expressions=[exp.Cast(this=node.this, to=exp.DataType.build("BIGINT"))])
+    if src == T.TIMESTAMP and to.this in _NUMERIC:
+        # A TIMESTAMP as a number is its milliseconds since the Unix epoch, and back.
+        return exp.Cast(this=exp.Anonymous(this="epoch_ms", expressions=[node.this]), to=to)
     if to.this not in (T.CHAR, T.NCHAR, T.VARCHAR, T.NVARCHAR) or not to.expressions:
         return node
     n = to.expressions[0]
