@@ -196,11 +196,17 @@ def _table(node: exp.Create, code: str, start: int) -> Relation:
                     line=line_col(code, start)[0])
 
 
+_WINDOWS = {"TUMBLE", "HOP", "SESSION"}
+
+
 def _refuse_words(toks: list[Token], code: str) -> None:
-    for t in toks:
+    for i, t in enumerate(toks):
         word = t.text.upper()
         if t.token_type in (TokenType.VAR, TokenType.DEFAULT) and word in _NOT_YET_WORDS | {"DEFAULT"}:
             raise at_token(f"{word} is not supported by Sluice yet", t, code, NOT_IMPLEMENTED)
+        called = i + 1 < len(toks) and toks[i + 1].token_type == TokenType.L_PAREN
+        if word in _WINDOWS and called and t.token_type != TokenType.STRING:
+            raise at_token(f"{word} windows are not supported by Sluice yet", t, code, NOT_IMPLEMENTED)
 
 
 def compile_program(code: str) -> Program:
