@@ -17,3 +17,6 @@ def fill(tree: exp.Expr, **holes: exp.Expr) -> exp.Expr:
             return exp.Paren(this=holes[n.name[2:]].copy())
         return n
     return exp.Paren(this=tree.copy().transform(put))
+
+
+__all__ = ["template", "fill"]

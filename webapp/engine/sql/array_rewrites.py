@@ -51,3 +51,6 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         if name == "ELEMENT" and len(args) == 1:
             return fill(_TEMPLATES["element"], a=args[0])
     return None
+
+
+__all__ = ["rewrite"]

@@ -127,3 +127,6 @@ def _interval_span(node: exp.Interval) -> exp.Expr:
     # A leading sign applies to every field.
     parts = " ".join(f"{sign}{v} {n}" for v, n in zip(m.groups(), names))
     return exp.Interval(this=exp.Literal.string(parts))
+
+
+__all__ = ["rewrite", "unit_name", "IntervalError"]

@@ -88,3 +88,6 @@ def parse_statement(raw_tokens: list, program: str) -> exp.Expr:
 def tokenize(program: str) -> list:
     """The program's tokens (``.start``/``.end`` are offsets, ``.line``/``.col`` 1-based)."""
     return Feldera().tokenize(program)
+
+
+__all__ = ["Feldera", "parse_statement", "tokenize"]

@@ -132,3 +132,6 @@ def offending_word(duck_message: str, executed: str) -> str | None:
     if not m:
         return None
     return m.group(1).replace('""', '"') if m.group(1) is not None else m.group(2)
+
+
+__all__ = ["SqlError", "line_col", "at_token", "at_node", "feldera_message", "offending_word"]

@@ -331,3 +331,6 @@ def _find_word(query: exp.Expr, word: str) -> exp.Expr | None:
                 return n
     return None
 
+
+
+__all__ = ["Program", "compile_program", "canonical", "quote", "ident_name"]

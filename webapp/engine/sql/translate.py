@@ -240,3 +240,6 @@ def _dollar_groups(repl: str) -> str:
     out = re.sub(r"\$\{(\d+)\}|\$(\d)|\$\$", lambda m: "$" if m.group(0) == "$$" else "\\" + (m.group(1) or m.group(2)),
                  out)
     return out
+
+
+__all__ = ["Translation", "view_query"]

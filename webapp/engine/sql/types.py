@@ -91,3 +91,6 @@ def column_type(dt: exp.DataType, where: str) -> ColumnType:
     if t in _SIMPLE:
         return ColumnType(_SIMPLE[t])
     raise TypeRefused(f"{where}: unknown type '{dt.sql()}'", dt, False)
+
+
+__all__ = ["TypeRefused", "column_type", "DEFAULT_DECIMAL", "MAX_DECIMAL_PRECISION"]
