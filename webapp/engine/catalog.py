@@ -7,7 +7,8 @@ A ``ColumnType`` knows its DuckDB spelling, its Arrow type, its ``columntype`` J
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -18,17 +19,24 @@ INTEGER_RANGES = {
     "SMALLINT": (-(2**15), 2**15 - 1),
     "INTEGER": (-(2**31), 2**31 - 1),
     "BIGINT": (-(2**63), 2**63 - 1),
+    "UTINYINT": (0, 2**8 - 1),
+    "USMALLINT": (0, 2**16 - 1),
+    "UINTEGER": (0, 2**32 - 1),
+    "UBIGINT": (0, 2**64 - 1),
 }
 
 _DUCK = {
     "BOOLEAN": "BOOLEAN", "TINYINT": "TINYINT", "SMALLINT": "SMALLINT", "INTEGER": "INTEGER",
     "BIGINT": "BIGINT", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "CHAR": "VARCHAR",
-    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP",
+    "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "UTINYINT", "USMALLINT": "USMALLINT",
+    "UINTEGER": "UINTEGER", "UBIGINT": "UBIGINT", "BINARY": "BLOB", "VARBINARY": "BLOB", "UUID": "UUID",
 }
 _ARROW = {
     "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(),
     "BIGINT": pa.int64(), "REAL": pa.float32(), "DOUBLE": pa.float64(), "VARCHAR": pa.string(),
     "CHAR": pa.string(), "DATE": pa.date32(), "TIME": pa.time64("us"), "TIMESTAMP": pa.timestamp("us"),
+    "UTINYINT": pa.uint8(), "USMALLINT": pa.uint16(), "UINTEGER": pa.uint32(), "UBIGINT": pa.uint64(),
+    "BINARY": pa.binary(), "VARBINARY": pa.binary(), "UUID": pa.string(),
 }
 
 
@@ -40,7 +48,10 @@ class ColumnType:
     nullable: bool = True
     precision: int | None = None
     scale: int | None = None
-    component: "ColumnType | None" = None
+    component: "ColumnType | None" = None  # ARRAY's element
+    key: "ColumnType | None" = None  # MAP's key and value
+    value: "ColumnType | None" = None
+    fields: "tuple[tuple[str, ColumnType, bool], ...] | None" = None  # ROW: (name, type, case_sensitive)
 
     def duckdb(self) -> str:
         if self.type == "BIGINT" and self.precision == 128:
@@ -49,6 +60,11 @@ class ColumnType:
             return f"DECIMAL({self.precision},{self.scale})"
         if self.type == "ARRAY":
             return f"{self.component.duckdb()}[]"
+        if self.type == "MAP":
+            return f"MAP({self.key.duckdb()}, {self.value.duckdb()})"
+        if self.type == "STRUCT":
+            inner = ", ".join('"' + n.replace('"', '""') + '" ' + t.duckdb() for n, t, _ in self.fields)
+            return f"STRUCT({inner})"
         return _DUCK.get(self.type, self.type)
 
     def arrow(self) -> pa.DataType:
@@ -58,6 +74,10 @@ class ColumnType:
             return pa.decimal128(self.precision, self.scale)
         if self.type == "ARRAY":
             return pa.list_(self.component.arrow())
+        if self.type == "MAP":
+            return pa.map_(self.key.arrow(), self.value.arrow())
+        if self.type == "STRUCT":
+            return pa.struct([pa.field(n, t.arrow()) for n, t, _ in self.fields])
         return _ARROW.get(self.type, pa.string())
 
     def to_json(self) -> dict:
@@ -67,14 +87,18 @@ class ColumnType:
         if self.type == "DECIMAL":
             out["precision"] = self.precision
             out["scale"] = self.scale
-        elif self.type in ("VARCHAR", "CHAR"):
+        elif self.type in ("VARCHAR", "CHAR", "BINARY", "VARBINARY"):
             out["precision"] = self.precision if self.precision is not None else -1
         elif self.type == "ARRAY":
             out["component"] = self.component.to_json()
+        elif self.type == "MAP":
+            out["key"], out["value"] = self.key.to_json(), self.value.to_json()
+        elif self.type == "STRUCT":
+            out["fields"] = [{"name": n, "case_sensitive": cs, "columntype": t.to_json()} for n, t, cs in self.fields]
         return out
 
     def with_nullable(self, nullable: bool) -> "ColumnType":
-        return ColumnType(self.type, nullable, self.precision, self.scale, self.component)
+        return replace(self, nullable=nullable)
 
 
 @dataclass
@@ -117,9 +141,18 @@ class Relation:
         }
 
 
-def duckdb_to_column_type(spelling: str) -> ColumnType:
-    """Map a DuckDB result type (as ``str(DuckDBPyType)``) back to a Feldera-style type."""
-    s = spelling.strip().upper()
+def duckdb_to_column_type(duck: Any) -> ColumnType:
+    """Map a DuckDB result type (a ``DuckDBPyType`` or its spelling) back to a Feldera type."""
+    s = str(duck).strip().upper()
+    kind = getattr(duck, "id", None)
+    if kind in ("list", "map", "struct"):
+        kids = duck.children
+        if kind == "list":
+            return ColumnType("ARRAY", component=duckdb_to_column_type(kids[0][1]))
+        if kind == "map":
+            return ColumnType("MAP", key=duckdb_to_column_type(kids[0][1]).with_nullable(False),
+                              value=duckdb_to_column_type(kids[1][1]))
+        return ColumnType("STRUCT", fields=tuple((n, duckdb_to_column_type(t), n != n.lower()) for n, t in kids))
     if s.endswith("[]"):
         return ColumnType("ARRAY", component=duckdb_to_column_type(s[:-2]))
     if s.startswith("DECIMAL"):
@@ -128,12 +161,12 @@ def duckdb_to_column_type(spelling: str) -> ColumnType:
     simple = {
         "BOOLEAN": "BOOLEAN", "TINYINT": "TINYINT", "SMALLINT": "SMALLINT", "INTEGER": "INTEGER",
         "BIGINT": "BIGINT", "FLOAT": "REAL", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR",
-        "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "SMALLINT",
-        "USMALLINT": "INTEGER", "UINTEGER": "BIGINT",
+        "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "UTINYINT",
+        "USMALLINT": "USMALLINT", "UINTEGER": "UINTEGER", "UBIGINT": "UBIGINT", "BLOB": "VARBINARY", "UUID": "UUID",
     }
     if s in simple:
         return ColumnType(simple[s])
-    if s in ("HUGEINT", "UBIGINT", "UHUGEINT"):
+    if s in ("HUGEINT", "UHUGEINT"):
         # DuckDB sums integers into 128 bits; Feldera's SUM keeps the column's integer type. Report
         # BIGINT and write values as JSON integers (a value past 64 bits is written as a string).
         return ColumnType("BIGINT", precision=128)
@@ -177,12 +210,31 @@ def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
         return lambda v: None if v is None else v.isoformat()
     if t.type == "DECIMAL":
         return lambda v: None if v is None else str(v)
+    if t.type in ("BINARY", "VARBINARY"):
+        return lambda v: None if v is None else list(v)  # Feldera writes bytes as an array of numbers
+    if t.type == "UUID":
+        return lambda v: None if v is None else str(v)
     if t.type == "ARRAY":
         inner = output_converter(t.component)
         if inner is None:
             return None
         return lambda v: None if v is None else [inner(x) for x in v]
+    if t.type == "MAP" and t.key is not None:
+        kc, vc = output_converter(t.key) or _same, output_converter(t.value) or _same
+        # JSON object keys are strings: a key of another type is written as its JSON text.
+        return lambda v: None if v is None else {_key_text(kc(k)): vc(x) for k, x in v.items()}
+    if t.type == "STRUCT" and t.fields is not None:
+        convs = [(n, output_converter(ft) or _same) for n, ft, _ in t.fields]
+        return lambda v: None if v is None else {n: c(v.get(n)) for n, c in convs}
     return None
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def _key_text(k: Any) -> str:
+    return k if isinstance(k, str) else json.dumps(k)
 
 
 def row_encoder(columns: list[Column]) -> Callable[[tuple], dict]:

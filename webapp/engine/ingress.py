@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, Callable
@@ -186,6 +187,10 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
         return _decimal_conv(t.precision, t.scale)
     if k in ("DATE", "TIME", "TIMESTAMP"):
         return _temporal_conv(k, pandas)
+    if k in ("BINARY", "VARBINARY"):
+        return _bytes_conv
+    if k == "UUID":
+        return _uuid_conv
     if k == "ARRAY":
         inner = value_converter(t.component, pandas)
 
@@ -203,6 +208,23 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
 
         return conv
     raise RecordError(f"type {k} cannot be ingested")
+
+
+def _bytes_conv(v: Any) -> bytes:
+    # Feldera writes BINARY and VARBINARY values as JSON arrays of byte values.
+    if not isinstance(v, list) or any(isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= 255 for b in v):
+        raise RecordError(f"expected an array of byte values (0..255), found {_show(v)}")
+    return bytes(v)
+
+
+def _uuid_conv(v: Any) -> str:
+    if not isinstance(v, str):
+        raise RecordError(f"expected a UUID string, found {_show(v)}")
+    try:
+        return str(_uuid.UUID(v.strip()))
+    except ValueError:
+        raise RecordError(f"{_show(v)} is not a UUID", suggestion='write it like "123e4567-e89b-12d3-a456-426614174000"') \
+            from None
 
 
 def _non_finite(v: NonFinite, column: str | None = None) -> RecordError:

@@ -122,7 +122,7 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
     except BaseException:
         cur.close()
         raise
-    cols = [Column(d[0], duckdb_to_column_type(str(d[1]))) for d in raw.description]
+    cols = [Column(d[0], duckdb_to_column_type(d[1])) for d in raw.description]
     return cur, cols
 
 

@@ -1,0 +1,132 @@
+"""Feldera's date, time and interval forms as DuckDB expressions (the reference's "Date- and Time-Related
+Operations" page): argument orders, day-of-week numbering, ``FLOOR``/``CEIL ... TO unit``, interval literals
+with ``X TO Y`` qualifiers, and the strftime-style parse and format functions."""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from ._template import fill, template
+
+UNITS = {"MILLENNIUM", "CENTURY", "DECADE", "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND",
+         "MILLISECOND", "MICROSECOND"}
+
+
+def unit_name(node: exp.Expr) -> str:
+    """A time unit as DuckDB spells it, from a bare word (`MONTH`, `SQL_TSI_MONTH`, `DAYS`) or a string."""
+    word = node.name if isinstance(node, (exp.Column, exp.Var, exp.Identifier, exp.Literal)) else node.sql()
+    word = word.upper().removeprefix("SQL_TSI_")
+    if word not in UNITS and word.endswith("S") and word[:-1] in UNITS:
+        word = word[:-1]
+    return word.lower()
+
+
+def _fn(name: str, *args: exp.Expr) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _cast(node: exp.Expr, to: str) -> exp.Cast:
+    return exp.Cast(this=node, to=exp.DataType.build(to))
+
+
+def rewrite(node: exp.Expr) -> exp.Expr | None:
+    """The DuckDB form of a Feldera date/time node, or None when ``node`` is not one."""
+    if isinstance(node, exp.Anonymous):
+        name, args = str(node.this).upper(), node.expressions
+        if name == "TIMESTAMPDIFF" and len(args) == 3:
+            unit, a, b = args
+            months = _MONTHS_IN.get(unit_name(unit))
+            if months is not None:
+                return _months_between(a, b, months)
+            return _fn("date_sub", exp.Literal.string(unit_name(unit)), a, b)
+        if name == "TIMESTAMPADD" and len(args) == 3:
+            unit, n, ts = args
+            return exp.Add(this=ts, expression=exp.Interval(this=exp.Paren(this=n), unit=exp.var(unit_name(unit))))
+        if name in ("DATE_TRUNC", "TIMESTAMP_TRUNC", "TIME_TRUNC") and len(args) == 2:
+            value, unit = args
+            u = exp.Literal.string(unit_name(unit))
+            if name == "DATE_TRUNC":
+                return _cast(_fn("date_trunc", u, _cast(value, "DATE")), "DATE")
+            if name == "TIMESTAMP_TRUNC":
+                return _fn("date_trunc", u, _cast(value, "TIMESTAMP"))
+            day = exp.Add(this=_cast(exp.Literal.string("1970-01-01"), "DATE"), expression=_cast(value, "TIME"))
+            return _cast(_fn("date_trunc", u, day), "TIME")
+        if name == "FORMAT_DATE" and len(args) == 2:
+            return _fn("strftime", args[1], args[0])
+        if name in ("PARSE_DATE", "PARSE_TIME", "PARSE_TIMESTAMP") and len(args) == 2:
+            # "the result is NULL if string cannot be parsed according to the format"
+            parsed = _fn("try_strptime", args[1], args[0])
+            return _cast(parsed, name.removeprefix("PARSE_"))
+    if isinstance(node, exp.Extract) and unit_name(node.this) == "dow":
+        # Feldera: Sunday is 1 and Saturday 7; DuckDB counts from 0.
+        return exp.Paren(this=exp.Add(this=_fn("dayofweek", node.expression), expression=exp.Literal.number(1)))
+    if isinstance(node, exp.DayOfWeek):
+        return exp.Paren(this=exp.Add(this=_fn("dayofweek", node.this), expression=exp.Literal.number(1)))
+    if isinstance(node, (exp.Floor, exp.Ceil)) and node.args.get("to") is not None:
+        u = exp.Literal.string(unit_name(node.args["to"]))
+        down = _fn("date_trunc", u, node.this.copy())
+        if isinstance(node, exp.Floor):
+            return down
+        up = exp.Add(this=down.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(u.this)))
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=down, expression=node.this.copy()), true=node.this.copy())],
+                        default=up)
+    if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan):
+        return _interval_span(node)
+    return None
+
+
+_MONTHS_IN = {"month": 1, "quarter": 3, "year": 12, "decade": 120, "century": 1200, "millennium": 12000}
+# "One month is considered elapsed when the calendar month has increased and the calendar day and time is
+# greater than or equal to the start" (DuckDB's date_sub counts 2020-01-31 to 2020-02-29 as a month).
+_MONTHS_BETWEEN = template("""
+    ((YEAR(__b) * 12 + MONTH(__b)) - (YEAR(__a) * 12 + MONTH(__a))
+     + CASE WHEN (YEAR(__b) * 12 + MONTH(__b)) > (YEAR(__a) * 12 + MONTH(__a))
+                 AND __b - DATE_TRUNC('month', __b) < __a - DATE_TRUNC('month', __a) THEN -1
+            WHEN (YEAR(__b) * 12 + MONTH(__b)) < (YEAR(__a) * 12 + MONTH(__a))
+                 AND __b - DATE_TRUNC('month', __b) > __a - DATE_TRUNC('month', __a) THEN 1
+            ELSE 0 END) // __k""")
+
+
+def _months_between(a: exp.Expr, b: exp.Expr, per: int) -> exp.Expr:
+    return fill(_MONTHS_BETWEEN, a=_cast(a, "TIMESTAMP"), b=_cast(b, "TIMESTAMP"), k=exp.Literal.number(per))
+
+
+# `INTERVAL 'text' A TO B`: the fields the text holds for each qualifier (Feldera's literal table).
+_SPANS = {
+    ("YEAR", "MONTH"): (r"(\d+)-(\d+)", ("years", "months")),
+    ("DAY", "HOUR"): (r"(\d+) (\d+)", ("days", "hours")),
+    ("DAY", "MINUTE"): (r"(\d+) (\d+):(\d+)", ("days", "hours", "minutes")),
+    ("DAY", "SECOND"): (r"(\d+) (\d+):(\d+):(\d+(?:\.\d*)?)", ("days", "hours", "minutes", "seconds")),
+    ("HOUR", "MINUTE"): (r"(\d+):(\d+)", ("hours", "minutes")),
+    ("HOUR", "SECOND"): (r"(\d+):(\d+):(\d+(?:\.\d*)?)", ("hours", "minutes", "seconds")),
+    ("MINUTE", "SECOND"): (r"(\d+):(\d+(?:\.\d*)?)", ("minutes", "seconds")),
+}
+
+
+class IntervalError(ValueError):
+    """Raised for an interval literal whose text does not fit its qualifier; ``node`` locates it."""
+
+    def __init__(self, message: str, node: exp.Expr):
+        super().__init__(message)
+        self.node = node
+
+
+def _interval_span(node: exp.Interval) -> exp.Expr:
+    span = node.args["unit"]
+    key = (unit_name(span.this).upper(), unit_name(span.expression).upper())
+    text = node.this.name.strip() if isinstance(node.this, exp.Literal) else None
+    if key not in _SPANS or text is None:
+        raise IntervalError(f"INTERVAL ... {key[0]} TO {key[1]} is not supported", node)
+    pattern, names = _SPANS[key]
+    sign = "-" if text.startswith("-") else ""
+    m = re.fullmatch(pattern, text.lstrip("+-").strip())
+    if not m:
+        raise IntervalError(f"'{text}' is not an INTERVAL {key[0]} TO {key[1]}", node)
+    # A leading sign applies to every field.
+    parts = " ".join(f"{sign}{v} {n}" for v, n in zip(m.groups(), names))
+    return exp.Interval(this=exp.Literal.string(parts))
+
+
+__all__ = ["rewrite", "unit_name", "IntervalError"]

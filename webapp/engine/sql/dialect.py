@@ -1,0 +1,93 @@
+"""Feldera's SQL as a sqlglot dialect: its tokens, type names and function names.
+
+Feldera's compiler is Calcite with Feldera's settings: unquoted names fold to lower case, quoted names keep
+theirs, strings are in single quotes, identifiers in double quotes, and ``INT8`` is a 64-bit integer (the base
+dialect reads it as ClickHouse's 8-bit one). Parsing a program with this dialect gives a tree with each node's
+source position; ``translate`` rewrites that tree into DuckDB's dialect.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp, parser, tokens
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.tokens import TokenType
+
+
+class Feldera(Dialect):
+    NORMALIZATION_STRATEGY = NormalizationStrategy.LOWERCASE
+    # Calcite divides integers as integers (7 / 2 is 3) and a zero divisor is an error, not NULL.
+    TYPED_DIVISION = True
+    SAFE_DIVISION = False
+    CONCAT_COALESCE = False
+    INDEX_OFFSET = 1  # arrays are 1-based, as in DuckDB
+
+    class Tokenizer(tokens.Tokenizer):
+        QUOTES = ["'"]
+        IDENTIFIERS = ['"']
+        STRING_ESCAPES = ["'"]
+        KEYWORDS = {
+            **tokens.Tokenizer.KEYWORDS,
+            # Feldera's aliases (SQL reference, "Data Types").
+            "INT2": TokenType.SMALLINT,
+            "INT4": TokenType.INT,
+            "INT8": TokenType.BIGINT,
+            "INT64": TokenType.BIGINT,
+            "SIGNED": TokenType.INT,
+            "FLOAT4": TokenType.FLOAT,
+            "FLOAT32": TokenType.FLOAT,
+            "FLOAT8": TokenType.DOUBLE,
+            "FLOAT64": TokenType.DOUBLE,
+            "STRING": TokenType.TEXT,
+            "DEC": TokenType.DECIMAL,
+            "NUMBER": TokenType.DECIMAL,
+            "BYTEA": TokenType.VARBINARY,
+            "DATETIME": TokenType.TIMESTAMP,
+            "ROW": TokenType.STRUCT,
+            # Sluice has read FLOAT as DOUBLE since its first release (FLOAT4 stays REAL).
+            "FLOAT": TokenType.DOUBLE,
+            # A Sluice extension kept from its DuckDB days: `a // b` divides integers (Feldera's `/` does too).
+            "//": TokenType.DIV,
+        }
+
+    class Parser(parser.Parser):
+        LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
+        LOG_DEFAULTS_TO_LN = True
+        FUNCTIONS = {
+            **parser.Parser.FUNCTIONS,
+            # Calcite's names for what sqlglot already models.
+            "EVERY": exp.LogicalAnd.from_arg_list,
+            "SOME": exp.LogicalOr.from_arg_list,
+            "BOOL_AND": exp.LogicalAnd.from_arg_list,
+            "BOOL_OR": exp.LogicalOr.from_arg_list,
+            "LOGICAL_AND": exp.LogicalAnd.from_arg_list,
+            "LOGICAL_OR": exp.LogicalOr.from_arg_list,
+            # Calcite's argument order (unit first); `translate` writes them for DuckDB.
+            "TIMESTAMPDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
+            "TIMESTAMPADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # SPLIT's delimiter is optional (a comma); `translate` gives Feldera's empty-string rules.
+            "SPLIT": lambda args: exp.Split(this=args[0], expression=args[1] if len(args) > 1 else exp.Literal.string(",")),
+            "RLIKE": exp.RegexpLike.from_arg_list,
+            "DATEDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
+            "DATEADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # Feldera's order: the value first, then the unit.
+            "DATE_TRUNC": lambda args: exp.Anonymous(this="DATE_TRUNC", expressions=args),
+            "TIMESTAMP_TRUNC": lambda args: exp.Anonymous(this="TIMESTAMP_TRUNC", expressions=args),
+            "TIME_TRUNC": lambda args: exp.Anonymous(this="TIME_TRUNC", expressions=args),
+            "FORMAT_DATE": lambda args: exp.Anonymous(this="FORMAT_DATE", expressions=args),
+            "PARSE_DATE": lambda args: exp.Anonymous(this="PARSE_DATE", expressions=args),
+            "PARSE_TIME": lambda args: exp.Anonymous(this="PARSE_TIME", expressions=args),
+            "PARSE_TIMESTAMP": lambda args: exp.Anonymous(this="PARSE_TIMESTAMP", expressions=args),
+        }
+
+
+def parse_statement(raw_tokens: list, program: str) -> exp.Expr:
+    """One statement's tokens, parsed with positions relative to the whole program."""
+    return Feldera().parser().parse(raw_tokens, program)[0]
+
+
+def tokenize(program: str) -> list:
+    """The program's tokens (``.start``/``.end`` are offsets, ``.line``/``.col`` 1-based)."""
+    return Feldera().tokenize(program)
+
+
+__all__ = ["Feldera", "parse_statement", "tokenize"]

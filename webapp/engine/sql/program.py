@@ -1,0 +1,353 @@
+"""Reading programs: Feldera's DDL in, a checked ``Program`` (relations plus DuckDB DDL) out.
+
+The program is tokenized and parsed once with the Feldera dialect; tables come from the tree, view bodies are
+rewritten into DuckDB's dialect (``translate``) and bound by DuckDB, which reports their columns. Every error
+points at a token of the user's text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from ..catalog import Column, Relation, duckdb_to_column_type
+from ..connectors import ConnectorConfigError, check_table_connectors, check_view_properties
+from .dialect import parse_statement, tokenize
+from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
+from .datetime_rewrites import IntervalError
+from .translate import Translation, view_query
+from .types import TypeRefused, column_type
+
+
+def canonical(name: str) -> str:
+    """How a name from a URL or JSON key matches a declared name: ``"Quoted"`` exact, else lower."""
+    if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
+        return name[1:-1]
+    return name.lower()
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ident_name(ident: exp.Identifier) -> tuple[str, bool]:
+    """(canonical name, case_sensitive) of a parsed identifier: unquoted names fold to lower case."""
+    if ident.quoted:
+        return ident.name, ident.name != ident.name.lower()
+    return ident.name.lower(), False
+
+
+@dataclass
+class Program:
+    """A compiled program: relations in declaration order and the DuckDB statements that create them."""
+
+    code: str
+    tables: list[Relation] = field(default_factory=list)
+    views: list[Relation] = field(default_factory=list)
+
+    def relation(self, name: str) -> Relation | None:
+        for r in self.tables + self.views:
+            if r.name == name:
+                return r
+        return None
+
+    def table(self, url_name: str) -> Relation | None:
+        n = canonical(url_name)
+        return next((t for t in self.tables if t.name == n), None)
+
+    def output(self, url_name: str) -> Relation | None:
+        n = canonical(url_name)
+        return next((r for r in self.tables + self.views if r.name == n and r.kind != "local_view"), None)
+
+    def table_ddl(self, t: Relation) -> str:
+        cols = ", ".join(f"{quote(c.name)} {c.type.duckdb()}{'' if c.type.nullable else ' NOT NULL'}"
+                         for c in t.columns)
+        return f"CREATE TABLE {quote(t.name)} ({cols})"
+
+    def view_ddl(self, v: Relation) -> str:
+        return f"CREATE VIEW {quote(v.name)} AS {v.sql}"
+
+    def schema_json(self) -> dict:
+        return {
+            "inputs": [t.to_json() for t in self.tables],
+            "outputs": [v.to_json() for v in self.views if v.kind != "local_view"],
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements
+
+_NOT_YET_WORDS = {"LATENESS", "WATERMARK", "INTERNED"}
+_NOT_YET_CREATE = {"FUNCTION", "TYPE", "AGGREGATE", "INDEX"}
+
+
+def _statements(code: str) -> list[list[Token]]:
+    try:
+        toks = tokenize(code)
+    except TokenError as e:
+        raise SqlError(f"Lexical error: {e}", len(code), code, error_type=PARSE) from None
+    out, cur = [], []
+    for t in toks:
+        if t.token_type == TokenType.SEMICOLON:
+            if cur:
+                out.append(cur)
+            cur = []
+        else:
+            cur.append(t)
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _array_suffix(toks: list[Token]) -> list[Token]:
+    """Feldera's `T ARRAY` type suffix as `T[]`: an ARRAY keyword not followed by `[`, `(` or `<`."""
+    out = []
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1].token_type if i + 1 < len(toks) else None
+        if t.token_type == TokenType.ARRAY and nxt not in (TokenType.L_BRACKET, TokenType.L_PAREN, TokenType.LT):
+            out.append(Token(TokenType.L_BRACKET, "[", t.line, t.col, t.start, t.start))
+            out.append(Token(TokenType.R_BRACKET, "]", t.line, t.col, t.end, t.end))
+        else:
+            out.append(t)
+    return out
+
+
+def _parse(toks: list[Token], code: str) -> exp.Expr:
+    try:
+        node = parse_statement(_array_suffix(toks), code)
+        if isinstance(node, exp.Command):
+            # sqlglot keeps a statement it cannot read whole as raw text; the query after AS says where it stops.
+            at = next((i for i, t in enumerate(toks) if t.token_type == TokenType.ALIAS), None)
+            if at is not None and at + 1 < len(toks):
+                parse_statement(_array_suffix(toks[at + 1:]), code)
+            raise at_token(f'Encountered "{toks[-1].text}" at the end of the statement', toks[-1], code, PARSE)
+        return node
+    except ParseError as e:
+        err = (e.errors or [{}])[0]
+        line, col, word = err.get("line") or 1, err.get("col") or 1, err.get("highlight") or ""
+        start = _offset(code, line, max(1, col - len(word) + 1))
+        what = f'Encountered "{word}"' if word else "Encountered the end of the statement"
+        raise SqlError(f"{what} at line {line}, column {col - len(word) + 1}. {err.get('description', '')}".strip(),
+                       start, code, start + max(len(word) - 1, 0), PARSE) from None
+
+
+def _offset(code: str, line: int, col: int) -> int:
+    lines = code.split("\n")
+    return sum(len(x) + 1 for x in lines[: line - 1]) + col - 1
+
+
+def _properties(node: exp.Expr) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for p in (node.args.get("properties") or exp.Properties(expressions=[])).expressions:
+        if isinstance(p, exp.Property) and isinstance(p.this, exp.Literal):
+            props[p.this.name] = p.args["value"].name if isinstance(p.args.get("value"), exp.Literal) \
+                else p.args["value"].sql()
+    return props
+
+
+def _table(node: exp.Create, code: str, start: int) -> Relation:
+    schema = node.this
+    name, cs = ident_name(schema.this.this)
+    columns: list[Column] = []
+    pk: list[str] = []
+    for item in schema.expressions:
+        if isinstance(item, exp.PrimaryKey):
+            pk.extend(ident_name(i if isinstance(i, exp.Identifier) else i.this)[0] for i in item.expressions)
+            continue
+        if isinstance(item, exp.ForeignKey):
+            continue  # accepted, not enforced (as Feldera)
+        if not isinstance(item, exp.ColumnDef):
+            raise at_node(f"{type(item).__name__.upper()} constraints are not supported by Sluice yet", item, code,
+                          start, NOT_IMPLEMENTED)
+        cname, ccs = ident_name(item.this)
+        if any(c.name == cname for c in columns):
+            raise at_node(f"duplicate column '{cname}'", item.this, code, start)
+        try:
+            ctype = column_type(item.args["kind"], f"column '{cname}'")
+        except TypeRefused as e:
+            where = e.node if any(n.meta for n in e.node.walk()) else item
+            raise at_node(e.message, where, code, start, NOT_IMPLEMENTED if e.not_yet else "Error in SQL statement") \
+                from None
+        nullable = True
+        for c in item.args.get("constraints") or []:
+            k = c.kind
+            if isinstance(k, exp.NotNullColumnConstraint):
+                nullable = bool(k.args.get("allow_null"))
+            elif isinstance(k, exp.PrimaryKeyColumnConstraint):
+                pk.append(cname)
+            elif isinstance(k, exp.Reference):
+                continue
+            else:
+                what = type(k).__name__.replace("ColumnConstraint", "").upper() or "this constraint"
+                raise at_node(f"{what} is not supported by Sluice yet", c, code, start, NOT_IMPLEMENTED)
+        columns.append(Column(cname, ctype.with_nullable(nullable), ccs))
+    if not columns:
+        raise at_node("a table needs at least one column", schema.this, code, start)
+    by_name = {c.name: c for c in columns}
+    for k in pk:
+        if k not in by_name:
+            raise at_node(f"PRIMARY KEY names unknown column '{k}'", schema.this, code, start)
+        by_name[k].type = by_name[k].type.with_nullable(False)
+    props = _properties(node)
+    rel = Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
+                   line=line_col(code, start)[0])
+    _check_connectors(node, code, start, lambda: check_table_connectors(rel, props))
+    return rel
+
+
+def _check_connectors(node: exp.Expr, code: str, start: int, check) -> None:
+    """Run a connector check; its error points into the text of the 'connectors' property."""
+    try:
+        check()
+    except ConnectorConfigError as e:
+        value = next((p.args.get("value") for p in (node.args.get("properties") or exp.Properties(expressions=[]))
+                      .expressions if isinstance(p, exp.Property) and isinstance(p.this, exp.Literal)
+                      and p.this.name == "connectors"), None)
+        meta = getattr(value, "meta", None) or {}
+        pos = meta["start"] + 1 + (e.offset or 0) if "start" in meta else start
+        raise SqlError(e.message, pos, code, pos) from None
+
+
+_WINDOWS = {"TUMBLE", "HOP", "SESSION"}
+
+
+def _refuse_words(toks: list[Token], code: str) -> None:
+    for i, t in enumerate(toks):
+        word = t.text.upper()
+        if t.token_type in (TokenType.VAR, TokenType.DEFAULT) and word in _NOT_YET_WORDS | {"DEFAULT"}:
+            raise at_token(f"{word} is not supported by Sluice yet", t, code, NOT_IMPLEMENTED)
+        called = i + 1 < len(toks) and toks[i + 1].token_type == TokenType.L_PAREN
+        if word in _WINDOWS and called and t.token_type != TokenType.STRING:
+            raise at_token(f"{word} windows are not supported by Sluice yet", t, code, NOT_IMPLEMENTED)
+
+
+def compile_program(code: str) -> Program:
+    """Parse and bind a program; raises ``SqlError`` with the first error's position."""
+    prog = Program(code)
+    con = duckdb.connect(":memory:", config={"threads": 1})
+    try:
+        names: dict[str, str] = {}  # DuckDB's case-insensitive key -> the declared name
+        tr = Translation(code)
+        for toks in _statements(code):
+            first = toks[0]
+            word = first.text.upper()
+            if word == "DECLARE":
+                raise at_token("recursive views are not supported by Sluice yet", first, code, NOT_IMPLEMENTED)
+            if word in _NOT_YET_WORDS:
+                raise at_token(f"{word} is not supported by Sluice yet", first, code, NOT_IMPLEMENTED)
+            if word != "CREATE":
+                raise at_token(f"expected CREATE TABLE or CREATE VIEW, found '{first.text}'", first, code)
+            i = 1
+            if len(toks) > 2 and toks[1].text.upper() == "OR" and toks[2].text.upper() == "REPLACE":
+                i = 3
+            kind_tok = toks[i] if i < len(toks) else first
+            kind_word = kind_tok.text.upper()
+            if kind_word in _NOT_YET_CREATE:
+                raise at_token(f"CREATE {kind_word} is not supported by Sluice yet", kind_tok, code, NOT_IMPLEMENTED)
+            local = kind_word == "LOCAL"
+            if local:
+                toks = toks[:i] + toks[i + 1:]
+            if kind_word not in ("TABLE", "VIEW", "MATERIALIZED", "LOCAL"):
+                raise at_token(f"expected TABLE or VIEW after CREATE, found {kind_tok.text}", kind_tok, code)
+            _refuse_words(toks, code)
+            node = _parse(toks, code)
+            if not isinstance(node, exp.Create):
+                raise at_token("expected CREATE TABLE or CREATE VIEW", first, code, PARSE)
+            if kind_word == "TABLE":
+                t = _table(node, code, kind_tok.start)
+                _declare(names, t.name, node.this.this, code, kind_tok.start)
+                _run(con, prog.table_ddl(t), code, first.start)
+                tr.add(t)
+                prog.tables.append(t)
+                continue
+            prog.views.append(_view(con, tr, names, node, code, local, kind_tok.start))
+        return prog
+    finally:
+        con.close()
+
+
+def _declare(names: dict[str, str], name: str, ident: exp.Expr, code: str, start: int) -> None:
+    other = names.get(name.lower())
+    if other == name:
+        raise at_node(f"'{name}' is declared twice", ident, code, start)
+    if other is not None:
+        # DuckDB's catalog ignores case; until relations get internal names (see sql/README.md), two names that
+        # differ only in case are refused rather than merged.
+        raise at_node(f"'{name}' and '{other}' differ only in case: Sluice cannot hold both yet", ident, code, start,
+                      NOT_IMPLEMENTED)
+    names[name.lower()] = name
+
+
+def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code: str, local: bool,
+          start: int) -> Relation:
+    target = node.this
+    aliases: list[str] | None = None
+    if isinstance(target, exp.Schema):
+        aliases = [ident_name(i)[0] for i in target.expressions]
+        target = target.this
+    vname, vcs = ident_name(target.this)
+    _declare(names, vname, target.this, code, start)
+    props = _properties(node)
+    _check_connectors(node, code, start, lambda: check_view_properties(vname, props))
+    materialized = any(isinstance(p, exp.MaterializedProperty)
+                       for p in (node.args.get("properties") or exp.Properties(expressions=[])).expressions)
+    query = node.expression
+    if query is None:
+        raise at_node("the view has no query", target, code, start)
+    try:
+        sql, deps = view_query(query, tr)
+    except IntervalError as e:
+        raise at_node(str(e), e.node, code, query_start(query, start)) from None
+    prefix = f"CREATE VIEW {quote(vname)}"
+    if aliases:
+        prefix += "(" + ", ".join(quote(a) for a in aliases) + ")"
+    _run(con, prefix + " AS " + sql, code, query_start(query, start), sql_for_errors=(query, tr))
+    desc = con.execute(f"SELECT * FROM {quote(vname)} LIMIT 0").description
+    cols = [Column(d[0], duckdb_to_column_type(d[1]), d[0] != d[0].lower()) for d in desc]
+    dup = sorted({c.name for c in cols if sum(1 for x in cols if x.name == c.name) > 1})
+    if dup:
+        raise at_node(f"view '{vname}' has more than one column named {dup}: give them aliases", target, code, start)
+    rel = Relation(vname, cols, "local_view" if local else "view", vcs,
+                   materialized or props.get("materialized", "").lower() == "true", [], props, sql,
+                   {names[d.lower()] for d in deps if d.lower() in names and names[d.lower()] != vname},
+                   line_col(code, start)[0])
+    tr.add(rel)
+    return rel
+
+
+def query_start(query: exp.Expr, fallback: int) -> int:
+    starts = [n.meta["start"] for n in query.walk() if n.meta and "start" in n.meta]
+    return min(starts) if starts else fallback
+
+
+def _run(con, sql: str, code: str, fallback: int, sql_for_errors=None) -> None:
+    try:
+        con.execute(sql)
+    except duckdb.Error as e:
+        msg = str(e)
+        off, end = fallback, None
+        word = offending_word(msg, sql)
+        if word is not None and sql_for_errors is not None:
+            node = _find_word(sql_for_errors[0], word)
+            if node is not None:
+                off, end = node.meta["start"], node.meta["end"]
+        raise SqlError(feldera_message(msg), off, code, end) from None
+
+
+def _find_word(query: exp.Expr, word: str) -> exp.Expr | None:
+    """The first node of the user's query spelled ``word`` (DuckDB's caret points into the translated text)."""
+    low = word.lower()
+    for n in query.walk(bfs=False):
+        if n.meta and "start" in n.meta and isinstance(n, (exp.Identifier, exp.Anonymous, exp.Func)):
+            name = n.name if isinstance(n, exp.Identifier) else (n.this if isinstance(n, exp.Anonymous) else n.sql_name())
+            if isinstance(name, str) and name.lower() == low:
+                return n
+    return None
+
+
+
+__all__ = ["Program", "compile_program", "canonical", "quote", "ident_name"]
