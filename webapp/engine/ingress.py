@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from .catalog import INTEGER_RANGES, ColumnType, Relation
-from .errors import InvalidParam, UnknownInputFormat
+from .errors import InvalidParam, ParseErrors, UnknownInputFormat
 from .jsonframe import Frame, NonFinite
 
 MAX_REPORTED_ERRORS = 1000
@@ -513,12 +513,10 @@ def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:
     head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
         f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
     lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
-    return 400, {
-        "message": head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
-        "error_code": "ParseErrors",
-        "details": {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records,
-                    "token": token},
-    }
+    return 400, ParseErrors(
+        head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
+        {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records, "token": token},
+    ).to_dict()
 
 
 def encode_ops(table: Relation, ops: list[tuple[int, tuple]]) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from .errors import (
-    InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
+    EngineError, InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
     UnknownInputStream, UpdateRestrictedToStopped,
 )
 import orjson
@@ -267,8 +267,7 @@ class Pipeline:
         except Exception as e:
             log.exception("pipeline %s failed to start", self.name)
             with self.lock:
-                self.deployment_error = {"message": f"failed to start: {e}", "error_code": "StartFailed",
-                                         "details": None}
+                self.deployment_error = EngineError(f"failed to start: {e}", error_code="StartFailed").to_dict()
                 self._set_desired("Stopped")
                 self._set_status("Stopped")
                 if self.runtime is not None:
@@ -336,7 +335,7 @@ class Pipeline:
 
     def _runtime_failed(self, message: str) -> None:
         with self.lock:
-            self.deployment_error = {"message": message, "error_code": "RuntimeError", "details": None}
+            self.deployment_error = EngineError(message, error_code="RuntimeError").to_dict()
         self.stop()
 
     def stop_now(self) -> None:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from ..engine import errors as E
 from ..engine import query as Q
 from ..engine.catalog import json_default
+from . import errors
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
 
@@ -167,9 +168,7 @@ def ingress(name, table):
     _flag("array")  # validated here so a bad value is refused before the body is read
     status, answer = p.ingest(table, _read_body, request.args.to_dict(), force,
                               request.headers.get("Idempotency-Key"))
-    if status >= 400:
-        current_app.logger.info("%s %s -> %d %s", request.method, request.path, status, answer.get("error_code"))
-    return _json(answer, status)
+    return errors.answer(status, answer)
 
 
 @bp.get("/pipelines/<name>/completion_status")
@@ -297,17 +296,3 @@ def time_series_stream(name):
 def metrics():
     from .metrics import prometheus_text
     return Response(prometheus_text(_engine()), content_type="text/plain; version=0.0.4")
-
-
-@bp.app_errorhandler(E.EngineError)
-def engine_error(e: E.EngineError):
-    log = current_app.logger
-    if e.status >= 500 and not isinstance(e, E.Unavailable):
-        log.error("%s: %s", e.error_code, e.message, exc_info=e)
-    else:
-        log.info("%s %s -> %d %s", request.method, request.path, e.status, e.error_code)
-    return _json(e.to_dict(), e.status)
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat()
