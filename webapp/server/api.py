@@ -104,8 +104,7 @@ def list_pipelines():
 
 @bp.post("/pipelines")
 def create_pipeline():
-    p = _engine().create(_body_json())
-    return _json(p.to_json(), 201)
+    return _json(_engine().create(_body_json()), 201)
 
 
 @bp.get("/pipelines/<name>")
@@ -115,13 +114,13 @@ def get_pipeline(name):
 
 @bp.put("/pipelines/<name>")
 def put_pipeline(name):
-    p, created = _engine().put(name, _body_json())
-    return _json(p.to_json(), 201 if created else 200)
+    answer, created = _engine().put(name, _body_json())
+    return _json(answer, 201 if created else 200)
 
 
 @bp.patch("/pipelines/<name>")
 def patch_pipeline(name):
-    return _json(_engine().patch(name, _body_json()).to_json())
+    return _json(_engine().patch(name, _body_json()))
 
 
 @bp.delete("/pipelines/<name>")
@@ -132,7 +131,9 @@ def delete_pipeline(name):
 
 @bp.post("/pipelines/<name>/start")
 def start(name):
-    return _json(_engine().get(name).start(request.args.get("initial", "running")), 202)
+    p = _engine().get(name)
+    return _json(p.start(request.args.get("initial", "running"), request.args.get("bootstrap_policy"),
+                         dismiss_error=_flag("dismiss_error", True)), 202)
 
 
 @bp.post("/pipelines/<name>/pause")
