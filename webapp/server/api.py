@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from ..engine import errors as E
 from ..engine import query as Q
 from ..engine.catalog import json_default
-from . import errors
+from . import egress_config, errors
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
 
@@ -183,13 +183,16 @@ def completion_status(name):
 @bp.route("/pipelines/<name>/egress/<view>", methods=["GET", "POST"])
 def egress(name, view):
     p = _engine().get(name)
-    fmt = request.args.get("format", "csv")
-    if fmt not in ("json", "csv"):
-        raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
-    backpressure = _flag("backpressure")
-    snapshot = _flag("send_snapshot")
-    _flag("array")
-    sub = p.running().subscribe(view, fmt, backpressure, snapshot)
+    raw = request.get_data()
+    if raw.strip():
+        cfg = egress_config.from_body(raw, request.args.to_dict())
+    else:
+        fmt = request.args.get("format", "csv")
+        if fmt not in ("json", "csv"):
+            raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
+        _flag("array")
+        cfg = egress_config.EgressConfig(fmt, _flag("backpressure"), _flag("send_snapshot"))
+    sub = p.running().subscribe(view, cfg.fmt, cfg.backpressure, cfg.snapshot)
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         def _shut():
