@@ -202,6 +202,8 @@ class Engine:
     def put(self, name: str, body: dict) -> tuple[dict, bool]:
         """Create or fully replace (omitted optional fields become empty, as in Feldera); returns the
         pipeline as it stands right after the write (before its program compiles) and whether it is new."""
+        if name not in self.pipelines:
+            check_name(name)  # the URL's name first: the most useful answer to a request that cannot create
         fields = check_body(body, full=True)
         if body.get("name", name) != name:
             raise InvalidDefinition("CannotRenameNonExistingPipeline" if name not in self.pipelines else "InvalidParam",

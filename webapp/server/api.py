@@ -182,7 +182,9 @@ def completion_status(name):
 
 @bp.route("/pipelines/<name>/egress/<view>", methods=["GET", "POST"])
 def egress(name, view):
-    p = _engine().get(name)
+    rt = _engine().get(name).running()
+    if rt.program.output(view) is None:  # the stream is named before its configuration is read
+        raise E.UnknownOutputStream(view)
     raw = request.get_data()
     if raw.strip():
         cfg = egress_config.from_body(raw, request.args.to_dict())
@@ -192,7 +194,7 @@ def egress(name, view):
             raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
         _flag("array")
         cfg = egress_config.EgressConfig(fmt, _flag("backpressure"), _flag("send_snapshot"))
-    sub = p.running().subscribe(view, cfg.fmt, cfg.backpressure, cfg.snapshot)
+    sub = rt.subscribe(view, cfg.fmt, cfg.backpressure, cfg.snapshot)
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         def _shut():
