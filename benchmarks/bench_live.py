@@ -51,7 +51,9 @@ CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, n INT, s VARCHAR) WITH ('materia
 CREATE MATERIALIZED VIEW v AS SELECT id, n, s FROM t;
 """
 PER_PROCESS = 250  # WebSocket clients per load-generator process
-DASHBOARD_SETTINGS = {"DEMO_PIPELINE": ""}
+# Every simulated browser connects from 127.0.0.1: one client to the dashboard, whose subscriptions
+# USER_MAX_SUBSCRIPTIONS would otherwise bound to 300.
+DASHBOARD_SETTINGS = {"DEMO_PIPELINE": "", "USER_MAX_SUBSCRIPTIONS": 1_000_000}
 DEFLATE = os.environ.get("SLUICE_BENCH_DEFLATE", "1") != "0"  # browsers offer permessage-deflate
 
 

@@ -82,7 +82,9 @@ def run(worker: str, sockets: int, changes: int) -> dict:
         while http.get("/pipelines/bench", params={"selector": "status"}).json()["deployment_status"] != "Running":
             time.sleep(0.05)
         args = ["--worker-class", worker] + (["--threads", str(sockets + 64)] if worker == "gthread" else [])
-        with DashboardProcess(eng.url, *args, settings={"DEMO_PIPELINE": ""}) as dash:
+        # all sockets come from 127.0.0.1, one client as USER_MAX_SUBSCRIPTIONS counts
+        settings = {"DEMO_PIPELINE": "", "USER_MAX_SUBSCRIPTIONS": 1_000_000}
+        with DashboardProcess(eng.url, *args, settings=settings) as dash:
             (pid,) = dash.worker_pids
             httpx.get(dash.url + "/")
             idle = proc_status(pid)

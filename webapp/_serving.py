@@ -2,12 +2,14 @@
 
 - ``LOOPBACK_NAMES`` and ``hostname(host)``: the Host-header check both make against DNS rebinding.
 - ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one).
+- ``die_with_parent()``: a child process (gunicorn worker, ``sluice up``'s children) dies with its parent.
 - ``ServedProcess``: a ``sluice`` subcommand run as a child process for tests and benchmarks, on an
   ephemeral port read from its output, its log kept for failure messages, stopped on exit.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import signal
@@ -17,6 +19,7 @@ import threading
 import time
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
+_PR_SET_PDEATHSIG = 1
 
 
 def hostname(host: str) -> str:
@@ -30,6 +33,21 @@ def listening_url(server) -> str:
     """``http://host:port`` of a gunicorn arbiter's first listener."""
     host, port = server.LISTENERS[0].sock.getsockname()[:2]
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
+    """Have the kernel send ``sig`` to this process when its parent exits (Linux; elsewhere a no-op).
+
+    ``parent`` is the PID the caller expects as its parent: if it is already gone (it died between the
+    fork and this call, so no signal will come), the process exits now."""
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig))
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 class ServedProcess:
@@ -183,4 +201,4 @@ class ServedProcess:
         self.stop()
 
 
-__all__ = ["LOOPBACK_NAMES", "hostname", "listening_url", "ServedProcess"]
+__all__ = ["LOOPBACK_NAMES", "hostname", "listening_url", "die_with_parent", "ServedProcess"]

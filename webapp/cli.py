@@ -30,6 +30,9 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
     p.add_argument("--ingress-wait", type=float, default=d.ingress_wait_secs,
                    help="seconds an unforced ingress request waits on a paused pipeline or a full buffer "
                         "before answering 503 (default %(default)s)")
+    p.add_argument("--max-datagen-workers", type=int, default=d.max_datagen_workers,
+                   help="threads one datagen connector may ask for with 'workers'; a pipeline asking for more "
+                        "does not start (default %(default)s)")
     p.add_argument("--egress-stall-timeout", type=float, default=d.egress_stall_secs,
                    help="seconds the pipeline waits on a backpressure reader that reads nothing before it "
                         "closes that stream (default %(default)s)")
@@ -59,6 +62,9 @@ def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--por
                    default=float(os.environ.get("SLUICE_QUERY_TIMEOUT", d.query_timeout_secs)),
                    help="seconds an ad-hoc query may run before it is stopped with 400 QueryTimeout; 0 for no "
                         "limit (default %(default)s, or $SLUICE_QUERY_TIMEOUT)")
+    p.add_argument("--log-lines", type=int, default=int(os.environ.get("SLUICE_LOG_LINES", d.log_lines)),
+                   help="log lines kept per pipeline for GET .../logs; older ones are dropped "
+                        "(default %(default)s, or $SLUICE_LOG_LINES)")
 
 
 def _settings(a):
@@ -67,7 +73,8 @@ def _settings(a):
                     egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
                     header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
                     max_connections_per_address=a.max_connections_per_address,
-                    query_timeout_secs=a.query_timeout)
+                    query_timeout_secs=a.query_timeout, max_datagen_workers=a.max_datagen_workers,
+                    log_lines=a.log_lines)
 
 
 def api_keys(a) -> list[str]:
@@ -110,7 +117,7 @@ def _cmd_engine(a) -> int:
                 if p is None or p.program_code != code:
                     if p is not None and p.status != "Stopped":
                         p.stop_now()
-                        p.status = "Stopped"
+                        p.status = p.desired = "Stopped"  # fully stopped: a program edit needs both
                     engine.put(name, {"program_code": code})
                 p = engine.get(name)
                 if p.program is None:
@@ -141,7 +148,8 @@ def _engine_argv(a) -> list[str]:
             "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
             "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
             "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address),
-            "--query-timeout", str(a.query_timeout)]
+            "--query-timeout", str(a.query_timeout), "--max-datagen-workers", str(a.max_datagen_workers),
+            "--log-lines", str(a.log_lines)]
     for o in a.cors_origin:
         argv += ["--cors-origin", o]
     for h in a.allowed_host:

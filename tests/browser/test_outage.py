@@ -40,6 +40,10 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
     live.goto(f"{dash}/pipelines/demo/views/big_orders?big_orders.mode=log")
     expect(live.locator("#conn")).to_have_text("live")
     expect(live.locator(".panel .conn-badge")).to_have_text("live")
+    index = page.context.new_page()
+    index.goto(f"{dash}/")
+    row_badge = index.locator('tr[data-pipeline="demo"] .badge')
+    expect(row_badge).to_have_text("Running")
 
     os.kill(up.proc.pid, signal.SIGSTOP)  # hold sluice up, so the outage lasts until we let it go
     try:
@@ -53,6 +57,8 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
         # The live page's header agrees with its panel: not "live" while the upstream is down.
         expect(live.locator(".panel .conn-badge")).to_have_text("upstream down")
         expect(live.locator("#conn")).to_have_text("upstream down")
+        expect(row_badge).to_have_text("unreachable")
+        expect(index.locator("#pipelines-error")).to_contain_text("is not answering; retrying in")
     finally:
         os.kill(up.proc.pid, signal.SIGCONT)
 
@@ -64,6 +70,8 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
     expect(page.locator("#restart-note")).to_contain_text("statistics and step numbers start again")
     expect(live.locator("#conn")).to_have_text("live", timeout=60_000)
     expect(live.locator(".panel .conn-badge")).to_have_text("live")
+    expect(row_badge).to_have_text("Running")
+    expect(index.locator("#pipelines-error")).to_be_hidden()
     marker = live.locator('.panel tr[data-kind="marker"]')
     expect(marker).to_have_count(1)
     expect(marker).to_contain_text("the pipeline restarted upstream")

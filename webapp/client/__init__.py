@@ -27,12 +27,13 @@ from .errors import (
     UnavailableError,
     WaitTimeout,
 )
+from .operations import CheckpointStatus, LogStream
 from .output import Chunk, ForeachHandle, OutputHandler
 from .pipeline import Pipeline
 from .status import PipelineStatus
 
 __all__ = [
-    "Client", "Pipeline", "PipelineStatus", "OutputHandler", "Chunk", "ForeachHandle",
+    "Client", "Pipeline", "PipelineStatus", "OutputHandler", "Chunk", "ForeachHandle", "LogStream", "CheckpointStatus",
     "SluiceError", "ApiError", "BadRequestError", "NotFoundError", "UnavailableError", "TransportError",
     "StreamError", "CompilationError", "PipelineStateError", "SchemaError", "WaitTimeout",
 ]

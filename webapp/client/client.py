@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from urllib.parse import quote
 
 import httpx
 
 from ._http import Http
+from ._rest import Rest
 from .errors import CompilationError, NotFoundError, WaitTimeout
 from .pipeline import Pipeline, _backoff
 
@@ -41,6 +41,7 @@ class Client:
         self._handlers: weakref.WeakSet = weakref.WeakSet()  # open OutputHandlers, closed with the client
         self._http = Http(self.url, api_key=api_key, timeout=timeout, transport=transport, retries=retries,
                           backoff=backoff, user_agent=f"sluice-client/{_version()}")
+        self._rest = Rest(self._http)
 
     def __repr__(self) -> str:
         return f"<Client {self.url}>"
@@ -60,17 +61,22 @@ class Client:
     # -- platform ------------------------------------------------------------------------------
     def config(self) -> dict:
         """``GET /v0/config``: edition and version of the server."""
-        return self._http.json("GET", "/config", safe=True)
+        return self._rest.config()
+
+    def validate_program(self, program_code: str, ir: bool = False) -> dict:
+        """``POST /v0/validate_program``: compile without creating a pipeline. Returns Feldera's answer,
+        ``{"Success": {...}}`` (schema) or ``{"SqlError": {...}}`` (messages with line and column)."""
+        return self._rest.validate_program(program_code, ir)
 
     # -- pipelines -----------------------------------------------------------------------------
     def pipeline(self, name: str) -> Pipeline:
         """The existing pipeline ``name``; raises ``NotFoundError`` (``UnknownPipelineName``) if there is none."""
-        self._http.request("GET", f"/pipelines/{quote(name, safe='')}", params={"selector": "status"}, safe=True)
+        self._rest.get_pipeline(name, "status")
         return Pipeline(self, name)
 
     def pipelines(self) -> list[Pipeline]:
         """Every pipeline on the server."""
-        rows = self._http.json("GET", "/pipelines", params={"selector": "status"}, safe=True)
+        rows = self._rest.list_pipelines("status")
         return [Pipeline(self, r["name"]) for r in rows]
 
     def create_pipeline(self, name: str, sql: str, *, description: str = "", runtime_config: dict | None = None,
@@ -99,7 +105,7 @@ class Client:
             body["runtime_config"] = runtime_config
         if program_config is not None:
             body["program_config"] = program_config
-        self._http.request("PUT", f"/pipelines/{quote(name, safe='')}", json=body, safe=True)
+        self._rest.put_pipeline(name, body)
         if wait:
             self._wait_compiled(p, timeout_s)
         return p

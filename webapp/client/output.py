@@ -16,7 +16,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
-from urllib.parse import quote
 
 import orjson
 
@@ -147,13 +146,11 @@ class OutputHandler:
         return self
 
     def _run(self) -> None:
-        http = self.pipeline.client._http
-        path = f"/pipelines/{quote(self.pipeline.name, safe='')}/egress/{quote(self._segment, safe='')}"
         params = {"format": "json", "backpressure": True, "array": False,
                   "send_snapshot": True if self._send_snapshot else None}
         resp = None
         try:
-            resp = http.stream("POST", path, params=params, safe=True)
+            resp = self.pipeline.client._rest.egress(self.pipeline.name, self._segment, params)
             with self._cv:
                 self._resp = resp
                 if self._closed:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 import uuid
 from typing import TYPE_CHECKING, Callable, Iterator
-from urllib.parse import quote
 
 import httpx
 import orjson
 
 from ._frames import dumps, find_relation, match_columns, records
 from .errors import ApiError, NotFoundError, PipelineStateError, SchemaError, StreamError, WaitTimeout
+from .operations import PipelineOperations
 from .output import (
     MAX_BUFFERED_CHUNKS,
     MAX_BUFFERED_RECORDS,
@@ -36,8 +36,10 @@ QUERY_FORMATS = ("text", "json", "csv", "arrow_ipc", "parquet", "hash")
 _READ_ONLY_STARTS = {"SELECT", "VALUES", "EXPLAIN", "FROM", "TABLE", "SHOW", "DESCRIBE"}
 
 
-class Pipeline:
-    """A handle on the pipeline ``name``; get one from ``Client.pipeline`` or ``Client.create_pipeline``."""
+class Pipeline(PipelineOperations):
+    """A handle on the pipeline ``name``; get one from ``Client.pipeline`` or ``Client.create_pipeline``.
+
+    Logs, metrics, the profile, support bundles, checkpoints and transactions come from ``PipelineOperations``."""
 
     def __init__(self, client: "Client", name: str):
         self.client = client
@@ -45,9 +47,6 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"<Pipeline {self.name!r} at {self.client.url}>"
-
-    def _path(self, suffix: str = "") -> str:
-        return f"/pipelines/{quote(self.name, safe='')}{suffix}"
 
     def _timeout(self, timeout_s: float | None) -> float:
         return self.client.wait_timeout if timeout_s is None else timeout_s
@@ -67,7 +66,7 @@ class Pipeline:
         """The pipeline's JSON as the server gives it (``selector`` ``all`` or ``status``).
 
         Raises ``NotFoundError`` if there is no such pipeline."""
-        return self.client._http.json("GET", self._path(), params={"selector": selector}, safe=True)
+        return self.client._rest.get_pipeline(self.name, selector)
 
     def status(self) -> PipelineStatus:
         """The current ``deployment_status``; ``PipelineStatus.NOT_FOUND`` if there is no such pipeline."""
@@ -78,7 +77,7 @@ class Pipeline:
 
     def stats(self) -> dict:
         """``GET /stats``: ``global_metrics``, ``inputs`` and ``outputs`` as dicts (pipeline must be deployed)."""
-        return self.client._http.json("GET", self._path("/stats"), safe=True)
+        return self.client._rest.stats(self.name)
 
     def time_series(self) -> dict:
         """``GET /time_series``: recent samples of the pipeline's metrics (it must be deployed).
@@ -87,7 +86,7 @@ class Pipeline:
         sample a second with ``t`` (ms), ``r`` and ``i`` (records processed and received so far),
         ``m`` (memory bytes) and ``s`` (storage bytes). This is a Sluice endpoint that recent Feldera also has; older Feldera
         answers 404, raised as ``NotFoundError``."""
-        return self.client._http.json("GET", self._path("/time_series"), safe=True)
+        return self.client._rest.time_series(self.name)
 
     def program_info(self) -> dict | None:
         """``program_info`` (the schema is under ``["schema"]``), or None before the program compiled."""
@@ -115,29 +114,29 @@ class Pipeline:
         return self.status()
 
     def _start(self, initial: str, wait: bool, timeout_s: float | None, dismiss_error: bool) -> None:
-        http = self.client._http
+        rest = self.client._rest
         if dismiss_error:
-            http.request("POST", self._path("/dismiss_error"), safe=True)
-        http.request("POST", self._path("/start"), params={"initial": initial, "dismiss_error": False}, safe=True)
+            rest.action(self.name, "dismiss_error")
+        rest.action(self.name, "start", initial=initial, dismiss_error=False)
         if wait:
             self._wait_status({"Running" if initial == "running" else "Paused"}, timeout_s, f"start {initial}")
 
     def pause(self, wait: bool = True, timeout_s: float | None = None) -> None:
         """Pause: no more steps, unforced input waits. Waits until ``Paused``."""
-        self.client._http.request("POST", self._path("/pause"), safe=True)
+        self.client._rest.action(self.name, "pause")
         if wait:
             self._wait_status({"Paused"}, timeout_s, "pause")
 
     def resume(self, wait: bool = True, timeout_s: float | None = None) -> None:
         """Resume a paused pipeline; waits until ``Running``."""
-        self.client._http.request("POST", self._path("/resume"), safe=True)
+        self.client._rest.action(self.name, "resume")
         if wait:
             self._wait_status({"Running"}, timeout_s, "resume")
 
     def stop(self, force: bool, wait: bool = True, timeout_s: float | None = None) -> None:
         """Stop; waits until ``Stopped``. ``force`` is required, as in the official client: on Feldera
         ``force=False`` checkpoints first (an Enterprise feature); Sluice treats both the same."""
-        self.client._http.request("POST", self._path("/stop"), params={"force": bool(force)}, safe=True)
+        self.client._rest.action(self.name, "stop", force=bool(force))
         if wait:
             self._wait_status({"Stopped"}, timeout_s, "stop")
 
@@ -145,7 +144,7 @@ class Pipeline:
         """Delete the pipeline's stored data (it must be stopped); waits until storage is ``Cleared``."""
         if self.describe("status").get("storage_status") == "Cleared":
             return
-        self.client._http.request("POST", self._path("/clear"), safe=True)
+        self.client._rest.action(self.name, "clear")
         if not wait:
             return
         deadline = time.monotonic() + self._timeout(timeout_s)
@@ -160,13 +159,13 @@ class Pipeline:
     clear = clear_storage
 
     def dismiss_error(self) -> None:
-        self.client._http.request("POST", self._path("/dismiss_error"), safe=True)
+        self.client._rest.action(self.name, "dismiss_error")
 
     def delete(self, clear_storage: bool = False) -> None:
         """Delete the pipeline (it must be stopped; Feldera also wants its storage cleared first)."""
         if clear_storage:
             self.clear_storage()
-        self.client._http.request("DELETE", self._path(), safe=True, ok_after_retry=(404,))
+        self.client._rest.delete_pipeline(self.name)
 
     def _wait_status(self, targets: set[str], timeout_s: float | None, action: str) -> dict:
         limit = self._timeout(timeout_s)
@@ -279,8 +278,7 @@ class Pipeline:
         if connector_metadata is not None:
             params["connector_metadata"] = orjson.dumps(connector_metadata).decode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
-        answer = self.client._http.json("POST", self._path(f"/ingress/{quote(table, safe='')}"), params=params,
-                                        content=body, headers=headers, safe=False)
+        answer = self.client._rest.ingress(self.name, table, body, params, headers)
         token = answer.get("token") if isinstance(answer, dict) else None
         if not token:
             raise ApiError(f"the server took the input to {table!r} but returned no completion token",
@@ -292,7 +290,7 @@ class Pipeline:
         limit = self._timeout(timeout_s)
         deadline = time.monotonic() + limit
         for delay in _backoff(0.005):
-            st = self.client._http.json("GET", self._path("/completion_status"), params={"token": token}, safe=True)
+            st = self.client._rest.completion_status(self.name, token)
             if str(st.get("status", "")).lower() == "complete":
                 return st
             if time.monotonic() > deadline:
@@ -343,8 +341,7 @@ class Pipeline:
                   "send_snapshot": True if send_snapshot else None, "array": False if format == "json" else None}
         timeout = httpx.USE_CLIENT_DEFAULT if read_timeout is None else \
             httpx.Timeout(self.client.timeout, read=read_timeout)
-        path = self._path(f"/egress/{quote(view_name, safe='')}")
-        resp = self.client._http.stream("POST", path, params=params, safe=True, timeout=timeout)
+        resp = self.client._rest.egress(self.name, view_name, params, timeout)
         return EgressStream(resp, view_name)
 
     # -- ad-hoc queries ------------------------------------------------------------------------
@@ -407,8 +404,7 @@ class Pipeline:
         return self._open_query(query, format)
 
     def _open_query(self, sql: str, fmt: str) -> httpx.Response:
-        params = {"pipeline_name": self.name, "sql": sql, "format": fmt}
-        return self.client._http.stream("GET", self._path("/query"), params=params, safe=_read_only(sql))
+        return self.client._rest.query(self.name, sql, fmt, _read_only(sql))
 
     def _wait_adhoc_write(self, timeout_s: float | None = None) -> None:
         target = self.stats()["global_metrics"].get("total_input_records", 0)

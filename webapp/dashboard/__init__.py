@@ -20,6 +20,7 @@ Feldera-compatible server (``upstream.py``). Modules:
     upload.py     file upload into a table, streamed part by part to the engine's ingress
     keys.py       which typed keys a table already holds, ratelimit.py  INGRESS_RATE per client
     demo_data.py  the demo generator, serve.py  gunicorn, launcher.py  `sluice up`, testing.py  for tests
+    worker.py     the gevent worker that closes, never drains, a connection whose body was left unread
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def create_app(config: dict | None = None) -> Flask:
     from . import entry
     from webapp.client import SluiceError
 
-    from .answers import upstream_error
+    from werkzeug.exceptions import RequestEntityTooLarge
+
+    from .answers import JSONProvider, too_large, upstream_error
     from .demo_data import DemoGenerator
     from .hub import Hub
     from .upstream import Upstream
@@ -53,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(_HERE / "templates"), static_folder=str(_HERE / "static"),
                 static_url_path="/static")
     app.config.update(_settings.load(config))
+    app.json = JSONProvider(app)
     app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 0)
     upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"))
     app.extensions["sluice_upstream"] = upstream
@@ -63,6 +67,10 @@ def create_app(config: dict | None = None) -> Flask:
         app.extensions["sluice_demo"] = demo
         app.before_request(demo.ensure_started)
     app.register_error_handler(SluiceError, upstream_error)  # a blueprint may say more (entry, query)
+    # Every body is read whole by Flask (JSON, the sign-in form) except an upload's, which raises its own
+    # limit: without a bound one request could make the worker read gigabytes into memory.
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("FORM_MAX_BYTES") or 1 << 20)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
     security.init_app(app)
     auth.init_app(app)  # after security: Host, Origin and CSRF are checked first
     ws.init_app(app)

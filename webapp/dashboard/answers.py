@@ -5,15 +5,15 @@
 pipeline server (``webapp.client``'s ``SluiceError``) into the same envelope, keeping its status (502 when
 the server answered nonsense, and 502 ``UpstreamUnreachable`` with the transport's text in ``details``
 when it could not be reached at all). ``create_app`` registers ``upstream_error`` for the whole app; a
-blueprint with more to say registers its own and calls it.
+blueprint with more to say registers its own and calls it. ``too_large`` answers a body over its limit
+(``RequestEntityTooLarge``, also registered app-wide).
 """
 
 from __future__ import annotations
 
 import orjson
-from flask import Response
-
-from flask import current_app
+from flask import Response, current_app, request
+from flask.json.provider import DefaultJSONProvider
 
 from webapp.client import ApiError, SluiceError, TransportError
 
@@ -37,4 +37,24 @@ def upstream_error(e: SluiceError, details=None) -> Response:
     return refuse(status, e.error_code or "UpstreamError", e.message, e.details if details is None else details)
 
 
-__all__ = ["json_answer", "refuse", "upstream_error"]
+def too_large(_e=None) -> Response:
+    """A body over the request's limit (``FORM_MAX_BYTES``; uploads have their own), found from its
+    ``Content-Length`` before reading or while a chunked body is read: the connection closes after this
+    answer, the rest of the body unread (``worker.py``)."""
+    limit = request.max_content_length
+    return refuse(413, "PayloadTooLarge", f"the request body is larger than {limit} bytes (FORM_MAX_BYTES); "
+                  "send less at a time, or a file through the upload page", {"limit": limit})
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a body nested too deeply to read is invalid JSON (``get_json`` then
+    answers as for any bad body) rather than a ``RecursionError`` and a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("arrays and objects are nested too deeply to read") from None
+
+
+__all__ = ["json_answer", "refuse", "too_large", "upstream_error", "JSONProvider"]

@@ -9,6 +9,10 @@
 - A signed session cookie (Flask's ``session``: HttpOnly, SameSite=Lax, Secure when the request is HTTPS,
   ``PROXY_FIX`` to trust a TLS proxy's ``X-Forwarded-*``). The key is ``SECRET_KEY``, else one generated
   and kept next to the users file (``<users file>.secret``, mode 0600), so replicas and restarts agree.
+- The session holds a stamp of the user's credentials (``credential_stamp``: a keyed hash of the password's
+  salted hash and the API key's digest), checked on every request against the users file. Setting a
+  password or key draws a new salt or key, so changing either, or removing the user and adding it again,
+  ends every session made before.
 - Failed sign-ins are limited per client address (``LOGIN_ATTEMPTS`` a minute, then 429).
 - Every page needs a signed-in user (else a redirect to ``/login``), every API call and the WebSocket
   handshake too (else 401 with the error envelope); ``/healthz``, ``/static`` and ``/login`` are open.
@@ -26,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -147,6 +152,14 @@ def find_key_user(users: dict, key: str) -> str | None:
     return found
 
 
+def credential_stamp(record: dict, key: str | bytes) -> str:
+    """What a session remembers of its user's credentials: it changes whenever ``sluice user add`` sets a
+    password or API key (each draws a new random salt or key), even to the same password."""
+    creds = json.dumps({"scrypt": record.get("scrypt"), "api_key": record.get("api_key")}, sort_keys=True)
+    secret = key.encode("utf-8") if isinstance(key, str) else key
+    return hmac.new(secret, creds.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def remove_user(path, name: str) -> bool:
     users = read_users(path)
     if users.pop(name, None) is None:
@@ -245,6 +258,20 @@ def current_role() -> str:
     return getattr(g, "role", "editor")
 
 
+def _holds(record: dict | None) -> bool:
+    """Whether this request's session is of ``record``'s user as it is now (role, credentials)."""
+    return (record is not None and record.get("role") in ROLES
+            and hmac.compare_digest(str(session.get("stamp", "")), credential_stamp(record, current_app.secret_key)))
+
+
+def still_signed_in() -> bool:
+    """For a long-lived request (the WebSocket): whether its user still exists with the credentials it
+    signed in with. Always True when sign-in is off."""
+    users = current_app.extensions.get("sluice_users")
+    name = getattr(g, "user", None)
+    return users is None or (name is not None and _holds(users.get(name)))
+
+
 def init_app(app: Flask) -> None:
     if app.config.get("PROXY_FIX"):
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -276,10 +303,12 @@ def init_app(app: Flask) -> None:
             return None
         name = session.get("user")
         record = users.get(name) if name else None
-        if record is None or record.get("role") not in ROLES:
+        if not _holds(record):
             session.pop("user", None)
+            session.pop("stamp", None)
             if _is_page() and request.method in SAFE_METHODS:
-                return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+                back = request.full_path.rstrip("?")
+                return redirect(url_for("auth.login", next=back if _safe_next(back) else None))
             return refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
         g.user, g.role = name, record["role"]
         if request.method not in SAFE_METHODS and g.role != "editor" and request.path != "/logout":
@@ -290,15 +319,27 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+_NOT_IN_A_PATH = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Where to go after signing in: ``target`` if it is a path of this site, "/" if none is given, else
+    None. Browsers drop tabs and line breaks from a URL and read ``\\`` as ``/`` (``/<TAB>/evil.example``
+    is ``//evil.example``, another site), so any control character or backslash is refused, and so is what
+    is not a path (``//host``, ``https:...``)."""
+    if not target:
         return "/"
+    if _NOT_IN_A_PATH.search(target) or not target.startswith("/") or target.startswith("//"):
+        return None
     return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     nxt = _safe_next(request.values.get("next"))
+    if nxt is None:
+        return refuse(400, "UnsafeNext", "next must be a path of this dashboard (like /pipelines/demo), without "
+                      "control characters or backslashes", {"parameter": "next", "value": request.values["next"]})
     if request.method == "GET":
         return render_template("login.html", next=nxt, error=None, name="")
     limiter: RateLimiter = current_app.extensions["sluice_login_limit"]
@@ -329,6 +370,7 @@ def login():
     session.clear()
     session.permanent = True
     session["user"] = name
+    session["stamp"] = credential_stamp(record, current_app.secret_key)
     return redirect(nxt)
 
 
@@ -338,5 +380,6 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-__all__ = ["init_app", "add_user", "add_key_user", "find_key_user", "remove_user", "read_users", "write_users", "hash_password", "check_password",
-           "secret_key_for", "RateLimiter", "ROLES", "current_role"]
+__all__ = ["init_app", "add_user", "add_key_user", "find_key_user", "remove_user", "read_users", "write_users",
+           "hash_password", "check_password", "credential_stamp", "secret_key_for", "RateLimiter", "ROLES",
+           "current_role", "still_signed_in"]

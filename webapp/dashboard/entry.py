@@ -29,7 +29,7 @@ from . import ratelimit
 from .api import summary
 from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
 from .upstream import Relation, relations
-from .validate import DuplicateName, check_row, loads, parse_documents, rules_for
+from .validate import DuplicateName, TooDeep, check_row, loads, parse_documents, rules_for
 from .answers import json_answer, refuse, upstream_error
 
 bp = Blueprint("entry", __name__)
@@ -80,26 +80,13 @@ def _rules(rel: Relation) -> list[dict]:
 
 
 def _body() -> dict:
-    """The request's JSON object, refused (413) when larger than ``FORM_MAX_BYTES``, before reading it."""
-    limit = int(current_app.config.get("FORM_MAX_BYTES") or 1 << 20)
-    too_big = EntryError(413, "PayloadTooLarge", f"the body is larger than {limit} bytes (FORM_MAX_BYTES): send "
-                         "fewer rows at a time, or upload the data as a file", {"limit": limit})
-    if request.content_length is not None and request.content_length > limit:
-        raise too_big
-    parts, size = [], 0  # a chunked body has no Content-Length: read at most one byte past the limit
-    while size <= limit:
-        part = request.stream.read(min(1 << 16, limit + 1 - size))
-        if not part:
-            break
-        parts.append(part)
-        size += len(part)
-    if size > limit:
-        raise too_big
-    raw = b"".join(parts)
+    """The request's JSON object. Its size is bounded before this is called, as every request's is
+    (``FORM_MAX_BYTES``, ``security.py``: 413 from ``Content-Length``, or once a chunked body passes it)."""
+    raw = request.get_data(cache=False)
     g.entry_bytes = len(raw)  # charged to the client's INGRESS_RATE when the rows go out
     try:
         body = loads(raw or b"{}")
-    except DuplicateName as e:
+    except (DuplicateName, TooDeep) as e:
         raise EntryError(400, "InvalidJson", f"the body is not accepted: {e}") from None
     except ValueError as e:
         raise EntryError(400, "InvalidJson", f"the body is not JSON: {e}") from None

@@ -36,6 +36,7 @@ class Hub:
         self._lock = threading.Lock()
         self._feeds: dict[tuple[str, str], ViewFeed] = {}
         self._sessions: set[Session] = set()
+        self._held: dict[str, int] = {}  # subscriptions held per owner (user or address)
         self._janitor: threading.Thread | None = None
         self._closed = threading.Event()
         self.sessions_opened = 0
@@ -89,12 +90,28 @@ class Hub:
                 "feeds": [f.stats() for f in self.feeds()]}
 
     # -- sessions ------------------------------------------------------------------------------
-    def open_session(self) -> Session:
-        s = Session(self)
+    def open_session(self, owner: str = "?") -> Session:
+        """A session for ``owner`` (the signed-in user, else the client address)."""
+        s = Session(self, owner)
         with self._lock:
             self._sessions.add(s)
             self.sessions_opened += 1
         return s
+
+    def count_in(self, owner: str) -> bool:
+        """Count one more subscription for ``owner``; False (nothing counted) at ``USER_MAX_SUBSCRIPTIONS``."""
+        with self._lock:
+            n = self._held.get(owner, 0)
+            if n >= int(self.settings["USER_MAX_SUBSCRIPTIONS"]):
+                return False
+            self._held[owner] = n + 1
+            return True
+
+    def count_out(self, owner: str) -> None:
+        with self._lock:
+            n = self._held.pop(owner, 0) - 1
+            if n > 0:
+                self._held[owner] = n
 
     def _forget(self, s: Session) -> None:
         with self._lock:

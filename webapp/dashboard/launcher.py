@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from webapp.engine.dirlock import die_with_parent
+from webapp._serving import die_with_parent
 
 _URL = {"engine": re.compile(r"Sluice engine listening on (http://\S+)"),
         "dashboard": re.compile(r"Sluice dashboard listening on (http://\S+?)/?\s")}

@@ -32,6 +32,8 @@ def index():
     data = _base() | {"pipelines": [], "error": None}
     try:
         data["pipelines"] = [summary(st) for st in _upstream().pipelines()]
+    except TransportError:
+        data["error"] = f"the pipeline server at {data['upstream']} is not answering"
     except SluiceError as e:
         data["error"] = e.message
     return render_template("index.html", data=data)

@@ -10,25 +10,28 @@
   ``static/js/api.js`` is the one place that adds it; the sign-in/out forms send it as ``csrf_token``.
 - Every answer gets a Content-Security-Policy without inline script: pages pass their data in
   ``<script type="application/json">`` and load modules from ``/static``.
+- A body is at most ``FORM_MAX_BYTES`` (Flask's ``MAX_CONTENT_LENGTH``), except an upload's, which streams
+  under its own limit: 413 from ``Content-Length`` before reading, or once a chunked body passes it. (Werkzeug
+  would cut a chunked body at the limit without a word, and the JSON or form then read as empty.)
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import secrets
+import time
 
 from flask import Flask, Response, g, request
 
 from webapp._serving import LOOPBACK_NAMES, hostname
 
-from .answers import refuse
+from .answers import refuse, too_large
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_COOKIE = "sluice_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-
-
-
+STREAMED = ("upload.upload",)  # endpoints that read their body as it comes, under their own limit
 
 
 def csrf_token() -> str:
@@ -47,7 +50,34 @@ def _is_websocket() -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+def _bound_body():
+    """Refuse a body over the limit; read a chunked one here (at most one byte past it), so that what Flask
+    parses later is the whole body or nothing."""
+    if request.endpoint in STREAMED:
+        return None
+    limit = request.max_content_length
+    env = request.environ
+    if limit is None or "chunked" not in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return too_large() if limit is not None and (request.content_length or 0) > limit else None
+    parts, size = [], 0
+    while size <= limit:
+        part = env["wsgi.input"].read(min(1 << 16, limit + 1 - size))
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+        time.sleep(0)  # under gevent a read that finds data waiting never lets the other requests run
+    if size > limit:
+        return too_large()
+    body = b"".join(parts)
+    env["wsgi.input"], env["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    request.__dict__.pop("content_length", None)  # werkzeug caches it
+    return None
+
+
 def init_app(app: Flask) -> None:
+    app.before_request(_bound_body)  # first: the CSRF check below may read the sign-in form
+
     def allowed_hosts() -> tuple[bool, set[str]]:
         hosts = app.config.get("ALLOWED_HOSTS") or []
         return "*" in hosts, set(LOOPBACK_NAMES) | set(hosts)

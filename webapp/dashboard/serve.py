@@ -13,6 +13,10 @@ from gunicorn.app.base import BaseApplication
 
 from webapp._serving import listening_url
 
+# gunicorn's gevent worker, except that it never drains a request body the dashboard left unread
+# (``worker.py``); ``gthread`` bounds its drain itself.
+WORKER_CLASSES = {"gevent": "webapp.dashboard.worker.DashboardWorker"}
+
 
 class DashboardApplication(BaseApplication):
     def __init__(self, host: str, port: int, config: dict | None = None, *, worker_class: str = "gevent",
@@ -29,7 +33,7 @@ class DashboardApplication(BaseApplication):
         for k, v in {
             "bind": f"{host}:{self.port}",
             "workers": self.workers,
-            "worker_class": self.worker_class,
+            "worker_class": WORKER_CLASSES.get(self.worker_class, self.worker_class),
             "threads": self.threads,
             "worker_connections": 2000,
             "timeout": 30,

@@ -51,8 +51,9 @@ class Session:
 
     _ids = itertools.count(1)
 
-    def __init__(self, hub: "Hub"):
+    def __init__(self, hub: "Hub", owner: str = "?"):
         self.hub = hub
+        self.owner = owner  # the signed-in user, else the client address: USER_MAX_SUBSCRIPTIONS counts per owner
         self.n = next(self._ids)
         self._subs: dict[str, Subscription] = {}
         self._outbox: list[str] = []
@@ -127,7 +128,11 @@ class Session:
             return None
         if self._closed:
             return None
+        if sid not in self._subs and len(self._subs) >= int(self.hub.settings["MAX_SUBSCRIPTIONS"]):
+            return self._too_many(sid, pipeline, view, "socket", "MAX_SUBSCRIPTIONS")
         self.unsubscribe(sid, quiet=True)  # subscribing again replaces (e.g. a new filter)
+        if not self.hub.count_in(self.owner):
+            return self._too_many(sid, pipeline, view, "user", "USER_MAX_SUBSCRIPTIONS")
         feed = self.hub.acquire(pipeline, view)
         sub = Subscription(sid, feed, rf, _cursor(since))
         with feed.lock:
@@ -142,7 +147,19 @@ class Session:
             self._dirty = True
             self._cv.notify_all()
         feed.attach(self)
+        # Each subscription starts a feed (threads, an upstream stream) when its view is new: let the other
+        # connections run between the messages of one that subscribes to many.
+        time.sleep(0)
         return sid
+
+    def _too_many(self, sid: str, pipeline: str, view: str, scope: str, setting: str) -> None:
+        limit = int(self.hub.settings[setting])
+        holder = "this connection" if scope == "socket" else f"{self.owner} (over all its connections)"
+        self._say({"op": "error", "id": sid, "pipeline": pipeline, "view": view, "code": "TooManySubscriptions",
+                   "message": f"{holder} already holds {limit} subscriptions, the most allowed ({setting}): "
+                              "unsubscribe from a view first", "details": {"scope": scope, "limit": limit,
+                                                                           "setting": setting}})
+        return None
 
     def unsubscribe(self, sid: str, quiet: bool = False) -> None:
         with self._cv:
@@ -151,6 +168,7 @@ class Session:
             if not quiet:
                 self._say({"op": "error", "id": sid, "code": "NotSubscribed", "message": f"no subscription {sid!r}"})
             return
+        self.hub.count_out(self.owner)
         if not any(s.feed is sub.feed for s in self._subs.values()):
             sub.feed.detach(self)
         self.hub.release(sub.feed)
@@ -168,6 +186,7 @@ class Session:
         for sub in subs:
             sub.feed.detach(self)
             self.hub.release(sub.feed)
+            self.hub.count_out(self.owner)
         self.hub._forget(self)
 
     # -- frames out ----------------------------------------------------------------------------

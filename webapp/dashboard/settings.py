@@ -46,8 +46,17 @@ SETTINGS: list[Setting] = [
             "413 beyond it (a chunked body is counted as it streams)", int),
     Setting("INGRESS_RATE", 256 << 20, "bytes per second each client (user, else address) may push through the "
             "dashboard (uploads and data entry), with one second of burst; 429 with `Retry-After` while over it; 0: no limit", int),
-    Setting("FORM_MAX_BYTES", 1 << 20, "largest data-entry body (form rows or the JSON editor's text), in bytes; "
-            "413 beyond it, refused from `Content-Length` before the body is read", int),
+    Setting("FORM_MAX_BYTES", 1 << 20, "largest body of any request but a file upload (data entry, queries, the "
+            "program editor, sign-in), in bytes; 413 beyond it, from `Content-Length` before the body is read",
+            int),
+    Setting("DRAIN_MAX_BYTES", 16 << 20, "bytes of a request body still read (and dropped) after an answer given "
+            "before the body was read, so a browser still sending sees the answer; beyond, the connection is cut "
+            "(gevent worker)", int),
+    Setting("DRAIN_SECONDS", 5.0, "seconds that reading may take at most", float),
+    Setting("MAX_SUBSCRIPTIONS", 100, "subscriptions one WebSocket may hold at once; more are refused with an "
+            "`error` frame `TooManySubscriptions`", int),
+    Setting("USER_MAX_SUBSCRIPTIONS", 300, "subscriptions one client (signed-in user, else address) may hold at once "
+            "over all its WebSockets and `/stream` requests; more are refused like `MAX_SUBSCRIPTIONS`", int),
     Setting("DEMO_DATA", False, "run the demo generator (feeds pipeline `DEMO_PIPELINE`)", _bool),
     Setting("DEMO_PIPELINE", "demo", "pipeline the demo generator feeds"),
     Setting("DEMO_RATE", 2.0, "demo changes per second", float),

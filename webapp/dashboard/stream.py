@@ -12,6 +12,8 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, current_app, request
 
+from . import ratelimit
+
 bp = Blueprint("stream", __name__)
 
 KEEPALIVE_SECS = 15.0
@@ -38,7 +40,7 @@ def stream():
             return Response(orjson.dumps({"message": "filter must be JSON", "error_code": "BadFilter",
                                           "details": None}), status=400, mimetype="application/json")
     columns = [c for c in args.get("columns", "").split(",") if c] or None
-    session = current_app.extensions["sluice_hub"].open_session()
+    session = current_app.extensions["sluice_hub"].open_session(ratelimit.client())
     session.subscribe(args.get("pipeline"), args.get("view"), since=_since(args.get("since")), filter=filt,
                       columns=columns, sid=args.get("id"))
 

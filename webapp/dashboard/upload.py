@@ -111,6 +111,9 @@ def _body(stream, length: int | None, limit: float, charge):
         if size > limit:
             raise RequestEntityTooLarge()
         yield chunk
+        # A read that finds data waiting never yields under gevent: a fast client would keep this upload
+        # running, and every other page and WebSocket of the worker waiting, until its body ends.
+        time.sleep(0)
 
 
 def file_errors(answer: dict, first_row: int, first_line: int | None) -> list[dict]:

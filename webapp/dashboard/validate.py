@@ -127,10 +127,17 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict:
     return out
 
 
+class TooDeep(ValueError):
+    """Raised by ``loads`` when arrays and objects nest deeper than Python's recursion limit lets it read."""
+
+
 def loads(text: str | bytes) -> Any:
     """JSON as the dashboard reads it: numbers with a point or exponent as exact ``Decimal``, and an
     object naming a key twice refused (``DuplicateName``) rather than silently keeping the last."""
-    return json.loads(text, parse_float=Decimal, object_pairs_hook=_pairs)
+    try:
+        return json.loads(text, parse_float=Decimal, object_pairs_hook=_pairs)
+    except RecursionError:
+        raise TooDeep("arrays and objects are nested too deeply to read (several hundred levels)") from None
 
 
 def _show(v: Any) -> str:
@@ -370,7 +377,7 @@ def parse_documents(text: str) -> tuple[list[dict], list[dict]]:
         return [], [{"where": "text", "message": "nothing to send: type rows or documents"}]
     try:
         return _items(loads(text), ""), []
-    except DuplicateName as e:
+    except (DuplicateName, TooDeep) as e:
         return [], [{"where": "text", "message": str(e)}]
     except json.JSONDecodeError as whole_error:
         lines = [(i + 1, line) for i, line in enumerate(text.splitlines()) if line.strip()]
@@ -384,9 +391,9 @@ def parse_documents(text: str) -> tuple[list[dict], list[dict]]:
             items += _items(loads(line), f"line {n}")
         except json.JSONDecodeError as e:
             errors.append({"where": f"line {n}", "message": f"invalid JSON: {e.msg} (column {e.colno})"})
-        except DuplicateName as e:
+        except (DuplicateName, TooDeep) as e:
             errors.append({"where": f"line {n}", "message": str(e)})
     return items, errors
 
 
-__all__ = ["FieldError", "DuplicateName", "loads", "parse_documents", "rules_for", "rule_for", "check_value", "check_row", "find_rule", "label"]
+__all__ = ["FieldError", "DuplicateName", "TooDeep", "loads", "parse_documents", "rules_for", "rule_for", "check_value", "check_row", "find_rule", "label"]

@@ -2,7 +2,8 @@
 
 The handler is thin: it opens a hub session, passes each message to it, and a second thread sends
 what the session hands out; the session is closed (every subscription released) in ``finally``.
-Origin and Host were checked before the handshake (``security.py``), and the session (``auth.py``).
+Origin and Host were checked before the handshake (``security.py``), and the session (``auth.py``),
+which is checked again every few seconds: a removed user's socket, or one whose password changed, closes (1008).
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import threading
 from flask import current_app, request
 from flask_sock import ConnectionClosed, Sock
 
+from . import ratelimit
+from .auth import still_signed_in
+
 sock = Sock()
 
 KEEPALIVE_SECS = 15.0
+SIGN_IN_CHECK_SECS = 5.0  # how soon an open WebSocket ends after its user is removed or its password changed
 
 
 class _WholeSends:
@@ -59,12 +64,17 @@ def _send_loop(ws, session) -> None:
 @sock.route("/ws")
 def websocket(ws):
     ws.sock = _WholeSends(ws.sock)
-    session = current_app.extensions["sluice_hub"].open_session()
+    session = current_app.extensions["sluice_hub"].open_session(ratelimit.client())
     sender = threading.Thread(target=_send_loop, args=(ws, session), daemon=True, name=f"ws-send-{session.n}")
     sender.start()
     try:
+        # without sign-in there is nothing to check: wake only as often as before
+        wait = SIGN_IN_CHECK_SECS if "sluice_users" in current_app.extensions else KEEPALIVE_SECS
         while not session.closed:
-            message = ws.receive(timeout=KEEPALIVE_SECS)
+            message = ws.receive(timeout=wait)
+            if not still_signed_in():
+                ws.close(reason=1008, message="signed out: the user was removed or its credentials changed")
+                break
             if message is not None:
                 session.handle(message)
     except ConnectionClosed:

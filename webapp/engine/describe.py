@@ -8,9 +8,9 @@ Status fields Sluice derives from its one process:
 
 - resources status: Stopped / Provisioning / Provisioned / Stopping, from the deployment status;
 - runtime status (and its details) only while provisioned: Initializing, Running, Paused;
-- ``storage_status_details``: ``null`` while storage is cleared, else ``{"checkpoints": [...]}`` listing
-  the checkpoints a user asked for (``Pipeline.user_checkpoints``); Sluice's own periodic checkpoints,
-  which only bound write-ahead-log replay, are not listed, as Feldera's open-source edition lists none;
+- ``storage_status_details``: ``null`` while storage is cleared, else ``{"checkpoints": []}``: Sluice keeps
+  only its newest checkpoint, which bounds write-ahead-log replay and is listed by ``GET .../checkpoints``;
+  the details list none, as in Feldera's open-source edition;
 - ``bootstrap_policy``, ``silent_bootstrap``, ``concurrent_bootstrap``: what ``/start`` was given, while
   the pipeline is meant to run; ``null`` once it is asked to stop.
 """
@@ -25,7 +25,8 @@ def _program_info(p) -> dict | None:
         return None
     return {
         "schema": p.program.schema_json(),
-        "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": {}, "output_connectors": {},
+        "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": p._input_connectors,
+        "output_connectors": {},
         "sluice": {
             "views": {v.name: {"strategy": p._plans[v.name].strategy, "materialized": v.materialized,
                                "local": v.kind == "local_view",
@@ -62,7 +63,7 @@ def describe(p, selector: str = "all") -> dict:
             "refresh_version": p.refresh_version,
             "storage_status": p.storage_status,
             "storage_status_details": None if p.storage_status == "Cleared" else
-            {"checkpoints": list(p.user_checkpoints)},
+            {"checkpoints": []},
             "deployment_id": p.deployment_id,
             "deployment_initial": p.deployment_initial,
             "deployment_status": p.status,

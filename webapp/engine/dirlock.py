@@ -5,7 +5,8 @@ into it. The lock belongs to the open file, so an engine's gunicorn worker, whic
 descriptor, holds it too: a worker that outlived a killed master would keep the directory (and its
 write-ahead log) to itself. Two things make a restart work the first time:
 
-- the worker dies with its master (``die_with_parent``, a parent-death signal set right after the fork);
+- the worker dies with its master (``webapp._serving.die_with_parent``, a parent-death signal set right
+  after the fork);
 - a starting engine that finds the lock held while the PID written in the file is gone (dead, or a
   zombie) knows the holder is going away and waits for it, up to ``wait`` seconds, saying what it
   waits for. A live holder is another engine: refused at once.
@@ -13,34 +14,13 @@ write-ahead log) to itself. Two things make a restart work the first time:
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
-import signal
-import sys
 import time
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
-
-
 class DataDirLocked(Exception):
     """Raised when another engine holds the data directory (or a dying one held it past the wait)."""
-
-
-def die_with_parent(sig: int = signal.SIGKILL, parent: int | None = None) -> None:
-    """Have the kernel send ``sig`` to this process when its parent exits (Linux; elsewhere a no-op).
-
-    ``parent`` is the PID the caller expects as its parent: if it is already gone (it died between the
-    fork and this call, so no signal will come), the process exits now."""
-    if sys.platform != "linux":
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig))
-    except (OSError, AttributeError):
-        return
-    if parent is not None and os.getppid() != parent:
-        os._exit(1)
 
 
 def _going_away(pid: int) -> bool:
@@ -100,4 +80,4 @@ def lock_data_dir(path: Path, wait: float = 15.0, say=None) -> int:
     return fd
 
 
-__all__ = ["DataDirLocked", "die_with_parent", "lock_data_dir"]
+__all__ = ["DataDirLocked", "lock_data_dir"]

@@ -20,8 +20,10 @@ from .definition import check_body, check_name
 from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipeline
 from . import fsio
 from .checkpoint import load_latest, remove_all
+from .connectors import record_progress
 from .dirlock import DataDirLocked, lock_data_dir
 from .ingress import parse_body, parse_json_body
+from .logbuf import PipelineLogs
 from .pipeline import Pipeline
 from .runtime import Batch, apply_batches
 from .table import TableApplier
@@ -45,6 +47,8 @@ class Settings:
     body_timeout_secs: float = 30.0
     max_connections_per_address: int = 64
     query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
+    max_datagen_workers: int = 16  # threads one datagen connector may ask for ('workers')
+    log_lines: int = 10_000  # log lines kept per pipeline for GET .../logs
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -60,6 +64,7 @@ class Engine:
         self._lock_fd = lock_data_dir(self.data_dir) if lock else None
         self.lock = threading.RLock()
         self.pipelines: dict[str, Pipeline] = {}
+        self.logs = PipelineLogs(self.settings.log_lines, known=self.pipelines.__contains__).attach()
         self._catalog = self.data_dir / "pipelines.json"
         self.wal: Wal | None = None
         self._stop = threading.Event()
@@ -72,10 +77,13 @@ class Engine:
         self._ckpt_thread.start()
         for p in self.list():
             if p.recover_desired in ("Running", "Paused") and p.program_status == "Success":
+                log.info("the engine restarted: pipeline resumes as %s from its checkpoint and log "
+                         "(tables hold every input up to log record %d)", p.recover_desired, p.applied_wal_seq,
+                         extra={"pipeline": p.name})
                 try:
                     p.start("paused" if p.recover_desired == "Paused" else "running")
                 except Exception:
-                    log.exception("could not restart pipeline %s", p.name)
+                    log.exception("could not restart pipeline %s", p.name, extra={"pipeline": p.name})
 
     # -- persistence ---------------------------------------------------------------------------
     def _load(self) -> None:
@@ -143,6 +151,8 @@ class Engine:
             p.applied_wal_seq = e.seq
             p.batch_seq = max(p.batch_seq, int(head.get("s", 0)))
             p.note_logged(e.seq)
+            if head.get("c"):
+                record_progress(p.conn_progress, head["c"])
             if head.get("k"):
                 status, answer = head["a"]
                 p.remember(head["k"], status, answer)
@@ -167,7 +177,7 @@ class Engine:
                 if p.db is not None and applied > p.ckpt_seq:
                     p.checkpoint()
             except Exception:
-                log.exception("checkpoint of pipeline %s failed; its log is kept", p.name)
+                log.exception("checkpoint of pipeline %s failed; its log is kept", p.name, extra={"pipeline": p.name})
         if self.wal is None:
             return
         need = [p.ckpt_seq + 1 for p in self.pipelines.values()
@@ -261,6 +271,7 @@ class Engine:
                                     {"status": p.status, "desired_status": p.desired})
             p.clear()
             del self.pipelines[name]
+            self.logs.forget(name)
             remove_all(self.checkpoint_dir(p))
             self.save()
 
@@ -276,6 +287,7 @@ class Engine:
                 log.exception("error stopping pipeline %s", p.name)
         if self.wal is not None:
             self.wal.close()
+        self.logs.detach()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None

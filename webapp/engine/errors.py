@@ -4,6 +4,7 @@
      ├── NotFound                    (404)
      │    ├── UnknownPipeline        UnknownPipelineName
      │    ├── UnknownInputStream     UnknownInputStream
+     │    ├── UnknownInputEndpoint   UnknownInputEndpoint
      │    └── UnknownOutputStream    UnknownOutputStream
      ├── BadRequest                  (400)
      │    ├── InvalidParam           InvalidParam
@@ -30,6 +31,11 @@
           ├── PipelinePaused         PipelinePaused (Sluice extension)
           ├── BufferFull             BufferFull (Sluice extension)
           └── StorageUnavailable     StorageUnavailable (Sluice extension)
+
+Added for the observation, checkpoint and transaction endpoints (Feldera's codes):
+NotFound: UnknownOutputEndpoint (404); BadRequest: NoTransactionInProgress,
+IncarnationUuidMismatch, CheckpointsDisabled (400); TransactionInProgress (409); NotImplemented (501),
+with EnterpriseFeature for what Feldera's open-source edition also refuses.
 
 The server turns any of these into ``{"message", "error_code", "details"}`` in one place.
 """
@@ -74,6 +80,17 @@ class UnknownPipeline(NotFound):
 
     def __init__(self, name: str):
         super().__init__(f"Unknown pipeline name '{name}'", {"pipeline_name": name})
+
+
+class UnknownInputEndpoint(NotFound):
+    """Raised when a connector action names a connector the table does not declare."""
+
+    error_code = "UnknownInputEndpoint"
+
+    def __init__(self, endpoint_name: str):
+        super().__init__(f"Unknown input connector '{endpoint_name}': the table declares no connector of that name "
+                         "(unnamed connectors are 'unnamed-0', 'unnamed-1', ... in declaration order)",
+                         {"endpoint_name": endpoint_name})
 
 
 class UnknownInputStream(NotFound):
@@ -220,9 +237,64 @@ class StorageUnavailable(Unavailable):
     error_code = "StorageUnavailable"
 
 
+class UnknownOutputEndpoint(NotFound):
+    """Raised when a view's connector is named: Sluice has no output connectors besides HTTP egress,
+    which is not addressed by name."""
+
+    error_code = "UnknownOutputEndpoint"
+
+    def __init__(self, endpoint_name: str):
+        super().__init__(f"Unknown output connector '{endpoint_name}': Sluice has no output connectors besides "
+                         "HTTP egress (GET or POST .../egress/{view})", {"endpoint_name": endpoint_name})
+
+
+class TransactionInProgress(EngineError):
+    """Raised when a transaction is started while one is open or committing."""
+
+    status = 409
+    error_code = "TransactionInProgress"
+
+
+class NoTransactionInProgress(BadRequest):
+    """Raised when a transaction is committed but none is open."""
+
+    error_code = "NoTransactionInProgress"
+
+
+class IncarnationUuidMismatch(BadRequest):
+    """Raised when checkpoint status is asked of another run (incarnation) of the pipeline."""
+
+    error_code = "IncarnationUuidMismatch"
+
+
+class CheckpointsDisabled(BadRequest):
+    """Raised when a checkpoint is asked of a pipeline whose fault tolerance is off (nothing to resume from)."""
+
+    error_code = "CheckpointsDisabled"
+
+
+class NotImplementedHere(EngineError):
+    """Raised by endpoints Sluice does not implement (501)."""
+
+    status = 501
+    error_code = "NotImplemented"
+
+
+class EnterpriseFeature(NotImplementedHere):
+    """Raised where Feldera's open-source edition answers 501 too (an enterprise-only feature)."""
+
+    error_code = "EnterpriseFeature"
+
+    def __init__(self, feature: str):
+        super().__init__(f"Cannot use enterprise-only feature ({feature}) in Feldera community edition; "
+                         "Sluice answers as that edition does", {"feature": feature})
+
+
 __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
     "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError", "QueryTimeout",
     "InvalidDefinition", "IllegalAction", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
     "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
+    "UnknownOutputEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
+    "CheckpointsDisabled", "NotImplementedHere", "EnterpriseFeature",
 ]

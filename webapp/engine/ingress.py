@@ -24,7 +24,7 @@ import pyarrow.json as pajson
 
 from .catalog import INTEGER_RANGES, ColumnType, Relation
 from .errors import InvalidParam, ParseErrors, UnknownInputFormat
-from .table import KEEP, UPDATE
+from .ops import KEEP, UPDATE
 from .jsonframe import Frame, NonFinite
 
 MAX_REPORTED_ERRORS = 1000

@@ -21,9 +21,11 @@ import duckdb
 
 from .definition import restricted_changes
 from .describe import describe
-from .errors import EngineError, IllegalAction, InvalidParam, NotDeployed, UnknownInputStream
+from .errors import EngineError, IllegalAction, InvalidParam, NotDeployed, UnknownInputEndpoint, UnknownInputStream
 import orjson
 
+from .connectors import table_connectors
+from .connectors.progress import connector_key
 from .ingress import encode_ops, ingest_answer, parse_body
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
@@ -103,6 +105,7 @@ class Pipeline:
         self.id = pid or str(uuid.uuid4())
         self.created_at = created_at or _now()
         self.lock = threading.RLock()
+        self._ckpt_lock = threading.Lock()
         self.description = description
         self.tags = list(tags or [])
         self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
@@ -117,8 +120,6 @@ class Pipeline:
         self.program_version = int(stored.get("program_version", 1))
         self.refresh_version = int(stored.get("refresh_version", 1))
         self.bootstrap_policy: str | None = None
-        # Checkpoints a user asked for, as ``storage_status_details`` lists them (webapp/engine/describe.py).
-        self.user_checkpoints: list[dict] = []
         self.program_code = ""
         self.program: Program | None = None
         self.program_status = "Pending"
@@ -143,6 +144,7 @@ class Pipeline:
         self.last_logged_seq = 0
         self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
         self.idem_pending: dict[str, threading.Event] = {}
+        self.conn_progress: dict = {}  # rows each connector delivered (connectors/progress.py)
         self._set_program(program_code)
         if compile:  # a new pipeline compiles after its creation is answered, as in Feldera (Engine.create)
             self.compile(bump=not stored)
@@ -172,6 +174,8 @@ class Pipeline:
         try:
             program = compile_program(self.program_code)
             plans = {v.name: plan_view(v, program) for v in program.views}
+            inputs = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
+                      for t in program.tables for c in table_connectors(t)}
         except SqlError as e:
             self.program_status = "SqlError"
             self.program_error = {"sql_compilation": {"exit_code": 1, "messages": [e.to_json()]},
@@ -185,7 +189,7 @@ class Pipeline:
                     "exit_code": 1, "stdout": "", "stderr": "Sluice evaluates SQL only and cannot build Rust UDFs: "
                     "remove udf_rust and udf_toml (and the functions declared for them)"}, "system_error": None}
             else:
-                self.program, self._plans = program, plans
+                self.program, self._plans, self._input_connectors = program, plans, inputs
                 self.program_status = "Success"
                 self.program_error = {"sql_compilation": sql, "system_error": None,
                                       "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""}}
@@ -255,6 +259,7 @@ class Pipeline:
             self.storage_status = "Cleared"
             self.storage_epoch += 1
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.conn_progress = {}
             return
         self.db = self._new_db(self.program)
         for t in self.program.tables:
@@ -267,6 +272,10 @@ class Pipeline:
                 self.db.unregister("__sluice_copy")
                 self.kept_tables.append(t.name)
         olddb.close()
+        # A connector goes on only where its table's data was kept (keys name the table's definition).
+        kept = {connector_key(self.program.table_ddl(t), t.name, conn)
+                for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}
+        self.conn_progress = {k: v for k, v in self.conn_progress.items() if k in kept}
 
     @staticmethod
     def _new_db(program: Program):
@@ -280,6 +289,8 @@ class Pipeline:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def _set_status(self, status: str) -> None:
+        if status != self.status:  # the pipeline's own log (GET .../logs) shows every transition
+            log.info("deployment status %s -> %s", self.status, status, extra={"pipeline": self.name})
         self.status = status
         self.status_since = _now()
 
@@ -360,7 +371,7 @@ class Pipeline:
                 self.runtime = rt
                 self._set_status("Paused" if paused else "Running")
         except Exception as e:
-            log.exception("pipeline %s failed to start", self.name)
+            log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})
             with self.lock:
                 self.deployment_error = EngineError(f"failed to start: {e}", error_code="StartFailed").to_dict()
                 self._set_desired("Stopped")
@@ -422,9 +433,10 @@ class Pipeline:
         try:
             self.checkpoint()
         except Exception:
-            log.exception("checkpoint of pipeline %s failed; its log is kept", self.name)
+            log.exception("checkpoint of pipeline %s failed; its log is kept", self.name, extra={"pipeline": self.name})
 
     def _runtime_failed(self, message: str) -> None:
+        log.error("pipeline stops after a runtime error: %s", message, extra={"pipeline": self.name})
         with self.lock:
             self.deployment_error = EngineError(message, error_code="RuntimeError").to_dict()
         self.stop()
@@ -449,6 +461,7 @@ class Pipeline:
             self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
             self.idem.clear()
+            self.conn_progress = {}
         self.engine.forget_storage(self)
         return "Pipeline storage is being cleared"
 
@@ -467,6 +480,17 @@ class Pipeline:
         if rt is None or self.status not in ("Running", "Paused"):
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
+
+    def connector(self, table_name: str, connector_name: str):
+        """The running connector ``connector_name`` of a table (``/tables/{t}/connectors/{c}/...``)."""
+        rt = self.running()
+        table = rt.program.table(table_name)
+        if table is None:
+            raise UnknownInputStream(table_name)
+        for c in rt.connectors:
+            if c.table.name == table.name and c.conn.name == connector_name:
+                return c
+        raise UnknownInputEndpoint(f"{table.name}.{connector_name}")
 
     def ingest(self, table_name: str, body, params: dict[str, str], force: bool,
                idempotency_key: str | None = None) -> tuple[int, dict]:
@@ -511,10 +535,16 @@ class Pipeline:
                     ev.set()
 
     def push_parsed(self, rt: Runtime, table, batch, force: bool, key: str | None = None,
-                    raw: tuple[bytes, dict] | None = None, deadline: float | None = None) -> tuple[int, dict]:
-        """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch."""
+                    raw: tuple[bytes, dict] | None = None, deadline: float | None = None,
+                    source: dict | None = None) -> tuple[int, dict]:
+        """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch.
+
+        ``source`` is a connector's progress tag; it is logged with the batch so recovery knows the rows
+        were delivered."""
         def log_payload(seq, k, ans):
             head = {"p": self.id, "e": self.storage_epoch, "t": table.name, "s": seq, "k": k, "a": ans}
+            if source is not None:
+                head["c"] = source
             if raw is not None:
                 head.update(f="raw", q=raw[1])
                 return head, raw[0]
@@ -522,7 +552,8 @@ class Pipeline:
             return head, encode_ops(table, batch.ops)
 
         _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
-                                         answer=lambda tok: ingest_answer(batch, tok), deadline=deadline)
+                                         answer=lambda tok: ingest_answer(batch, tok), deadline=deadline,
+                                         source=source)
         if key is not None and batch.ops:
             self.remember(key, status, answer)
         return status, answer
@@ -553,7 +584,14 @@ class Pipeline:
         self.last_logged_seq = max(self.last_logged_seq, seq)
 
     def checkpoint(self) -> bool:
-        """Write the tables and the log position they cover; True if one was written."""
+        """Write the tables and the log position they cover; True if one was written.
+
+        One at a time: the checkpointer thread, a stop and ``POST .../checkpoint`` may ask at once,
+        and two writers of the same log position would share one temporary directory."""
+        with self._ckpt_lock:
+            return self._checkpoint()
+
+    def _checkpoint(self) -> bool:
         from .checkpoint import write_checkpoint
         if not self.logged():
             return False
@@ -568,15 +606,20 @@ class Pipeline:
                 cur = db.cursor()
                 tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
                 cur.close()
+                progress = copy.deepcopy(self.conn_progress)
         else:
             applied, batch_seq = self.applied_wal_seq, self.batch_seq
             tables = {t.name: db.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+            progress = copy.deepcopy(self.conn_progress)
         applied = max(applied, self.ckpt_seq)
         with self.lock:
             idem = [[k, v[0], v[1].decode(), v[2]] for k, v in self.idem.items()]
         write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
-                         {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem})
+                         {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem,
+                          "connectors": progress})
         self.ckpt_seq = applied
+        log.info("checkpoint written: the tables hold every input up to log record %d", applied,
+                 extra={"pipeline": self.name})
         return True
 
     def restore(self, manifest: dict | None, tables: dict | None) -> None:
@@ -593,6 +636,7 @@ class Pipeline:
             self.batch_seq = int(manifest.get("batch_seq", 0))
             for k, status, ans, ts in manifest.get("idem", []):
                 self.idem[k] = (status, ans.encode(), ts)
+            self.conn_progress = manifest.get("connectors", {})
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_json(self, selector: str = "all") -> dict:

@@ -32,10 +32,13 @@ from .errors import (
 from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
 
+from .connectors import record_progress, start_connectors
 from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
+from .logbuf import bind as bind_log
 from .table import TableApplier
+from .transaction import Transaction
 from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
@@ -50,6 +53,7 @@ class Batch:
     nbytes: int
     wal_seq: int = 0
     arrow: Any = None
+    source: dict | None = None  # a connector's progress tag (connectors/progress.py); None for HTTP input
 
     def get_ops(self) -> list:
         return self.ops if self.ops is not None else [(1, r) for r in arrow_rows(self.arrow)]
@@ -120,8 +124,12 @@ class Runtime:
         self.total_processed_bytes = 0
         self.step_latencies: deque[float] = deque(maxlen=1000)
         self.view_times: Counter = Counter()
+        self.view_steps: Counter = Counter()  # steps in which each view had a change to apply
+        self.txn = Transaction()
         for v in self.views.values():
             v.initialize(self.db)
+        self.source_processed: Counter = Counter()  # records of each connector the steps have taken
+        self.connectors = start_connectors(self, settings.max_datagen_workers)
         # The views' state just built (often millions of small objects, none of them in reference
         # cycles) stays out of Python's full garbage collections from now on; a full collection
         # over it took 30 ms per 100,000 input rows in the middle of steps (bench_incremental.py).
@@ -133,6 +141,8 @@ class Runtime:
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
         threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
+        for c in self.connectors:
+            c.start()
 
     # -- ingress -------------------------------------------------------------------------------
     def admit(self, table: str, force: bool) -> float:
@@ -149,7 +159,8 @@ class Runtime:
         return deadline
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
-             log_payload=None, answer=None, deadline: float | None = None) -> tuple[str, Any]:
+             log_payload=None, answer=None, deadline: float | None = None,
+             source: dict | None = None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
 
         ``log_payload(seq) -> (header dict, raw tail bytes)`` describes the batch for the write-ahead
@@ -180,15 +191,16 @@ class Runtime:
                     self.cv.wait(min(left, 1.0))
                     continue
                 break
-            m = self.inputs[table.name]
-            m["num_parse_errors"] += batch.num_errors
-            m["json_scanned_chars"] += batch.scanned_chars
+            if source is None:  # a connector counts its own input (connectors/runner.py)
+                m = self.inputs[table.name]
+                m["num_parse_errors"] += batch.num_errors
+                m["json_scanned_chars"] += batch.scanned_chars
             if not batch.num_records:
                 tok = self._token(self.next_seq)
                 return tok, answer(tok) if answer else None
             self.next_seq += 1
             b = Batch(self.next_seq, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
-                      batch.num_bytes, arrow=batch.arrow)
+                      batch.num_bytes, arrow=batch.arrow, source=source)
             tok = self._token(b.seq)
             ans = answer(tok) if answer else None
             self.buffered[table.name] += batch.num_records
@@ -221,13 +233,19 @@ class Runtime:
         with self.cv:
             if b.wal_seq:
                 self.inflight -= 1
-            m = self.inputs[b.table]
-            m["total_bytes"] += b.nbytes
-            m["total_records"] += b.records
+            if b.source is None:
+                m = self.inputs[b.table]
+                m["total_bytes"] += b.nbytes
+                m["total_records"] += b.records
             self.total_input_records += b.records
             self.total_input_bytes += b.nbytes
             self.queue.append(b)
             self.cv.notify_all()
+
+    def current_token(self) -> str:
+        """A token that completes once every batch accepted so far is processed."""
+        with self.cv:
+            return self._token(self.next_seq)
 
     def _token(self, seq: int) -> str:
         raw = orjson.dumps({"i": self.pipeline.token_id, "s": seq})
@@ -268,10 +286,14 @@ class Runtime:
             self.cv.notify_all()
 
     def stop(self) -> None:
-        """Process what was acknowledged, end every egress stream, stop the step thread."""
+        """Stop the connectors, process what was acknowledged, end every egress stream, stop the step thread."""
+        for c in self.connectors:
+            c.request_stop()
         with self.cv:
             self.stopping = True
             self.cv.notify_all()
+        for c in self.connectors:
+            c.join()  # no connector pushes once the step thread has drained the queue
         # Readers get what is left, but a reader that does not read must not hold the stop up.
         for subs in list(self.subs.values()):
             for s in list(subs):
@@ -325,18 +347,20 @@ class Runtime:
     # -- the step loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         try:
-            self._run()
+            with bind_log(self.pipeline.name):
+                self._run()
         finally:
             gc.unfreeze()
 
     def _run(self) -> None:
         while True:
             with self.cv:
-                while not self.queue and not (self.stopping and not self.inflight):
+                while not self._can_step():
                     self.cv.wait()
-                if not self.queue and self.stopping and not self.inflight:
+                commit = self.txn.committing
+                if not self.queue and self.stopping and not self.inflight and not commit:
                     return
-                if self.min_batch and not self.stopping:
+                if self.min_batch and not self.stopping and not commit:
                     deadline = time.monotonic() + self.max_delay
                     while sum(b.records for b in self.queue) < self.min_batch and not self.stopping:
                         left = deadline - time.monotonic()
@@ -346,7 +370,10 @@ class Runtime:
                 batches = list(self.queue)
                 self.queue.clear()
             try:
-                self._step(batches)
+                if batches:
+                    self._step(batches)
+                if commit:
+                    self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
                 self.error = f"step failed: {e}"
@@ -357,6 +384,34 @@ class Runtime:
                     self.cv.notify_all()
                 threading.Thread(target=self.pipeline._runtime_failed, args=(self.error,), daemon=True).start()
                 return
+
+    def _can_step(self) -> bool:
+        """(Under ``cv``.) Whether the step thread has work: queued input no transaction holds back, a
+        commit to finish, or the end of a stop."""
+        if self.txn.committing or (self.stopping and not self.inflight):
+            return True
+        return bool(self.queue) and not self.txn.holds_input
+
+    def _committed(self) -> None:
+        with self.cv:
+            tid = self.txn.id
+            self.txn.committed()
+            self.cv.notify_all()
+        log.info("transaction %d committed at step %d", tid, self.step)
+
+    # -- transactions --------------------------------------------------------------------------
+    def start_transaction(self) -> int:
+        with self.cv:
+            tid = self.txn.start()
+        log.info("transaction %d started", tid, extra={"pipeline": self.pipeline.name})
+        return tid
+
+    def commit_transaction(self) -> int:
+        with self.cv:
+            tid = self.txn.commit()
+            self.cv.notify_all()
+        log.info("transaction %d committing", tid, extra={"pipeline": self.pipeline.name})
+        return tid
 
     def _step(self, batches: list[Batch]) -> None:
         t0 = time.perf_counter()
@@ -383,9 +438,13 @@ class Runtime:
                         tv = time.perf_counter()
                         dels, ins = self.views[v.name].step(con, changes)
                         self.view_times[v.name] += time.perf_counter() - tv
+                        self.view_steps[v.name] += 1
                         if dels or ins:
                             changes[v.name] = (dels, ins)
                 con.execute("COMMIT")
+                for b in batches:
+                    if b.source is not None:
+                        record_progress(self.pipeline.conn_progress, b.source)
             except BaseException:
                 con.execute("ROLLBACK")
                 self.failed = True
@@ -410,6 +469,8 @@ class Runtime:
                 self.buffered_bytes[b.table] -= b.nbytes
                 self.total_processed_records += b.records
                 self.total_processed_bytes += b.nbytes
+                if b.source is not None:
+                    self.source_processed[b.source["k"]] += b.records
             if batches:
                 self.processed_seq = max(self.processed_seq, batches[-1].seq)
                 self.applied_wal_seq = max([self.applied_wal_seq] + [b.wal_seq for b in batches])
@@ -427,6 +488,10 @@ class Runtime:
                                  "i": self.total_input_records, "m": _rss(), "s": 0})
             self.stopped.wait(1.0)
 
+    def connector_stats(self, connector) -> dict:
+        with self.cv:
+            return connector.stats(self.source_processed[connector.key])
+
     def time_series(self) -> dict:
         return {"now": int(time.time() * 1000), "samples": list(self.samples)}
 
@@ -440,16 +505,21 @@ class Runtime:
                 "metrics": {
                     "total_bytes": m["total_bytes"], "total_records": m["total_records"],
                     "buffered_records": self.buffered[t], "buffered_bytes": self.buffered_bytes[t],
-                    "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": False,
+                    # HTTP input ends with each request, as Feldera's per-request HTTP endpoints do.
+                    "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": True,
                     "json_scanned_chars": m["json_scanned_chars"],
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
             } for t, m in self.inputs.items()]
+            inputs += [c.stats(self.source_processed[c.key]) for c in self.connectors]
+            # Feldera's completion: every input connector has ended and everything it sent is processed.
+            complete = (buffered == 0 and not self.queue and not self.inflight
+                        and all(c.eoi for c in self.connectors))
             gm = {
                 "state": "Paused" if self.paused else "Running",
                 "bootstrap_in_progress": False,
-                "transaction_status": "NoTransaction",
-                "transaction_id": 0,
+                "transaction_status": self.txn.status,
+                "transaction_id": self.txn.id,
                 "rss_bytes": _rss(),
                 "cpu_msecs": int(time.process_time() * 1000),
                 "start_time": int(self.start_time),
@@ -469,7 +539,7 @@ class Runtime:
                 "total_completed_records": self.total_processed_records,
                 "total_initiated_steps": self.step + (1 if self.queue else 0),
                 "total_completed_steps": self.step,
-                "pipeline_complete": buffered == 0 and not self.queue,
+                "pipeline_complete": complete,
                 "output_stall_msecs": 0,
                 "step_latency_msecs": {
                     "p50": _pct(lat, 0.5), "p90": _pct(lat, 0.9), "p99": _pct(lat, 0.99), "max": _pct(lat, 1.0),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from .catalog import Column, ColumnType, Relation, duckdb_to_column_type
+from .connectors import ConnectorConfigError, check_table_connectors, check_view_properties
 
 
 class SqlError(Exception):
@@ -257,7 +258,7 @@ def _parse_properties(c: _Cursor) -> dict[str, str]:
         k = c.take()
         c.expect("=")
         v = c.take()
-        props[k.text.strip("'\"")] = v.text.strip("'")
+        props[k.text.strip("'\"")] = v.text[1:-1].replace("''", "'") if v.kind == "string" else v.text
         if c.at(","):
             c.take()
     c.expect(")")
@@ -339,8 +340,22 @@ def _parse_table(c: _Cursor) -> Relation:
         if k not in by_name:
             raise c.error(f"PRIMARY KEY names unknown column '{k}'", name_tok)
         by_name[k].type = by_name[k].type.with_nullable(False)
-    return Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
-                    line=_line_col(c.program, name_tok.pos)[0])
+    rel = Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
+                   line=_line_col(c.program, name_tok.pos)[0])
+    _check_connectors(c, lambda: check_table_connectors(rel, props))
+    return rel
+
+
+def _check_connectors(c: _Cursor, check) -> None:
+    """Run a connector check; its error points into the text of the 'connectors' property."""
+    try:
+        check()
+    except ConnectorConfigError as e:
+        t = c.toks
+        val = next((t[i] for i in range(2, len(t)) if t[i].kind == "string" and t[i - 1].text == "="
+                    and t[i - 2].text.strip("'\"") == "connectors"), None)
+        pos = val.pos + 1 + (e.offset or 0) if val is not None else c.stmt.start
+        raise SqlError(e.message, pos, c.program, pos) from None
 
 
 @dataclass
@@ -462,6 +477,7 @@ def compile_program(code: str) -> Program:
                     break
                 c.expect(")")
             props = _parse_properties(c) if c.at("WITH") else {}
+            _check_connectors(c, lambda: check_view_properties(vname, props))
             c.expect("AS")
             body_tok = c.peek()
             if body_tok is None:

@@ -20,22 +20,11 @@ from typing import Any
 import pyarrow as pa
 
 from .catalog import Relation
+from .ops import KEEP, UPDATE
 from .sql import quote
 
 KEY_LIST_MAX = 1500
 
-# An ``{"update": ...}`` event is the operation ``(UPDATE, row)``: ``row`` holds ``KEEP`` in the columns the
-# event did not name. It is resolved against the row the key holds when the step applies it (the stored
-# row, or the one an earlier operation of the same step left), since only then is that row known.
-UPDATE = 0
-
-
-class _Keep:
-    def __repr__(self) -> str:
-        return "KEEP"
-
-
-KEEP = _Keep()
 
 
 def _freeze(v: Any) -> Any:
@@ -197,4 +186,4 @@ def _net(old: list[tuple], new: list[tuple], frozen) -> tuple[list[tuple], list[
     return dels, ins
 
 
-__all__ = ["KEEP", "UPDATE", "TableApplier", "to_arrow"]
+__all__ = ["TableApplier", "to_arrow"]

@@ -33,4 +33,8 @@ def create_app(engine, config: dict | None = None) -> Flask:
     errors.init_app(app)
     guard.init_app(app)
     app.register_blueprint(bp)
+    from . import bundle, checkpoints, connectors, observe, platform, transactions, unsupported
+    for extra in (observe.root, observe.bp, bundle.bp, checkpoints.bp, transactions.bp, platform.bp,
+                  connectors.bp, unsupported.bp):
+        app.register_blueprint(extra)
     return app

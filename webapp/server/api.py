@@ -172,6 +172,18 @@ def ingress(name, table):
     return errors.answer(status, answer)
 
 
+@bp.post("/pipelines/<name>/tables/<table>/connectors/<connector>/<any(start, pause):action>")
+def connector_action(name, table, connector, action):
+    _engine().get(name).connector(table, connector).set_paused(action == "pause")
+    return Response(b"", status=200)
+
+
+@bp.get("/pipelines/<name>/tables/<table>/connectors/<connector>/stats")
+def connector_stats(name, table, connector):
+    p = _engine().get(name)
+    return _json(p.running().connector_stats(p.connector(table, connector)))
+
+
 @bp.get("/pipelines/<name>/completion_status")
 def completion_status(name):
     token = request.args.get("token")

@@ -10,8 +10,9 @@
 - anything else: 500 ``Unknown``.
 
 Refusals are logged at INFO (the client's mistake, one line); 5xx at ERROR with the traceback. The
-exception: ``Unavailable`` (503: the pipeline is not running, paused, its buffer full), an expected
-state a client retries, so a traceback would only bury real failures; it is logged at WARNING.
+exceptions: ``Unavailable`` (503: the pipeline is not running, paused, its buffer full), an expected
+state a client retries, and ``NotImplementedHere`` (501: an endpoint Sluice does not serve), where a
+traceback would only bury real failures; they are logged at WARNING.
 
 Code that answers before a route runs (the Host/Origin guard) calls ``respond``; the connection guard,
 which writes raw bytes to a socket without Flask, calls ``raw_http``. Nothing else in the server builds
@@ -27,7 +28,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from ..engine.catalog import json_default
-from ..engine.errors import EngineError, Unavailable
+from ..engine.errors import EngineError, NotImplementedHere, Unavailable
 
 log = logging.getLogger("sluice.server")
 
@@ -42,7 +43,7 @@ def _log(status: int, error_code: str, message: str, exc: BaseException | None =
     where = f"{request.method} {request.path}" if request else "-"
     if status < 500:
         log.info("%s -> %d %s", where, status, error_code)
-    elif exc is not None and isinstance(exc, Unavailable):
+    elif exc is not None and isinstance(exc, (Unavailable, NotImplementedHere)):
         log.warning("%s -> %d %s: %s", where, status, error_code, message)
     else:
         log.error("%s -> %d %s: %s", where, status, error_code, message, exc_info=exc)

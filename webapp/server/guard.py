@@ -6,7 +6,7 @@
   not change state (any method but GET/HEAD/OPTIONS) and gets no CORS headers, so browsers keep its
   responses from foreign pages. Listed origins get ``Access-Control-Allow-Origin`` and preflights.
 - ``MAX_CONTENT_LENGTH`` makes Werkzeug answer 413 before reading an oversized body.
-- ``API_KEYS``: when set, every ``/v0`` call but ``GET /v0/config`` needs ``Authorization: Bearer <key>``
+- ``API_KEYS``: when set, every call but ``GET /v0/config`` and ``GET /healthz`` needs ``Authorization: Bearer <key>``
   (as Feldera's API keys); anything else gets 401 with the error envelope.
 """
 
@@ -21,6 +21,7 @@ from webapp._serving import LOOPBACK_NAMES, hostname
 from .errors import respond
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+OPEN_PATHS = ("/v0/config", "/healthz")  # answered without a key (a liveness probe has none, as in Feldera)
 
 
 def init_app(app: Flask) -> None:
@@ -56,7 +57,7 @@ def init_app(app: Flask) -> None:
                            f"the request body ({request.content_length} bytes) is larger than the limit of {limit} "
                            "bytes; send it in smaller parts (cut at record boundaries) or raise --max-body-mb",
                            {"limit": limit, "content_length": request.content_length})
-        if keys and request.method != "OPTIONS" and not (request.method == "GET" and request.path == "/v0/config") \
+        if keys and request.method != "OPTIONS" and not (request.method == "GET" and request.path in OPEN_PATHS) \
                 and not _authorized():
             return respond(401, "Unauthorized",
                            "this engine needs an API key: send 'Authorization: Bearer <key>' (the Feldera client's "

@@ -1,4 +1,5 @@
-"""Prometheus text exposition of every running pipeline's counters (``GET /v0/metrics``)."""
+"""Prometheus metrics of running pipelines: every pipeline's (``GET /v0/metrics``) or one pipeline's
+(``GET /v0/pipelines/{name}/metrics``), as text exposition or as JSON (``?format=json``)."""
 
 from __future__ import annotations
 
@@ -17,30 +18,51 @@ _GLOBAL = [
 ]
 
 
-def prometheus_text(engine) -> str:
-    lines: list[str] = []
-    running = [(p.name, p.runtime) for p in engine.list() if p.runtime is not None and p.status in ("Running", "Paused")]
-    stats = {name: rt.stats() for name, rt in running}
-    lines += ["# HELP sluice_pipeline_up 1 when the pipeline is running or paused.", "# TYPE sluice_pipeline_up gauge"]
-    for p in engine.list():
-        lines.append(f'sluice_pipeline_up{{pipeline="{_esc(p.name)}"}} {1 if p.name in stats else 0}')
+def families(pipelines) -> list[dict]:
+    """Metric families ``{name, type, help, samples: [{labels, value}]}`` of ``pipelines``."""
+    stats = {p.name: p.runtime.stats() for p in pipelines
+             if p.runtime is not None and p.status in ("Running", "Paused")}
+
+    def fam(name, kind, help_, samples):
+        return {"name": name, "type": kind, "help": help_, "samples": samples}
+
+    out = [fam("sluice_pipeline_up", "gauge", "1 when the pipeline is running or paused.",
+               [{"labels": {"pipeline": p.name}, "value": 1 if p.name in stats else 0} for p in pipelines])]
     for key, kind, help_ in _GLOBAL:
-        lines += [f"# HELP sluice_{key} {help_}", f"# TYPE sluice_{key} {kind}"]
-        for name, st in stats.items():
-            lines.append(f'sluice_{key}{{pipeline="{_esc(name)}"}} {st["global_metrics"].get(key, 0) or 0}')
-    lines += ["# HELP sluice_step_latency_seconds Step latency over the last 1000 steps.",
-              "# TYPE sluice_step_latency_seconds summary"]
-    for name, st in stats.items():
-        lat = st["global_metrics"]["step_latency_msecs"]
-        for q, k in (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99")):
-            if lat.get(k) is not None:
-                lines.append(f'sluice_step_latency_seconds{{pipeline="{_esc(name)}",quantile="{q}"}} {lat[k] / 1000:.6f}')
-    lines += ["# HELP sluice_egress_streams Open egress streams.", "# TYPE sluice_egress_streams gauge",
-              "# HELP sluice_egress_dropped_chunks_total Chunks dropped for slow readers without backpressure.",
-              "# TYPE sluice_egress_dropped_chunks_total counter"]
-    for name, st in stats.items():
-        outs = st["outputs"]
-        lines.append(f'sluice_egress_streams{{pipeline="{_esc(name)}"}} {len(outs)}')
-        lines.append(f'sluice_egress_dropped_chunks_total{{pipeline="{_esc(name)}"}} '
-                     f'{sum(o["metrics"]["dropped_chunks"] for o in outs)}')
+        out.append(fam(f"sluice_{key}", kind, help_,
+                       [{"labels": {"pipeline": n}, "value": st["global_metrics"].get(key, 0) or 0}
+                        for n, st in stats.items()]))
+    lat = []
+    for n, st in stats.items():
+        ms = st["global_metrics"]["step_latency_msecs"]
+        lat += [{"labels": {"pipeline": n, "quantile": q}, "value": round(ms[k] / 1000, 6)}
+                for q, k in (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99")) if ms.get(k) is not None]
+    out.append(fam("sluice_step_latency_seconds", "summary", "Step latency over the last 1000 steps.", lat))
+    view_time = [{"labels": {"pipeline": n, "view": v}, "value": round(msecs / 1000, 6)}
+                 for n, st in stats.items() for v, msecs in st["global_metrics"].get("view_time_msecs", {}).items()]
+    out.append(fam("sluice_view_time_seconds_total", "counter", "Time spent updating each view.", view_time))
+    out.append(fam("sluice_egress_streams", "gauge", "Open egress streams.",
+                   [{"labels": {"pipeline": n}, "value": sum(1 for o in st["outputs"] if not o.get("closed"))}
+                    for n, st in stats.items()]))
+    out.append(fam("sluice_egress_dropped_chunks_total", "counter",
+                   "Chunks dropped for slow readers without backpressure.",
+                   [{"labels": {"pipeline": n}, "value": sum(o["metrics"]["dropped_chunks"] for o in st["outputs"])}
+                    for n, st in stats.items()]))
+    return out
+
+
+def render_text(fams: list[dict]) -> str:
+    lines: list[str] = []
+    for f in fams:
+        lines += [f"# HELP {f['name']} {f['help']}", f"# TYPE {f['name']} {f['type']}"]
+        for s in f["samples"]:
+            labels = ",".join(f'{k}="{_esc(str(v))}"' for k, v in s["labels"].items())
+            lines.append(f"{f['name']}{{{labels}}} {s['value']}")
     return "\n".join(lines) + "\n"
+
+
+def prometheus_text(engine) -> str:
+    return render_text(families(engine.list()))
+
+
+__all__ = ["families", "render_text", "prometheus_text"]

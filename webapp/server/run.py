@@ -13,10 +13,10 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from webapp._serving import listening_url
+from webapp._serving import die_with_parent, listening_url
 
 from ..engine import Engine, Settings
-from ..engine.dirlock import die_with_parent, lock_data_dir
+from ..engine.dirlock import lock_data_dir
 from .connections import GuardedThreadWorker
 
 _engine: Engine | None = None

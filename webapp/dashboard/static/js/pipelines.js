@@ -34,8 +34,16 @@ async function refresh() {
     const answer = await getJSON("/api/pipelines");
     render(answer.pipelines, null);
   } catch (e) {
-    note.textContent = `cannot reach the pipeline server: ${e.message}`;
+    // The last statuses known are no longer true: say so on every row rather than keep a green "Running".
+    const down = e.status === 0 || e.name === "TypeError" ? "the dashboard is not answering" : e.message;
+    note.textContent = `${down}; retrying in 2 s`;
+    note.title = e.details && e.details.error ? e.details.error : "";
     note.hidden = false;
+    for (const badge of body.querySelectorAll("tr[data-pipeline] .badge")) {
+      badge.textContent = "unreachable";
+      badge.className = "badge";
+      badge.dataset.state = "unreachable";
+    }
   }
 }
 setInterval(refresh, 2000);

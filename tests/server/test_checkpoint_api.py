@@ -1,0 +1,104 @@
+"""Checkpoints on request over real HTTP, in Feldera's shapes: POST .../checkpoint numbers the request,
+.../checkpoint_status reports the newest success, .../checkpoints lists what is on disk, which a crash leaves in place."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from webapp.engine.testing import EngineProcess, push_and_wait
+
+SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);"
+
+
+def _wait_success(http, name, seq, incarnation=None, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = http.get(f"/pipelines/{name}/checkpoint_status", params={"incarnation_uuid": incarnation} if incarnation else {})
+        assert r.status_code == 200, r.text
+        if r.json()["success"] == seq:
+            return r.json()
+        assert time.monotonic() < deadline, f"checkpoint {seq} never succeeded: {r.json()}"
+        time.sleep(0.05)
+
+
+def test_checkpoint_and_its_status(http, make_pipeline):
+    name = make_pipeline(SQL)
+    assert http.get(f"/pipelines/{name}/checkpoint_status").json() == {"success": None, "failure": None}
+    push_and_wait(http, name, "t", [{"insert": {"id": 1, "x": 1}}])
+    r = http.post(f"/pipelines/{name}/checkpoint")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["checkpoint_sequence_number"] == 1
+    inc = http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["incarnation_uuid"]
+    assert body["incarnation_uuid"] == inc
+    assert _wait_success(http, name, 1, inc) == {"success": 1, "failure": None}
+    assert http.post(f"/pipelines/{name}/checkpoint").json()["checkpoint_sequence_number"] == 2
+    _wait_success(http, name, 2)
+    listed = http.get(f"/pipelines/{name}/checkpoints").json()
+    assert len(listed) == 1 and set(listed[0]) == {"uuid", "identifier", "fingerprint", "size", "steps",
+                                                  "processed_records"}
+    assert listed[0]["size"] > 0
+    r = http.get(f"/pipelines/{name}/checkpoint_status", params={"incarnation_uuid": "00000000-0000-0000-0000-0"})
+    assert r.status_code == 400 and r.json()["error_code"] == "IncarnationUuidMismatch"
+
+
+def test_checkpoint_refusals(http, make_pipeline, new_pipeline):
+    stopped = new_pipeline(SQL)
+    r = http.post(f"/pipelines/{stopped}/checkpoint")
+    assert r.status_code == 503 and r.json()["error_code"] == "PipelineInteractionNotDeployed"
+    r = http.put("/pipelines/noft", json={"name": "noft", "program_code": SQL,
+                                          "runtime_config": {"fault_tolerance": None}})
+    assert r.status_code in (200, 201), r.text
+    try:
+        assert http.post("/pipelines/noft/start").status_code == 202
+        deadline = time.monotonic() + 20
+        while http.get("/pipelines/noft").json()["deployment_status"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r = http.post("/pipelines/noft/checkpoint")
+        assert r.status_code == 400 and r.json()["error_code"] == "CheckpointsDisabled"
+    finally:
+        http.post("/pipelines/noft/stop", params={"force": "true"})
+        deadline = time.monotonic() + 20
+        while http.get("/pipelines/noft").json()["deployment_status"] != "Stopped" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        http.delete("/pipelines/noft")
+
+
+def test_a_requested_checkpoint_survives_a_crash(tmp_path):
+    with EngineProcess(tmp_path) as eng:
+        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c.put("/pipelines/ck", json={"name": "ck", "program_code": SQL})
+        c.post("/pipelines/ck/start")
+        deadline = time.monotonic() + 20
+        while c.get("/pipelines/ck").json()["deployment_status"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        push_and_wait(c, "ck", "t", [{"insert": {"id": i, "x": i}} for i in range(5)])
+        seq = c.post("/pipelines/ck/checkpoint").json()["checkpoint_sequence_number"]
+        _wait_success(c, "ck", seq)
+        listed = c.get("/pipelines/ck/checkpoints").json()
+        eng.kill()  # SIGKILL: only the checkpoint and the log survive
+    with EngineProcess(tmp_path) as eng:
+        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        deadline = time.monotonic() + 20
+        while c.get("/pipelines/ck").json()["deployment_status"] != "Running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert c.get("/pipelines/ck/checkpoints").json() == listed
+        r = c.get("/pipelines/ck/query", params={"sql": "SELECT count(*) AS n FROM t", "format": "json"})
+        assert r.json() == {"n": 5}
+
+
+def test_official_client(engine, make_pipeline):
+    feldera = pytest.importorskip("feldera")
+    name = make_pipeline(SQL)
+    p = feldera.Pipeline.get(name, feldera.FelderaClient(engine.url))
+    seq = p.checkpoint(wait=True, timeout_s=30)
+    assert seq == 1
+    from feldera.enums import CheckpointStatus
+    assert p.checkpoint_status(seq) == CheckpointStatus.Success
+    assert [c.identifier for c in p.checkpoints()] and p.checkpoints()[0].size > 0

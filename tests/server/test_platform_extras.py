@@ -1,0 +1,137 @@
+"""API keys, validate_program, connectors by name, the HTTP-driven clock and the endpoints answered 501,
+over real HTTP, with Feldera's answers as the expectation."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from webapp.engine.testing import EngineProcess
+
+KEY = "sk-extras-0123456789abcdef"
+SQL = "CREATE TABLE t (x INT);\nCREATE MATERIALIZED VIEW v AS SELECT * FROM t;"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    with EngineProcess(tmp_path_factory.mktemp("keyed"), env={"SLUICE_API_KEY": KEY}) as eng:
+        yield eng
+
+
+def test_api_keys_are_listed_without_their_secret(keyed):
+    auth = {"Authorization": f"Bearer {KEY}"}
+    keys = httpx.get(keyed.url + "/v0/api_keys", headers=auth).json()
+    assert len(keys) == 1 and set(keys[0]) == {"id", "name", "scopes"} and KEY not in str(keys)
+    r = httpx.get(keyed.url + f"/v0/api_keys/{keys[0]['name']}", headers=auth)
+    assert r.status_code == 200 and r.json() == keys[0]
+    r = httpx.get(keyed.url + "/v0/api_keys/nope", headers=auth)
+    assert r.status_code == 404 and r.json() == {"message": "Unknown API key 'nope'", "error_code": "UnknownApiKey",
+                                                 "details": {"name": "nope"}}
+    for method, path in (("POST", "/v0/api_keys"), ("DELETE", f"/v0/api_keys/{keys[0]['name']}")):
+        r = httpx.request(method, keyed.url + path, headers=auth, json={"name": "k2"})
+        assert r.status_code == 501 and r.json()["error_code"] == "NotImplemented", r.text
+        assert "--api-key-file" in r.json()["message"]
+    assert httpx.get(keyed.url + "/v0/api_keys").status_code == 401
+    assert httpx.get(keyed.url + "/healthz").status_code == 200  # a liveness probe needs no key
+
+
+def test_no_keys_without_auth(http):
+    assert http.get("/api_keys").json() == []
+
+
+def test_validate_program(http):
+    r = http.post("/validate_program", json={"program_code": SQL})
+    assert r.status_code == 200
+    ok = r.json()["Success"]
+    assert [t["name"] for t in ok["schema"]["inputs"]] == ["t"] and [v["name"] for v in ok["schema"]["outputs"]] == ["v"]
+    assert "dataflow" not in ok
+    assert http.post("/validate_program", json={"program_code": SQL, "ir": True}).json()["Success"]["dataflow"]
+    bad = http.post("/validate_program", json={"program_code": "CREATE TABLE t (x NOTATYPE);"}).json()
+    assert list(bad) == ["SqlError"] and bad["SqlError"]["messages"][0]["start_line_number"] == 1
+    for body, field in (({}, "program_code"), ({"program_code": SQL, "runtime_version": "v0.1.0"}, "runtime_version"),
+                        ({"program_code": SQL, "ir": "yes"}, "ir")):
+        r = http.post("/validate_program", json=body)
+        assert r.status_code == 400 and r.json()["details"]["field"] == field
+
+
+DATAGEN = ("CREATE TABLE g (id INT) WITH ('connectors' = '[{\"name\": \"gen\", \"transport\": {\"name\": "
+           "\"datagen\", \"config\": {\"plan\": [{\"limit\": 5}]}}}]');\n"
+           "CREATE MATERIALIZED VIEW v AS SELECT * FROM g;")
+
+
+def test_completion_token_of_a_connector(http, make_pipeline):
+    name = make_pipeline(DATAGEN)
+    r = http.get(f"/pipelines/{name}/tables/g/connectors/gen/completion_token")
+    assert r.status_code == 200, r.text
+    token = r.json()["token"]
+    deadline = time.monotonic() + 20
+    while http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
+        assert time.monotonic() < deadline, "the connector's token never completed"
+        time.sleep(0.02)
+    for path, code in (("tables/g/connectors/nope/completion_token", "UnknownInputEndpoint"),
+                       ("tables/nosuch/connectors/gen/completion_token", "UnknownInputStream")):
+        r = http.get(f"/pipelines/{name}/{path}")
+        assert r.status_code == 404 and r.json()["error_code"] == code, r.text
+
+
+def test_views_have_no_connectors(http, make_pipeline, new_pipeline):
+    name = make_pipeline(SQL)
+    for method, path, code in (("GET", "views/v/connectors/out/stats", "UnknownOutputEndpoint"),
+                               ("POST", "views/v/connectors/out/pause", "UnknownOutputEndpoint"),
+                               ("POST", "views/v/connectors/out/start", "UnknownOutputEndpoint"),
+                               ("GET", "views/nosuch/connectors/out/stats", "UnknownOutputStream")):
+        r = http.request(method, f"/pipelines/{name}/{path}")
+        assert r.status_code == 404 and r.json()["error_code"] == code, (path, r.text)
+    assert http.get(f"/pipelines/{name}/views/v/connectors/out/stats").json()["details"] == {"endpoint_name": "out"}
+    stopped = new_pipeline(SQL)
+    r = http.get(f"/pipelines/{stopped}/views/v/connectors/out/stats")
+    assert r.status_code == 503 and r.json()["error_code"] == "PipelineInteractionNotDeployed"
+
+
+def test_clock_advance_is_not_http_driven(http, make_pipeline):
+    name = make_pipeline(SQL)
+    r = http.post(f"/pipelines/{name}/clock/advance", json={"delta_ms": 1000})
+    assert r.status_code == 400 and r.json()["error_code"] == "NotSupported"
+
+
+@pytest.mark.parametrize("method,path,code", [
+    ("POST", "/pipelines/{p}/activate", "EnterpriseFeature"),
+    ("POST", "/pipelines/{p}/checkpoint/sync", "EnterpriseFeature"),
+    ("GET", "/pipelines/{p}/checkpoint/sync_status", "EnterpriseFeature"),
+    ("GET", "/pipelines/{p}/checkpoints/remote", "EnterpriseFeature"),
+    ("POST", "/pipelines/{p}/approve", "NotImplemented"),
+    ("POST", "/pipelines/{p}/rebalance", "NotImplemented"),
+    ("POST", "/pipelines/{p}/start_compaction", "NotImplemented"),
+    ("GET", "/pipelines/{p}/samply_profile", "NotImplemented"),
+    ("GET", "/pipelines/{p}/heap_profile", "NotImplemented"),
+    ("GET", "/pipelines/{p}/dataflow_graph", "NotImplemented"),
+    ("GET", "/pipelines/{p}/events", "NotImplemented"),
+    ("POST", "/pipelines/{p}/update_runtime", "NotImplemented"),
+    ("GET", "/cluster/events", "NotImplemented"),
+])
+def test_answered_501(http, method, path, code):
+    r = http.request(method, path.format(p="any"))
+    assert r.status_code == 501 and r.json()["error_code"] == code, r.text
+    assert set(r.json()) == {"message", "error_code", "details"}
+
+
+def test_official_client(engine, make_pipeline):
+    feldera = pytest.importorskip("feldera")
+    from feldera.rest.errors import FelderaAPIError
+    c = feldera.FelderaClient(engine.url)
+    assert "Success" in c.validate_program(SQL)
+    assert "SqlError" in c.validate_program("CREATE TABLE t (x NOTATYPE);")
+    with pytest.raises(FelderaAPIError) as e:
+        c.create_api_key("k")
+    assert e.value.status_code == 501
+    p = feldera.Pipeline.get(make_pipeline(SQL), c)
+    for call, status, code in ((lambda: p.output_connector_stats("v", "out"), 404, "UnknownOutputEndpoint"),
+                               (lambda: p.advance_clock(1000), 400, "NotSupported"),
+                               (lambda: p.sync_checkpoint(), 501, "EnterpriseFeature")):
+        with pytest.raises(FelderaAPIError) as e:
+            call()
+        assert (e.value.status_code, e.value.error_code) == (status, code)
+    g = feldera.Pipeline.get(make_pipeline(DATAGEN), c)
+    g.wait_for_token(g.generate_completion_token("g", "gen"))

@@ -1,0 +1,103 @@
+"""Checkpoints on request (Feldera's ``checkpoint``, ``checkpoint_status``, ``checkpoints``).
+
+``POST .../checkpoint`` numbers the request (from 1 in each run of the pipeline, its incarnation) and
+writes the checkpoint on a background thread, the same checkpoint the engine writes every
+``checkpoint_interval_secs`` (webapp/engine/checkpoint.py). ``checkpoint_status`` reports the newest
+request that succeeded and the newest that failed, as Feldera does.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import zlib
+
+import orjson
+from flask import Blueprint, current_app, request
+
+from ..engine import errors as E
+from .api import _engine, _json
+
+bp = Blueprint("v0_checkpoints", __name__, url_prefix="/v0")
+
+
+class _Requests:
+    """Checkpoint requests of one run of one pipeline."""
+
+    def __init__(self, incarnation: str):
+        self.incarnation = incarnation
+        self.last = 0
+        self.success: int | None = None
+        self.failure: dict | None = None
+        self.lock = threading.Lock()
+
+
+def _requests(name: str, incarnation: str) -> _Requests:
+    table = current_app.extensions.setdefault("sluice_checkpoint_requests", {})
+    with current_app.extensions.setdefault("sluice_checkpoint_lock", threading.Lock()):
+        r = table.get(name)
+        if r is None or r.incarnation != incarnation:
+            r = table[name] = _Requests(incarnation)
+        return r
+
+
+@bp.post("/pipelines/<name>/checkpoint")
+def checkpoint(name):
+    p = _engine().get(name)
+    rt = p.running()
+    if not p.logged():
+        raise E.CheckpointsDisabled(
+            f"pipeline '{name}' runs without fault tolerance (runtime_config.fault_tolerance is null), so "
+            "there is nothing a checkpoint could resume: set fault_tolerance.model to exactly_once",
+            {"pipeline_name": name})
+    reqs = _requests(name, rt.incarnation)
+    with reqs.lock:
+        reqs.last += 1
+        seq = reqs.last
+
+    def write():
+        try:
+            p.checkpoint()
+            with reqs.lock:
+                reqs.success = max(reqs.success or 0, seq)
+        except Exception as e:  # reported through checkpoint_status, as Feldera's failures are
+            with reqs.lock:
+                reqs.failure = {"sequence_number": seq, "error": str(e)}
+
+    threading.Thread(target=write, name=f"checkpoint-{name}", daemon=True).start()
+    return _json({"checkpoint_sequence_number": seq, "incarnation_uuid": rt.incarnation})
+
+
+@bp.get("/pipelines/<name>/checkpoint_status")
+def checkpoint_status(name):
+    rt = _engine().get(name).running()
+    asked = request.args.get("incarnation_uuid")
+    if asked and asked != rt.incarnation:
+        raise E.IncarnationUuidMismatch(
+            f"pipeline '{name}' restarted since that checkpoint was requested: ask for a new one",
+            {"incarnation_uuid": asked, "current_incarnation_uuid": rt.incarnation})
+    reqs = _requests(name, rt.incarnation)
+    with reqs.lock:
+        return _json({"success": reqs.success, "failure": reqs.failure})
+
+
+@bp.get("/pipelines/<name>/checkpoints")
+def checkpoints(name):
+    """The checkpoints on disk (Sluice keeps the newest only), in Feldera's ``CheckpointMetadata`` shape."""
+    eng = _engine()
+    p = eng.get(name)
+    out = []
+    for d in sorted(eng.checkpoint_dir(p).glob("ckpt-*")):
+        mpath = d / "manifest.json"
+        if not mpath.exists():
+            continue
+        man = orjson.loads(mpath.read_bytes())
+        out.append({
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sluice:{p.id}:{man.get('epoch')}:{man['seq']}")),
+            "identifier": d.name,
+            "fingerprint": zlib.crc32((p.storage_program.code if p.storage_program else "").encode()),
+            "size": sum(f.stat().st_size for f in d.iterdir() if f.is_file()),
+            "steps": None,  # Sluice counts steps per run, not across runs: see docs/api.md
+            "processed_records": None,
+        })
+    return _json(out)

@@ -1,0 +1,100 @@
+"""Watching a pipeline: ``/healthz``, its logs, metrics and circuit profile (Feldera's paths)."""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import orjson
+from flask import Blueprint, Response, request
+
+from ..engine import errors as E
+from ..engine.profile import dot, profile
+from .api import _client_gone, _engine, _json
+from .metrics import families, render_text
+
+bp = Blueprint("v0_observe", __name__, url_prefix="/v0")
+root = Blueprint("health", __name__)
+
+LOG_POLL_SECS = 1.0  # how often a waiting logs stream looks whether its reader is gone
+
+
+@root.get("/healthz")
+def healthz():
+    """Feldera's liveness answer: 200 ``{"status": "healthy"}`` while the engine serves requests."""
+    return _json({"status": "healthy"})
+
+
+# -- logs ----------------------------------------------------------------------------------------
+@bp.get("/pipelines/<name>/logs")
+def logs(name):
+    """The pipeline's retained log lines, then each new one as it is logged, until the pipeline is
+    deleted, the engine stops or the reader goes away. Position headers as Feldera's."""
+    eng = _engine()
+    eng.get(name)
+    ring = eng.logs.ring(name)
+    after, gap = ring.position(request.args.get("cursor"))
+    gone = _client_gone() or (lambda: False)
+
+    def stream():
+        seq = after
+        while True:  # the engine's shutdown closes every buffer, which ends this too
+            lines, seq = ring.read_after(seq, LOG_POLL_SECS)
+            if lines:
+                yield ("\n".join(lines) + "\n").encode()
+            elif ring.closed or gone():
+                return
+
+    resp = Response(stream(), mimetype="text/plain", direct_passthrough=True)
+    resp.headers.update({"feldera-logs-epoch": ring.epoch, "feldera-logs-seq": str(after),
+                         "feldera-logs-gap": str(gap), "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return resp
+
+
+# -- metrics -------------------------------------------------------------------------------------
+@bp.get("/pipelines/<name>/metrics")
+def pipeline_metrics(name):
+    p = _engine().get(name)
+    p.running()  # as Feldera, which asks the running pipeline: 503 when it is not deployed
+    fmt = request.args.get("format", "prometheus")
+    if fmt not in ("prometheus", "json"):
+        raise E.InvalidParam(f"unknown metrics format '{fmt}': use prometheus or json",
+                             {"parameter": "format", "value": fmt})
+    fams = families([p])
+    if fmt == "json":
+        return _json(fams)
+    # Exactly text/plain, as Feldera answers: its client returns the text only for that content type.
+    return Response(render_text(fams), content_type="text/plain")
+
+
+# -- circuit profile -----------------------------------------------------------------------------
+@bp.get("/pipelines/<name>/circuit_json_profile")
+def circuit_json_profile(name):
+    return _json(profile(_engine().get(name).running()))
+
+
+@bp.get("/pipelines/<name>/circuit_profile")
+def circuit_profile(name):
+    """A zip of the profile as JSON and as a Graphviz graph (Feldera's is a zip of per-worker graphs)."""
+    prof = profile(_engine().get(name).running())
+    return attachment(profile_zip(prof), f"{name}_circuit_profile.zip")
+
+
+def profile_zip(prof: dict) -> bytes:
+    return zip_files({"profile.json": orjson.dumps(prof, option=orjson.OPT_INDENT_2), "circuit.dot": dot(prof).encode()})
+
+
+def zip_files(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    now = time.gmtime()[:6]
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for fname, data in files.items():
+            z.writestr(zipfile.ZipInfo(fname, date_time=now), data, compress_type=zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def attachment(data: bytes, filename: str) -> Response:
+    resp = Response(data, content_type="application/zip")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
