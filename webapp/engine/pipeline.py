@@ -21,7 +21,9 @@ import duckdb
 
 from .definition import restricted_changes
 from .describe import describe
-from .errors import EngineError, IllegalAction, InvalidParam, NotDeployed, UnknownInputEndpoint, UnknownInputStream
+from .errors import (
+    EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
+)
 import orjson
 
 from .connectors import table_connectors
@@ -477,6 +479,10 @@ class Pipeline:
     # -- interaction ---------------------------------------------------------------------------
     def running(self) -> Runtime:
         rt = self.runtime
+        if self.status == "Initializing":
+            # Provisioned but not yet serving: Feldera's pipeline answers this itself, and clients retry it.
+            raise Unavailable(f"Pipeline '{self.name}' is initializing: retry shortly", {"pipeline_name": self.name},
+                              error_code="Initializing")
         if rt is None or self.status not in ("Running", "Paused"):
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
