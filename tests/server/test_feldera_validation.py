@@ -71,17 +71,22 @@ def test_tags_and_description(http, new_pipeline):
 
 def test_invalid_runtime_and_program_config(http):
     for rc in ({"workers": "not-a-number"}, {"workers": 0}, {"fault_tolerance": {"model": "sometimes"}},
-               {"resources": 3}, {"cpu_profiler": "yes"}, "x"):
+               {"resources": 3}, {"resources": {"storage_mb_max": "not-a-number"}}, {"cpu_profiler": "yes"},
+               {"env": {"TOKIO_WORKER_THREADS": "1"}}, {"env": {"FELDERA_X": "1"}}, {"env": {"A": 1}}, "x"):
         assert_error(_post(http, name=_name(), program_code="", runtime_config=rc), 400, "InvalidRuntimeConfig")
     for pc in ({"profile": "non-existent-profile"}, {"cache": "no"}, [1]):
         assert_error(_post(http, name=_name(), program_code="", program_config=pc), 400, "InvalidProgramConfig")
     name = _name()
     try:
-        r = _post(http, name=name, program_code="sql-3", runtime_config={"workers": 123},
+        r = _post(http, name=name, program_code="sql-3", runtime_config={
+            "workers": 123, "env": {"TEST_ENV": "value"},
+            "resources": {"cpu_cores_min": 5, "storage_mb_max": 2000, "storage_class": "normal"}},
                   program_config={"profile": "dev"}, udf_rust="rust-3", udf_toml="toml-3")
         assert r.status_code == 201, r.text
         p = r.json()
         assert p["runtime_config"]["workers"] == 123 and p["program_config"]["profile"] == "dev"
+        assert p["runtime_config"]["env"] == {"TEST_ENV": "value"}
+        assert p["runtime_config"]["resources"]["storage_mb_max"] == 2000
         assert (p["udf_rust"], p["udf_toml"]) == ("rust-3", "toml-3")
     finally:
         http.delete(f"/pipelines/{name}")

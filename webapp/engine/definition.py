@@ -44,6 +44,13 @@ _RUNTIME_TYPES: dict[str, tuple] = {
     "max_parallel_connector_init": (int, type(None)), "checkpoint_during_suspend": (bool,), "dev_tweaks": (dict,),
 }
 RESTRICTED_WHILE_IN_USE = ("workers", "fault_tolerance", "storage", "resources")
+_RESOURCE_COUNTS = ("cpu_cores_min", "cpu_cores_max", "memory_mb_min", "memory_mb_max", "storage_mb_min",
+                    "storage_mb_max")
+_RESOURCE_TEXTS = ("storage_class", "volume_attributes_class", "namespace", "memory_min", "memory_max",
+                   "storage_min", "storage_max")
+# Environment variables Feldera keeps for itself (``crates/pipeline-manager/src/pipeline_env.rs``).
+_ENV_RESERVED = ("HOSTNAME", "RUST_LOG", "TOKIO_WORKER_THREADS")
+_ENV_RESERVED_PREFIXES = ("FELDERA_", "KUBERNETES_", "TOKIO_")
 
 
 def check_name(name: Any) -> str:
@@ -112,6 +119,19 @@ def check_runtime_config(rc: Any) -> dict:
             raise _bad_runtime(key, "must be a non-negative integer", v)
     if "workers" in rc and not 1 <= rc["workers"] <= 65535:
         raise _bad_runtime("workers", "must be between 1 and 65535", rc["workers"])
+    for key, v in (rc.get("resources") or {}).items():
+        if key in _RESOURCE_COUNTS and v is not None and not (_count(v) or (isinstance(v, float) and v >= 0)):
+            raise _bad_runtime(f"resources.{key}", "must be a non-negative number or null", v)
+        if key in _RESOURCE_TEXTS and v is not None and not isinstance(v, str):
+            raise _bad_runtime(f"resources.{key}", "must be a string or null", v)
+    env = rc.get("env")
+    if env is not None:
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise _bad_runtime("env", "must be an object of strings", env)
+        reserved = sorted(k for k in env if k in _ENV_RESERVED or k.startswith(_ENV_RESERVED_PREFIXES))
+        if reserved:
+            raise _bad_runtime("env", "the following environment variable(s) are reserved and cannot be "
+                               f"overridden: {', '.join(reserved)}", reserved)
     ft = rc.get("fault_tolerance")
     if isinstance(ft, dict):
         if ft.get("model", "exactly_once") not in FT_MODELS:
