@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 
 from sluice_support import assert_error, completion, ndjson, push, query_json, wait_until
@@ -110,3 +111,34 @@ def test_official_client_sends_updates(engine, make_pipeline):
     p.input_json("users", [{"insert": {"id": 1, "name": "a", "age": 5}}], update_format="insert_delete")
     p.input_json("users", [{"update": {"id": 1, "age": 6}}], update_format="insert_delete")
     assert list(p.query("SELECT name, age FROM users")) == [{"name": "a", "age": 6}]
+
+
+def test_updates_on_a_compound_key_as_feldera_tests_them(http, make_pipeline, egress):
+    """Feldera's python/tests/platform/test_ingress_formats.py::test_upsert, over Sluice."""
+    name = make_pipeline("CREATE TABLE t1 (id1 BIGINT NOT NULL, id2 BIGINT NOT NULL, str1 VARCHAR NOT NULL, "
+                         "str2 VARCHAR, int1 BIGINT NOT NULL, int2 BIGINT, PRIMARY KEY (id1, id2)) "
+                         "WITH ('materialized' = 'true');")
+    stream = egress(name, "t1")
+
+    def row(id1, str1="1", str2=None, int1=1, int2=None):
+        return {"id1": id1, "id2": 1, "str1": str1, "str2": str2, "int1": int1, "int2": int2}
+
+    def send(events):
+        r = http.post(f"/pipelines/{name}/ingress/t1", params={"format": "json", "array": "true"},
+                      content=orjson.dumps(events))
+        assert r.status_code == 200, r.text
+        _done(http, name, r.json()["token"])
+
+    send([{"insert": {"id1": i, "id2": 1, "str1": "1", "int1": 1}} for i in (1, 2, 3)])
+    send([{"update": {"id1": 1, "id2": 1, "str1": "2"}}, {"update": {"id1": 2, "id2": 1, "str2": "foo"}},
+          {"insert": row(3, str2="2", int1=3, int2=33)}])
+    send([{"update": {"id1": 1, "id2": 1}}, {"update": {"id1": 2, "id2": 1, "str2": None}},
+          {"delete": {"id1": 3, "id2": 1}}, {"delete": {"id1": 4, "id2": 1}},
+          {"update": {"id1": 4, "id2": 1, "int1": 0, "str1": ""}}])
+    events = stream.wait_events(12)
+    steps = [sorted(events[:3], key=str), sorted(events[3:9], key=str), sorted(events[9:], key=str)]
+    assert steps[1] == sorted([("delete", row(1)), ("delete", row(2)), ("delete", row(3)), ("insert", row(1, "2")),
+                               ("insert", row(2, str2="foo")), ("insert", row(3, str2="2", int1=3, int2=33))], key=str)
+    assert steps[2] == sorted([("delete", row(2, str2="foo")), ("delete", row(3, str2="2", int1=3, int2=33)),
+                               ("insert", row(2))], key=str)
+    assert query_json(http, name, "SELECT * FROM t1 ORDER BY id1") == [row(1, "2"), row(2)]
