@@ -117,7 +117,7 @@ def _cmd_engine(a) -> int:
                 if p is None or p.program_code != code:
                     if p is not None and p.status != "Stopped":
                         p.stop_now()
-                        p.status = "Stopped"
+                        p.status = p.desired = "Stopped"  # fully stopped: a program edit needs both
                     engine.put(name, {"program_code": code})
                 p = engine.get(name)
                 if p.program is None:

@@ -77,12 +77,14 @@ def test_invalid_params(http, make_pipeline, new_pipeline):
         http.get(f"/pipelines/{name}", params={"selector": "everything"}),
         http.get("/pipelines", params={"selector": "everything"}),
         http.post(f"/pipelines/{name}/stop", params={"force": "yes"}),
-        http.post("/pipelines", json={"name": "bad name!", "program_code": ""}),
-        http.put(f"/pipelines/{name}x", json={"name": "other", "program_code": ""}),
         http.post("/pipelines", content=b"{not json", headers={"content-type": "application/json"}),
     ]
     for r in cases:
         assert_error(r, 400, "InvalidParam")
+    # Feldera's own codes for a bad name and for a PUT whose body names another pipeline
+    assert_error(http.post("/pipelines", json={"name": "bad name!", "program_code": ""}), 400, "NameDoesNotMatchPattern")
+    assert_error(http.put(f"/pipelines/{name}x", json={"name": "other", "program_code": ""}),
+                 400, "CannotRenameNonExistingPipeline")
     stopped = new_pipeline(SQL)
     assert_error(http.post(f"/pipelines/{stopped}/start", params={"initial": "sideways"}), 400, "InvalidParam")
     assert _status(http, stopped) == "Stopped"
@@ -117,10 +119,10 @@ def test_adhoc_query_error(http, make_pipeline):
                  400, "AdHocQueryError")
 
 
-def test_invalid_transition(http, new_pipeline):
+def test_pause_and_resume_while_not_provisioned(http, new_pipeline):
     name = new_pipeline(SQL)
-    assert_error(http.post(f"/pipelines/{name}/pause"), 400, "InvalidTransition")
-    assert_error(http.post(f"/pipelines/{name}/resume"), 400, "InvalidTransition")
+    assert_error(http.post(f"/pipelines/{name}/pause"), 400, "PauseWhileNotProvisioned")
+    assert_error(http.post(f"/pipelines/{name}/resume"), 400, "ResumeWhileNotProvisioned")
     assert _status(http, name) == "Stopped"
 
 
@@ -128,24 +130,27 @@ def test_update_restricted_to_stopped(http, make_pipeline):
     name = make_pipeline(SQL)
     assert_error(http.put(f"/pipelines/{name}", json={"name": name, "program_code": SQL + "\n-- edit\n"}),
                  400, "UpdateRestrictedToStopped")
-    assert_error(http.patch(f"/pipelines/{name}", json={"description": "edit"}), 400, "UpdateRestrictedToStopped")
+    assert_error(http.patch(f"/pipelines/{name}", json={"runtime_config": {"workers": 2}}),
+                 400, "UpdateRestrictedToStopped")
     p = http.get(f"/pipelines/{name}").json()
-    assert p["program_code"] == SQL and p["description"] == ""
+    assert p["program_code"] == SQL and p["runtime_config"]["workers"] == 1
+    # description and tags are metadata: Feldera lets them change at any time
+    assert http.patch(f"/pipelines/{name}", json={"description": "edit"}).json()["description"] == "edit"
 
 
-def test_invalid_storage_status_transition(http, make_pipeline):
+def test_storage_and_delete_need_a_stopped_pipeline(http, make_pipeline):
     name = make_pipeline(SQL)
-    assert_error(http.post(f"/pipelines/{name}/clear"), 400, "InvalidStorageStatusTransition")
-    assert_error(http.delete(f"/pipelines/{name}"), 400, "InvalidStorageStatusTransition")
+    assert_error(http.post(f"/pipelines/{name}/clear"), 400, "StorageStatusImmutableUnlessStopped")
+    assert_error(http.delete(f"/pipelines/{name}"), 400, "DeleteRestrictedToFullyStopped")
     assert _status(http, name) == "Running"
 
 
-def test_program_not_compiled(http, new_pipeline):
+def test_cannot_start_with_compilation_error(http, new_pipeline):
     name = new_pipeline("CREATE TABLE t (id INT);\nCREATE VIEW v AS SELECT nope FROM t;\n", expect_status="SqlError")
     p = http.get(f"/pipelines/{name}").json()
     msgs = p["program_error"]["sql_compilation"]["messages"]
     assert msgs and msgs[0]["start_line_number"] == 2
-    assert_error(http.post(f"/pipelines/{name}/start"), 400, "ProgramNotCompiled")
+    assert_error(http.post(f"/pipelines/{name}/start"), 400, "CannotStartWithCompilationError")
     assert _status(http, name) == "Stopped"
 
 

@@ -84,7 +84,7 @@ def test_bad_record_is_refused_and_the_good_one_kept(hostile, label, bad, fmt, c
     ("POST", "/pipelines/hostile/ingress/h?format=json&update_format=snowflake", 400, "InputFormatNotSupported"),
     ("GET", "/pipelines/hostile/query?sql=SELEC", 400, "AdHocQueryError"),
     ("GET", "/pipelines/hostile/completion_status?token=!!!", 400, "InvalidCompletionToken"),
-    ("PUT", "/pipelines/bad%20name", 400, "InvalidParam"),
+    ("PUT", "/pipelines/bad%20name", 400, "NameDoesNotMatchPattern"),
 ])
 def test_unknown_names_and_formats(hostile, method, path, status, code):
     r = hostile.request(method, path, content=b'{"id": 1}')

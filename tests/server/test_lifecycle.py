@@ -42,6 +42,8 @@ def test_create_read_list_update_delete(http):
     assert r.status_code == 201, r.text
     p = r.json()
     assert p["name"] == name and p["program_code"] == SQL and p["description"] == "first"
+    assert p["program_status"] == "Pending" and p["program_info"] is None  # Feldera answers before compiling
+    p = http.get(f"/pipelines/{name}").json()
     assert p["program_status"] == "Success"
     assert p["deployment_status"] == "Stopped" and p["storage_status"] == "Cleared"
     schema = p["program_info"]["schema"]
@@ -74,9 +76,10 @@ def test_create_read_list_update_delete(http):
         sql2 = SQL + "\nCREATE VIEW small AS SELECT id FROM t WHERE id <= 10;\n"
         r = http.put(f"/pipelines/{name}", json={"name": name, "program_code": sql2})
         assert r.status_code == 200, r.text
-        assert r.json()["program_code"] == sql2
-        assert [v["name"] for v in r.json()["program_info"]["schema"]["outputs"]] == ["big", "small"]
+        assert r.json()["program_code"] == sql2 and r.json()["program_status"] == "Pending"
         assert r.json()["version"] > p["version"]
+        got = http.get(f"/pipelines/{name}").json()
+        assert [v["name"] for v in got["program_info"]["schema"]["outputs"]] == ["big", "small"]
     finally:
         r = http.delete(f"/pipelines/{name}")
     assert r.status_code == 200, r.text

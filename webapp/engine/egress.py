@@ -130,13 +130,15 @@ class Subscriber:
                     pass
 
     # -- reader side ---------------------------------------------------------------------------
-    def open(self, step: int) -> None:
-        """Queue the empty chunk that goes out at once on connect, so clients know the stream is open."""
+    def open(self, step: int, snapshot: bool = False) -> None:
+        """Queue the empty chunk that goes out at once on connect, so clients know the stream is open.
+        When a snapshot follows, this chunk is its first (``snapshot: true``), as every chunk before the
+        first change is: a reader can count on ``snapshot: false`` meaning "the snapshot is complete"."""
         with self._cv:
             self.processed_steps = step
             seq = self._seq
             self._seq += 1
-            line = self._line(seq, False, None, step)
+            line = self._line(seq, snapshot, None, step)
             self._q.append((line, 0))
             self._queued_bytes += len(line)
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 
 from .. import FELDERA_API_VERSION, __version__
-from .errors import DuplicateName, InvalidParam, InvalidStorageStatusTransition, UnknownPipeline
+from .definition import check_body, check_name
+from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipeline
 from . import fsio
 from .checkpoint import load_latest, remove_all
 from .connectors import record_progress
@@ -54,10 +55,6 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsio.write_file_atomic(path, data)
 
 
-def valid_name(name: str) -> bool:
-    return bool(name) and len(name) <= 100 and all(c.isalnum() or c in "_-" for c in name)
-
-
 class Engine:
     platform_version = FELDERA_API_VERSION
 
@@ -79,7 +76,7 @@ class Engine:
         self._ckpt_thread = threading.Thread(target=self._checkpoint_loop, name="checkpointer", daemon=True)
         self._ckpt_thread.start()
         for p in self.list():
-            if p.recover_desired in ("Running", "Paused") and p.program is not None:
+            if p.recover_desired in ("Running", "Paused") and p.program_status == "Success":
                 log.info("the engine restarted: pipeline resumes as %s from its checkpoint and log "
                          "(tables hold every input up to log record %d)", p.recover_desired, p.applied_wal_seq,
                          extra={"pipeline": p.name})
@@ -95,8 +92,8 @@ class Engine:
         for d in orjson.loads(self._catalog.read_bytes()):
             p = Pipeline(self, d["name"], d.get("program_code", ""), description=d.get("description", ""),
                          tags=d.get("tags"), runtime_config=d.get("runtime_config"),
-                         program_config=d.get("program_config"), pid=d.get("id"), created_at=d.get("created_at"),
-                         stored=d)
+                         program_config=d.get("program_config"), udf_rust=d.get("udf_rust", ""),
+                         udf_toml=d.get("udf_toml", ""), pid=d.get("id"), created_at=d.get("created_at"), stored=d)
             self.pipelines[p.name] = p
 
     def _recover(self) -> None:
@@ -212,73 +209,66 @@ class Engine:
     def list(self) -> list[Pipeline]:
         return sorted(self.pipelines.values(), key=lambda p: p.name)
 
-    def put(self, name: str, body: dict) -> tuple[Pipeline, bool]:
-        """Create or replace; returns (pipeline, created)."""
-        self._check_body(body)
-        if body.get("name") not in (None, name):
-            raise InvalidParam(f"the body names pipeline '{body.get('name')}' but the URL names '{name}'",
-                               {"name": body.get("name")})
+    def put(self, name: str, body: dict) -> tuple[dict, bool]:
+        """Create or fully replace (omitted optional fields become empty, as in Feldera); returns the
+        pipeline as it stands right after the write (before its program compiles) and whether it is new."""
+        if name not in self.pipelines:
+            check_name(name)  # the URL's name first: the most useful answer to a request that cannot create
+        fields = check_body(body, full=True)
+        if body.get("name", name) != name:
+            raise InvalidDefinition("CannotRenameNonExistingPipeline" if name not in self.pipelines else "InvalidParam",
+                                    f"the body names pipeline '{body['name']}' but the URL names '{name}': Sluice "
+                                    "does not rename pipelines", {"name": body["name"]})
         with self.lock:
             p = self.pipelines.get(name)
             if p is None:
-                p = self._create(name, body)
-                return p, True
-            p.update(program_code=body.get("program_code", ""), description=body.get("description", ""),
-                     tags=body.get("tags") or [], runtime_config=body.get("runtime_config"),
-                     program_config=body.get("program_config"))
+                return self._create(name, fields), True
+            full = {"description": "", "tags": [], "udf_rust": "", "udf_toml": "", "runtime_config": {},
+                    "program_config": {}} | fields
+            answer = p.update(full)
             self.save()
-            return p, False
+            return answer, False
 
-    def create(self, body: dict) -> Pipeline:
-        self._check_body(body)
-        name = body.get("name")
+    def create(self, body: dict) -> dict:
+        fields = check_body(body, full=True, named=True)
         with self.lock:
-            if name in self.pipelines:
-                raise DuplicateName(f"a pipeline named '{name}' already exists", {"name": name})
-            return self._create(name, body)
+            if body["name"] in self.pipelines:
+                raise DuplicateName("An entity with this name already exists", {"name": body["name"]})
+            return self._create(body["name"], fields)
 
-    @staticmethod
-    def _check_body(body: dict) -> None:
-        """Refuse fields of the wrong type with a 400 naming the field (never a 500)."""
-        for key, kinds, what in (("program_code", (str,), "a string"), ("description", (str,), "a string"),
-                                 ("runtime_config", (dict,), "an object"), ("program_config", (dict,), "an object"),
-                                 ("tags", (list,), "a list of strings")):
-            v = body.get(key)
-            if v is not None and not isinstance(v, kinds):
-                raise InvalidParam(f"'{key}' must be {what}", {"field": key})
-        if body.get("tags") is not None and not all(isinstance(t, str) for t in body["tags"]):
-            raise InvalidParam("'tags' must be a list of strings", {"field": "tags"})
-
-    def _create(self, name, body: dict) -> Pipeline:
-        if not isinstance(name, str) or not valid_name(name):
-            raise InvalidParam("pipeline names use letters, digits, '_' and '-' (at most 100 characters)",
-                               {"name": name})
-        code = body.get("program_code", "")
-        if not isinstance(code, str):
-            raise InvalidParam("program_code must be a string", {"field": "program_code"})
-        p = Pipeline(self, name, code, description=body.get("description") or "", tags=body.get("tags"),
-                     runtime_config=body.get("runtime_config"), program_config=body.get("program_config"))
+    def _create(self, name, fields: dict) -> dict:
+        check_name(name)
+        p = Pipeline(self, name, fields["program_code"], description=fields.get("description", ""),
+                     tags=fields.get("tags"), runtime_config=fields.get("runtime_config"),
+                     program_config=fields.get("program_config"), udf_rust=fields.get("udf_rust", ""),
+                     udf_toml=fields.get("udf_toml", ""), compile=False)
+        answer = p.to_json()  # Feldera answers with the new row: program Pending, refresh_version 1
+        p.compile()
         self.pipelines[name] = p
         self.save()
-        return p
+        return answer
 
-    def patch(self, name: str, body: dict) -> Pipeline:
-        self._check_body(body)
+    def patch(self, name: str, body: dict) -> dict:
+        fields = check_body(body, full=False)
+        if "name" in body and body["name"] != name:
+            raise InvalidDefinition("InvalidParam", f"PATCH cannot rename pipeline '{name}' to '{body['name']}'",
+                                    {"name": body["name"]})
         p = self.get(name)
         with self.lock:
-            p.update(program_code=body.get("program_code"), description=body.get("description"),
-                     tags=body.get("tags"), runtime_config=body.get("runtime_config"),
-                     program_config=body.get("program_config"))
+            answer = p.update(fields)
             self.save()
-        return p
+        return answer
 
     def delete(self, name: str) -> None:
+        """Delete a stopped pipeline. Feldera also wants its storage cleared first
+        (``DeleteRestrictedToClearedStorage``); Sluice clears it as part of the delete."""
         with self.lock:
             p = self.get(name)
-            if p.status != "Stopped":
-                raise InvalidStorageStatusTransition(
-                    f"pipeline '{name}' can only be deleted while stopped (it is {p.status}): stop it first",
-                    {"status": p.status})
+            if p.status != "Stopped" or p.desired != "Stopped":
+                raise IllegalAction("DeleteRestrictedToFullyStopped",
+                                    "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
+                                    f"fully by invoking the '/stop' endpoint (it is {p.status}).",
+                                    {"status": p.status, "desired_status": p.desired})
             p.clear()
             del self.pipelines[name]
             self.logs.forget(name)

@@ -12,11 +12,17 @@
      │    ├── ParseErrors            ParseErrors
      │    ├── AdHocQueryError        AdHocQueryError
      │    │    └── QueryTimeout      QueryTimeout (Sluice extension)
-     │    ├── InvalidTransition      InvalidTransition
-     │    ├── UpdateRestrictedToStopped
-     │    ├── InvalidStorageStatusTransition
-     │    ├── ProgramNotCompiled     ProgramNotCompiled
-     │    └── InvalidToken           InvalidCompletionToken
+     │    ├── InvalidToken           InvalidCompletionToken
+     │    ├── InvalidDefinition      (a pipeline body Feldera refuses; the code names the rule)
+     │    │      EmptyName, TooLongName, NameDoesNotMatchPattern, InvalidTag, TooManyTags,
+     │    │      TooLongDescription, InvalidRuntimeConfig, InvalidProgramConfig, MissingField
+     │    └── IllegalAction          (a lifecycle request the pipeline's state forbids; the code names it)
+     │           UpdateRestrictedToStopped, EditRestrictedToClearedStorage,
+     │           CannotStartWithCompilationError, CannotStartWithUndismissedError,
+     │           InitialImmutableUnlessStopped, BootstrapPolicyImmutableUnlessStopped,
+     │           InitialStandbyNotAllowed, IllegalPipelineAction, PauseWhileNotProvisioned,
+     │           ResumeWhileNotProvisioned, StorageStatusImmutableUnlessStopped,
+     │           DeleteRestrictedToFullyStopped, DismissErrorRestrictedToFullyStopped
      ├── DuplicateName               (409) DuplicateName
      ├── StaleToken                  (410) CompletionTokenFromPreviousIncarnation
      ├── Terminating                 (410) Terminating
@@ -151,28 +157,20 @@ class QueryTimeout(AdHocQueryError):
     error_code = "QueryTimeout"
 
 
-class InvalidTransition(BadRequest):
-    """Raised when a lifecycle action is not allowed in the pipeline's current state."""
+class InvalidDefinition(BadRequest):
+    """Raised when a pipeline's definition breaks one of Feldera's rules (name, tags, description, configs,
+    a required field); ``error_code`` is the rule's name in Feldera (``TooLongName``, ``InvalidTag``, ...)."""
 
-    error_code = "InvalidTransition"
-
-
-class UpdateRestrictedToStopped(BadRequest):
-    """Raised when a pipeline's definition is edited while it is not stopped."""
-
-    error_code = "UpdateRestrictedToStopped"
+    def __init__(self, error_code: str, message: str, details: Any = None):
+        super().__init__(message, details, error_code=error_code)
 
 
-class InvalidStorageStatusTransition(BadRequest):
-    """Raised when storage is cleared or a pipeline deleted while it still runs."""
+class IllegalAction(BadRequest):
+    """Raised when a lifecycle request or edit is not allowed in the pipeline's current state;
+    ``error_code`` is Feldera's name for the case (``CannotStartWithCompilationError``, ...)."""
 
-    error_code = "InvalidStorageStatusTransition"
-
-
-class ProgramNotCompiled(BadRequest):
-    """Raised when a pipeline whose program has errors is started."""
-
-    error_code = "ProgramNotCompiled"
+    def __init__(self, error_code: str, message: str, details: Any = None):
+        super().__init__(message, details, error_code=error_code)
 
 
 class InvalidToken(BadRequest):
@@ -295,8 +293,7 @@ class EnterpriseFeature(NotImplementedHere):
 __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
     "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError", "QueryTimeout",
-    "InvalidTransition", "UpdateRestrictedToStopped", "InvalidStorageStatusTransition",
-    "ProgramNotCompiled", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
+    "InvalidDefinition", "IllegalAction", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
     "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
     "UnknownOutputEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
     "CheckpointsDisabled", "NotImplementedHere", "EnterpriseFeature",

@@ -24,10 +24,13 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from .catalog import INTEGER_RANGES, ColumnType, Relation
-from .errors import InvalidParam, UnknownInputFormat
+from .errors import InvalidParam, ParseErrors, UnknownInputFormat
+from .ops import KEEP, UPDATE
 from .jsonframe import Frame, NonFinite
 
 MAX_REPORTED_ERRORS = 1000
+# Debezium operations and the rows each carries: create, read (snapshot), update, delete.
+DEBEZIUM_OPS = {"c": ("after",), "r": ("after",), "u": ("before", "after"), "d": ("before",)}
 
 
 class RecordError(Exception):
@@ -261,8 +264,11 @@ class RowConverter:
             i = self.ci_index.get(key.lower())
         return i
 
-    def convert(self, rec: Any, *, key_only: bool = False) -> tuple:
-        vals: list[Any] = [None] * self.width
+    def convert(self, rec: Any, *, key_only: bool = False, partial: bool = False) -> tuple:
+        """``partial``: an update's row, ``KEEP`` in the columns it does not name; it must name the key."""
+        vals: list[Any] = [KEEP if partial else None] * self.width
+        if partial and not isinstance(rec, dict):
+            raise RecordError(f'"update" needs an object naming the columns to change, found {_show(rec)}')
         if isinstance(rec, dict):
             for k, v in rec.items():
                 i = self._slot(k)
@@ -280,6 +286,10 @@ class RowConverter:
         for i in check:
             v = vals[i]
             col = self.columns[i]
+            if v is KEEP:
+                if i in self.key_idx:
+                    raise RecordError(f"an update must name the primary key column '{col.name}'", col.name)
+                continue
             if v is None:
                 if not self.nullable[i]:
                     raise RecordError(f"missing value for NOT NULL column '{col.name}'", col.name)
@@ -301,9 +311,9 @@ class RowConverter:
 
 def parse_json_body(body: bytes, table: Relation, *, update_format: str = "insert_delete",
                     array: bool = False, flavor: str = "default") -> ParsedBatch:
-    if update_format not in ("raw", "insert_delete"):
+    if update_format not in ("raw", "insert_delete", "debezium"):
         raise InvalidParam(
-            f"update_format '{update_format}' is not supported for input: use raw or insert_delete",
+            f"update_format '{update_format}' is not supported for input: use raw, insert_delete or debezium",
             {"parameter": "update_format", "value": update_format},
             error_code="InputFormatNotSupported" if update_format in ("snowflake", "redis") else None,
         )
@@ -319,20 +329,39 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             if isinstance(ev, list) and ev and all(isinstance(x, dict) for x in ev):
                 raise RecordError("found an array of rows", suggestion="send arrays with array=true")
             return [(1, conv.convert(ev))]
+        if update_format == "debezium":
+            return decode_debezium(ev)
         if not isinstance(ev, dict) or not ({"insert", "delete", "update"} & ev.keys()):
             raise RecordError('expected {"insert": row} or {"delete": row}',
                               suggestion="send bare rows with update_format=raw")
         extra = set(ev.keys()) - {"insert", "delete", "update"}
         if extra:
             raise RecordError(f"unexpected key(s) {sorted(extra)} beside insert/delete")
-        if "update" in ev:
-            raise RecordError('"update" events are not supported yet',
-                              suggestion='send {"insert": row}: on a table with a primary key it replaces the row')
-        ops = []
+        ops = []  # Feldera applies an event's parts in this order: delete, insert, update
         if "delete" in ev:
             ops.append((-1, conv.convert(ev["delete"], key_only=bool(table.primary_key))))
         if "insert" in ev:
             ops.append((1, conv.convert(ev["insert"])))
+        if "update" in ev:
+            if not table.primary_key:
+                raise RecordError(f"\"update\" events need a PRIMARY KEY, and table '{table.name}' has none",
+                                  suggestion='send {"delete": old_row} and {"insert": new_row}')
+            ops.append((UPDATE, conv.convert(ev["update"], partial=True)))
+        return ops
+
+    def decode_debezium(ev: Any) -> list[tuple[int, tuple]]:
+        payload = ev.get("payload") if isinstance(ev, dict) else None
+        if not isinstance(payload, dict) or payload.get("op") not in DEBEZIUM_OPS:
+            raise RecordError('expected a Debezium event {"payload": {"op": "c"|"r"|"u"|"d", "before": row, '
+                              '"after": row}}', suggestion="send insert/delete events with update_format=insert_delete")
+        op, ops = payload["op"], []
+        for part in DEBEZIUM_OPS[op]:
+            if not isinstance(payload.get(part), (dict, list)):
+                raise RecordError(f'Debezium op "{op}" needs a "{part}" row', part)
+        if "before" in DEBEZIUM_OPS[op]:
+            ops.append((-1, conv.convert(payload["before"], key_only=bool(table.primary_key))))
+        if "after" in DEBEZIUM_OPS[op]:
+            ops.append((1, conv.convert(payload["after"])))
         return ops
 
     frame = Frame(body)
@@ -535,16 +564,20 @@ def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:
     head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
         f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
     lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
-    return 400, {
-        "message": head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
-        "error_code": "ParseErrors",
-        "details": {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records,
-                    "token": token},
-    }
+    return 400, ParseErrors(
+        head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
+        {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records, "token": token},
+    ).to_dict()
 
 
 def encode_ops(table: Relation, ops: list[tuple[int, tuple]]) -> bytes:
-    """Operations as NDJSON insert/delete events, which ``parse_json_body`` reads back to the same rows."""
+    """Operations as NDJSON insert/delete/update events, which ``parse_json_body`` reads back to the same ops."""
     from .catalog import json_default, row_encoder
     enc = row_encoder(table.columns)
-    return b"\n".join(orjson.dumps({"insert" if w > 0 else "delete": enc(r)}, default=json_default) for w, r in ops)
+
+    def event(w: int, row: tuple) -> dict:
+        if w == UPDATE:
+            named = enc(tuple(None if v is KEEP else v for v in row))
+            return {"update": {c.name: named[c.name] for c, v in zip(table.columns, row) if v is not KEEP}}
+        return {"insert" if w > 0 else "delete": enc(row)}
+    return b"\n".join(orjson.dumps(event(w, r), default=json_default) for w, r in ops)

@@ -19,9 +19,10 @@ from typing import Any
 
 import duckdb
 
+from .definition import restricted_changes
+from .describe import describe
 from .errors import (
-    InvalidParam, InvalidStorageStatusTransition, InvalidTransition, NotDeployed, ProgramNotCompiled,
-    UnknownInputEndpoint, UnknownInputStream, UpdateRestrictedToStopped,
+    EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
 )
 import orjson
 
@@ -38,6 +39,11 @@ log = logging.getLogger("sluice.engine")
 IDEMPOTENCY_RETENTION_SECS = 24 * 3600
 IDEMPOTENCY_MAX_KEYS = 100_000
 
+INITIALS = ("running", "paused", "standby")
+BOOTSTRAP_POLICIES = ("allow", "reject", "await_approval")
+PROGRAM_FAILED = ("SqlError", "RustError", "SystemError")
+DEFAULT_PROGRAM_CONFIG: dict[str, Any] = {"profile": "optimized", "cache": True, "runtime_version": None}
+
 DEFAULT_RUNTIME_CONFIG: dict[str, Any] = {
     "workers": 1,
     "storage": None,
@@ -48,7 +54,8 @@ DEFAULT_RUNTIME_CONFIG: dict[str, Any] = {
     "min_batch_size_records": 0,
     "max_buffering_delay_usecs": 0,
     "resources": {"cpu_cores_min": None, "cpu_cores_max": None, "memory_mb_min": None, "memory_mb_max": None,
-                  "storage_mb_max": None, "storage_class": None, "volume_attributes_class": None},
+                  "storage_mb_max": None, "storage_class": None, "volume_attributes_class": None,
+                  "namespace": None},
     "clock_resolution_usecs": 1_000_000,
     "pin_cpus": [],
     "provisioning_timeout_secs": None,
@@ -93,7 +100,8 @@ def _merge(base: dict, over: dict | None) -> dict:
 class Pipeline:
     def __init__(self, engine, name: str, program_code: str = "", *, description: str = "", tags=None,
                  runtime_config: dict | None = None, program_config: dict | None = None,
-                 pid: str | None = None, created_at: str | None = None, stored: dict | None = None):
+                 udf_rust: str = "", udf_toml: str = "", pid: str | None = None, created_at: str | None = None,
+                 stored: dict | None = None, compile: bool = True):
         self.engine = engine
         self.name = name
         self.id = pid or str(uuid.uuid4())
@@ -103,9 +111,17 @@ class Pipeline:
         self.description = description
         self.tags = list(tags or [])
         self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
-        self.program_config = program_config or {"profile": "optimized", "cache": True, "runtime_version": None}
-        self.version = 1
-        self.program_version = 1
+        self.program_config = _merge(DEFAULT_PROGRAM_CONFIG, program_config)
+        self.udf_rust, self.udf_toml = udf_rust or "", udf_toml or ""
+        stored = stored or {}
+        # Feldera's three counters: ``version`` moves on every edit of a core field, ``program_version``
+        # on edits of the program's fields, ``refresh_version`` on those edits and on each program status
+        # a compilation ends in (SqlCompiled, Success, SqlError, RustError), so a client can tell when
+        # to read the pipeline again. Description and tags are metadata and move none of them.
+        self.version = int(stored.get("version", 1))
+        self.program_version = int(stored.get("program_version", 1))
+        self.refresh_version = int(stored.get("refresh_version", 1))
+        self.bootstrap_policy: str | None = None
         self.program_code = ""
         self.program: Program | None = None
         self.program_status = "Pending"
@@ -123,7 +139,6 @@ class Pipeline:
         self.runtime: Runtime | None = None
         self.kept_tables: list[str] = []
         # Durable state bookkeeping (see WAL.md).
-        stored = stored or {}
         self.storage_epoch = int(stored.get("epoch", 0))
         self.batch_seq = 0          # last batch number handed out (tokens)
         self.applied_wal_seq = 0    # last log record the tables hold
@@ -133,6 +148,8 @@ class Pipeline:
         self.idem_pending: dict[str, threading.Event] = {}
         self.conn_progress: dict = {}  # rows each connector delivered (connectors/progress.py)
         self._set_program(program_code)
+        if compile:  # a new pipeline compiles after its creation is answered, as in Feldera (Engine.create)
+            self.compile(bump=not stored)
         self.storage_program: Program | None = self.program  # the program the stored tables were made by
         if stored.get("storage_code") not in (None, program_code):
             try:
@@ -145,49 +162,90 @@ class Pipeline:
 
     # -- definition ----------------------------------------------------------------------------
     def _set_program(self, code: str) -> None:
+        """Record a new program; it is Pending until ``compile``."""
         self.program_code = code
+        self.program = None
+        self.program_status = "Pending"
         self.program_status_since = _now()
+        self.program_error = {"sql_compilation": None, "rust_compilation": None, "system_error": None}
+
+    def compile(self, bump: bool = True) -> None:
+        """Compile the recorded program. Sluice has no Rust step: a program with Rust UDFs ends in
+        RustError, named, rather than running without them."""
+        steps, self.program_status_since = 1, _now()
         try:
-            self.program = compile_program(code)
-            self._plans = {v.name: plan_view(v, self.program) for v in self.program.views}
-            self._input_connectors = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
-                                      for t in self.program.tables for c in table_connectors(t)}
-            self.program_status = "Success"
-            self.program_error = {"sql_compilation": {"exit_code": 0, "messages": []},
-                                  "rust_compilation": None, "system_error": None}
+            program = compile_program(self.program_code)
+            plans = {v.name: plan_view(v, program) for v in program.views}
+            inputs = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
+                      for t in program.tables for c in table_connectors(t)}
         except SqlError as e:
-            self.program = None
             self.program_status = "SqlError"
             self.program_error = {"sql_compilation": {"exit_code": 1, "messages": [e.to_json()]},
                                   "rust_compilation": None, "system_error": None}
+        else:
+            steps = 2  # SqlCompiled, then Success or RustError
+            sql = {"exit_code": 0, "messages": []}
+            if self.udf_rust.strip() or self.udf_toml.strip():
+                self.program_status = "RustError"
+                self.program_error = {"sql_compilation": sql, "rust_compilation": {
+                    "exit_code": 1, "stdout": "", "stderr": "Sluice evaluates SQL only and cannot build Rust UDFs: "
+                    "remove udf_rust and udf_toml (and the functions declared for them)"}, "system_error": None}
+            else:
+                self.program, self._plans, self._input_connectors = program, plans, inputs
+                self.program_status = "Success"
+                self.program_error = {"sql_compilation": sql, "system_error": None,
+                                      "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""}}
+        if bump:
+            self.refresh_version += steps
 
-    def update(self, *, program_code=None, description=None, tags=None, runtime_config=None,
-               program_config=None) -> None:
+    def update(self, fields: dict) -> dict:
+        """Apply checked definition ``fields`` (``definition.check_body``); returns the pipeline as it
+        stands right after the edit, before a changed program compiles (what Feldera answers)."""
         with self.lock:
-            if self.status != "Stopped":
-                raise UpdateRestrictedToStopped(
-                    f"pipeline '{self.name}' can only be edited while stopped (it is {self.status}): stop it first")
-            if description is not None:
-                self.description = description
-            if tags is not None:
-                self.tags = list(tags)
-            if runtime_config is not None:
-                self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
-            if program_config is not None:
-                self.program_config = program_config
-            if program_code is not None and program_code != self.program_code:
-                old = self.program
-                self._set_program(program_code)
-                self.program_version += 1
-                self._migrate_storage(old)
-                if self.db is not None and self.program is not None:
-                    self.storage_program = self.program
-                    # Log records before now were accepted under the old program: cover them all.
-                    self.applied_wal_seq = self.engine.wal.last_seq if self.engine.wal else self.applied_wal_seq
-                    self.checkpoint()
-                elif self.storage_status == "Cleared":
-                    self.engine.forget_storage(self)
+            if "description" in fields:
+                self.description = fields["description"]
+            if "tags" in fields:
+                self.tags = list(fields["tags"])
+            new = {"program_code": fields.get("program_code", self.program_code),
+                   "udf_rust": fields.get("udf_rust", self.udf_rust), "udf_toml": fields.get("udf_toml", self.udf_toml),
+                   "runtime_config": _merge(DEFAULT_RUNTIME_CONFIG, fields["runtime_config"])
+                   if "runtime_config" in fields else self.runtime_config,
+                   "program_config": _merge(DEFAULT_PROGRAM_CONFIG, fields["program_config"])
+                   if "program_config" in fields else self.program_config}
+            changed = {k for k, v in new.items() if v != getattr(self, k)}
+            if not changed:
+                return describe(self)
+            if self.status != "Stopped" or self.desired != "Stopped":
+                raise IllegalAction("UpdateRestrictedToStopped",
+                                    "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
+                                    {"status": self.status, "changed": sorted(changed)})
+            if "runtime_config" in changed and self.storage_status != "Cleared":
+                not_allowed = restricted_changes(self.runtime_config, new["runtime_config"])
+                if not_allowed:
+                    raise IllegalAction("EditRestrictedToClearedStorage",
+                                        "The following pipeline edits are not allowed while storage is not cleared: "
+                                        + ", ".join(not_allowed) + ". Clear storage first using `/clear`.",
+                                        {"not_allowed": not_allowed})
+            for k in changed:
+                setattr(self, k, new[k])
             self.version += 1
+            self.refresh_version += 1
+            if not changed & {"program_code", "udf_rust", "udf_toml", "program_config"}:
+                return describe(self)
+            old = self.program
+            self.program_version += 1
+            self._set_program(self.program_code)
+            answer = describe(self)
+            self.compile()
+            self._migrate_storage(old)
+            if self.db is not None and self.program is not None:
+                self.storage_program = self.program
+                # Log records before now were accepted under the old program: cover them all.
+                self.applied_wal_seq = self.engine.wal.last_seq if self.engine.wal else self.applied_wal_seq
+                self.checkpoint()
+            elif self.storage_status == "Cleared":
+                self.engine.forget_storage(self)
+            return answer
 
     def _migrate_storage(self, old: Program | None) -> None:
         """Keep the data of tables whose definition did not change; drop everything else."""
@@ -242,22 +300,57 @@ class Pipeline:
         self.desired = desired
         self.desired_since = _now()
 
-    def start(self, initial: str = "running") -> str:
-        if initial not in ("running", "paused"):
-            raise InvalidParam(f"initial must be running or paused, not '{initial}'",
+    def start(self, initial: str = "running", bootstrap_policy: str | None = None,
+              dismiss_error: bool = True) -> str:
+        """Feldera's ``/start``: from Stopped it deploys; while deployed, asking again with the same
+        ``initial`` (and bootstrap policy) is a no-op and with another one a refusal."""
+        if initial not in INITIALS:
+            raise InvalidParam(f"initial must be one of {', '.join(INITIALS)}, not '{initial}'",
                                {"parameter": "initial", "value": initial})
+        if bootstrap_policy not in (None, *BOOTSTRAP_POLICIES):
+            raise InvalidParam(f"bootstrap_policy must be one of {', '.join(BOOTSTRAP_POLICIES)}, not "
+                               f"'{bootstrap_policy}'", {"parameter": "bootstrap_policy", "value": bootstrap_policy})
+        if initial == "standby":
+            # Standby follows a leader's checkpoints in shared storage, which Sluice does not have.
+            raise IllegalAction("InitialStandbyNotAllowed",
+                                "Initial desired runtime status can only be set to Standby if: (1) "
+                                "`runtime_config.storage.backend.name` is set to `file`, and (2) "
+                                "`runtime_config.storage.backend.config.sync` is configured (Sluice has no "
+                                "shared storage to stand by on)", {"initial": initial})
         with self.lock:
-            if self.status in ("Running", "Paused"):
-                return self.pause() if initial == "paused" else self.resume()
+            if self.desired != "Stopped":
+                if initial != self.deployment_initial:
+                    raise IllegalAction("InitialImmutableUnlessStopped",
+                                        "Initial desired runtime status cannot be changed unless the pipeline is "
+                                        f"desired to become Stopped (it was started '{self.deployment_initial}')",
+                                        {"initial": self.deployment_initial, "requested": initial})
+                if bootstrap_policy is not None and bootstrap_policy != self.bootstrap_policy:
+                    raise IllegalAction("BootstrapPolicyImmutableUnlessStopped",
+                                        "Bootstrap policy cannot be changed unless the pipeline is desired to become "
+                                        f"Stopped (it was started with '{self.bootstrap_policy}')",
+                                        {"bootstrap_policy": self.bootstrap_policy, "requested": bootstrap_policy})
+                return f"Pipeline is already {self.desired.lower()}"
             if self.status != "Stopped":
-                raise InvalidTransition(f"pipeline '{self.name}' is {self.status}; wait until it has stopped",
-                                        {"status": self.status})
-            if self.program is None:
-                raise ProgramNotCompiled(
-                    f"pipeline '{self.name}' cannot start: its program has errors; fix them and save it again",
-                    {"program_status": self.program_status, "program_error": self.program_error})
+                raise IllegalAction("IllegalPipelineAction",
+                                    f"Deployment status (current: '{self.status}', desired: 'Stopped') cannot have "
+                                    "desired changed to 'Provisioned'. Cannot restart the pipeline while it is "
+                                    "stopping. Wait until it is stopped before starting the pipeline again.",
+                                    {"status": self.status, "desired_status": self.desired})
+            if self.program_status != "Success":
+                code = "CannotStartWithCompilationError" if self.program_status in PROGRAM_FAILED else \
+                    "TransitionRequiresCompiledProgram"
+                raise IllegalAction(code, "Cannot process `/start` if the `program_status` is `SqlError`, `RustError` "
+                                    "or `SystemError`. Make changes to fix the error, which will trigger "
+                                    "recompilation.", {"program_status": self.program_status,
+                                                       "program_error": self.program_error})
+            if self.deployment_error is not None and not dismiss_error:
+                raise IllegalAction("CannotStartWithUndismissedError",
+                                    "Cannot process `/start?dismiss_error=false` if the `deployment_error` is set. You "
+                                    "can dismiss the error by calling `/start?dismiss_error=true`, or alternatively "
+                                    "first call `/dismiss_error`.", {"deployment_error": self.deployment_error})
             self.deployment_error = None
             self.deployment_initial = initial
+            self.bootstrap_policy = bootstrap_policy or "allow"
             self.deployment_id = str(uuid.uuid4())
             self._set_desired("Paused" if initial == "paused" else "Running")
             self._set_status("Provisioning")
@@ -272,16 +365,17 @@ class Pipeline:
                     self.db = self._new_db(self.program)
                     self.storage_program = self.program
                     self.storage_status = "InUse"
-                rt = Runtime(self, self.db, self.program, paused=initial == "paused", settings=self.engine.settings)
-                self.runtime = rt
                 if self.desired == "Stopped":
                     raise RuntimeError("stopped while starting")
-                self._set_status("Paused" if initial == "paused" else "Running")
+                # A pause or resume asked for while starting decides the state it starts in.
+                paused = self.desired == "Paused"
+                rt = Runtime(self, self.db, self.program, paused=paused, settings=self.engine.settings)
+                self.runtime = rt
+                self._set_status("Paused" if paused else "Running")
         except Exception as e:
             log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})
             with self.lock:
-                self.deployment_error = {"message": f"failed to start: {e}", "error_code": "StartFailed",
-                                         "details": None}
+                self.deployment_error = EngineError(f"failed to start: {e}", error_code="StartFailed").to_dict()
                 self._set_desired("Stopped")
                 self._set_status("Stopped")
                 if self.runtime is not None:
@@ -290,37 +384,33 @@ class Pipeline:
         self.engine.save()
 
     def pause(self) -> str:
-        with self.lock:
-            rt = self._need_runtime("pause")
-            rt.set_paused(True)
-            prev = self.status
-            self._set_desired("Paused")
-            self._set_status("Paused")
-        self.engine.save()
-        return f"Pipeline transitioning from {prev} to Paused"
+        return self._set_running(False)
 
     def resume(self) -> str:
-        with self.lock:
-            rt = self._need_runtime("resume")
-            rt.set_paused(False)
-            prev = self.status
-            self._set_desired("Running")
-            self._set_status("Running")
-        self.engine.save()
-        return f"Pipeline transitioning from {prev} to Running"
+        return self._set_running(True)
 
-    def _need_runtime(self, action: str) -> Runtime:
-        if self.status not in ("Running", "Paused") or self.runtime is None:
-            raise InvalidTransition(
-                f"cannot {action} pipeline '{self.name}' while it is {self.status}: start it first",
-                {"status": self.status, "action": action})
-        return self.runtime
+    def _set_running(self, running: bool) -> str:
+        want = "Running" if running else "Paused"
+        with self.lock:
+            if self.desired == "Stopped" or self.status in ("Stopped", "Stopping"):
+                action = "resume" if running else "pause"
+                raise IllegalAction(f"{action.capitalize()}WhileNotProvisioned",
+                                    f"You can only call /{action} when the pipeline is not Stopped, Provisioning or "
+                                    f"Stopping (it is {self.status})", {"status": self.status, "action": action})
+            prev = self.status
+            self._set_desired(want)
+            if self.runtime is not None and self.status in ("Running", "Paused"):
+                self.runtime.set_paused(not running)
+                self._set_status(want)
+        self.engine.save()
+        return f"Pipeline transitioning from {prev} to {want}"
 
     def stop(self, force: bool = True) -> str:
         with self.lock:
             if self.status == "Stopped":
                 return "Pipeline is already stopped"
             self._set_desired("Stopped")
+            self.bootstrap_policy = None  # Feldera reports it only while the pipeline is meant to run
             if self.status == "Stopping":
                 return "Pipeline is stopping"
             rt = self.runtime
@@ -350,7 +440,7 @@ class Pipeline:
     def _runtime_failed(self, message: str) -> None:
         log.error("pipeline stops after a runtime error: %s", message, extra={"pipeline": self.name})
         with self.lock:
-            self.deployment_error = {"message": message, "error_code": "RuntimeError", "details": None}
+            self.deployment_error = EngineError(message, error_code="RuntimeError").to_dict()
         self.stop()
 
     def stop_now(self) -> None:
@@ -359,10 +449,13 @@ class Pipeline:
 
     def clear(self) -> str:
         with self.lock:
-            if self.status != "Stopped":
-                raise InvalidStorageStatusTransition(
-                    f"storage of pipeline '{self.name}' can only be cleared while it is stopped (it is {self.status})",
-                    {"status": self.status, "storage_status": self.storage_status})
+            if self.status != "Stopped" or self.desired != "Stopped":
+                raise IllegalAction("StorageStatusImmutableUnlessStopped",
+                                    f"Cannot transition storage status from '{self.storage_status}' to 'Clearing' "
+                                    f"with status '{self.status}' and desired status '{self.desired}'. Storage status "
+                                    "cannot be changed unless the pipeline is fully stopped.",
+                                    {"status": self.status, "desired_status": self.desired,
+                                     "storage_status": self.storage_status})
             if self.db is not None:
                 self.db.close()
                 self.db = None
@@ -376,12 +469,20 @@ class Pipeline:
 
     def dismiss_error(self) -> str:
         with self.lock:
+            if self.deployment_error is not None and (self.status != "Stopped" or self.desired != "Stopped"):
+                raise IllegalAction("DismissErrorRestrictedToFullyStopped",
+                                    "The pipeline must have both status `Stopped` and desired status `Stopped` to "
+                                    "dismiss the `deployment_error` if it is set.", {"status": self.status})
             self.deployment_error = None
         return "Deployment error dismissed"
 
     # -- interaction ---------------------------------------------------------------------------
     def running(self) -> Runtime:
         rt = self.runtime
+        if self.status == "Initializing":
+            # Provisioned but not yet serving: Feldera's pipeline answers this itself, and clients retry it.
+            raise Unavailable(f"Pipeline '{self.name}' is initializing: retry shortly", {"pipeline_name": self.name},
+                              error_code="Initializing")
         if rt is None or self.status not in ("Running", "Paused"):
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
@@ -545,71 +646,14 @@ class Pipeline:
 
     # -- JSON ----------------------------------------------------------------------------------
     def to_json(self, selector: str = "all") -> dict:
-        with self.lock:
-            prog_info = None
-            if self.program is not None:
-                prog_info = {
-                    "schema": self.program.schema_json(),
-                    "main_rust": "", "udf_stubs": "", "dataflow": None,
-                    "input_connectors": self._input_connectors,
-                    "output_connectors": {},
-                    "sluice": {
-                        "views": {v.name: {"strategy": self._plans[v.name].strategy,
-                                           "materialized": v.materialized, "local": v.kind == "local_view",
-                                           "unique_keys": getattr(self._plans[v.name], "unique_keys", [])}
-                                  for v in self.program.views},
-                        "kept_tables": self.kept_tables,
-                    },
-                }
-            res = "Provisioned" if self.status in ("Running", "Paused", "Initializing") else (
-                "Stopped" if self.status == "Stopped" else "Provisioning" if self.status == "Provisioning" else "Stopping")
-            d: dict[str, Any] = {
-                "id": self.id,
-                "name": self.name,
-                "description": self.description,
-                "tags": self.tags,
-                "created_at": self.created_at,
-                "version": self.version,
-                "platform_version": self.engine.platform_version,
-                "program_version": self.program_version,
-                "program_status": self.program_status,
-                "program_status_since": self.program_status_since,
-                "refresh_version": self.version,
-                "storage_status": self.storage_status,
-                "storage_status_details": None,
-                "deployment_id": self.deployment_id,
-                "deployment_initial": self.deployment_initial,
-                "deployment_status": self.status,
-                "deployment_status_since": self.status_since,
-                "deployment_desired_status": self.desired,
-                "deployment_desired_status_since": self.desired_since,
-                "deployment_error": self.deployment_error,
-                "deployment_resources_status": res,
-                "deployment_resources_status_since": self.status_since,
-                "deployment_resources_desired_status": "Stopped" if self.desired == "Stopped" else "Provisioned",
-                "deployment_resources_desired_status_since": self.desired_since,
-                "deployment_runtime_status": self.status if self.status in ("Running", "Paused") else None,
-                "deployment_runtime_status_since": self.status_since if self.status in ("Running", "Paused") else None,
-                "deployment_runtime_desired_status": self.desired if self.desired in ("Running", "Paused") else None,
-                "deployment_runtime_desired_status_since": self.desired_since,
-                "deployment_runtime_status_details": None,
-            }
-            if selector == "all":
-                d.update({
-                    "program_code": self.program_code,
-                    "udf_rust": "",
-                    "udf_toml": "",
-                    "program_config": self.program_config,
-                    "runtime_config": self.runtime_config,
-                    "program_info": prog_info,
-                    "program_error": self.program_error,
-                })
-            return d
+        return describe(self, selector)
 
     def definition(self) -> dict:
         """What is persisted about the pipeline (its data is not, yet)."""
         return {"id": self.id, "name": self.name, "program_code": self.program_code, "description": self.description,
                 "tags": self.tags, "runtime_config": self.runtime_config, "program_config": self.program_config,
+                "udf_rust": self.udf_rust, "udf_toml": self.udf_toml, "version": self.version,
+                "program_version": self.program_version, "refresh_version": self.refresh_version,
                 "created_at": self.created_at, "storage": self.storage_status, "epoch": self.storage_epoch,
                 "desired": self.desired,
                 "storage_code": self.storage_program.code if self.storage_program is not None else None}

@@ -312,7 +312,7 @@ class Runtime:
         sub = Subscriber(rel.name, fmt, backpressure, stall_timeout=self.settings.egress_stall_secs,
                          keepalive=self.settings.keepalive_secs, max_chunks=self.settings.egress_max_chunks)
         with self.step_lock:
-            sub.open(self.step)
+            sub.open(self.step, snapshot=snapshot)
             if snapshot and not self.failed:
                 if rel.name in self.views:
                     self.views[rel.name].flush(self.db)  # changes a view kept back reach its log table

@@ -20,9 +20,11 @@ from typing import Any
 import pyarrow as pa
 
 from .catalog import Relation
+from .ops import KEEP, UPDATE
 from .sql import quote
 
 KEY_LIST_MAX = 1500
+
 
 
 def _freeze(v: Any) -> Any:
@@ -61,7 +63,7 @@ class TableApplier:
             first = table.columns[self.key_idx[0]].name
             self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table.name}_{first}')} "
                               f"ON {self.name} ({cols[0]})")
-            self.delete_in = f"DELETE FROM {self.name} WHERE {cols[0]} IN "
+            self.key_in = f"{cols[0]} IN "
             self.row_in = f" AND ({', '.join(cols)}) IN " if len(cols) > 1 else None
             # A parameter is bound as DOUBLE; a REAL key must be compared as REAL.
             self.params = ["CAST(? AS REAL)" if table.columns[i].type.type == "REAL" else "?" for i in self.key_idx]
@@ -90,13 +92,22 @@ class TableApplier:
             con.unregister("__sluice_in")
 
     def _apply_keyed(self, con, ops):
-        final: dict[tuple, tuple | None] = {}
-        for w, row in ops:
-            key = tuple(_freeze(row[i]) for i in self.key_idx)
-            final[key] = row if w > 0 else None
         if not self.indexed:
             con.execute(self.index_sql)
             self.indexed = True
+        stored: dict[tuple, tuple] = {}
+        updated = [self._key(row) for w, row in ops if w == UPDATE]
+        if updated:
+            stored = {self._key(r): r for r in self._select_keys(con, list(dict.fromkeys(updated)))}
+        final: dict[tuple, tuple | None] = {}
+        for w, row in ops:
+            key = self._key(row)
+            if w == UPDATE:
+                cur = final[key] if key in final else stored.get(key)
+                if cur is None:
+                    continue  # no row has the key: there is nothing to update (as in Feldera)
+                row, w = tuple(c if v is KEEP else v for c, v in zip(cur, row)), 1
+            final[key] = row if w > 0 else None
         if len(final) <= KEY_LIST_MAX:
             old = self._delete_keys(con, list(final))
         else:
@@ -104,15 +115,27 @@ class TableApplier:
         stored = self._insert(con, [r for r in final.values() if r is not None])
         return _net(old, stored, self._frozen)
 
-    def _delete_keys(self, con, keys: list[tuple]) -> list[tuple]:
-        """Delete the rows with these keys through the index; returns the deleted rows."""
+    def _key(self, row: tuple) -> tuple:
+        return tuple(_freeze(row[i]) for i in self.key_idx)
+
+    def _keys_where(self, keys: list[tuple]) -> tuple[str, list]:
+        """``<first key column> IN (...)`` (and the whole key, for a compound one), with its parameters."""
         firsts = list(dict.fromkeys(k[0] for k in keys))
-        sql = self.delete_in + "(" + ", ".join([self.params[0]] * len(firsts)) + ")"
+        sql = self.key_in + "(" + ", ".join([self.params[0]] * len(firsts)) + ")"
         params = [_thaw(v) for v in firsts]
         if self.row_in:
             sql += self.row_in + "(" + ", ".join(["(" + ", ".join(self.params) + ")"] * len(keys)) + ")"
             params += [_thaw(v) for k in keys for v in k]
-        return con.execute(sql + " RETURNING *", params).fetchall()
+        return sql, params
+
+    def _select_keys(self, con, keys: list[tuple]) -> list[tuple]:
+        sql, params = self._keys_where(keys)
+        return con.execute(f"SELECT * FROM {self.name} WHERE " + sql, params).fetchall()
+
+    def _delete_keys(self, con, keys: list[tuple]) -> list[tuple]:
+        """Delete the rows with these keys through the index; returns the deleted rows."""
+        sql, params = self._keys_where(keys)
+        return con.execute(f"DELETE FROM {self.name} WHERE " + sql + " RETURNING *", params).fetchall()
 
     def _delete_joined(self, con, keys: list[tuple]) -> list[tuple]:
         # Key probe table: one row per touched key, key columns in their slots, the rest NULL.

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from ..engine import errors as E
 from ..engine import query as Q
 from ..engine.catalog import json_default
+from . import egress_config, errors
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
 
@@ -103,8 +104,7 @@ def list_pipelines():
 
 @bp.post("/pipelines")
 def create_pipeline():
-    p = _engine().create(_body_json())
-    return _json(p.to_json(), 201)
+    return _json(_engine().create(_body_json()), 201)
 
 
 @bp.get("/pipelines/<name>")
@@ -114,13 +114,13 @@ def get_pipeline(name):
 
 @bp.put("/pipelines/<name>")
 def put_pipeline(name):
-    p, created = _engine().put(name, _body_json())
-    return _json(p.to_json(), 201 if created else 200)
+    answer, created = _engine().put(name, _body_json())
+    return _json(answer, 201 if created else 200)
 
 
 @bp.patch("/pipelines/<name>")
 def patch_pipeline(name):
-    return _json(_engine().patch(name, _body_json()).to_json())
+    return _json(_engine().patch(name, _body_json()))
 
 
 @bp.delete("/pipelines/<name>")
@@ -131,7 +131,9 @@ def delete_pipeline(name):
 
 @bp.post("/pipelines/<name>/start")
 def start(name):
-    return _json(_engine().get(name).start(request.args.get("initial", "running")), 202)
+    p = _engine().get(name)
+    return _json(p.start(request.args.get("initial", "running"), request.args.get("bootstrap_policy"),
+                         dismiss_error=_flag("dismiss_error", True)), 202)
 
 
 @bp.post("/pipelines/<name>/pause")
@@ -167,9 +169,7 @@ def ingress(name, table):
     _flag("array")  # validated here so a bad value is refused before the body is read
     status, answer = p.ingest(table, _read_body, request.args.to_dict(), force,
                               request.headers.get("Idempotency-Key"))
-    if status >= 400:
-        current_app.logger.info("%s %s -> %d %s", request.method, request.path, status, answer.get("error_code"))
-    return _json(answer, status)
+    return errors.answer(status, answer)
 
 
 @bp.post("/pipelines/<name>/tables/<table>/connectors/<connector>/<any(start, pause):action>")
@@ -194,14 +194,19 @@ def completion_status(name):
 
 @bp.route("/pipelines/<name>/egress/<view>", methods=["GET", "POST"])
 def egress(name, view):
-    p = _engine().get(name)
-    fmt = request.args.get("format", "csv")
-    if fmt not in ("json", "csv"):
-        raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
-    backpressure = _flag("backpressure")
-    snapshot = _flag("send_snapshot")
-    _flag("array")
-    sub = p.running().subscribe(view, fmt, backpressure, snapshot)
+    rt = _engine().get(name).running()
+    if rt.program.output(view) is None:  # the stream is named before its configuration is read
+        raise E.UnknownOutputStream(view)
+    raw = request.get_data()
+    if raw.strip():
+        cfg = egress_config.from_body(raw, request.args.to_dict())
+    else:
+        fmt = request.args.get("format", "csv")
+        if fmt not in ("json", "csv"):
+            raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
+        _flag("array")
+        cfg = egress_config.EgressConfig(fmt, _flag("backpressure"), _flag("send_snapshot"))
+    sub = rt.subscribe(view, cfg.fmt, cfg.backpressure, cfg.snapshot)
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
         def _shut():
@@ -309,17 +314,3 @@ def time_series_stream(name):
 def metrics():
     from .metrics import prometheus_text
     return Response(prometheus_text(_engine()), content_type="text/plain; version=0.0.4")
-
-
-@bp.app_errorhandler(E.EngineError)
-def engine_error(e: E.EngineError):
-    log = current_app.logger
-    if e.status >= 500 and not isinstance(e, (E.Unavailable, E.NotImplementedHere)):
-        log.error("%s: %s", e.error_code, e.message, exc_info=e)
-    else:
-        log.info("%s %s -> %d %s", request.method, request.path, e.status, e.error_code)
-    return _json(e.to_dict(), e.status)
-
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat()

@@ -27,16 +27,10 @@ import threading
 import time
 from collections import Counter
 
-import orjson
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..engine.errors import EngineError
-
-
-def _envelope(status: str, code: str, message: str, details) -> bytes:
-    body = orjson.dumps(EngineError(message, details, error_code=code).to_dict())
-    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n").encode() + body
+from .errors import raw_http
 
 
 class ConnectionGuard:
@@ -85,12 +79,12 @@ class ConnectionGuard:
         return late
 
     def timeout_response(self) -> bytes:
-        return _envelope("408 Request Timeout", "RequestTimeout",
+        return raw_http("408 Request Timeout", "RequestTimeout",
                          f"the request head did not arrive within {self.header_timeout} s; the connection is closed "
                          "(the engine's --header-timeout)", {"header_timeout_secs": self.header_timeout})
 
     def refusal(self, address: str) -> bytes:
-        return _envelope("429 Too Many Requests", "TooManyConnections",
+        return raw_http("429 Too Many Requests", "TooManyConnections",
                          f"{address} already has {self.max_per_address} connections open to this engine; close some "
                          "or raise --max-connections-per-address", {"address": address, "limit": self.max_per_address})
 

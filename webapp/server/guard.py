@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import hmac
 
-import orjson
 from flask import Flask, Response, request
 
 from webapp._serving import LOOPBACK_NAMES, hostname
 
+from .errors import respond
+
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 OPEN_PATHS = ("/v0/config", "/healthz")  # answered without a key (a liveness probe has none, as in Feldera)
-
-
-def _refuse(status: int, code: str, message: str, details=None) -> Response:
-    return Response(orjson.dumps({"message": message, "error_code": code, "details": details}),
-                    status=status, mimetype="application/json")
-
 
 
 def init_app(app: Flask) -> None:
@@ -47,24 +42,24 @@ def init_app(app: Flask) -> None:
     def _guard():
         host = hostname(request.host or "")
         if not allow_any_host and host not in host_set:
-            return _refuse(403, "HostNotAllowed",
+            return respond(403, "HostNotAllowed",
                            f"requests for host '{host}' are refused; start the engine with --allowed-host {host} "
                            "to accept it", {"host": host})
         origin = request.headers.get("Origin")
         if origin and origin != f"{request.scheme}://{request.host}" and origin not in cors and "*" not in cors:
             if request.method not in SAFE_METHODS or request.path.endswith("/egress") or "/egress/" in request.path:
-                return _refuse(403, "OriginNotAllowed",
+                return respond(403, "OriginNotAllowed",
                                f"requests from origin '{origin}' are refused; start the engine with "
                                f"--cors-origin {origin} to allow it", {"origin": origin})
         limit = app.config.get("MAX_CONTENT_LENGTH")
         if limit and (request.content_length or 0) > limit:
-            return _refuse(413, "PayloadTooLarge",
+            return respond(413, "PayloadTooLarge",
                            f"the request body ({request.content_length} bytes) is larger than the limit of {limit} "
                            "bytes; send it in smaller parts (cut at record boundaries) or raise --max-body-mb",
                            {"limit": limit, "content_length": request.content_length})
         if keys and request.method != "OPTIONS" and not (request.method == "GET" and request.path in OPEN_PATHS) \
                 and not _authorized():
-            return _refuse(401, "Unauthorized",
+            return respond(401, "Unauthorized",
                            "this engine needs an API key: send 'Authorization: Bearer <key>' (the Feldera client's "
                            "api_key, or SLUICE_API_KEY for Sluice's tools)", None)
         if request.method == "OPTIONS" and origin:

@@ -1,0 +1,101 @@
+"""A pipeline as Feldera's ``GET /v0/pipelines/{name}`` reports it (``PipelineSelectedInfo``).
+
+``describe(p, "all")`` has every field; ``describe(p, "status")`` the status fields only (no program
+text, runtime config or program error), as Feldera's ``selector=status``. The field sets follow
+Feldera's platform tests (``python/tests/platform/test_pipeline_crud.py``).
+
+Status fields Sluice derives from its one process:
+
+- resources status: Stopped / Provisioning / Provisioned / Stopping, from the deployment status;
+- runtime status (and its details) only while provisioned: Initializing, Running, Paused;
+- ``storage_status_details``: ``null`` while storage is cleared, else ``{"checkpoints": []}``: Sluice keeps
+  only its newest checkpoint, which bounds write-ahead-log replay and is listed by ``GET .../checkpoints``;
+  the details list none, as in Feldera's open-source edition;
+- ``bootstrap_policy``, ``silent_bootstrap``, ``concurrent_bootstrap``: what ``/start`` was given, while
+  the pipeline is meant to run; ``null`` once it is asked to stop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _program_info(p) -> dict | None:
+    if p.program is None:
+        return None
+    return {
+        "schema": p.program.schema_json(),
+        "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": p._input_connectors,
+        "output_connectors": {},
+        "sluice": {
+            "views": {v.name: {"strategy": p._plans[v.name].strategy, "materialized": v.materialized,
+                               "local": v.kind == "local_view",
+                               "unique_keys": getattr(p._plans[v.name], "unique_keys", [])}
+                      for v in p.program.views},
+            "kept_tables": p.kept_tables,
+        },
+    }
+
+
+def _resources_status(status: str) -> str:
+    if status in ("Running", "Paused", "Initializing"):
+        return "Provisioned"
+    return status if status in ("Stopped", "Provisioning", "Stopping") else "Stopping"
+
+
+def describe(p, selector: str = "all") -> dict:
+    with p.lock:
+        provisioned = _resources_status(p.status) == "Provisioned"
+        deployed = p.desired != "Stopped"
+        runtime_status = p.status if provisioned else None
+        d: dict[str, Any] = {
+            "id": p.id,
+            "name": p.name,
+            "description": p.description,
+            "tags": p.tags,
+            "created_at": p.created_at,
+            "version": p.version,
+            "platform_version": p.engine.platform_version,
+            "program_config": p.program_config,
+            "program_version": p.program_version,
+            "program_status": p.program_status,
+            "program_status_since": p.program_status_since,
+            "refresh_version": p.refresh_version,
+            "storage_status": p.storage_status,
+            "storage_status_details": None if p.storage_status == "Cleared" else
+            {"checkpoints": []},
+            "deployment_id": p.deployment_id,
+            "deployment_initial": p.deployment_initial,
+            "deployment_status": p.status,
+            "deployment_status_since": p.status_since,
+            "deployment_desired_status": p.desired,
+            "deployment_desired_status_since": p.desired_since,
+            "deployment_error": p.deployment_error,
+            "deployment_resources_status": _resources_status(p.status),
+            "deployment_resources_status_since": p.status_since,
+            "deployment_resources_desired_status": "Provisioned" if deployed else "Stopped",
+            "deployment_resources_desired_status_since": p.desired_since,
+            "deployment_runtime_status": runtime_status,
+            "deployment_runtime_status_since": p.status_since if provisioned else None,
+            "deployment_runtime_status_details": {"status": runtime_status, "incarnation_uuid": p.deployment_id}
+            if provisioned else None,
+            "deployment_runtime_desired_status": p.desired if deployed else None,
+            "deployment_runtime_desired_status_since": p.desired_since if deployed else None,
+            "bootstrap_policy": p.bootstrap_policy,
+            "silent_bootstrap": False if p.bootstrap_policy is not None else None,
+            "concurrent_bootstrap": False if p.bootstrap_policy is not None else None,
+        }
+        if selector == "all":
+            d.update({
+                "program_code": p.program_code,
+                "udf_rust": p.udf_rust,
+                "udf_toml": p.udf_toml,
+                "runtime_config": p.runtime_config,
+                "program_info": _program_info(p),
+                "program_error": p.program_error,
+                "deployment_resources_status_details": None,
+            })
+        return d
+
+
+__all__ = ["describe"]
