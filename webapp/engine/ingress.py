@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Callable, Iterator
 
 import io
@@ -77,7 +77,8 @@ def _int_conv(kind: str) -> Callable[[Any], int]:
 
     def conv(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer():
+            if isinstance(v, float) and v.is_integer() \
+                    or isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value():
                 v = int(v)
             else:
                 raise RecordError(f"expected an integer ({kind}), found {_show(v)}")
@@ -89,7 +90,8 @@ def _int_conv(kind: str) -> Callable[[Any], int]:
 
 
 def _float_conv(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    # A Decimal comes from a record read exactly because its table has a DECIMAL column (iter_json_values).
+    if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
         raise RecordError(f"expected a number, found {_show(v)}")
     return float(v)
 
@@ -106,23 +108,43 @@ def _str_conv(v: Any) -> str:
     return v
 
 
+# Python's default context holds 28 digits, fewer than DECIMAL(38, s) needs, and is shared by the whole
+# process: conversions use this one. 39 digits leave room for a carry (9.995 -> 10.00) before the
+# integer-digit check; values are checked for size before they reach it.
+_DEC_CTX = Context(prec=39, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _decimal_conv(precision: int, scale: int) -> Callable[[Any], Decimal]:
+    """Extra fractional digits are rounded to nearest, ties away from zero, as Feldera rounds casts between
+    DECIMAL types; a value with more than ``precision - scale`` integer digits is refused, as Feldera's
+    cast is a runtime error there."""
     quantum = Decimal(1).scaleb(-scale)
     int_digits = precision - scale
 
+    def too_big(v: Any) -> RecordError:
+        return RecordError(f"{_show(v)} does not fit DECIMAL({precision},{scale}): at most {int_digits} digits "
+                           "before the decimal point")
+
     def conv(v: Any) -> Decimal:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str, Decimal)):
             raise RecordError(f"expected a decimal number or a string holding one, found {_show(v)}")
         try:
-            d = Decimal(str(v).strip()) if not isinstance(v, int) else Decimal(v)
+            # The constructor is exact whatever the context. "_" is Python's digit separator, not SQL's.
+            if isinstance(v, str) and "_" in v:
+                raise InvalidOperation
+            d = Decimal(v.strip() if isinstance(v, str) else str(v) if isinstance(v, float) else v)
         except InvalidOperation:
             raise RecordError(f"{_show(v)} is not a decimal number") from None
         if not d.is_finite():
             raise RecordError(f"{_show(v)} is not a finite decimal number")
-        d = d.quantize(quantum, rounding=ROUND_HALF_EVEN)
-        if d.adjusted() + 1 > int_digits and d != 0:
-            raise RecordError(f"{v} does not fit DECIMAL({precision},{scale}): at most {int_digits} digits "
-                              "before the decimal point")
+        if d and d.adjusted() >= int_digits:
+            raise too_big(v)
+        try:
+            d = d.quantize(quantum, context=_DEC_CTX)
+        except InvalidOperation:  # not reached after the size check; a record error all the same, never a 500
+            raise too_big(v) from None
+        if d and d.adjusted() >= int_digits:  # rounding carried into one more integer digit
+            raise too_big(v)
         return d
 
     return conv
@@ -159,9 +181,9 @@ def _temporal_conv(kind: str, pandas: bool) -> Callable[[Any], Any]:
                 return parse(v)
             except ValueError:
                 raise RecordError(f"{_show(v)} is not a valid {kind}", suggestion=f"write it like \"{example}\"") from None
-        if pandas and isinstance(v, (int, float)) and not isinstance(v, bool):
+        if pandas and isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
             try:
-                ts = _EPOCH + _dt.timedelta(milliseconds=v)
+                ts = _EPOCH + _dt.timedelta(milliseconds=float(v) if isinstance(v, Decimal) else v)
             except OverflowError:
                 raise RecordError(f"{v} ms since the epoch is out of range for {kind}") from None
             return ts.date() if kind == "DATE" else ts.time() if kind == "TIME" else ts
@@ -203,7 +225,15 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
 
 
 def _show(v: Any) -> str:
-    s = orjson.dumps(v, default=str).decode() if not isinstance(v, str) else json.dumps(v)
+    if isinstance(v, str):
+        s = json.dumps(v)
+    elif isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+        s = str(v)
+    else:
+        try:
+            s = orjson.dumps(v, default=str).decode()
+        except TypeError:  # an integer beyond 64 bits, which orjson does not write
+            s = json.dumps(v, default=str)
     return s if len(s) <= 80 else s[:77] + "..."
 
 
@@ -269,8 +299,29 @@ class RowConverter:
 # ---------------------------------------------------------------------------------------------
 # Framing: a body is a stream of JSON values (one per line, or spread over lines)
 
-def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | None]]:
-    """Yield ``(value, line, text, error)`` for each top-level JSON value in ``body``."""
+def _has_float(v: Any) -> bool:
+    if isinstance(v, float):
+        return True
+    if isinstance(v, dict):
+        return any(_has_float(x) for x in v.values())
+    return isinstance(v, list) and any(_has_float(x) for x in v)
+
+
+def _needs_exact_numbers(table: Relation) -> bool:
+    def dec(t: ColumnType) -> bool:
+        return t.type == "DECIMAL" or (t.type == "ARRAY" and dec(t.component))
+    return any(dec(c.type) for c in table.columns)
+
+
+_exact_decoder = json.JSONDecoder(parse_float=Decimal)
+
+
+def iter_json_values(body: bytes, exact: bool = False) -> Iterator[tuple[Any, int, str, Exception | None]]:
+    """Yield ``(value, line, text, error)`` for each top-level JSON value in ``body``.
+
+    With ``exact``, numbers with a fraction or an exponent are ``Decimal``, as written (for DECIMAL
+    columns: orjson reads them as 64-bit floats, which keep about 17 digits of a DECIMAL(38, s))."""
+    decoder = _exact_decoder if exact else _decoder
     lines = body.split(b"\n")
     n = len(lines)
     i = 0
@@ -280,11 +331,15 @@ def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | N
             i += 1
             continue
         try:
-            yield orjson.loads(raw), i + 1, "", None
-            i += 1
-            continue
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
+        else:
+            if exact and _has_float(value):
+                value = json.loads(raw, parse_float=Decimal)
+            yield value, i + 1, "", None
+            i += 1
+            continue
         # Slow path: several values on one line, or one value over several lines.
         start = i
         try:
@@ -301,7 +356,7 @@ def iter_json_values(body: bytes) -> Iterator[tuple[Any, int, str, Exception | N
                 i += 1
                 break
             try:
-                value, end = _decoder.raw_decode(text, pos)
+                value, end = decoder.raw_decode(text, pos)
                 yield value, start + 1, "", None
                 pos = end
                 continue
@@ -361,7 +416,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             ops.append((1, conv.convert(ev["insert"])))
         return ops
 
-    for value, line, text, err in iter_json_values(body):
+    for value, line, text, err in iter_json_values(body, exact=_needs_exact_numbers(table)):
         if err is not None:
             event += 1
             out.add_error(err if isinstance(err, RecordError) else RecordError(str(err)), event, line, text)
@@ -432,6 +487,11 @@ def _finish_fast(tbl: pa.Table, table: Relation) -> pa.Table | None:
                 return None
         if not c.type.nullable and col.null_count:
             return None
+        if c.type.type == "DECIMAL":
+            try:  # Arrow's reader does not check DECIMAL(38, s)'s integer digits
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                return None
         cols.append(col)
     return pa.table(cols, schema=pa.schema([pa.field(c.name, c.type.arrow()) for c in table.columns]))
 
