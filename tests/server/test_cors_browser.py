@@ -3,12 +3,11 @@
 import http.server
 import shutil
 import threading
-import time
 
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_status, wait_until
 
 pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -62,8 +61,7 @@ def _pipeline(url):
     c = httpx.Client(base_url=url + "/v0", timeout=30)
     c.put("/pipelines/web", json={"program_code": "CREATE TABLE t (id INT, s VARCHAR); CREATE MATERIALIZED VIEW v AS SELECT * FROM t;"})
     c.post("/pipelines/web/start")
-    while c.get("/pipelines/web?selector=status").json()["deployment_status"] != "Running":
-        time.sleep(0.05)
+    wait_status(c, "web", "Running")
     return c
 
 
@@ -104,11 +102,8 @@ def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
 
         def push():
             # once the browser's stream is attached (it only sees changes from then on)
-            deadline = time.monotonic() + 60
-            while not [o for o in c.get("/pipelines/web/stats").json()["outputs"] if not o["closed"]]:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.05)
+            wait_until(lambda: [o for o in c.get("/pipelines/web/stats").json()["outputs"] if not o["closed"]], 60,
+                       "the browser's egress stream to attach", interval=0.05)
             c.post("/pipelines/web/ingress/t?format=json&update_format=raw", content=b'{"id":1,"s":"a"}\n{"id":2,"s":"b"}')
 
         res = _run(page_origin, eng.url, push)
