@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 
 import httpx
@@ -25,3 +26,15 @@ def sign_in(url: str, name: str, password: str) -> httpx.Client:
     assert r.status_code == 302, r.text
     c.headers["X-CSRF-Token"] = c.cookies["sluice_csrf"]
     return c
+
+
+def handshake_status(url: str, origin: str, host: str | None = None, headers: dict | None = None) -> int:
+    """Send a WebSocket handshake by hand (as a browser would: Host with the port) and return the status.
+    (simple_websocket's client leaves its socket open when the handshake is refused.)"""
+    u = httpx.URL(url)
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    with socket.create_connection((u.host, u.port), timeout=5) as s:
+        s.sendall((f"GET /ws HTTP/1.1\r\nHost: {host or f'{u.host}:{u.port}'}\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n{extra}\r\n").encode())
+        return int(s.recv(200).split(b" ")[1])

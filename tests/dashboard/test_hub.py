@@ -187,6 +187,7 @@ def real(http, engine):
     yield make
     for r in made:
         r.hub.close()
+        r.hub.upstream.close()  # the hub does not own it
         r.stop()
         http.delete(f"/pipelines/{r.name}")
 

@@ -4,16 +4,15 @@ every client's final table equal to the view's query result; Origin, Host and CS
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections import Counter
 
 import httpx
-import pytest
 import simple_websocket
 
 from webapp.engine.testing import push_and_wait, wait_status, wait_until
 
+from .support import handshake_status
 from .test_hub import Table
 
 SQL = """
@@ -91,20 +90,7 @@ def test_fifty_clients_one_upstream_egress(dashboard, engine, http, make_pipelin
             c.close()
 
 
-def handshake_status(url: str, origin: str, host: str | None = None) -> int:
-    """Send a WebSocket handshake by hand (as a browser would: Host with the port) and return the status."""
-    u = httpx.URL(url)
-    with socket.create_connection((u.host, u.port), timeout=5) as s:
-        s.sendall((f"GET /ws HTTP/1.1\r\nHost: {host or f'{u.host}:{u.port}'}\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n").encode())
-        return int(s.recv(200).split(b" ")[1])
-
-
 def test_websocket_handshake_checks_origin_and_host(dashboard):
-    with pytest.raises(simple_websocket.ConnectionError):
-        simple_websocket.Client.connect(dashboard.url.replace("http://", "ws://") + "/ws",
-                                        headers={"Origin": "http://evil.example"})
     assert handshake_status(dashboard.url, "http://evil.example") == 403
     assert handshake_status(dashboard.url, dashboard.url, host="rebind.example:80") == 403
     assert handshake_status(dashboard.url, dashboard.url) == 101
