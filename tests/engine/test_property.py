@@ -111,7 +111,7 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def client(engine):
-    with httpx.Client(base_url=engine.url + "/v0", timeout=30) as c:
+    with engine.client() as c:
         yield c
 
 

@@ -25,10 +25,10 @@ CREATE MATERIALIZED VIEW odd AS SELECT w, i FROM events WHERE i % 2 = 1;
 
 
 def _start_pipeline(url: str, name: str = "crash") -> None:
-    c = httpx.Client(base_url=url + "/v0", timeout=30)
-    r = c.put(f"/pipelines/{name}", json={"program_code": SQL})
-    assert r.status_code in (200, 201), r.text
-    assert c.post(f"/pipelines/{name}/start").status_code == 202
+    with httpx.Client(base_url=url + "/v0", timeout=30) as c:
+        r = c.put(f"/pipelines/{name}", json={"program_code": SQL})
+        assert r.status_code in (200, 201), r.text
+        assert c.post(f"/pipelines/{name}/start").status_code == 202
     _wait_running(url, name)
 
 
@@ -136,7 +136,7 @@ def test_log_without_checkpoint_and_checkpoint_without_log(tmp_path):
         _wait_running(eng.url, "crash")
         assert sorted(r["i"] for r in _query(eng.url, "SELECT i FROM events")) == [1, 2]
         assert httpx.post(f"{eng.url}/v0/pipelines/crash/stop?force=true").status_code == 202
-        with httpx.Client(base_url=eng.url + "/v0", timeout=30) as c:
+        with eng.client() as c:
             wait_status(c, "crash", "Stopped")
     assert list((data / "checkpoints").glob("*/ckpt-*"))
     for seg in (data / "wal").glob("*.wal"):

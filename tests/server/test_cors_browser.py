@@ -33,6 +33,7 @@ def page_origin():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
+    srv.server_close()
 
 
 # The snippet of the HTTP connector documentation, made to buffer lines cut across reads.
@@ -57,8 +58,8 @@ READ_STREAM = """async ([url, want]) => {
 }"""
 
 
-def _pipeline(url):
-    c = httpx.Client(base_url=url + "/v0", timeout=30)
+def _pipeline(eng):
+    c = eng.client()
     c.put("/pipelines/web", json={"program_code": "CREATE TABLE t (id INT, s VARCHAR); CREATE MATERIALIZED VIEW v AS SELECT * FROM t;"})
     c.post("/pipelines/web/start")
     wait_status(c, "web", "Running")
@@ -98,7 +99,7 @@ def _run(page_origin, engine_url, push):
 
 def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
     with EngineProcess(tmp_path, "--cors-origin", page_origin) as eng:
-        c = _pipeline(eng.url)
+        c = _pipeline(eng)
 
         def push():
             # once the browser's stream is attached (it only sees changes from then on)
@@ -113,7 +114,7 @@ def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
 
 def test_foreign_origin_is_refused(tmp_path, page_origin):
     with EngineProcess(tmp_path) as eng:
-        c = _pipeline(eng.url)
+        c = _pipeline(eng)
         res = _run(page_origin, eng.url, lambda: None)
         assert "error" in res and "Failed to fetch" in res["error"], res
         # and the refusal is the engine's, not only the browser's: no stream was opened

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 
-import httpx
 import orjson
 
 from webapp.engine.testing import EngineProcess, wait_processed, wait_status
@@ -24,7 +23,7 @@ def _push(c, name, ids):
 
 def test_records_after_wal_recover_survive_a_crash(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/w", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/w/start")
         wait_status(c, "w", "Running")
@@ -36,19 +35,19 @@ def test_records_after_wal_recover_survive_a_crash(tmp_path):
     for seg in (tmp_path / "wal").glob("*.wal"):
         seg.unlink()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         wait_status(c, "w", "Running")
         _push(c, "w", [4, 5])
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         wait_status(c, "w", "Running")
         assert _ids(c, "w", "SELECT id FROM t") == [1, 2, 3, 4, 5]
 
 
 def test_a_program_with_errors_keeps_the_stored_data(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/e", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/e/start")
         wait_status(c, "e", "Running")
@@ -59,7 +58,7 @@ def test_a_program_with_errors_keeps_the_stored_data(tmp_path):
         assert bad["program_status"] == "SqlError" and bad["storage_status"] == "InUse"
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         good = c.put("/pipelines/e", json={"program_code": "CREATE TABLE t (id INT); CREATE VIEW v AS SELECT 1 AS one;"})
         assert good.json()["program_info"]["sluice"]["kept_tables"] == ["t"]
         c.post("/pipelines/e/start")
@@ -68,7 +67,7 @@ def test_a_program_with_errors_keeps_the_stored_data(tmp_path):
 
 
 def test_local_views_are_not_readable(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/lv", json={"program_code": "CREATE TABLE t (id INT); CREATE LOCAL VIEW hidden AS SELECT * FROM t;"
                                                  "CREATE VIEW shown AS SELECT * FROM hidden;"})
     c.post("/pipelines/lv/start")
@@ -83,7 +82,7 @@ def test_local_views_are_not_readable(engine):
 
 def test_chunked_body_over_the_limit_gets_413(tmp_path):
     with EngineProcess(tmp_path, "--max-body-mb", "0.01") as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/ch", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/ch/start")
         wait_status(c, "ch", "Running")
@@ -98,7 +97,7 @@ def test_chunked_body_over_the_limit_gets_413(tmp_path):
 
 
 def test_fault_tolerance_null_means_no_log(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     r = c.put("/pipelines/ftn", json={"program_code": "CREATE TABLE t (id INT);", "runtime_config": {"fault_tolerance": None}})
     assert r.json()["runtime_config"]["fault_tolerance"] is None
     r = c.put("/pipelines/ftd", json={"program_code": "CREATE TABLE t (id INT);"})
@@ -106,7 +105,7 @@ def test_fault_tolerance_null_means_no_log(engine):
 
 
 def test_fields_of_the_wrong_type_are_400(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     for body in ({"program_code": 5}, {"program_code": "", "runtime_config": "x"}, {"program_code": "", "tags": "abc"},
                  {"program_code": "", "description": 3}):
         r = c.put("/pipelines/typed", json=body)

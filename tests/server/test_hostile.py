@@ -1,6 +1,5 @@
 """A hostile-input corpus: each answered with a 4xx error envelope, the good records kept, the server still serving."""
 
-import httpx
 import pytest
 
 from webapp.engine.testing import wait_processed, wait_status
@@ -36,7 +35,7 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def hostile(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/hostile", json={"program_code": SQL})
     c.post("/pipelines/hostile/start")
     wait_status(c, "hostile", "Running")

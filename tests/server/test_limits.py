@@ -11,7 +11,7 @@ from webapp.engine.testing import EngineProcess, wait_processed, wait_status, wa
 
 def test_paused_pipeline_holds_producers_back_with_flat_memory(tmp_path):
     with EngineProcess(tmp_path, "--max-buffered-records", "2000", "--ingress-wait", "60") as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=90)
+        c = eng.client(timeout=90)
         c.put("/pipelines/cap", json={"program_code": "CREATE TABLE t (id BIGINT, s VARCHAR);"
                                                       "CREATE MATERIALIZED VIEW n AS SELECT COUNT(*) AS n FROM t;"})
         c.post("/pipelines/cap/start?initial=paused")

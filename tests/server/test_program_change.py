@@ -21,8 +21,7 @@ def _rows(c, sql):
 
 def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/pc", json={"program_code": V1})
         c.post("/pipelines/pc/start")
         wait_status(c, "pc", "Running")
@@ -43,8 +42,7 @@ def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM kv")) == [1, 2]
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         wait_status(c, "pc", "Running")
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM keep")) == [1, 2]
         assert _rows(c, "SELECT * FROM change") == []  # old log records of the changed table are not replayed
@@ -52,8 +50,7 @@ def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
 
 def test_a_program_with_errors_keeps_the_stored_data_until_one_compiles(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/pc", json={"program_code": V1})
         c.post("/pipelines/pc/start")
         wait_status(c, "pc", "Running")

@@ -26,8 +26,7 @@ SELECT = "SELECT * FROM qv ORDER BY id"
 
 @pytest.fixture(scope="module")
 def qp(engine):
-    import httpx
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/qformats", json={"program_code": SQL})
     c.post("/pipelines/qformats/start")
     wait_status(c, "qformats", "Running")

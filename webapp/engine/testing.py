@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from webapp._serving import ServedProcess
 
 
@@ -36,6 +38,7 @@ class EngineProcess(ServedProcess):
         self.args = list(args)
         self.command_name = command
         self.env = env
+        self._clients: list[httpx.Client] = []
 
     def command(self) -> list[str]:
         port_flag = "--engine-port" if self.command_name == "up" else "--port"
@@ -46,8 +49,16 @@ class EngineProcess(ServedProcess):
         inherited = {k: v for k, v in os.environ.items() if k not in ("SLUICE_API_KEY", "SLUICE_FAULTS")}
         return dict(inherited, PYTHONUNBUFFERED="1", **(self.env or {}))
 
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An httpx client on ``url + "/v0"``, closed when the ``with`` block of this process ends."""
+        c = httpx.Client(base_url=self.url + "/v0", timeout=timeout)
+        self._clients.append(c)
+        return c
+
     def __exit__(self, *exc) -> None:
         self.stop()
+        while self._clients:
+            self._clients.pop().close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
