@@ -144,6 +144,7 @@ class ServedProcess:
             if m and self.url is None:
                 self.url = m.group(1)
                 self._ready.set()
+        self.proc.stdout.close()  # at the end of the output; the pipe would otherwise wait for the collector
         self._ready.set()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:

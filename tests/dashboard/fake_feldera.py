@@ -170,7 +170,7 @@ class FakeFeldera:
         """(status, JSON body) or (200, iterator of lines) for one request."""
         parts = [p for p in path.split("/") if p]
         if parts[:1] != ["v0"]:
-            return 404, {"message": "no such endpoint", "error_code": "NotFound"}
+            return 404, {"message": "no such endpoint", "error_code": "NotFound", "details": None}
         parts = parts[1:]
         if parts == ["pipelines"] and method == "GET":
             return 200, [self._status()]
@@ -185,9 +185,13 @@ class FakeFeldera:
         if len(parts) == 4 and parts[2] == "egress" and method == "POST":
             view = parts[3]
             if view not in self.views:
-                return 404, {"message": f"unknown view {view}", "error_code": "UnknownOutputStream"}
+                return 404, {"message": f"Unknown table or view '{view}'", "error_code": "UnknownOutputStream",
+                             "details": {"stream_name": view}}
             if self.status not in ("Running", "Paused"):
-                return 503, {"message": "not deployed", "error_code": "PipelineInteractionNotDeployed"}
+                return 503, {"message": f"Pipeline '{self.pipeline}' is not running (status {self.status})",
+                             "error_code": "PipelineInteractionNotDeployed",
+                             "details": {"pipeline_name": self.pipeline, "status": self.status,
+                                         "desired_status": self.status}}
             snapshot = params.get("send_snapshot") == "true"
             bp = params.get("backpressure") == "true"
             s = _Stream(self, view, snapshot, bp)
@@ -205,7 +209,7 @@ class FakeFeldera:
                     s.put(chunk)
                 self.streams.append(s)
             return 200, s
-        return 404, {"message": "no such endpoint", "error_code": "NotFound"}
+        return 404, {"message": "no such endpoint", "error_code": "NotFound", "details": None}
 
     def transport(self) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:

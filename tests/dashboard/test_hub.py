@@ -1,10 +1,13 @@
-"""The fan-out hub without sockets: sessions pull frames from feeds reading a Feldera-shaped fake upstream."""
+"""The fan-out hub without sockets: sessions pull frames from feeds reading the real engine over HTTP, and,
+for what the engine will not produce on demand (a lost chunk, a step cut into chunks, a stream without its
+opening chunk, exact step boundaries), a Feldera-shaped fake upstream (fake_feldera.py, kept honest by
+test_fake_contract.py)."""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
+import uuid
 from collections import Counter
 
 import pytest
@@ -12,6 +15,7 @@ import pytest
 from webapp.dashboard.hub import Hub
 from webapp.dashboard.settings import load
 from webapp.dashboard.upstream import Upstream
+from webapp.engine.testing import push_and_wait, wait_status, wait_until
 
 from .fake_feldera import FakeFeldera, View
 
@@ -77,11 +81,13 @@ def expected(rows) -> Counter:
 class Client:
     """A session and the tables of its subscriptions, pumped on demand."""
 
-    def __init__(self, hub: Hub):
+    def __init__(self, hub: Hub, pipeline: str = "p"):
         self.session = hub.open_session()
+        self.pipeline = pipeline
         self.tables: dict[str, Table] = {}
 
-    def subscribe(self, view="v", since=None, filter=None, columns=None, sid=None, pipeline="p"):
+    def subscribe(self, view="v", since=None, filter=None, columns=None, sid=None, pipeline=None):
+        pipeline = pipeline or self.pipeline
         sid = sid or f"{pipeline}/{view}"
         self.tables[sid] = self.tables.get(sid) or Table()
         self.session.handle(json.dumps({"op": "subscribe", "id": sid, "pipeline": pipeline, "view": view,
@@ -98,12 +104,16 @@ class Client:
         return got
 
     def until(self, cond, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                seen = [(k, t.rows, t.status.get("state")) for k, t in self.tables.items()]
-                raise AssertionError(f"condition not met; tables: {seen}")
+        def met():
+            if cond():
+                return True
             self.pump(0.05)
+            return False
+        try:
+            wait_until(met, timeout, "the condition", interval=0)
+        except AssertionError:
+            seen = [(k, t.rows, t.status.get("state")) for k, t in self.tables.items()]
+            raise AssertionError(f"condition not met; tables: {seen}") from None
 
 
 @pytest.fixture
@@ -123,23 +133,84 @@ def make_hub():
         fake.close()
 
 
-def test_snapshot_then_changes_whole_steps(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+SQL = """CREATE TABLE t (k VARCHAR NOT NULL PRIMARY KEY, x VARCHAR);
+CREATE MATERIALIZED VIEW v AS SELECT * FROM t;"""
+
+
+class Real:
+    """A pipeline of the session's engine (table t, materialized view v keyed by k) and a hub reading it."""
+
+    def __init__(self, http, engine_url: str, settings: dict | None, rows, start: bool):
+        self.http, self.name = http, f"h{uuid.uuid4().hex[:10]}"
+        r = http.put(f"/pipelines/{self.name}", json={"program_code": SQL})
+        assert r.status_code == 201, r.text
+        if start:
+            self.start()
+            if rows:
+                self.step([{"insert": r} for r in rows])
+        self.hub = Hub(Upstream(engine_url), load({**FAST, **(settings or {})}, environ={}))
+
+    def client(self) -> Client:
+        return Client(self.hub, self.name)
+
+    def start(self) -> None:
+        assert self.http.post(f"/pipelines/{self.name}/start").status_code == 202
+        wait_status(self.http, self.name, "Running")
+
+    def stop(self) -> None:
+        self.http.post(f"/pipelines/{self.name}/stop", params={"force": "true"})
+        wait_status(self.http, self.name, "Stopped")
+
+    def step(self, changes: list[dict]) -> None:
+        """One step of the engine: the changes, pushed and processed."""
+        push_and_wait(self.http, self.name, "t", changes)
+
+    def rows(self) -> Counter:
+        """The view's contents, as the engine answers a query."""
+        r = self.http.get(f"/pipelines/{self.name}/query", params={"sql": "SELECT * FROM v", "format": "json"})
+        assert r.status_code == 200, r.text
+        return expected(json.loads(line) for line in r.text.splitlines() if line.strip())
+
+    def opens(self) -> int:
+        """Egress streams ever opened on v in this run (stats lists open and recently closed ones)."""
+        return sum(o["config"]["stream"] == "v" for o in self.http.get(f"/pipelines/{self.name}/stats").json()["outputs"])
+
+
+@pytest.fixture
+def real(http, engine):
+    made = []
+
+    def make(rows=(row(1), row(2)), settings=None, start=True) -> Real:
+        made.append(Real(http, engine.url, settings, rows, start))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.hub.close()
+        r.hub.upstream.close()  # the hub does not own it
+        r.stop()
+        http.delete(f"/pipelines/{r.name}")
+
+
+def test_snapshot_then_changes_whole_steps(real):
+    r = real()
+    c = r.client()
     t = c.subscribe()
     c.until(lambda: t.snapshots)
-    assert t.snapshots == ["subscribe"] and t.rows == expected(fake.views["v"].rows)
-    assert fake.egress_requests == [{"view": "v", "send_snapshot": True, "backpressure": False}]
+    assert t.snapshots == ["subscribe"] and t.rows == expected([row(1), row(2)])
     assert t.status["state"] == "live" and t.status["materialized"] is True
     assert t.status["relation"]["key"] == ["k"]
-    fake.step("v", [{"delete": row(1)}, {"insert": row(1, "b")}, {"insert": row(3)}])
+    r.step([{"delete": row(1)}, {"insert": row(1, "b")}, {"insert": row(3)}])
     c.until(lambda: t.changes)
-    assert t.changes == [[{"delete": row(1)}, {"insert": row(1, "b")}, {"insert": row(3)}]]
+    # the engine writes a step's deletes before its inserts
+    assert [Counter(json.dumps(ch, sort_keys=True) for ch in step) for step in t.changes] == [
+        Counter(json.dumps(ch, sort_keys=True) for ch in [{"delete": row(1)}, {"insert": row(1, "b")}, {"insert": row(3)}])]
     assert t.cursor["seq"] == 1
-    assert t.rows == expected(fake.views["v"].rows)
+    assert t.rows == r.rows() == expected([row(1, "b"), row(2), row(3)])
 
 
 def test_a_step_cut_into_chunks_arrives_whole(make_hub):
+    # The fake: the engine sends a step in one chunk until it is large, and never on demand.
     fake, hub = make_hub()
     c = Client(hub)
     t = c.subscribe()
@@ -151,24 +222,27 @@ def test_a_step_cut_into_chunks_arrives_whole(make_hub):
     assert hub.feeds()[0].counters["steps"] == 1
 
 
-def test_fifty_sessions_share_one_upstream_stream(make_hub):
-    fake, hub = make_hub()
-    clients = [Client(hub) for _ in range(50)]
+def test_fifty_sessions_share_one_upstream_stream(real):
+    r = real()
+    clients = [r.client() for _ in range(50)]
     tables = [c.subscribe() for c in clients]
     for i in range(20):
-        fake.step("v", [{"insert": row(100 + i)}] + ([{"delete": row(100 + i - 5)}] if i >= 5 else []))
-    want = expected(fake.views["v"].rows)
+        r.step([{"insert": row(100 + i)}] + ([{"delete": row(100 + i - 5)}] if i >= 5 else []))
+    want = r.rows()
+    assert len(want) == 2 + 5
     for c, t in zip(clients, tables, strict=True):
         c.until(lambda t=t: t.rows == want)
-    assert fake.opens("v") == 1
-    assert hub.stats()["feeds"][0]["upstream_opens"] == 1
+    assert r.opens() == 1
+    assert r.hub.stats()["feeds"][0]["upstream_opens"] == 1
 
 
 def test_gap_resynchronises_from_a_fresh_snapshot(make_hub):
+    # The fake: the engine drops chunks only for a reader that falls behind, not on demand.
     fake, hub = make_hub()
     c = Client(hub)
     t = c.subscribe()
     c.until(lambda: t.snapshots)
+    assert fake.egress_requests == [{"view": "v", "send_snapshot": True, "backpressure": False}]
     first_epoch = t.cursor["epoch"]
     fake.step("v", [{"insert": row(3)}])
     c.until(lambda: t.changes)
@@ -185,73 +259,77 @@ def test_gap_resynchronises_from_a_fresh_snapshot(make_hub):
     c.until(lambda: t.status.get("resyncs") == 1)
 
 
-def test_reconnect_with_since_gets_exactly_the_missed_steps(make_hub):
-    fake, hub = make_hub()
-    a = Client(hub)
+def test_reconnect_with_since_gets_exactly_the_missed_steps(real):
+    r = real()
+    a = r.client()
     t = a.subscribe()
     a.until(lambda: t.snapshots)
-    fake.step("v", [{"insert": row(3)}])
+    r.step([{"insert": row(3)}])
     a.until(lambda: t.changes)
     cursor = dict(t.cursor)
     held = Counter(t.rows)
     a.session.close()  # the browser went away
-    fake.step("v", [{"insert": row(4)}])
-    fake.step("v", [{"delete": row(3)}])
-    b = Client(hub)  # ...and came back with its cursor
+    r.step([{"insert": row(4)}])
+    r.step([{"delete": row(3)}])
+    b = r.client()  # ...and came back with its cursor
     t2 = b.subscribe(since=cursor)
     t2.rows, t2.cursor = held, cursor
-    b.until(lambda: t2.rows == expected(fake.views["v"].rows))
+    b.until(lambda: t2.rows == expected([row(1), row(2), row(4)]))
     assert t2.resumed == 1 and t2.snapshots == []
     assert t2.changes == [[{"insert": row(4)}], [{"delete": row(3)}]]
-    assert fake.opens("v") == 1, "the feed lingered; no new upstream stream"
+    assert r.opens() == 1, "the feed lingered; no new upstream stream"
 
 
-def test_unknown_cursor_gets_a_snapshot(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+def test_unknown_cursor_gets_a_snapshot(real):
+    r = real()
+    c = r.client()
     t = c.subscribe(since={"epoch": "gone", "seq": 3})
     c.until(lambda: t.snapshots)
     assert t.snapshots == ["subscribe"] and t.resumed == 0
-    assert t.rows == expected(fake.views["v"].rows)
+    assert t.rows == expected([row(1), row(2)])
 
 
-def test_slow_subscriber_never_blocks_and_gets_a_snapshot(make_hub):
-    fake, hub = make_hub(settings={"RING_STEPS": 8})
-    fast, slow = Client(hub), Client(hub)
+def test_slow_subscriber_never_blocks_and_gets_a_snapshot(real):
+    r = real(settings={"RING_STEPS": 8})
+    fast, slow = r.client(), r.client()
     tf, ts = fast.subscribe(), slow.subscribe()
     fast.until(lambda: tf.snapshots)
     slow.until(lambda: ts.snapshots)
     for i in range(40):  # the slow one reads nothing meanwhile; the fast one keeps up
-        fake.step("v", [{"insert": row(200 + i)}])
-        fast.until(lambda i=i: tf.cursor["seq"] == i + 1)
-    fast.until(lambda: tf.rows == expected(fake.views["v"].rows))
-    slow.until(lambda: ts.rows == expected(fake.views["v"].rows))
+        r.step([{"insert": row(200 + i)}])
+        fast.until(lambda i=i: tf.rows[json.dumps(row(200 + i), sort_keys=True)] == 1)
+    want = r.rows()
+    assert len(want) == 42
+    fast.until(lambda: tf.rows == want)
+    slow.until(lambda: ts.rows == want)
     assert ts.snapshots == ["subscribe", "behind"]
     assert tf.snapshots == ["subscribe"]
 
 
-def test_filter_and_columns_are_applied_in_the_hub(make_hub):
-    fake, hub = make_hub(views={"v": View(["k", "x"], True, [row(1, "keep"), row(2, "drop")])})
-    c = Client(hub)
+def test_filter_and_columns_are_applied_in_the_hub(real):
+    r = real(rows=[row(1, "keep"), row(2, "drop")])
+    c = r.client()
     t = c.subscribe(filter=[{"column": "x", "op": "eq", "value": "keep"}], columns=["k"])
     c.until(lambda: t.snapshots)
     assert t.rows == expected([{"k": "1"}])
-    fake.step("v", [{"insert": row(3, "drop")}, {"insert": row(4, "keep")}])
-    fake.step("v", [{"delete": row(1, "keep")}, {"insert": row(1, "drop")}])  # leaves the filter: a delete
+    r.step([{"insert": row(3, "drop")}, {"insert": row(4, "keep")}])
+    r.step([{"insert": row(1, "drop")}])  # an upsert by key: row 1 leaves the filter, a delete
     c.until(lambda: len(t.changes) == 2)
     assert t.changes == [[{"insert": {"k": "4"}}], [{"delete": {"k": "1"}}]]
     assert t.rows == expected([{"k": "4"}])
 
 
-def test_bad_filter_is_an_error_frame(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+def test_bad_filter_is_an_error_frame(real):
+    r = real()
+    c = r.client()
     t = c.subscribe(filter=[{"column": "x", "op": "like", "value": "a"}])
-    c.pump()
-    assert t.errors and t.errors[0]["code"] == "BadFilter"
+    c.until(lambda: t.errors)
+    assert t.errors[0]["code"] == "BadFilter"
 
 
 def test_rounds_are_fair_across_subscriptions(make_hub):
+    # The fake: exact step boundaries (the engine merges pushes that arrive during a step, and a frame
+    # never splits a step, so its steps could each exceed MAX_FRAME_CHANGES).
     big = View(["k", "x"], True, [])
     small = View(["k", "x"], True, [])
     fake, hub = make_hub(views={"big": big, "small": small}, settings={"MAX_FRAME_CHANGES": 10})
@@ -261,7 +339,9 @@ def test_rounds_are_fair_across_subscriptions(make_hub):
     for i in range(30):
         fake.step("big", [{"insert": row(i)} for _ in range(1)] + [{"insert": row(1000 + i)}] * 9)
     fake.step("small", [{"insert": row("s")}])
-    time.sleep(0.3)  # let both feeds take their steps
+    steps = {f.view: f for f in hub.feeds()}
+    wait_until(lambda: steps["big"].counters["steps"] == 30 and steps["small"].counters["steps"] == 1, 10,
+               "both feeds to take their steps")
     frames = c.pump()
     ids = [f["id"] for f in frames if f["op"] == "changes"]
     assert "p/small" in ids, "the quiet view is served in the same round as the busy one"
@@ -270,6 +350,7 @@ def test_rounds_are_fair_across_subscriptions(make_hub):
 
 
 def test_non_materialized_view_follows_with_backpressure_and_flags_gaps(make_hub):
+    # The fake: a gap on a stream with backpressure, which the engine never leaves.
     fake, hub = make_hub(views={"v": View(["k", "x"], False, [row(1)])})
     c = Client(hub)
     t = c.subscribe()
@@ -287,6 +368,7 @@ def test_non_materialized_view_follows_with_backpressure_and_flags_gaps(make_hub
 
 
 def test_snapshot_end_without_opening_chunk_or_rows(make_hub):
+    # The fake: another Feldera-compatible server may omit the opening chunk and processed_steps; ours never does.
     fake, hub = make_hub(views={"v": View(["k", "x"], True, [])}, opening_chunk=False, processed_steps=False)
     c = Client(hub)
     t = c.subscribe()
@@ -298,53 +380,49 @@ def test_snapshot_end_without_opening_chunk_or_rows(make_hub):
     assert len(t.changes) in (1, 2)
 
 
-def test_upstream_down_then_back(make_hub):
-    fake, hub = make_hub(status="Stopped")
-    c = Client(hub)
+def test_upstream_down_then_back(real):
+    r = real(start=False)
+    c = r.client()
     t = c.subscribe()
     c.until(lambda: t.status.get("state") == "upstream_down")
-    assert "not deployed" in t.status["message"]
-    fake.status = "Running"
-    c.until(lambda: t.snapshots)
-    assert t.rows == expected(fake.views["v"].rows)
-    fake.end_streams()  # the pipeline stopped: the stream ends
-    fake.status = "Stopped"
+    assert r.name in t.status["message"]
+    r.start()
+    r.step([{"insert": row(1)}, {"insert": row(2)}])
+    c.until(lambda: t.rows == expected([row(1), row(2)]))
+    r.stop()  # the stream ends
     c.until(lambda: t.status.get("state") == "upstream_down")
-    assert t.rows == expected(fake.views["v"].rows), "stale data stays"
-    fake.status = "Running"
-    fake.step("v", [{"insert": row(9)}])
-    c.until(lambda: t.rows == expected(fake.views["v"].rows))
-    assert t.snapshots == ["subscribe", "resync"]
+    assert t.rows == expected([row(1), row(2)]), "stale data stays"
+    r.start()
+    r.step([{"insert": row(9)}])
+    c.until(lambda: t.rows == expected([row(1), row(2), row(9)]))
+    assert t.snapshots[-1] == "resync" and t.status.get("state") == "live"
 
 
-def test_unknown_view_says_so(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+def test_unknown_view_says_so(real):
+    r = real()
+    c = r.client()
     t = c.subscribe("nope")
     c.until(lambda: t.status.get("state") == "upstream_down")
     assert "nope" in t.status["message"]
 
 
-def test_idle_feed_stops_after_linger_and_restarts_in_a_new_epoch(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+def test_idle_feed_stops_after_linger_and_restarts_in_a_new_epoch(real):
+    r = real()
+    c = r.client()
     t = c.subscribe()
     c.until(lambda: t.snapshots)
     epoch = t.cursor["epoch"]
     c.session.close()
-    deadline = time.monotonic() + 10
-    while hub.feeds() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not hub.feeds()
-    d = Client(hub)
+    wait_until(lambda: not r.hub.feeds(), 10, "the idle feed to stop")
+    d = r.client()
     t2 = d.subscribe(since=t.cursor)
     d.until(lambda: t2.snapshots)
-    assert t2.cursor["epoch"] != epoch and fake.opens("v") == 2
+    assert t2.cursor["epoch"] != epoch and r.opens() == 2
 
 
-def test_unsubscribe_and_protocol_errors(make_hub):
-    fake, hub = make_hub()
-    c = Client(hub)
+def test_unsubscribe_and_protocol_errors(real):
+    r = real()
+    c = r.client()
     c.session.handle("not json")
     c.session.handle(json.dumps({"op": "dance"}))
     c.session.handle(json.dumps({"op": "unsubscribe", "id": "nothing"}))
@@ -353,27 +431,22 @@ def test_unsubscribe_and_protocol_errors(make_hub):
     assert [f["op"] for f in frames] == ["error", "error", "error", "pong"]
     t = c.subscribe()
     c.until(lambda: t.snapshots)
-    c.session.handle(json.dumps({"op": "unsubscribe", "id": "p/v"}))
+    c.session.handle(json.dumps({"op": "unsubscribe", "id": f"{r.name}/v"}))
     frames = c.pump()
     assert frames[-1]["op"] == "unsubscribed"
-    assert hub.feeds()[0].subscribers == 0
+    assert r.hub.feeds()[0].subscribers == 0
 
 
-def test_next_frames_waits_and_wakes():
-    fake = FakeFeldera({"v": View(["k", "x"], True, [row(1)])})
-    hub = Hub(Upstream("http://fake", transport=fake.transport()), load(FAST, environ={}))
-    try:
-        c = Client(hub)
-        t = c.subscribe()
-        c.until(lambda: t.snapshots)
-        got = []
-        th = threading.Thread(target=lambda: got.extend(c.session.next_frames(timeout=5)))
-        th.start()
-        time.sleep(0.1)
-        fake.step("v", [{"insert": row(2)}])
-        th.join(5)
-        assert any('"changes"' in f for f in got)
-        assert c.session.next_frames(timeout=0.05) == []
-    finally:
-        hub.close()
-        fake.close()
+def test_next_frames_waits_and_wakes(real):
+    r = real(rows=[row(1)])
+    c = r.client()
+    t = c.subscribe()
+    c.until(lambda: t.snapshots)
+    got = []
+    th = threading.Thread(target=lambda: got.extend(c.session.next_frames(timeout=5)))
+    th.start()
+    wait_until(lambda: c.session._waiting, 5, "the session to wait for frames")
+    r.step([{"insert": row(2)}])
+    th.join(5)
+    assert any('"changes"' in f for f in got)
+    assert c.session.next_frames(timeout=0.05) == []

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import re
-import time
 import uuid
 
 import pyarrow.parquet as pq
@@ -15,18 +14,12 @@ import pytest
 
 from webapp.dashboard import create_app
 from webapp.dashboard.auth import add_user
+from webapp.engine.testing import wait_status, wait_until
 
 
 SQL = ("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');\n"
        "CREATE MATERIALIZED VIEW v AS SELECT id, name, n FROM t WHERE n >= 0;\n")
 PASSWORDS = {"vera": "viewer-pass-1", "ed": "editor-pass-2"}
-
-
-def wait_status(http, name, status, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while http.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] != status:
-        assert time.monotonic() < deadline, f"{name} never reached {status}"
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -74,10 +67,8 @@ def insert(http, p, sql, table, count):
 
 
 def wait_rows(http, p, table, count):
-    deadline = time.monotonic() + 15
-    while engine_rows(http, p, f"SELECT count(*) AS c FROM {table}") != [{"c": count}]:
-        assert time.monotonic() < deadline, f"{table} never had {count} rows"
-        time.sleep(0.05)
+    wait_until(lambda: engine_rows(http, p, f"SELECT count(*) AS c FROM {table}") == [{"c": count}], 15,
+               f"{table} to have {count} rows", interval=0.05)
 
 
 def q(client, p, sql, **params):

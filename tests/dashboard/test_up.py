@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_until
 
 
 def _dashboard_url(eng: EngineProcess, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = re.search(r"Open the dashboard: (http://\S+?)/?\s", eng.log)
-        if m:
-            return m.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"no dashboard URL in the output:\n{eng.log}")
+    m = wait_until(lambda: re.search(r"Open the dashboard: (http://\S+?)/?\s", eng.log), timeout,
+                   f"the dashboard URL in the output:\n{eng.log}", interval=0.1)
+    return m.group(1)
 
 
 def _orders(url: str) -> int:
     r = httpx.get(url + "/v0/pipelines/demo/query", params={"sql": "SELECT COUNT(*) AS n FROM orders",
                                                            "format": "json"})
     return r.json()["n"] if r.status_code == 200 else -1
+
+
+def _accepted_orders(url: str) -> int:
+    st = httpx.get(url + "/v0/pipelines/demo/stats").json()
+    return next(i["metrics"]["total_records"] for i in st["inputs"] if i["config"]["stream"] == "orders")
 
 
 def test_up_runs_engine_dashboard_and_demo_data(tmp_path):
@@ -38,19 +38,18 @@ def test_up_runs_engine_dashboard_and_demo_data(tmp_path):
         customers = httpx.get(eng.url + "/v0/pipelines/demo/query",
                               params={"sql": "SELECT COUNT(*) AS n FROM customers", "format": "json"}).json()
         assert customers["n"] == 5
-        deadline = time.monotonic() + 20
-        while _orders(eng.url) < 3:  # the generator is on by default
-            assert time.monotonic() < deadline, eng.log
-            time.sleep(0.1)
+        wait_until(lambda: _orders(eng.url) >= 3, 20, "the generator (on by default) to place orders", interval=0.1)
         assert httpx.get(dash + "/api/demo").json()["enabled"] is True
         token = httpx.get(dash + "/").cookies["sluice_csrf"]
         off = httpx.post(dash + "/api/demo", json={"enabled": False}, cookies={"sluice_csrf": token},
                          headers={"X-CSRF-Token": token})
         assert off.status_code == 200 and off.json()["enabled"] is False
-        time.sleep(1.0)  # an order already on its way may still land
-        n = _orders(eng.url)
-        time.sleep(0.5)
-        assert _orders(eng.url) == n, "switched off from the page: no more orders"
+        # an order already on its way may still land; then the generator parks, every push answered
+        state = wait_until(lambda: (st := httpx.get(dash + "/api/demo").json())["parked"] and st, 10,
+                           "the generator to park")
+        accepted = _accepted_orders(eng.url)
+        assert httpx.get(dash + "/api/demo").json()["pushed"] == state["pushed"], "switched off: no more orders"
+        assert _accepted_orders(eng.url) == accepted
     assert eng.proc.returncode == 0, eng.log
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from collections import Counter
 from decimal import Decimal
 
@@ -704,7 +703,6 @@ def test_random_programs_match_recomputation(data):
 
 def test_generated_programs_are_mostly_incremental():
     """The grammar exercises the incremental path, not the fallback."""
-    rng = random.Random(5)
     total = inc = 0
 
     @settings(max_examples=40, deadline=None, derandomize=True, database=None,
@@ -717,7 +715,8 @@ def test_generated_programs_are_mostly_incremental():
             total += 1
             inc += h.strategy(n) == "incremental"
     count()
-    assert rng and total and inc == total, f"{inc} of {total} generated views are incremental"
+    assert total > 0, "the grammar generated no views"
+    assert inc == total, f"{inc} of {total} generated views are incremental"
 
 
 def test_group_by_all_and_positions():

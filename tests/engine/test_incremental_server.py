@@ -4,9 +4,10 @@ an incremental view's changes reach an egress stream."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
+
+from webapp.engine.testing import wait_processed
 
 PROGRAM = """
 CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, k INT, v DOUBLE);
@@ -36,10 +37,7 @@ def test_incremental_changes_reach_egress(engine, http, make_pipeline):
         body = "\n".join(json.dumps({"insert": r}) for r in (
             {"id": 1, "k": 1, "v": 2.5}, {"id": 2, "k": 1, "v": 0.5}, {"id": 3, "k": 2, "v": 1.0}))
         tok = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"}, content=body).json()["token"]
-        deadline = time.monotonic() + 20
-        while http.get(f"/pipelines/{name}/completion_status", params={"token": tok}).json()["status"] != "complete":
-            assert time.monotonic() < deadline, "token never completed"
-            time.sleep(0.01)
+        wait_processed(http, name, tok, 20)
         got = []
         for line in lines:
             if not line.strip():

@@ -28,6 +28,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from webapp.engine.testing import wait_processed, wait_status, wait_until
+
 SQL = """
 CREATE TABLE a (id INT, k INT, x INT) WITH ('materialized' = 'true');
 CREATE TABLE b (k INT NOT NULL PRIMARY KEY, name VARCHAR);
@@ -109,7 +111,7 @@ class Stream:
 
 @pytest.fixture(scope="module")
 def client(engine):
-    with httpx.Client(base_url=engine.url + "/v0", timeout=30) as c:
+    with engine.client() as c:
         yield c
 
 
@@ -126,32 +128,20 @@ def pipeline(client):
     assert got["program_status"] == "Success", got
     yield name
     client.post(f"/pipelines/{name}/stop", params={"force": "true"})
-    _wait(client, name, "Stopped")
+    wait_status(client, name, "Stopped")
     client.delete(f"/pipelines/{name}")
-
-
-def _wait(client, name, status, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        st_ = client.get(f"/pipelines/{name}", params={"selector": "status"}).json()
-        if st_["deployment_status"] == status:
-            return st_
-        assert time.monotonic() < deadline, f"{name} never reached {status}: {st_}"
-        time.sleep(0.02)
 
 
 def _reset(client, name):
     """Stop, clear storage, start: every example begins with empty tables."""
     client.post(f"/pipelines/{name}/stop", params={"force": "true"})
-    _wait(client, name, "Stopped")
+    wait_status(client, name, "Stopped")
     r = client.post(f"/pipelines/{name}/clear")
     assert r.status_code == 202, r.text
-    deadline = time.monotonic() + 20
-    while client.get(f"/pipelines/{name}", params={"selector": "status"}).json()["storage_status"] != "Cleared":
-        assert time.monotonic() < deadline, "storage never Cleared"
-        time.sleep(0.02)
+    wait_until(lambda: client.get(f"/pipelines/{name}", params={"selector": "status"}).json()["storage_status"]
+               == "Cleared", 20, f"{name}'s storage to be Cleared")
     assert client.post(f"/pipelines/{name}/start").status_code == 202
-    _wait(client, name, "Running")
+    wait_status(client, name, "Running")
 
 
 def _push(client, name, table, events) -> str:
@@ -163,14 +153,7 @@ def _push(client, name, table, events) -> str:
 
 
 def _complete(client, name, token, timeout=20.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.get(f"/pipelines/{name}/completion_status", params={"token": token})
-        assert r.status_code == 200, r.text
-        if r.json()["status"] == "complete":
-            return r.json()["step"]
-        assert time.monotonic() < deadline, f"token {token} never completed"
-        time.sleep(0.005)
+    return wait_processed(client, name, token, timeout)["step"]
 
 
 def _query(client, name, view) -> Counter:

@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status, wait_until
 
 SQL = """
 CREATE TABLE events (w INT NOT NULL, i INT NOT NULL, payload VARCHAR);
@@ -25,31 +25,26 @@ CREATE MATERIALIZED VIEW odd AS SELECT w, i FROM events WHERE i % 2 = 1;
 
 
 def _start_pipeline(url: str, name: str = "crash") -> None:
-    c = httpx.Client(base_url=url + "/v0", timeout=30)
-    r = c.put(f"/pipelines/{name}", json={"program_code": SQL})
-    assert r.status_code in (200, 201), r.text
-    assert c.post(f"/pipelines/{name}/start").status_code == 202
+    with httpx.Client(base_url=url + "/v0", timeout=30) as c:
+        r = c.put(f"/pipelines/{name}", json={"program_code": SQL})
+        assert r.status_code in (200, 201), r.text
+        assert c.post(f"/pipelines/{name}/start").status_code == 202
     _wait_running(url, name)
 
 
 def _wait_running(url: str, name: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def running():
         try:
-            st = httpx.get(f"{url}/v0/pipelines/{name}?selector=status", timeout=5).json()
-            if st.get("deployment_status") == "Running":
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"pipeline {name} is not running at {url}")
+            return httpx.get(f"{url}/v0/pipelines/{name}?selector=status", timeout=5).json().get(
+                "deployment_status") == "Running"
+        except httpx.HTTPError:  # a restarted engine may not answer yet
+            return False
+    wait_until(running, timeout, f"pipeline {name} to run at {url}", interval=0.05)
 
 
 def _wait_token(url: str, token: str, name: str = "crash") -> None:
-    deadline = time.monotonic() + 20
-    while httpx.get(f"{url}/v0/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
-        assert time.monotonic() < deadline, "token never completed"
-        time.sleep(0.02)
+    with httpx.Client(base_url=url + "/v0", timeout=30) as c:
+        wait_processed(c, name, token, 20)
 
 
 def _query(url: str, sql: str, name: str = "crash") -> list[dict]:
@@ -169,10 +164,8 @@ def test_log_without_checkpoint_and_checkpoint_without_log(tmp_path):
         _wait_running(eng.url, "crash")
         assert sorted(r["i"] for r in _query(eng.url, "SELECT i FROM events")) == [1, 2]
         assert httpx.post(f"{eng.url}/v0/pipelines/crash/stop?force=true").status_code == 202
-        deadline = time.monotonic() + 20
-        while httpx.get(f"{eng.url}/v0/pipelines/crash?selector=status").json()["deployment_status"] != "Stopped":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        with eng.client() as c:
+            wait_status(c, "crash", "Stopped")
     assert list((data / "checkpoints").glob("*/ckpt-*"))
     for seg in (data / "wal").glob("*.wal"):
         seg.unlink()  # the checkpoint alone must bring the rows back
@@ -260,10 +253,8 @@ def test_storage_faults_refuse_input_keep_reads_and_recover(tmp_path, rule):
         assert sorted(x["i"] for x in _query(eng.url, "SELECT i FROM events")) == [1]
         faults.write_text("[]")
         assert httpx.post(ingest, content=b'{"w":1,"i":4}', timeout=60).status_code == 200
-        deadline = time.monotonic() + 10
-        while sorted(x["i"] for x in _query(eng.url, "SELECT i FROM events")) != [1, 4]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: sorted(x["i"] for x in _query(eng.url, "SELECT i FROM events")) == [1, 4], 10,
+                   "the record accepted after the fault to be processed")
         eng.kill()
     with EngineProcess(data) as eng:
         _wait_running(eng.url, "crash")

@@ -7,10 +7,10 @@ In-process (no HTTP): what is checked is the Python heap of the engine itself.""
 from __future__ import annotations
 
 import gc
-import time
 import weakref
 
 from webapp.engine import Engine
+from webapp.engine.testing import wait_until
 
 PROGRAM = """
 CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, k INT, v DOUBLE);
@@ -19,10 +19,7 @@ CREATE VIEW g AS SELECT k, COUNT(*) AS c, SUM(v) AS s, MIN(v) AS lo FROM t GROUP
 
 
 def _wait(p, status: str) -> None:
-    deadline = time.monotonic() + 30
-    while p.status != status:
-        assert time.monotonic() < deadline, f"pipeline stayed {p.status}, never {status}"
-        time.sleep(0.02)
+    wait_until(lambda: p.status == status, 30, f"pipeline {p.name} to be {status}")
 
 
 def _run_once(p) -> tuple[weakref.ref, weakref.ref]:

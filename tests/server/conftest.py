@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from sluice_support import EgressReader, RawEgress
+from sluice_support import EgressReader, RawEgress, wait_until
 
 
 def _wait_stopped(http, name, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def stopped():
         r = http.get(f"/pipelines/{name}", params={"selector": "status"})
-        if r.status_code != 200 or r.json().get("deployment_status") == "Stopped":
-            return
-        time.sleep(0.05)
+        return r.status_code != 200 or r.json().get("deployment_status") == "Stopped"
+    wait_until(stopped, timeout, f"pipeline {name} to stop")
 
 
 @pytest.fixture

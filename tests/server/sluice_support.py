@@ -15,6 +15,8 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 import orjson
 
+from webapp.engine.testing import wait_until  # noqa: F401  (re-exported for the tests here)
+
 ERROR_KEYS = {"message", "error_code", "details"}
 
 
@@ -64,15 +66,17 @@ def stats_outputs(http: httpx.Client, name: str, stream: str) -> list[dict]:
     return [o for o in r.json()["outputs"] if o["config"]["stream"] == stream]
 
 
-def wait_until(pred, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+def wait_held_back(http: httpx.Client, name: str, table: str, n: int = 1) -> None:
+    """Wait until ``n`` ingress requests to ``table`` are held back (paused pipeline or full buffer)."""
+    def held():
+        return sum(i["metrics"]["waiting_requests"] for i in stats_inputs(http, name, table)) >= n
+    wait_until(held, 10, what=f"{n} request(s) to {name}.{table} to be held back")
+
+
+def stats_inputs(http: httpx.Client, name: str, table: str) -> list[dict]:
+    r = http.get(f"/pipelines/{name}/stats")
+    assert r.status_code == 200, r.text
+    return [i for i in r.json()["inputs"] if i["config"]["stream"] == table]
 
 
 def data_events(chunks, snapshot: bool | None = None) -> list[tuple[str, dict]]:

@@ -3,12 +3,11 @@
 import http.server
 import shutil
 import threading
-import time
 
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_status, wait_until
 
 pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,6 +33,7 @@ def page_origin():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{srv.server_address[1]}"
     srv.shutdown()
+    srv.server_close()
 
 
 # The snippet of the HTTP connector documentation, made to buffer lines cut across reads.
@@ -58,12 +58,11 @@ READ_STREAM = """async ([url, want]) => {
 }"""
 
 
-def _pipeline(url):
-    c = httpx.Client(base_url=url + "/v0", timeout=30)
+def _pipeline(eng):
+    c = eng.client()
     c.put("/pipelines/web", json={"program_code": "CREATE TABLE t (id INT, s VARCHAR); CREATE MATERIALIZED VIEW v AS SELECT * FROM t;"})
     c.post("/pipelines/web/start")
-    while c.get("/pipelines/web?selector=status").json()["deployment_status"] != "Running":
-        time.sleep(0.05)
+    wait_status(c, "web", "Running")
     return c
 
 
@@ -100,15 +99,12 @@ def _run(page_origin, engine_url, push):
 
 def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
     with EngineProcess(tmp_path, "--cors-origin", page_origin) as eng:
-        c = _pipeline(eng.url)
+        c = _pipeline(eng)
 
         def push():
             # once the browser's stream is attached (it only sees changes from then on)
-            deadline = time.monotonic() + 60
-            while not [o for o in c.get("/pipelines/web/stats").json()["outputs"] if not o["closed"]]:
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.05)
+            wait_until(lambda: [o for o in c.get("/pipelines/web/stats").json()["outputs"] if not o["closed"]], 60,
+                       "the browser's egress stream to attach", interval=0.05)
             c.post("/pipelines/web/ingress/t?format=json&update_format=raw", content=b'{"id":1,"s":"a"}\n{"id":2,"s":"b"}')
 
         res = _run(page_origin, eng.url, push)
@@ -118,7 +114,7 @@ def test_allowed_origin_reads_the_stream(tmp_path, page_origin):
 
 def test_foreign_origin_is_refused(tmp_path, page_origin):
     with EngineProcess(tmp_path) as eng:
-        c = _pipeline(eng.url)
+        c = _pipeline(eng)
         res = _run(page_origin, eng.url, lambda: None)
         assert "error" in res and "Failed to fetch" in res["error"], res
         # and the refusal is the engine's, not only the browser's: no stream was opened

@@ -2,19 +2,10 @@
 
 import subprocess
 import sys
-import time
 
-import httpx
 import orjson
 
-from webapp.engine.testing import EngineProcess
-
-
-def _wait(c, name, status):
-    deadline = time.monotonic() + 20
-    while c.get(f"/pipelines/{name}?selector=status").json()["deployment_status"] != status:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status
 
 
 def _ids(c, name, sql):
@@ -27,17 +18,15 @@ def _push(c, name, ids):
     r = c.post(f"/pipelines/{name}/ingress/t?format=json&update_format=raw",
                content=b"\n".join(b'{"id":%d}' % i for i in ids))
     assert r.status_code == 200, r.text
-    tok = r.json()["token"]
-    while c.get(f"/pipelines/{name}/completion_status", params={"token": tok}).json()["status"] != "complete":
-        time.sleep(0.02)
+    wait_processed(c, name, r.json()["token"])
 
 
 def test_records_after_wal_recover_survive_a_crash(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/w", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/w/start")
-        _wait(c, "w", "Running")
+        wait_status(c, "w", "Running")
         _push(c, "w", [1, 2, 3])
     # the checkpoint written at shutdown covers 1..3; cut the log back to nothing
     r = subprocess.run([sys.executable, "-m", "webapp.cli", "wal", "recover", "--data-dir", str(tmp_path)],
@@ -46,45 +35,45 @@ def test_records_after_wal_recover_survive_a_crash(tmp_path):
     for seg in (tmp_path / "wal").glob("*.wal"):
         seg.unlink()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
-        _wait(c, "w", "Running")
+        c = eng.client()
+        wait_status(c, "w", "Running")
         _push(c, "w", [4, 5])
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
-        _wait(c, "w", "Running")
+        c = eng.client()
+        wait_status(c, "w", "Running")
         assert _ids(c, "w", "SELECT id FROM t") == [1, 2, 3, 4, 5]
 
 
 def test_a_program_with_errors_keeps_the_stored_data(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/e", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/e/start")
-        _wait(c, "e", "Running")
+        wait_status(c, "e", "Running")
         _push(c, "e", [7, 8])
         c.post("/pipelines/e/stop?force=true")
-        _wait(c, "e", "Stopped")
+        wait_status(c, "e", "Stopped")
         c.put("/pipelines/e", json={"program_code": "CREATE TABLE t (id INT); CREATE VIEW v AS SELEC 1;"})
         bad = c.get("/pipelines/e").json()
         assert bad["program_status"] == "SqlError" and bad["storage_status"] == "InUse"
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/e", json={"program_code": "CREATE TABLE t (id INT); CREATE VIEW v AS SELECT 1 AS one;"})
         good = c.get("/pipelines/e")
         assert good.json()["program_info"]["sluice"]["kept_tables"] == ["t"]
         c.post("/pipelines/e/start")
-        _wait(c, "e", "Running")
+        wait_status(c, "e", "Running")
         assert _ids(c, "e", "SELECT id FROM t") == [7, 8]
 
 
 def test_local_views_are_not_readable(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/lv", json={"program_code": "CREATE TABLE t (id INT); CREATE LOCAL VIEW hidden AS SELECT * FROM t;"
                                                  "CREATE VIEW shown AS SELECT * FROM hidden;"})
     c.post("/pipelines/lv/start")
-    _wait(c, "lv", "Running")
+    wait_status(c, "lv", "Running")
     r = c.get("/pipelines/lv/query", params={"sql": "SELECT * FROM hidden"})
     assert r.status_code == 400 and r.json()["error_code"] == "AdHocQueryError" and "LOCAL" in r.json()["message"]
     assert c.get("/pipelines/lv/query", params={"sql": "SELECT * FROM shown"}).status_code == 200
@@ -95,10 +84,10 @@ def test_local_views_are_not_readable(engine):
 
 def test_chunked_body_over_the_limit_gets_413(tmp_path):
     with EngineProcess(tmp_path, "--max-body-mb", "0.01") as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/ch", json={"program_code": "CREATE TABLE t (id INT);"})
         c.post("/pipelines/ch/start")
-        _wait(c, "ch", "Running")
+        wait_status(c, "ch", "Running")
 
         def body():  # a generator: httpx sends it chunked, without Content-Length
             for i in range(3000):
@@ -110,7 +99,7 @@ def test_chunked_body_over_the_limit_gets_413(tmp_path):
 
 
 def test_fault_tolerance_null_means_no_log(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     r = c.put("/pipelines/ftn", json={"program_code": "CREATE TABLE t (id INT);", "runtime_config": {"fault_tolerance": None}})
     assert r.json()["runtime_config"]["fault_tolerance"] is None
     r = c.put("/pipelines/ftd", json={"program_code": "CREATE TABLE t (id INT);"})
@@ -118,7 +107,7 @@ def test_fault_tolerance_null_means_no_log(engine):
 
 
 def test_fields_of_the_wrong_type_are_400(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     for body in ({"program_code": 5}, {"program_code": "", "runtime_config": "x"}, {"program_code": "", "tags": "abc"},
                  {"program_code": "", "description": 3}):
         r = c.put("/pipelines/typed", json=body)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
-from sluice_support import assert_error, completion, push, wait_until
+from sluice_support import assert_error, completion, push, wait_held_back, wait_until
 
 SQL = """
 CREATE TABLE t (id INT, v VARCHAR);
@@ -216,7 +215,7 @@ def test_terminating(http, make_pipeline):
 
     th = threading.Thread(target=send)
     th.start()
-    time.sleep(1.0)  # let the request reach the paused pipeline and wait there (it would give up after 3 s)
+    wait_held_back(http, name, "t")  # it would give up after 3 s (--ingress-wait)
     assert "r" not in out, out["r"].text
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     th.join(15)

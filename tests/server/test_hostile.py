@@ -1,7 +1,8 @@
 """A hostile-input corpus: each answered with a 4xx error envelope, the good records kept, the server still serving."""
 
-import httpx
 import pytest
+
+from webapp.engine.testing import wait_processed, wait_status
 
 SQL = """
 CREATE TABLE h (id INT NOT NULL, amount DECIMAL(6, 2), at TIMESTAMP, name VARCHAR, tags INT ARRAY);
@@ -34,14 +35,10 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def hostile(engine):
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/hostile", json={"program_code": SQL})
     c.post("/pipelines/hostile/start")
-    import time
-    deadline = time.monotonic() + 20
-    while c.get("/pipelines/hostile?selector=status").json()["deployment_status"] != "Running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_status(c, "hostile", "Running")
     yield c
     c.post("/pipelines/hostile/stop?force=true")
 
@@ -63,12 +60,7 @@ def test_bad_record_is_refused_and_the_good_one_kept(hostile, label, bad, fmt, c
     env = r.json()
     assert set(env) == {"message", "error_code", "details"} and env["error_code"] == code
     assert env["details"]["num_errors"] >= 1 and env["details"]["errors"][0]["line"] == 2
-    tok = env["details"]["token"]
-    import time
-    deadline = time.monotonic() + 20
-    while c.get("/pipelines/hostile/completion_status", params={"token": tok}).json()["status"] != "complete":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_processed(c, "hostile", env["details"]["token"])
     assert good_id in _ids(c)
     assert c.get("/config").status_code == 200  # still serving
 

@@ -4,7 +4,6 @@ on parse errors, upsert by primary key, paused pipelines and force, completion t
 from __future__ import annotations
 
 import threading
-import time
 
 import orjson
 from sluice_support import (
@@ -14,6 +13,7 @@ from sluice_support import (
     ndjson,
     push,
     query_json,
+    wait_held_back,
     wait_until,
 )
 
@@ -210,7 +210,7 @@ def test_unforced_ingress_waits_for_resume(http, make_pipeline):
 
     th = threading.Thread(target=send)
     th.start()
-    time.sleep(0.5)  # let the request reach the paused pipeline (it waits up to 3 s)
+    wait_held_back(http, name, "t")  # the engine waits up to 3 s (--ingress-wait) before refusing
     assert "r" not in result, result.get("r") and result["r"].text  # still waiting while paused
     assert http.post(f"/pipelines/{name}/resume").status_code == 202
     th.join(15)

@@ -7,6 +7,8 @@ import uuid
 
 from sluice_support import assert_error, push, query_json, wait_until
 
+from webapp.engine.testing import wait_status
+
 SQL = """
 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v VARCHAR) WITH ('materialized' = 'true');
 CREATE MATERIALIZED VIEW big AS SELECT id, v FROM t WHERE id > 10;
@@ -17,11 +19,6 @@ def _status(http, name):
     r = http.get(f"/pipelines/{name}", params={"selector": "status"})
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def _wait(http, name, status, timeout=20.0):
-    return wait_until(lambda: (st := _status(http, name))["deployment_status"] == status and st,
-                      timeout, what=f"{name} to be {status}")
 
 
 def test_config_and_cluster_healthz(http):
@@ -97,24 +94,24 @@ def test_start_paused_resume_pause_stop(http, new_pipeline):
     r = http.post(f"/pipelines/{name}/start", params={"initial": "paused"})
     assert r.status_code == 202, r.text
     assert isinstance(r.json(), str)
-    st = _wait(http, name, "Paused")
+    st = wait_status(http, name, "Paused")
     assert st["deployment_desired_status"] == "Paused"
     assert st["deployment_resources_status"] == "Provisioned"
     assert http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["state"] == "Paused"
 
     r = http.post(f"/pipelines/{name}/resume")
     assert r.status_code == 202 and isinstance(r.json(), str)
-    _wait(http, name, "Running")
+    wait_status(http, name, "Running")
     assert http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["state"] == "Running"
 
     r = http.post(f"/pipelines/{name}/pause")
     assert r.status_code == 202 and isinstance(r.json(), str)
-    _wait(http, name, "Paused")
+    wait_status(http, name, "Paused")
     assert http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["state"] == "Paused"
 
     r = http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     assert r.status_code == 202 and isinstance(r.json(), str)
-    st = _wait(http, name, "Stopped")
+    st = wait_status(http, name, "Stopped")
     assert st["deployment_desired_status"] == "Stopped"
     assert st["deployment_resources_status"] == "Stopped"
 
@@ -123,7 +120,7 @@ def test_start_default_is_running(http, new_pipeline):
     name = new_pipeline(SQL)
     r = http.post(f"/pipelines/{name}/start")
     assert r.status_code == 202, r.text
-    st = _wait(http, name, "Running")
+    st = wait_status(http, name, "Running")
     assert st["deployment_initial"] == "running"
 
 
@@ -131,7 +128,7 @@ def test_stop_keeps_storage_until_clear(http, new_pipeline):
     """Data survives stop/start (storage InUse); clear empties it (storage Cleared)."""
     name = new_pipeline(SQL)
     http.post(f"/pipelines/{name}/start")
-    _wait(http, name, "Running")
+    wait_status(http, name, "Running")
     tok = push(http, name, "t", [{"insert": {"id": 11, "v": "a"}}, {"insert": {"id": 1, "v": "b"}}], array="true")
     wait_until(lambda: http.get(f"/pipelines/{name}/completion_status", params={"token": tok}).json()["status"]
                == "complete", what="token")
@@ -140,22 +137,22 @@ def test_stop_keeps_storage_until_clear(http, new_pipeline):
     # stop without force: processes what was acknowledged and keeps the data
     r = http.post(f"/pipelines/{name}/stop", params={"force": "false"})
     assert r.status_code == 202, r.text
-    st = _wait(http, name, "Stopped")
+    st = wait_status(http, name, "Stopped")
     assert st["storage_status"] == "InUse"
 
     http.post(f"/pipelines/{name}/start")
-    _wait(http, name, "Running")
+    wait_status(http, name, "Running")
     assert query_json(http, name, "SELECT * FROM t ORDER BY id") == [{"id": 1, "v": "b"}, {"id": 11, "v": "a"}]
     assert query_json(http, name, "SELECT * FROM big") == [{"id": 11, "v": "a"}]
 
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
-    _wait(http, name, "Stopped")
+    wait_status(http, name, "Stopped")
     r = http.post(f"/pipelines/{name}/clear")
     assert r.status_code == 202, r.text
     wait_until(lambda: _status(http, name)["storage_status"] == "Cleared", what="storage Cleared")
 
     http.post(f"/pipelines/{name}/start")
-    _wait(http, name, "Running")
+    wait_status(http, name, "Running")
     assert query_json(http, name, "SELECT * FROM t") == []
     assert query_json(http, name, "SELECT * FROM big") == []
 
@@ -166,7 +163,7 @@ def test_stop_ends_egress_and_interaction(http, make_pipeline, egress):
     r = http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     assert r.status_code == 202
     rd.wait_done(15)
-    _wait(http, name, "Stopped")
+    wait_status(http, name, "Stopped")
     assert_error(http.get(f"/pipelines/{name}/stats"), 503, "PipelineInteractionNotDeployed")
 
 
@@ -175,7 +172,7 @@ def test_runtime_error_then_dismiss_error(http, make_pipeline):
     name = make_pipeline("CREATE TABLE s (x VARCHAR);\nCREATE VIEW n AS SELECT CAST(x AS INTEGER) AS i FROM s;\n")
     push(http, name, "s", [{"x": "12"}], update_format="raw", array="true")
     push(http, name, "s", [{"x": "not a number"}], update_format="raw", array="true")
-    st = _wait(http, name, "Stopped")
+    st = wait_status(http, name, "Stopped")
     err = st["deployment_error"]
     assert isinstance(err, dict) and set(err) == {"message", "error_code", "details"}, err
     assert err["message"]

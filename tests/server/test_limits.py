@@ -2,24 +2,23 @@
 
 import socket
 import threading
-import time
 
 import httpx
 import orjson
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status, wait_until
 
 
 def test_paused_pipeline_holds_producers_back_with_flat_memory(tmp_path):
     with EngineProcess(tmp_path, "--max-buffered-records", "2000", "--ingress-wait", "60") as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=90)
+        c = eng.client(timeout=90)
         c.put("/pipelines/cap", json={"program_code": "CREATE TABLE t (id BIGINT, s VARCHAR);"
                                                       "CREATE MATERIALIZED VIEW n AS SELECT COUNT(*) AS n FROM t;"})
         c.post("/pipelines/cap/start?initial=paused")
-        while c.get("/pipelines/cap?selector=status").json()["deployment_status"] != "Paused":
-            time.sleep(0.05)
+        wait_status(c, "cap", "Paused")
         rss0 = c.get("/pipelines/cap/stats").json()["global_metrics"]["rss_bytes"]
-        sent, answered = [0], []
+        lock = threading.Lock()
+        accepted, answered = [0], []  # records of the requests answered 200; every answer's status
         stop = threading.Event()
 
         def producer(k):
@@ -27,36 +26,43 @@ def test_paused_pipeline_holds_producers_back_with_flat_memory(tmp_path):
                 i = 0
                 while not stop.is_set():
                     body = b"\n".join(orjson.dumps({"id": k * 10**9 + i + j, "s": "x" * 200}) for j in range(5000))
-                    sent[0] += 5000
                     r = pc.post(f"{eng.url}/v0/pipelines/cap/ingress/t", params={"format": "json", "update_format": "raw"},
                                 content=body)
-                    answered.append(r.status_code)
+                    with lock:
+                        answered.append(r.status_code)
+                        accepted[0] += 5000 if r.status_code == 200 else 0
                     i += 5000
 
         threads = [threading.Thread(target=producer, args=(k,), daemon=True) for k in range(8)]
         for t in threads:
             t.start()
         samples = []
-        for _ in range(15):
-            time.sleep(0.2)
-            gm = c.get("/pipelines/cap/stats").json()["global_metrics"]
+
+        def sample():
+            st = c.get("/pipelines/cap/stats").json()
+            gm = st["global_metrics"]
             samples.append((gm["rss_bytes"], gm["buffered_input_records"], gm["total_input_records"]))
+            return st["inputs"][0]["metrics"]["waiting_requests"]
+
+        # every producer is held back, and stays so over a few more samples
+        wait_until(lambda: sample() == 8, 30, "the 8 producers to be held back")
+        assert all(sample() == 8 for _ in range(5)), samples
         stop.set()
         # Nothing was taken while paused, and the waiting requests did not pile their bodies up in memory.
         assert all(b == 0 and n == 0 for _, b, n in samples), samples
-        assert answered == []
+        with lock:
+            assert answered == []
         assert max(r for r, _, _ in samples) - rss0 < 40 << 20, (rss0, samples)
         c.post("/pipelines/cap/resume")
         for t in threads:
             t.join(120)
-        assert answered and all(s == 200 for s in answered)
-        deadline = time.monotonic() + 60
-        while True:
+            assert not t.is_alive()
+        assert answered and all(s == 200 for s in answered), answered
+
+        def counted():
             r = c.get("/pipelines/cap/query", params={"sql": "SELECT n FROM n", "format": "json"})
-            if orjson.loads(r.text)["n"] == sent[0]:
-                break
-            assert time.monotonic() < deadline, (r.text, sent)
-            time.sleep(0.1)
+            return orjson.loads(r.text)["n"] == accepted[0]
+        wait_until(counted, 60, f"the view to count all {accepted[0]} accepted records", interval=0.1)
 
 
 def test_oversized_body_gets_413_before_it_is_read(tmp_path):
@@ -104,8 +110,6 @@ def test_a_body_cut_short_stores_nothing(http, make_pipeline, engine):
     ok = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},
                    content=b'{"id": -1, "v": "after"}')
     assert ok.status_code == 200, ok.text  # the server still serves
-    token = ok.json()["token"]
-    while http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
-        time.sleep(0.01)
+    wait_processed(http, name, ok.json()["token"])
     r = http.get(f"/pipelines/{name}/query", params={"sql": "SELECT id FROM t", "format": "json"})
     assert [orjson.loads(x)["id"] for x in r.text.splitlines() if x.strip()] == [-1]

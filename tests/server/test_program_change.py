@@ -1,10 +1,8 @@
 """Changing a stopped pipeline's program keeps the tables whose definition did not change, and says which."""
 
-import time
-
 import orjson
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status
 
 V1 = """CREATE TABLE keep (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE change (id INT, v VARCHAR);
@@ -15,13 +13,6 @@ CREATE TABLE fresh (x INT);
 CREATE MATERIALIZED VIEW kv AS SELECT id, v FROM keep WHERE id > 0;"""
 
 
-def _wait(c, status):
-    deadline = time.monotonic() + 20
-    while c.get("/pipelines/pc?selector=status").json()["deployment_status"] != status:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-
-
 def _rows(c, sql):
     r = c.get("/pipelines/pc/query", params={"sql": sql, "format": "json"})
     assert r.status_code == 200, r.text
@@ -30,48 +21,44 @@ def _rows(c, sql):
 
 def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/pc", json={"program_code": V1})
         c.post("/pipelines/pc/start")
-        _wait(c, "Running")
+        wait_status(c, "pc", "Running")
         for t in ("keep", "change"):
             r = c.post(f"/pipelines/pc/ingress/{t}?format=json&update_format=raw", content=b'{"id":1,"v":"a"}\n{"id":2,"v":"b"}')
             assert r.status_code == 200
-        time.sleep(0.5)
+            wait_processed(c, "pc", r.json()["token"])
         assert c.put("/pipelines/pc", json={"program_code": V2}).json()["error_code"] == "UpdateRestrictedToStopped"
         c.post("/pipelines/pc/stop?force=true")
-        _wait(c, "Stopped")
+        wait_status(c, "pc", "Stopped")
         r = c.put("/pipelines/pc", json={"program_code": V2})
         assert r.status_code == 200
         assert c.get("/pipelines/pc").json()["program_info"]["sluice"]["kept_tables"] == ["keep"]
         c.post("/pipelines/pc/start")
-        _wait(c, "Running")
+        wait_status(c, "pc", "Running")
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM keep")) == [1, 2]
         assert _rows(c, "SELECT * FROM change") == []
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM kv")) == [1, 2]
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
-        _wait(c, "Running")
+        c = eng.client()
+        wait_status(c, "pc", "Running")
         assert sorted(x["id"] for x in _rows(c, "SELECT id FROM keep")) == [1, 2]
         assert _rows(c, "SELECT * FROM change") == []  # old log records of the changed table are not replayed
 
 
 def test_a_program_with_errors_keeps_the_stored_data_until_one_compiles(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        import httpx
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/pc", json={"program_code": V1})
         c.post("/pipelines/pc/start")
-        _wait(c, "Running")
+        wait_status(c, "pc", "Running")
         r = c.post("/pipelines/pc/ingress/keep?format=json&update_format=raw", content=b'{"id":1,"v":"a"}')
         token = r.json()["token"]
-        while c.get("/pipelines/pc/completion_status", params={"token": token}).json()["status"] != "complete":
-            time.sleep(0.02)
+        wait_processed(c, "pc", token)
         c.post("/pipelines/pc/stop?force=true")
-        _wait(c, "Stopped")
+        wait_status(c, "pc", "Stopped")
         bad = c.put("/pipelines/pc", json={"program_code": V1 + "\nCREATE VIEW broken AS SELECT nope FROM keep;"})
         assert bad.status_code == 200
         bad = c.get("/pipelines/pc").json()
@@ -80,6 +67,6 @@ def test_a_program_with_errors_keeps_the_stored_data_until_one_compiles(tmp_path
         r = c.get("/pipelines/pc")
         assert r.json()["program_status"] == "Success" and r.json()["program_info"]["sluice"]["kept_tables"] == ["keep"]
         c.post("/pipelines/pc/start")
-        _wait(c, "Running")
+        wait_status(c, "pc", "Running")
         assert [x["id"] for x in _rows(c, "SELECT id FROM keep")] == [1]
         assert c.get("/pipelines/pc/completion_status", params={"token": token}).json()["status"] == "complete"

@@ -12,6 +12,8 @@ import pyarrow.ipc
 import pyarrow.parquet as pq
 import pytest
 
+from webapp.engine.testing import wait_processed, wait_status, wait_until
+
 SQL = """CREATE TABLE q (id INT NOT NULL, name VARCHAR, amount DECIMAL(8, 2), at TIMESTAMP, ok BOOLEAN);
 CREATE MATERIALIZED VIEW qv AS SELECT * FROM q;"""
 ROWS = [
@@ -24,17 +26,13 @@ SELECT = "SELECT * FROM qv ORDER BY id"
 
 @pytest.fixture(scope="module")
 def qp(engine):
-    import httpx
-    import time
-    c = httpx.Client(base_url=engine.url + "/v0", timeout=30)
+    c = engine.client()
     c.put("/pipelines/qformats", json={"program_code": SQL})
     c.post("/pipelines/qformats/start")
-    while c.get("/pipelines/qformats?selector=status").json()["deployment_status"] != "Running":
-        time.sleep(0.05)
+    wait_status(c, "qformats", "Running")
     body = b"\n".join(orjson.dumps(r) for r in ROWS)
-    tok = c.post("/pipelines/qformats/ingress/q?format=json&update_format=raw", content=body).json()["token"]
-    while c.get("/pipelines/qformats/completion_status", params={"token": tok}).json()["status"] != "complete":
-        time.sleep(0.02)
+    wait_processed(c, "qformats", c.post("/pipelines/qformats/ingress/q?format=json&update_format=raw",
+                                         content=body).json()["token"])
     yield c
     c.post("/pipelines/qformats/stop?force=true")
 
@@ -107,10 +105,10 @@ def test_lockdown_refuses(qp, sql):
 
 
 def test_time_series_and_metrics(qp):
-    import time
-    time.sleep(1.2)
-    ts = qp.get("/pipelines/qformats/time_series").json()
-    assert ts["samples"] and ts["samples"][-1]["r"] == 3 and ts["samples"][-1]["t"] <= ts["now"]
+    # samples are taken once a second: wait for one taken after the rows were processed
+    ts = wait_until(lambda: (t := qp.get("/pipelines/qformats/time_series").json())["samples"]
+                    and t["samples"][-1]["r"] == 3 and t, 10, "a time-series sample counting the 3 rows")
+    assert ts["samples"][-1]["t"] <= ts["now"]
     m = qp.get("/metrics")
     assert m.headers["content-type"].startswith("text/plain")
     assert 'sluice_total_processed_records{pipeline="qformats"} 3' in m.text

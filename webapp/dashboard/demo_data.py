@@ -38,6 +38,7 @@ class DemoGenerator:
         self._live: deque[int] = deque()
         self._next_id: int | None = None
         self.pushed = 0
+        self.parked = not enabled  # switched off and done: nothing more will be pushed until it is on again
         self.last_error: str | None = None
         self._rng = random.Random()
 
@@ -61,11 +62,14 @@ class DemoGenerator:
 
     def state(self) -> dict:
         return {"enabled": self.enabled, "pipeline": self.pipeline, "rate": self.rate, "pushed": self.pushed,
-                "error": self.last_error}
+                "parked": self.parked, "error": self.last_error}
 
     def _run(self) -> None:
         while True:
-            self._enabled.wait()
+            if not self._enabled.is_set():
+                self.parked = True  # every push so far was answered: the page may say it has stopped
+                self._enabled.wait()
+            self.parked = False
             try:
                 p = self.upstream.pipeline(self.pipeline)
                 if p.status() != "Running":

@@ -186,10 +186,16 @@ def _fmt_time(v: _dt.time) -> str:
     return v.strftime("%H:%M:%S.%f") if v.microsecond else v.strftime("%H:%M:%S")
 
 
+def _fmt_decimal(v: Decimal) -> str:
+    # Positional with the column's scale ("0.000000000000000001", "0.00"), where str() would write
+    # "1E-18" and "0E-2".
+    return format(v, "f")
+
+
 def json_default(v: Any) -> Any:
     """orjson ``default=``: encodes what orjson does not know the way Feldera does."""
     if isinstance(v, Decimal):
-        return str(v)
+        return _fmt_decimal(v)
     if isinstance(v, _dt.timedelta):
         return str(v)
     raise TypeError(f"cannot encode {type(v).__name__}")
@@ -209,7 +215,7 @@ def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
     if t.type == "DATE":
         return lambda v: None if v is None else v.isoformat()
     if t.type == "DECIMAL":
-        return lambda v: None if v is None else str(v)
+        return lambda v: None if v is None else _fmt_decimal(v)
     if t.type in ("BINARY", "VARBINARY"):
         return lambda v: None if v is None else list(v)  # Feldera writes bytes as an array of numbers
     if t.type == "UUID":

@@ -12,7 +12,7 @@ import datetime as _dt
 import json
 import uuid as _uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any, Callable
 
 import io
@@ -82,7 +82,8 @@ def _int_conv(kind: str) -> Callable[[Any], int]:
 
     def conv(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int):
-            if isinstance(v, float) and v.is_integer():
+            if isinstance(v, float) and v.is_integer() \
+                    or isinstance(v, Decimal) and v.is_finite() and v == v.to_integral_value():
                 v = int(v)
             else:
                 raise RecordError(f"expected an integer ({kind}), found {_show(v)}")
@@ -94,7 +95,8 @@ def _int_conv(kind: str) -> Callable[[Any], int]:
 
 
 def _float_conv(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    # A Decimal comes from a record read exactly because its table has a DECIMAL column (jsonframe.Frame with exact=True).
+    if isinstance(v, bool) or not isinstance(v, (int, float, Decimal)):
         raise RecordError(f"expected a number, found {_show(v)}")
     return float(v)
 
@@ -111,23 +113,43 @@ def _str_conv(v: Any) -> str:
     return v
 
 
+# Python's default context holds 28 digits, fewer than DECIMAL(38, s) needs, and is shared by the whole
+# process: conversions use this one. 39 digits leave room for a carry (9.995 -> 10.00) before the
+# integer-digit check; values are checked for size before they reach it.
+_DEC_CTX = Context(prec=39, rounding=ROUND_HALF_UP, Emax=MAX_EMAX, Emin=MIN_EMIN)
+
+
 def _decimal_conv(precision: int, scale: int) -> Callable[[Any], Decimal]:
+    """Extra fractional digits are rounded to nearest, ties away from zero, as Feldera rounds casts between
+    DECIMAL types; a value with more than ``precision - scale`` integer digits is refused, as Feldera's
+    cast is a runtime error there."""
     quantum = Decimal(1).scaleb(-scale)
     int_digits = precision - scale
 
+    def too_big(v: Any) -> RecordError:
+        return RecordError(f"{_show(v)} does not fit DECIMAL({precision},{scale}): at most {int_digits} digits "
+                           "before the decimal point")
+
     def conv(v: Any) -> Decimal:
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, str, Decimal)):
             raise RecordError(f"expected a decimal number or a string holding one, found {_show(v)}")
         try:
-            d = Decimal(str(v).strip()) if not isinstance(v, int) else Decimal(v)
+            # The constructor is exact whatever the context. "_" is Python's digit separator, not SQL's.
+            if isinstance(v, str) and "_" in v:
+                raise InvalidOperation
+            d = Decimal(v.strip() if isinstance(v, str) else str(v) if isinstance(v, float) else v)
         except InvalidOperation:
             raise RecordError(f"{_show(v)} is not a decimal number") from None
         if not d.is_finite():
             raise RecordError(f"{_show(v)} is not a finite decimal number")
-        d = d.quantize(quantum, rounding=ROUND_HALF_EVEN)
-        if d.adjusted() + 1 > int_digits and d != 0:
-            raise RecordError(f"{v} does not fit DECIMAL({precision},{scale}): at most {int_digits} digits "
-                              "before the decimal point")
+        if d and d.adjusted() >= int_digits:
+            raise too_big(v)
+        try:
+            d = d.quantize(quantum, context=_DEC_CTX)
+        except InvalidOperation:  # not reached after the size check; a record error all the same, never a 500
+            raise too_big(v) from None
+        if d and d.adjusted() >= int_digits:  # rounding carried into one more integer digit
+            raise too_big(v)
         return d
 
     return conv
@@ -164,9 +186,9 @@ def _temporal_conv(kind: str, pandas: bool) -> Callable[[Any], Any]:
                 return parse(v)
             except ValueError:
                 raise RecordError(f"{_show(v)} is not a valid {kind}", suggestion=f"write it like \"{example}\"") from None
-        if pandas and isinstance(v, (int, float)) and not isinstance(v, bool):
+        if pandas and isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
             try:
-                ts = _EPOCH + _dt.timedelta(milliseconds=v)
+                ts = _EPOCH + _dt.timedelta(milliseconds=float(v) if isinstance(v, Decimal) else v)
             except OverflowError:
                 raise RecordError(f"{v} ms since the epoch is out of range for {kind}") from None
             return ts.date() if kind == "DATE" else ts.time() if kind == "TIME" else ts
@@ -237,7 +259,15 @@ def _non_finite(v: NonFinite, column: str | None = None) -> RecordError:
 
 
 def _show(v: Any) -> str:
-    s = orjson.dumps(v, default=str).decode() if not isinstance(v, str) else json.dumps(v)
+    if isinstance(v, str):
+        s = json.dumps(v)
+    elif isinstance(v, (int, Decimal)) and not isinstance(v, bool):
+        s = str(v)
+    else:
+        try:
+            s = orjson.dumps(v, default=str).decode()
+        except TypeError:  # an integer beyond 64 bits, which orjson does not write
+            s = json.dumps(v, default=str)
     return s if len(s) <= 80 else s[:77] + "..."
 
 
@@ -309,6 +339,14 @@ class RowConverter:
         return tuple(vals)
 
 
+def _needs_exact_numbers(table: Relation) -> bool:
+    """A DECIMAL column (or an array of them) needs its JSON numbers as written: orjson reads them as
+    64-bit floats, which keep about 17 of a DECIMAL(38, s)'s digits."""
+    def dec(t: ColumnType) -> bool:
+        return t.type == "DECIMAL" or (t.type == "ARRAY" and dec(t.component))
+    return any(dec(c.type) for c in table.columns)
+
+
 def parse_json_body(body: bytes, table: Relation, *, update_format: str = "insert_delete",
                     array: bool = False, flavor: str = "default") -> ParsedBatch:
     if update_format not in ("raw", "insert_delete", "debezium"):
@@ -364,7 +402,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             ops.append((1, conv.convert(payload["after"])))
         return ops
 
-    frame = Frame(body)
+    frame = Frame(body, exact=_needs_exact_numbers(table))
     for value, line, err in frame:
         if err is not None:
             event += 1
@@ -437,6 +475,11 @@ def _finish_fast(tbl: pa.Table, table: Relation) -> pa.Table | None:
                 return None
         if not c.type.nullable and col.null_count:
             return None
+        if c.type.type == "DECIMAL":
+            try:  # Arrow's reader does not check DECIMAL(38, s)'s integer digits
+                col.validate(full=True)
+            except pa.ArrowInvalid:
+                return None
         cols.append(col)
     return pa.table(cols, schema=pa.schema([pa.field(c.name, c.type.arrow()) for c in table.columns]))
 

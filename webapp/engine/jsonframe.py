@@ -10,6 +10,10 @@ the next line with a new window, so the decoder's error position (counted from t
 never rescans text already read. ``Frame.scanned`` counts the characters the decoders read, which
 stays within a small multiple of the body's size: the ingress stats show it.
 
+With ``exact`` (a table with a DECIMAL column), numbers with a fraction or an exponent are ``Decimal``,
+as written: a line orjson read with a float in it is read again by the exact decoder (only such lines,
+so the work stays linear), and windows are read by the exact decoder.
+
 JSON has no NaN or infinity. ``NaN``, ``Infinity``, ``-Infinity`` (which Python's decoder accepts)
 and numbers too large for a double (``1e400``) become ``NonFinite`` values, which the row converter
 refuses, naming the column, instead of storing something the output could only write as ``null``.
@@ -21,6 +25,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -43,7 +48,20 @@ def _float(text: str) -> Any:
     return v if math.isfinite(v) else NonFinite(text)
 
 
+def _exact_float(text: str) -> Any:
+    return Decimal(text) if math.isfinite(float(text)) else NonFinite(text)
+
+
+def _has_float(v: Any) -> bool:
+    if isinstance(v, float):
+        return True
+    if isinstance(v, dict):
+        return any(_has_float(x) for x in v.values())
+    return isinstance(v, list) and any(_has_float(x) for x in v)
+
+
 _decoder = json.JSONDecoder(parse_float=_float, parse_constant=NonFinite)
+_exact_decoder = json.JSONDecoder(parse_float=_exact_float, parse_constant=NonFinite)
 _WS = " \t\r\n"
 _ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, as decoded with surrogateescape
 
@@ -59,8 +77,10 @@ class FrameError(Exception):
 class Frame:
     """The values of one body: iterate for ``(value, line, error)``; ``scanned`` counts decoder work."""
 
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes, exact: bool = False):
         self.body = body
+        self.exact = exact
+        self._decoder = _exact_decoder if exact else _decoder
         self.scanned = 0
 
     def __iter__(self) -> Iterator[tuple[Any, int, FrameError | None]]:
@@ -98,6 +118,9 @@ class Frame:
             except orjson.JSONDecodeError:
                 pos, line = yield from self._window(text, pos, eol, line)
                 continue
+            if self.exact and _has_float(value):
+                self.scanned += len(raw)
+                value = self._decoder.decode(raw)
             yield value, line, None
             pos, line = eol, line + 1
 
@@ -112,7 +135,7 @@ class Frame:
             if i >= len(window):
                 return base + i, line
             try:
-                value, stop = _decoder.raw_decode(window, i)
+                value, stop = self._decoder.raw_decode(window, i)
             except RecursionError:
                 # Where the value ends is unknown; trying again on each of its lines would cost its depth per
                 # line, so the rest of the window fails with it, and the error says which lines that is.

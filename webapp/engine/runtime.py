@@ -94,6 +94,7 @@ class Runtime:
         self.next_seq = pipeline.batch_seq
         self.processed_seq = pipeline.batch_seq
         self.inflight = 0  # batches in the write-ahead log's queue, not yet durable
+        self.waiting: Counter[str] = Counter()  # per table, ingress requests held back (paused, buffer full)
         self.applied_wal_seq = pipeline.applied_wal_seq  # last log record whose batch the tables hold
         self.marks: list[tuple[int, int]] = []  # (max seq consumed, step), ascending
         self.step = 0
@@ -150,12 +151,18 @@ class Runtime:
         full, so that waiting requests hold no data: their senders are held back by TCP flow control."""
         deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
+        held = 0
         with self.cv:
-            while not self.stopping and ((self.paused and not force) or self.buffered[table] >= cap):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break  # push() raises the precise error
-                self.cv.wait(min(left, 1.0))
+            try:
+                while not self.stopping and ((self.paused and not force) or self.buffered[table] >= cap):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break  # push() raises the precise error
+                    self.waiting[table] += 1 - held  # counted once, for stats (and tests) to see
+                    held = 1
+                    self.cv.wait(min(left, 1.0))
+            finally:
+                self.waiting[table] -= held
         return deadline
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
@@ -508,6 +515,7 @@ class Runtime:
                     # HTTP input ends with each request, as Feldera's per-request HTTP endpoints do.
                     "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": True,
                     "json_scanned_chars": m["json_scanned_chars"],
+                    "waiting_requests": self.waiting[t],
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
             } for t, m in self.inputs.items()]

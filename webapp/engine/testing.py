@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from webapp._serving import ServedProcess
 
 
@@ -36,6 +38,7 @@ class EngineProcess(ServedProcess):
         self.args = list(args)
         self.command_name = command
         self.env = env
+        self._clients: list[httpx.Client] = []
 
     def command(self) -> list[str]:
         port_flag = "--engine-port" if self.command_name == "up" else "--port"
@@ -46,10 +49,50 @@ class EngineProcess(ServedProcess):
         inherited = {k: v for k, v in os.environ.items() if k not in ("SLUICE_API_KEY", "SLUICE_FAULTS")}
         return dict(inherited, PYTHONUNBUFFERED="1", **(self.env or {}))
 
+    def client(self, timeout: float = 30) -> httpx.Client:
+        """An httpx client on ``url + "/v0"``, closed when the ``with`` block of this process ends."""
+        c = httpx.Client(base_url=self.url + "/v0", timeout=timeout)
+        self._clients.append(c)
+        return c
+
     def __exit__(self, *exc) -> None:
         self.stop()
+        while self._clients:
+            self._clients.pop().close()
         if self._tmp is not None:
             self._tmp.cleanup()
+
+
+def wait_until(condition, timeout: float = 10.0, what: str = "the condition", interval: float = 0.02):
+    """Call ``condition()`` until it returns something true and return that; fail naming ``what`` once
+    ``timeout`` seconds have passed. Tests await a state with this instead of sleeping a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_status(http, pipeline: str, status: str, timeout: float = 20.0) -> dict:
+    """Wait until ``pipeline``'s ``deployment_status`` is ``status`` (``http``: an httpx client on ``.../v0``);
+    returns the status object."""
+    def reached():
+        st = http.get(f"/pipelines/{pipeline}", params={"selector": "status"}).json()
+        return st if st.get("deployment_status") == status else None
+    return wait_until(reached, timeout, f"pipeline {pipeline} to be {status}", interval=0.05)
+
+
+def wait_processed(http, pipeline: str, token: str, timeout: float = 60.0) -> dict:
+    """Wait until the input behind completion ``token`` is processed; returns the completion status."""
+    def complete():
+        r = http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token})
+        assert r.status_code == 200, r.text
+        return r.json() if r.json()["status"] == "complete" else None
+    return wait_until(complete, timeout, f"pipeline {pipeline} to process the input of token {token}",
+                      interval=0.01)
 
 
 def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
@@ -58,11 +101,7 @@ def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
     r = http.post(f"/pipelines/{pipeline}/ingress/{table}", params={"format": "json", "update_format": "insert_delete"},
                   content="\n".join(json.dumps(x) for x in records))
     assert r.status_code == 200, r.text
-    token = r.json()["token"]
-    deadline = time.monotonic() + 60
-    while http.get(f"/pipelines/{pipeline}/completion_status", params={"token": token}).json()["status"] != "complete":
-        assert time.monotonic() < deadline, f"pipeline {pipeline} did not process the input within 60 s"
-        time.sleep(0.01)
+    wait_processed(http, pipeline, r.json()["token"])
 
 
-__all__ = ["EngineProcess", "push_and_wait"]
+__all__ = ["EngineProcess", "push_and_wait", "wait_processed", "wait_status", "wait_until"]
