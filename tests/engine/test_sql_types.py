@@ -11,7 +11,6 @@ import uuid
 
 import pytest
 
-from tests.conftest import wait_token
 from webapp.engine.sql import SqlError, compile_program
 from webapp.engine.testing import push_and_wait
 

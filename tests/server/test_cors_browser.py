@@ -4,7 +4,6 @@ import http.server
 import shutil
 import threading
 
-import httpx
 import pytest
 
 from webapp.engine.testing import EngineProcess, wait_status, wait_until

@@ -6,7 +6,6 @@ query stops when its client leaves or its time limit passes."""
 from __future__ import annotations
 
 import socket
-import time
 import urllib.parse
 
 import httpx
@@ -84,14 +83,14 @@ def test_nested_comment_hides_no_delete(http, make_pipeline):
 
 @pytest.mark.parametrize("sql", [
     f"SELECT E'\\'' AS a, * FROM {INTERNAL} --'",
-    f"SELECT E'\\'' AS a, * FROM lv --'",
+    "SELECT E'\\'' AS a, * FROM lv --'",
     f"SELECT * FROM query_table('{INTERNAL}')",
     f"SELECT * FROM query('SELECT * FROM {INTERNAL}')",
     "SELECT * FROM query('SELECT * FROM lv')",
     f'SELECT * FROM "{INTERNAL.upper()}"',
     f"SELECT * FROM memory.main.{INTERNAL}",
     f"WITH {INTERNAL} AS (SELECT * FROM {INTERNAL}) SELECT * FROM {INTERNAL}",
-    f"SELECT * FROM (WITH zz AS (SELECT 1) SELECT * FROM zz), LV",
+    "SELECT * FROM (WITH zz AS (SELECT 1) SELECT * FROM zz), LV",
     "SELECT * FROM lv", "DESCRIBE lv", "SUMMARIZE lv",
     "SELECT * FROM duckdb_tables()", "SELECT * FROM duckdb_views()", "SELECT * FROM duckdb_tables",
     "SELECT sql FROM duckdb_views", "SELECT * FROM information_schema.tables", "SELECT * FROM sqlite_master",
@@ -237,6 +236,6 @@ def test_a_query_past_its_time_limit_is_stopped(tmp_path):
         wait_until(lambda: http.get("/pipelines/q").json()["deployment_status"] == "Running", 30, what="Running")
         d = assert_error(_q(http, "q", LONG), 400, "QueryTimeout")
         assert d["details"] == {"sql": LONG, "timeout_secs": 0.5} and "--query-timeout" in d["message"]
-        d = assert_error(_q(http, "q", f"INSERT INTO t SELECT 1, 'a', count(*) FROM range(1000000000000)"),
+        d = assert_error(_q(http, "q", "INSERT INTO t SELECT 1, 'a', count(*) FROM range(1000000000000)"),
                          400, "QueryTimeout")
         assert query_json(http, "q", "SELECT count(*) AS c FROM t") == [{"c": 0}]
