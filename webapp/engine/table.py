@@ -7,7 +7,9 @@ applied; a delete removes at most as many copies as exist.
 
 A keyed table gets an ART index on its first key column the first time a step touches it, and a
 step deletes the touched keys through it (``DELETE ... WHERE k IN (...)``), so its cost follows the
-number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join is cheaper.
+number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join with an Arrow
+table of the keys is cheaper. A step is one delete of its keys and one insert of its rows; the two
+are netted against each other in Python only when the delete found rows.
 Index names are ``__sluice_ix_<table>_<column>``: incremental views that probe the same column
 share the index.
 """
@@ -90,18 +92,23 @@ class TableApplier:
             con.unregister("__sluice_in")
 
     def _apply_keyed(self, con, ops):
-        final: dict[tuple, tuple | None] = {}
-        for w, row in ops:
-            key = tuple(_freeze(row[i]) for i in self.key_idx)
-            final[key] = row if w > 0 else None
+        if len(self.key_idx) == 1 and not self.has_arrays:
+            i = self.key_idx[0]  # the common case: one plain key column, no tuple per row
+            final1 = {row[i]: (row if w > 0 else None) for w, row in ops}  # the last operation wins
+            keys = [(k,) for k in final1]
+            rows = final1.values()
+        else:
+            final: dict[tuple, tuple | None] = {}
+            for w, row in ops:
+                final[tuple(_freeze(row[i]) for i in self.key_idx)] = row if w > 0 else None
+            keys, rows = list(final), final.values()
         if not self.indexed:
             con.execute(self.index_sql)
             self.indexed = True
-        if len(final) <= KEY_LIST_MAX:
-            old = self._delete_keys(con, list(final))
-        else:
-            old = self._delete_joined(con, list(final))
-        stored = self._insert(con, [r for r in final.values() if r is not None])
+        old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
+        stored = self._insert(con, [r for r in rows if r is not None])
+        if not old:  # new keys only (a bulk load): nothing to net
+            return [], stored
         return _net(old, stored, self._frozen)
 
     def _delete_keys(self, con, keys: list[tuple]) -> list[tuple]:
@@ -115,10 +122,13 @@ class TableApplier:
         return con.execute(sql + " RETURNING *", params).fetchall()
 
     def _delete_joined(self, con, keys: list[tuple]) -> list[tuple]:
-        # Key probe table: one row per touched key, key columns in their slots, the rest NULL.
-        probe = [tuple(_thaw(k[self.key_idx.index(i)]) if i in self.key_idx else None for i in range(self.width))
-                 for k in keys]
-        con.register("__sluice_keys", to_arrow(self.table, probe))
+        """Delete the rows with these keys in one join with a table of the keys (its columns are
+        named after the key columns' positions, ``c<i>``)."""
+        cols = list(zip(*keys))
+        types = self.table.columns
+        con.register("__sluice_keys", pa.table({
+            f"c{i}": pa.array([_thaw(v) for v in col] if self.has_arrays else col, type=types[i].type.arrow())
+            for i, col in zip(self.key_idx, cols)}))
         try:
             return con.execute(
                 f"DELETE FROM {self.name} t USING __sluice_keys k WHERE {self.key_match} RETURNING t.*"
