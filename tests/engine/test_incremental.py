@@ -34,7 +34,7 @@ from webapp.engine.incremental import defer_unread_logs
 from webapp.engine.pipeline import DUCKDB_CONFIG
 from webapp.engine.sql import compile_program, quote
 from webapp.engine.table import TableApplier
-from webapp.engine.view import plan_view
+from webapp.engine.strategy import plan_view
 
 REL_TOL = 1e-9
 LONG = os.environ.get("SLUICE_LONG_TESTS") == "1"

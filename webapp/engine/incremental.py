@@ -36,6 +36,7 @@ from .ivm_expr import Ctx, Unsupported
 from .ivm_ops import Node, Select, Source, consolidate
 from .ivm_plan import plan_query
 from .sql import quote
+from .view import RecomputeView
 
 log = logging.getLogger("sluice.engine")
 
@@ -139,7 +140,6 @@ def _own_exact(node: Node) -> bool:
 def _contents_of(ctx: Ctx, rel: Relation) -> str:
     a = ctx.views.get(rel.name)
     if a is None:
-        from .view import RecomputeView
         return RecomputeView(rel).contents_sql()
     return a.contents_sql
 

@@ -37,7 +37,7 @@ from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
 from .table import TableApplier
-from .view import plan_view
+from .strategy import plan_view
 
 log = logging.getLogger("sluice.engine")
 
