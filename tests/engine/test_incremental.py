@@ -28,7 +28,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.engine import incremental, ivm_agg, ivm_ops
+from webapp.engine import incremental
+from webapp.engine.ivm import agg as ivm_agg
+from webapp.engine.ivm import ops as ivm_ops
 from webapp.engine import table as table_mod
 from webapp.engine.incremental import defer_unread_logs
 from webapp.engine.pipeline import DUCKDB_CONFIG

@@ -17,7 +17,7 @@ import heapq
 import math
 from decimal import Context, Decimal
 
-from .ivm_ops import NAN, TypeInfo
+from .ops import NAN, TypeInfo
 
 _CTX = Context(prec=120)
 

@@ -1,4 +1,4 @@
-"""GROUP BY: per group, a row count and one accumulator per aggregate (``ivm_acc``).
+"""GROUP BY: per group, a row count and one accumulator per aggregate (``acc``).
 
 Groups are loaded lazily. When the pipeline starts, and for a step whose change is large next to
 the aggregate's input, DuckDB computes the groups' values itself (one vectorized GROUP BY over the
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from .ivm_acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
-from .ivm_ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, canonizer, consolidate
+from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
+from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, canonizer, consolidate
 
 # A step takes the DuckDB path when Python would touch more row-aggregates than DuckDB scans rows
 # of input, weighted by these relative costs, and is not small.
