@@ -183,7 +183,7 @@ def _latencies(c, name, readers: dict, rows_of_step: list) -> list[float]:
 
 def percentile(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def engine_run(eng: EngineProcess, views: list[str], rows: int, steps: tuple[int, int] | None) -> dict:
@@ -257,8 +257,8 @@ def reference(rows: int, views: list[str], tmp: Path) -> dict:
     path, cpath = tmp / "orders.json", tmp / "customers.json"
     if not path.exists():
         with open(path, "wb") as f:
-            for lo in range(0, rows, PER_REQUEST):
-                f.write(b"\n".join(orjson.dumps(order(i)) for i in range(lo, min(lo + PER_REQUEST, rows))) + b"\n")
+            f.writelines(b"\n".join(orjson.dumps(order(i)) for i in range(lo, min(lo + PER_REQUEST, rows))) + b"\n"
+                         for lo in range(0, rows, PER_REQUEST))
         cpath.write_bytes(b"\n".join(orjson.dumps(customer(i)) for i in range(CUSTOMERS)) + b"\n")
     bodies = {v: VIEWS[v].split(" AS ", 1)[1].rstrip(";") for v in views}
     best = None
