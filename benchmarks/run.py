@@ -1,4 +1,5 @@
-"""The whole benchmark suite in one command: ingress, live latency, fan-out, isolation and browser rendering.
+"""The whole benchmark suite in one command: ingress, live latency, fan-out, isolation, browser rendering and the
+incremental views' workload.
 
     python benchmarks/run.py [--smoke] [--json benchmarks/results/run.json] [--parts ingress,latency,...]
 
@@ -31,11 +32,14 @@ sys.path.insert(0, str(HERE.parent))
 import bench_ingress  # noqa: E402
 import bench_live  # noqa: E402
 import bench_render  # noqa: E402
+import bench_workload  # noqa: E402
+
 from webapp.dashboard.testing import DashboardProcess  # noqa: E402
 from webapp.engine.testing import EngineProcess  # noqa: E402
 
-PARTS = ["ingress", "upload", "latency", "fanout", "isolation", "browser"]
+PARTS = ["ingress", "upload", "latency", "fanout", "isolation", "browser", "workload"]
 UPLOAD_MB = 50  # the upload part's file size in the full run
+WORKLOAD_ROWS = 100_000  # the workload part's orders in the full run (10^6 with bench_workload.py alone)
 
 
 class NotAvailable(Exception):
@@ -160,8 +164,36 @@ def part_browser(ctx) -> tuple[dict, list]:
     ]
 
 
+def part_workload(ctx) -> tuple[dict, list]:
+    """Issue 19's workload (``bench_workload.py``): ingest, update latency and memory of three views."""
+    if ctx["smoke"]:
+        r = bench_workload.run(5_000, steps=(3, 5), engine=ctx["engine"])
+    else:
+        r = bench_workload.run(WORKLOAD_ROWS, engine=ctx["engine"])
+    bench_workload.print_table(r)
+    rows = []
+    for c in r["cases"]:
+        views = "+".join(c["views"])
+        target = 0.25 if len(c["views"]) > 1 else 0.5
+        w1 = f"{c['w1_rows_per_s']:,.0f} ({c['x_reference']:.3f}x)"
+        rows.append(("workload", f"W1 {views} rows/s (x DuckDB)", w1, f">= {target}x ref",
+                     c["x_reference"] >= target, _num(c["w1_rows_per_s"])))
+        if "w2_ms" in c:
+            p50, p95 = bench_workload.percentile(c["w2_ms"], 50), bench_workload.percentile(c["w2_ms"], 95)
+            rows.append(("workload", "W2 100 upserts, POST to egress p50 / p95 ms", f"{p50:.1f} / {p95:.1f}",
+                         "<= 15 / 40 ms", p50 <= 15 and p95 <= 40, _num(p95)))
+            p50, p99 = bench_workload.percentile(c["w3_ms"], 50), bench_workload.percentile(c["w3_ms"], 99)
+            rows.append(("workload", "W3 one insert, POST to egress p50 / p99 ms", f"{p50:.1f} / {p99:.1f}",
+                         "<= 5 / 20 ms", p50 <= 5 and p99 <= 20, _num(p99)))
+        ratio = c["w4_rss_mib"] / max(c["reference"]["rss_mib"], 1)
+        rows.append(("workload", f"W4 {views} engine RSS MiB (x DuckDB)", f"{c['w4_rss_mib']:.0f} ({ratio:.1f}x)",
+                     "<= 2x DuckDB", ratio <= 2, _num(c["w4_rss_mib"])))
+    return r, rows
+
+
 RUNNERS = {"ingress": part_ingress, "upload": part_upload, "latency": part_latency, "fanout": part_fanout,
-           "isolation": part_isolation, "browser": part_browser}
+           "isolation": part_isolation, "browser": part_browser,
+           "workload": part_workload}
 
 
 def main() -> int:
@@ -182,7 +214,7 @@ def main() -> int:
                                             "loadavg_start": os.getloadavg()}, "parts": {}}
     summary: list = []
     failed = False
-    needs_engine = any(p in parts for p in ("ingress", "latency", "fanout", "isolation", "browser"))
+    needs_engine = any(p in parts for p in ("ingress", "latency", "fanout", "isolation", "browser", "workload"))
     engine = EngineProcess(None, "--keepalive", "3").start() if needs_engine else None
     tmp = tempfile.TemporaryDirectory(prefix="sluice-bench-run-")
     ctx = {"smoke": a.smoke, "engine": engine, "tmp": tmp.name}

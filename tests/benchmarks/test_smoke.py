@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = {"ingress", "upload", "latency", "fanout", "isolation", "browser"}
+PARTS = {"ingress", "upload", "latency", "fanout", "isolation", "browser", "workload"}
 MAY_BE_MISSING = {"browser"}  # no Chromium on this machine
 
 

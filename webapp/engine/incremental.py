@@ -1,9 +1,9 @@
 """Incremental view maintenance: a step costs what the change costs, not what the data costs.
 
 ``plan_incremental(view, program)`` returns an ``IncrementalView`` when every construct of the view
-body is maintained (see ``ivm_plan``), else None and the view is recomputed. An incremental view
+body is maintained (see ``ivm.plan``), else None and the view is recomputed. An incremental view
 turns the step's changes of the relations it reads into its own change by running them through a
-tree of operators (``ivm_ops``, ``ivm_agg``): DuckDB evaluates the view's expressions on the changed
+tree of operators (``ivm.ops``, ``ivm.agg``): DuckDB evaluates the view's expressions on the changed
 rows only; joins probe the other side by key (an ART index on a stored table, or an in-memory
 index of an earlier view); GROUP BY keeps per-group accumulators, and hands changes too large for
 Python to DuckDB; DISTINCT keeps row counts. See docs/incremental.md.
@@ -31,11 +31,12 @@ import weakref
 import pyarrow as pa
 
 from .catalog import Relation
-from .ivm_agg import Aggregate
-from .ivm_expr import Ctx, Unsupported
-from .ivm_ops import Node, Select, Source, consolidate
-from .ivm_plan import plan_query
+from .ivm.agg import Aggregate
+from .ivm.expr import Ctx, Unsupported
+from .ivm.ops import Node, Select, Source, consolidate
+from .ivm.plan import plan_query
 from .sql import quote
+from .view import RecomputeView
 
 log = logging.getLogger("sluice.engine")
 
@@ -139,7 +140,6 @@ def _own_exact(node: Node) -> bool:
 def _contents_of(ctx: Ctx, rel: Relation) -> str:
     a = ctx.views.get(rel.name)
     if a is None:
-        from .view import RecomputeView
         return RecomputeView(rel).contents_sql()
     return a.contents_sql
 

@@ -32,7 +32,7 @@ from .ingress import encode_ops, ingest_answer, parse_body
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
 from .table import to_arrow
-from .view import plan_view
+from .strategy import plan_view
 
 log = logging.getLogger("sluice.engine")
 

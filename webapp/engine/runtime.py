@@ -38,8 +38,8 @@ from .sql import quote
 from .incremental import defer_unread_logs
 from .logbuf import bind as bind_log
 from .table import TableApplier
+from .strategy import plan_view
 from .transaction import Transaction
-from .view import plan_view
 
 log = logging.getLogger("sluice.engine")
 

@@ -7,7 +7,9 @@ applied; a delete removes at most as many copies as exist.
 
 A keyed table gets an ART index on its first key column the first time a step touches it, and a
 step deletes the touched keys through it (``DELETE ... WHERE k IN (...)``), so its cost follows the
-number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join is cheaper.
+number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join with an Arrow
+table of the keys is cheaper. A step is one delete of its keys and one insert of its rows; the two
+are netted against each other in Python only when the delete found rows.
 Index names are ``__sluice_ix_<table>_<column>``: incremental views that probe the same column
 share the index.
 """
@@ -95,24 +97,30 @@ class TableApplier:
         if not self.indexed:
             con.execute(self.index_sql)
             self.indexed = True
-        stored: dict[tuple, tuple] = {}
-        updated = [self._key(row) for w, row in ops if w == UPDATE]
-        if updated:
-            stored = {self._key(r): r for r in self._select_keys(con, list(dict.fromkeys(updated)))}
-        final: dict[tuple, tuple | None] = {}
-        for w, row in ops:
-            key = self._key(row)
-            if w == UPDATE:
-                cur = final[key] if key in final else stored.get(key)
-                if cur is None:
-                    continue  # no row has the key: there is nothing to update (as in Feldera)
-                row, w = tuple(c if v is KEEP else v for c, v in zip(cur, row)), 1
-            final[key] = row if w > 0 else None
-        if len(final) <= KEY_LIST_MAX:
-            old = self._delete_keys(con, list(final))
+        if len(self.key_idx) == 1 and not self.has_arrays and not any(w == UPDATE for w, _ in ops):
+            i = self.key_idx[0]  # the common case: one plain key column, no tuple per row
+            final1 = {row[i]: (row if w > 0 else None) for w, row in ops}  # the last operation wins
+            keys = [(k,) for k in final1]
+            rows = final1.values()
         else:
-            old = self._delete_joined(con, list(final))
-        stored = self._insert(con, [r for r in final.values() if r is not None])
+            stored: dict[tuple, tuple] = {}
+            updated = [self._key(row) for w, row in ops if w == UPDATE]
+            if updated:
+                stored = {self._key(r): r for r in self._select_keys(con, list(dict.fromkeys(updated)))}
+            final: dict[tuple, tuple | None] = {}
+            for w, row in ops:
+                key = self._key(row)
+                if w == UPDATE:
+                    cur = final[key] if key in final else stored.get(key)
+                    if cur is None:
+                        continue  # no row has the key: there is nothing to update (as in Feldera)
+                    row, w = tuple(c if v is KEEP else v for c, v in zip(cur, row)), 1
+                final[key] = row if w > 0 else None
+            keys, rows = list(final), final.values()
+        old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
+        stored = self._insert(con, [r for r in rows if r is not None])
+        if not old:  # new keys only (a bulk load): nothing to net
+            return [], stored
         return _net(old, stored, self._frozen)
 
     def _key(self, row: tuple) -> tuple:
@@ -138,10 +146,13 @@ class TableApplier:
         return con.execute(f"DELETE FROM {self.name} WHERE " + sql + " RETURNING *", params).fetchall()
 
     def _delete_joined(self, con, keys: list[tuple]) -> list[tuple]:
-        # Key probe table: one row per touched key, key columns in their slots, the rest NULL.
-        probe = [tuple(_thaw(k[self.key_idx.index(i)]) if i in self.key_idx else None for i in range(self.width))
-                 for k in keys]
-        con.register("__sluice_keys", to_arrow(self.table, probe))
+        """Delete the rows with these keys in one join with a table of the keys (its columns are
+        named after the key columns' positions, ``c<i>``)."""
+        cols = list(zip(*keys))
+        types = self.table.columns
+        con.register("__sluice_keys", pa.table({
+            f"c{i}": pa.array([_thaw(v) for v in col] if self.has_arrays else col, type=types[i].type.arrow())
+            for i, col in zip(self.key_idx, cols)}))
         try:
             return con.execute(
                 f"DELETE FROM {self.name} t USING __sluice_keys k WHERE {self.key_match} RETURNING t.*"

@@ -3,12 +3,11 @@
 Strategy ``recompute``: after the step's table changes, the view is evaluated again and compared with
 its stored contents (``EXCEPT ALL`` both ways, so duplicates count). DuckDB runs with one thread, so
 a floating-point aggregate over unchanged input gives the same bits every time and unchanged rows
-never show up as spurious updates. Incremental strategies plug in behind the same two methods.
+never show up as spurious updates. Incremental strategies plug in behind the same two methods;
+``strategy.plan_view`` picks one per view.
 """
 
 from __future__ import annotations
-
-import os
 
 from .catalog import Relation
 from .sql import quote
@@ -50,14 +49,4 @@ class RecomputeView:
         """Nothing kept back: the stored contents are complete after every step."""
 
 
-def plan_view(view: Relation, program) -> "RecomputeView":
-    """The maintenance strategy for ``view``: incremental where the engine can, else recompute.
-
-    ``SLUICE_INCREMENTAL=0`` in the environment makes every view recompute (for comparisons)."""
-    if os.environ.get("SLUICE_INCREMENTAL", "1") == "0":
-        return RecomputeView(view)
-    from .incremental import plan_incremental
-    return plan_incremental(view, program) or RecomputeView(view)
-
-
-__all__ = ["RecomputeView", "plan_view"]
+__all__ = ["RecomputeView"]

@@ -4,7 +4,9 @@ An accumulator takes weighted values (a delete is weight -1) and gives the aggre
 the type DuckDB gives it: COUNT -> int, SUM of integers -> int (HUGEINT), SUM of DECIMAL(p,s) ->
 Decimal with scale s, SUM/AVG of floats and every AVG -> float. Sums are kept exactly (integers,
 scaled integers for DECIMAL, and for DOUBLE/REAL integers in units of 2**-1074, the smallest
-double), so deleting a value leaves no rounding residue. MIN/MAX keep a count per distinct value
+double), so deleting a value leaves no rounding residue. A DOUBLE sum loaded from DuckDB is exact
+too: DuckDB sums each value as a HUGEINT scaled to its exponent bucket (``_exact_sum_sql``), and
+Python adds the few bucket sums (``exact_sum_units``). MIN/MAX keep a count per distinct value
 and a heap with lazy deletion; ``_Extreme`` and ``_Stale`` stand in for groups loaded from a
 DuckDB summary and raise ``Reload`` when a change needs the whole group again.
 """
@@ -15,7 +17,7 @@ import heapq
 import math
 from decimal import Context, Decimal
 
-from .ivm_ops import NAN, TypeInfo
+from .ops import NAN, TypeInfo
 
 _CTX = Context(prec=120)
 
@@ -24,6 +26,27 @@ class Reload(Exception):
     """Raised by an accumulator that cannot take a change without seeing the whole group."""
 _SCALE = 1 << 1074
 _INF = float("inf")
+
+
+# A finite double x = M * 2**(E-52) (|M| < 2**53) goes to bucket B = 32 * floor(E / 32) and is
+# summed as the integer x * 2**(53 - B): exact for every E in [B - 1, B + 32] (so log2 may be off by
+# one), below 2**86, so a HUGEINT sum of up to 2**41 rows cannot overflow. The power is applied in
+# two halves, each a power of two that is a normal double, so neither rounds nor overflows.
+_BUCKET = 32
+_SHIFT = 53
+
+
+def _exact_sum_sql(x: str) -> tuple[str, str]:
+    """SQL for a finite DOUBLE ``x``: its bucket (INTEGER) and its scaled integer value (HUGEINT)."""
+    b = f"CASE WHEN {x} = 0 THEN 0 ELSE (floor(log2(abs({x})) / {_BUCKET}) * {_BUCKET})::INTEGER END"
+    return b, f"({x} * pow(2.0, ({_SHIFT} - __b) // 2) * pow(2.0, ({_SHIFT} - __b) - ({_SHIFT} - __b) // 2))::HUGEINT"
+
+
+def exact_sum_units(bucket: int, m: int) -> int:
+    """A bucket's sum from ``_exact_sum_sql`` in units of 2**-1074 (exact: the lowest buckets hold
+    multiples of the shifted-out power of two)."""
+    sh = bucket - _SHIFT + 1074
+    return m << sh if sh >= 0 else m >> -sh
 
 
 def _f2i(x: float) -> int:
@@ -318,8 +341,8 @@ class AggSpec:
             return [f"count({x})" + self._filter()]
         if k in ("min", "max"):
             return [f"{k}({x})" + self._filter(), "count(*)" + self._filter(f"{x} = __e{i}")]
-        if self.in_type.kind == "float":
-            return [f"sum({x})" + self._filter(f"isfinite({x})"), f"count({x})" + self._filter(),
+        if self.in_type.kind == "float":  # the finite part comes exactly from ``_exact_sum_sql``
+            return ["NULL", f"count({x})" + self._filter(),
                     "count(*)" + self._filter(f"{x} = 'infinity'::DOUBLE"),
                     "count(*)" + self._filter(f"{x} = '-infinity'::DOUBLE"),
                     "count(*)" + self._filter(f"isnan({x})")]
@@ -349,9 +372,20 @@ class AggSpec:
 
     def needs_values(self) -> bool:
         """Whether a complete load needs the argument's values (a count per value), not a summary:
-        MIN/MAX and DISTINCT keep per-value counts, and a DOUBLE sum is only exact from the values."""
-        return self.kind in ("min", "max") or self.distinct or (
-            self.kind in ("sum", "avg") and self.in_type.kind == "float")
+        MIN/MAX and DISTINCT keep per-value counts."""
+        return self.kind in ("min", "max") or self.distinct
+
+    def float_sum(self) -> bool:
+        """A SUM/AVG of DOUBLE/REAL loaded from a summary: its finite part comes from ``_exact_sum_sql``."""
+        return self.kind in ("sum", "avg") and self.in_type.kind == "float" and not self.distinct
+
+    def exact_sum_query(self, src: str, gsel: str) -> str:
+        """Per group and bucket, the scaled integer sum of the finite values (``_exact_sum_sql``)."""
+        x = f"__c{self.arg}"
+        b, m = _exact_sum_sql(x)
+        cond = " AND ".join([f"isfinite({x})"] + ([f"__c{self.filt}"] if self.filt is not None else []))
+        return (f"SELECT {gsel}__b, sum({m}) FROM (SELECT *, {b} AS __b FROM {src}) AS __sluice_v "
+                f"WHERE {cond} GROUP BY ALL")
 
     def values_sql(self) -> str:
         """Condition selecting the rows whose argument value counts toward this aggregate."""
@@ -382,4 +416,4 @@ class AggSpec:
         return _Distinct(acc) if self.distinct else acc
 
 
-__all__ = ["AggSpec", "AGG_KINDS", "ORDERABLE", "Reload"]
+__all__ = ["AggSpec", "AGG_KINDS", "ORDERABLE", "Reload", "exact_sum_units"]

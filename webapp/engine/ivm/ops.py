@@ -6,14 +6,14 @@ column order, ``weight`` a non-zero int (+n: n copies appear, -n: n copies go). 
 in this step, and returns its own change. Scalar SQL (filters, projections, group keys, aggregate
 arguments) is always evaluated by DuckDB on the changed rows only, so values and types are exactly
 what DuckDB gives when it evaluates the view; Python only moves rows and keeps the state: indexes
-for joins (``IndexSide``) and per-group accumulators (``ivm_agg``). A join side that is a stored
+for joins (``IndexSide``) and per-group accumulators (``agg``). A join side that is a stored
 table is not copied at all: it is probed through a DuckDB ART index on the join column
 (``TableSide``), so a step reads the matching rows only.
 
 Every operator can also say what its full current contents are, as SQL over the relations the view
 reads (``sql()``, columns ``__c0, __c1, ...``). State is built from that SQL when a pipeline starts
 (``init``), so start-up is DuckDB's vectorized work plus loading what must be held, and GROUP BY
-uses it to recompute the groups a large change touches (see ``ivm_agg``).
+uses it to recompute the groups a large change touches (see ``agg``).
 
 NaN is one value in DuckDB (``NaN = NaN``, one group); Python's ``float('nan')`` objects are all
 unequal, so every float that enters Python state is canonicalised to one NaN object first.
@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from .sql import quote
+from ..sql import quote
 
 NAN = float("nan")
 # Above this many distinct keys a probe becomes one semi-join (a scan) instead of an IN-list

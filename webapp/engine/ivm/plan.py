@@ -1,4 +1,4 @@
-"""From a view body to a tree of ``ivm_ops`` operators, using DuckDB's own parser.
+"""From a view body to a tree of ``ops`` operators, using DuckDB's own parser.
 
 The body is parsed by ``json_serialize_sql`` (DuckDB's AST as JSON). The planner accepts SELECT
 blocks made of: a FROM of tables, views and subqueries joined by inner or outer equi-joins; WHERE;
@@ -15,11 +15,11 @@ finished plan must produce exactly the column types DuckDB gives the view, or it
 
 from __future__ import annotations
 
-from .ivm_agg import AGG_KINDS, Aggregate, AggSpec
-from .ivm_expr import (Ctx, Scope, Unsupported, check_expr, colref, conj, conjuncts, expr_key, is_agg, plain_pos,
+from .agg import AGG_KINDS, Aggregate, AggSpec
+from .expr import (Ctx, Scope, Unsupported, check_expr, colref, conj, conjuncts, expr_key, is_agg, plain_pos,
                        positional, walk)
-from .ivm_ops import Distinct, IndexSide, Join, Node, Select, Source, TableSide, TypeInfo, UnionAll
-from .sql import quote
+from .ops import Distinct, IndexSide, Join, Node, Select, Source, TableSide, TypeInfo, UnionAll
+from ..sql import quote
 
 
 def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, out_types: list[TypeInfo],

@@ -1,4 +1,4 @@
-"""GROUP BY: per group, a row count and one accumulator per aggregate (``ivm_acc``).
+"""GROUP BY: per group, a row count and one accumulator per aggregate (``acc``).
 
 Groups are loaded lazily. When the pipeline starts, and for a step whose change is large next to
 the aggregate's input, DuckDB computes the groups' values itself (one vectorized GROUP BY over the
@@ -7,16 +7,17 @@ is held. The first small step that touches an unloaded group loads it from DuckD
 step's input is in place: from its input rows when they are few (exact, complete state), else
 from a summary (counts, exact sums, each MIN/MAX extreme and how often it occurs; DISTINCT
 aggregates are then recomputed whenever the group changes). From then on the group is maintained
-row by row. At start-up, inputs up to ``COMPLETE_MAX_ROWS`` rows are loaded completely at once.
-A DOUBLE sum loaded from a summary starts from DuckDB's own sum, and keeps its rounding error.
+row by row. At start-up, inputs up to ``COMPLETE_MAX_ROWS`` rows are loaded completely at once;
+during a step only DISTINCT aggregates are loaded with a count per value. A DOUBLE sum loaded
+from a summary is exact: DuckDB adds the values as scaled HUGEINTs per exponent bucket.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from .ivm_acc import AGG_KINDS, ORDERABLE, AggSpec, Reload
-from .ivm_ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, canonizer, consolidate
+from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
+from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, canonizer, consolidate
 
 # A step takes the DuckDB path when Python would touch more row-aggregates than DuckDB scans rows
 # of input, weighted by these relative costs, and is not small.
@@ -130,15 +131,17 @@ class Aggregate(Node):
             out[row[:m]] = (r[m], row)
         return out
 
-    def _load(self, con, keys: list | None, complete: bool) -> None:
+    def _load(self, con, keys: list | None, complete: bool, extremes: bool = False) -> None:
         """Load the state of groups ``keys`` (None: all) as it is now, after this step's input.
 
-        ``complete``: MIN/MAX/DISTINCT get a count per value; else just each extreme and its count."""
+        ``complete``: MIN/MAX/DISTINCT get a count per value; else just each extreme and its count.
+        ``extremes``: MIN/MAX keep just the extreme even so (a count per value costs a Python
+        operation per distinct value; an extreme is read again only when its last copy goes)."""
         m = self.ngroup
         g = self._gcols()
         part = f"PARTITION BY {g}" if m else ""
         specs = self.specs
-        full = [complete and s.needs_values() for s in specs]
+        full = [complete and s.needs_values() and not (extremes and s.kind in ("min", "max")) for s in specs]
         wins = [w for i, s in enumerate(specs) if not full[i] and (w := s.window_sql(i, part))]
         cols = [c for i, s in enumerate(specs)
                 for c in (["NULL"] * s.summary_width() if full[i] else s.summary_sql(i))]
@@ -169,10 +172,20 @@ class Aggregate(Node):
         for grp in want.values():  # no rows left in the group
             grp.n = 0
             grp.accs = [s.new() for s in specs]
+        gsel = f"{g}, " if m else ""
+        for i, s in enumerate(specs):
+            if full[i] or not s.float_sum():
+                continue
+            for r in self._restricted(con, restrict, lambda src, s=s: s.exact_sum_query(src, gsel)):
+                k = r[:m]
+                if self.gcanon:
+                    k = self.gcanon(k)
+                grp = loaded.get(k)
+                if grp is not None:
+                    grp.accs[i].s += exact_sum_units(r[m], r[m + 1])
         for i, s in enumerate(specs):
             if not full[i]:
                 continue
-            gsel = f"{g}, " if m else ""
             vcanon = canonizer([s.in_type])
 
             def vquery(src, s=s, gsel=gsel):
@@ -262,7 +275,7 @@ class Aggregate(Node):
             if rows <= RAW_LOAD_MAX_ROWS:
                 self._load_rows(con, need)
             else:
-                self._load(con, need, rows <= COMPLETE_MAX_ROWS)
+                self._load(con, need, rows <= COMPLETE_MAX_ROWS, extremes=True)
         out = []
         for g, grp in touched.items():
             old = grp.out

@@ -16,7 +16,7 @@ import re
 import duckdb
 import pyarrow as pa
 
-from .ivm_ops import TypeInfo
+from .ops import TypeInfo
 
 
 class Unsupported(Exception):

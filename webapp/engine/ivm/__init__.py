@@ -1,0 +1,17 @@
+"""The incremental engine's parts: a view body planned into a tree of operators that step on changes.
+
+| module | concept |
+|---|---|
+| ``plan`` | a view's body (DuckDB's parse tree) to a tree of operators, or ``Unsupported`` |
+| ``ops`` | the operators: sources, projections/filters, joins, UNION, DISTINCT; changes as ``(row, weight)`` |
+| ``agg`` | GROUP BY and global aggregates: per-group state, loads from DuckDB, large changes in DuckDB |
+| ``acc`` | one aggregate's accumulator (exact sums, MIN/MAX with retraction) and its DuckDB summaries |
+| ``expr`` | expressions: checked, rewritten to column positions, evaluated by DuckDB on changed rows |
+
+``webapp.engine.incremental`` puts them behind the view interface the runtime steps, and
+``webapp.engine.strategy`` chooses between it and recomputation.
+"""
+
+from .plan import plan_query
+
+__all__ = ["plan_query"]
