@@ -309,14 +309,14 @@ def test_generated_rows_survive_kill_9_exactly_once(tmp_path, workers):
                {"workers": workers, "plan": [{"limit": 400, "rate": 100, "worker_chunk_size": 10 * workers,
                                               "fields": {"v": {"strategy": "word"}}}]})
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         assert c.put("/pipelines/k", json={"program_code": sql}).status_code == 201
         assert c.post("/pipelines/k/start").status_code == 202
         _wait(c, "k", lambda s: s["global_metrics"]["total_processed_records"] >= 100, "the first rows")
         eng.kill()
     for _ in range(2):  # once mid-way, once after the connector had ended its input
         with EngineProcess(tmp_path) as eng:
-            c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+            c = eng.client()
             _wait(c, "k", lambda s: s["global_metrics"]["pipeline_complete"], "completion after restart")
             assert _rows(eng.url, "k", "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d, MIN(id) AS lo, "
                                        "MAX(id) AS hi FROM k") == [{"n": 400, "d": 400, "lo": 0, "hi": 399}]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
 from webapp.engine.testing import EngineProcess, push_and_wait
@@ -70,7 +69,7 @@ def test_checkpoint_refusals(http, make_pipeline, new_pipeline):
 
 def test_a_requested_checkpoint_survives_a_crash(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/ck", json={"name": "ck", "program_code": SQL})
         c.post("/pipelines/ck/start")
         deadline = time.monotonic() + 20
@@ -83,7 +82,7 @@ def test_a_requested_checkpoint_survives_a_crash(tmp_path):
         listed = c.get("/pipelines/ck/checkpoints").json()
         eng.kill()  # SIGKILL: only the checkpoint and the log survive
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         deadline = time.monotonic() + 20
         while c.get("/pipelines/ck").json()["deployment_status"] != "Running":
             assert time.monotonic() < deadline

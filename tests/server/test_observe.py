@@ -87,7 +87,7 @@ def test_logs_of_an_unknown_pipeline(http):
 
 def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(tmp_path):
     with EngineProcess(tmp_path, "--log-lines", "4") as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         c.put("/pipelines/lg", json={"name": "lg", "program_code": SQL})
         for action, status in (("start", "Running"), ("stop?force=true", "Stopped"), ("start", "Running")):
             assert c.post(f"/pipelines/lg/{action}").status_code == 202
@@ -104,7 +104,7 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         old.close()
         push_and_wait(c, "lg", "t", [{"insert": {"id": 1, "x": 1}}])
     with EngineProcess(tmp_path) as eng:  # the same data: the pipeline comes back running
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         _wait(c, "lg", "Running")
         rd = LogReader(eng.url, "lg", f"{epoch}:{first}")
         assert rd.resp.headers["feldera-logs-epoch"] != epoch and rd.resp.headers["feldera-logs-seq"] == "0"

@@ -173,7 +173,7 @@ def test_every_statement_kind_changes_nothing(http, make_pipeline):
 
 def _running_engine(data_dir):
     eng = EngineProcess(data_dir).start()
-    http = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+    http = eng.client()
     return eng, http
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import httpx
 import orjson
 import pytest
 
@@ -84,7 +83,7 @@ def test_debezium_update_format(http, make_pipeline):
 
 def test_updates_survive_a_crash(tmp_path):
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         assert c.put("/pipelines/u", json={"program_code": SQL}).status_code == 201
         c.post("/pipelines/u/start")
         wait_until(lambda: c.get("/pipelines/u").json()["deployment_status"] == "Running", 20, what="running")
@@ -98,7 +97,7 @@ def test_updates_survive_a_crash(tmp_path):
         before = _users(c, "u")
         eng.kill()
     with EngineProcess(tmp_path) as eng:
-        c = httpx.Client(base_url=eng.url + "/v0", timeout=30)
+        c = eng.client()
         wait_until(lambda: c.get("/pipelines/u").json()["deployment_status"] == "Running", 30, what="restarted")
         assert before == [{"id": 1, "name": "a", "age": 10}, {"id": 2, "name": "B", "age": 2}]
         assert _users(c, "u") == before

@@ -50,15 +50,29 @@ class EngineProcess(ServedProcess):
         return dict(inherited, PYTHONUNBUFFERED="1", **(self.env or {}))
 
     def client(self, timeout: float = 30) -> httpx.Client:
-        """An httpx client on ``url + "/v0"``, closed when the ``with`` block of this process ends."""
+        """An httpx client on ``url + "/v0"``, closed when this process is stopped or killed."""
         c = httpx.Client(base_url=self.url + "/v0", timeout=timeout)
         self._clients.append(c)
         return c
 
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def _close_clients(self) -> None:
         while self._clients:
             self._clients.pop().close()
+
+    def stop(self, *args, **kw):
+        self._close_clients()
+        return super().stop(*args, **kw)
+
+    def kill(self) -> None:
+        self._close_clients()
+        super().kill()
+
+    def kill_master(self) -> None:
+        self._close_clients()
+        super().kill_master()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
 

@@ -14,7 +14,7 @@ from flask import Blueprint, current_app
 
 from ..engine import errors as E
 from ..engine.sql import SqlError, compile_program
-from ..engine.view import plan_view
+from ..engine.strategy import plan_view
 from .api import _body_json, _json
 
 bp = Blueprint("v0_platform", __name__, url_prefix="/v0")

@@ -1,0 +1,18 @@
+"""Every module of the package imports on its own, in a fresh interpreter: a stale import in a module
+that only a worker process loads (the engine's blueprints, say) fails here instead of at a server's start."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import webapp
+
+
+def test_every_module_imports():
+    names = [m.name for m in pkgutil.walk_packages(webapp.__path__, "webapp.")]
+    assert len(names) > 50
+    code = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"
+    r = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
