@@ -52,7 +52,7 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     expect(error).to_have_count(1)
     expect(error).to_have_attribute("data-line", "4")
     expect(error.locator("button.where")).to_have_text("line 4, column 10:")
-    expect(error).to_contain_text('Referenced column "idd" not found')
+    expect(error).to_contain_text("Column 'idd' not found in any table")
     # the caret is put on the error: line 4, column 10 of the textarea is where "idd" starts
     assert page.evaluate("() => { const c = document.getElementById('code'); "
                          "return c.value.slice(c.selectionStart, c.selectionStart + 3); }") == "idd"

@@ -9,6 +9,7 @@ import io
 import json
 import time
 from collections import Counter
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -51,7 +52,7 @@ def test_query_csv_export_matches_the_engine(page, proxy, http, make_pipeline):
         page.click("#export-csv")
     download = info.value
     assert download.suggested_filename.startswith(f"{p}-query-") and download.suggested_filename.endswith(".csv")
-    got = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    got = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert got[0] == ["id", "name", "n"]
 
     def as_csv(v, text):
@@ -65,7 +66,7 @@ def test_query_csv_export_matches_the_engine(page, proxy, http, make_pipeline):
 
     with page.expect_download() as info:
         page.click("#export-json")
-    lines = open(info.value.path(), encoding="utf-8").read().splitlines()
+    lines = Path(info.value.path()).read_text(encoding="utf-8").splitlines()
     assert [json.loads(x) for x in lines] == expected  # JSON untouched
 
 
@@ -109,7 +110,7 @@ def test_change_log_export_reproduces_the_view(page, proxy, http, make_pipeline)
     expect(panel.locator(".export-menu .flag")).to_have_count(0)  # materialized, unfiltered: nothing to warn about
     with page.expect_download() as info:
         panel.locator('button[data-export="changes"]').click()
-    body = open(info.value.path(), encoding="utf-8").read()
+    body = Path(info.value.path()).read_text(encoding="utf-8")
     entries = [json.loads(x) for x in body.splitlines()]
     assert {next(iter(e)) for e in entries} == {"insert", "delete"}
     r = http.post(f"/pipelines/{p}/ingress/copy_of_v", params={"format": "json", "update_format": "insert_delete"},
@@ -124,7 +125,7 @@ def test_change_log_export_reproduces_the_view(page, proxy, http, make_pipeline)
 
     with page.expect_download() as info:  # the state export: the engine's rows, typed CSV
         panel.locator('a[data-export="state-csv"]').click()
-    got = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
+    got = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
     assert got[0] == cols and len(got) == 1 + sum(expected.values())
     assert Counter(r[1] for r in got[1:] if r[1].startswith("'")) == Counter(
         "'" + r.split("|")[1] for r in expected.elements() if r.split("|")[1].startswith(ESCAPED))

@@ -142,9 +142,9 @@ def test_a_client_still_sending_a_refused_part_gets_the_whole_answer(dashboard):
 def test_a_json_body_over_the_limit_is_refused_unread(dashboard):
     """Bodies Flask reads whole (JSON, the sign-in form) are bounded by FORM_MAX_BYTES: a chunked one is
     refused (413, error envelope) once past it, and the connection closes."""
-    c = httpx.Client(base_url=dashboard.url, timeout=WAIT)
-    assert c.get("/").status_code == 200
-    token = c.cookies["sluice_csrf"]
+    with httpx.Client(base_url=dashboard.url, timeout=WAIT) as c:
+        assert c.get("/").status_code == 200
+        token = c.cookies["sluice_csrf"]
     head = (f"POST /api/pipelines/x/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"X-CSRF-Token: {token}\r\nCookie: sluice_csrf={token}\r\nTransfer-Encoding: chunked\r\n\r\n")
     with BodyAttack(dashboard.url, head, b'{"sql": "' + b"x" * (1 << 16), chunked=True) as attack:
@@ -164,9 +164,9 @@ def limited(engine):
 def test_an_upload_over_its_limit_is_cut_and_not_drained(limited, make_pipeline):
     """An editor's chunked upload that never ends: cut at UPLOAD_MAX_BYTES with 413, the rest unread."""
     name = make_pipeline("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, note VARCHAR);")
-    c = httpx.Client(base_url=limited.url, timeout=WAIT)
-    assert c.get("/").status_code == 200
-    token = c.cookies["sluice_csrf"]
+    with httpx.Client(base_url=limited.url, timeout=WAIT) as c:
+        assert c.get("/").status_code == 200
+        token = c.cookies["sluice_csrf"]
     head = (f"POST /api/pipelines/{name}/tables/t/upload?format=csv&first_row=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Content-Type: text/csv\r\nX-CSRF-Token: {token}\r\nCookie: sluice_csrf={token}\r\n"
             "Transfer-Encoding: chunked\r\n\r\n")

@@ -49,6 +49,20 @@ def copy(dash, c: httpx.Client) -> httpx.Client:
     return httpx.Client(base_url=dash.url, cookies=dict(c.cookies), headers=dict(c.headers), timeout=WAIT)
 
 
+@pytest.fixture(autouse=True)
+def _close_clients(monkeypatch):
+    """Every client a test here signs in with (or copies) is closed when the test ends."""
+    made: list[httpx.Client] = []
+    for name in ("sign_in", "sign_in_with_key", "copy"):
+        def keep(*args, _make=globals()[name], **kw):
+            made.append(_make(*args, **kw))
+            return made[-1]
+        monkeypatch.setitem(globals(), name, keep)
+    yield
+    for c in made:
+        c.close()
+
+
 def test_a_password_change_ends_the_sessions_made_with_the_old_one(dash, users_file):
     add(users_file, "pat", "first-pass-1")
     one, two = sign_in(dash, "pat", "first-pass-1"), sign_in(dash, "pat", "first-pass-1")
