@@ -74,7 +74,8 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path):
                              "--data-dir", str(tmp_path / "data")], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     out: list[str] = []
-    threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True).start()
+    reader = threading.Thread(target=lambda: out.extend(proc.stdout), daemon=True)
+    reader.start()
     log = lambda: "".join(out[-200:])  # noqa: E731
     try:
         def urls():
@@ -97,6 +98,8 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        reader.join(30)  # the output ends with the process; then the pipe can be closed
+        proc.stdout.close()
     assert proc.returncode == 0, f"sluice up did not stop cleanly on Ctrl-C ({proc.returncode}):\n{log()}"
     with pytest.raises(ProcessLookupError):  # nothing it started is left running
         os.killpg(proc.pid, 0)

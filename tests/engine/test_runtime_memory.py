@@ -40,8 +40,8 @@ def test_a_stopped_pipeline_leaves_no_frozen_state(tmp_path):
     eng = Engine(tmp_path / "data")
     gc.disable()  # only the engine's own collections (and the one below) run: the outcome is fixed
     try:
-        p, _ = eng.put("p", {"name": "p", "program_code": PROGRAM,
-                             "runtime_config": {"fault_tolerance": {"model": None}}})
+        eng.put("p", {"name": "p", "program_code": PROGRAM, "runtime_config": {"fault_tolerance": {"model": None}}})
+        p = eng.get("p")
         first = _run_once(p)
         assert gc.get_freeze_count() == 0, "stopping unfreezes"
         p.start()  # again, without a collection in between: the first run's state must not be frozen now

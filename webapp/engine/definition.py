@@ -134,8 +134,9 @@ def check_runtime_config(rc: Any) -> dict:
                                f"overridden: {', '.join(reserved)}", reserved)
     ft = rc.get("fault_tolerance")
     if isinstance(ft, dict):
-        if ft.get("model", "exactly_once") not in FT_MODELS:
-            raise _bad_runtime("fault_tolerance.model", f"must be one of {', '.join(FT_MODELS)}", ft.get("model"))
+        model = ft.get("model", "exactly_once")
+        if model is not None and model not in FT_MODELS:  # null, like "none", turns fault tolerance off
+            raise _bad_runtime("fault_tolerance.model", f"must be one of {', '.join(FT_MODELS)} (or null)", model)
         secs = ft.get("checkpoint_interval_secs")
         if secs is not None and not _count(secs):
             raise _bad_runtime("fault_tolerance.checkpoint_interval_secs", "must be a non-negative integer", secs)

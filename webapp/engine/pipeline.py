@@ -415,11 +415,15 @@ class Pipeline:
                 return "Pipeline is stopping"
             rt = self.runtime
             self._set_status("Stopping")
-        threading.Thread(target=self._finish_stop, args=(rt,), daemon=True).start()
+        # Handed over in a list the thread empties: a Thread keeps its args until it ends, and a stopped
+        # runtime must be freeable as soon as the status says Stopped.
+        threading.Thread(target=self._finish_stop, args=([rt],), daemon=True).start()
         return "Pipeline is stopping"
 
-    def _finish_stop(self, rt: Runtime | None) -> None:
+    def _finish_stop(self, holder: list) -> None:
+        rt = holder.pop()
         self._halt(rt)
+        del rt
         with self.lock:
             self._set_status("Stopped")
         self.engine.save()

@@ -60,8 +60,10 @@ class EngineProcess(ServedProcess):
             self._clients.pop().close()
 
     def stop(self, *args, **kw):
-        self._close_clients()
-        return super().stop(*args, **kw)
+        try:
+            return super().stop(*args, **kw)
+        finally:
+            self._close_clients()
 
     def kill(self) -> None:
         self._close_clients()
