@@ -68,6 +68,8 @@ class Engine:
         self._catalog = self.data_dir / "pipelines.json"
         self.wal: Wal | None = None
         self._stop = threading.Event()
+        self._stopped = threading.Event()  # set once shutdown() has finished
+        self._shutdown_lock = threading.Lock()
         self._load()
         self._recover()
         # Numbering continues above everything a checkpoint covers, even if the log was cut back since.
@@ -276,21 +278,31 @@ class Engine:
             self.save()
 
     def shutdown(self) -> None:
-        """Stop every pipeline (processing what was acknowledged), checkpoint, release the directory."""
-        if self._stop.is_set():
+        """Stop every pipeline (processing what was acknowledged), checkpoint, release the directory.
+
+        A second caller waits for the first to finish: the server's worker calls this from its signal
+        handler's thread and again as it exits, and must not exit (ending threads that are inside DuckDB,
+        which aborts the process) while the first call is still checkpointing."""
+        with self._shutdown_lock:
+            first = not self._stop.is_set()
+            self._stop.set()
+        if not first:
+            self._stopped.wait()
             return
-        self._stop.set()
-        for p in list(self.pipelines.values()):
-            try:
-                p.stop_now()
-            except Exception:
-                log.exception("error stopping pipeline %s", p.name)
-        if self.wal is not None:
-            self.wal.close()
-        self.logs.detach()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        try:
+            for p in list(self.pipelines.values()):
+                try:
+                    p.stop_now()
+                except Exception:
+                    log.exception("error stopping pipeline %s", p.name)
+            if self.wal is not None:
+                self.wal.close()
+            self.logs.detach()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+        finally:
+            self._stopped.set()
 
     def config(self) -> dict:
         return {

@@ -60,10 +60,8 @@ class EngineProcess(ServedProcess):
             self._clients.pop().close()
 
     def stop(self, *args, **kw):
-        try:
-            return super().stop(*args, **kw)
-        finally:
-            self._close_clients()
+        self._close_clients()
+        return super().stop(*args, **kw)
 
     def kill(self) -> None:
         self._close_clients()
