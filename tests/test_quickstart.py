@@ -15,11 +15,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from webapp.engine.testing import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VIEWS = ("big_orders", "order_details", "city_totals")
@@ -34,17 +35,7 @@ def _copy_source(dest: Path) -> Path:
 
 
 def _wait(what: str, check, timeout: float, log) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            got = check()
-            if got:
-                return got
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:g} s; output of sluice up:\n{log()}")
-        time.sleep(0.2)
+    return wait_until(check, timeout, what, 0.2, ignore=(httpx.HTTPError,), detail=lambda: f"output of sluice up:\n{log()}")
 
 
 def _rows(engine: str, view: str) -> int:

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import httpx
 
 from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import wait_until as _wait_until
 
 
-def wait_until(what: str, check, up: EngineProcess, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        assert time.monotonic() < deadline, f"{what} within {timeout:g} s; log:\n{up.log}"
-        time.sleep(0.05)
+def wait_until(what: str, check, up: EngineProcess, timeout: float = 60):
+    """The shared wait, with the server down counting as "not yet" and ``sluice up``'s log on failure."""
+    return _wait_until(check, timeout, what, 0.05, ignore=(httpx.HTTPError, OSError), detail=lambda: up.log)
 
 
 def dashboard_url(up: EngineProcess) -> str:

@@ -77,16 +77,24 @@ class EngineProcess(ServedProcess):
             self._tmp.cleanup()
 
 
-def wait_until(condition, timeout: float = 10.0, what: str = "the condition", interval: float = 0.02):
+def wait_until(condition, timeout: float = 10.0, what: str = "the condition", interval: float = 0.02, *,
+               ignore: tuple[type[BaseException], ...] = (), detail=None):
     """Call ``condition()`` until it returns something true and return that; fail naming ``what`` once
-    ``timeout`` seconds have passed. Tests await a state with this instead of sleeping a fixed time."""
+    ``timeout`` seconds have passed. Tests await a state with this instead of sleeping a fixed time.
+
+    ``ignore``: exceptions that count as "not yet" (a server that is down while it restarts);
+    ``detail()``: text added to the failure (a process's log)."""
     deadline = time.monotonic() + timeout
     while True:
-        value = condition()
+        try:
+            value = condition()
+        except ignore:
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            more = f"\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{more}")
         time.sleep(interval)
 
 
