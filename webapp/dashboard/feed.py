@@ -55,6 +55,7 @@ class ViewFeed:
         self.state = ViewState()
         self.ring = Ring(s["RING_STEPS"], s["RING_CHANGES"])
         self.epoch: str | None = None
+        self.epoch_t: int | None = None  # ms when the epoch began: a change log reaches back at most this far
         self.seq = 0
         self.ready = False  # the state is valid for ``epoch``
         self.relation = None
@@ -282,6 +283,7 @@ class ViewFeed:
                 self.state.reset(())
                 self.since = _now_ms()
             self.epoch = uuid.uuid4().hex[:12]
+            self.epoch_t = _now_ms()
             self.seq = 0
             self.ring.clear(0)
             self.ready = True
@@ -299,6 +301,13 @@ class ViewFeed:
             self.counters["changes"] += len(changes)
             self.last_change = now
         self._wake()
+
+    def held(self) -> dict:
+        """How far back this feed's history reaches, for a change log; call with ``lock`` held."""
+        return {"steps": len(self.ring), "changes": self.ring.changes, "oldest_t": self.ring.oldest_t,
+                "trimmed_steps": self.ring.trimmed_steps, "trimmed_changes": self.ring.trimmed_changes,
+                "epoch_t": self.epoch_t, "limits": {"RING_STEPS": self.ring.max_steps,
+                                                    "RING_CHANGES": self.ring.max_changes}}
 
     def stats(self) -> dict:
         with self.lock:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from . import logstart
 from .state import FilterError, RowFilter
 
 if TYPE_CHECKING:
@@ -25,8 +26,9 @@ if TYPE_CHECKING:
 
 
 class Subscription:
-    def __init__(self, sid: str, feed: "ViewFeed", rf: RowFilter, since: Any):
+    def __init__(self, sid: str, feed: "ViewFeed", rf: RowFilter, since: Any, log_from: dict | None = None):
         self.id = sid
+        self.log_from = log_from  # where the change log starts (``logstart``); None: from now
         self.feed = feed
         self.filter = rf
         self.epoch: str | None = None  # cursor of what this subscriber has
@@ -103,7 +105,7 @@ class Session:
         op = msg.get("op")
         if op == "subscribe":
             self.subscribe(msg.get("pipeline"), msg.get("view"), since=msg.get("since"), filter=msg.get("filter"),
-                           columns=msg.get("columns"), sid=msg.get("id"))
+                           columns=msg.get("columns"), sid=msg.get("id"), log_from=msg.get("log_from"))
         elif op == "unsubscribe":
             sid = msg.get("id") or f"{msg.get('pipeline')}/{msg.get('view')}"
             self.unsubscribe(str(sid))
@@ -114,7 +116,7 @@ class Session:
                        "details": {"ops": ["subscribe", "unsubscribe", "ping"]}})
 
     def subscribe(self, pipeline: Any, view: Any, *, since: Any = None, filter: Any = None, columns: Any = None,
-                  sid: Any = None) -> str | None:
+                  sid: Any = None, log_from: Any = None) -> str | None:
         if not isinstance(pipeline, str) or not isinstance(view, str) or not pipeline or not view:
             self._say({"op": "error", "id": sid, "code": "BadMessage",
                        "message": "subscribe needs \"pipeline\" and \"view\" (strings)"})
@@ -126,6 +128,12 @@ class Session:
             self._say({"op": "error", "id": sid, "pipeline": pipeline, "view": view, "code": "BadFilter",
                        "message": str(e)})
             return None
+        try:
+            start = logstart.parse(log_from)
+        except logstart.LogFromError as e:
+            self._say({"op": "error", "id": sid, "pipeline": pipeline, "view": view, "code": "BadLogFrom",
+                       "message": str(e)})
+            return None
         if self._closed:
             return None
         if sid not in self._subs and len(self._subs) >= int(self.hub.settings["MAX_SUBSCRIPTIONS"]):
@@ -134,7 +142,7 @@ class Session:
         if not self.hub.count_in(self.owner):
             return self._too_many(sid, pipeline, view, "user", "USER_MAX_SUBSCRIPTIONS")
         feed = self.hub.acquire(pipeline, view)
-        sub = Subscription(sid, feed, rf, _cursor(since))
+        sub = Subscription(sid, feed, rf, _cursor(since), start)
         with feed.lock:
             c = sub.since
             if c is not None and feed.ready and c[0] == feed.epoch and feed.ring.covers(c[1]):
@@ -256,8 +264,11 @@ class Session:
                 steps = feed.ring.after(sub.seq, max_changes)
                 if steps is None:
                     reason = "behind"
+            history = None
             if reason is not None:
                 rows = feed.snapshot_rows()
+                if reason == "subscribe" and sub.log_from is not None:
+                    history = feed.ring.held(), feed.held()  # under the lock: they end where the snapshot does
         if reason is not None:
             sub.epoch, sub.seq = epoch, seq
             sub.snapshots += 1
@@ -265,6 +276,12 @@ class Session:
                            "cursor": {"epoch": epoch, "seq": seq}, "reason": reason})
             body = rows.json() if sub.filter.identity else orjson.dumps(sub.filter.rows(rows.rows)).decode()
             frames.append(head[:-1] + ',"rows":' + body + "}")
+            if history is not None:
+                keep = None if sub.filter.identity else sub.filter.changes
+                picked = logstart.select(history[0], sub.log_from, keep)
+                frames.append(_dumps(logstart.frame(
+                    {"op": "history", "id": sub.id, "pipeline": feed.pipeline, "view": feed.view,
+                     "cursor": {"epoch": epoch, "seq": seq}}, picked, history[1])))
             return frames, False
         if not steps:
             return frames, False

@@ -61,8 +61,9 @@ SETTINGS: list[Setting] = [
     Setting("DEMO_PIPELINE", "demo", "pipeline the demo generator feeds"),
     Setting("DEMO_RATE", 2.0, "demo changes per second", float),
     Setting("BATCH_MS", 40, "milliseconds the hub gathers steps into one frame", int),
-    Setting("RING_STEPS", 2048, "steps kept per view for reconnects (`since`)", int),
-    Setting("RING_CHANGES", 200_000, "changes kept per view for reconnects", int),
+    Setting("RING_STEPS", 10_000, "steps kept per view, for reconnects (`since`) and for change logs started "
+            "before now (`log_from`); the page counts what was trimmed", int),
+    Setting("RING_CHANGES", 200_000, "changes kept per view, like `RING_STEPS`", int),
     Setting("MAX_FRAME_CHANGES", 20_000, "changes per frame and subscription before yielding to others", int),
     Setting("UPSTREAM_BUFFER", 256, "egress chunks buffered in the hub per view before it stops reading", int),
     Setting("SNAPSHOT_QUIET_MS", 250, "quiet time that ends a snapshot stream (Feldera does not mark its end)", int),

@@ -101,18 +101,26 @@ class Ring:
         self._steps: deque[Step] = deque()
         self._changes = 0
         self.last_seq = 0  # seq of the newest step (or of the epoch's snapshot when empty)
+        # What the bounds have dropped since the epoch began: a change log started from "the oldest
+        # change held" says how much older history it no longer has.
+        self.trimmed_steps = 0
+        self.trimmed_changes = 0
 
     def clear(self, seq: int = 0) -> None:
         self._steps.clear()
         self._changes = 0
         self.last_seq = seq
+        self.trimmed_steps = self.trimmed_changes = 0
 
     def append(self, step: Step) -> None:
         self._steps.append(step)
         self._changes += len(step.changes)
         self.last_seq = step.seq
         while len(self._steps) > 1 and (len(self._steps) > self.max_steps or self._changes > self.max_changes):
-            self._changes -= len(self._steps.popleft().changes)
+            n = len(self._steps.popleft().changes)
+            self._changes -= n
+            self.trimmed_steps += 1
+            self.trimmed_changes += n
 
     def covers(self, seq: int) -> bool:
         """True if every step after ``seq`` is still here."""
@@ -135,6 +143,18 @@ class Ring:
             out.append(step)
             n += len(step.changes)
         return out
+
+    def held(self) -> list[Step]:
+        """Every step held, oldest first (a copy: steps themselves are never mutated)."""
+        return list(self._steps)
+
+    @property
+    def changes(self) -> int:
+        return self._changes
+
+    @property
+    def oldest_t(self) -> int | None:
+        return self._steps[0].t if self._steps else None
 
     def __len__(self) -> int:
         return len(self._steps)

@@ -1,6 +1,7 @@
 """``GET /stream``: the WebSocket's subscription over plain HTTP, as NDJSON, for where WebSockets are blocked.
 
     GET /stream?pipeline=demo&view=city_totals&since=<epoch>:<seq>&filter=<json>&columns=a,b&id=s1
+               [&log_from=<json: "oldest", {"last": N} or {"since": ms}>]
 
 One subscription per request; the answer is the same frames the WebSocket sends, one JSON object per
 line, with ``{"op":"ping"}`` every 15 seconds of silence. The browser reads it with fetch and a reader
@@ -12,7 +13,8 @@ from __future__ import annotations
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from . import ratelimit
+from . import logstart, ratelimit
+from .answers import refuse
 
 bp = Blueprint("stream", __name__)
 
@@ -37,12 +39,17 @@ def stream():
         try:
             filt = orjson.loads(args["filter"])
         except orjson.JSONDecodeError:
-            return Response(orjson.dumps({"message": "filter must be JSON", "error_code": "BadFilter",
-                                          "details": None}), status=400, mimetype="application/json")
+            return refuse(400, "BadFilter", "filter must be JSON")
+    log_from = None
+    if args.get("log_from"):
+        try:
+            log_from = orjson.loads(args["log_from"])
+        except orjson.JSONDecodeError:
+            return refuse(400, "BadLogFrom", f"log_from must be JSON: {logstart.CHOICES}")
     columns = [c for c in args.get("columns", "").split(",") if c] or None
     session = current_app.extensions["sluice_hub"].open_session(ratelimit.client())
     session.subscribe(args.get("pipeline"), args.get("view"), since=_since(args.get("since")), filter=filt,
-                      columns=columns, sid=args.get("id"))
+                      columns=columns, sid=args.get("id"), log_from=log_from)
 
     def lines():
         try:

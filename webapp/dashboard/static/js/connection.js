@@ -37,7 +37,7 @@ export class LiveConnection extends EventTarget {
     this.dispatchEvent(new CustomEvent("state", { detail: state }));
   }
 
-  // spec: {pipeline, view, filter, columns, onFrame}; returns the subscription (its `cursor` updates).
+  // spec: {pipeline, view, filter, columns, logFrom, onFrame}; returns the subscription (its `cursor` updates).
   subscribe(spec) {
     const sub = { id: `s${this.nextId++}`, cursor: null, ...spec };
     this.subs.set(sub.id, sub);
@@ -65,7 +65,8 @@ export class LiveConnection extends EventTarget {
 
   _message(sub) {
     return { op: "subscribe", id: sub.id, pipeline: sub.pipeline, view: sub.view, since: sub.cursor,
-      filter: sub.filter && sub.filter.length ? sub.filter : null, columns: sub.columns || null };
+      filter: sub.filter && sub.filter.length ? sub.filter : null, columns: sub.columns || null,
+      log_from: sub.logFrom || null };
   }
 
   _sendSubscribe(sub) {
@@ -136,6 +137,7 @@ export class LiveConnection extends EventTarget {
     if (sub.cursor) q.set("since", `${sub.cursor.epoch}:${sub.cursor.seq}`);
     if (sub.filter && sub.filter.length) q.set("filter", JSON.stringify(sub.filter));
     if (sub.columns && sub.columns.length) q.set("columns", sub.columns.join(","));
+    if (sub.logFrom) q.set("log_from", JSON.stringify(sub.logFrom));
     return `/stream?${q}`;
   }
 

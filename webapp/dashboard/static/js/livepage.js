@@ -1,7 +1,7 @@
 // The live page: one or more views side by side over one connection. The chosen views and each one's
 // mode, sort, filters and key live in the URL, so a reload or a shared link restores them:
 //   /pipelines/demo/live?views=big_orders,city_totals&city_totals.mode=log&big_orders.sort=-amount
-//   &big_orders.f.amount=>100&big_orders.key=order_id&transport=ndjson
+//   &big_orders.f.amount=>100&big_orders.key=order_id&city_totals.from=oldest&transport=ndjson
 
 import { LiveConnection } from "./connection.js";
 import { el, pageData } from "./dom.js";
@@ -26,6 +26,7 @@ function viewState(v) {
     sort: sort ? { col: sort.replace(/^-/, ""), desc: sort.startsWith("-") } : {},
     filters,
     key: key === null ? null : key ? key.split(",") : [],
+    from: p("from"),
   };
 }
 
@@ -40,6 +41,7 @@ function writeUrl() {
     if (s.sort.col) q.set(`${v}.sort`, (s.sort.desc ? "-" : "") + s.sort.col);
     for (const [c, t] of Object.entries(s.filters)) q.set(`${v}.f.${c}`, t);
     if (s.key !== null && s.key !== undefined) q.set(`${v}.key`, s.key.join(","));
+    if (s.mode === "log" && s.from) q.set(`${v}.from`, s.from);
   }
   if (params.get("transport")) q.set("transport", params.get("transport"));
   const base = single ? location.pathname : `/pipelines/${encodeURIComponent(data.pipeline)}/live`;
@@ -90,4 +92,5 @@ if (add) {
 
 for (const v of data.views || []) addPanel(v);
 layout();
+writeUrl(); // a panel may have recorded a choice it made on opening (where its change log starts)
 window.sluiceLive = { conn, panels }; // for tests and the curious: read-only use

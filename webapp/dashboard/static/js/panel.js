@@ -10,6 +10,19 @@ import { ViewModel } from "./viewmodel.js";
 
 const MAX_PAUSED = 200000;
 
+// Where a change log starts, as kept in the URL (`<view>.from=`): "oldest" (the oldest change the dashboard
+// still holds), "last:N" (the newest N), "since:MS" (changes the dashboard received from that time on).
+// The subscription asks the hub for those steps (`log_from`, docs/websocket.md) after its snapshot.
+export function logFrom(text) {
+  const m = /^(oldest)$|^last:(\d+)$|^since:(\d+)$/.exec(text || "");
+  if (!m) return null;
+  if (m[1]) return "oldest";
+  return m[2] ? { last: Math.max(1, Number(m[2])) } : { since: Number(m[3]) };
+}
+
+const FROM_CHOICES = [["oldest", "oldest held"], ["last:100", "newest 100"], ["last:1000", "newest 1,000"],
+  ["now", "from now"], ["pick", "since a time…"]];
+
 // "London" (contains), "=London", "!=x", ">5", ">=5", "<5", "<=5", "^Lon" (prefix), "null", "!null".
 export function parseFilter(col, text) {
   const t = text.trim();
@@ -26,7 +39,11 @@ export class Panel {
   constructor(root, opts) {
     this.opts = opts;
     this.conn = opts.conn;
-    this.state = { mode: "state", sort: {}, filters: {}, key: null, ...opts.state };
+    this.state = { mode: "state", sort: {}, filters: {}, key: null, from: null, ...opts.state };
+    this.openedAt = Date.now();
+    // A change log shown without a chosen start begins when the page did: say so in the URL, so a reload
+    // keeps those lines (from the hub's history) rather than starting an empty log.
+    if (this.state.mode === "log" && !logFrom(this.state.from)) this.state.from = `since:${this.openedAt}`;
     this.paused = false;
     this.queue = [];
     this.queued = 0;
@@ -44,7 +61,7 @@ export class Panel {
     if (this.relation) this._columns();
     this.grid.setMode(this.state.mode);
     this.sub = this.conn.subscribe({ pipeline: opts.pipeline, view: opts.view, filter: this._predicates(),
-      onFrame: (f) => this._frame(f) });
+      logFrom: logFrom(this.state.from), onFrame: (f) => this._frame(f) });
     this.dirty = true;
     this._loop();
     this.ticker = setInterval(() => this._counters(), 1000);
@@ -63,6 +80,10 @@ export class Panel {
     this.modeBtns = ["state", "log"].map((m) => el("button", { type: "button", class: "seg", dataset: { mode: m },
       onclick: () => this._mode(m) }, m === "state" ? "Table" : "Change log"));
     this.pauseBtn = el("button", { type: "button", class: "pause", onclick: () => this.togglePause() }, "Pause");
+    this.fromSelect = el("select", { class: "from-select", title: "where the change log starts",
+      "aria-label": "change log starts", onchange: () => this._from(this.fromSelect.value) });
+    this.fromPick = el("input", { type: "datetime-local", class: "from-pick", step: "1", hidden: "",
+      "aria-label": "change log since", onchange: () => this._fromPicked() });
     this.keySelect = el("select", { class: "key-select", title: "key: rows with the same key are one row",
       "aria-label": "key", onchange: () => this._setKey(this.keySelect.value) });
     const close = el("button", { type: "button", class: "close", title: "close", "aria-label": "close",
@@ -70,7 +91,8 @@ export class Panel {
     const head = el("header", { class: "panel-head" },
       el("h2", {}, el("a", { href: `/pipelines/${encodeURIComponent(this.opts.pipeline)}/views/${encodeURIComponent(v)}` }, v)),
       this.kindBadge, this.connBadge,
-      el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns), this.pauseBtn,
+      el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns),
+        el("label", { class: "from-label" }, "start ", this.fromSelect, this.fromPick), this.pauseBtn,
         el("label", { class: "key-label" }, "key ", this.keySelect), exportMenu(this), close));
     this.flags = el("div", { class: "flags" });
     this.c = {};
@@ -114,8 +136,8 @@ export class Panel {
       this._flags();
       return;
     }
-    if (this.paused && (f.op === "snapshot" || f.op === "changes")) {
-      this.queued += f.op === "snapshot" ? f.rows.length : f.changes.length;
+    if (this.paused && (f.op === "snapshot" || f.op === "changes" || f.op === "history")) {
+      this.queued += f.op === "snapshot" ? f.rows.length : f.op === "changes" ? f.changes.length : 0;
       this.queue.push(f);
       if (f.op === "snapshot") {
         this.queue = [f];
@@ -145,6 +167,9 @@ export class Panel {
     } else if (f.op === "changes") {
       this.model.apply(f.changes, f.steps, f.cursor);
       this.changeLog.changes(f.changes, this.model);
+    } else if (f.op === "history") {
+      this.model.history(f.changes, f.steps, f.held);
+      this._flags();
     } else if (f.op === "resumed") {
       this.model.cursor = f.cursor;
     }
@@ -194,7 +219,69 @@ export class Panel {
       notes.push(["bad", `incomplete since ${fmtTime(this.feed.incomplete_since)}: changes were lost upstream`]);
     }
     if (this.paused) notes.push(["info", `paused: ${fmtNumber(this.queued)} changes waiting`]);
+    if (this.state.mode === "log") notes.push(...this._logNotes());
     this.flags.replaceChildren(...notes.map(([cls, text]) => el("div", { class: `flag ${cls}` }, text)));
+  }
+
+  // What the change log reaches back to, and what it does not have.
+  _logNotes() {
+    const out = [];
+    const h = this.model.held;
+    const from = logFrom(this.state.from);
+    if (h && from) {
+      const reach = h.oldest_t ? `the dashboard holds changes since ${fmtTime(h.oldest_t)}` :
+        "the dashboard holds no changes of this view yet";
+      out.push(["info", `${reach} (${fmtNumber(h.changes)} in ${fmtNumber(h.steps)} steps)`]);
+      if (h.trimmed_changes) {
+        out.push(["warn", `${fmtNumber(h.trimmed_changes)} older changes in ${fmtNumber(h.trimmed_steps)} steps ` +
+          `were trimmed (the dashboard keeps ${fmtNumber(h.limits.RING_CHANGES)} changes and ` +
+          `${fmtNumber(h.limits.RING_STEPS)} steps per view)`]);
+      }
+      if (from.since && h.epoch_t && from.since < h.epoch_t) {
+        out.push(["warn", `the history starts at ${fmtTime(h.epoch_t)}, when the dashboard last (re)read ` +
+          "this view: older changes are not held"]);
+      }
+    }
+    if (this.model.logDropped) {
+      out.push(["info", `showing the newest ${fmtNumber(this.model.log.length)} lines: ` +
+        `${fmtNumber(this.model.logDropped)} older ones left the page`]);
+    }
+    return out;
+  }
+
+  _fromOptions() {
+    const cur = this.state.from || "";
+    const opts = FROM_CHOICES.map(([v, label]) => [v, label]);
+    if (/^since:/.test(cur)) opts.unshift([cur, `since ${fmtTime(Number(cur.slice(6)))}`]);
+    else if (/^last:/.test(cur) && !opts.some(([v]) => v === cur)) opts.unshift([cur, `newest ${cur.slice(5)}`]);
+    this.fromSelect.replaceChildren(...opts.map(([v, label]) => el("option", { value: v }, label)));
+    this.fromSelect.value = cur;
+  }
+
+  _from(value) {
+    if (value === "pick") {
+      this.fromPick.hidden = false;
+      this.fromPick.focus();
+      return;
+    }
+    this.fromPick.hidden = true;
+    this._startLog(value === "now" ? `since:${Date.now()}` : value);
+  }
+
+  _fromPicked() {
+    const ms = new Date(this.fromPick.value).getTime();
+    if (!Number.isFinite(ms)) return;
+    this.fromPick.hidden = true;
+    this._startLog(`since:${ms}`);
+  }
+
+  _startLog(from) {
+    this.state.from = from;
+    this._fromOptions();
+    this.askedFresh = true;
+    this.conn.resubscribe(this.sub, { logFrom: logFrom(from) });
+    this.dirty = true;
+    this.opts.onChange();
   }
 
   _counters() {
@@ -271,6 +358,8 @@ export class Panel {
 
   _mode(m) {
     this.state.mode = m;
+    // The log shown so far began with the page; a reload should show the same, so record that start.
+    if (m === "log" && !logFrom(this.state.from)) this.state.from = `since:${this.openedAt}`;
     this.grid.setMode(m);
     this._modeButtons();
     this.dirty = true;
@@ -280,6 +369,9 @@ export class Panel {
   _modeButtons() {
     for (const b of this.modeBtns) b.classList.toggle("on", b.dataset.mode === this.state.mode);
     this.node.dataset.mode = this.state.mode;
+    this.fromSelect.parentElement.hidden = this.state.mode !== "log";
+    this._fromOptions();
+    this._flags();
   }
 
   _sort(col) {

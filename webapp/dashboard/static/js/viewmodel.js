@@ -2,7 +2,7 @@
 // a bounded change log, and counters. A delete and an insert of the same key in one step become one
 // updated row whose changed cells are remembered (for highlighting); new rows remember when they came.
 
-const LOG_LIMIT = 10000;
+export const LOG_LIMIT = 20000; // change-log lines the page keeps (the hub holds RING_CHANGES)
 const RATE_SECONDS = 60;
 
 // A row as text with its columns in a fixed order, so equal rows give equal text.
@@ -26,6 +26,8 @@ export class ViewModel {
     this.count = 0;
     this.log = []; // ring of {t, kind, row, seq}
     this.logStart = 0;
+    this.logDropped = 0; // entries the log's own bound (LOG_LIMIT) pushed out
+    this.held = null; // what the hub held when the log started earlier than now (a `history` frame's `held`)
     this.changes = 0;
     this.snapshots = 0;
     this.lastChange = null;
@@ -157,6 +159,24 @@ export class ViewModel {
     e.changedAt = now;
   }
 
+  // The steps a change log asked to start from (a `history` frame). They fill the log only: the snapshot
+  // before them already holds their effect. They replace the log, so a reload shows the same lines.
+  history(changes, steps, held) {
+    this.log = [];
+    this.logStart = 0;
+    this.logDropped = 0;
+    let at = 0;
+    for (const step of steps) {
+      for (const ch of changes.slice(at, at + step.n)) {
+        const kind = ch.delete !== undefined ? "delete" : "insert";
+        this._log({ t: step.t, kind, row: ch[kind], seq: step.seq });
+      }
+      at += step.n;
+    }
+    this.held = held;
+    this.version++;
+  }
+
   // A line in the change log that is not a change (e.g. "the pipeline restarted upstream").
   mark(text) {
     this._log({ t: Date.now(), kind: "marker", row: {}, seq: null, text });
@@ -168,6 +188,7 @@ export class ViewModel {
     else {
       this.log[this.logStart] = entry;
       this.logStart = (this.logStart + 1) % LOG_LIMIT;
+      this.logDropped++;
     }
   }
 
