@@ -119,7 +119,8 @@ def test_views_side_by_side_with_state_in_the_url(page, proxy, http, make_pipeli
     expect(v.locator('input.filter[data-col="n"]')).to_have_value(">30")
     expect(v.locator("tr.row td[data-col='id']").first).to_have_text("4")  # sorted by n, descending
     expect(big).to_have_attribute("data-mode", "log")
-    expect(big.locator(".flag.info")).to_contain_text("not materialized")
+    expect(big.locator(".flag.info", has_text="not materialized")).to_have_count(1)
+    expect(big.locator(".flag.info", has_text="the dashboard holds")).to_have_count(1)  # how far its log reaches
     push(http, p, "t", [{"insert": {"id": 7, "name": "seven", "n": 95}}])
     expect(big.locator("tr.row .badge.insert")).to_have_count(1)
     expect(v.locator("tr.row td[data-col='id']").first).to_have_text("7")

@@ -27,6 +27,7 @@ function viewState(v) {
     filters,
     key: key === null ? null : key ? key.split(",") : [],
     from: p("from"),
+    chart: p("chart"),
   };
 }
 
@@ -42,6 +43,7 @@ function writeUrl() {
     for (const [c, t] of Object.entries(s.filters)) q.set(`${v}.f.${c}`, t);
     if (s.key !== null && s.key !== undefined) q.set(`${v}.key`, s.key.join(","));
     if (s.mode === "log" && s.from) q.set(`${v}.from`, s.from);
+    if (p.chart && p.chart.state) q.set(`${v}.chart`, p.chart.state);
   }
   if (params.get("transport")) q.set("transport", params.get("transport"));
   const base = single ? location.pathname : `/pipelines/${encodeURIComponent(data.pipeline)}/live`;

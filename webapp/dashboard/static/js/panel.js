@@ -6,6 +6,9 @@ import { sparkline } from "./charts.js";
 import { el, fmtAgo, fmtNumber, fmtTime } from "./dom.js";
 import { Grid } from "./grid.js";
 import { ChangeLog, exportMenu } from "./liveexport.js";
+import { parseFilter } from "./filter.js";
+import { LiveChart } from "./livechart.js";
+import { Watches } from "./watches.js";
 import { ViewModel } from "./viewmodel.js";
 
 const MAX_PAUSED = 200000;
@@ -23,23 +26,12 @@ export function logFrom(text) {
 const FROM_CHOICES = [["oldest", "oldest held"], ["last:100", "newest 100"], ["last:1000", "newest 1,000"],
   ["now", "from now"], ["pick", "since a time…"]];
 
-// "London" (contains), "=London", "!=x", ">5", ">=5", "<5", "<=5", "^Lon" (prefix), "null", "!null".
-export function parseFilter(col, text) {
-  const t = text.trim();
-  if (!t) return null;
-  const ops = [[">=", "ge"], ["<=", "le"], ["!=", "ne"], [">", "gt"], ["<", "lt"], ["=", "eq"], ["^", "prefix"]];
-  if (t === "null") return { column: col, op: "null" };
-  if (t === "!null") return { column: col, op: "notnull" };
-  for (const [p, op] of ops) if (t.startsWith(p)) return { column: col, op, value: t.slice(p.length).trim() };
-  return { column: col, op: "contains", value: t };
-}
-
 export class Panel {
   // opts: {pipeline, view, relation (or null), conn, state: {mode, sort, filters, key}, onChange(), onClose()}
   constructor(root, opts) {
     this.opts = opts;
     this.conn = opts.conn;
-    this.state = { mode: "state", sort: {}, filters: {}, key: null, from: null, ...opts.state };
+    this.state = { mode: "state", sort: {}, filters: {}, key: null, from: null, chart: null, ...opts.state };
     this.openedAt = Date.now();
     // A change log shown without a chosen start begins when the page did: say so in the URL, so a reload
     // keeps those lines (from the hub's history) rather than starting an empty log.
@@ -58,10 +50,14 @@ export class Panel {
       sort: this.state.sort, filters: this.state.filters,
       onSort: (c) => this._sort(c), onFilter: (c, text) => this._filter(c, text),
     });
+    this.chart = new LiveChart(this, this.state.chart);
+    this.counters.after(this.chart.node);
     if (this.relation) this._columns();
     this.grid.setMode(this.state.mode);
     this.sub = this.conn.subscribe({ pipeline: opts.pipeline, view: opts.view, filter: this._predicates(),
       logFrom: logFrom(this.state.from), onFrame: (f) => this._frame(f) });
+    this.watches = new Watches(this);
+    this.flags.after(this.watches.node);
     this.dirty = true;
     this._loop();
     this.ticker = setInterval(() => this._counters(), 1000);
@@ -80,6 +76,10 @@ export class Panel {
     this.modeBtns = ["state", "log"].map((m) => el("button", { type: "button", class: "seg", dataset: { mode: m },
       onclick: () => this._mode(m) }, m === "state" ? "Table" : "Change log"));
     this.pauseBtn = el("button", { type: "button", class: "pause", onclick: () => this.togglePause() }, "Pause");
+    const watchBtn = el("button", { type: "button", class: "watch", title: "be told when a row starts or stops matching a condition",
+      onclick: () => this.watches.toggle() }, "Watch");
+    const chartBtn = el("button", { type: "button", class: "chart", title: "chart a numeric column over time",
+      onclick: () => this.chart.toggle() }, "Chart");
     this.fromSelect = el("select", { class: "from-select", title: "where the change log starts",
       "aria-label": "change log starts", onchange: () => this._from(this.fromSelect.value) });
     this.fromPick = el("input", { type: "datetime-local", class: "from-pick", step: "1", hidden: "",
@@ -92,7 +92,7 @@ export class Panel {
       el("h2", {}, el("a", { href: `/pipelines/${encodeURIComponent(this.opts.pipeline)}/views/${encodeURIComponent(v)}` }, v)),
       this.kindBadge, this.connBadge,
       el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns),
-        el("label", { class: "from-label" }, "start ", this.fromSelect, this.fromPick), this.pauseBtn,
+        el("label", { class: "from-label" }, "start ", this.fromSelect, this.fromPick), this.pauseBtn, watchBtn, chartBtn,
         el("label", { class: "key-label" }, "key ", this.keySelect), exportMenu(this), close));
     this.flags = el("div", { class: "flags" });
     this.c = {};
@@ -127,6 +127,7 @@ export class Panel {
     if (!options.some((o) => o[0] === current)) options.push([current, (this._key() || []).join(", ")]);
     this.keySelect.replaceChildren(...options.map(([val, label]) => el("option", { value: val }, label)));
     this.keySelect.value = current;
+    if (this.chart) this.chart.columnsKnown();
   }
 
   _frame(f) {
@@ -409,6 +410,8 @@ export class Panel {
   close() {
     this.closed = true;
     clearInterval(this.ticker);
+    this.watches.close();
+    this.chart.close();
     this.conn.unsubscribe(this.sub);
     this.node.remove();
   }
