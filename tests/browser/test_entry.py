@@ -165,9 +165,12 @@ def test_paused_pipeline_offers_force_and_processes_it(page, proxy, http, make_p
     p = make_pipeline(SQL, initial="paused")
     page.goto(f"{proxy.url}/pipelines/{p}/tables/items")
     expect(page.locator("#paused-note")).to_be_visible()
+    # The note and the refusal say the same thing: nothing is sent while paused unless forced.
+    expect(page.locator("#paused-note")).to_contain_text("are not sent")
     _fill(page, {"id": "9", "name": "forced", "price": "150"})
     page.locator('button[data-op="insert"]').click()
     expect(page.locator("#sub-state")).to_have_text("paused")
+    expect(page.locator("#sub-text")).to_contain_text("nothing was sent")
     assert query(http, p, "SELECT count(*) AS n FROM items") == [{"n": 0}]
     page.locator("#force-push").click()
     expect(page.locator("#sub-state")).to_have_text("processed")
