@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from webapp.engine.csvfmt import iter_csv_records
 
-from .support import query
+from .support import push, query
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');\n" \
       "CREATE MATERIALIZED VIEW v AS SELECT id, n FROM t;\n"
@@ -242,3 +242,31 @@ def test_ndjson_preview_marks_the_rows_the_server_refuses(page, proxy, http, mak
     refused = [li.get_attribute("data-row") for li in listed.all()]
     assert marked == refused == ["2", "3", "5", "6", "7", "9"], (marked, refused)
     expect(root.locator("[data-upload-count]")).to_contain_text("3 rows stored, 6 refused")
+
+
+def test_keyed_upload_counts_rows_replaced_by_key(page, proxy, http, make_pipeline, tmp_path):
+    """Rows whose key is already in the table replace it: the result counts them apart from new rows."""
+    p = make_pipeline(SQL)
+    push(http, p, "t", [{"insert": {"id": 1, "name": "one", "n": 1}}, {"insert": {"id": 2, "name": "two", "n": 2}}])
+    path = tmp_path / "rows.csv"
+    path.write_text("2,two again,20\n3,three,3\n4,four,4\n4,four twice,40\n")  # 2 replaces; 4 twice
+    root = open_upload(page, proxy, p)
+    upload_detected(page, root, path, "csv", "raw")
+    # Four rows kept: 3 and the first 4 are new; 2 and the second 4 replaced a row with the same key.
+    expect(root.locator("[data-upload-count]")).to_contain_text("4 rows stored (2 new, 2 replaced a row with the same key)")
+    assert count(http, p) == 4
+
+
+def test_replaced_rows_are_not_guessed_when_others_write_meanwhile(page, proxy, make_pipeline):
+    """The count is exact only when the upload was the table's only input: otherwise it says why not."""
+    open_upload(page, proxy, make_pipeline(SQL))
+    verdicts = page.evaluate("""async () => {
+        const src = document.querySelector('script[src*="/js/entry.js"]').src.replace("entry.js", "upload.js");
+        const { replacedCount } = await import(src);
+        return [replacedCount({rows: 2, records: 2}, {rows: 4, records: 6}, 4),
+                replacedCount({rows: 2, records: 2}, {rows: 5, records: 7}, 4),
+                replacedCount({rows: null, records: 2, why: "table 't' is not materialized"}, {rows: null, records: 6}, 4)];
+    }""")
+    assert verdicts[0] == {"added": 2, "replaced": 2}
+    assert verdicts[1] == "other input reached the table during the upload"
+    assert "not materialized" in verdicts[2]

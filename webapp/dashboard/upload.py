@@ -3,6 +3,7 @@
     POST /api/pipelines/<p>/tables/<t>/upload?format=csv|json&part=N&first_row=K[&first_line=L]
          [&update_format=raw|insert_delete][&array=true|false][&force=true]
     GET  /api/pipelines/<p>/tables/<t>/upload/status?token=...      the completion status of a part's token
+    GET  /api/pipelines/<p>/tables/<t>/upload/tally                  the table's row count and records received
 
 The browser (``static/js/upload.js``) cuts a file into parts at record boundaries and says where each
 part starts in the file: ``first_row``, the file row of its first record, and ``first_line``, the file
@@ -28,6 +29,7 @@ from webapp.client import SchemaError
 
 from . import ratelimit
 from .answers import json_answer, refuse
+from .keys import ident
 
 bp = Blueprint("upload", __name__, url_prefix="/api")
 
@@ -216,6 +218,36 @@ def status(name, table):
         return refuse(400, "InvalidParam", "the token parameter is required", {"parameter": "token"})
     st = current_app.extensions["sluice_upstream"].completion(name, token, 1.0)  # long-polls up to 1 s
     return json_answer({"token": token, **st, "status": str(st.get("status", "")).lower()})
+
+
+@bp.get("/pipelines/<name>/tables/<table>/upload/tally")
+def tally(name, table):
+    """What an upload into a keyed table needs to count the rows it replaced: the table's row count and the
+    records its input endpoints have received. Taken before and after an insert-only upload:
+    ``replaced = kept - (rows_after - rows_before)``, exact when ``records_after - records_before`` equals
+    the records the upload kept, i.e. nothing else wrote to the table meanwhile (the page checks, and says
+    so when it cannot count). Either figure is null, with ``why``, when the server cannot give it."""
+    up = current_app.extensions["sluice_upstream"]
+    try:
+        rel = _table(name, table)
+    except SchemaError as e:
+        return refuse(404, "UnknownInputStream", e.message, {"stream_name": table} | (e.details or {}))
+    out: dict = {"rows": None, "records": None, "why": None}
+    if not rel.materialized:
+        out["why"] = f"table {rel.name!r} is not materialized, so its rows cannot be counted"
+    else:
+        sql_name = rel.name if rel.segment.startswith('"') else rel.name.lower()
+        try:
+            out["rows"] = int(up.query_rows(name, f"SELECT COUNT(*) AS n FROM {ident(sql_name)}")[0]["n"])
+        except Exception as e:  # the count is an extra: the upload goes on without it, and says why
+            out["why"] = f"the table could not be counted ({getattr(e, 'message', None) or e})"
+    try:
+        inputs = up.stats(name).get("inputs") or []
+        out["records"] = sum(int((i.get("metrics") or {}).get("total_records") or 0) for i in inputs
+                             if str((i.get("config") or {}).get("stream", "")).lower() == rel.name.lower())
+    except Exception as e:
+        out["why"] = out["why"] or f"the pipeline's statistics could not be read ({getattr(e, 'message', None) or e})"
+    return json_answer(out)
 
 
 __all__ = ["bp", "file_errors", "part_answer"]

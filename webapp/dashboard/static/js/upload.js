@@ -12,6 +12,19 @@ import {
 } from "./uploadpreview.js";
 
 const MAX_LISTED = 1000; // refused rows listed on the page (all are counted)
+
+// How many of an upload's kept rows replaced a row with the same key, from the table's tally (row count,
+// records received) before and after: exact only if nothing else wrote to the table meanwhile, which
+// the records received tell. Returns {added, replaced}, or a string saying why it was not counted.
+export function replacedCount(before, after, kept) {
+  if (!before || !after) return "the table could not be asked";
+  if ([before.rows, after.rows, before.records, after.records].some((v) => v === null || v === undefined)) {
+    return after.why || before.why || "the table could not be counted";
+  }
+  if (after.records - before.records !== kept) return "other input reached the table during the upload";
+  const replaced = kept - (after.rows - before.rows);
+  return { added: kept - replaced, replaced };
+}
 const RETRIES = 6; // for 429 and 503 answers, which store nothing
 
 function setup(root) {
@@ -192,7 +205,12 @@ function setup(root) {
     setProgress(0);
     let records = 0, failed = 0, token = null, parts = 0;
     const t0 = performance.now();
+    // A keyed table replaces rows with the same key: count those apart when the upload only inserts.
+    const keyed = !!root.querySelector("[data-upload-keyed]");
+    const countable = keyed && (format === "csv" || ui.update.value === "raw");
+    const tally = () => getJSON(`${base}/tally`).catch(() => null);
     try {
+      const before = countable ? await tally() : null;
       const partBytes = Number(root.dataset.partBytes) || 8 << 20;
       for await (const part of cutFile(st.file, format, { partBytes, header })) {
         if (st.cancelled) throw new ApiError(0, { message: "cancelled", error_code: "Cancelled" });
@@ -216,10 +234,20 @@ function setup(root) {
       ui.count.textContent = `${fmtNumber(records)} records sent; waiting for the pipeline to process them…`;
       if (token) await waitProcessed(token);
       const secs = (performance.now() - t0) / 1000;
+      const kept = records - failed;
+      let stored = `${fmtNumber(kept)} rows stored`;
+      if (countable) {
+        const c = replacedCount(before, await tally(), kept);
+        if (typeof c === "string") stored += ` (rows replaced by key not counted: ${c})`;
+        else {
+          stored += ` (${fmtNumber(c.added)} new, ${fmtNumber(c.replaced)} replaced a row with the same key)`;
+          root.dataset.replaced = String(c.replaced);
+        }
+      }
       root.dataset.state = "done";
-      root.dataset.stored = String(records - failed);
+      root.dataset.stored = String(kept);
       root.dataset.failed = String(failed);
-      ui.count.textContent = `${fmtNumber(records - failed)} rows stored` +
+      ui.count.textContent = stored +
         (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") +
         ` · ${fmtBytes(st.file.size)} in ${secs.toFixed(1)} s`;
       if (failed > ui.errors.children.length) {
