@@ -1,4 +1,4 @@
-"""The engine: every pipeline of one data directory, and the settings they run with.
+"""The engine: every pipeline of one data directory, run with one ``Settings`` (``settings.py``).
 
 ``Engine(data_dir)`` takes an exclusive lock on the directory (two engines never share one) and
 loads the pipeline definitions saved there. Definitions are written atomically (temporary file,
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -26,29 +25,11 @@ from .ingress import parse_body, parse_json_body
 from .logbuf import PipelineLogs
 from .pipeline import Pipeline
 from .runtime import Batch, apply_batches
+from .settings import Settings
 from .table import TableApplier
 from .wal import T_BATCH, Wal, scan, truncate_to_clean_prefix
 
 log = logging.getLogger("sluice.engine")
-
-
-@dataclass
-class Settings:
-    """Engine-wide knobs; every one is also a ``sluice engine`` flag."""
-
-    max_buffered_records: int = 100_000
-    wal_segment_bytes: int = 64 << 20
-    ingress_wait_secs: float = 30.0
-    egress_stall_secs: float = 60.0
-    egress_max_chunks: int = 100
-    keepalive_secs: float = 3.0
-    # HTTP connection limits (webapp/server/connections.py); 0 turns one off.
-    header_timeout_secs: float = 10.0
-    body_timeout_secs: float = 30.0
-    max_connections_per_address: int = 64
-    query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
-    max_datagen_workers: int = 16  # threads one datagen connector may ask for ('workers')
-    log_lines: int = 10_000  # log lines kept per pipeline for GET .../logs
 
 
 def atomic_write(path: Path, data: bytes) -> None:
