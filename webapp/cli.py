@@ -10,71 +10,23 @@ from pathlib import Path
 
 from . import __version__
 
-DEFAULT_DATA_DIR = os.environ.get("SLUICE_DATA_DIR", "sluice-data")
+def _engine_flags(p: argparse.ArgumentParser, port_flag: str = "--port") -> None:
+    """The flags of every engine setting (``webapp/engine/settings.py``); ``up`` spells ``--port`` otherwise."""
+    from .engine.settings import SETTINGS
+    from .settings import add_flags
+    add_flags(p, SETTINGS, rename={"--port": port_flag})
 
 
-def _engine_flags(p: argparse.ArgumentParser, port: int, port_flag: str = "--port") -> None:
-    from .engine import Settings
-    d = Settings()
-    p.add_argument("--host", default=os.environ.get("SLUICE_HOST", "127.0.0.1"),
-                   help="address to listen on (default 127.0.0.1, this machine only)")
-    p.add_argument(port_flag, dest="engine_port", type=int, default=port,
-                   help=f"engine port (default {port}; 0 picks a free one and prints it)")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                   help="directory for pipeline definitions and data; one engine per directory "
-                        "(default ./sluice-data, or $SLUICE_DATA_DIR)")
-    p.add_argument("--threads", type=int, default=256,
-                   help="HTTP threads: each open egress stream or waiting request holds one (default 256)")
-    p.add_argument("--max-buffered-records", type=int, default=d.max_buffered_records,
-                   help="records a table may have waiting before ingress requests wait (default %(default)s)")
-    p.add_argument("--ingress-wait", type=float, default=d.ingress_wait_secs,
-                   help="seconds an unforced ingress request waits on a paused pipeline or a full buffer "
-                        "before answering 503 (default %(default)s)")
-    p.add_argument("--max-datagen-workers", type=int, default=d.max_datagen_workers,
-                   help="threads one datagen connector may ask for with 'workers'; a pipeline asking for more "
-                        "does not start (default %(default)s)")
-    p.add_argument("--egress-stall-timeout", type=float, default=d.egress_stall_secs,
-                   help="seconds the pipeline waits on a backpressure reader that reads nothing before it "
-                        "closes that stream (default %(default)s)")
-    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
-                   help="a browser origin (e.g. http://localhost:3000) allowed to call the API; repeatable")
-    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
-                   help="a Host name to accept besides loopback names and --host ('*' accepts any); repeatable")
-    p.add_argument("--max-body-mb", type=float, default=256,
-                   help="largest request body in MiB; larger ones get 413 before they are read (default %(default)s)")
-    p.add_argument("--api-key-file", metavar="FILE",
-                   help="require API keys: one per line in FILE (also SLUICE_API_KEY); clients send "
-                        "'Authorization: Bearer <key>'. Keys are never taken on the command line, where ps shows them")
-    p.add_argument("--insecure", action="store_true",
-                   help="allow listening on a non-loopback address without an API key")
-    p.add_argument("--keepalive", type=float, default=d.keepalive_secs,
-                   help="seconds of silence after which an egress stream gets an empty chunk (default %(default)s)")
-    p.add_argument("--header-timeout", type=float, default=d.header_timeout_secs,
-                   help="seconds a request's head may take to arrive before the connection is closed with 408; "
-                        "0: no limit (default %(default)s)")
-    p.add_argument("--body-timeout", type=float, default=d.body_timeout_secs,
-                   help="seconds a request body may stop arriving before the request fails with 408; responses "
-                        "(egress streams) are not affected; 0: no limit (default %(default)s)")
-    p.add_argument("--max-connections-per-address", type=int, default=d.max_connections_per_address,
-                   help="open connections one client address may hold; more are answered 429 and closed; "
-                        "0: no limit (default %(default)s)")
-    p.add_argument("--query-timeout", type=float,
-                   default=float(os.environ.get("SLUICE_QUERY_TIMEOUT", d.query_timeout_secs)),
-                   help="seconds an ad-hoc query may run before it is stopped with 400 QueryTimeout; 0 for no "
-                        "limit (default %(default)s, or $SLUICE_QUERY_TIMEOUT)")
-    p.add_argument("--log-lines", type=int, default=int(os.environ.get("SLUICE_LOG_LINES", d.log_lines)),
-                   help="log lines kept per pipeline for GET .../logs; older ones are dropped "
-                        "(default %(default)s, or $SLUICE_LOG_LINES)")
-
-
-def _settings(a):
-    from .engine import Settings
-    return Settings(max_buffered_records=a.max_buffered_records, ingress_wait_secs=a.ingress_wait,
-                    egress_stall_secs=a.egress_stall_timeout, keepalive_secs=a.keepalive,
-                    header_timeout_secs=a.header_timeout, body_timeout_secs=a.body_timeout,
-                    max_connections_per_address=a.max_connections_per_address,
-                    query_timeout_secs=a.query_timeout, max_datagen_workers=a.max_datagen_workers,
-                    log_lines=a.log_lines)
+def _resolve(a, command: str, names: list[str] | None = None) -> str | None:
+    """Fill the engine settings left off the command line from ``SLUICE_*`` variables, else defaults; the
+    message for a variable that holds no valid value, or None."""
+    from .engine.settings import BY_NAME, SETTINGS
+    from .settings import SettingError, resolve
+    try:
+        resolve(a, SETTINGS if names is None else [BY_NAME[n] for n in names], os.environ)
+    except SettingError as e:
+        return f"sluice {command}: {e}"
+    return None
 
 
 def api_keys(a) -> list[str]:
@@ -101,7 +53,11 @@ def _server_config(a, extra_origins=()) -> dict:
 
 def _cmd_engine(a) -> int:
     from .engine.engine import DataDirLocked
+    from .engine.settings import engine_settings
     from .server.run import serve
+    if (problem := _resolve(a, "engine")) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     bootstrap = None
     if a.program or a.pipeline:
         if not (a.program and a.pipeline):
@@ -127,7 +83,7 @@ def _cmd_engine(a) -> int:
             except Exception:
                 log.exception("could not create pipeline %s", name)
     try:
-        serve(a.data_dir, _settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap,
+        serve(a.data_dir, engine_settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap,
               server_config=_server_config(a))
     except DataDirLocked as e:
         print(f"sluice engine: {e}", file=sys.stderr)
@@ -138,26 +94,26 @@ def _cmd_engine(a) -> int:
 def _cmd_up(a) -> int:
     """The engine and the dashboard, each its own gunicorn process, watched over by this one."""
     from .dashboard.launcher import run_up
+    if (problem := _resolve(a, "up")) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     return run_up(a, _engine_argv(a))
 
 
 def _engine_argv(a) -> list[str]:
-    """``sluice engine`` flags that reproduce ``up``'s engine flags."""
-    argv = ["--host", a.host, "--port", str(a.engine_port), "--data-dir", a.data_dir, "--threads", str(a.threads),
-            "--max-buffered-records", str(a.max_buffered_records), "--ingress-wait", str(a.ingress_wait),
-            "--egress-stall-timeout", str(a.egress_stall_timeout), "--max-body-mb", str(a.max_body_mb),
-            "--keepalive", str(a.keepalive), "--header-timeout", str(a.header_timeout),
-            "--body-timeout", str(a.body_timeout), "--max-connections-per-address", str(a.max_connections_per_address),
-            "--query-timeout", str(a.query_timeout), "--max-datagen-workers", str(a.max_datagen_workers),
-            "--log-lines", str(a.log_lines)]
-    for o in a.cors_origin:
-        argv += ["--cors-origin", o]
-    for h in a.allowed_host:
-        argv += ["--allowed-host", h]
-    if a.api_key_file:
-        argv += ["--api-key-file", str(Path(a.api_key_file).resolve())]
-    if a.insecure:
-        argv.append("--insecure")
+    """``sluice engine`` flags that reproduce ``up``'s (resolved) engine settings."""
+    from .engine.settings import SETTINGS
+    argv: list[str] = []
+    for s in SETTINGS:
+        v = getattr(a, s.dest)
+        if s.switch:
+            argv += [s.flag] if v else []
+        elif s.repeat:
+            for item in v:
+                argv += [s.flag, str(item)]
+        elif v is not None:
+            # The engine child may run elsewhere in the tree; a relative key file must still name the same file.
+            argv += [s.flag, str(Path(v).resolve()) if s.name == "API_KEY_FILE" else str(v)]
     return argv
 
 
@@ -232,6 +188,9 @@ def _cmd_user(a) -> int:
 
 def _cmd_wal(a) -> int:
     import json
+    if (problem := _resolve(a, "wal", ["DATA_DIR"])) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     from .engine.engine import DataDirLocked, lock_data_dir
     from .engine.wal import WalCorruption, scan, truncate_to_clean_prefix
     data = Path(a.data_dir)
@@ -274,14 +233,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     e = sub.add_parser("engine", help="run the pipeline server (Feldera's /v0 REST API)",
                        description="Run the pipeline server: Feldera's /v0 REST API over an embedded DuckDB engine.")
-    _engine_flags(e, 8080)
+    _engine_flags(e)
     e.add_argument("--program", metavar="FILE.sql", help="create (or update) a pipeline from this SQL file and start it")
     e.add_argument("--pipeline", metavar="NAME", help="the name of the pipeline --program creates")
     e.set_defaults(func=_cmd_engine)
     u = sub.add_parser("up", help="run the engine and the dashboard, with a demo pipeline and moving data",
                        description="Run the engine with a demo pipeline (created and started on first run) and the "
                                    "browser dashboard, with a generator feeding the demo at a modest rate.")
-    _engine_flags(u, 8080, "--engine-port")
+    _engine_flags(u, "--engine-port")
     u.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
                    help="dashboard port (default 5000; 0 picks a free one and prints it)")
     u.add_argument("--no-demo-data", action="store_true",
@@ -343,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "back to its clean prefix after damage (see webapp/engine/WAL.md).")
     w.add_argument("action", choices=["check", "recover"],
                    help="check: report records and damage; recover: truncate at the first damaged record")
-    w.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="the engine's data directory")
+    w.add_argument("--data-dir", help="the engine's data directory (default sluice-data, or $SLUICE_DATA_DIR)")
     w.set_defaults(func=_cmd_wal)
     return p
 

@@ -8,16 +8,8 @@ variables, then ``config``. ``docs/dashboard.md`` lists them from this registry
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Callable
 
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[str], Any] = str
+from ..settings import Setting  # the engine's registry (webapp/engine/settings.py) uses the same class
 
 
 def _bool(text: str) -> bool:
@@ -76,13 +68,10 @@ BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def load(config: dict | None = None, environ: dict | None = None) -> dict:
-    """Defaults, then ``SLUICE_<NAME>`` from ``environ``, then ``config``; keys are the setting names."""
+    """Defaults, then ``SLUICE_<NAME>`` from ``environ``, then ``config``; keys are the setting names.
+    Raises SettingError naming a variable that holds no valid value."""
     env = os.environ if environ is None else environ
-    out = {s.name: s.default for s in SETTINGS}
-    for s in SETTINGS:
-        raw = env.get(f"SLUICE_{s.name}")
-        if raw is not None and raw != "":
-            out[s.name] = s.parse(raw)
+    out = {s.name: s.from_environ(env) for s in SETTINGS}
     out.update(config or {})
     if not out.get("API_KEY") and out.get("API_KEY_FILE"):
         out["API_KEY"] = read_key_file(out["API_KEY_FILE"])

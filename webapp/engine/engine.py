@@ -1,4 +1,4 @@
-"""The engine: every pipeline of one data directory, and the settings they run with.
+"""The engine: every pipeline of one data directory, run with one ``Settings`` (``settings.py``).
 
 ``Engine(data_dir)`` takes an exclusive lock on the directory (two engines never share one) and
 loads the pipeline definitions saved there. Definitions are written atomically (temporary file,
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -19,36 +18,15 @@ from .. import FELDERA_API_VERSION, __version__
 from .definition import check_body, check_name
 from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipeline
 from . import fsio
-from .checkpoint import load_latest, remove_all
-from .connectors import record_progress
+from .checkpoint import remove_all
 from .dirlock import DataDirLocked, lock_data_dir
-from .ingress import parse_body, parse_json_body
 from .logbuf import PipelineLogs
 from .pipeline import Pipeline
-from .runtime import Batch, apply_batches
-from .table import TableApplier
-from .wal import T_BATCH, Wal, scan, truncate_to_clean_prefix
+from .recovery import replay
+from .settings import Settings
+from .wal import Wal
 
 log = logging.getLogger("sluice.engine")
-
-
-@dataclass
-class Settings:
-    """Engine-wide knobs; every one is also a ``sluice engine`` flag."""
-
-    max_buffered_records: int = 100_000
-    wal_segment_bytes: int = 64 << 20
-    ingress_wait_secs: float = 30.0
-    egress_stall_secs: float = 60.0
-    egress_max_chunks: int = 100
-    keepalive_secs: float = 3.0
-    # HTTP connection limits (webapp/server/connections.py); 0 turns one off.
-    header_timeout_secs: float = 10.0
-    body_timeout_secs: float = 30.0
-    max_connections_per_address: int = 64
-    query_timeout_secs: float = 60.0  # an ad-hoc query's time limit; 0 means none
-    max_datagen_workers: int = 16  # threads one datagen connector may ask for ('workers')
-    log_lines: int = 10_000  # log lines kept per pipeline for GET .../logs
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -99,68 +77,8 @@ class Engine:
             self.pipelines[p.name] = p
 
     def _recover(self) -> None:
-        """Tables from each pipeline's checkpoint, then every logged batch after it, exactly once."""
-        import time as _time
-        t0 = _time.perf_counter()
-        wal_dir = self.data_dir / "wal"
-        wal_dir.mkdir(parents=True, exist_ok=True)
-        res = scan(wal_dir)  # raises WalCorruption: refuse to start rather than lose acknowledged data
-        if res.torn is not None:
-            path, off = res.torn
-            log.warning("write-ahead log ends in an incomplete record at %s byte %d (never acknowledged); "
-                        "cutting it off", path, off)
-            truncate_to_clean_prefix(wal_dir)
-        self._recovered_seq = res.last_seq
-        by_id = {p.id: p for p in self.pipelines.values()}
-        for p in self.pipelines.values():
-            if p.storage_status == "InUse" and p.storage_program is not None:
-                loaded = load_latest(self.checkpoint_dir(p))
-                if loaded and loaded[0].get("epoch") != p.storage_epoch:
-                    loaded = None
-                p.restore(*(loaded or (None, None)))
-        replayed = 0
-        pending: list = []  # consecutive ops for one (pipeline, table)
-        cur_key = None
-
-        def flush():
-            nonlocal pending, cur_key
-            if pending:
-                p, table = cur_key
-                apply_batches(p.db, TableApplier(table), pending, want_delta=False)
-            pending, cur_key = [], None
-
-        for e in res.entries:
-            if e.type != T_BATCH or e.seq in res.aborted:
-                continue
-            head_raw, _, tail = e.payload.partition(b"\n")
-            head = orjson.loads(head_raw)
-            p = by_id.get(head["p"])
-            if p is None or p.db is None or head["e"] != p.storage_epoch or e.seq <= p.ckpt_seq:
-                continue
-            table = p.storage_program.table(f'"{head["t"]}"')
-            if table is None:
-                continue
-            if head["f"] == "raw":
-                batch = parse_body(tail, table, head["q"])
-            else:
-                batch = parse_json_body(tail, table, update_format="insert_delete")
-            if cur_key != (p, table) or len(pending) > 200:
-                flush()
-                cur_key = (p, table)
-            pending.append(Batch(0, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
-                                 0, arrow=batch.arrow))
-            replayed += batch.num_records
-            p.applied_wal_seq = e.seq
-            p.batch_seq = max(p.batch_seq, int(head.get("s", 0)))
-            p.note_logged(e.seq)
-            if head.get("c"):
-                record_progress(p.conn_progress, head["c"])
-            if head.get("k"):
-                status, answer = head["a"]
-                p.remember(head["k"], status, answer)
-        flush()
-        if res.entries:
-            log.info("recovered %d logged records in %.2f s", replayed, _time.perf_counter() - t0)
+        """Tables from each pipeline's checkpoint, then every logged batch after it (``recovery.py``)."""
+        self._recovered_seq = replay(self.data_dir / "wal", self.pipelines.values(), self.checkpoint_dir)
 
     def checkpoint_dir(self, p: Pipeline) -> Path:
         return self.data_dir / "checkpoints" / p.id

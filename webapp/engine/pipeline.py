@@ -28,7 +28,8 @@ import orjson
 
 from .connectors import table_connectors
 from .connectors.progress import connector_key
-from .ingress import encode_ops, ingest_answer, parse_body
+from .ingress import ingest_answer, parse_body
+from .recovery import batch_record
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
 from .table import to_arrow
@@ -552,14 +553,7 @@ class Pipeline:
         ``source`` is a connector's progress tag; it is logged with the batch so recovery knows the rows
         were delivered."""
         def log_payload(seq, k, ans):
-            head = {"p": self.id, "e": self.storage_epoch, "t": table.name, "s": seq, "k": k, "a": ans}
-            if source is not None:
-                head["c"] = source
-            if raw is not None:
-                head.update(f="raw", q=raw[1])
-                return head, raw[0]
-            head["f"] = "ops"
-            return head, encode_ops(table, batch.ops)
+            return batch_record(self.id, self.storage_epoch, table, batch, seq, k, ans, raw, source)
 
         _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
                                          answer=lambda tok: ingest_answer(batch, tok), deadline=deadline,

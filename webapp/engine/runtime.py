@@ -24,7 +24,7 @@ import orjson
 
 from typing import Any
 
-from .catalog import Relation, json_default, row_encoder
+from .catalog import Relation, row_encoder
 from .egress import Subscriber, encode_json_chunks
 from .errors import (
     BufferFull, InvalidToken, PipelinePaused, StaleToken, StorageUnavailable, Terminating, UnknownOutputStream,
@@ -170,9 +170,9 @@ class Runtime:
              source: dict | None = None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
 
-        ``log_payload(seq) -> (header dict, raw tail bytes)`` describes the batch for the write-ahead
-        log; ``answer(token)`` builds the reply stored with an idempotency key. ``deadline`` carries on the
-        wait ``admit`` began, so a refused request waits ``ingress_wait_secs`` in all."""
+        ``log_payload(seq, key, answer) -> bytes`` is the batch's write-ahead-log record
+        (``recovery.batch_record``); ``answer(token)`` builds the reply stored with an idempotency key.
+        ``deadline`` carries on the wait ``admit`` began, so a refused request waits ``ingress_wait_secs`` in all."""
         if deadline is None:
             deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
@@ -216,8 +216,7 @@ class Runtime:
             if wal is None:
                 self._enqueue(b)
                 return tok, ans
-            header, tail = log_payload(b.seq, key, ans)
-            payload = orjson.dumps(header, default=json_default) + b"\n" + tail
+            payload = log_payload(b.seq, key, ans)
             self.inflight += 1
             ticket = wal.append(T_BATCH, payload, batch.num_records, on_durable=lambda: self._enqueue(b))
             b.wal_seq = ticket.seq

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import socket
 from datetime import datetime, timezone
 
@@ -11,43 +10,10 @@ from flask import Blueprint, Response, current_app, request
 
 from ..engine import errors as E
 from ..engine import query as Q
-from ..engine.catalog import json_default
 from . import egress_config, errors
+from .helpers import body_json, client_gone, current_engine, json_response, query_flag
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
-
-
-def _engine():
-    return current_app.extensions["sluice_engine"]
-
-
-def _json(obj, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj, default=json_default), status=status, mimetype="application/json")
-
-
-def _flag(name: str, default: bool = False) -> bool:
-    v = request.args.get(name)
-    if v is None or v == "":
-        return default
-    if v in ("true", "false"):
-        return v == "true"
-    raise E.InvalidParam(f"parameter '{name}' must be true or false (lower case), not '{v}'",
-                         {"parameter": name, "value": v})
-
-
-def _body_json() -> dict:
-    raw = request.get_data()
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise E.InvalidParam(f"the request body is not valid JSON: {e}", None) from None
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise E.InvalidParam("the request body must be a JSON object", None)
-    return body
 
 
 def _read_body() -> bytes:
@@ -87,86 +53,86 @@ def _selector() -> str:
 # -- platform ------------------------------------------------------------------------------------
 @bp.get("/config")
 def config():
-    return _json(_engine().config())
+    return json_response(current_engine().config())
 
 
 @bp.get("/cluster_healthz")
 def cluster_healthz():
-    return _json({"all_healthy": True, "runner": {"healthy": True}, "compiler": {"healthy": True}})
+    return json_response({"all_healthy": True, "runner": {"healthy": True}, "compiler": {"healthy": True}})
 
 
 # -- pipelines -----------------------------------------------------------------------------------
 @bp.get("/pipelines")
 def list_pipelines():
     sel = _selector()
-    return _json([p.to_json(sel) for p in _engine().list()])
+    return json_response([p.to_json(sel) for p in current_engine().list()])
 
 
 @bp.post("/pipelines")
 def create_pipeline():
-    return _json(_engine().create(_body_json()), 201)
+    return json_response(current_engine().create(body_json()), 201)
 
 
 @bp.get("/pipelines/<name>")
 def get_pipeline(name):
-    return _json(_engine().get(name).to_json(_selector()))
+    return json_response(current_engine().get(name).to_json(_selector()))
 
 
 @bp.put("/pipelines/<name>")
 def put_pipeline(name):
-    answer, created = _engine().put(name, _body_json())
-    return _json(answer, 201 if created else 200)
+    answer, created = current_engine().put(name, body_json())
+    return json_response(answer, 201 if created else 200)
 
 
 @bp.patch("/pipelines/<name>")
 def patch_pipeline(name):
-    return _json(_engine().patch(name, _body_json()))
+    return json_response(current_engine().patch(name, body_json()))
 
 
 @bp.delete("/pipelines/<name>")
 def delete_pipeline(name):
-    _engine().delete(name)
+    current_engine().delete(name)
     return Response(b"", status=200)
 
 
 @bp.post("/pipelines/<name>/start")
 def start(name):
-    p = _engine().get(name)
-    return _json(p.start(request.args.get("initial", "running"), request.args.get("bootstrap_policy"),
-                         dismiss_error=_flag("dismiss_error", True)), 202)
+    p = current_engine().get(name)
+    return json_response(p.start(request.args.get("initial", "running"), request.args.get("bootstrap_policy"),
+                         dismiss_error=query_flag("dismiss_error", True)), 202)
 
 
 @bp.post("/pipelines/<name>/pause")
 def pause(name):
-    return _json(_engine().get(name).pause(), 202)
+    return json_response(current_engine().get(name).pause(), 202)
 
 
 @bp.post("/pipelines/<name>/resume")
 def resume(name):
-    return _json(_engine().get(name).resume(), 202)
+    return json_response(current_engine().get(name).resume(), 202)
 
 
 @bp.post("/pipelines/<name>/stop")
 def stop(name):
-    return _json(_engine().get(name).stop(force=_flag("force", False)), 202)
+    return json_response(current_engine().get(name).stop(force=query_flag("force", False)), 202)
 
 
 @bp.post("/pipelines/<name>/clear")
 def clear(name):
-    return _json(_engine().get(name).clear(), 202)
+    return json_response(current_engine().get(name).clear(), 202)
 
 
 @bp.post("/pipelines/<name>/dismiss_error")
 def dismiss_error(name):
-    return _json(_engine().get(name).dismiss_error(), 202)
+    return json_response(current_engine().get(name).dismiss_error(), 202)
 
 
 # -- interaction ---------------------------------------------------------------------------------
 @bp.post("/pipelines/<name>/ingress/<table>")
 def ingress(name, table):
-    p = _engine().get(name)
-    force = _flag("force")
-    _flag("array")  # validated here so a bad value is refused before the body is read
+    p = current_engine().get(name)
+    force = query_flag("force")
+    query_flag("array")  # validated here so a bad value is refused before the body is read
     status, answer = p.ingest(table, _read_body, request.args.to_dict(), force,
                               request.headers.get("Idempotency-Key"))
     return errors.answer(status, answer)
@@ -174,14 +140,14 @@ def ingress(name, table):
 
 @bp.post("/pipelines/<name>/tables/<table>/connectors/<connector>/<any(start, pause):action>")
 def connector_action(name, table, connector, action):
-    _engine().get(name).connector(table, connector).set_paused(action == "pause")
+    current_engine().get(name).connector(table, connector).set_paused(action == "pause")
     return Response(b"", status=200)
 
 
 @bp.get("/pipelines/<name>/tables/<table>/connectors/<connector>/stats")
 def connector_stats(name, table, connector):
-    p = _engine().get(name)
-    return _json(p.running().connector_stats(p.connector(table, connector)))
+    p = current_engine().get(name)
+    return json_response(p.running().connector_stats(p.connector(table, connector)))
 
 
 @bp.get("/pipelines/<name>/completion_status")
@@ -189,12 +155,12 @@ def completion_status(name):
     token = request.args.get("token")
     if not token:
         raise E.InvalidParam("the token parameter is required", {"parameter": "token"})
-    return _json(_engine().get(name).running().completion(token))
+    return json_response(current_engine().get(name).running().completion(token))
 
 
 @bp.route("/pipelines/<name>/egress/<view>", methods=["GET", "POST"])
 def egress(name, view):
-    rt = _engine().get(name).running()
+    rt = current_engine().get(name).running()
     if rt.program.output(view) is None:  # the stream is named before its configuration is read
         raise E.UnknownOutputStream(view)
     raw = request.get_data()
@@ -204,8 +170,8 @@ def egress(name, view):
         fmt = request.args.get("format", "csv")
         if fmt not in ("json", "csv"):
             raise E.InvalidParam(f"unknown output format '{fmt}': use json or csv", {"parameter": "format", "value": fmt})
-        _flag("array")
-        cfg = egress_config.EgressConfig(fmt, _flag("backpressure"), _flag("send_snapshot"))
+        query_flag("array")
+        cfg = egress_config.EgressConfig(fmt, query_flag("backpressure"), query_flag("send_snapshot"))
     sub = rt.subscribe(view, cfg.fmt, cfg.backpressure, cfg.snapshot)
     sock = request.environ.get("gunicorn.socket")
     if sock is not None:
@@ -229,28 +195,9 @@ def egress(name, view):
     return resp
 
 
-def _client_gone():
-    """A check that the client of this request has closed its connection (gunicorn's socket reads
-    as ended), or None when the server does not say which socket it is."""
-    sock = request.environ.get("gunicorn.socket")
-    if sock is None:
-        return None
-
-    def gone() -> bool:
-        try:
-            if not select.select([sock], [], [], 0)[0]:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-    return gone
-
-
 @bp.get("/pipelines/<name>/query")
 def adhoc_query(name):
-    p = _engine().get(name)
+    p = current_engine().get(name)
     sql = request.args.get("sql")
     if not sql:
         raise E.InvalidParam("the sql parameter is required", {"parameter": "sql"})
@@ -259,12 +206,12 @@ def adhoc_query(name):
         raise E.InvalidParam(f"unknown query format '{fmt}': use one of {', '.join(Q.FORMATS)}",
                              {"parameter": "format", "value": fmt})
     rt = p.running()
-    limit, gone = _engine().settings.query_timeout_secs, _client_gone()
+    limit, gone = current_engine().settings.query_timeout_secs, client_gone()
     kind = Q.classify(sql)
     if kind == "insert":
         table, batch = Q.parse_insert(rt.db, sql, rt.program, limit, gone)
         _status, answer = p.push_parsed(rt, table, batch, force=True)
-        rt.wait_complete(answer["token"], _engine().settings.ingress_wait_secs)
+        rt.wait_complete(answer["token"], current_engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
     cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone)
     if fmt == "json":
@@ -285,17 +232,17 @@ def adhoc_query(name):
 
 @bp.get("/pipelines/<name>/stats")
 def stats(name):
-    return _json(_engine().get(name).running().stats())
+    return json_response(current_engine().get(name).running().stats())
 
 
 @bp.get("/pipelines/<name>/time_series")
 def time_series(name):
-    return _json(_engine().get(name).running().time_series())
+    return json_response(current_engine().get(name).running().time_series())
 
 
 @bp.get("/pipelines/<name>/time_series_stream")
 def time_series_stream(name):
-    rt = _engine().get(name).running()
+    rt = current_engine().get(name).running()
 
     def gen():
         last = None
@@ -313,4 +260,4 @@ def time_series_stream(name):
 @bp.get("/metrics")
 def metrics():
     from .metrics import prometheus_text
-    return Response(prometheus_text(_engine()), content_type="text/plain; version=0.0.4")
+    return Response(prometheus_text(current_engine()), content_type="text/plain; version=0.0.4")

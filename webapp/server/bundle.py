@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, request
 
 from ..engine import errors as E
 from ..engine.profile import profile
-from .api import _engine, _flag
+from .helpers import current_engine, query_flag
 from .metrics import families, render_text
 from .observe import attachment, profile_zip, zip_files
 
@@ -80,17 +80,17 @@ def _collect(eng, p, wanted: dict[str, bool]) -> tuple[dict[str, bytes], dict]:
 
 @bp.get("/pipelines/<name>/support_bundle")
 def support_bundle(name):
-    eng = _engine()
+    eng = current_engine()
     p = eng.get(name)
     limit = request.args.get("limit")
     if limit not in (None, "") and not (limit.isdigit() and int(limit) >= 1):
         raise E.BadRequest("limit must be at least 1 when provided; omit it to return all retained collections",
                            {"parameter": "limit", "value": limit}, error_code="InvalidSupportBundleParameter")
-    wanted = {part: _flag(part, True) for part in FILES}
+    wanted = {part: query_flag(part, True) for part in FILES}
     now = datetime.now(timezone.utc)
     files: dict[str, bytes] = {}
     collections = []
-    if _flag("collect", True):
+    if query_flag("collect", True):
         directory = now.strftime("%Y-%m-%dT%H-%M-%S.%fZ")
         got, summary = _collect(eng, p, wanted)
         files.update({f"{directory}/{fname}": data for fname, data in got.items()})

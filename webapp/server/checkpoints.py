@@ -16,7 +16,7 @@ import orjson
 from flask import Blueprint, current_app, request
 
 from ..engine import errors as E
-from .api import _engine, _json
+from .helpers import current_engine, json_response
 
 bp = Blueprint("v0_checkpoints", __name__, url_prefix="/v0")
 
@@ -43,7 +43,7 @@ def _requests(name: str, incarnation: str) -> _Requests:
 
 @bp.post("/pipelines/<name>/checkpoint")
 def checkpoint(name):
-    p = _engine().get(name)
+    p = current_engine().get(name)
     rt = p.running()
     if not p.logged():
         raise E.CheckpointsDisabled(
@@ -65,12 +65,12 @@ def checkpoint(name):
                 reqs.failure = {"sequence_number": seq, "error": str(e)}
 
     threading.Thread(target=write, name=f"checkpoint-{name}", daemon=True).start()
-    return _json({"checkpoint_sequence_number": seq, "incarnation_uuid": rt.incarnation})
+    return json_response({"checkpoint_sequence_number": seq, "incarnation_uuid": rt.incarnation})
 
 
 @bp.get("/pipelines/<name>/checkpoint_status")
 def checkpoint_status(name):
-    rt = _engine().get(name).running()
+    rt = current_engine().get(name).running()
     asked = request.args.get("incarnation_uuid")
     if asked and asked != rt.incarnation:
         raise E.IncarnationUuidMismatch(
@@ -78,13 +78,13 @@ def checkpoint_status(name):
             {"incarnation_uuid": asked, "current_incarnation_uuid": rt.incarnation})
     reqs = _requests(name, rt.incarnation)
     with reqs.lock:
-        return _json({"success": reqs.success, "failure": reqs.failure})
+        return json_response({"success": reqs.success, "failure": reqs.failure})
 
 
 @bp.get("/pipelines/<name>/checkpoints")
 def checkpoints(name):
     """The checkpoints on disk (Sluice keeps the newest only), in Feldera's ``CheckpointMetadata`` shape."""
-    eng = _engine()
+    eng = current_engine()
     p = eng.get(name)
     out = []
     for d in sorted(eng.checkpoint_dir(p).glob("ckpt-*")):
@@ -100,4 +100,4 @@ def checkpoints(name):
             "steps": None,  # Sluice counts steps per run, not across runs: see docs/api.md
             "processed_records": None,
         })
-    return _json(out)
+    return json_response(out)

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from ..engine import errors as E
 from ..engine.profile import dot, profile
-from .api import _client_gone, _engine, _json
+from .helpers import client_gone, current_engine, json_response
 from .metrics import families, render_text
 
 bp = Blueprint("v0_observe", __name__, url_prefix="/v0")
@@ -23,7 +23,7 @@ LOG_POLL_SECS = 1.0  # how often a waiting logs stream looks whether its reader 
 @root.get("/healthz")
 def healthz():
     """Feldera's liveness answer: 200 ``{"status": "healthy"}`` while the engine serves requests."""
-    return _json({"status": "healthy"})
+    return json_response({"status": "healthy"})
 
 
 # -- logs ----------------------------------------------------------------------------------------
@@ -31,11 +31,11 @@ def healthz():
 def logs(name):
     """The pipeline's retained log lines, then each new one as it is logged, until the pipeline is
     deleted, the engine stops or the reader goes away. Position headers as Feldera's."""
-    eng = _engine()
+    eng = current_engine()
     eng.get(name)
     ring = eng.logs.ring(name)
     after, gap = ring.position(request.args.get("cursor"))
-    gone = _client_gone() or (lambda: False)
+    gone = client_gone() or (lambda: False)
 
     def stream():
         seq = after
@@ -55,7 +55,7 @@ def logs(name):
 # -- metrics -------------------------------------------------------------------------------------
 @bp.get("/pipelines/<name>/metrics")
 def pipeline_metrics(name):
-    p = _engine().get(name)
+    p = current_engine().get(name)
     p.running()  # as Feldera, which asks the running pipeline: 503 when it is not deployed
     fmt = request.args.get("format", "prometheus")
     if fmt not in ("prometheus", "json"):
@@ -63,7 +63,7 @@ def pipeline_metrics(name):
                              {"parameter": "format", "value": fmt})
     fams = families([p])
     if fmt == "json":
-        return _json(fams)
+        return json_response(fams)
     # Exactly text/plain, as Feldera answers: its client returns the text only for that content type.
     return Response(render_text(fams), content_type="text/plain")
 
@@ -71,13 +71,13 @@ def pipeline_metrics(name):
 # -- circuit profile -----------------------------------------------------------------------------
 @bp.get("/pipelines/<name>/circuit_json_profile")
 def circuit_json_profile(name):
-    return _json(profile(_engine().get(name).running()))
+    return json_response(profile(current_engine().get(name).running()))
 
 
 @bp.get("/pipelines/<name>/circuit_profile")
 def circuit_profile(name):
     """A zip of the profile as JSON and as a Graphviz graph (Feldera's is a zip of per-worker graphs)."""
-    prof = profile(_engine().get(name).running())
+    prof = profile(current_engine().get(name).running())
     return attachment(profile_zip(prof), f"{name}_circuit_profile.zip")
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app
 from ..engine import errors as E
 from ..engine.sql import SqlError, compile_program
 from ..engine.strategy import plan_view
-from .api import _body_json, _json
+from .helpers import body_json, json_response
 
 bp = Blueprint("v0_platform", __name__, url_prefix="/v0")
 
@@ -32,14 +32,14 @@ def _key_descriptions() -> list[dict]:
 
 @bp.get("/api_keys")
 def list_api_keys():
-    return _json(_key_descriptions())
+    return json_response(_key_descriptions())
 
 
 @bp.get("/api_keys/<key_name>")
 def get_api_key(key_name):
     for d in _key_descriptions():
         if d["name"] == key_name:
-            return _json(d)
+            return json_response(d)
     raise E.NotFound(f"Unknown API key '{key_name}'", {"name": key_name}, error_code="UnknownApiKey")
 
 
@@ -54,7 +54,7 @@ def manage_api_keys(key_name=None):
 @bp.post("/validate_program")
 def validate_program():
     """Compile without creating a pipeline: ``{"Success": {...}}`` or ``{"SqlError": {...}}``, as Feldera's."""
-    body = _body_json()
+    body = body_json()
     code = body.get("program_code")
     if not isinstance(code, str):
         raise E.InvalidParam("program_code is required and must be a string", {"field": "program_code"})
@@ -67,11 +67,11 @@ def validate_program():
     try:
         program = compile_program(code)
     except SqlError as e:
-        return _json({"SqlError": {"exit_code": 1, "messages": [e.to_json()]}})
+        return json_response({"SqlError": {"exit_code": 1, "messages": [e.to_json()]}})
     answer = {"schema": program.schema_json(), "warnings": [], "input_connectors": {}, "output_connectors": {}}
     if ir:
         # Sluice has no DBSP IR; what it plans instead is one maintenance strategy per view.
         answer["dataflow"] = {"sluice": {"views": {v.name: {"strategy": plan_view(v, program).strategy,
                                                             "depends_on": sorted(v.depends_on)}
                                                    for v in program.views}}}
-    return _json({"Success": answer})
+    return json_response({"Success": answer})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from .api import _engine, _json
+from .helpers import current_engine, json_response
 
 bp = Blueprint("v0_transactions", __name__, url_prefix="/v0")
 
@@ -14,12 +14,12 @@ bp = Blueprint("v0_transactions", __name__, url_prefix="/v0")
 @bp.post("/pipelines/<name>/start_transaction")
 def start_transaction(name):
     """200 ``{"transaction_id": n}``; 409 ``TransactionInProgress`` while one is open or committing."""
-    return _json({"transaction_id": _engine().get(name).running().start_transaction()})
+    return json_response({"transaction_id": current_engine().get(name).running().start_transaction()})
 
 
 @bp.post("/pipelines/<name>/commit_transaction")
 def commit_transaction(name):
     """200 once the commit is asked for (it completes with the next step; poll ``stats``);
     400 ``NoTransactionInProgress`` when none is open."""
-    tid = _engine().get(name).running().commit_transaction()
-    return _json(f"Transaction {tid} is being committed")
+    tid = current_engine().get(name).running().commit_transaction()
+    return json_response(f"Transaction {tid} is being committed")

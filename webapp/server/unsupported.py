@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..engine import errors as E
-from .api import _engine
+from .helpers import current_engine
 
 bp = Blueprint("v0_unsupported", __name__, url_prefix="/v0")
 
@@ -15,7 +15,7 @@ _P = "/pipelines/<name>"
 
 @bp.post(f"{_P}/clock/advance")
 def clock_advance(name):
-    _engine().get(name).running()
+    current_engine().get(name).running()
     raise E.BadRequest(
         "the clock of this pipeline is not HTTP-driven: Sluice's NOW() is the wall clock, and "
         "dev_tweaks.now_http_driven is not supported", {"pipeline_name": name}, error_code="NotSupported")
