@@ -8,23 +8,11 @@ import { Grid } from "./grid.js";
 import { ChangeLog, exportMenu } from "./liveexport.js";
 import { parseFilter } from "./filter.js";
 import { LiveChart } from "./livechart.js";
+import { LogStart, logFrom } from "./logstart.js";
 import { Watches } from "./watches.js";
 import { ViewModel } from "./viewmodel.js";
 
 const MAX_PAUSED = 200000;
-
-// Where a change log starts, as kept in the URL (`<view>.from=`): "oldest" (the oldest change the dashboard
-// still holds), "last:N" (the newest N), "since:MS" (changes the dashboard received from that time on).
-// The subscription asks the hub for those steps (`log_from`, docs/websocket.md) after its snapshot.
-export function logFrom(text) {
-  const m = /^(oldest)$|^last:(\d+)$|^since:(\d+)$/.exec(text || "");
-  if (!m) return null;
-  if (m[1]) return "oldest";
-  return m[2] ? { last: Math.max(1, Number(m[2])) } : { since: Number(m[3]) };
-}
-
-const FROM_CHOICES = [["oldest", "oldest held"], ["last:100", "newest 100"], ["last:1000", "newest 1,000"],
-  ["now", "from now"], ["pick", "since a time…"]];
 
 export class Panel {
   // opts: {pipeline, view, relation (or null), conn, state: {mode, sort, filters, key}, onChange(), onClose()}
@@ -32,10 +20,7 @@ export class Panel {
     this.opts = opts;
     this.conn = opts.conn;
     this.state = { mode: "state", sort: {}, filters: {}, key: null, from: null, chart: null, ...opts.state };
-    this.openedAt = Date.now();
-    // A change log shown without a chosen start begins when the page did: say so in the URL, so a reload
-    // keeps those lines (from the hub's history) rather than starting an empty log.
-    if (this.state.mode === "log" && !logFrom(this.state.from)) this.state.from = `since:${this.openedAt}`;
+    this.logStart = new LogStart(this);
     this.paused = false;
     this.queue = [];
     this.queued = 0;
@@ -80,10 +65,6 @@ export class Panel {
       onclick: () => this.watches.toggle() }, "Watch");
     const chartBtn = el("button", { type: "button", class: "chart", title: "chart a numeric column over time",
       onclick: () => this.chart.toggle() }, "Chart");
-    this.fromSelect = el("select", { class: "from-select", title: "where the change log starts",
-      "aria-label": "change log starts", onchange: () => this._from(this.fromSelect.value) });
-    this.fromPick = el("input", { type: "datetime-local", class: "from-pick", step: "1", hidden: "",
-      "aria-label": "change log since", onchange: () => this._fromPicked() });
     this.keySelect = el("select", { class: "key-select", title: "key: rows with the same key are one row",
       "aria-label": "key", onchange: () => this._setKey(this.keySelect.value) });
     const close = el("button", { type: "button", class: "close", title: "close", "aria-label": "close",
@@ -92,7 +73,7 @@ export class Panel {
       el("h2", {}, el("a", { href: `/pipelines/${encodeURIComponent(this.opts.pipeline)}/views/${encodeURIComponent(v)}` }, v)),
       this.kindBadge, this.connBadge,
       el("div", { class: "tools" }, el("span", { class: "segs" }, ...this.modeBtns),
-        el("label", { class: "from-label" }, "start ", this.fromSelect, this.fromPick), this.pauseBtn, watchBtn, chartBtn,
+        this.logStart.node, this.pauseBtn, watchBtn, chartBtn,
         el("label", { class: "key-label" }, "key ", this.keySelect), exportMenu(this), close));
     this.flags = el("div", { class: "flags" });
     this.c = {};
@@ -220,69 +201,8 @@ export class Panel {
       notes.push(["bad", `incomplete since ${fmtTime(this.feed.incomplete_since)}: changes were lost upstream`]);
     }
     if (this.paused) notes.push(["info", `paused: ${fmtNumber(this.queued)} changes waiting`]);
-    if (this.state.mode === "log") notes.push(...this._logNotes());
+    if (this.state.mode === "log") notes.push(...this.logStart.notes());
     this.flags.replaceChildren(...notes.map(([cls, text]) => el("div", { class: `flag ${cls}` }, text)));
-  }
-
-  // What the change log reaches back to, and what it does not have.
-  _logNotes() {
-    const out = [];
-    const h = this.model.held;
-    const from = logFrom(this.state.from);
-    if (h && from) {
-      const reach = h.oldest_t ? `the dashboard holds changes since ${fmtTime(h.oldest_t)}` :
-        "the dashboard holds no changes of this view yet";
-      out.push(["info", `${reach} (${fmtNumber(h.changes)} in ${fmtNumber(h.steps)} steps)`]);
-      if (h.trimmed_changes) {
-        out.push(["warn", `${fmtNumber(h.trimmed_changes)} older changes in ${fmtNumber(h.trimmed_steps)} steps ` +
-          `were trimmed (the dashboard keeps ${fmtNumber(h.limits.RING_CHANGES)} changes and ` +
-          `${fmtNumber(h.limits.RING_STEPS)} steps per view)`]);
-      }
-      if (from.since && h.epoch_t && from.since < h.epoch_t) {
-        out.push(["warn", `the history starts at ${fmtTime(h.epoch_t)}, when the dashboard last (re)read ` +
-          "this view: older changes are not held"]);
-      }
-    }
-    if (this.model.logDropped) {
-      out.push(["info", `showing the newest ${fmtNumber(this.model.log.length)} lines: ` +
-        `${fmtNumber(this.model.logDropped)} older ones left the page`]);
-    }
-    return out;
-  }
-
-  _fromOptions() {
-    const cur = this.state.from || "";
-    const opts = FROM_CHOICES.map(([v, label]) => [v, label]);
-    if (/^since:/.test(cur)) opts.unshift([cur, `since ${fmtTime(Number(cur.slice(6)))}`]);
-    else if (/^last:/.test(cur) && !opts.some(([v]) => v === cur)) opts.unshift([cur, `newest ${cur.slice(5)}`]);
-    this.fromSelect.replaceChildren(...opts.map(([v, label]) => el("option", { value: v }, label)));
-    this.fromSelect.value = cur;
-  }
-
-  _from(value) {
-    if (value === "pick") {
-      this.fromPick.hidden = false;
-      this.fromPick.focus();
-      return;
-    }
-    this.fromPick.hidden = true;
-    this._startLog(value === "now" ? `since:${Date.now()}` : value);
-  }
-
-  _fromPicked() {
-    const ms = new Date(this.fromPick.value).getTime();
-    if (!Number.isFinite(ms)) return;
-    this.fromPick.hidden = true;
-    this._startLog(`since:${ms}`);
-  }
-
-  _startLog(from) {
-    this.state.from = from;
-    this._fromOptions();
-    this.askedFresh = true;
-    this.conn.resubscribe(this.sub, { logFrom: logFrom(from) });
-    this.dirty = true;
-    this.opts.onChange();
   }
 
   _counters() {
@@ -359,8 +279,7 @@ export class Panel {
 
   _mode(m) {
     this.state.mode = m;
-    // The log shown so far began with the page; a reload should show the same, so record that start.
-    if (m === "log" && !logFrom(this.state.from)) this.state.from = `since:${this.openedAt}`;
+    this.logStart.entered();
     this.grid.setMode(m);
     this._modeButtons();
     this.dirty = true;
@@ -370,8 +289,7 @@ export class Panel {
   _modeButtons() {
     for (const b of this.modeBtns) b.classList.toggle("on", b.dataset.mode === this.state.mode);
     this.node.dataset.mode = this.state.mode;
-    this.fromSelect.parentElement.hidden = this.state.mode !== "log";
-    this._fromOptions();
+    this.logStart.show(this.state.mode === "log");
     this._flags();
   }
 
