@@ -26,6 +26,12 @@ async function answer(resp) {
   return body;
 }
 
+// True when the dashboard itself did not answer (a network error: no status at all), as opposed to the
+// dashboard answering that the pipeline server is unreachable (502 UpstreamUnreachable) or another error.
+export function dashboardDown(e) {
+  return e.status === 0 || e.name === "TypeError";
+}
+
 export async function getJSON(url) {
   const resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
   return answer(resp);

@@ -1,7 +1,7 @@
 // The pipeline page: lifecycle buttons, live statistics with a throughput chart, its tables and views
 // (with links to watch one, or several side by side), and the demo generator's switch.
 
-import { getJSON, send } from "./api.js";
+import { dashboardDown, getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
 import { confirmStep, needsConfirmation, sendStep } from "./lifecycle.js";
 import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
@@ -73,7 +73,7 @@ function showOutage(e, wait) {
   if (e.status === 404) {
     state = "missing";
     text = `no pipeline named '${name}' (it may have been deleted)`;
-  } else if (e.status === 0 || e.name === "TypeError") {
+  } else if (dashboardDown(e)) {
     state = "dashboard-down";
     text = "the dashboard is not answering";
     raw = e.message;

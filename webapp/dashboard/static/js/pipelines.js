@@ -1,7 +1,7 @@
 // The pipelines page: every pipeline with its status and throughput, refreshed every two seconds; an
 // editor can delete a stopped one (after a confirmation naming it).
 
-import { getJSON } from "./api.js";
+import { dashboardDown, getJSON } from "./api.js";
 import { canEdit, el, fmtNumber, pageData, statusClass } from "./dom.js";
 import { runStep } from "./lifecycle.js";
 
@@ -65,7 +65,7 @@ async function refresh() {
     render(answer.pipelines, null);
   } catch (e) {
     // The last statuses known are no longer true: say so on every row rather than keep a green "Running".
-    const down = e.status === 0 || e.name === "TypeError" ? "the dashboard is not answering" : e.message;
+    const down = dashboardDown(e) ? "the dashboard is not answering" : e.message;
     note.textContent = `${down}; retrying in 2 s`;
     note.title = e.details && e.details.error ? e.details.error : "";
     note.hidden = false;
