@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import select
 import socket
 from datetime import datetime, timezone
 
 import orjson
 from flask import Blueprint, Response, current_app, request
 
+from .._serving import peer_closed
 from ..engine import errors as E
 from ..engine import query as Q
 from ..engine.catalog import json_default
@@ -235,17 +235,7 @@ def _client_gone():
     sock = request.environ.get("gunicorn.socket")
     if sock is None:
         return None
-
-    def gone() -> bool:
-        try:
-            if not select.select([sock], [], [], 0)[0]:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-    return gone
+    return lambda: peer_closed(sock)
 
 
 @bp.get("/pipelines/<name>/query")
