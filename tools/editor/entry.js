@@ -12,4 +12,4 @@ export { tags } from "@lezer/highlight";
 export { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, startCompletion } from "@codemirror/autocomplete";
 export { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
 export { linter, lintGutter, setDiagnostics, lintKeymap } from "@codemirror/lint";
-export { sql, PostgreSQL, StandardSQL } from "@codemirror/lang-sql";
+export { sql, SQLDialect } from "@codemirror/lang-sql";

@@ -37,10 +37,17 @@ const highlight = CM.HighlightStyle.define([
   { tag: [CM.tags.typeName, CM.tags.standard(CM.tags.name)], color: "var(--sql-name)" },
 ]);
 
+// Standard SQL, with the types Feldera's SQL adds (the keyword list stays the standard one).
+const dialect = CM.SQLDialect.define({
+  types: "array binary bit boolean char character clob date decimal double float int integer interval large " +
+    "national nchar nclob numeric object precision real smallint time timestamp varchar varying " +
+    "bigint tinyint uuid variant varbinary",
+});
+
 function language(relations) {
   const schema = {};
   for (const r of relations) schema[r.name] = (r.columns || []).map((c) => c.name);
-  const lang = CM.sql({ dialect: CM.StandardSQL, schema, upperCaseKeywords: true });
+  const lang = CM.sql({ dialect, schema, upperCaseKeywords: true });
   return [lang, lang.language.data.of({ autocomplete: columnSource(relations) })];
 }
 
