@@ -80,8 +80,7 @@ def program(name):
                      "storage_status": st.get("storage_status")}
         except SluiceError as e:
             data["error"] = e.message
-    data.pop("relations", None)
-    return render_template("editor.html", data=data), status
+    return render_template("editor.html", data=data), status  # relations: the editor completes their names
 
 
 @bp.put("/api/pipelines/<name>/program")

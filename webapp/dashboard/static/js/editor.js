@@ -10,8 +10,9 @@ import { sqlEditor } from "./sqleditor.js";
 const data = pageData();
 const $ = (id) => document.getElementById(id);
 const note = $("editor-note");
+// the names of the program as last compiled complete while editing it
 const code = sqlEditor($("code"), { doc: data.program_code || "", label: "SQL program", readOnly: !canEdit(),
-  relations: [] });
+  relations: data.relations || [] });
 let name = data.pipeline;
 let errors = data.errors || [];
 let programStatus = data.program_status;
