@@ -8,7 +8,7 @@
 import { ApiError, send, streamLines } from "./api.js";
 import { canEdit, cellText, el, fmtAgo, fmtNumber, pageData, statusClass } from "./dom.js";
 import * as History from "./queryhistory.js";
-import { sqlEditor } from "./sqleditor.js";
+import { quoteName, sqlEditor } from "./sqleditor.js";
 
 const MAX_ROWS = 10000; // rows kept for the table; exports always get the whole result
 const PAGE = 100;
@@ -187,15 +187,14 @@ function cancel() {
 
 // The sidebar: each table and view with its columns; a click inserts the name at the cursor.
 function drawSchema() {
-  const quote = (n) => (/^[a-z_][a-z0-9_]*$/.test(n) ? n : `"${n.replaceAll('"', '""')}"`);
   $("schema").replaceChildren(...relations.map((r) => el("li", { class: "schema-rel", dataset: { rel: r.name } },
     el("details", { open: relations.length <= 6 },
       el("summary", {},
-        el("button", { type: "button", class: "name", title: `insert ${r.name}`, onclick: () => box.insert(quote(r.name)) },
+        el("button", { type: "button", class: "name", title: `insert ${r.name}`, onclick: () => box.insert(quoteName(r.name)) },
           r.name),
         el("span", { class: "muted small" }, ` ${r.kind}`)),
       el("ul", {}, ...(r.columns || []).map((c) => el("li", { dataset: { col: c.name } },
-        el("button", { type: "button", class: "name", title: `insert ${c.name}`, onclick: () => box.insert(quote(c.name)) },
+        el("button", { type: "button", class: "name", title: `insert ${c.name}`, onclick: () => box.insert(quoteName(c.name)) },
           c.name),
         el("span", { class: "muted small" }, ` ${c.type}`))))))));
   if (!relations.length) $("schema").append(el("li", { class: "muted small" }, "no tables or views"));

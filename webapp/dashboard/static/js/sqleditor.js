@@ -4,6 +4,11 @@
 
 import * as CM from "../vendor/codemirror.js";
 
+// A name as SQL text: bare when it is a lower-case identifier, else double-quoted (case-sensitive, spaces).
+export function quoteName(name) {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
 // Columns complete after their table's name and a dot (lang-sql's schema source) and also bare, anywhere,
 // with the relation they belong to as their detail: a SELECT list is usually written before its FROM.
 function columnSource(relations) {
@@ -17,7 +22,8 @@ function columnSource(relations) {
     }
   }
   const options = [...byName].map(([name, { types, rels }]) => ({
-    label: name, type: "property", detail: `${rels.join(", ")} · ${[...types].join(" | ")}`, boost: -1,
+    label: name, apply: quoteName(name), type: "property", detail: `${rels.join(", ")} · ${[...types].join(" | ")}`,
+    boost: -1,
   }));
   return (ctx) => {
     const word = ctx.matchBefore(/[A-Za-z_][\w$]*/);
