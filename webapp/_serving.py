@@ -2,6 +2,7 @@
 
 - ``LOOPBACK_NAMES`` and ``hostname(host)``: the Host-header check both make against DNS rebinding.
 - ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one).
+- ``peer_closed(sock)``: whether the client of a request has closed its connection (a cancelled query).
 - ``die_with_parent()``: a child process (gunicorn worker, ``sluice up``'s children) dies with its parent.
 - ``ServedProcess``: a ``sluice`` subcommand run as a child process for tests and benchmarks, on an
   ephemeral port read from its output, its log kept for failure messages, stopped on exit.
@@ -12,7 +13,9 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +23,19 @@ import time
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 _PR_SET_PDEATHSIG = 1
+
+
+def peer_closed(sock) -> bool:
+    """Whether the peer of ``sock`` (a request's client) has closed the connection: the socket reads as
+    ended, or fails. Never blocks; data waiting to be read (a pipelined request) is not an end."""
+    try:
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def hostname(host: str) -> str:

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 
 import pytest
 
@@ -147,3 +148,17 @@ def page(browser):
     yield pg
     ctx.close()
     assert not problems, problems
+
+
+@pytest.fixture
+def cleanup(http):
+    """Names of pipelines a test makes through the dashboard: stopped and deleted afterwards."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+        deadline = time.monotonic() + 20
+        while http.get(f"/pipelines/{name}", params={"selector": "status"}).json().get("deployment_status") \
+                not in ("Stopped", None) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        http.delete(f"/pipelines/{name}")

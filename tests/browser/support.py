@@ -1,4 +1,5 @@
-"""Helpers for the browser tests: push through the engine's ingress, read a view by query, find rows."""
+"""Helpers for the browser tests: push through the engine's ingress, read a view by query, find rows, and put
+text into the SQL editor (CodeMirror) and read it back."""
 
 from __future__ import annotations
 
@@ -42,3 +43,25 @@ def grid_rows(page, view: str, cols: list[str]) -> Counter:
         "(trs, cols) => trs.map(tr => cols.map(c => tr.querySelector(`td[data-col='${c}']`).textContent).join('|'))",
         cols)
     return Counter(texts)
+
+
+_PASTE = """(el, text) => {
+  const data = new DataTransfer();
+  data.setData("text/plain", text);
+  el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true }));
+}"""
+
+
+def set_sql(page, editor: str, text: str) -> None:
+    """Replace what the SQL editor at ``editor`` holds with ``text``, as a user does: click into it, select
+    all, paste (CodeMirror's own paste handler takes it; typing would add auto-indentation and brackets)."""
+    content = page.locator(f"{editor} .cm-content")
+    content.click()
+    page.keyboard.press("Control+a")
+    content.evaluate(_PASTE, text)
+
+
+def editor_text(page, editor: str) -> str:
+    """The text the SQL editor at ``editor`` shows, line by line (a short program: every line is drawn)."""
+    page.locator(f"{editor} .cm-line").first.wait_for()
+    return page.locator(f"{editor} .cm-line").evaluate_all("(ls) => ls.map((l) => l.textContent).join('\\n')")

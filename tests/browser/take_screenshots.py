@@ -1,6 +1,7 @@
 """Screenshots of the main pages for the docs, taken from a real ``sluice up`` (engine, dashboard, demo data).
 
     .venv/bin/python tests/browser/take_screenshots.py          # writes docs/screenshots/*.png
+    .venv/bin/python tests/browser/take_screenshots.py query program-error   # only those
 """
 
 from __future__ import annotations
@@ -17,8 +18,26 @@ sys.path.insert(0, str(ROOT))
 from webapp.engine.testing import EngineProcess  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+ONLY = set(sys.argv[1:])  # names of the screenshots to write (without .png); none: all of them
+BAD_PROGRAM = """-- Orders per hour, and the big ones.
+CREATE TABLE orders (
+    order_id BIGINT NOT NULL PRIMARY KEY,
+    amount DECIMAL(10, 2) NOT NULL,
+    placed_at TIMESTAMP NOT NULL
+) WITH ('materialized' = 'true');
+
+CREATE MATERIALIZED VIEW per_hour AS
+    SELECT HOUR(placed_at) AS hour, COUNT(*) AS orders, SUM(ammount) AS revenue
+    FROM orders
+    GROUP BY HOUR(placed_at);
+"""
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+
+
+def shot(page, name: str, **kw) -> None:
+    if not ONLY or name in ONLY:
+        page.screenshot(path=str(OUT / f"{name}.png"), **kw)
 
 
 def pages_for_data(page, dash: str) -> None:
@@ -31,15 +50,33 @@ def pages_for_data(page, dash: str) -> None:
         inputs.nth(i).fill(value)
         inputs.nth(i).blur()
     page.wait_for_timeout(300)
-    page.screenshot(path=str(OUT / "data-entry.png"))
+    shot(page, "data-entry")
     page.goto(dash + "/pipelines/demo/query")
-    page.locator("textarea").first.fill("SELECT city, orders, revenue FROM city_totals ORDER BY revenue DESC")
-    page.keyboard.press("Control+Enter")
-    page.locator("table tbody tr").first.wait_for()
-    page.screenshot(path=str(OUT / "query.png"))
+    page.locator("#sql .cm-content").click()
+    for sql in ("SELECT count(*) AS orders FROM orders", "SELECT city, orders, revenue\nFROM city_totals\nORDER BY revenue DESC"):
+        page.keyboard.press("Control+a")
+        page.keyboard.insert_text(sql)
+        page.keyboard.press("Control+Enter")
+        page.locator("#result-body tr").first.wait_for()
+    page.click("#history summary")
+    page.mouse.click(5, 5)  # focus off the editor
+    page.wait_for_timeout(300)
+    shot(page, "query")
     page.goto(dash + "/pipelines/demo/program")
     page.wait_for_timeout(500)
-    page.screenshot(path=str(OUT / "program.png"))
+    shot(page, "program")
+    page.goto(dash + "/pipelines/new")
+    page.fill("#name", "orders_per_hour")
+    page.locator("#code .cm-content").click()
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(BAD_PROGRAM)
+    page.click("#save")
+    page.locator("#errors li").first.wait_for()
+    page.locator("#code .cm-lintRange-error").first.hover()
+    page.locator(".cm-tooltip-lint").wait_for()
+    page.wait_for_timeout(300)
+    shot(page, "program-error")
 
 
 def main() -> None:
@@ -60,21 +97,21 @@ def main() -> None:
                 suffix = "" if scheme == "light" else "-dark"
                 page.goto(dash + "/")
                 expect(page.locator('tr[data-pipeline="demo"] td.num')).not_to_have_text("–")
-                page.screenshot(path=str(OUT / f"pipelines{suffix}.png"))
+                shot(page, f"pipelines{suffix}")
                 page.goto(dash + "/pipelines/demo")
                 expect(page.locator('[data-stat="steps"]')).not_to_have_text("–")
                 page.wait_for_timeout(2500)
-                page.screenshot(path=str(OUT / f"pipeline{suffix}.png"), full_page=True)
+                shot(page, f"pipeline{suffix}", full_page=True)
                 page.goto(dash + "/pipelines/demo/views/order_details?order_details.sort=-order_id")
                 expect(page.locator("#conn")).to_have_text("live")
                 page.locator("td.changed, tr.flash").first.wait_for(timeout=20000)
-                page.screenshot(path=str(OUT / f"view{suffix}.png"))
+                shot(page, f"view{suffix}")
                 page.goto(dash + "/pipelines/demo/live?views=city_totals,big_orders"
                                  "&big_orders.mode=log&city_totals.sort=-revenue")
                 expect(page.locator("#conn")).to_have_text("live")
                 page.locator('.panel[data-view="big_orders"] tr.row').first.wait_for(timeout=20000)
                 page.wait_for_timeout(1500)
-                page.screenshot(path=str(OUT / f"side-by-side{suffix}.png"))
+                shot(page, f"side-by-side{suffix}")
                 if scheme == "light":
                     pages_for_data(page, dash)
                 page.close()

@@ -6,29 +6,15 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
 from playwright.sync_api import expect
 
-from .support import SQL, query
+from .support import SQL, editor_text, query, set_sql
 
 BAD = """CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT);
 
 CREATE VIEW v AS
   SELECT idd FROM t;
 """
-
-
-@pytest.fixture
-def cleanup(http):
-    names: list[str] = []
-    yield names
-    for name in names:
-        http.post(f"/pipelines/{name}/stop", params={"force": "true"})
-        deadline = time.monotonic() + 20
-        while http.get(f"/pipelines/{name}", params={"selector": "status"}).json().get("deployment_status") \
-                not in ("Stopped", None) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        http.delete(f"/pipelines/{name}")
 
 
 def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, http, cleanup):
@@ -38,7 +24,7 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     page.click("#new-pipeline")
     expect(page.locator("h1")).to_have_text("New pipeline")
     page.fill("#name", name)
-    page.fill("#code", BAD)
+    set_sql(page, "#code", BAD)
     page.click("#save")
     expect(page.locator("#program-status")).to_have_text("SqlError")
     # saved once, the page is the pipeline's program page: heading, crumbs and title follow the URL
@@ -46,30 +32,31 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     expect(page.locator("h1")).to_have_text(f"Program of {name}")
     expect(page.locator("nav.crumbs")).to_have_text(f"pipelines / {name} / program")
     expect(page).to_have_title(f"program · {name} · Sluice")
-    expect(page.locator('#gutter div[data-line="4"]')).to_have_class("err")
-    expect(page.locator("#gutter div.err")).to_have_count(1)
+    # underlined where the compiler says: "idd" on line 4, and marked in the gutter
+    expect(page.locator("#code .cm-lintRange-error")).to_have_count(1)
+    expect(page.locator("#code .cm-line").nth(3).locator(".cm-lintRange-error")).to_have_text("idd")
+    expect(page.locator("#code .cm-lint-marker-error")).to_have_count(1)
     error = page.locator("#errors li")
     expect(error).to_have_count(1)
     expect(error).to_have_attribute("data-line", "4")
     expect(error.locator("button.where")).to_have_text("line 4, column 10:")
     expect(error).to_contain_text("Column 'idd' not found in any table")
-    # the caret is put on the error: line 4, column 10 of the textarea is where "idd" starts
-    assert page.evaluate("() => { const c = document.getElementById('code'); "
-                         "return c.value.slice(c.selectionStart, c.selectionStart + 3); }") == "idd"
+    # the error is selected: line 4, column 10 to 12 is "idd"
+    assert page.evaluate("() => document.getSelection().toString()") == "idd"
     expect(page.locator("#start")).to_be_disabled()
     expect(page).to_have_url(f"{proxy.url}/pipelines/{name}/program")
 
-    page.fill("#code", BAD.replace("idd", "id"))
+    set_sql(page, "#code", BAD.replace("idd", "id"))
     page.click("#save")
     expect(page.locator("#program-status")).to_have_text("Success")
     expect(page.locator("#errors li")).to_have_count(0)
-    expect(page.locator("#gutter div.err")).to_have_count(0)
+    expect(page.locator("#code .cm-lintRange-error")).to_have_count(0)
     expect(page.locator("#saved")).to_contain_text("Saved. The pipeline had no stored data")
     page.click("#start")
     expect(page.locator("#status")).to_have_text("Running")
     assert http.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] == "Running"
     page.locator("#saved a", has_text="query it").click()
-    page.fill("#sql", "SELECT count(*) AS c FROM v")
+    set_sql(page, "#sql", "SELECT count(*) AS c FROM v")
     page.click("#run")
     expect(page.locator('#result-body td[data-col="c"]')).to_have_text("0")
 
@@ -83,12 +70,12 @@ def test_edit_program_says_which_tables_keep_their_data(page, proxy, http, make_
         time.sleep(0.05)
     page.goto(f"{proxy.url}/pipelines/{p}")
     page.click("#program-link")
-    expect(page.locator("#code")).to_have_value(SQL)
+    assert editor_text(page, "#code") == SQL
     expect(page.locator("#save")).to_be_disabled()  # running: stop first
     expect(page.locator("#editor-note")).to_contain_text("stop it to change its program")
     page.click("#stop")
     expect(page.locator("#status")).to_have_text("Stopped")
-    page.fill("#code", SQL + "CREATE TABLE extra (k INT);\n")
+    set_sql(page, "#code", SQL + "CREATE TABLE extra (k INT);\n")
     page.click("#save")
     expect(page.locator("#saved")).to_contain_text("Tables that kept their data: t.")
     expect(page.locator("#saved")).to_contain_text("Tables that start empty: extra.")

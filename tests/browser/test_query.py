@@ -13,7 +13,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from .support import push, query, rows_text
+from .support import push, query, rows_text, set_sql
 
 SQL = """
 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');
@@ -31,7 +31,7 @@ def test_query_csv_export_matches_the_engine(page, proxy, http, make_pipeline):
          + [{"insert": {"id": 100 + i, "name": f"r{i}", "n": i}} for i in range(230)])
     sql = "SELECT id, name, n FROM t ORDER BY id"
     page.goto(f"{proxy.url}/pipelines/{p}/query")
-    page.fill("#sql", sql)
+    set_sql(page, "#sql", sql)
     page.click("#run")
     expect(page.locator("#result-count")).to_contain_text("238 rows")
     expect(page.locator("#result-body tr")).to_have_count(100)
@@ -73,7 +73,7 @@ def test_query_csv_export_matches_the_engine(page, proxy, http, make_pipeline):
 def test_query_error_shows_its_line_and_column(page, proxy, make_pipeline):
     p = make_pipeline(SQL)
     page.goto(f"{proxy.url}/pipelines/{p}/query")
-    page.fill("#sql", "SELECT id,\n  nope\nFROM t")
+    set_sql(page, "#sql", "SELECT id,\n  nope\nFROM t")
     page.click("#run")
     err = page.locator("#query-error")
     expect(err).to_be_visible()
@@ -82,11 +82,12 @@ def test_query_error_shows_its_line_and_column(page, proxy, make_pipeline):
     expect(page.locator("#query-error-message")).to_contain_text('Referenced column "nope" not found')
     expect(page.locator("#query-error-where")).to_contain_text("line 2, column 3")
     expect(page.locator("#query-error-where")).to_contain_text("  nope\n  ^")
+    expect(page.locator("#sql .cm-line").nth(1).locator(".cm-lintRange-error")).to_have_text("nope")  # underlined
     expect(page.locator("#exports")).to_be_hidden()
-    page.fill("#sql", "SELECT * FROM read_csv('/etc/passwd')")
+    set_sql(page, "#sql", "SELECT * FROM read_csv('/etc/passwd')")
     page.click("#run")
     expect(page.locator("#query-error-message")).to_contain_text("read_csv() cannot be used here")
-    page.fill("#sql", "SELECT count(*) AS c FROM t")  # then a good query clears the error
+    set_sql(page, "#sql", "SELECT count(*) AS c FROM t")  # then a good query clears the error
     page.click("#run")
     expect(err).to_be_hidden()
     expect(page.locator('#result-body td[data-col="c"]')).to_have_text("0")
@@ -151,7 +152,7 @@ def test_long_values_are_cut_short(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)
     push(http, p, "t", [{"insert": {"id": 1, "name": "x" * 10_000, "n": 5}}])
     page.goto(f"{proxy.url}/pipelines/{p}/query")
-    page.fill("#sql", "SELECT name, id, n FROM t")
+    set_sql(page, "#sql", "SELECT name, id, n FROM t")
     page.click("#run")
     long = page.locator('#result-body td[data-col="name"]')
     expect(long).to_have_attribute("title", "x" * 10_000)  # the whole value, on hover

@@ -198,3 +198,17 @@ def test_program_save_reports_errors_and_kept_tables(viewer, editor, http):
         http.post(f"/pipelines/{name}/stop", params={"force": "true"})
         wait_status(http, name, "Stopped")
         http.delete(f"/pipelines/{name}")
+
+
+def test_the_editor_pages_allow_styles_by_a_fresh_nonce_and_scripts_never(viewer, make_pipeline):
+    p = make_pipeline(SQL)
+    nonces = []
+    for path in (f"/pipelines/{p}/query", f"/pipelines/{p}/query", f"/pipelines/{p}/program"):
+        r = viewer.get(path)
+        csp = r.headers["Content-Security-Policy"]
+        nonce = re.search(r'<meta name="style-nonce" content="([^"]+)">', r.get_data(as_text=True)).group(1)
+        assert f"style-src 'self' 'nonce-{nonce}';" in csp
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+        nonces.append(nonce)
+    assert len(set(nonces)) == 3  # one per answer, never reused
+    assert "nonce-" not in viewer.get("/").headers["Content-Security-Policy"]  # pages without the editor: none

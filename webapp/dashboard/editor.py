@@ -1,6 +1,6 @@
 """The program editor: a new pipeline, or a pipeline's program, with compile errors at their line and column.
 
-    GET /pipelines/new                       an empty editor with a name box
+    GET /pipelines/new                       the editor with a name box and the starter program (starter.sql)
     GET /pipelines/<p>/program               the pipeline's program
     PUT /api/pipelines/<p>/program           {"program_code", "description", "create"}: save (editors only)
 
@@ -15,6 +15,7 @@ A server that does not report it (Feldera) gets ``kept_tables: null``, and the p
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request
 
@@ -28,6 +29,8 @@ bp = Blueprint("editor", __name__)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 MAX_PROGRAM = 1 << 20
+# What a new pipeline starts from: a table and two views that compile as they are (a test saves and starts it).
+STARTER = (Path(__file__).parent / "starter.sql").read_text(encoding="utf-8")
 
 
 
@@ -60,8 +63,8 @@ def _tables(program_info: dict | None) -> list[str]:
 
 @bp.get("/pipelines/new")
 def new():
-    data = _base() | {"pipeline": None, "program_code": "", "description": "", "status": None,
-                      "program_status": None, "errors": [], "tables": [], "error": None}
+    data = _base() | {"pipeline": None, "program_code": STARTER, "starter": STARTER, "description": "",
+                      "status": None, "program_status": None, "errors": [], "tables": [], "error": None}
     return render_template("editor.html", data=data)
 
 
@@ -77,8 +80,7 @@ def program(name):
                      "storage_status": st.get("storage_status")}
         except SluiceError as e:
             data["error"] = e.message
-    data.pop("relations", None)
-    return render_template("editor.html", data=data), status
+    return render_template("editor.html", data=data), status  # relations: the editor completes their names
 
 
 @bp.put("/api/pipelines/<name>/program")
@@ -120,4 +122,4 @@ def save(name):
                   "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status")})
 
 
-__all__ = ["bp", "messages"]
+__all__ = ["bp", "messages", "STARTER"]

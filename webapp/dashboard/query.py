@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 import orjson
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, current_app, g, render_template, request, stream_with_context
 
 from webapp.client import SluiceError
 
@@ -27,6 +27,7 @@ from . import export
 from .auth import current_role
 from .pages import _pipeline_data
 from .answers import json_answer, refuse, upstream_error
+from .hangup import ClientGone, unless_client_leaves
 
 bp = Blueprint("query", __name__)
 
@@ -88,6 +89,18 @@ def _upstream_error(e: SluiceError):
     return upstream_error(e, _where(e.details, e.message, sql) if e.error_code == "AdHocQueryError" else None)
 
 
+@bp.errorhandler(ClientGone)
+def _client_gone(_e: ClientGone):
+    # nobody reads this answer: the browser cancelled; the engine's query was stopped with the connection
+    return refuse(400, "QueryCancelled", "the browser left before the query answered: it was stopped")
+
+
+def _ask(name: str, sql: str, fmt: str):
+    """The engine's answer to ``sql``, unread; given up (and the query stopped) if the browser leaves first."""
+    up = _upstream()
+    return unless_client_leaves(lambda: up.query(name, sql, fmt), lambda resp: resp.close())
+
+
 def _sql_from(source) -> str | Response:
     sql = (source.get("sql") or "").strip() if source else ""
     if not sql:
@@ -103,6 +116,7 @@ def page(name):
     data.pop("program_code", None)
     data["sql"] = request.args.get("sql", "")
     data["max_post_rows"] = MAX_POST_ROWS
+    data["user"] = getattr(g, "user", None)  # the browser keeps a query history per user
     return render_template("query.html", data=data), status
 
 
@@ -126,7 +140,7 @@ def read(name):
                        "CSRF token, as the query page's Run button does", {"reason": why})
     download = bool(request.args.get("download"))
     upstream_fmt = {"csv": "arrow_ipc"}.get(fmt, fmt)
-    resp = _upstream().query(name, sql, upstream_fmt)  # raises before the first row: the error handler answers
+    resp = _ask(name, sql, upstream_fmt)  # raises before the first row: the error handler answers
 
     def body():
         try:
@@ -157,7 +171,7 @@ def write(name):
     sql = _sql_from(request.get_json(silent=True))
     if isinstance(sql, Response):
         return sql
-    resp = _upstream().query(name, sql, "json")
+    resp = _ask(name, sql, "json")
     rows, truncated = [], False
     try:
         for line in export.ndjson_passthrough(resp.iter_bytes(CHUNK)):

@@ -9,7 +9,9 @@
   ``sluice_csrf`` cookie (double submit: no server-side session, so replicas need no shared state).
   ``static/js/api.js`` is the one place that adds it; the sign-in/out forms send it as ``csrf_token``.
 - Every answer gets a Content-Security-Policy without inline script: pages pass their data in
-  ``<script type="application/json">`` and load modules from ``/static``.
+  ``<script type="application/json">`` and load modules from ``/static``. Styles come from ``/static`` too,
+  except the ``<style>`` elements the SQL editor (CodeMirror) makes at run time: a page that asks for
+  ``style_nonce()`` gets a fresh nonce that its CSP allows for styles only (never for scripts).
 - A body is at most ``FORM_MAX_BYTES`` (Flask's ``MAX_CONTENT_LENGTH``), except an upload's, which streams
   under its own limit: 413 from ``Content-Length`` before reading, or once a chunked body passes it. (Werkzeug
   would cut a chunked body at the limit without a word, and the JSON or form then read as empty.)
@@ -44,6 +46,13 @@ def csrf_token() -> str:
             g.csrf_new = True
         g.csrf_token = tok
     return tok
+
+
+def style_nonce() -> str:
+    """This answer's nonce for ``<style>`` elements (made once per request, allowed by its CSP)."""
+    if "style_nonce" not in g:
+        g.style_nonce = secrets.token_urlsafe(16)
+    return g.style_nonce
 
 
 def _is_websocket() -> bool:
@@ -108,8 +117,9 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _headers(resp: Response) -> Response:
         h = resp.headers
+        styles = f"'self' 'nonce-{g.style_nonce}'" if "style_nonce" in g else "'self'"
         h.setdefault("Content-Security-Policy",
-                     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                     f"default-src 'self'; script-src 'self'; style-src {styles}; img-src 'self' data:; "
                      "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                      "form-action 'self'")
         h.setdefault("X-Content-Type-Options", "nosniff")
@@ -121,6 +131,7 @@ def init_app(app: Flask) -> None:
         return resp
 
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["style_nonce"] = style_nonce
 
 
 __all__ = ["init_app", "csrf_token", "CSRF_COOKIE", "CSRF_HEADER"]

@@ -100,7 +100,7 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
     """Check and execute a read; returns (cursor, columns). Errors before any row is sent raise
     AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none)."""
     raw = db.cursor()
-    watch = WATCHDOG.watch(raw, timeout, gone)
+    watch = WATCHDOG.watch(raw, timeout, gone, owner=db)
     cur = ReadCursor(raw, watch)
     try:
         raw.execute("BEGIN TRANSACTION READ ONLY")

@@ -18,8 +18,9 @@ POLL_SECS = 0.1
 class Watch:
     """One query under watch; ``reason`` is None, ``"timeout"`` or ``"gone"`` once it was interrupted."""
 
-    def __init__(self, cur, timeout: float, gone: Callable[[], bool] | None):
+    def __init__(self, cur, timeout: float, gone: Callable[[], bool] | None, owner=None):
         self.cur = cur
+        self.owner = owner
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout if timeout > 0 else None
         self.gone = gone
@@ -53,8 +54,8 @@ class Watchdog:
         self._thread: threading.Thread | None = None
         self.interrupted = 0  # queries stopped so far, for /metrics-style counting and tests
 
-    def watch(self, cur, timeout: float, gone: Callable[[], bool] | None = None) -> Watch:
-        w = Watch(cur, timeout, gone)
+    def watch(self, cur, timeout: float, gone: Callable[[], bool] | None = None, owner=None) -> Watch:
+        w = Watch(cur, timeout, gone, owner)
         with self._lock:
             self._watches.add(w)
             if self._thread is None:
@@ -62,6 +63,12 @@ class Watchdog:
                 self._thread.start()
             self._wake.notify()
         return w
+
+    def running(self, owner) -> int:
+        """How many queries of ``owner`` (a pipeline's database) are running now: the stats report it, so
+        one can see that a cancelled or abandoned query let go."""
+        with self._lock:
+            return sum(1 for w in self._watches if w.owner is owner)
 
     def done(self, w: Watch) -> None:
         with self._lock:

@@ -36,6 +36,7 @@ from .connectors import record_progress, start_connectors
 from .ingress import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
+from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .table import TableApplier
 from .strategy import plan_view
@@ -552,6 +553,7 @@ class Runtime:
                     "p50": _pct(lat, 0.5), "p90": _pct(lat, 0.9), "p99": _pct(lat, 0.99), "max": _pct(lat, 1.0),
                 },
                 "view_time_msecs": {k: round(v * 1000, 3) for k, v in self.view_times.items()},
+                "running_adhoc_queries": WATCHDOG.running(self.db),
             }
         outputs = []
         for subs in list(self.subs.values()):

@@ -7,12 +7,10 @@ another's private names and adding one never closes an import circle.
 
 from __future__ import annotations
 
-import select
-import socket
-
 import orjson
 from flask import Response, current_app, request
 
+from .._serving import peer_closed
 from ..engine import errors as E
 from ..engine.catalog import json_default
 
@@ -61,14 +59,4 @@ def client_gone():
     sock = request.environ.get("gunicorn.socket")
     if sock is None:
         return None
-
-    def gone() -> bool:
-        try:
-            if not select.select([sock], [], [], 0)[0]:
-                return False
-            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-    return gone
+    return lambda: peer_closed(sock)

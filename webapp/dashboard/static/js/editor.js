@@ -1,16 +1,18 @@
-// The program editor (/pipelines/new and /pipelines/<p>/program): a textarea with line numbers, compile
-// errors marked at their line (gutter) and stated with their column, Save (PUT through the dashboard,
-// which uses webapp.client), then Start. What the save did to stored data is what the server reported.
+// The program editor (/pipelines/new and /pipelines/<p>/program): the SQL editor (sqleditor.js) with compile
+// errors underlined at their line and column and listed below, Save (PUT through the dashboard, which uses
+// webapp.client), then Start. A new pipeline starts from the starter template. What the save did to stored
+// data is what the server reported.
 
 import { getJSON, send } from "./api.js";
 import { canEdit, el, pageData, statusClass } from "./dom.js";
+import { sqlEditor } from "./sqleditor.js";
 
 const data = pageData();
 const $ = (id) => document.getElementById(id);
-const code = $("code");
-const gutter = $("gutter");
 const note = $("editor-note");
-if (!code.value) code.value = data.program_code || ""; // not in the HTML, which drops a leading newline
+// the names of the program as last compiled complete while editing it
+const code = sqlEditor($("code"), { doc: data.program_code || "", label: "SQL program", readOnly: !canEdit(),
+  relations: data.relations || [] });
 let name = data.pipeline;
 let errors = data.errors || [];
 let programStatus = data.program_status;
@@ -20,32 +22,16 @@ function say(text) {
   if (note) note.textContent = text;
 }
 
-function drawGutter() {
-  const n = code.value.split("\n").length;
-  const bad = new Map();
-  for (const m of errors) if (m.start_line_number) bad.set(m.start_line_number, m);
-  const lines = [];
-  for (let i = 1; i <= n; i++) {
-    const m = bad.get(i);
-    lines.push(el("div", { class: m ? (m.warning ? "warn" : "err") : null, dataset: { line: String(i) },
-      title: m ? `column ${m.start_column}: ${m.message}` : null }, String(i)));
-  }
-  gutter.replaceChildren(...lines);
-  gutter.scrollTop = code.scrollTop;
-}
-
-function offsetOf(line, column) {
-  const lines = code.value.split("\n");
-  let at = 0;
-  for (let i = 0; i < Math.min(line - 1, lines.length); i++) at += lines[i].length + 1;
-  return Math.min(code.value.length, at + Math.max(0, (column || 1) - 1));
-}
-
 function goTo(m) {
-  const from = offsetOf(m.start_line_number, m.start_column);
-  const to = m.end_line_number ? Math.max(from + 1, offsetOf(m.end_line_number, (m.end_column || 0) + 1)) : from + 1;
-  code.focus();
-  code.setSelectionRange(from, to);
+  const from = code.offsetOf(m.start_line_number, m.start_column);
+  const to = m.end_line_number ? Math.max(from + 1, code.offsetOf(m.end_line_number, (m.end_column || 0) + 1)) : from + 1;
+  code.select(from, Math.min(to, code.value.length));
+}
+
+// Each message with a place is underlined there (and marked in the gutter); all are listed below.
+function underline() {
+  code.setErrors(errors.map((m) => ({ line: m.start_line_number, column: m.start_column, endLine: m.end_line_number,
+    endColumn: m.end_column, warning: m.warning, message: `${m.error_type ? m.error_type + ": " : ""}${m.message || ""}` })));
 }
 
 function drawErrors() {
@@ -58,7 +44,7 @@ function drawErrors() {
     if (m.snippet) item.append(el("pre", { class: "snippet" }, m.snippet));
     return item;
   }));
-  drawGutter();
+  underline();
 }
 
 function drawStatus() {
@@ -118,6 +104,7 @@ async function save(ev) {
       name = newName;
       history.replaceState(null, "", `/pipelines/${encodeURIComponent(name)}/program`);
       $("name").disabled = true;
+      $("starter-note").hidden = true;
       showSaved(name);
     }
     errors = a.errors || [];
@@ -159,8 +146,15 @@ async function lifecycle(action, target) {
   }
 }
 
-code.addEventListener("input", drawGutter);
-code.addEventListener("scroll", () => { gutter.scrollTop = code.scrollTop; });
+if ($("starter")) {
+  // the template back, over what is in the editor: asked first unless the editor holds the template already
+  $("starter").addEventListener("click", () => {
+    if (code.value.trim() && code.value !== data.starter &&
+        !confirm("Replace the program in the editor with the template?")) return;
+    code.value = data.starter;
+    code.focus();
+  });
+}
 if ($("save")) {
   $("editor-form").addEventListener("submit", save);
   $("start").addEventListener("click", () => lifecycle("start", "Running"));

@@ -1,10 +1,14 @@
 // The query page: run one statement, show its rows in a paged table, show an error at its line and column,
 // and offer the result as CSV, NDJSON or Parquet downloads (plain links: the browser streams them to disk).
 // Reads go by GET; a statement that may write (INSERT) goes by POST with the CSRF token, editors only:
-// the server decides both, this page only picks the method.
+// the server decides both, this page only picks the method. The editor (sqleditor.js) completes the names in
+// the schema sidebar; the history is kept in this browser (queryhistory.js); Cancel aborts a running read,
+// and the dashboard then stops the engine's query (hangup.py).
 
 import { ApiError, send, streamLines } from "./api.js";
-import { canEdit, cellText, el, fmtNumber, pageData, statusClass } from "./dom.js";
+import { canEdit, cellText, el, fmtAgo, fmtNumber, pageData, statusClass } from "./dom.js";
+import * as History from "./queryhistory.js";
+import { quoteName, sqlEditor } from "./sqleditor.js";
 
 const MAX_ROWS = 10000; // rows kept for the table; exports always get the whole result
 const PAGE = 100;
@@ -14,12 +18,13 @@ const data = pageData();
 const name = data.pipeline;
 const api = `/api/pipelines/${encodeURIComponent(name)}/query`;
 const $ = (id) => document.getElementById(id);
-const box = $("sql");
-if (data.sql && !box.value) box.value = data.sql;
+const relations = data.relations || [];
+const box = sqlEditor($("sql"), { doc: data.sql || "", label: "SQL statement", relations, onRun: () => run() });
 let rows = [];
 let columns = [];
 let page = 0;
-let running = null;
+let running = null; // the AbortController of the read in flight
+let runs = 0; // counts runs: a run that a newer one replaced leaves the page to it
 
 function queryUrl(sql, format, download) {
   const q = new URLSearchParams({ sql, format });
@@ -43,14 +48,15 @@ function showError(e, sql) {
   where.hidden = false;
   $("query-error").dataset.line = String(d.line);
   $("query-error").dataset.column = String(col);
-  let at = 0;
-  for (let i = 0; i < d.line - 1; i++) at += lines[i].length + 1;
-  at += col - 1;
-  box.focus();
-  box.setSelectionRange(at, Math.min(box.value.length, at + 1));
+  const word = /^[\w$"]+/.exec(line.slice(col - 1));
+  box.setErrors([{ line: d.line, column: col, endLine: d.line, endColumn: col - 1 + (word ? word[0].length : 1),
+    message: e.message }]);
+  const at = box.offsetOf(d.line, col);
+  box.select(at, Math.min(box.value.length, at + 1));
 }
 
 function clearError() {
+  box.setErrors([]);
   $("query-error").hidden = true;
   delete $("query-error").dataset.line;
   delete $("query-error").dataset.column;
@@ -90,6 +96,8 @@ function setExports(sql, shown, truncated, at) {
 async function run() {
   const sql = box.value.trim();
   if (running) running.abort();
+  running = null;
+  const id = ++runs;
   clearError();
   setExports(null);
   if (!sql) {
@@ -100,6 +108,7 @@ async function run() {
   const note = $("query-note");
   note.textContent = "running…";
   $("run").disabled = true;
+  let outcome = "error";
   const t0 = performance.now();
   rows = [];
   page = 0;
@@ -114,6 +123,7 @@ async function run() {
     } else {
       const ctl = new AbortController();
       running = ctl;
+      $("cancel").hidden = false;
       try {
         await streamLines(queryUrl(sql, "json", false), (line) => {
           if (rows.length >= MAX_ROWS) {
@@ -124,6 +134,10 @@ async function run() {
           rows.push(JSON.parse(line));
         }, ctl.signal);
       } catch (e) {
+        if (e.name === "AbortError" && !truncated) {
+          if (ctl === running) throw new Cancelled(); // the Cancel button, not a newer run
+          return;
+        }
         if (!(truncated && e.name === "AbortError")) throw e;
       }
       exportable = true;
@@ -143,27 +157,67 @@ async function run() {
     $("result-count").textContent = note.textContent;
     note.textContent = "";
     if (exportable) setExports(sql, rows.length, truncated, at);
+    outcome = `${fmtNumber(rows.length)}${truncated ? "+" : ""} row${rows.length === 1 ? "" : "s"}`;
     draw();
   } catch (e) {
-    note.textContent = "";
     $("results").hidden = true;
-    showError(e, sql);
+    if (e instanceof Cancelled) {
+      outcome = "cancelled";
+      note.textContent = `cancelled after ${fmtNumber(performance.now() - t0)} ms`;
+    } else {
+      note.textContent = "";
+      showError(e, sql);
+    }
   } finally {
-    $("run").disabled = false;
-    running = null;
+    if (id === runs) {
+      $("run").disabled = false;
+      $("cancel").hidden = true;
+      running = null;
+      History.remember(data.user, name, sql, outcome);
+      drawHistory();
+    }
   }
+}
+
+class Cancelled extends Error {}
+
+function cancel() {
+  if (running) running.abort();
+}
+
+// The sidebar: each table and view with its columns; a click inserts the name at the cursor.
+function drawSchema() {
+  $("schema").replaceChildren(...relations.map((r) => el("li", { class: "schema-rel", dataset: { rel: r.name } },
+    el("details", { open: relations.length <= 6 },
+      el("summary", {},
+        el("button", { type: "button", class: "name", title: `insert ${r.name}`, onclick: () => box.insert(quoteName(r.name)) },
+          r.name),
+        el("span", { class: "muted small" }, ` ${r.kind}`)),
+      el("ul", {}, ...(r.columns || []).map((c) => el("li", { dataset: { col: c.name } },
+        el("button", { type: "button", class: "name", title: `insert ${c.name}`, onclick: () => box.insert(quoteName(c.name)) },
+          c.name),
+        el("span", { class: "muted small" }, ` ${c.type}`))))))));
+  if (!relations.length) $("schema").append(el("li", { class: "muted small" }, "no tables or views"));
+}
+
+function drawHistory() {
+  const list = History.entries(data.user, name);
+  $("history-count").textContent = list.length ? `(${fmtNumber(list.length)})` : "";
+  $("history-list").replaceChildren(...list.map((h) => el("li", {},
+    el("button", { type: "button", class: "history-sql", title: "put it back in the editor",
+      onclick: () => { box.value = h.sql; box.focus(); } }, h.sql),
+    el("span", { class: "muted small" }, ` ${fmtAgo(h.at)} · ${h.outcome || ""}`))));
+  $("history-clear").disabled = !list.length;
 }
 
 $("query-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   run();
 });
-box.addEventListener("keydown", (ev) => {
-  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
-    ev.preventDefault();
-    run();
-  }
-});
+$("cancel").addEventListener("click", cancel);
+$("history-clear").addEventListener("click", () => { History.forget(data.user, name); drawHistory(); });
+drawSchema();
+drawHistory();
 $("prev").addEventListener("click", () => { page--; draw(); });
 $("next").addEventListener("click", () => { page++; draw(); });
 $("run").disabled = false; // disabled in the HTML until this module runs
