@@ -77,8 +77,6 @@ class ColumnType:
         return _DUCK.get(self.type, self.type)
 
     def arrow(self) -> pa.DataType:
-        if self.holds_json():
-            return pa.string()
         if self.type == "BIGINT" and self.precision == 128:
             return pa.decimal128(38, 0)
         if self.type == "DECIMAL":
@@ -89,7 +87,7 @@ class ColumnType:
             return pa.map_(self.key.arrow(), self.value.arrow())
         if self.type == "STRUCT":
             return pa.struct([pa.field(n, t.arrow()) for n, t, _ in self.fields])
-        return _ARROW.get(self.type, pa.string())
+        return _ARROW.get(self.type, pa.string())  # VARIANT: its JSON text
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"type": self.type, "nullable": self.nullable}

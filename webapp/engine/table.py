@@ -68,8 +68,9 @@ def to_arrow(table: Relation, rows: list[tuple], extra: dict[str, list] | None =
     for i, c in enumerate(table.columns):
         vals = [r[i] for r in rows]
         if c.type.holds_json():
-            vals = [_json_cell(v) for v in vals]
-        cols[f"c{i}"] = pa.array(vals, type=c.type.arrow())
+            cols[f"c{i}"] = pa.array([_json_cell(v) for v in vals], type=pa.string())
+        else:
+            cols[f"c{i}"] = pa.array(vals, type=c.type.arrow())
     for k, v in (extra or {}).items():
         cols[k] = pa.array(v, type=pa.int64())
     return pa.table(cols)
