@@ -12,7 +12,8 @@ from webapp.engine.testing import push_and_wait, query_rows
 PROGRAM = """
 CREATE TABLE one (x INT);
 CREATE VIEW maps AS SELECT
-    MAP['x', 4, 'y', 3]['x'] AS hit, MAP['x', 4, 'y', 3]['z'] AS miss, CARDINALITY(MAP['x', 4, 'y', 3]) AS card
+    MAP['x', 4, 'y', 3]['x'] AS hit, MAP['x', 4, 'y', 3]['z'] AS miss, CARDINALITY(MAP['x', 4, 'y', 3]) AS card,
+    MAP_CONTAINS_KEY(MAP['x', 4], 'x') AS has, MAP_CONTAINS_KEY(MAP['x', 4], 'z') AS has_not
   FROM one;
 CREATE VIEW variants AS SELECT
     CAST(CAST(1 AS VARIANT) AS INT) AS back, CAST(CAST(1 AS VARIANT) AS TINYINT) AS narrower,
@@ -46,7 +47,9 @@ def test_maps_and_variants_give_the_references_results(http, make_pipeline):
     name = make_pipeline(PROGRAM)
     push_and_wait(http, name, "one", [{"insert": {"x": 1}}])
     # "MAP['x', 4, 'y', 3]['x'] => 4"; "If there is no such key, the result is NULL".
-    assert query_rows(http, name, "SELECT * FROM maps") == [{"hit": 4, "miss": None, "card": 2}]
+    # CARDINALITY and MAP_CONTAINS_KEY are the map page's entries of the function index.
+    assert query_rows(http, name, "SELECT * FROM maps") == [{"hit": 4, "miss": None, "card": 2, "has": True,
+                                                            "has_not": False}]
     assert query_rows(http, name, "SELECT * FROM variants") == [{
         "back": 1, "narrower": 1, "quoted": "string", "str": "abc", "mixed": [1, "abc"], "not_array": None,
         "first": 1, "no_field": None, "by_key": 1, "nav": 1,

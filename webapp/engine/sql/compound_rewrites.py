@@ -51,6 +51,8 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
             raise CompoundError("a MAP literal needs pairs of keys and values", node)
         return exp.Anonymous(this="map", expressions=[exp.Array(expressions=items[0::2]),
                                                       exp.Array(expressions=items[1::2])])
+    if isinstance(node, exp.MapContainsKey):
+        return exp.Anonymous(this="map_contains", expressions=[node.this, node.args["key"]])
     if isinstance(node, exp.ParseJSON):
         return fill(_TEMPLATES["parse_json"], s=node.this)
     if isinstance(node, exp.Cast):
