@@ -23,7 +23,8 @@ CREATE VIEW variants AS SELECT
     CAST(Map['a',1,'b',2,'c',3] AS VARIANT)['a'] AS by_key,
     CAST(MAP['a', CAST(1 AS VARIANT), 'b', CAST('abc' AS VARIANT), 'c', CAST(ARRAY[1,2,3] AS VARIANT)]
          ['c'][1] AS INTEGER) AS nav,
-    CAST(PARSE_JSON('"x"') AS INT) AS wrong_type
+    CAST(PARSE_JSON('"x"') AS INT) AS wrong_type, CAST(PARSE_JSON('{"a": 1}') AS MAP<VARCHAR, INT>) AS as_map,
+    CAST(ROW(1, 'x') AS ROW(l INT, r VARCHAR)) AS as_row
   FROM one;
 CREATE VIEW json AS SELECT
     PARSE_JSON('1') AS one_, PARSE_JSON('false') AS f, PARSE_JSON('[1,2,3]') AS arr, PARSE_JSON(NULL) AS nul,
@@ -54,7 +55,12 @@ def test_maps_and_variants_give_the_references_results(http, make_pipeline):
         "back": 1, "narrower": 1, "quoted": "string", "str": "abc", "mixed": [1, "abc"], "not_array": None,
         "first": 1, "no_field": None, "by_key": 1, "nav": 1,
         # "If the types are identical or there is a natural conversion ... Otherwise the CAST returns NULL."
-        "wrong_type": None}]
+        "wrong_type": None,
+        # "A value of type VARIANT can be cast to any type" (casts page); a JSON object is a MAP (PARSE_JSON).
+        "as_map": {"a": 1},
+        # A ROW cast to a ROW type takes the fields by position (Calcite's conversion rules, which the
+        # casts page says Feldera inherits).
+        "as_row": {"l": 1, "r": "x"}}]
     assert query_rows(http, name, "SELECT * FROM json") == [{
         "one_": 1, "f": False, "arr": [1, 2, 3], "nul": None, "obj": {"a": 1, "b": 2},
         # "returns a VARIANT object, or NULL if parsing fails"

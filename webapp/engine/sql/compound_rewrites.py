@@ -78,10 +78,30 @@ def _cast(node: exp.Cast) -> exp.Expr | None:
     literal = isinstance(node.this, exp.Anonymous) and str(node.this.this).lower() == "map"  # rewritten MAP[...]
     if node.to.this == T.VARIANT and (src == T.MAP or literal):
         return fill(_TEMPLATES["map_to_variant"], m=node.this)
+    if src in (T.VARIANT, T.JSON) and node.to.this == T.MAP:
+        # DuckDB casts a VARIANT object to a STRUCT but not to a MAP; its JSON text casts to either.
+        return exp.TryCast(this=exp.Cast(this=node.this, to=exp.DataType.build("JSON")), to=node.to)
+    if node.to.this == T.STRUCT and src not in (T.VARIANT, T.JSON) and not isinstance(node, exp.TryCast):
+        return _row_cast(node)
     if src in (T.VARIANT, T.JSON) and node.to.this != T.VARIANT and not isinstance(node, exp.TryCast):
         # "If the types are identical or there is a natural conversion ... Otherwise the CAST returns NULL."
         return exp.TryCast(this=node.this, to=node.to)
     return None
+
+
+def _row_cast(node: exp.Cast) -> exp.Expr:
+    """A ROW cast to another ROW type takes the fields by position (Calcite's rule), where DuckDB matches
+    STRUCT fields by name."""
+    fields = [f for f in node.to.expressions if isinstance(f, exp.ColumnDef)]
+    if len(fields) != len(node.to.expressions):
+        return node
+    packed = exp.Anonymous(this="struct_pack", expressions=[
+        exp.PropertyEQ(this=f.this.copy(), expression=exp.Cast(
+            this=exp.Anonymous(this="struct_extract_at", expressions=[node.this.copy(), exp.Literal.number(i)]),
+            to=f.args["kind"].copy()))
+        for i, f in enumerate(fields, 1)])
+    return exp.Case(ifs=[exp.If(this=exp.Is(this=node.this.copy(), expression=exp.Null()), true=exp.Null())],
+                    default=packed)
 
 
 __all__ = ["rewrite", "CompoundError"]
