@@ -271,6 +271,7 @@ def compile_program(code: str) -> Program:
                 tr.add(t)
                 prog.tables.append(t)
                 continue
+            _expand_user_types(node, user_types)
             prog.views.append(_view(con, tr, names, node, code, local, kind_tok.start))
         return prog
     finally:
@@ -303,6 +304,17 @@ def _user_type(toks: list[Token], i: int, code: str, user_types: dict[str, Colum
                            for c in item.args.get("constraints") or [])
         fields.append((fname, ftype.with_nullable(nullable), fcs))
     return name, ColumnType("STRUCT", fields=tuple(fields))
+
+
+def _expand_user_types(node: exp.Expr, user_types: dict[str, ColumnType]) -> None:
+    """``CAST(x AS name)`` of a ``CREATE TYPE`` name in a view: the name becomes its ROW type."""
+    for dt in list(node.find_all(exp.DataType)):
+        if dt.this == exp.DataType.Type.USERDEFINED:
+            kind = dt.args.get("kind")
+            key = kind if isinstance(kind, str) else getattr(kind, "name", str(kind))
+            found = user_types.get(key) or user_types.get(key.lower())
+            if found is not None:
+                dt.replace(exp.DataType.build(found.duckdb(), dialect="duckdb"))
 
 
 def _declare(names: dict[str, str], name: str, ident: exp.Expr, code: str, start: int) -> None:
