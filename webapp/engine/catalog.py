@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
+import orjson
 import pyarrow as pa
 
 INTEGER_RANGES = {
@@ -30,6 +31,7 @@ _DUCK = {
     "BIGINT": "BIGINT", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR", "CHAR": "VARCHAR",
     "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "UTINYINT", "USMALLINT": "USMALLINT",
     "UINTEGER": "UINTEGER", "UBIGINT": "UBIGINT", "BINARY": "BLOB", "VARBINARY": "BLOB", "UUID": "UUID",
+    "VARIANT": "VARIANT",
 }
 _ARROW = {
     "BOOLEAN": pa.bool_(), "TINYINT": pa.int8(), "SMALLINT": pa.int16(), "INTEGER": pa.int32(),
@@ -52,6 +54,13 @@ class ColumnType:
     key: "ColumnType | None" = None  # MAP's key and value
     value: "ColumnType | None" = None
     fields: "tuple[tuple[str, ColumnType, bool], ...] | None" = None  # ROW: (name, type, case_sensitive)
+
+    def holds_json(self) -> bool:
+        """MAP, ROW and VARIANT values (and arrays of them) travel into DuckDB as JSON text (``JsonText``)
+        and are cast there: one spelling for every nesting, where Arrow would need one per shape."""
+        if self.type == "ARRAY":
+            return self.component.holds_json()
+        return self.type in ("MAP", "STRUCT", "VARIANT")
 
     def duckdb(self) -> str:
         if self.type == "BIGINT" and self.precision == 128:
@@ -78,7 +87,7 @@ class ColumnType:
             return pa.map_(self.key.arrow(), self.value.arrow())
         if self.type == "STRUCT":
             return pa.struct([pa.field(n, t.arrow()) for n, t, _ in self.fields])
-        return _ARROW.get(self.type, pa.string())
+        return _ARROW.get(self.type, pa.string())  # VARIANT: its JSON text
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"type": self.type, "nullable": self.nullable}
@@ -163,6 +172,7 @@ def duckdb_to_column_type(duck: Any) -> ColumnType:
         "BIGINT": "BIGINT", "FLOAT": "REAL", "REAL": "REAL", "DOUBLE": "DOUBLE", "VARCHAR": "VARCHAR",
         "DATE": "DATE", "TIME": "TIME", "TIMESTAMP": "TIMESTAMP", "UTINYINT": "UTINYINT",
         "USMALLINT": "USMALLINT", "UINTEGER": "UINTEGER", "UBIGINT": "UBIGINT", "BLOB": "VARBINARY", "UUID": "UUID",
+        "VARIANT": "VARIANT", "JSON": "VARIANT",
     }
     if s in simple:
         return ColumnType(simple[s])
@@ -224,15 +234,49 @@ def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
         inner = output_converter(t.component)
         if inner is None:
             return None
-        return lambda v: None if v is None else [inner(x) for x in v]
+        conv = lambda v: None if v is None else [inner(x) for x in v]  # noqa: E731
+        return _or_text(conv) if t.holds_json() else conv
     if t.type == "MAP" and t.key is not None:
         kc, vc = output_converter(t.key) or _same, output_converter(t.value) or _same
         # JSON object keys are strings: a key of another type is written as its JSON text.
-        return lambda v: None if v is None else {_key_text(kc(k)): vc(x) for k, x in v.items()}
+        return _or_text(lambda v: None if v is None else {_key_text(kc(k)): vc(x) for k, x in v.items()})
     if t.type == "STRUCT" and t.fields is not None:
         convs = [(n, output_converter(ft) or _same) for n, ft, _ in t.fields]
-        return lambda v: None if v is None else {n: c(v.get(n)) for n, c in convs}
+        return _or_text(lambda v: None if v is None else {n: c(v.get(n)) for n, c in convs})
+    if t.type == "VARIANT":
+        return _or_text(variant_json)
     return None
+
+
+class JsonText(str):
+    """A MAP, ROW or VARIANT value as ingress checked it: its JSON text, which DuckDB casts to the column's type
+    and which output (the WAL's records among it) writes as it is."""
+
+
+def _or_text(conv: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: orjson.Fragment(str.__str__(v)) if isinstance(v, JsonText) else conv(v)
+
+
+def variant_json(v: Any) -> Any:
+    """A VARIANT value as DuckDB returns it, as the JSON value Feldera writes for it: numbers stay numbers (a
+    DECIMAL with all its digits), dates and times are strings, a MAP is an object."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, Decimal):
+        return orjson.Fragment(_fmt_decimal(v))
+    if isinstance(v, dict):
+        return {_key_text(variant_json(k)): variant_json(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [variant_json(x) for x in v]
+    if isinstance(v, _dt.datetime):
+        return _fmt_timestamp(v)
+    if isinstance(v, _dt.time):
+        return _fmt_time(v)
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return list(bytes(v))
+    return str(v)  # UUID, INTERVAL
 
 
 def _same(v: Any) -> Any:
@@ -240,6 +284,8 @@ def _same(v: Any) -> Any:
 
 
 def _key_text(k: Any) -> str:
+    if isinstance(k, orjson.Fragment):
+        return orjson.dumps(k).decode()
     return k if isinstance(k, str) else json.dumps(k)
 
 
@@ -257,4 +303,5 @@ def row_encoder(columns: list[Column]) -> Callable[[tuple], dict]:
     return encode
 
 
-__all__ = ["ColumnType", "Column", "Relation", "duckdb_to_column_type", "row_encoder", "json_default"]
+__all__ = ["ColumnType", "Column", "Relation", "duckdb_to_column_type", "row_encoder", "json_default", "JsonText",
+           "variant_json"]

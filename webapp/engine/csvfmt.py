@@ -87,6 +87,14 @@ def _text_value(kind: str) -> Callable[[str], Any]:
                 return v == "true"
             raise RecordError(f"'{s}' is not true or false")
         return h
+    if kind == "VARIANT":
+        # Feldera's CSV reads a VARIANT field as JSON text (as PARSE_JSON would).
+        def j(s):
+            try:
+                return orjson.loads(s)
+            except orjson.JSONDecodeError:
+                raise RecordError(f"'{s[:40]}' is not JSON text") from None
+        return j
     return lambda s: s
 
 
@@ -172,7 +180,7 @@ def _csv_cell(v: Any) -> Any:
         return ""
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, list):
+    if isinstance(v, (list, dict, orjson.Fragment)):  # ARRAY, MAP, ROW and VARIANT values as JSON text
         return orjson.dumps(v).decode()
     return v
 

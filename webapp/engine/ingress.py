@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
-from .catalog import INTEGER_RANGES, ColumnType, Relation
+from .catalog import INTEGER_RANGES, ColumnType, JsonText, Relation
 from .errors import InvalidParam, ParseErrors, UnknownInputFormat
 from .ops import KEEP, UPDATE
 from .jsonframe import Frame, NonFinite
@@ -197,8 +197,9 @@ def _temporal_conv(kind: str, pandas: bool) -> Callable[[Any], Any]:
     return conv
 
 
-def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]:
-    """A function checking one JSON value against ``t`` (not null) and returning the stored value."""
+def value_converter(t: ColumnType, pandas: bool = False, nested: bool = False) -> Callable[[Any], Any]:
+    """A function checking one JSON value against ``t`` (not null) and returning the stored value (``nested``:
+    a part of a MAP, ROW or ARRAY value, which gives its plain value, not ``JsonText``)."""
     k = t.type
     if k in INTEGER_RANGES:
         return _int_conv(k)
@@ -217,7 +218,7 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
     if k == "UUID":
         return _uuid_conv
     if k == "ARRAY":
-        inner = value_converter(t.component, pandas)
+        inner = value_converter(t.component, pandas, nested=True)
 
         def conv(v: Any) -> list:
             if isinstance(v, str):
@@ -231,8 +232,81 @@ def value_converter(t: ColumnType, pandas: bool = False) -> Callable[[Any], Any]
                 raise _non_finite(next(x for x in v if x.__class__ is NonFinite))
             return [None if x is None else inner(x) for x in v]
 
-        return conv
+        return _or_json_text(conv, t) if t.holds_json() and not nested else conv
+    if k in ("MAP", "STRUCT", "VARIANT"):
+        conv = _compound_conv(t, pandas)
+        return conv if nested else _or_json_text(conv, t)
     raise RecordError(f"type {k} cannot be ingested")
+
+
+# MAP, ROW and VARIANT values (Feldera's JSON format: a MAP is an object, a ROW an object keyed by its field
+# names, a VARIANT any JSON value) are checked here and kept as their JSON text, which DuckDB casts.
+
+def _compound_conv(t: ColumnType, pandas: bool) -> Callable[[Any], Any]:
+    if t.type == "VARIANT":
+        return lambda v: v
+    if t.type == "MAP":
+        keyc, valc = value_converter(t.key, pandas, True), value_converter(t.value, pandas, True)
+        text_key = t.key.type in ("VARCHAR", "CHAR")
+
+        def conv_map(v: Any) -> dict:
+            if not isinstance(v, dict):
+                raise RecordError(f"expected a JSON object (a MAP), found {_show(v)}")
+            out = {}
+            for key, x in v.items():
+                if not text_key:  # a JSON object's keys are strings: a number key is written as its text
+                    try:
+                        key = orjson.loads(key)
+                    except orjson.JSONDecodeError:
+                        raise RecordError(f"MAP key {_show(key)} is not a {t.key.type}") from None
+                out[_json_key(keyc(key))] = None if x is None else valc(x)
+            return out
+        return conv_map
+    fields = [(n, cs, ft, value_converter(ft, pandas, True)) for n, ft, cs in t.fields]
+
+    def conv_row(v: Any) -> dict:
+        if not isinstance(v, dict):
+            raise RecordError(f"expected a JSON object (a ROW), found {_show(v)}")
+        out, seen = {}, set()
+        for n, cs, ft, c in fields:
+            key = n if n in v or cs else next((k for k in v if k.lower() == n), n)
+            seen.add(key)
+            x = v.get(key)
+            if x is None and not ft.nullable:
+                raise RecordError(f"missing value for NOT NULL field '{n}'")
+            out[n] = None if x is None else c(x)
+        extra = [k for k in v if k not in seen]
+        if extra:
+            raise RecordError(f"unknown field '{extra[0]}' for a ROW with fields " + ", ".join(f[0] for f in fields))
+        return out
+    return conv_row
+
+
+def _json_key(k: Any) -> str:
+    return k if isinstance(k, str) else orjson.dumps(k, default=_exact_json).decode()
+
+
+def _exact_json(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return orjson.Fragment(format(v, "f"))
+    if isinstance(v, NonFinite):
+        raise _non_finite(v)
+    if isinstance(v, bytes):
+        raise RecordError("BINARY values inside a MAP, ROW or VARIANT cannot be ingested by Sluice yet")
+    raise TypeError(type(v).__name__)
+
+
+def _or_json_text(conv: Callable[[Any], Any], t: ColumnType) -> Callable[[Any], JsonText]:
+    """``conv``'s value as ``JsonText``. CSV gives the value as text, a VARIANT's already parsed (``csvfmt``);
+    JSON gives a MAP or ROW as an object, or as the text of one."""
+    def text(v: Any) -> JsonText:
+        if isinstance(v, str) and t.type != "VARIANT":
+            try:
+                v = orjson.loads(v)
+            except orjson.JSONDecodeError:
+                raise RecordError(f"expected a JSON value of type {t.type}, found {_show(v)}") from None
+        return JsonText(orjson.dumps(conv(v), default=_exact_json).decode())
+    return text
 
 
 def _bytes_conv(v: Any) -> bytes:
@@ -343,7 +417,7 @@ def _needs_exact_numbers(table: Relation) -> bool:
     """A DECIMAL column (or an array of them) needs its JSON numbers as written: orjson reads them as
     64-bit floats, which keep about 17 of a DECIMAL(38, s)'s digits."""
     def dec(t: ColumnType) -> bool:
-        return t.type == "DECIMAL" or (t.type == "ARRAY" and dec(t.component))
+        return t.type in ("DECIMAL", "VARIANT", "MAP", "STRUCT") or (t.type == "ARRAY" and dec(t.component))
     return any(dec(c.type) for c in table.columns)
 
 

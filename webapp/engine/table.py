@@ -21,7 +21,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from .catalog import Relation
+import orjson
+
+from .catalog import Column, JsonText, Relation, variant_json
 from .ops import KEEP, UPDATE
 from .sql import quote
 
@@ -29,18 +31,46 @@ KEY_LIST_MAX = 1500
 
 
 
+class _FrozenDict(tuple):
+    """A MAP, ROW or VARIANT object (a dict from DuckDB) as a hashable tuple of its items."""
+
+
 def _freeze(v: Any) -> Any:
-    return tuple(_freeze(x) for x in v) if isinstance(v, list) else v
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, dict):
+        return _FrozenDict((_freeze(k), _freeze(x)) for k, x in v.items())
+    return v
 
 
 def _thaw(v: Any) -> Any:
+    if isinstance(v, _FrozenDict):
+        return {_thaw(k): _thaw(x) for k, x in v}
     return [_thaw(x) for x in v] if isinstance(v, tuple) else v
+
+
+def _json_cell(v: Any) -> Any:
+    """A MAP/ROW/VARIANT cell as JSON text for Arrow: ingress gives ``JsonText``, DuckDB a dict or list."""
+    if v is None or isinstance(v, JsonText):
+        return v
+    return orjson.dumps(variant_json(_thaw(v))).decode()
+
+
+def load_expr(col: Column, ref: str) -> str:
+    """The DuckDB expression reading column ``col`` from the Arrow column ``ref`` (see ``to_arrow``)."""
+    if col.type.holds_json():
+        return f"CAST(CAST({ref} AS JSON) AS {col.type.duckdb()})"
+    return ref
 
 
 def to_arrow(table: Relation, rows: list[tuple], extra: dict[str, list] | None = None) -> pa.Table:
     cols = {}
     for i, c in enumerate(table.columns):
-        cols[f"c{i}"] = pa.array([r[i] for r in rows], type=c.type.arrow())
+        vals = [r[i] for r in rows]
+        if c.type.holds_json():
+            cols[f"c{i}"] = pa.array([_json_cell(v) for v in vals], type=pa.string())
+        else:
+            cols[f"c{i}"] = pa.array(vals, type=c.type.arrow())
     for k, v in (extra or {}).items():
         cols[k] = pa.array(v, type=pa.int64())
     return pa.table(cols)
@@ -53,10 +83,12 @@ class TableApplier:
         self.table = table
         self.name = quote(table.name)
         self.key_idx = [table.column_names.index(k) for k in table.primary_key]
-        self.has_arrays = any(c.type.type == "ARRAY" for c in table.columns)
+        # Rows holding lists or dicts are frozen into tuples wherever they are hashed.
+        self.has_arrays = any(c.type.type in ("ARRAY", "MAP", "STRUCT", "VARIANT") for c in table.columns)
         n = len(table.columns)
-        self.select_cols = ", ".join(f"c{i} AS {quote(c.name)}" for i, c in enumerate(table.columns))
-        self.match = " AND ".join(f"t.{quote(c.name)} IS NOT DISTINCT FROM d.c{i}" for i, c in enumerate(table.columns))
+        self.select_cols = ", ".join(f"{load_expr(c, f'c{i}')} AS {quote(c.name)}" for i, c in enumerate(table.columns))
+        self.match = " AND ".join(f"t.{quote(c.name)} IS NOT DISTINCT FROM {load_expr(c, f'd.c{i}')}"
+                                  for i, c in enumerate(table.columns))
         self.key_match = " AND ".join(f"t.{quote(table.columns[i].name)} = k.c{i}" for i in self.key_idx)
         self.width = n
         self.indexed = False

@@ -126,4 +126,11 @@ def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
     wait_processed(http, pipeline, r.json()["token"])
 
 
-__all__ = ["EngineProcess", "push_and_wait", "wait_processed", "wait_status", "wait_until"]
+def query_rows(http, pipeline: str, sql: str) -> list[dict]:
+    """The rows of an ad-hoc query (``format=json``) as dicts."""
+    r = http.get(f"/pipelines/{pipeline}/query", params={"sql": sql, "format": "json"})
+    assert r.status_code == 200, r.text
+    return [json.loads(x) for x in r.text.splitlines()]
+
+
+__all__ = ["EngineProcess", "push_and_wait", "query_rows", "wait_processed", "wait_status", "wait_until"]

@@ -14,10 +14,12 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from ..catalog import Column, Relation, duckdb_to_column_type
+from ..catalog import Column, ColumnType, Relation, duckdb_to_column_type
 from ..connectors import ConnectorConfigError, check_table_connectors, check_view_properties
 from .dialect import parse_statement, tokenize
-from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
+from .errors import (NOT_IMPLEMENTED, PARSE, STATEMENT, SqlError, at_node, at_token, feldera_message, line_col,
+                     offending_word)
+from .compound_rewrites import CompoundError
 from .datetime_rewrites import IntervalError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
@@ -82,7 +84,7 @@ class Program:
 # Statements
 
 _NOT_YET_WORDS = {"LATENESS", "WATERMARK", "INTERNED"}
-_NOT_YET_CREATE = {"FUNCTION", "TYPE", "AGGREGATE", "INDEX"}
+_NOT_YET_CREATE = {"FUNCTION", "AGGREGATE", "INDEX"}
 
 
 def _statements(code: str) -> list[list[Token]]:
@@ -149,7 +151,7 @@ def _properties(node: exp.Expr) -> dict[str, str]:
     return props
 
 
-def _table(node: exp.Create, code: str, start: int) -> Relation:
+def _table(node: exp.Create, code: str, start: int, user_types: dict[str, ColumnType]) -> Relation:
     schema = node.this
     name, cs = ident_name(schema.this.this)
     columns: list[Column] = []
@@ -167,7 +169,7 @@ def _table(node: exp.Create, code: str, start: int) -> Relation:
         if any(c.name == cname for c in columns):
             raise at_node(f"duplicate column '{cname}'", item.this, code, start)
         try:
-            ctype = column_type(item.args["kind"], f"column '{cname}'")
+            ctype = column_type(item.args["kind"], f"column '{cname}'", user_types)
         except TypeRefused as e:
             where = e.node if any(n.meta for n in e.node.walk()) else item
             raise at_node(e.message, where, code, start, NOT_IMPLEMENTED if e.not_yet else "Error in SQL statement") \
@@ -232,6 +234,7 @@ def compile_program(code: str) -> Program:
     try:
         names: dict[str, str] = {}  # DuckDB's case-insensitive key -> the declared name
         tr = Translation(code)
+        user_types: dict[str, ColumnType] = {}  # CREATE TYPE, by name
         for toks in _statements(code):
             first = toks[0]
             word = first.text.upper()
@@ -248,6 +251,10 @@ def compile_program(code: str) -> Program:
             kind_word = kind_tok.text.upper()
             if kind_word in _NOT_YET_CREATE:
                 raise at_token(f"CREATE {kind_word} is not supported by Sluice yet", kind_tok, code, NOT_IMPLEMENTED)
+            if kind_word == "TYPE":
+                name, ctype = _user_type(toks, i, code, user_types)
+                user_types[name] = ctype
+                continue
             local = kind_word == "LOCAL"
             if local:
                 toks = toks[:i] + toks[i + 1:]
@@ -258,16 +265,56 @@ def compile_program(code: str) -> Program:
             if not isinstance(node, exp.Create):
                 raise at_token("expected CREATE TABLE or CREATE VIEW", first, code, PARSE)
             if kind_word == "TABLE":
-                t = _table(node, code, kind_tok.start)
+                t = _table(node, code, kind_tok.start, user_types)
                 _declare(names, t.name, node.this.this, code, kind_tok.start)
                 _run(con, prog.table_ddl(t), code, first.start)
                 tr.add(t)
                 prog.tables.append(t)
                 continue
+            _expand_user_types(node, user_types)
             prog.views.append(_view(con, tr, names, node, code, local, kind_tok.start))
         return prog
     finally:
         con.close()
+
+
+def _user_type(toks: list[Token], i: int, code: str, user_types: dict[str, ColumnType]) -> tuple[str, ColumnType]:
+    """``CREATE TYPE name AS (field type, ...)``: a ROW type, read as the column list of a table by that name."""
+    kind_tok = toks[i]
+    if len(toks) < i + 4 or toks[i + 2].token_type != TokenType.ALIAS or toks[i + 3].token_type != TokenType.L_PAREN:
+        raise at_token("CREATE TYPE is supported by Sluice only as CREATE TYPE name AS (field type, ...)", kind_tok,
+                       code, NOT_IMPLEMENTED)
+    table_tok = Token(TokenType.TABLE, "TABLE", kind_tok.line, kind_tok.col, kind_tok.start, kind_tok.end)
+    node = _parse(toks[:i] + [table_tok, toks[i + 1]] + toks[i + 3:], code)
+    ident = node.this.this.this
+    name = ident.name if ident.quoted else ident.name.lower()
+    if name in user_types:
+        raise at_node(f"type '{name}' is declared twice", ident, code, kind_tok.start)
+    fields = []
+    for item in node.this.expressions:
+        if not isinstance(item, exp.ColumnDef):
+            raise at_node("a type's fields are names and types", item, code, kind_tok.start)
+        fname, fcs = ident_name(item.this)
+        try:
+            ftype = column_type(item.args["kind"], f"field '{fname}'", user_types)
+        except TypeRefused as e:
+            raise at_node(e.message, e.node, code, kind_tok.start,
+                          NOT_IMPLEMENTED if e.not_yet else "Error in SQL statement") from None
+        nullable = not any(isinstance(c.kind, exp.NotNullColumnConstraint) and not c.kind.args.get("allow_null")
+                           for c in item.args.get("constraints") or [])
+        fields.append((fname, ftype.with_nullable(nullable), fcs))
+    return name, ColumnType("STRUCT", fields=tuple(fields))
+
+
+def _expand_user_types(node: exp.Expr, user_types: dict[str, ColumnType]) -> None:
+    """``CAST(x AS name)`` of a ``CREATE TYPE`` name in a view: the name becomes its ROW type."""
+    for dt in list(node.find_all(exp.DataType)):
+        if dt.this == exp.DataType.Type.USERDEFINED:
+            kind = dt.args.get("kind")
+            key = kind if isinstance(kind, str) else getattr(kind, "name", str(kind))
+            found = user_types.get(key) or user_types.get(key.lower())
+            if found is not None:
+                dt.replace(exp.DataType.build(found.duckdb(), dialect="duckdb"))
 
 
 def _declare(names: dict[str, str], name: str, ident: exp.Expr, code: str, start: int) -> None:
@@ -300,8 +347,9 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
         raise at_node("the view has no query", target, code, start)
     try:
         sql, deps = view_query(query, tr)
-    except IntervalError as e:
-        raise at_node(str(e), e.node, code, query_start(query, start)) from None
+    except (IntervalError, CompoundError) as e:
+        raise at_node(str(e), e.node, code, query_start(query, start),
+                      NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
     prefix = f"CREATE VIEW {quote(vname)}"
     if aliases:
         prefix += "(" + ", ".join(quote(a) for a in aliases) + ")"

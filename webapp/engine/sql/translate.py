@@ -15,7 +15,8 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
-- dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``;
+- dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; MAP, ROW and VARIANT: see
+  ``compound_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -32,7 +33,7 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import array_rewrites, datetime_rewrites
+from . import array_rewrites, compound_rewrites, datetime_rewrites
 
 T = exp.DataType.Type
 
@@ -116,6 +117,8 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         elif isinstance(n, exp.Cast):
             if tn.this.type is not None and tn.this.type.this != T.UNKNOWN:
                 n.meta["from"] = tn.this.type.this
+            elif _indexes_variant(tn.this):
+                n.meta["from"] = T.VARIANT
         elif isinstance(n, exp.Avg):
             arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
             if arg is not None and arg.is_type(*exp.DataType.INTEGER_TYPES) and not isinstance(n.parent, exp.Window):
@@ -124,12 +127,22 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
             n.meta["float"] = True
 
 
+def _indexes_variant(node: exp.Expr) -> bool:
+    """``v[...]...[...]`` of a VARIANT ``v`` (a VARIANT too; the typer leaves indexing untyped)."""
+    if not isinstance(node, exp.Bracket):
+        return False
+    while isinstance(node, exp.Bracket):
+        node = node.this
+    return node.is_type(T.VARIANT) or isinstance(node, exp.ParseJSON) \
+        or (isinstance(node, exp.Cast) and node.to.this == T.VARIANT)
+
+
 _RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc"}
 _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COTH": "tanh"}
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (datetime_rewrites, array_rewrites):
+    for family in (datetime_rewrites, array_rewrites, compound_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done

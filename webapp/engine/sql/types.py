@@ -21,7 +21,7 @@ _SIMPLE = {
     T.DATETIME: "TIMESTAMP", T.UUID: "UUID", T.VARBINARY: "VARBINARY", T.TEXT: "VARCHAR",
 }
 _NOT_YET = {
-    T.VARIANT: "VARIANT", T.JSON: "VARIANT", T.INTERVAL: "INTERVAL", T.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
+    T.INTERVAL: "INTERVAL", T.TIMESTAMPTZ: "TIMESTAMP WITH TIME ZONE",
     T.TIMETZ: "TIME WITH TIME ZONE", T.GEOMETRY: "GEOMETRY", T.GEOGRAPHY: "GEOMETRY", T.NULL: "NULL",
 }
 
@@ -42,23 +42,31 @@ def _params(dt: exp.DataType) -> list[int]:
     return out
 
 
-def column_type(dt: exp.DataType, where: str) -> ColumnType:
-    """The catalog type for a declared type; ``where`` names the column in refusals."""
+def column_type(dt: exp.DataType, where: str, user_types: dict[str, ColumnType] | None = None) -> ColumnType:
+    """The catalog type for a declared type; ``where`` names the column in refusals; ``user_types`` holds the
+    program's ``CREATE TYPE`` declarations so far, by name (a ROW type each)."""
     t = T.INTERVAL if isinstance(dt.this, exp.Interval) else dt.this
+    if t == T.USERDEFINED:
+        name = dt.args.get("kind")
+        key = name if isinstance(name, str) else getattr(name, "name", str(name))
+        found = (user_types or {}).get(key) or (user_types or {}).get(key.lower())
+        if found is None:
+            raise TypeRefused(f"{where}: unknown type '{key}'", dt, False)
+        return found
+    if t in (T.VARIANT, T.JSON):
+        return ColumnType("VARIANT")
     if t in _NOT_YET:
         if t == T.INTERVAL:
             # Feldera's reference: INTERVAL is not allowed in table schemas or output views.
             raise TypeRefused(f"{where}: INTERVAL columns are not allowed in tables or views", dt, False)
         raise TypeRefused(f"{where}: type {_NOT_YET[t]} is not supported by Sluice yet", dt)
     if t == T.ARRAY or (t == T.LIST):
-        return ColumnType("ARRAY", component=column_type(dt.expressions[0], where))
-    if t in (T.MAP, T.STRUCT):
-        # A view's change is found by hashing its rows, and DuckDB hands MAP and ROW values back as dicts.
-        raise TypeRefused(f"{where}: type {'MAP' if t == T.MAP else 'ROW'} is not supported by Sluice yet", dt)
+        return ColumnType("ARRAY", component=column_type(dt.expressions[0], where, user_types))
     if t == T.MAP:
         k, v = dt.expressions
         # Feldera: MAP keys are never nullable, values always are.
-        return ColumnType("MAP", key=column_type(k, where).with_nullable(False), value=column_type(v, where))
+        return ColumnType("MAP", key=column_type(k, where, user_types).with_nullable(False),
+                          value=column_type(v, where, user_types))
     if t == T.STRUCT:
         fields = []
         for f in dt.expressions:
@@ -66,7 +74,7 @@ def column_type(dt: exp.DataType, where: str) -> ColumnType:
             nullable = not any(isinstance(c.kind, exp.NotNullColumnConstraint) and not c.kind.args.get("allow_null")
                                for c in f.args.get("constraints") or [])
             fields.append((name.name if name.quoted else name.name.lower(),
-                           column_type(f.args["kind"], where).with_nullable(nullable), bool(name.quoted)))
+                           column_type(f.args["kind"], where, user_types).with_nullable(nullable), bool(name.quoted)))
         return ColumnType("STRUCT", fields=tuple(fields))
     params = _params(dt)
     if t in (T.DECIMAL, T.BIGDECIMAL):
