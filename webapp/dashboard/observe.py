@@ -1,0 +1,134 @@
+"""Watching a pipeline over time: its logs and its statistics history, pages and endpoints.
+
+    /pipelines/<p>/logs                 the logs page: lines as they come, level filter, search, health events
+    /pipelines/<p>/history?range=1h     the history page: charts over 5m, 1h or 24h, per table and view
+    GET /api/pipelines/<p>/logs?cursor=<epoch>:<seq>     NDJSON frames (below), proxied from the server
+    GET /api/pipelines/<p>/history?range=5m|1h|24h        every chart's points and the health events
+
+The browser never talks to the pipeline server: the logs endpoint reads ``GET /v0/pipelines/<p>/logs``
+and sends ``{"op":"lines","lines":[...],"cursor":"<epoch>:<seq>"}`` for lines, ``{"op":"gap","lost":n}``
+when lines were dropped before the reader came, ``{"op":"ping"}`` after ``KEEPALIVE_SECS`` of silence (a
+gone browser is noticed when one fails to send) and ``{"op":"end"}`` when the server ends the stream
+(the pipeline was deleted or the server stopped). The page reconnects with its last cursor, so it misses
+nothing the server still holds; a server that sends no position headers (Feldera) replays from the start.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+from flask import Blueprint, Response, current_app, render_template, request
+
+from .answers import json_answer, refuse
+from .history import RANGES, UnknownRange
+from .pages import _pipeline_data
+
+bp = Blueprint("observe", __name__)
+
+KEEPALIVE_SECS = 15.0
+
+
+def _frame(obj: dict) -> bytes:
+    return orjson.dumps(obj) + b"\n"
+
+
+@bp.get("/api/pipelines/<name>/logs")
+def logs(name):
+    up = current_app.extensions["sluice_upstream"]
+    cursor = request.args.get("cursor") or None
+    try:
+        first = up.logs(name, cursor, KEEPALIVE_SECS)
+    except httpx.HTTPError as e:
+        return refuse(502, "UpstreamUnreachable", f"the pipeline server at {up.url} is not answering",
+                      {"upstream": up.url, "error": str(e)})
+    if first.status_code >= 400:
+        try:
+            first.read()
+            body = first.json()
+        except ValueError:
+            body = {}
+        finally:
+            first.close()
+        return refuse(first.status_code, body.get("error_code") or "UpstreamError",
+                      body.get("message") or f"the pipeline server answered {first.status_code}", body.get("details"))
+
+    def frames(resp):
+        nonlocal cursor
+        while True:
+            try:
+                epoch = resp.headers.get("feldera-logs-epoch")
+                seq = int(resp.headers.get("feldera-logs-seq") or 0)
+                lost = int(resp.headers.get("feldera-logs-gap") or 0)
+                if lost:
+                    yield _frame({"op": "gap", "lost": lost})
+                tail = b""
+                for chunk in resp.iter_raw():
+                    *done, tail = (tail + chunk).split(b"\n")
+                    if done:
+                        seq += len(done)
+                        cursor = f"{epoch}:{seq}" if epoch else None
+                        yield _frame({"op": "lines", "lines": [ln.decode("utf-8", "replace") for ln in done],
+                                      "cursor": cursor})
+                yield _frame({"op": "end"})
+                return
+            except httpx.ReadTimeout:
+                yield _frame({"op": "ping"})  # raises here when the browser is gone
+            except httpx.HTTPError as e:
+                yield _frame({"op": "error", "message": f"the pipeline server stopped answering: {e}"})
+                return
+            finally:
+                resp.close()
+            # Silence: a fresh request from the last complete line (one partly read is sent again whole).
+            try:
+                resp = up.logs(name, cursor, KEEPALIVE_SECS)
+            except httpx.HTTPError as e:
+                yield _frame({"op": "error", "message": f"the pipeline server stopped answering: {e}"})
+                return
+            if resp.status_code >= 400:
+                resp.close()
+                yield _frame({"op": "end"})
+                return
+
+    out = Response(frames(first), mimetype="application/x-ndjson", direct_passthrough=True)
+    out.headers["Cache-Control"] = "no-cache"
+    out.headers["X-Accel-Buffering"] = "no"
+    return out
+
+
+@bp.get("/api/pipelines/<name>/history")
+def history(name):
+    rng = request.args.get("range", "5m")
+    try:
+        answer = current_app.extensions["sluice_history"].series(
+            name, rng, int(time.time() * 1000), int(current_app.config["HISTORY_INTERVAL"] * 1000))
+    except UnknownRange:
+        return refuse(400, "UnknownRange", f"unknown range '{rng}': use one of {', '.join(RANGES)}",
+                      {"range": rng, "ranges": list(RANGES)})
+    return json_answer(answer | {"interval_s": current_app.config["HISTORY_INTERVAL"],
+                                 "kept": bool(current_app.config.get("STATE_DIR"))})
+
+
+@bp.get("/pipelines/<name>/logs")
+def logs_page(name):
+    data, status = _pipeline_data(name)
+    data.pop("program_code", None)
+    data["max_lines"] = int(current_app.config["LOG_PAGE_LINES"])
+    return render_template("logs.html", data=data), status
+
+
+@bp.get("/pipelines/<name>/history")
+def history_page(name):
+    data, status = _pipeline_data(name)
+    data.pop("program_code", None)
+    rng = request.args.get("range", "5m")
+    data["ranges"] = list(RANGES)
+    data["range"] = rng
+    if rng not in RANGES and status == 200:
+        data["error"] = f"unknown range '{rng}': use one of {', '.join(RANGES)}"
+        status = 400
+    return render_template("history.html", data=data), status
+
+
+__all__ = ["bp", "KEEPALIVE_SECS"]
