@@ -90,13 +90,15 @@ def test_logs_are_proxied_as_frames_with_a_cursor_that_resumes(watched, dash):
     url = f"{dash.url}/api/pipelines/{watched}/logs"
     with httpx.stream("GET", url, timeout=30) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
-        frame = json.loads(next(r.iter_lines()))
+        frames = r.iter_lines()
+        assert json.loads(next(frames)) == {"op": "open"}
+        frame = json.loads(next(frames))
     assert frame["op"] == "lines" and any("deployment status" in ln for ln in frame["lines"]), frame
     epoch, _, seq = frame["cursor"].rpartition(":")
     assert int(seq) >= len(frame["lines"])
     # From the cursor of the one line before the last, the next frame starts with that last line.
     with httpx.stream("GET", url, params={"cursor": f"{epoch}:{int(seq) - 1}"}, timeout=30) as r:
-        again = json.loads(next(r.iter_lines()))
+        again = [json.loads(line) for _, line in zip(range(2), r.iter_lines())][1]
     assert again["lines"][0] == frame["lines"][-1]
     missing = httpx.get(f"{dash.url}/api/pipelines/no_such_pipeline/logs")
     assert missing.status_code == 404 and missing.json()["error_code"], missing.text

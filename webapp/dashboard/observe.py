@@ -4,9 +4,10 @@
     /pipelines/<p>/history?range=1h     the history page: charts over 5m, 1h or 24h, per table and view
     GET /api/pipelines/<p>/logs?cursor=<epoch>:<seq>     NDJSON frames (below), proxied from the server
     GET /api/pipelines/<p>/history?range=5m|1h|24h        every chart's points and the health events
+    GET /api/pipelines/<p>/events                         the newest health events
 
 The browser never talks to the pipeline server: the logs endpoint reads ``GET /v0/pipelines/<p>/logs``
-and sends ``{"op":"lines","lines":[...],"cursor":"<epoch>:<seq>"}`` for lines, ``{"op":"gap","lost":n}``
+and sends ``{"op":"open"}`` at once, then ``{"op":"lines","lines":[...],"cursor":"<epoch>:<seq>"}`` for lines, ``{"op":"gap","lost":n}``
 when lines were dropped before the reader came, ``{"op":"ping"}`` after ``KEEPALIVE_SECS`` of silence (a
 gone browser is noticed when one fails to send) and ``{"op":"end"}`` when the server ends the stream
 (the pipeline was deleted or the server stopped). The page reconnects with its last cursor, so it misses
@@ -28,6 +29,7 @@ from .pages import _pipeline_data
 bp = Blueprint("observe", __name__)
 
 KEEPALIVE_SECS = 15.0
+EVENTS_SHOWN = 200
 
 
 def _frame(obj: dict) -> bytes:
@@ -56,6 +58,7 @@ def logs(name):
 
     def frames(resp):
         nonlocal cursor
+        yield _frame({"op": "open"})  # at once: the page knows it is connected before any line comes
         while True:
             try:
                 epoch = resp.headers.get("feldera-logs-epoch")
@@ -108,6 +111,12 @@ def history(name):
                       {"range": rng, "ranges": list(RANGES)})
     return json_answer(answer | {"interval_s": current_app.config["HISTORY_INTERVAL"],
                                  "kept": bool(current_app.config.get("STATE_DIR"))})
+
+
+@bp.get("/api/pipelines/<name>/events")
+def events(name):
+    """The newest ``EVENTS_SHOWN`` health events the sampler recorded, oldest first."""
+    return json_answer({"events": current_app.extensions["sluice_history"].events(name, limit=EVENTS_SHOWN)})
 
 
 @bp.get("/pipelines/<name>/logs")
