@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from webapp.dashboard.history import History
-from webapp.dashboard.sampler import Sampler
+from webapp.dashboard.sampler import Sampler, measures
 from webapp.dashboard.testing import DashboardProcess
 from webapp.engine.testing import push_and_wait, wait_status, wait_until
 
@@ -42,6 +42,14 @@ def test_a_restart_breaks_rates_rather_than_reading_as_negative(tmp_path):
         h.add_sample("p", i * 1000, {"processed": n, "incarnation": inc}, {})
     pts = h.series("p", "5m", now=5000, interval_ms=1000)["pipeline"]["throughput"]
     assert [v for _, v in pts] == [10.0, 10.0, None, 10.0]
+
+
+def test_a_watched_table_is_not_counted_as_a_view():
+    out = lambda stream, n: {"config": {"stream": stream}, "metrics": {"transmitted_records": n}, "closed": False}
+    _, rels = measures({"global_metrics": {"view_time_msecs": {"v": 2.5}},
+                        "inputs": [{"config": {"stream": "t"}, "metrics": {"total_records": 7, "buffered_records": 1}}],
+                        "outputs": [out("t", 3), out("v", 4), out("v", 5)]})
+    assert rels == {"tables": {"t": [7, 1]}, "views": {"v": [9, 2.5]}}
 
 
 def test_one_process_samples_a_state_dir_at_a_time(tmp_path):

@@ -43,6 +43,7 @@ class Sampler:
         self._started = False
         self._start_lock = threading.Lock()
         self._stop = threading.Event()
+        self._problem: str | None = None
 
     # -- running ---------------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -65,8 +66,11 @@ class Sampler:
             try:
                 if self.leads():
                     self.tick()
+                self._problem = None
             except SluiceError as e:  # the server is down or refused: the next tick tries again
-                log.info("statistics not sampled: %s", e.message)
+                if e.message != self._problem:  # said once, not every interval while it lasts
+                    log.info("statistics not sampled: %s", e.message)
+                self._problem = e.message
             except Exception:  # a sampling bug must not end sampling for good
                 log.exception("statistics sampling failed")
             self._stop.wait(self.interval)
@@ -156,6 +160,8 @@ def measures(stats: dict) -> tuple[dict, dict]:
         if out.get("closed"):
             continue  # its count leaves the sum when it goes, which would read as a restart
         name = (out.get("config") or {}).get("stream") or out.get("endpoint_name")
+        if name in tables:
+            continue  # a materialized table watched as it changes: not a view
         v = views.setdefault(name, [0, None])
         v[0] += (out.get("metrics") or {}).get("transmitted_records") or 0
     return values, {"tables": tables, "views": views}

@@ -80,7 +80,8 @@ export const FORMATS = {
 // Draws the horizontal grid and the y labels for values 0..max; returns the plot area.
 function yAxis(ctx, c, w, h, values, unit, format, bottom = 18) {
   ctx.font = "11px system-ui, sans-serif";
-  const ticks = niceTicks(Math.max(format === FORMATS.number ? 1 : 1e-9, ...values));
+  // An axis of zeros still reads as round numbers of its unit: 0, 0.5, 1 records; 0, 500 B, 1 kB.
+  const ticks = niceTicks(Math.max(format === FORMATS.bytes ? 1000 : 1, ...values));
   const max = ticks[ticks.length - 1];
   const labels = ticks.map(format);
   const left = Math.max(28, ...labels.map((l) => ctx.measureText(l).width + 10));
