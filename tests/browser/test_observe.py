@@ -60,3 +60,17 @@ def test_history_page_charts_the_stored_samples_over_a_chosen_range(page, proxy,
     expect(chart).to_have_attribute("data-time-ticks", re.compile(r"^\d\d?:[0-5]0[^,]*(, \d\d?:[0-5]0[^,]*){2,}$"))
     bad = httpx.get(f"{proxy.url}/pipelines/{p}/history?range=2d")
     assert bad.status_code == 400 and "unknown range '2d'" in html.unescape(bad.text)
+
+
+def test_logs_page_resumes_from_its_last_line_after_the_connection_drops(page, proxy, http, make_pipeline):
+    p = make_pipeline(SQL)
+    page.goto(f"{proxy.url}/pipelines/{p}/logs")
+    entries = page.locator("#log .log-entry")
+    expect(entries.filter(has_text="-> Running")).to_have_count(1)
+    held = entries.count()
+    proxy.cut()  # every connection between the browser and the dashboard, from outside the browser
+    expect(page.locator("#conn")).to_have_attribute("data-connects", "2")
+    http.post(f"/pipelines/{p}/pause")
+    wait_status(http, p, "Paused")
+    expect(entries.filter(has_text="Running -> Paused")).to_have_count(1)
+    assert entries.count() == held + 1  # nothing read before the drop came again

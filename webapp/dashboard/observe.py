@@ -39,28 +39,27 @@ def _frame(obj: dict) -> bytes:
 @bp.get("/api/pipelines/<name>/logs")
 def logs(name):
     up = current_app.extensions["sluice_upstream"]
+    # Asked first, on its own: the server may send the log's headers only with its first line, so a
+    # missing pipeline or a server that is down is answered here (404 / 502 envelope), not in the stream.
+    up.deployment_status(name)
     cursor = request.args.get("cursor") or None
-    try:
-        first = up.logs(name, cursor, KEEPALIVE_SECS)
-    except httpx.HTTPError as e:
-        return refuse(502, "UpstreamUnreachable", f"the pipeline server at {up.url} is not answering",
-                      {"upstream": up.url, "error": str(e)})
-    if first.status_code >= 400:
-        try:
-            first.read()
-            body = first.json()
-        except ValueError:
-            body = {}
-        finally:
-            first.close()
-        return refuse(first.status_code, body.get("error_code") or "UpstreamError",
-                      body.get("message") or f"the pipeline server answered {first.status_code}", body.get("details"))
 
-    def frames(resp):
+    def frames():
         nonlocal cursor
         yield _frame({"op": "open"})  # at once: the page knows it is connected before any line comes
         while True:
             try:
+                resp = up.logs(name, cursor, KEEPALIVE_SECS)
+            except httpx.ReadTimeout:  # no line yet, so no answer yet either
+                yield _frame({"op": "ping"})  # raises here when the browser is gone
+                continue
+            except httpx.HTTPError as e:
+                yield _frame({"op": "error", "message": f"the pipeline server stopped answering: {e}"})
+                return
+            try:
+                if resp.status_code >= 400:  # deleted meanwhile
+                    yield _frame({"op": "end"})
+                    return
                 epoch = resp.headers.get("feldera-logs-epoch")
                 seq = int(resp.headers.get("feldera-logs-seq") or 0)
                 lost = int(resp.headers.get("feldera-logs-gap") or 0)
@@ -77,24 +76,15 @@ def logs(name):
                 yield _frame({"op": "end"})
                 return
             except httpx.ReadTimeout:
-                yield _frame({"op": "ping"})  # raises here when the browser is gone
+                # Silence: asked again from the last complete line (one partly read comes again whole).
+                yield _frame({"op": "ping"})
             except httpx.HTTPError as e:
                 yield _frame({"op": "error", "message": f"the pipeline server stopped answering: {e}"})
                 return
             finally:
                 resp.close()
-            # Silence: a fresh request from the last complete line (one partly read is sent again whole).
-            try:
-                resp = up.logs(name, cursor, KEEPALIVE_SECS)
-            except httpx.HTTPError as e:
-                yield _frame({"op": "error", "message": f"the pipeline server stopped answering: {e}"})
-                return
-            if resp.status_code >= 400:
-                resp.close()
-                yield _frame({"op": "end"})
-                return
 
-    out = Response(frames(first), mimetype="application/x-ndjson", direct_passthrough=True)
+    out = Response(frames(), mimetype="application/x-ndjson", direct_passthrough=True)
     out.headers["Cache-Control"] = "no-cache"
     out.headers["X-Accel-Buffering"] = "no"
     return out

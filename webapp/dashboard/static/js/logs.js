@@ -163,7 +163,9 @@ function setConn(state, text) {
 function onFrame(text) {
   const frame = JSON.parse(text);
   if (conn.dataset.state !== "live") setConn("live", "live");  // the first frame ("open") says it is
-  if (frame.op === "lines") {
+  if (frame.op === "open") {
+    conn.dataset.connects = String(Number(conn.dataset.connects || 0) + 1);
+  } else if (frame.op === "lines") {
     failures = 0;
     if (frame.cursor) cursor = frame.cursor;
     addLines(frame.lines);
