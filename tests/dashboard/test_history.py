@@ -52,6 +52,42 @@ def test_a_watched_table_is_not_counted_as_a_view():
     assert rels == {"tables": {"t": [7, 1]}, "views": {"v": [9, 2.5]}}
 
 
+class _Server:
+    """What the sampler asks of the pipeline server, set by the test between looks (the edge cases that a
+    real server shows only by chance: a restart between two looks, a dashboard restart in between)."""
+
+    def __init__(self):
+        self.listed: list[dict] = []
+        self.incarnation = None
+
+    def pipelines(self):
+        return self.listed
+
+    def stats(self, name):
+        return {"global_metrics": {"incarnation_uuid": self.incarnation, "total_processed_records": 1}}
+
+
+def test_health_events_from_what_changes_between_two_looks(tmp_path):
+    h, up = History(tmp_path / "h.sqlite3", 100), _Server()
+    look = Sampler(up, h, 1.0)
+
+    def at(t, status, incarnation=None, error=None):
+        up.listed = [{"name": "p", "deployment_status": status,
+                      "deployment_error": {"message": error} if error else None}]
+        up.incarnation = incarnation
+        look.tick(now=t)
+    at(1, "Running", "a")
+    at(2, "Running", "b")  # stopped and started again between two looks
+    look = Sampler(up, h, 1.0)  # the dashboard restarted: its memory comes from the store
+    at(3, "Running", "b")
+    at(4, "Paused", "b")
+    at(5, "Stopped", error="out of memory")
+    up.listed = []
+    look.tick(now=6)
+    assert [(e["t"], e["kind"]) for e in h.events("p")] == [
+        (1, "started"), (2, "restarted"), (4, "paused"), (5, "error"), (5, "stopped"), (6, "deleted")]
+
+
 def test_one_process_samples_a_state_dir_at_a_time(tmp_path):
     a = Sampler(None, None, 1.0, str(tmp_path))
     b = Sampler(None, None, 1.0, str(tmp_path))
