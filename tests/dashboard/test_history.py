@@ -125,8 +125,8 @@ def state_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dash(engine, state_dir):
-    settings = TEST_SETTINGS | {"STATE_DIR": str(state_dir), "HISTORY_INTERVAL": 0.2}
-    with DashboardProcess(engine.url, settings=settings) as d:
+    settings = TEST_SETTINGS | {"STATE_DIR": str(state_dir), "HISTORY_INTERVAL": 0.2, "LOG_STREAMS": 2}
+    with DashboardProcess(engine.url, "--proxy-fix", settings=settings) as d:  # a client per X-Forwarded-For
         yield d
 
 
@@ -146,6 +146,17 @@ def test_logs_are_proxied_as_frames_with_a_cursor_that_resumes(watched, dash):
     assert again["lines"][0] == frame["lines"][-1]
     missing = httpx.get(f"{dash.url}/api/pipelines/no_such_pipeline/logs")
     assert missing.status_code == 404 and missing.json()["error_code"], missing.text
+
+
+def test_a_client_may_hold_only_log_streams_at_once(watched, dash):
+    url = f"{dash.url}/api/pipelines/{watched}/logs"
+    with httpx.Client(timeout=30, headers={"X-Forwarded-For": "10.20.30.40"}) as c, \
+            c.stream("GET", url) as a, c.stream("GET", url) as b:
+        assert a.status_code == b.status_code == 200
+        third = c.get(url)
+        assert third.status_code == 429 and third.json()["error_code"] == "TooManyLogStreams", third.text
+        with httpx.stream("GET", url, headers={"X-Forwarded-For": "10.20.30.41"}, timeout=30) as other:
+            assert other.status_code == 200  # the limit is per client
 
 
 def test_history_survives_a_dashboard_restart_and_records_health_events(watched, http_module, dash, state_dir):

@@ -16,12 +16,15 @@ nothing the server still holds; a server that sends no position headers (Feldera
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 
 import httpx
 import orjson
 from flask import Blueprint, Response, current_app, render_template, request
 
+from . import ratelimit
 from .answers import json_answer, refuse
 from .history import RANGES, UnknownRange
 from .pages import _pipeline_data
@@ -36,6 +39,28 @@ def _frame(obj: dict) -> bytes:
     return orjson.dumps(obj) + b"\n"
 
 
+class _OpenStreams:
+    """Log streams open per client: each holds a connection (and, on Sluice's engine, a thread) of the
+    pipeline server for as long as the page is open, so a client may hold only ``LOG_STREAMS``."""
+
+    def __init__(self):
+        self.count: Counter[str] = Counter()
+        self.lock = threading.Lock()
+
+    def take(self, who: str, limit: int) -> bool:
+        with self.lock:
+            if self.count[who] >= limit:
+                return False
+            self.count[who] += 1
+            return True
+
+    def give(self, who: str) -> None:
+        with self.lock:
+            self.count[who] -= 1
+            if self.count[who] <= 0:
+                del self.count[who]
+
+
 @bp.get("/api/pipelines/<name>/logs")
 def logs(name):
     up = current_app.extensions["sluice_upstream"]
@@ -43,6 +68,11 @@ def logs(name):
     # missing pipeline or a server that is down is answered here (404 / 502 envelope), not in the stream.
     up.deployment_status(name)
     cursor = request.args.get("cursor") or None
+    streams = current_app.extensions.setdefault("sluice_log_streams", _OpenStreams())
+    who, limit = ratelimit.client(), int(current_app.config["LOG_STREAMS"])
+    if not streams.take(who, limit):
+        return refuse(429, "TooManyLogStreams", f"{who} already has {limit} log streams open (LOG_STREAMS): close "
+                      "a logs page first", {"limit": limit}, headers={"Retry-After": str(int(KEEPALIVE_SECS))})
 
     def frames():
         nonlocal cursor
@@ -85,6 +115,9 @@ def logs(name):
                 resp.close()
 
     out = Response(frames(), mimetype="application/x-ndjson", direct_passthrough=True)
+    # On close, not in the generator: the server closes a response whose body never started, too.
+    # A reader that went away is noticed when the next frame (a ping at the latest) fails to go out.
+    out.call_on_close(lambda: streams.give(who))
     out.headers["Cache-Control"] = "no-cache"
     out.headers["X-Accel-Buffering"] = "no"
     return out

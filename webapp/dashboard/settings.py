@@ -75,6 +75,9 @@ SETTINGS: list[Setting] = [
             "page; 0: no sampling", float),
     Setting("HISTORY_MAX_SAMPLES", 200_000, "samples (one per running pipeline per interval, about 0.3 KiB each with "
             "a few tables and views) and, separately, health events the history keeps; the oldest go first", int),
+    Setting("LOG_STREAMS", 10, "log streams (open logs pages) one client (signed-in user, else address) may hold at "
+            "once, each holding a connection to the pipeline server; more are refused with 429 `TooManyLogStreams`",
+            int),
     Setting("LOG_PAGE_LINES", 5000, "log lines a logs page keeps in the browser; older ones are dropped and counted",
             int),
     Setting("STREAM_TIMEOUT", 30.0, "seconds of upstream silence before an egress stream is reopened", float),

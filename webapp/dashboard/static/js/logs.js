@@ -160,11 +160,19 @@ function setConn(state, text) {
   conn.className = `badge ${state === "live" ? "status-running" : state === "ended" ? "status-bad" : ""}`;
 }
 
+const problem = el("p", { class: "flag bad", role: "alert", id: "log-problem", hidden: true });
+note.after(problem);
+function showProblem(text) {
+  problem.textContent = text;
+  problem.hidden = false;
+}
+
 function onFrame(text) {
   const frame = JSON.parse(text);
   if (conn.dataset.state !== "live") setConn("live", "live");  // the first frame ("open") says it is
   if (frame.op === "open") {
     conn.dataset.connects = String(Number(conn.dataset.connects || 0) + 1);
+    problem.hidden = true;
   } else if (frame.op === "lines") {
     failures = 0;
     if (frame.cursor) cursor = frame.cursor;
@@ -191,6 +199,7 @@ async function run() {
         note.hidden = false;
         return;
       }
+      if (e.status >= 400) showProblem(e.message);  // e.g. too many log streams open: said, then tried again
     }
     // The stream ended (the server restarted, or stopped answering): again from the last line read.
     failures += 1;
