@@ -135,6 +135,8 @@ def _cmd_dashboard(a) -> int:
                              f"'sluice user add NAME --role editor --users-file {a.users_file}'")
     if a.proxy_fix:
         config["PROXY_FIX"] = True
+    if a.state_dir:
+        config["STATE_DIR"] = str(Path(a.state_dir).resolve())
     if a.host not in LOOPBACK and not a.insecure and not a.users_file:
         raise SystemExit(f"sluice dashboard: refusing to listen on {a.host} without sign-in: anyone who can reach "
                          "it could read every view and start or stop pipelines. Pass --users-file (see "
@@ -271,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
                    help="require sign-in: users and roles from FILE, made by 'sluice user add' "
                         "(default $SLUICE_USERS_FILE; without one the dashboard is open, for local use)")
+    d.add_argument("--state-dir", metavar="DIR", default=os.environ.get("SLUICE_STATE_DIR"),
+                   help="keep the statistics history and health events in DIR, across restarts "
+                        "(default $SLUICE_STATE_DIR; without one they are kept in memory)")
     d.add_argument("--proxy-fix", action="store_true", default=None,
                    help="behind a TLS proxy: trust its X-Forwarded-For/-Proto/-Host (one proxy)")
     d.add_argument("--insecure", action="store_true",

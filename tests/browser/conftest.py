@@ -20,7 +20,8 @@ from webapp.dashboard.testing import DashboardProcess
 CHROMIUM = os.environ.get("SLUICE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-TEST_SETTINGS = {"BATCH_MS": 20, "FEED_LINGER": 20, "RETRY_MAX": 1, "SNAPSHOT_QUIET_MS": 150, "DEMO_PIPELINE": ""}
+TEST_SETTINGS = {"BATCH_MS": 20, "FEED_LINGER": 20, "RETRY_MAX": 1, "SNAPSHOT_QUIET_MS": 150, "DEMO_PIPELINE": "",
+                 "HISTORY_INTERVAL": 1.0, "LOG_PAGE_LINES": 6}
 
 
 class TcpProxy:

@@ -79,16 +79,44 @@ def pages_for_data(page, dash: str) -> None:
     shot(page, "program-error")
 
 
+HISTORY_SECS = 150  # samples gathered before the history page is taken (it shows the 5-minute range)
+
+
+def pages_for_observing(page, dash: str, engine: str, started: float) -> None:
+    """The logs page after a pause, a resume and a checkpoint (health events beside the log), and the
+    history page once the sampler has gathered a few minutes."""
+    import httpx
+    from playwright.sync_api import expect
+    with httpx.Client(base_url=engine + "/v0", timeout=30) as http:
+        for step in ("pause", "resume"):
+            http.post("/pipelines/demo/" + step).raise_for_status()
+            time.sleep(2)  # each state seen by the sampler (every second here) as its own event
+        http.post("/pipelines/demo/checkpoint").raise_for_status()
+    page.goto(dash + "/pipelines/demo/logs")
+    expect(page.locator("#conn")).to_have_text("live")
+    page.locator('#event-list b[data-kind="checkpoint"]').first.wait_for(timeout=20000)
+    expect(page.locator('#event-list b[data-kind="resumed"]')).to_have_count(1)
+    page.screenshot(path=str(OUT / "logs.png"))
+    time.sleep(max(0.0, HISTORY_SECS - (time.monotonic() - started)))
+    page.goto(dash + "/pipelines/demo/history?range=5m")
+    expect(page.locator('#pipeline-charts canvas[data-series="throughput"]')).not_to_have_attribute("data-points", "0")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(OUT / "history.png"), full_page=True)
+
+
 def main() -> None:
     from playwright.sync_api import expect, sync_playwright
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, \
-            EngineProcess(Path(tmp) / "data", "--port", "0", command="up", env={"SLUICE_DEMO_RATE": "4"}) as eng:
+            EngineProcess(Path(tmp) / "data", "--port", "0", command="up",
+                          env={"SLUICE_DEMO_RATE": "4", "SLUICE_HISTORY_INTERVAL": "1"}) as eng:
+        started = time.monotonic()
         deadline = time.monotonic() + 30
         while not (m := re.search(r"Open the dashboard: (http://\S+?)/?\s", eng.log)):
             assert time.monotonic() < deadline, eng.log
             time.sleep(0.1)
         dash = m.group(1)
+        engine = re.search(r"Demo pipeline 'demo': (http://\S+?)/v0/", eng.log).group(1)
         time.sleep(8)  # let the generator fill the tables and the statistics gather samples
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -114,6 +142,7 @@ def main() -> None:
                 shot(page, f"side-by-side{suffix}")
                 if scheme == "light":
                     pages_for_data(page, dash)
+                    pages_for_observing(page, dash, engine, started)
                 page.close()
             browser.close()
     for p in sorted(OUT.glob("*.png")):

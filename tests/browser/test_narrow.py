@@ -3,6 +3,8 @@ button rows wrap, and the key menu stays in its panel; three panels side by side
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -10,7 +12,7 @@ from .support import SQL, push
 
 PAGES = ["/", "/pipelines/{p}", "/pipelines/{p}/views/v", "/pipelines/{p}/live?views=v,big&v.mode=log",
          "/pipelines/{p}/tables/t", "/pipelines/{p}/query?sql=SELECT%20*%20FROM%20t", "/pipelines/{p}/program",
-         "/pipelines/new"]
+         "/pipelines/new", "/pipelines/{p}/logs", "/pipelines/{p}/history"]
 
 
 @pytest.fixture
@@ -33,6 +35,10 @@ def test_no_page_scrolls_sideways_at_390_px(narrow, proxy, http, make_pipeline):
         narrow.goto(proxy.url + path.format(p=p))
         if "/views/" in path or "/live" in path or "/tables/" in path:
             expect(narrow.locator(".panel").first).to_have_attribute("data-rows", "4")
+        if path.endswith("/logs"):
+            expect(narrow.locator("#log .log-entry").first).to_be_attached()
+        if path.endswith("/history"):
+            expect(narrow.locator("#history-note")).to_have_attribute("data-samples", re.compile(r"\d"))
         if "query" in path:
             expect(narrow.locator("#result-count")).to_contain_text("4 rows")
         sizes = narrow.evaluate("() => [document.scrollingElement.scrollWidth, document.scrollingElement.clientWidth]")

@@ -111,6 +111,8 @@ def test_everything_needs_a_signed_in_user(dash):
         assert r.status_code == 401 and r.json()["error_code"] == "Unauthorized"
         assert set(r.json()) == {"message", "error_code", "details"}
         assert c.get("/stream", params={"pipeline": "p", "view": "v"}).status_code == 401
+        assert c.get("/api/pipelines/x/logs").status_code == 401  # the log proxy too
+        assert c.get("/api/pipelines/x/history").status_code == 401
         assert c.get("/healthz").status_code == 200
         assert c.get("/static/js/api.js").status_code == 200
     assert handshake_status(dash.url, dash.url) == 401
@@ -188,6 +190,8 @@ def test_viewer_is_refused_state_changes_and_editor_is_not(dash, http, make_pipe
     r = viewer.post("/api/demo", json={"enabled": True}, headers=csrf(viewer))
     assert r.status_code == 403
     assert viewer.get(f"/api/pipelines/{p}").status_code == 200  # reading is fine
+    with viewer.stream("GET", f"/api/pipelines/{p}/logs") as r:  # and so is reading the log
+        assert r.status_code == 200 and json.loads(next(r.iter_lines())) == {"op": "open"}
     assert http.get(f"/pipelines/{p}", params={"selector": "status"}).json()["deployment_status"] == "Running"
 
     assert editor.post(f"/api/pipelines/{p}/pause").status_code == 403  # no CSRF token

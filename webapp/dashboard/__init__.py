@@ -11,6 +11,8 @@ Feldera-compatible server (``upstream.py``). Modules:
     chunks.py     egress chunks -> snapshot and whole steps (no I/O)
     feed.py       one upstream egress stream per (pipeline, view)
     hub.py        the feeds of a process; session.py  one connection's subscriptions, pulling frames
+    history.py    the statistics history and health events (SQLite in STATE_DIR), sampler.py  what fills it
+    observe.py    the logs and history pages and their endpoints (logs proxied from the pipeline server)
     ws.py         /ws (flask-sock), stream.py  /stream (NDJSON fallback)
     pages.py      the HTML pages, api.py  their JSON endpoints, security.py  CSP, CSRF, Origin and Host
     answers.py    every JSON answer and the error envelope, built in one place
@@ -43,13 +45,15 @@ def create_app(config: dict | None = None) -> Flask:
     demo generator on the first request, so both run in the serving worker after gunicorn forks."""
     from . import api, auth, pages, security, stream, upload, ws
     from . import editor, query
-    from . import entry
+    from . import entry, observe
     from webapp.client import SluiceError
 
     from werkzeug.exceptions import RequestEntityTooLarge
 
     from .answers import JSONProvider, too_large, upstream_error
     from .demo_data import DemoGenerator
+    from .history import History
+    from .sampler import Sampler
     from .hub import Hub
     from .upstream import Upstream
 
@@ -61,6 +65,11 @@ def create_app(config: dict | None = None) -> Flask:
     upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"))
     app.extensions["sluice_upstream"] = upstream
     app.extensions["sluice_hub"] = Hub(upstream, app.config)
+    history = History.in_dir(app.config.get("STATE_DIR"), app.config["HISTORY_MAX_SAMPLES"])
+    app.extensions["sluice_history"] = history
+    # Started by serve.py in the gunicorn worker (after the fork), never by a test's app by itself.
+    app.extensions["sluice_sampler"] = Sampler(upstream, history, app.config["HISTORY_INTERVAL"],
+                                               app.config.get("STATE_DIR"))
     if app.config.get("DEMO_PIPELINE"):
         demo = DemoGenerator(upstream, app.config["DEMO_PIPELINE"], app.config["DEMO_RATE"],
                              bool(app.config["DEMO_DATA"]))
@@ -81,6 +90,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(query.bp)  # queries and exports
     app.register_blueprint(editor.bp)  # the program editor
     app.register_blueprint(upload.bp)
+    app.register_blueprint(observe.bp)  # logs and history
 
     @app.get("/healthz")
     def healthz():

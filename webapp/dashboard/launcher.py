@@ -3,7 +3,7 @@
 1. start ``sluice engine`` (its own gunicorn) with ``up``'s engine flags, and read its URL from its output;
 2. create the demo pipeline through the client if it is missing, start it, seed its customers;
 3. start ``sluice dashboard --upstream <engine URL>`` (gunicorn, gevent), with the demo generator on
-   unless ``--no-demo-data``;
+   unless ``--no-demo-data``, keeping its history in ``<data-dir>/dashboard``;
 4. pass both outputs through, and watch over both: a child that exits unexpectedly is started again
    on the same port (backoff 1, 2, 4 ... 30 s, said in the log), so open pages recover by themselves.
    A child that keeps failing at once (``--max-restarts`` exits in a row, each within
@@ -132,7 +132,8 @@ def run_up(a, engine_argv: list[str]) -> int:
         except Exception as e:  # the dashboard is still useful without the demo
             print(f"sluice up: could not set up the demo pipeline: {e}", file=sys.stderr, flush=True)
         print(f"Demo pipeline 'demo': {upstream}/v0/pipelines/demo", flush=True)
-        argv = ["dashboard", "--host", a.host, "--port", str(a.port), "--upstream", upstream]
+        argv = ["dashboard", "--host", a.host, "--port", str(a.port), "--upstream", upstream,
+                "--state-dir", os.path.join(os.path.abspath(a.data_dir), "dashboard")]
         for h in a.allowed_host:
             argv += ["--allowed-host", h]
         if a.api_key_file:

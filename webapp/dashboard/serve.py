@@ -59,6 +59,7 @@ class DashboardApplication(BaseApplication):
         demo = app.extensions.get("sluice_demo")
         if demo is not None:
             demo.ensure_started()  # in the worker, after the fork and gevent's patching
+        app.extensions["sluice_sampler"].ensure_started()  # one samples: the others wait on its lock
         return app
 
 

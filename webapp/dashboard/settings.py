@@ -61,6 +61,18 @@ SETTINGS: list[Setting] = [
     Setting("SNAPSHOT_QUIET_MS", 250, "quiet time that ends a snapshot stream (Feldera does not mark its end)", int),
     Setting("FEED_LINGER", 30.0, "seconds an unwatched view keeps its upstream stream and state", float),
     Setting("RETRY_MAX", 10.0, "longest wait between upstream retries, in seconds", float),
+    Setting("STATE_DIR", None, "directory where the dashboard keeps what outlives a restart: the statistics history "
+            "and health events (`history.sqlite3`); none: kept in memory by each worker (`sluice up`: "
+            "`<data-dir>/dashboard`)"),
+    Setting("HISTORY_INTERVAL", 5.0, "seconds between two samples of every pipeline's statistics for the history "
+            "page; 0: no sampling", float),
+    Setting("HISTORY_MAX_SAMPLES", 200_000, "samples (one per running pipeline per interval, about 0.3 KiB each with "
+            "a few tables and views) and, separately, health events the history keeps; the oldest go first", int),
+    Setting("LOG_STREAMS", 10, "log streams (open logs pages) one client (signed-in user, else address) may hold at "
+            "once, each holding a connection to the pipeline server; more are refused with 429 `TooManyLogStreams`",
+            int),
+    Setting("LOG_PAGE_LINES", 5000, "log lines a logs page keeps in the browser; older ones are dropped and counted",
+            int),
     Setting("STREAM_TIMEOUT", 30.0, "seconds of upstream silence before an egress stream is reopened", float),
 ]
 

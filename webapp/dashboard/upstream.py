@@ -245,6 +245,17 @@ class Upstream:
         path = f"/pipelines/{quote(pipeline, safe='')}/ingress/{quote(segment, safe='')}"
         return _answer(self._raw_client().post(path, params=params, content=body, headers=headers))
 
+    def logs(self, pipeline: str, cursor: str | None, read_timeout: float) -> httpx.Response:
+        """``GET /logs`` answered and unread (close it when done): the retained lines, then each new one,
+        with the position headers (``feldera-logs-epoch``, ``-seq``, ``-gap``). ``webapp.client`` has no
+        streaming logs call, so this uses the plain httpx client; silence longer than ``read_timeout``
+        raises ``httpx.ReadTimeout`` from the read."""
+        path = f"/pipelines/{quote(pipeline, safe='')}/logs"
+        raw = self._raw_client()
+        req = raw.build_request("GET", path, params={"cursor": cursor} if cursor else None,
+                                timeout=httpx.Timeout(30.0, read=read_timeout))
+        return raw.send(req, stream=True)
+
     @staticmethod
     def lines(resp: Egress) -> Iterator[bytes]:
         """The stream's raw chunk lines (keepalives included), partial lines buffered across reads."""

@@ -1,4 +1,5 @@
-// Canvas charts with no library: a sparkline and a small line chart with axes. Colours come from the
+// Canvas charts with no library: a sparkline, a small line chart with axes, and a chart over a fixed time
+// range (clock-time ticks, breaks, event marks). Colours come from the
 // CSS variables, so they follow dark mode.
 
 function colors(canvas) {
@@ -8,6 +9,7 @@ function colors(canvas) {
     fill: css.getPropertyValue("--accent-soft").trim() || "rgba(37,99,235,.15)",
     text: css.getPropertyValue("--muted").trim() || "#666",
     grid: css.getPropertyValue("--border").trim() || "#ddd",
+    mark: css.getPropertyValue("--warn").trim() || "#a16207",
   };
 }
 
@@ -61,52 +63,138 @@ export function niceTicks(max, count = 4) {
   return ticks;
 }
 
-// points: [{t: ms, v: number}], drawn over their time range with a y axis from 0; `unit` (e.g. "rec/s")
-// is written once, above the axis, so tick labels are plain round numbers.
-export function lineChart(canvas, points, unit = "") {
-  const { ctx, w, h } = prepare(canvas);
-  const c = colors(canvas);
+// Tick labels that stay short whatever the scale: "2k", "1.5M" for counts and rates, "1.5 MB" for bytes,
+// "20 ms" / "1.5 s" for durations. The unit is written once above the axis (lineChart) or by the labels.
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 2 });
+export const FORMATS = {
+  number: (v) => (Math.abs(v) >= 1000 ? compact.format(v) : v.toLocaleString(undefined, { maximumFractionDigits: 3 })),
+  bytes: (v) => {
+    const units = ["B", "kB", "MB", "GB", "TB"];
+    let i = 0;
+    while (Math.abs(v) >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+    return `${+v.toFixed(1)} ${units[i]}`;
+  },
+  ms: (v) => (v >= 1000 ? `${+(v / 1000).toFixed(1)} s` : `${+v.toFixed(v < 10 ? 1 : 0)} ms`),
+};
+
+// Draws the horizontal grid and the y labels for values 0..max; returns the plot area.
+function yAxis(ctx, c, w, h, values, unit, format, bottom = 18) {
   ctx.font = "11px system-ui, sans-serif";
-  const ticks = niceTicks(Math.max(1, ...points.map((p) => p.v)));
+  // An axis of zeros still reads as round numbers of its unit: 0, 0.5, 1 records; 0, 500 B, 1 kB.
+  const ticks = niceTicks(Math.max(format === FORMATS.bytes ? 1000 : 1, ...values));
   const max = ticks[ticks.length - 1];
-  const labels = ticks.map((v) => v.toLocaleString(undefined, { maximumFractionDigits: 2 }));
+  const labels = ticks.map(format);
   const left = Math.max(28, ...labels.map((l) => ctx.measureText(l).width + 10));
-  const bottom = 18, top = unit ? 18 : 8, right = 8;
-  const pw = w - left - right, ph = h - top - bottom;
+  const top = unit ? 18 : 8, right = 8;
+  const area = { left, top, pw: w - left - right, ph: h - top - bottom, max, labels };
   ctx.fillStyle = c.text;
   ctx.strokeStyle = c.grid;
   ctx.lineWidth = 1;
   if (unit) ctx.fillText(unit, 2, 11);
   ticks.forEach((v, i) => {
-    const y = top + ph - (v / max) * ph;
+    const y = top + area.ph - (v / max) * area.ph;
     ctx.beginPath();
     ctx.moveTo(left, y);
-    ctx.lineTo(left + pw, y);
+    ctx.lineTo(left + area.pw, y);
     ctx.stroke();
     ctx.fillText(labels[i], left - 6 - ctx.measureText(labels[i]).width, y + 4);
   });
-  canvas.dataset.ticks = labels.join(" ");  // what the axis says, for tests and screen readers' neighbours
+  return area;
+}
+
+// The line (and the area under it) through [x, y] canvas points; `null` entries break it.
+function drawLine(ctx, c, pts, base) {
+  let run = [];
+  const flush = () => {
+    if (run.length > 1) {
+      ctx.beginPath();
+      run.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.strokeStyle = c.line;
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      ctx.lineTo(run[run.length - 1][0], base);
+      ctx.lineTo(run[0][0], base);
+      ctx.closePath();
+      ctx.fillStyle = c.fill;
+      ctx.fill();
+    } else if (run.length === 1) {
+      ctx.fillStyle = c.line;
+      ctx.fillRect(run[0][0] - 1.5, run[0][1] - 1.5, 3, 3);
+    }
+    run = [];
+  };
+  for (const p of pts) {
+    if (p) run.push(p);
+    else flush();
+  }
+  flush();
+}
+
+// points: [{t: ms, v: number}], drawn over their time range with a y axis from 0; `unit` (e.g. "rec/s")
+// is written once, above the axis, so tick labels are plain round numbers.
+export function lineChart(canvas, points, unit = "") {
+  const { ctx, w, h } = prepare(canvas);
+  const c = colors(canvas);
+  const a = yAxis(ctx, c, w, h, points.map((p) => p.v), unit, FORMATS.number);
+  canvas.dataset.ticks = a.labels.join(" ");  // what the axis says, for tests and screen readers' neighbours
   if (points.length < 2) {
-    ctx.fillText("waiting for samples…", left + 8, top + ph / 2);
+    ctx.fillText("waiting for samples…", a.left + 8, a.top + a.ph / 2);
     return;
   }
   const t0 = points[0].t, t1 = points[points.length - 1].t;
   const span = Math.max(1, t1 - t0);
-  ctx.fillText(`${Math.round(span / 1000)} s ago`, left, h - 4);
-  ctx.fillText("now", left + pw - ctx.measureText("now").width, h - 4);
-  ctx.beginPath();
-  points.forEach((p, i) => {
-    const x = left + ((p.t - t0) / span) * pw;
-    const y = top + ph - (p.v / max) * ph;
-    if (i) ctx.lineTo(x, y);
-    else ctx.moveTo(x, y);
-  });
-  ctx.strokeStyle = c.line;
-  ctx.lineWidth = 1.5;
-  ctx.stroke();
-  ctx.lineTo(left + pw, top + ph);
-  ctx.lineTo(left, top + ph);
-  ctx.closePath();
-  ctx.fillStyle = c.fill;
-  ctx.fill();
+  ctx.fillText(`${Math.round(span / 1000)} s ago`, a.left, h - 4);
+  ctx.fillText("now", a.left + a.pw - ctx.measureText("now").width, h - 4);
+  drawLine(ctx, c, points.map((p) => [a.left + ((p.t - t0) / span) * a.pw, a.top + a.ph - (p.v / a.max) * a.ph]),
+    a.top + a.ph);
+}
+
+// Clock-time ticks for [from, to]: the smallest step of this list giving at most `count` ticks, on round times.
+const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200]
+  .map((s) => s * 1000);
+export function timeTicks(from, to, count = 6) {
+  const step = TIME_STEPS.find((s) => (to - from) / s <= count) || TIME_STEPS[TIME_STEPS.length - 1];
+  const offset = new Date(from).getTimezoneOffset() * 60_000;  // round in local time: 10:00, not 09:00 UTC+1
+  const ticks = [];
+  for (let t = Math.ceil((from - offset) / step) * step + offset; t <= to; t += step) ticks.push(t);
+  const withSeconds = step < 60_000;
+  const label = (t) => new Date(t).toLocaleTimeString([], withSeconds
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
+  return ticks.map((t) => ({ t, label: label(t) }));
+}
+
+// A chart over a fixed time range: `points` [[t, v|null]] (null breaks the line), `from`/`to` in ms,
+// `format` one of FORMATS' names, `marks` [{t, kind}] drawn as thin vertical lines (health events).
+export function timeChart(canvas, points, { from, to, unit = "", format = "number", marks = [] } = {}) {
+  const { ctx, w, h } = prepare(canvas);
+  const c = colors(canvas);
+  const values = points.map((p) => p[1]).filter((v) => v !== null && v !== undefined);
+  const a = yAxis(ctx, c, w, h, values, unit, FORMATS[format] || FORMATS.number);
+  const x = (t) => a.left + ((t - from) / Math.max(1, to - from)) * a.pw;
+  const times = timeTicks(from, to);
+  ctx.fillStyle = c.text;
+  for (const { t, label } of times) {
+    const lw = ctx.measureText(label).width;
+    ctx.fillText(label, Math.min(Math.max(x(t) - lw / 2, a.left), a.left + a.pw - lw), h - 4);
+  }
+  canvas.dataset.ticks = a.labels.join(" ");
+  canvas.dataset.timeTicks = times.map((tt) => tt.label).join(", ");
+  canvas.dataset.points = String(values.length);
+  ctx.strokeStyle = c.mark;
+  ctx.setLineDash([3, 3]);
+  for (const m of marks) {
+    if (m.t < from || m.t > to) continue;
+    ctx.beginPath();
+    ctx.moveTo(x(m.t), a.top);
+    ctx.lineTo(x(m.t), a.top + a.ph);
+    ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  if (!values.length) {
+    ctx.fillStyle = c.text;
+    ctx.fillText("no samples in this range", a.left + 8, a.top + a.ph / 2);
+    return;
+  }
+  drawLine(ctx, c, points.map(([t, v]) => (v === null || v === undefined ? null
+    : [x(t), a.top + a.ph - (v / a.max) * a.ph])), a.top + a.ph);
 }
