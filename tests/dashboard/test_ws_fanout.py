@@ -13,7 +13,7 @@ import simple_websocket
 from webapp.engine.testing import push_and_wait, wait_status, wait_until
 
 from .support import handshake_status
-from .test_hub import Table
+from .hubsupport import Table
 
 SQL = """
 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, name VARCHAR, n INT) WITH ('materialized' = 'true');
