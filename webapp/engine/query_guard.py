@@ -40,8 +40,9 @@ def surface(cur, program) -> Surface:
     rows = cur.execute(
         "SELECT table_name FROM duckdb_tables() UNION ALL "
         "SELECT view_name FROM duckdb_views() WHERE schema_name <> 'information_schema'").fetchall()
-    readable = {t.name for t in program.tables} | {v.name for v in program.views if v.kind != "local_view"}
-    local = {v.name for v in program.views if v.kind == "local_view"}
+    # DuckDB's names for them (sql/names.py): the guard reads DuckDB's parse of the statement.
+    readable = {t.internal for t in program.tables} | {v.internal for v in program.views if v.kind != "local_view"}
+    local = {v.internal for v in program.views if v.kind == "local_view"}
     return Surface(frozenset(n.lower() for n in readable), frozenset(n.lower() for n in local),
                    frozenset(r[0].lower() for r in rows))
 
