@@ -11,6 +11,8 @@ from __future__ import annotations
 import orjson
 from sluice_support import assert_error, completion, push, wait_until
 
+from webapp.engine.testing import EngineProcess, wait_status
+
 SQL = """
 CREATE TABLE "EMP" ("Id" INT, id INT);
 CREATE TABLE emp (id INT);
@@ -72,3 +74,34 @@ def test_names_differing_in_case_are_different_relations(http, make_pipeline, eg
                "the inserted row")
     assert_error(http.post(f"/pipelines/{name}/ingress/%22Emp%22", params={"format": "json"}, content=b""),
                  404, "UnknownInputStream")
+
+
+V1 = """CREATE TABLE "K" (id INT NOT NULL PRIMARY KEY);
+CREATE TABLE k (id INT);
+CREATE MATERIALIZED VIEW "KV" AS SELECT * FROM "K";"""
+V2 = V1 + "\nCREATE TABLE fresh (x INT);"
+
+
+def test_tables_differing_in_case_keep_their_rows_across_a_checkpoint_an_edit_and_a_crash(tmp_path):
+    with EngineProcess(tmp_path) as eng:
+        c = eng.client()
+        c.put("/pipelines/pn", json={"program_code": V1})
+        c.post("/pipelines/pn/start")
+        wait_status(c, "pn", "Running")
+        _done(c, "pn", push(c, "pn", '"K"', [{"insert": {"id": 1}}, {"insert": {"id": 2}}], array="true"))
+        assert c.post("/pipelines/pn/checkpoint").status_code == 200
+        wait_until(lambda: c.get("/pipelines/pn/checkpoint_status").json()["success"] == 1, 20, "the checkpoint")
+        _done(c, "pn", push(c, "pn", "k", [{"insert": {"id": 3}}], array="true"))  # in the log only
+        c.post("/pipelines/pn/stop?force=true")
+        wait_status(c, "pn", "Stopped")
+        assert c.put("/pipelines/pn", json={"program_code": V2}).status_code == 200
+        assert c.get("/pipelines/pn").json()["program_info"]["sluice"]["kept_tables"] == ["K", "k"]
+        c.post("/pipelines/pn/start")
+        wait_status(c, "pn", "Running")
+        expected = [[{"id": 1}, {"id": 2}], [{"id": 3}], [{"id": 1}, {"id": 2}]]
+        assert [_query(c, "pn", f"SELECT * FROM {t}") for t in ('"K"', "k", '"KV"')] == expected
+        eng.kill()
+    with EngineProcess(tmp_path) as eng:
+        c = eng.client()
+        wait_status(c, "pn", "Running")
+        assert [_query(c, "pn", f"SELECT * FROM {t}") for t in ('"K"', "k", '"KV"')] == expected

@@ -54,12 +54,15 @@ def user(name: str) -> str:
     return _CODED.sub(back, name)
 
 
-_WORD = re.compile(r"[^\s\"'`.,;:()\[\]]*\^[^\s\"'`.,;:()\[\]]*")
+# A quoted string of the message (a value, kept as it is) or a word with an internal name in it.
+_WORD = re.compile(r"('(?:[^']|'')*')|[^\s\"'`.,;:()\[\]]*\^[^\s\"'`.,;:()\[\]]*")
 
 
 def user_text(message: str) -> str:
-    """A DuckDB message with every internal name in it written as the user's name."""
-    return message if _ESC not in message else _WORD.sub(lambda m: user(m.group(0)), message)
+    """A DuckDB message with every internal name in it written as the user's name (values in '...' stay)."""
+    if _ESC not in message:
+        return message
+    return _WORD.sub(lambda m: m.group(0) if m.group(1) else user(m.group(0)), message)
 
 
 def internal_identifiers(q: exp.Expr) -> None:
