@@ -8,8 +8,7 @@ JSON rows use the declared (canonical) column names.
 
 from __future__ import annotations
 
-import orjson
-from sluice_support import assert_error, completion, push, wait_until
+from sluice_support import assert_error, completion, push, query_json, wait_until
 
 from webapp.engine.testing import EngineProcess, wait_status
 
@@ -28,9 +27,7 @@ def _done(http, name, token):
 
 
 def _query(http, name, sql) -> list[dict]:
-    r = http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "json"})
-    assert r.status_code == 200, r.text
-    return sorted((orjson.loads(x) for x in r.text.splitlines() if x), key=lambda d: sorted(d.items()))
+    return sorted(query_json(http, name, sql), key=lambda d: sorted(d.items()))
 
 
 def test_names_differing_in_case_are_different_relations(http, make_pipeline, egress):
@@ -85,9 +82,8 @@ V2 = V1 + "\nCREATE TABLE fresh (x INT);"
 def test_tables_differing_in_case_keep_their_rows_across_a_checkpoint_an_edit_and_a_crash(tmp_path):
     with EngineProcess(tmp_path) as eng:
         c = eng.client()
-        c.put("/pipelines/pn", json={"program_code": V1})
-        c.post("/pipelines/pn/start")
-        wait_status(c, "pn", "Running")
+        assert c.put("/pipelines/pn", json={"program_code": V1}).status_code == 201
+        assert c.post("/pipelines/pn/start").status_code == 202 and wait_status(c, "pn", "Running")
         _done(c, "pn", push(c, "pn", '"K"', [{"insert": {"id": 1}}, {"insert": {"id": 2}}], array="true"))
         assert c.post("/pipelines/pn/checkpoint").status_code == 200
         wait_until(lambda: c.get("/pipelines/pn/checkpoint_status").json()["success"] == 1, 20, "the checkpoint")
