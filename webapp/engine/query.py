@@ -23,7 +23,7 @@ from .errors import AdHocQueryError, QueryTimeout, UnknownInputStream
 from .ingress import ParsedBatch, RecordError, RowConverter
 from .query_watch import WATCHDOG
 from .sql import _clean_duck_message
-from .sql.names import DuckText, duck_text, user, user_text
+from .sql.names import DuckText, duck_text, user_text
 
 FETCH_ROWS = 2048
 log = logging.getLogger("sluice.engine")
@@ -128,7 +128,8 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
     except BaseException:
         cur.close()
         raise
-    cols = [Column(user(d[0]), duckdb_to_column_type(d[1])) for d in raw.description]
+    # A result column is named after a name (``"^tot"``) or after an expression's text (``upper("^id")``).
+    cols = [Column(user_text(d[0]), duckdb_to_column_type(d[1])) for d in raw.description]
     return cur, cols
 
 

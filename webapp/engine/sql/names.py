@@ -17,7 +17,7 @@ import duckdb
 from sqlglot import exp
 
 _ESC = "^"
-_CODED = re.compile(r"\^(\^|#[0-9a-f]+;|.)", re.S)
+_CODED = re.compile(r"\^(\^|#[0-9a-f]+;|.)", re.DOTALL)
 
 
 def internal(name: str) -> str:
@@ -55,7 +55,7 @@ def user(name: str) -> str:
 
 
 # A quoted string of the message (a value, kept as it is) or a word with an internal name in it.
-_WORD = re.compile(r"('(?:[^']|'')*')|[^\s\"'`.,;:()\[\]]*\^[^\s\"'`.,;:()\[\]]*")
+_WORD = re.compile(r"('(?:[^']|'')*')|[^\s\"'`.,:()\[\]]*\^[^\s\"'`.,:()\[\]]*")
 
 
 def user_text(message: str) -> str:
@@ -119,4 +119,4 @@ def duck_text(sql: str) -> DuckText:
     return DuckText("".join(out), tuple(moves))
 
 
-__all__ = ["internal", "user", "user_text", "internal_identifiers", "duck_text", "DuckText"]
+__all__ = ["DuckText", "duck_text", "internal", "internal_identifiers", "user", "user_text"]

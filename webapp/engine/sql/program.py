@@ -17,9 +17,9 @@ from sqlglot.tokens import Token, TokenType
 from ..catalog import Column, Relation, duckdb_to_column_type
 from ..connectors import ConnectorConfigError, check_table_connectors, check_view_properties
 from .dialect import parse_statement, tokenize
-from .names import internal, user, user_text
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
 from .datetime_rewrites import IntervalError
+from .names import internal, user, user_text
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
