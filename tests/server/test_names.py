@@ -19,6 +19,7 @@ CREATE MATERIALIZED VIEW v AS SELECT id FROM emp;
 CREATE MATERIALIZED VIEW "V" AS SELECT "Id", id FROM "EMP";
 CREATE MATERIALIZED VIEW "Tot" AS SELECT "Id", SUM(id) AS "Sum" FROM "EMP" GROUP BY "Id";
 CREATE MATERIALIZED VIEW j AS SELECT e."Id", x.id FROM "EMP" e JOIN emp x ON e.id = x.id;
+CREATE LOCAL VIEW "Loc" AS SELECT id FROM emp;
 """
 
 
@@ -53,6 +54,8 @@ def test_names_differing_in_case_are_different_relations(http, make_pipeline, eg
     assert _query(http, name, "SELECT * FROM j") == [{"Id": 1, "id": 2}]
     r = http.get(f"/pipelines/{name}/query", params={"sql": 'SELECT "ID" FROM "EMP"', "format": "json"})
     assert r.status_code == 400 and '"ID"' in r.json()["message"] and "^" not in r.text, r.text
+    r = http.get(f"/pipelines/{name}/query", params={"sql": 'SELECT * FROM "Loc"', "format": "json"})
+    assert r.status_code == 400 and "'Loc' is a LOCAL view" in r.json()["message"], r.text
 
     # A second change goes through the incremental plans of the aggregate and the join.
     views = http.get(f"/pipelines/{name}").json()["program_info"]["sluice"]["views"]

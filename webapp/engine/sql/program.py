@@ -338,7 +338,7 @@ def _run(con, sql: str, code: str, fallback: int, sql_for_errors=None) -> None:
             node = _find_word(sql_for_errors[0], word)
             if node is not None:
                 off, end = node.meta["start"], node.meta["end"]
-        raise SqlError(user_text(feldera_message(msg)), off, code, end) from None
+        raise SqlError(feldera_message(user_text(msg)), off, code, end) from None
 
 
 def _find_word(query: exp.Expr, word: str) -> exp.Expr | None:
