@@ -61,3 +61,13 @@ def test_errors_use_the_users_names(code, message):
     with pytest.raises(SqlError) as e:
         compile_program(code)
     assert message in e.value.message and e.value.line == 2, e.value.message
+
+
+def test_a_quoted_column_is_typed_like_any_other():
+    # Typing reads the schema under the internal names: "Id" / 2 is an integer division (Calcite's), 7 / 2 = 3.
+    p = compile_program('CREATE TABLE "EMP" ("Id" INT);\nCREATE VIEW v AS SELECT "Id" / 2 AS h FROM "EMP";')
+    con = duckdb.connect()
+    con.execute(p.table_ddl(p.tables[0]))
+    con.execute(f'INSERT INTO "{p.tables[0].internal}" VALUES (7)')
+    assert con.execute(p.views[0].sql).fetchall() == [(3,)]
+    assert p.views[0].columns[0].type.type == "INTEGER"
