@@ -68,12 +68,6 @@ def test_char_n_pads_and_cuts_varchar_n_cuts():
     assert con.execute(p.views[0].sql).fetchall() == [("abc ", "ab", "ab")]
 
 
-def test_names_differing_only_in_case_are_refused_not_merged():
-    with pytest.raises(SqlError) as e:
-        compile_program('CREATE TABLE t (x INT);\nCREATE VIEW "T" AS SELECT x FROM t;')
-    assert "'T'" in e.value.message and "'t'" in e.value.message and e.value.line == 2
-
-
 def test_compile_errors_in_calcites_words_at_the_users_token():
     with pytest.raises(SqlError) as e:
         compile_program("CREATE TABLE t (id INT);\nCREATE VIEW v AS\n  SELECT idd FROM t;\n")

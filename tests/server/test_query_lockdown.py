@@ -108,7 +108,8 @@ def test_nothing_outside_the_read_surface_is_readable(http, make_pipeline, sql):
 def test_the_read_surface_is_readable(http, make_pipeline):
     """Tables, non-LOCAL views, CTEs and row-generating functions, with quoted names, still work."""
     name = _loaded(http, make_pipeline)
-    assert query_json(http, name, 'SELECT count(*) AS c FROM "T" JOIN main.pos USING (id)') == [{"c": 20}]
+    # A quoted name is exact, as in Feldera: "t" is t ("T" would be another table).
+    assert query_json(http, name, 'SELECT count(*) AS c FROM "t" JOIN main.pos USING (id)') == [{"c": 20}]
     assert query_json(http, name, "WITH lv2 AS (SELECT * FROM g) SELECT count(*) AS c FROM lv2") == [{"c": 2}]
     assert query_json(http, name, "SELECT count(*) AS c FROM range(3), unnest([1, 2])") == [{"c": 6}]
     assert query_json(http, name, "SELECT E'\\'' || '--' AS s") == [{"s": "'--"}]

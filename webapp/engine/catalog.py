@@ -115,6 +115,10 @@ class Column:
     name: str
     type: ColumnType
     case_sensitive: bool = False
+    internal: str = ""  # the column's name in DuckDB (``sql.names.internal``); the user's ``name`` if unset
+
+    def __post_init__(self):
+        self.internal = self.internal or self.name
 
     def to_json(self) -> dict:
         return {"name": self.name, "case_sensitive": self.case_sensitive, "columntype": self.type.to_json()}
@@ -134,6 +138,10 @@ class Relation:
     sql: str = ""  # the view body as DuckDB runs it; "" for tables
     depends_on: set[str] = field(default_factory=set)
     line: int = 1
+    internal: str = ""  # the relation's name in DuckDB (``sql.names.internal``); the user's ``name`` if unset
+
+    def __post_init__(self):
+        self.internal = self.internal or self.name
 
     @property
     def column_names(self) -> list[str]:

@@ -109,7 +109,7 @@ def _analyze(ctx: Ctx, view: Relation, program) -> Analysis | None:
             raise Unsupported("it reads or gives MAP, ROW or VARIANT values")
         node = ctx.parse(view.sql)
         root, _ = plan_query(ctx, node)
-        want = ctx.describe(f"SELECT * FROM {quote(view.name)}")
+        want = ctx.describe(f"SELECT * FROM {quote(view.internal)}")
         if [t.duck for t in root.types] != [t for _, t in want]:
             raise Unsupported(f"planned types {[t.duck for t in root.types]} differ from DuckDB's {want}")
     except Unsupported as e:
@@ -120,7 +120,7 @@ def _analyze(ctx: Ctx, view: Relation, program) -> Analysis | None:
     for name in sorted(root.sources()):
         rel = program.relation(name)
         if rel.kind == "table":
-            sources[name] = f"SELECT * FROM {quote(name)}"
+            sources[name] = f"SELECT * FROM {quote(rel.internal)}"
         else:
             sources[name] = _contents_of(ctx, rel)
     # Views that are recomputed give exactly DuckDB's rows, like exact incremental ones.
@@ -129,7 +129,7 @@ def _analyze(ctx: Ctx, view: Relation, program) -> Analysis | None:
     if not exact:
         contents, is_exact = _log_contents(view), False
     elif upstream_exact:
-        contents, is_exact = f"SELECT * FROM {quote(view.name)}", True
+        contents, is_exact = f"SELECT * FROM {quote(view.internal)}", True
     else:
         contents, is_exact = _substituted(ctx, view, program), False
     return Analysis(view, root, root.keys, is_exact, contents, sources)
@@ -158,7 +158,7 @@ def _substituted(ctx: Ctx, view: Relation, program) -> str:
         if not isinstance(x, dict):
             return x
         if x.get("type") == "BASE_TABLE":
-            rel = program.relation(x["table_name"])
+            rel = program.by_internal(x["table_name"])
             if rel is not None and rel.kind != "table":
                 sub = ctx.parse(_contents_of(ctx, rel))
                 return {"type": "SUBQUERY", "alias": x.get("alias") or x["table_name"], "sample": None,
@@ -170,12 +170,12 @@ def _substituted(ctx: Ctx, view: Relation, program) -> str:
 
 
 def _out_table(view: Relation) -> str:
-    return f"__sluice_out_{view.name}"
+    return f"__sluice_out_{view.internal}"
 
 
 def _log_contents(view: Relation) -> str:
     """The rows of a view kept as a log of (row, +n/-n): each row as often as its net count."""
-    cols = ", ".join(quote(c.name) for c in view.columns)
+    cols = ", ".join(quote(c.internal) for c in view.columns)
     net = f"SELECT {cols}, sum(__sluice_n) AS __sluice_n FROM {quote(_out_table(view))} GROUP BY ALL " \
           "HAVING sum(__sluice_n) > 0"
     return f"SELECT {cols} FROM (SELECT {cols}, unnest(range(__sluice_n::BIGINT)) FROM ({net}))"
@@ -228,7 +228,7 @@ class IncrementalView:
         """The log table as the view's contents computed by DuckDB, one row each: right when every
         output row the operators hold is DuckDB's own (at start, and after ``_whole_agg`` rebuilt)."""
         self._pending, self._pending_rows = [], 0
-        names = [quote(c.name) for c in self.view.columns]
+        names = [quote(c.internal) for c in self.view.columns]
         sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
         con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
                     f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
@@ -312,7 +312,7 @@ class IncrementalView:
     def _compact(self, con) -> None:
         """Net the log table's rows when it has grown to twice the view."""
         if self._logged > 2 * self._live + LOG_SLACK_ROWS:
-            names = ", ".join(quote(c.name) for c in self.view.columns)
+            names = ", ".join(quote(c.internal) for c in self.view.columns)
             con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS SELECT {names}, "
                         f"sum(__sluice_n)::BIGINT AS __sluice_n FROM {self.out_table} GROUP BY ALL "
                         "HAVING sum(__sluice_n) <> 0")

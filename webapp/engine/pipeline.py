@@ -269,9 +269,9 @@ class Pipeline:
             prev = old.relation(t.name)
             if prev is not None and prev.kind == "table" and old.table_ddl(prev) == self.program.table_ddl(t) \
                     and prev.primary_key == t.primary_key:
-                data = olddb.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table()
+                data = olddb.sql(f"SELECT * FROM {quote(prev.internal)}").to_arrow_table()
                 self.db.register("__sluice_copy", data)
-                self.db.execute(f"INSERT INTO {quote(t.name)} SELECT * FROM __sluice_copy")
+                self.db.execute(f"INSERT INTO {quote(t.internal)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
                 self.kept_tables.append(t.name)
         olddb.close()
@@ -608,12 +608,12 @@ class Pipeline:
             with rt.step_lock:
                 applied, batch_seq = rt.applied_wal_seq, rt.processed_seq
                 cur = db.cursor()
-                tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+                tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.internal)}").to_arrow_table() for t in prog.tables}
                 cur.close()
                 progress = copy.deepcopy(self.conn_progress)
         else:
             applied, batch_seq = self.applied_wal_seq, self.batch_seq
-            tables = {t.name: db.sql(f"SELECT * FROM {quote(t.name)}").to_arrow_table() for t in prog.tables}
+            tables = {t.name: db.sql(f"SELECT * FROM {quote(t.internal)}").to_arrow_table() for t in prog.tables}
             progress = copy.deepcopy(self.conn_progress)
         applied = max(applied, self.ckpt_seq)
         with self.lock:
@@ -631,10 +631,11 @@ class Pipeline:
         self.db = self._new_db(self.storage_program)
         if manifest:
             for name, data in (tables or {}).items():
-                if self.storage_program.table(f'"{name}"') is None:
+                table = self.storage_program.table(f'"{name}"')  # checkpoints keep the user's names
+                if table is None:
                     continue
                 self.db.register("__sluice_copy", data)
-                self.db.execute(f"INSERT INTO {quote(name)} SELECT * FROM __sluice_copy")
+                self.db.execute(f"INSERT INTO {quote(table.internal)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
             self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
             self.batch_seq = int(manifest.get("batch_seq", 0))

@@ -35,14 +35,14 @@ def profile(rt) -> dict:
             nodes = []
             for t in program.tables:
                 nodes.append({"name": t.name, "kind": "table", "strategy": None,
-                              "rows": _count(cur, f"SELECT * FROM {quote(t.name)}"),
+                              "rows": _count(cur, f"SELECT * FROM {quote(t.internal)}"),
                               "time_msecs": None, "steps": None, "state_rows": 0,
                               "inputs": [], "materialized": True})
             for v in program.views:
                 plan = rt.views.get(v.name)
                 if plan is not None:
                     plan.flush(rt.db)
-                mine = {k: n for k, n in state.items() if _owned_by(k, v.name)}
+                mine = {k: n for k, n in state.items() if _owned_by(k, v.internal)}
                 nodes.append({
                     "name": v.name, "kind": "local_view" if v.kind == "local_view" else "view",
                     "strategy": getattr(plan, "strategy", None),
@@ -66,7 +66,7 @@ def profile(rt) -> dict:
         "step_time_msecs": round(sum(lat) * 1000, 3),
         "memory": {"rss_bytes": _rss(), "duckdb_bytes": {tag: int(n) for tag, n in duck}},
         "shared_state_rows": {k: n for k, n in state.items()
-                              if not any(_owned_by(k, v.name) for v in program.views)},
+                              if not any(_owned_by(k, v.internal) for v in program.views)},
         "nodes": nodes,
     }
 

@@ -23,6 +23,7 @@ from .errors import AdHocQueryError, QueryTimeout, UnknownInputStream
 from .ingress import ParsedBatch, RecordError, RowConverter
 from .query_watch import WATCHDOG
 from .sql import _clean_duck_message
+from .sql.names import DuckText, duck_text, user_text
 
 FETCH_ROWS = 2048
 log = logging.getLogger("sluice.engine")
@@ -102,15 +103,19 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
     raw = db.cursor()
     watch = WATCHDOG.watch(raw, timeout, gone, owner=db)
     cur = ReadCursor(raw, watch)
+    duck = duck_text(sql)  # the user's quoted names as DuckDB holds them (sql/names.py)
     try:
         raw.execute("BEGIN TRANSACTION READ ONLY")
         if program is not None:
             surf = G.surface(raw, program)
-            texts = [t for k, t in G.explained(sql)] if G.statement_kind(G.statements(sql)[0]) == "EXPLAIN" \
-                else [sql]
+            texts = [t for k, t in G.explained(duck.sql)] \
+                if G.statement_kind(G.statements(duck.sql)[0]) == "EXPLAIN" else [duck.sql]
             for text in texts:
-                G.check_read(raw, text, surf)
-        raw.execute(sql)
+                try:
+                    G.check_read(raw, text, surf)
+                except AdHocQueryError as e:
+                    raise _in_user_names(e, sql, duck) from None
+        raw.execute(duck.sql)
     except duckdb.Error as e:
         cur.close()
         _log_stop(watch.reason)
@@ -118,12 +123,29 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
             raise QueryTimeout(_timeout_message(timeout), {"sql": sql, "timeout_secs": timeout}) from None
         if watch.reason == "gone":
             raise AdHocQueryError("query stopped: its client went away", {"sql": sql}) from None
-        raise AdHocQueryError(_clean_duck_message(str(e)), G.error_details(str(e), sql)) from None
+        raise _in_user_names(AdHocQueryError(_clean_duck_message(str(e)), G.error_details(str(e), duck.sql)),
+                             sql, duck) from None
     except BaseException:
         cur.close()
         raise
-    cols = [Column(d[0], duckdb_to_column_type(d[1])) for d in raw.description]
+    # A result column is named after a name (``"^tot"``) or after an expression's text (``upper("^id")``).
+    cols = [Column(user_text(d[0]), duckdb_to_column_type(d[1])) for d in raw.description]
     return cur, cols
+
+
+def _in_user_names(e: AdHocQueryError, sql: str, duck: DuckText) -> AdHocQueryError:
+    """``e`` (about ``duck.sql``) told in the user's names, its place a place in the user's text."""
+    e.message = user_text(e.message)
+    e.args = (e.message,)
+    d = e.details
+    if isinstance(d, dict) and d.get("sql") == duck.sql and duck.sql != sql:
+        d["sql"] = sql
+        if "line" in d and "column" in d:
+            lines = duck.sql.split("\n")
+            at = duck.user_offset(sum(len(x) + 1 for x in lines[: d["line"] - 1]) + d["column"] - 1)
+            before = sql[:at]
+            d["line"], d["column"] = before.count("\n") + 1, at - (before.rfind("\n") + 1) + 1
+    return e
 
 
 def iter_rows(cur) -> Iterator[list[tuple]]:
@@ -190,7 +212,8 @@ def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
         t = text(k)
         if toks[k][2] not in ("identifier", "keyword"):
             raise AdHocQueryError(f"'{t}' is not a name", {"sql": sql})
-        return t[1:-1].replace('""', '"') if t.startswith('"') else t
+        # Feldera's rule: a quoted name is exact, an unquoted one is folded to lower case.
+        return t[1:-1].replace('""', '"') if t.startswith('"') else t.lower()
 
     usage = AdHocQueryError("only INSERT INTO <table> [(columns)] VALUES ... / SELECT ... is supported", {"sql": sql})
     if len(toks) < 4 or text(0).upper() != "INSERT" or text(1).upper() != "INTO":
@@ -220,7 +243,7 @@ def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
 def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None) -> tuple:
     """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
     name, cols, query = _insert_parts(sql)
-    table = program.table(f'"{name}"') or program.table(name)
+    table = program.table(f'"{name}"')
     if table is None:
         raise UnknownInputStream(name)
     cur, _ = run_select(db, query, program, timeout, gone)

@@ -19,6 +19,7 @@ import orjson
 
 from .errors import AdHocQueryError
 from .sql import _clean_duck_message, _duck_error_offset
+from .sql.names import user
 
 INTERNAL_PREFIX = "__sluice"
 # Table functions make rows from their arguments alone; every other one reads files, settings or the
@@ -40,8 +41,9 @@ def surface(cur, program) -> Surface:
     rows = cur.execute(
         "SELECT table_name FROM duckdb_tables() UNION ALL "
         "SELECT view_name FROM duckdb_views() WHERE schema_name <> 'information_schema'").fetchall()
-    readable = {t.name for t in program.tables} | {v.name for v in program.views if v.kind != "local_view"}
-    local = {v.name for v in program.views if v.kind == "local_view"}
+    # DuckDB's names for them (sql/names.py): the guard reads DuckDB's parse of the statement.
+    readable = {t.internal for t in program.tables} | {v.internal for v in program.views if v.kind != "local_view"}
+    local = {v.internal for v in program.views if v.kind == "local_view"}
     return Surface(frozenset(n.lower() for n in readable), frozenset(n.lower() for n in local),
                    frozenset(r[0].lower() for r in rows))
 
@@ -218,8 +220,8 @@ def _walk(node, ctes: frozenset[str], surf: Surface, macros: frozenset[str], sql
 
 
 def _check_table(node: dict, ctes: frozenset[str], surf: Surface, sql: str) -> None:
-    name = node.get("table_name", "")
-    low = name.lower()
+    low = node.get("table_name", "").lower()
+    name = user(node.get("table_name", ""))  # as the user wrote it, for messages
     catalog, schema = node.get("catalog_name", "").lower(), node.get("schema_name", "").lower()
     if low.startswith(INTERNAL_PREFIX):
         raise AdHocQueryError(f"'{name}' is internal to the engine and cannot be queried", _where(sql, node))

@@ -67,7 +67,7 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
         tbl = batches[0].arrow if len(batches) == 1 else pa.concat_tables([b.arrow for b in batches])
         con.register("__sluice_in", tbl)
         try:
-            sql = f"INSERT INTO {quote(applier.table.name)} SELECT * FROM __sluice_in"
+            sql = f"INSERT INTO {quote(applier.table.internal)} SELECT * FROM __sluice_in"
             if want_delta:
                 return [], con.execute(sql + " RETURNING *").fetchall()
             con.execute(sql)

@@ -81,21 +81,21 @@ class TableApplier:
 
     def __init__(self, table: Relation):
         self.table = table
-        self.name = quote(table.name)
+        self.name = quote(table.internal)
         self.key_idx = [table.column_names.index(k) for k in table.primary_key]
         # Rows holding lists or dicts are frozen into tuples wherever they are hashed.
         self.has_arrays = any(c.type.type in ("ARRAY", "MAP", "STRUCT", "VARIANT") for c in table.columns)
         n = len(table.columns)
-        self.select_cols = ", ".join(f"{load_expr(c, f'c{i}')} AS {quote(c.name)}" for i, c in enumerate(table.columns))
-        self.match = " AND ".join(f"t.{quote(c.name)} IS NOT DISTINCT FROM {load_expr(c, f'd.c{i}')}"
+        self.select_cols = ", ".join(f"{load_expr(c, f'c{i}')} AS {quote(c.internal)}" for i, c in enumerate(table.columns))
+        self.match = " AND ".join(f"t.{quote(c.internal)} IS NOT DISTINCT FROM {load_expr(c, f'd.c{i}')}"
                                   for i, c in enumerate(table.columns))
-        self.key_match = " AND ".join(f"t.{quote(table.columns[i].name)} = k.c{i}" for i in self.key_idx)
+        self.key_match = " AND ".join(f"t.{quote(table.columns[i].internal)} = k.c{i}" for i in self.key_idx)
         self.width = n
         self.indexed = False
         if self.key_idx:
-            cols = [quote(table.columns[i].name) for i in self.key_idx]
-            first = table.columns[self.key_idx[0]].name
-            self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table.name}_{first}')} "
+            cols = [quote(table.columns[i].internal) for i in self.key_idx]
+            first = table.columns[self.key_idx[0]].internal
+            self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table.internal}_{first}')} "
                               f"ON {self.name} ({cols[0]})")
             self.key_in = f"{cols[0]} IN "
             self.row_in = f" AND ({', '.join(cols)}) IN " if len(cols) > 1 else None

@@ -18,9 +18,9 @@ class RecomputeView:
 
     def __init__(self, view: Relation):
         self.view = view
-        self.source = quote(view.name)
-        self.state = quote(f"__sluice_state_{view.name}")
-        self.scratch = quote(f"__sluice_new_{view.name}")
+        self.source = quote(view.internal)
+        self.state = quote(f"__sluice_state_{view.internal}")
+        self.scratch = quote(f"__sluice_new_{view.internal}")
 
     def initialize(self, con) -> None:
         """Create the stored contents from the current tables."""

@@ -164,10 +164,12 @@ def _cols(n: int) -> str:
 
 
 class Source(Node):
-    """The change of a table or of an earlier view, as the runtime hands it over."""
+    """The change of a table or of an earlier view, as the runtime hands it over. ``name`` is the user's (the
+    runtime's deltas are keyed by it), ``internal`` the relation's name in DuckDB."""
 
     def __init__(self, name: str, types: list[TypeInfo], keys: list[tuple[int, ...]], is_table: bool):
         self.name, self.types, self.keys, self.is_table = name, types, keys, is_table
+        self.internal = name
         self.canon = canonizer(types)
 
     def sources(self) -> set[str]:
@@ -180,7 +182,7 @@ class Source(Node):
         return f"SELECT * FROM ({self.src_sql}) AS __s({_cols(len(self.types))})"
 
     def base_column(self, pos):
-        return (self.name, self.colnames[pos]) if self.is_table else None
+        return (self.internal, self.colnames[pos]) if self.is_table else None
 
     def delta_bound(self, deltas):
         d = deltas.get(self.name)

@@ -176,11 +176,10 @@ def _plan_base(ctx: Ctx, t: dict) -> tuple[Node, Scope]:
     if t.get("schema_name") or t.get("catalog_name"):
         raise Unsupported("schema-qualified names are not maintained incrementally")
     name = t["table_name"]
-    rel = ctx.program.relation(name) or next(
-        (r for r in ctx.program.tables + ctx.program.views if r.name.lower() == name.lower()), None)
+    rel = ctx.program.by_internal(name)
     if rel is None:
         raise Unsupported(f"unknown relation {name}")
-    cols = ctx.describe(f"SELECT * FROM {quote(rel.name)}")
+    cols = ctx.describe(f"SELECT * FROM {quote(rel.internal)}")
     types = ctx.types(cols)
     if rel.kind == "table":
         keys = [tuple(rel.column_names.index(k) for k in rel.primary_key)] if rel.primary_key else []
@@ -189,6 +188,7 @@ def _plan_base(ctx: Ctx, t: dict) -> tuple[Node, Scope]:
         up = ctx.views.get(rel.name)
         node = Source(rel.name, types, list(up.keys) if up is not None else [], False)
     node.colnames = [c for c, _ in cols]
+    node.internal = rel.internal
     alias = (t.get("alias") or name).lower()
     names = _renamed([c.lower() for c, _ in cols], t.get("column_name_alias") or [])
     return node, Scope([(alias, names, 0)], types)
@@ -259,7 +259,7 @@ def _side(plan: Node, keypos: tuple[int, ...]):
     if isinstance(plan, Select) and getattr(plan, "identity", False) and isinstance(plan.child, Source):
         base, post = plan.child, plan
     if isinstance(base, Source) and base.is_table:
-        return TableSide(plan, keypos, base.name, base.types, [base.colnames[p] for p in keypos], keypos, post)
+        return TableSide(plan, keypos, base.internal, base.types, [base.colnames[p] for p in keypos], keypos, post)
     return IndexSide(plan, keypos)
 
 

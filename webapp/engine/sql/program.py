@@ -21,6 +21,7 @@ from .errors import (NOT_IMPLEMENTED, PARSE, STATEMENT, SqlError, at_node, at_to
                      offending_word)
 from .compound_rewrites import CompoundError
 from .datetime_rewrites import IntervalError
+from .names import internal, user, user_text
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
@@ -57,6 +58,11 @@ class Program:
                 return r
         return None
 
+    def by_internal(self, name: str) -> Relation | None:
+        """The relation DuckDB knows as ``name`` (DuckDB's own parse of a view body names relations so)."""
+        return next((r for r in self.tables + self.views if r.internal == name), None) or \
+            next((r for r in self.tables + self.views if r.internal == name.lower()), None)
+
     def table(self, url_name: str) -> Relation | None:
         n = canonical(url_name)
         return next((t for t in self.tables if t.name == n), None)
@@ -66,12 +72,14 @@ class Program:
         return next((r for r in self.tables + self.views if r.name == n and r.kind != "local_view"), None)
 
     def table_ddl(self, t: Relation) -> str:
-        cols = ", ".join(f"{quote(c.name)} {c.type.duckdb()}{'' if c.type.nullable else ' NOT NULL'}"
+        cols = ", ".join(f"{quote(c.internal)} {c.type.duckdb()}{'' if c.type.nullable else ' NOT NULL'}"
                          for c in t.columns)
-        return f"CREATE TABLE {quote(t.name)} ({cols})"
+        return f"CREATE TABLE {quote(t.internal)} ({cols})"
 
     def view_ddl(self, v: Relation) -> str:
-        return f"CREATE VIEW {quote(v.name)} AS {v.sql}"
+        # The column list keeps the names the view was compiled with (its own aliases, if it had them).
+        cols = ", ".join(quote(c.internal) for c in v.columns)
+        return f"CREATE VIEW {quote(v.internal)}({cols}) AS {v.sql}"
 
     def schema_json(self) -> dict:
         return {
@@ -186,7 +194,7 @@ def _table(node: exp.Create, code: str, start: int, user_types: dict[str, Column
             else:
                 what = type(k).__name__.replace("ColumnConstraint", "").upper() or "this constraint"
                 raise at_node(f"{what} is not supported by Sluice yet", c, code, start, NOT_IMPLEMENTED)
-        columns.append(Column(cname, ctype.with_nullable(nullable), ccs))
+        columns.append(Column(cname, ctype.with_nullable(nullable), ccs, internal(cname)))
     if not columns:
         raise at_node("a table needs at least one column", schema.this, code, start)
     by_name = {c.name: c for c in columns}
@@ -196,7 +204,7 @@ def _table(node: exp.Create, code: str, start: int, user_types: dict[str, Column
         by_name[k].type = by_name[k].type.with_nullable(False)
     props = _properties(node)
     rel = Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
-                   line=line_col(code, start)[0])
+                   line=line_col(code, start)[0], internal=internal(name))
     _check_connectors(node, code, start, lambda: check_table_connectors(rel, props))
     return rel
 
@@ -232,7 +240,7 @@ def compile_program(code: str) -> Program:
     prog = Program(code)
     con = duckdb.connect(":memory:", config={"threads": 1})
     try:
-        names: dict[str, str] = {}  # DuckDB's case-insensitive key -> the declared name
+        names: set[str] = set()  # the declared names, as Feldera compares them (exactly, after folding)
         tr = Translation(code)
         user_types: dict[str, ColumnType] = {}  # CREATE TYPE, by name
         for toks in _statements(code):
@@ -317,19 +325,14 @@ def _expand_user_types(node: exp.Expr, user_types: dict[str, ColumnType]) -> Non
                 dt.replace(exp.DataType.build(found.duckdb(), dialect="duckdb"))
 
 
-def _declare(names: dict[str, str], name: str, ident: exp.Expr, code: str, start: int) -> None:
-    other = names.get(name.lower())
-    if other == name:
+def _declare(names: set[str], name: str, ident: exp.Expr, code: str, start: int) -> None:
+    # Names that differ only in case are two relations (DuckDB holds them under ``names.internal``).
+    if name in names:
         raise at_node(f"'{name}' is declared twice", ident, code, start)
-    if other is not None:
-        # DuckDB's catalog ignores case; until relations get internal names (see sql/README.md), two names that
-        # differ only in case are refused rather than merged.
-        raise at_node(f"'{name}' and '{other}' differ only in case: Sluice cannot hold both yet", ident, code, start,
-                      NOT_IMPLEMENTED)
-    names[name.lower()] = name
+    names.add(name)
 
 
-def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code: str, local: bool,
+def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, local: bool,
           start: int) -> Relation:
     target = node.this
     aliases: list[str] | None = None
@@ -350,19 +353,18 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     except (IntervalError, CompoundError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start),
                       NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
-    prefix = f"CREATE VIEW {quote(vname)}"
+    prefix = f"CREATE VIEW {quote(internal(vname))}"
     if aliases:
-        prefix += "(" + ", ".join(quote(a) for a in aliases) + ")"
+        prefix += "(" + ", ".join(quote(internal(a)) for a in aliases) + ")"
     _run(con, prefix + " AS " + sql, code, query_start(query, start), sql_for_errors=(query, tr))
-    desc = con.execute(f"SELECT * FROM {quote(vname)} LIMIT 0").description
-    cols = [Column(d[0], duckdb_to_column_type(d[1]), d[0] != d[0].lower()) for d in desc]
+    desc = con.execute(f"SELECT * FROM {quote(internal(vname))} LIMIT 0").description
+    cols = [Column(user(d[0]), duckdb_to_column_type(d[1]), user(d[0]) != user(d[0]).lower(), d[0]) for d in desc]
     dup = sorted({c.name for c in cols if sum(1 for x in cols if x.name == c.name) > 1})
     if dup:
         raise at_node(f"view '{vname}' has more than one column named {dup}: give them aliases", target, code, start)
     rel = Relation(vname, cols, "local_view" if local else "view", vcs,
                    materialized or props.get("materialized", "").lower() == "true", [], props, sql,
-                   {names[d.lower()] for d in deps if d.lower() in names and names[d.lower()] != vname},
-                   line_col(code, start)[0])
+                   {d for d in deps if d in names and d != vname}, line_col(code, start)[0], internal(vname))
     tr.add(rel)
     return rel
 
@@ -379,11 +381,12 @@ def _run(con, sql: str, code: str, fallback: int, sql_for_errors=None) -> None:
         msg = str(e)
         off, end = fallback, None
         word = offending_word(msg, sql)
+        word = user(word) if word is not None else None
         if word is not None and sql_for_errors is not None:
             node = _find_word(sql_for_errors[0], word)
             if node is not None:
                 off, end = node.meta["start"], node.meta["end"]
-        raise SqlError(feldera_message(msg), off, code, end) from None
+        raise SqlError(feldera_message(user_text(msg)), off, code, end) from None
 
 
 def _find_word(query: exp.Expr, word: str) -> exp.Expr | None:

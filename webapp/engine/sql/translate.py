@@ -3,7 +3,8 @@
 Runs once per program, at compile time; steps only ever see the DuckDB text it produces (``Relation.sql``),
 which the incremental planner also reads. Each rewrite below is a place where DuckDB and Feldera disagree:
 
-- names: unquoted identifiers fold to lower case, quoted ones keep theirs;
+- names: unquoted identifiers fold to lower case, quoted ones keep theirs, and each is written in its internal
+  spelling (``names.internal``) so that names differing only in case stay apart in DuckDB;
 - unnamed output columns are named as Calcite names them (``EXPR$0``, ``EXPR$1``, ...);
 - ``/`` of two integers is an integer division (Calcite), ``//`` in DuckDB;
 - ``AVG`` of an integer is an integer of the argument's type (Feldera's aggregates keep the value's type);
@@ -34,6 +35,7 @@ from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
 from . import array_rewrites, compound_rewrites, datetime_rewrites
+from .names import internal_identifiers
 
 T = exp.DataType.Type
 
@@ -46,7 +48,7 @@ class Translation:
         self.schema: dict[str, dict[str, str]] = {}
 
     def add(self, rel: Relation) -> None:
-        self.schema[rel.name] = {c.name: c.type.duckdb() for c in rel.columns}
+        self.schema[rel.internal] = {c.internal: c.type.duckdb() for c in rel.columns}
 
 
 def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
@@ -55,6 +57,7 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     _fold_identifiers(q)
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
+    internal_identifiers(q)
     _mark_types(q, tr)
     q = _bottom_up(q, _rewrite)
     return q.sql(dialect="duckdb"), deps
