@@ -189,6 +189,7 @@ def real(http, engine):
         r.hub.close()
         r.hub.upstream.close()  # the hub does not own it
         r.stop()
+        http.post(f"/pipelines/{r.name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{r.name}")
 
 

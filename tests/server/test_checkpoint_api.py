@@ -64,6 +64,7 @@ def test_checkpoint_refusals(http, make_pipeline, new_pipeline):
         deadline = time.monotonic() + 20
         while http.get("/pipelines/noft").json()["deployment_status"] != "Stopped" and time.monotonic() < deadline:
             time.sleep(0.05)
+        http.post("/pipelines/noft/clear")
         http.delete("/pipelines/noft")
 
 

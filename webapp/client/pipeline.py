@@ -162,7 +162,8 @@ class Pipeline(PipelineOperations):
         self.client._rest.action(self.name, "dismiss_error")
 
     def delete(self, clear_storage: bool = False) -> None:
-        """Delete the pipeline (it must be stopped; Feldera also wants its storage cleared first)."""
+        """Delete the pipeline. It must be stopped and its storage cleared (Feldera's rule; else 400
+        ``DeleteRestrictedToClearedStorage``): ``clear_storage=True`` clears it first."""
         if clear_storage:
             self.clear_storage()
         self.client._rest.delete_pipeline(self.name)

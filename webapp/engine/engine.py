@@ -262,8 +262,8 @@ class Engine:
         return answer
 
     def delete(self, name: str) -> None:
-        """Delete a stopped pipeline. Feldera also wants its storage cleared first
-        (``DeleteRestrictedToClearedStorage``); Sluice clears it as part of the delete."""
+        """Delete a stopped pipeline whose storage is cleared, as Feldera does: its data goes only through
+        an explicit ``/clear``, so a delete never drops data the caller did not ask to drop."""
         with self.lock:
             p = self.get(name)
             if p.status != "Stopped" or p.desired != "Stopped":
@@ -271,7 +271,10 @@ class Engine:
                                     "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
                                     f"fully by invoking the '/stop' endpoint (it is {p.status}).",
                                     {"status": p.status, "desired_status": p.desired})
-            p.clear()
+            if p.storage_status != "Cleared":
+                raise IllegalAction("DeleteRestrictedToClearedStorage",
+                                    "Cannot delete pipeline unless its storage is cleared. Clear storage first "
+                                    "using `/clear`.", None)
             del self.pipelines[name]
             self.logs.forget(name)
             remove_all(self.checkpoint_dir(p))
