@@ -19,7 +19,7 @@ from .. import FELDERA_API_VERSION, __version__
 from .definition import check_body, check_name
 from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipeline
 from . import fsio
-from .checkpoint import load_latest, remove_all
+from .checkpoint import list_checkpoints, load_latest, remove_all
 from .connectors import record_progress
 from .dirlock import DataDirLocked, lock_data_dir
 from .ingress import parse_body, parse_json_body
@@ -164,6 +164,11 @@ class Engine:
 
     def checkpoint_dir(self, p: Pipeline) -> Path:
         return self.data_dir / "checkpoints" / p.id
+
+    def checkpoints(self, p: Pipeline) -> list[dict]:
+        """The pipeline's checkpoints on disk, in Feldera's ``CheckpointMetadata`` shape."""
+        prog = p.storage_program
+        return list_checkpoints(self.checkpoint_dir(p), p.id, prog.code if prog is not None else "")
 
     def forget_storage(self, p: Pipeline) -> None:
         """Remove a pipeline's checkpoints (its log records are skipped by their storage epoch)."""

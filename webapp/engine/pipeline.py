@@ -143,6 +143,7 @@ class Pipeline:
         self.batch_seq = 0          # last batch number handed out (tokens)
         self.applied_wal_seq = 0    # last log record the tables hold
         self.ckpt_seq = 0           # log position the last checkpoint covers
+        self.ckpt_batch_seq = 0     # batch number the last checkpoint covers (0: none written)
         self.last_logged_seq = 0
         self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
         self.idem_pending: dict[str, threading.Event] = {}
@@ -260,7 +261,7 @@ class Pipeline:
             olddb.close()
             self.storage_status = "Cleared"
             self.storage_epoch += 1
-            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
             self.conn_progress = {}
             return
         self.db = self._new_db(self.program)
@@ -429,13 +430,18 @@ class Pipeline:
         self.engine.save()
 
     def _halt(self, rt: Runtime | None) -> None:
-        """Stop the runtime (it processes everything acknowledged) and checkpoint the tables."""
+        """Stop the runtime (it processes everything acknowledged) and checkpoint the tables if anything
+        was processed since the last checkpoint."""
         if rt is not None:
             rt.stop()
             with self.lock:
                 self.batch_seq = max(self.batch_seq, rt.next_seq)
                 self.applied_wal_seq = max(self.applied_wal_seq, rt.applied_wal_seq)
                 self.runtime = None
+        # Nothing processed since the last checkpoint (or since storage was cleared): a new one would hold
+        # the same state, and storage_status_details would list a checkpoint of nothing new.
+        if self.batch_seq == self.ckpt_batch_seq and self.applied_wal_seq <= self.ckpt_seq:
+            return
         try:
             self.checkpoint()
         except Exception:
@@ -465,7 +471,7 @@ class Pipeline:
                 self.db = None
             self.storage_status = "Cleared"
             self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
-            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
             self.idem.clear()
             self.conn_progress = {}
         self.engine.forget_storage(self)
@@ -627,7 +633,7 @@ class Pipeline:
         write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
                          {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem,
                           "connectors": progress})
-        self.ckpt_seq = applied
+        self.ckpt_seq, self.ckpt_batch_seq = applied, batch_seq
         log.info("checkpoint written: the tables hold every input up to log record %d", applied,
                  extra={"pipeline": self.name})
         return True
@@ -643,7 +649,7 @@ class Pipeline:
                 self.db.execute(f"INSERT INTO {quote(name)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
             self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
-            self.batch_seq = int(manifest.get("batch_seq", 0))
+            self.batch_seq = self.ckpt_batch_seq = int(manifest.get("batch_seq", 0))
             for k, status, ans, ts in manifest.get("idem", []):
                 self.idem[k] = (status, ans.encode(), ts)
             self.conn_progress = manifest.get("connectors", {})
