@@ -355,6 +355,8 @@ class Pipeline:
             self.deployment_id = str(uuid.uuid4())
             self._set_desired("Paused" if initial == "paused" else "Running")
             self._set_status("Provisioning")
+        # Recorded now, not when the deploy ends: an engine stopped in between restarts the pipeline.
+        self.engine.save()
         threading.Thread(target=self._deploy, args=(initial,), daemon=True).start()
         return "Pipeline is starting"
 
