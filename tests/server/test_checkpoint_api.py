@@ -36,6 +36,8 @@ def test_checkpoint_and_its_status(http, make_pipeline):
     assert _wait_success(http, name, 1, inc) == {"success": 1, "failure": None}
     assert http.post(f"/pipelines/{name}/checkpoint").json()["checkpoint_sequence_number"] == 2
     _wait_success(http, name, 2)
+    # Feldera's CheckpointActivity shape, tagged by "status"; nothing is being written once both succeeded
+    assert http.get(f"/pipelines/{name}/stats").json()["checkpoint_activity"] == {"status": "idle"}
     listed = http.get(f"/pipelines/{name}/checkpoints").json()
     assert len(listed) == 1 and set(listed[0]) == {"uuid", "identifier", "fingerprint", "size", "steps",
                                                   "processed_records"}

@@ -108,6 +108,7 @@ class Pipeline:
         self.created_at = created_at or _now()
         self.lock = threading.RLock()
         self._ckpt_lock = threading.Lock()
+        self.ckpt_started_at: str | None = None  # when the checkpoint being written began
         self.description = description
         self.tags = list(tags or [])
         self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
@@ -607,7 +608,11 @@ class Pipeline:
         One at a time: the checkpointer thread, a stop and ``POST .../checkpoint`` may ask at once,
         and two writers of the same log position would share one temporary directory."""
         with self._ckpt_lock:
-            return self._checkpoint()
+            self.ckpt_started_at = _now()  # stats' checkpoint_activity reports it in progress
+            try:
+                return self._checkpoint()
+            finally:
+                self.ckpt_started_at = None
 
     def _checkpoint(self) -> bool:
         from .checkpoint import write_checkpoint
