@@ -3,7 +3,7 @@
 Lifecycle (``deployment_status``, Feldera's names): Stopped → Provisioning → Initializing →
 Running | Paused → Stopping → Stopped. Actions return at once and the transition runs on a
 background thread, as in Feldera (clients poll ``GET /v0/pipelines/{name}``). Table contents live in
-an in-memory DuckDB database kept from the first start until ``clear`` or ``DELETE``.
+an in-memory DuckDB database kept from the first start until ``clear`` (which ``DELETE`` needs first).
 """
 
 from __future__ import annotations
