@@ -209,6 +209,7 @@ def end_to_end(sizes: list[int], strategy: str, reps_inc: int, reps_rec: int) ->
                 assert all(x["strategy"] == strategy for x in got.values()), got
                 c.post(f"/pipelines/{name}/stop", params={"force": "true"})
                 _status(c, name, "Stopped")
+                c.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
                 c.delete(f"/pipelines/{name}")
     return out
 

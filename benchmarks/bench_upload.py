@@ -138,6 +138,7 @@ def drop_pipeline(engine: httpx.Client, name: str) -> None:
     engine.post(f"/pipelines/{name}/stop", params={"force": "true"})
     while engine.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] != "Stopped":
         time.sleep(0.1)
+    engine.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
     engine.delete(f"/pipelines/{name}")
 
 

@@ -228,6 +228,7 @@ def engine_run(eng: EngineProcess, views: list[str], rows: int, steps: tuple[int
                     r.close()
         c.post(f"/pipelines/{name}/stop", params={"force": "true"}).raise_for_status()
         _wait_status(c, name, "Stopped")
+        c.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         c.delete(f"/pipelines/{name}")
     return res
 

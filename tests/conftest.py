@@ -76,4 +76,5 @@ def make_pipeline(http):
             wait_status(http, name, "Stopped")
         except AssertionError:
             pass
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")

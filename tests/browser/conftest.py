@@ -162,4 +162,5 @@ def cleanup(http):
         while http.get(f"/pipelines/{name}", params={"selector": "status"}).json().get("deployment_status") \
                 not in ("Stopped", None) and time.monotonic() < deadline:
             time.sleep(0.05)
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")

@@ -1,5 +1,7 @@
 """Force-stop, clear storage and delete from the dashboard: each asks first in a <dialog> naming the pipeline,
-Cancel and Escape change nothing, and a viewer sees no such buttons while the server refuses them anyway."""
+Cancel and Escape change nothing, a delete clears the storage first and says so (the engine, as Feldera,
+deletes only a pipeline whose storage is cleared), and a viewer sees no such buttons while the server
+refuses them anyway."""
 
 from __future__ import annotations
 
@@ -53,11 +55,15 @@ def test_kill_clear_and_delete_from_the_pipeline_page(page, proxy, http, make_pi
     page.locator("button[data-action=stop]").click()
     expect(page.locator("#status")).to_have_text("Stopped")
 
+    # The engine deletes only a pipeline whose storage is cleared (Feldera's rule): the restart above put
+    # storage in use again, so the dashboard clears it first, says so in the dialog and afterwards.
+    assert _status(http, p)["storage_status"] == "InUse"
     page.locator("button[data-action=delete]").click()
     expect(dialog.locator("#confirm-title")).to_have_text(f"Delete pipeline {p}?")
+    expect(dialog.locator("#confirm-text")).to_contain_text("cleared first")
     dialog.locator("#confirm-ok").click()
     expect(page).to_have_url(proxy.url + "/")
-    expect(page.locator("#pipelines-note")).to_have_text(f"Pipeline {p} deleted.")
+    expect(page.locator("#pipelines-note")).to_have_text(f"Pipeline {p} deleted (its storage was cleared first).")
     expect(page.locator(f'tr[data-pipeline="{p}"]')).to_have_count(0)
     assert http.get(f"/pipelines/{p}").status_code == 404
     assert page.dialogs == []  # no window.confirm anywhere
@@ -78,7 +84,7 @@ def test_delete_from_the_pipelines_list(page, proxy, http, make_pipeline):
     assert http.get(f"/pipelines/{stopped}").status_code == 200
     button.click()
     dialog.locator("#confirm-ok").click()
-    expect(page.locator("#pipelines-note")).to_have_text(f"Pipeline {stopped} deleted.")
+    expect(page.locator("#pipelines-note")).to_have_text(f"Pipeline {stopped} deleted (its storage was cleared first).")
     expect(page.locator(f'tr[data-pipeline="{stopped}"]')).to_have_count(0)
     expect(page.locator(f'tr[data-pipeline="{running}"]')).to_have_count(1)
     assert http.get(f"/pipelines/{stopped}").status_code == 404

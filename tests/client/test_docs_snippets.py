@@ -79,6 +79,24 @@ def test_raw_and_insert_delete_formats(pipeline):
     assert net[net != 0].to_dict() == {("Alice", 1): 1}
 
 
+def test_update_events_and_debezium_through_input_json(pipeline, recorder):
+    """Sluice's client sends what the engine's ingress reads: partial updates by key and Debezium events."""
+    pipeline.start()
+    pipeline.input_json("users", [{"id": 1, "name": "Alice", "age": 30}, {"id": 2, "name": "Bob", "age": 25}])
+    pipeline.input_json("users", {"update": {"id": 2, "age": 26}}, update_format="insert_delete")
+    pipeline.input_json("users", [{"payload": {"op": "c", "after": {"id": 3, "name": "Carol", "age": 41}}},
+                                  {"payload": {"op": "u", "before": {"id": 1},
+                                               "after": {"id": 1, "name": "Alice", "age": 31}}},
+                                  {"payload": {"op": "d", "before": {"id": 3}}}], update_format="debezium")
+    assert rows(pipeline, "SELECT * FROM users ORDER BY id") == [
+        {"id": 1, "name": "Alice", "age": 31}, {"id": 2, "name": "Bob", "age": 26}]
+    assert [r.url.params["update_format"] for r in recorder.ingress()] == ["raw", "insert_delete", "debezium"]
+    sent = len(recorder.ingress())
+    with pytest.raises(ValueError, match="weighted"):
+        pipeline.input_json("users", [], update_format="weighted")
+    assert len(recorder.ingress()) == sent  # refused before anything is sent
+
+
 def test_paused_pipeline_refuses_input_unless_forced(pipeline, recorder):
     pipeline.start_paused()
     before = len(recorder.ingress())

@@ -110,7 +110,7 @@ def main(url: str) -> None:
                     "inputs": sorted(i.config["stream"] for i in st.inputs)}
     pipeline.stop(force=True)
     out["status_after_stop"] = str(pipeline.status())
-    pipeline.delete()
+    pipeline.delete(clear_storage=True)  # Feldera deletes only a pipeline whose storage is cleared
     out["status_after_delete"] = str(pipeline.status())
     sys.__stdout__.write(json.dumps(out, default=str) + "\n")
     sys.__stdout__.flush()

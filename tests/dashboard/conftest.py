@@ -51,4 +51,5 @@ def real(http, engine):
         r.hub.close()
         r.hub.upstream.close()  # the hub does not own it
         r.stop()
+        http.post(f"/pipelines/{r.name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{r.name}")

@@ -32,6 +32,7 @@ def both(http, engine):
     fake.close()
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     wait_status(http, name, "Stopped")
+    http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
     http.delete(f"/pipelines/{name}")
 
 

@@ -109,6 +109,7 @@ def watched(engine, http_module):
     yield name
     http_module.post(f"/pipelines/{name}/stop", params={"force": "true"})
     wait_status(http_module, name, "Stopped")
+    http_module.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
     http_module.delete(f"/pipelines/{name}")
 
 

@@ -197,6 +197,7 @@ def test_program_save_reports_errors_and_kept_tables(viewer, editor, http):
     finally:
         http.post(f"/pipelines/{name}/stop", params={"force": "true"})
         wait_status(http, name, "Stopped")
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")
 
 

@@ -129,6 +129,7 @@ def pipeline(client):
     yield name
     client.post(f"/pipelines/{name}/stop", params={"force": "true"})
     wait_status(client, name, "Stopped")
+    client.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
     client.delete(f"/pipelines/{name}")
 
 

@@ -40,6 +40,7 @@ def new_pipeline(http):
     for name in made:
         http.post(f"/pipelines/{name}/stop", params={"force": "true"})
         _wait_stopped(http, name)
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")
 
 

@@ -55,7 +55,7 @@ p.start()
 p.input_json("t", [{{"x": 1}}, {{"x": 2}}])
 rows = sorted(r["x"] for r in p.query("SELECT * FROM v"))
 p.stop(force=True)
-p.delete()
+p.delete(clear_storage=True)
 sys.__stdout__.write(json.dumps(rows) + "\\n")
 """
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)

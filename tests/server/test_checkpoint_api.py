@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from webapp.engine.testing import EngineProcess, push_and_wait
+from webapp.engine.testing import EngineProcess, push_and_wait, wait_status
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);"
 
@@ -36,6 +36,8 @@ def test_checkpoint_and_its_status(http, make_pipeline):
     assert _wait_success(http, name, 1, inc) == {"success": 1, "failure": None}
     assert http.post(f"/pipelines/{name}/checkpoint").json()["checkpoint_sequence_number"] == 2
     _wait_success(http, name, 2)
+    # Feldera's CheckpointActivity shape, tagged by "status"; nothing is being written once both succeeded
+    assert http.get(f"/pipelines/{name}/stats").json()["checkpoint_activity"] == {"status": "idle"}
     listed = http.get(f"/pipelines/{name}/checkpoints").json()
     assert len(listed) == 1 and set(listed[0]) == {"uuid", "identifier", "fingerprint", "size", "steps",
                                                   "processed_records"}
@@ -64,6 +66,7 @@ def test_checkpoint_refusals(http, make_pipeline, new_pipeline):
         deadline = time.monotonic() + 20
         while http.get("/pipelines/noft").json()["deployment_status"] != "Stopped" and time.monotonic() < deadline:
             time.sleep(0.05)
+        http.post("/pipelines/noft/clear")
         http.delete("/pipelines/noft")
 
 
@@ -101,3 +104,39 @@ def test_official_client(engine, make_pipeline):
     from feldera.enums import CheckpointStatus
     assert p.checkpoint_status(seq) == CheckpointStatus.Success
     assert [c.identifier for c in p.checkpoints()] and p.checkpoints()[0].size > 0
+
+
+def test_storage_status_details_list_the_checkpoints_on_disk(http, new_pipeline):
+    """Feldera's sequence (python/tests/platform: storage_status_details without checkpoints): null while
+    cleared, no checkpoints while nothing was processed, through starts and stops; then the real one."""
+    name = new_pipeline(SQL)
+
+    def details():
+        st = http.get(f"/pipelines/{name}", params={"selector": "status"}).json()
+        return st["storage_status"], st["storage_status_details"]
+
+    def cycle(listed):
+        assert http.post(f"/pipelines/{name}/start").status_code == 202
+        wait_status(http, name, "Running")
+        assert details() == ("InUse", {"checkpoints": listed})
+
+    assert details() == ("Cleared", None)
+    for _ in range(2):
+        cycle([])
+        http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+        wait_status(http, name, "Stopped")
+        assert details() == ("InUse", {"checkpoints": []})
+    cycle([])
+    push_and_wait(http, name, "t", [{"insert": {"id": 1, "x": 1}}])
+    http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+    wait_status(http, name, "Stopped")
+    status, got = details()
+    assert status == "InUse" and len(got["checkpoints"]) == 1, got
+    assert got["checkpoints"] == http.get(f"/pipelines/{name}/checkpoints").json()
+    assert got["checkpoints"][0]["size"] > 0
+    cycle(got["checkpoints"])  # a run that processes nothing leaves the same checkpoint
+    http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+    wait_status(http, name, "Stopped")
+    assert details() == ("InUse", got)
+    assert http.post(f"/pipelines/{name}/clear").status_code == 202
+    assert details() == ("Cleared", None)

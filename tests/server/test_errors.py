@@ -144,6 +144,20 @@ def test_storage_and_delete_need_a_stopped_pipeline(http, make_pipeline):
     assert _status(http, name) == "Running"
 
 
+def test_delete_needs_cleared_storage(http, make_pipeline):
+    """Feldera's rule: a delete never drops stored data on its own; ``/clear`` comes first."""
+    name = make_pipeline(SQL)
+    push(http, name, "t", b'{"id": 1}', update_format="raw")
+    http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+    _wait(http, name, "Stopped")
+    body = assert_error(http.delete(f"/pipelines/{name}"), 400, "DeleteRestrictedToClearedStorage")
+    assert body["details"] is None and "/clear" in body["message"]
+    assert http.get(f"/pipelines/{name}").json()["storage_status"] == "InUse"
+    assert http.post(f"/pipelines/{name}/clear").status_code == 202
+    assert http.delete(f"/pipelines/{name}").status_code == 200
+    assert_error(http.get(f"/pipelines/{name}"), 404, "UnknownPipelineName")
+
+
 def test_cannot_start_with_compilation_error(http, new_pipeline):
     name = new_pipeline("CREATE TABLE t (id INT);\nCREATE VIEW v AS SELECT nope FROM t;\n", expect_status="SqlError")
     p = http.get(f"/pipelines/{name}").json()

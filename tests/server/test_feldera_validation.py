@@ -112,23 +112,27 @@ def test_runtime_config_edits_need_cleared_storage(http, new_pipeline):
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     _wait(http, name, "Stopped")
     rc = http.get(f"/pipelines/{name}").json()["runtime_config"]
-    assert rc["resources"]["namespace"] is None
-    rc["resources"]["namespace"] = "example"
+    assert rc["resources"]["storage_mb_max"] is None
+    rc["resources"]["storage_mb_max"] = 5000
     body = assert_error(http.patch(f"/pipelines/{name}", json={"runtime_config": rc}),
                         400, "EditRestrictedToClearedStorage")
-    assert body["details"]["not_allowed"] == ["`runtime_config.resources.namespace`"]
-    assert_error(http.patch(f"/pipelines/{name}", json={"runtime_config": dict(rc, workers=4)}),
-                 400, "EditRestrictedToClearedStorage")
-    assert http.get(f"/pipelines/{name}").json()["runtime_config"]["resources"]["namespace"] is None
-    # settings that do not shape the stored state may change
-    ok = http.patch(f"/pipelines/{name}", json={"runtime_config": dict(http.get(f"/pipelines/{name}").json()
-                                                                           ["runtime_config"], cpu_profiler=False)})
+    assert body["details"]["not_allowed"] == ["`runtime_config.resources.storage_mb_max`"]
+    body = assert_error(http.patch(f"/pipelines/{name}", json={"runtime_config": dict(rc, workers=4, hosts=2)}),
+                        400, "EditRestrictedToClearedStorage")
+    assert body["details"]["not_allowed"] == ["`runtime_config.workers`", "`runtime_config.hosts`",
+                                              "`runtime_config.resources.storage_mb_max`"]
+    assert http.get(f"/pipelines/{name}").json()["runtime_config"]["resources"]["storage_mb_max"] is None
+    # Feldera's list is exact: other settings, resources such as the namespace included, may change
+    allowed = http.get(f"/pipelines/{name}").json()["runtime_config"]
+    allowed["resources"]["namespace"] = "example"
+    ok = http.patch(f"/pipelines/{name}", json={"runtime_config": dict(allowed, cpu_profiler=False, hosts=1)})
     assert ok.status_code == 200, ok.text
+    assert ok.json()["runtime_config"]["resources"]["namespace"] == "example"
     assert http.post(f"/pipelines/{name}/clear").status_code == 202
     wait_until(lambda: http.get(f"/pipelines/{name}").json()["storage_status"] == "Cleared", what="storage cleared")
     r = http.patch(f"/pipelines/{name}", json={"runtime_config": rc})
     assert r.status_code == 200, r.text
-    assert r.json()["runtime_config"]["resources"]["namespace"] == "example"
+    assert r.json()["runtime_config"]["resources"]["storage_mb_max"] == 5000
 
 
 def test_start_rules(http, new_pipeline):

@@ -112,6 +112,7 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         assert "the engine restarted" in lines[0]
         assert c.post("/pipelines/lg/stop?force=true").status_code == 202
         _wait(c, "lg", "Stopped")
+        assert c.post("/pipelines/lg/clear").status_code == 202
         assert c.delete("/pipelines/lg").status_code == 200
         assert any("Running -> Stopping" in s for s in rd.rest())  # the stream ended with the pipeline
         rd.close()

@@ -54,6 +54,7 @@ def fresh(http):
         http.post(f"/pipelines/{name}/stop", params={"force": "true"})
         wait_until(lambda: http.get(f"/pipelines/{name}").json().get("deployment_status") in ("Stopped", None),
                    20, what="stopped")
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")
 
 
@@ -93,6 +94,7 @@ def test_refresh_version_follows_compilation(http, fresh):
         http.patch(f"/pipelines/{name}", json={"runtime_config": {"workers": 2}})
         assert _counters(http, name) == (before[0] + 1, before[1], before[2] + 1)
     finally:
+        http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         http.delete(f"/pipelines/{name}")
 
 

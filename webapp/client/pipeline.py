@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 QUERY_FORMATS = ("text", "json", "csv", "arrow_ipc", "parquet", "hash")
 _READ_ONLY_STARTS = {"SELECT", "VALUES", "EXPLAIN", "FROM", "TABLE", "SHOW", "DESCRIBE"}
 
+# The JSON update formats input_json sends (the engine's ingress reads these three).
+UPDATE_FORMATS = ("raw", "insert_delete", "debezium")
+
 
 class Pipeline(PipelineOperations):
     """A handle on the pipeline ``name``; get one from ``Client.pipeline`` or ``Client.create_pipeline``.
@@ -162,7 +165,8 @@ class Pipeline(PipelineOperations):
         self.client._rest.action(self.name, "dismiss_error")
 
     def delete(self, clear_storage: bool = False) -> None:
-        """Delete the pipeline (it must be stopped; Feldera also wants its storage cleared first)."""
+        """Delete the pipeline. It must be stopped and its storage cleared (Feldera's rule; else 400
+        ``DeleteRestrictedToClearedStorage``): ``clear_storage=True`` clears it first."""
         if clear_storage:
             self.clear_storage()
         self.client._rest.delete_pipeline(self.name)
@@ -193,12 +197,16 @@ class Pipeline(PipelineOperations):
         """Push one row (a dict) or many (a list) into ``table_name``; returns the completion token.
 
         ``update_format="raw"``: each dict is a row to insert. ``"insert_delete"``: each is
-        ``{"insert": row}`` or ``{"delete": row}``. With ``wait`` (the default) it returns once the
-        input has been processed, so a query right after sees it. Raises ``PipelineStateError`` if the
-        pipeline is paused and ``force`` is False, ``BadRequestError`` (``ParseErrors``) for bad records.
+        ``{"insert": row}``, ``{"delete": row}`` or ``{"update": columns}`` (a partial update by primary
+        key). ``"debezium"``: each is a Debezium change event ``{"payload": {"op", "before", "after"}}``
+        (the official client takes it through ``push_to_pipeline`` only). With ``wait`` (the default) it
+        returns once the input has been processed, so a query right after sees it. Raises
+        ``PipelineStateError`` if the pipeline is paused and ``force`` is False, ``BadRequestError``
+        (``ParseErrors``) for bad records.
         """
-        if update_format not in ("raw", "insert_delete"):
-            raise ValueError(f"update_format must be 'raw' or 'insert_delete', not {update_format!r}")
+        if update_format not in UPDATE_FORMATS:
+            raise ValueError(f"update_format must be one of {', '.join(map(repr, UPDATE_FORMATS))}, "
+                             f"not {update_format!r}")
         timeout_s = kwargs.pop("wait_timeout_s", timeout_s)  # the official client's spelling
         if kwargs:
             raise TypeError(f"input_json() got unexpected arguments {sorted(kwargs)}")

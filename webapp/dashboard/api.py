@@ -4,7 +4,7 @@
     GET  /api/pipelines/<p>                  status and the tables and views
     GET  /api/pipelines/<p>/stats            /stats and /time_series of the pipeline
     POST /api/pipelines/<p>/<action>         start, start_paused, pause, resume, stop, kill, clear (CSRF token)
-    DELETE /api/pipelines/<p>                the pipeline and its stored data (CSRF token; stopped only)
+    DELETE /api/pipelines/<p>                clear storage, then delete (CSRF token; stopped only)
     GET  /api/demo, POST /api/demo           the demo generator's state; {"enabled": bool} switches it
     GET  /api/hub                            the hub's feeds and counters (upstream streams opened, ...)
     GET  /api/catalog                        every pipeline with the names of its tables and views (search)
@@ -88,8 +88,8 @@ def action(name, action):
 
 @bp.delete("/pipelines/<name>")
 def delete(name):
-    _upstream().delete(name)
-    return json_answer({"pipeline": name, "deleted": True})
+    cleared = _upstream().delete(name)
+    return json_answer({"pipeline": name, "deleted": True, "storage_cleared": cleared})
 
 
 @bp.route("/demo", methods=["GET", "POST"])

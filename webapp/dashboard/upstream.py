@@ -187,10 +187,19 @@ class Upstream:
         else:
             raise ValueError(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
 
-    def delete(self, name: str) -> None:
-        """Delete a stopped pipeline with its stored data (Feldera wants the storage cleared first, so it
-        is, and waited for). Raises the server's refusal (``PipelineStateError`` while it runs)."""
-        self.pipeline(name).delete(clear_storage=True)
+    def delete(self, name: str) -> bool:
+        """Delete a stopped pipeline with its stored data; True when its storage had to be cleared first.
+
+        The server deletes only a pipeline whose storage is cleared (Feldera's rule), so a stopped one's is
+        cleared first, and the caller tells the user so. A pipeline that is not stopped is not touched: the
+        delete's own refusal (400 ``DeleteRestrictedToFullyStopped``) is raised."""
+        p = self.pipeline(name)
+        st = p.describe("status")
+        clear = st.get("deployment_status") == "Stopped" and st.get("storage_status") != "Cleared"
+        if clear:
+            p.clear_storage()
+        p.delete()
+        return clear
 
     def query(self, pipeline: str, sql: str, fmt: str) -> httpx.Response:
         """``GET /query`` answered and unread (``ApiError`` before the first row); close it when done."""

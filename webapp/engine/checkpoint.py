@@ -9,6 +9,8 @@ DuckDB, whose connection has no file access.
 from __future__ import annotations
 
 import shutil
+import uuid
+import zlib
 from pathlib import Path
 
 import orjson
@@ -71,9 +73,34 @@ def load_latest(base: Path) -> tuple[dict, dict[str, pa.Table]] | None:
     return None
 
 
+def list_checkpoints(base: Path, pipeline_id: str, program_code: str) -> list[dict]:
+    """The complete checkpoints on disk, oldest first, in Feldera's ``CheckpointMetadata`` shape (what
+    ``GET .../checkpoints`` and ``storage_status_details.checkpoints`` list).
+
+    ``uuid`` is derived from the pipeline, its storage epoch and the log position, so it names the same
+    checkpoint across engine restarts; ``fingerprint`` is a CRC-32 of the program whose tables it holds;
+    ``steps`` and ``processed_records`` are null: Sluice counts them per run, not across runs."""
+    out = []
+    for d in sorted(base.glob("ckpt-*")) if base.exists() else []:
+        try:  # a checkpoint being replaced by a newer one may vanish while it is read
+            man = orjson.loads((d / "manifest.json").read_bytes())
+            size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        out.append({
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sluice:{pipeline_id}:{man.get('epoch')}:{man['seq']}")),
+            "identifier": d.name,
+            "fingerprint": zlib.crc32(program_code.encode()),
+            "size": size,
+            "steps": None,
+            "processed_records": None,
+        })
+    return out
+
+
 def remove_all(base: Path) -> None:
     if base.exists():
         shutil.rmtree(base, ignore_errors=True)
 
 
-__all__ = ["write_checkpoint", "load_latest", "remove_all"]
+__all__ = ["write_checkpoint", "load_latest", "list_checkpoints", "remove_all"]

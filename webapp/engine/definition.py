@@ -13,9 +13,9 @@ Every rule is Feldera's (``crates/pipeline-manager/src/db/types/utils.rs`` and t
 - POST needs ``name`` and ``program_code``, PUT ``program_code`` (``MissingField``; Feldera's JSON
   extractor answers a bare 400 there; its PUT wants ``name`` too, which Sluice takes from the URL).
 
-``restricted_while_in_use`` lists the runtime settings that cannot change while storage holds state
-(``EditRestrictedToClearedStorage``): the number of workers, fault tolerance, storage and resources
-shape what the stored state is.
+``restricted_changes`` lists the runtime settings that cannot change while storage holds state
+(``EditRestrictedToClearedStorage``), Feldera's list: ``workers``, ``hosts``, ``fault_tolerance`` and
+``resources.storage_mb_max``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ _RUNTIME_TYPES: dict[str, tuple] = {
     "clock_resolution_usecs": (int, type(None)), "pin_cpus": (list,), "provisioning_timeout_secs": (int, type(None)),
     "max_parallel_connector_init": (int, type(None)), "checkpoint_during_suspend": (bool,), "dev_tweaks": (dict,),
 }
-RESTRICTED_WHILE_IN_USE = ("workers", "fault_tolerance", "storage", "resources")
+# What Feldera assumes for a restricted setting that is absent (a single host).
+_DEFAULT_WHILE_IN_USE = {"hosts": 1}
 _RESOURCE_COUNTS = ("cpu_cores_min", "cpu_cores_max", "memory_mb_min", "memory_mb_max", "storage_mb_min",
                     "storage_mb_max")
 _RESOURCE_TEXTS = ("storage_class", "volume_attributes_class", "namespace", "memory_min", "memory_max",
@@ -181,14 +182,14 @@ def check_body(body: dict, *, full: bool, named: bool = False) -> dict:
 
 
 def restricted_changes(old: dict, new: dict) -> list[str]:
-    """The runtime settings ``new`` changes that cannot change while storage is in use, as Feldera names them."""
-    out = []
-    for key in RESTRICTED_WHILE_IN_USE:
-        a, b = old.get(key), new.get(key)
-        if key == "resources" and isinstance(a, dict) and isinstance(b, dict):
-            out += [f"`runtime_config.resources.{k}`" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-        elif a != b:
-            out.append(f"`runtime_config.{key}`")
+    """The runtime settings ``new`` changes that cannot change while storage is in use, named as Feldera
+    names them (its ``update_pipeline``: the worker and host counts and fault tolerance shape the stored
+    state, and the storage size must keep holding it; other resources, such as CPU or the namespace, may
+    change)."""
+    out = [f"`runtime_config.{key}`" for key in ("workers", "hosts", "fault_tolerance")
+           if old.get(key, _DEFAULT_WHILE_IN_USE.get(key)) != new.get(key, _DEFAULT_WHILE_IN_USE.get(key))]
+    if (old.get("resources") or {}).get("storage_mb_max") != (new.get("resources") or {}).get("storage_mb_max"):
+        out.append("`runtime_config.resources.storage_mb_max`")
     return out
 
 

@@ -8,9 +8,11 @@ Status fields Sluice derives from its one process:
 
 - resources status: Stopped / Provisioning / Provisioned / Stopping, from the deployment status;
 - runtime status (and its details) only while provisioned: Initializing, Running, Paused;
-- ``storage_status_details``: ``null`` while storage is cleared, else ``{"checkpoints": []}``: Sluice keeps
-  only its newest checkpoint, which bounds write-ahead-log replay and is listed by ``GET .../checkpoints``;
-  the details list none, as in Feldera's open-source edition;
+- ``storage_status_details``: ``null`` while storage is cleared, else ``{"checkpoints": [...]}``, the
+  checkpoints on disk as ``GET .../checkpoints`` lists them (Sluice keeps the newest only). A checkpoint
+  is written on request, every ``checkpoint_interval_secs`` with new input, at a program change that keeps
+  data, and at a stop when anything was processed since the last one; so a pipeline that has processed
+  nothing lists none, as Feldera's does;
 - ``bootstrap_policy``, ``silent_bootstrap``, ``concurrent_bootstrap``: what ``/start`` was given, while
   the pipeline is meant to run; ``null`` once it is asked to stop.
 """
@@ -44,6 +46,8 @@ def _resources_status(status: str) -> str:
 
 
 def describe(p, selector: str = "all") -> dict:
+    # Read from disk before taking the lock: a slow disk must not hold up the pipeline's state changes.
+    checkpoints = p.engine.checkpoints(p) if p.storage_status != "Cleared" else []
     with p.lock:
         provisioned = _resources_status(p.status) == "Provisioned"
         deployed = p.desired != "Stopped"
@@ -62,8 +66,7 @@ def describe(p, selector: str = "all") -> dict:
             "program_status_since": p.program_status_since,
             "refresh_version": p.refresh_version,
             "storage_status": p.storage_status,
-            "storage_status_details": None if p.storage_status == "Cleared" else
-            {"checkpoints": []},
+            "storage_status_details": None if p.storage_status == "Cleared" else {"checkpoints": checkpoints},
             "deployment_id": p.deployment_id,
             "deployment_initial": p.deployment_initial,
             "deployment_status": p.status,

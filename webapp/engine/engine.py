@@ -18,7 +18,7 @@ from .. import FELDERA_API_VERSION, __version__
 from .definition import check_body, check_name
 from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipeline
 from . import fsio
-from .checkpoint import remove_all
+from .checkpoint import list_checkpoints, remove_all
 from .dirlock import DataDirLocked, lock_data_dir
 from .logbuf import PipelineLogs
 from .pipeline import Pipeline
@@ -82,6 +82,11 @@ class Engine:
 
     def checkpoint_dir(self, p: Pipeline) -> Path:
         return self.data_dir / "checkpoints" / p.id
+
+    def checkpoints(self, p: Pipeline) -> list[dict]:
+        """The pipeline's checkpoints on disk, in Feldera's ``CheckpointMetadata`` shape."""
+        prog = p.storage_program
+        return list_checkpoints(self.checkpoint_dir(p), p.id, prog.code if prog is not None else "")
 
     def forget_storage(self, p: Pipeline) -> None:
         """Remove a pipeline's checkpoints (its log records are skipped by their storage epoch)."""
@@ -180,8 +185,8 @@ class Engine:
         return answer
 
     def delete(self, name: str) -> None:
-        """Delete a stopped pipeline. Feldera also wants its storage cleared first
-        (``DeleteRestrictedToClearedStorage``); Sluice clears it as part of the delete."""
+        """Delete a stopped pipeline whose storage is cleared, as Feldera does: its data goes only through
+        an explicit ``/clear``, so a delete never drops data the caller did not ask to drop."""
         with self.lock:
             p = self.get(name)
             if p.status != "Stopped" or p.desired != "Stopped":
@@ -189,7 +194,10 @@ class Engine:
                                     "Cannot delete a pipeline which is not fully stopped. Stop the pipeline first "
                                     f"fully by invoking the '/stop' endpoint (it is {p.status}).",
                                     {"status": p.status, "desired_status": p.desired})
-            p.clear()
+            if p.storage_status != "Cleared":
+                raise IllegalAction("DeleteRestrictedToClearedStorage",
+                                    "Cannot delete pipeline unless its storage is cleared. Clear storage first "
+                                    "using `/clear`.", None)
             del self.pipelines[name]
             self.logs.forget(name)
             remove_all(self.checkpoint_dir(p))

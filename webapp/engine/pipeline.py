@@ -3,7 +3,7 @@
 Lifecycle (``deployment_status``, Feldera's names): Stopped → Provisioning → Initializing →
 Running | Paused → Stopping → Stopped. Actions return at once and the transition runs on a
 background thread, as in Feldera (clients poll ``GET /v0/pipelines/{name}``). Table contents live in
-an in-memory DuckDB database kept from the first start until ``clear`` or ``DELETE``.
+an in-memory DuckDB database kept from the first start until ``clear`` (which ``DELETE`` needs first).
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class Pipeline:
         self.created_at = created_at or _now()
         self.lock = threading.RLock()
         self._ckpt_lock = threading.Lock()
+        self.ckpt_started_at: str | None = None  # when the checkpoint being written began
         self.description = description
         self.tags = list(tags or [])
         self.runtime_config = _merge(DEFAULT_RUNTIME_CONFIG, runtime_config)
@@ -144,6 +145,7 @@ class Pipeline:
         self.batch_seq = 0          # last batch number handed out (tokens)
         self.applied_wal_seq = 0    # last log record the tables hold
         self.ckpt_seq = 0           # log position the last checkpoint covers
+        self.ckpt_batch_seq = 0     # batch number the last checkpoint covers (0: none written)
         self.last_logged_seq = 0
         self.idem: "OrderedDict[str, tuple[int, bytes, float]]" = OrderedDict()
         self.idem_pending: dict[str, threading.Event] = {}
@@ -261,7 +263,7 @@ class Pipeline:
             olddb.close()
             self.storage_status = "Cleared"
             self.storage_epoch += 1
-            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
             self.conn_progress = {}
             return
         self.db = self._new_db(self.program)
@@ -355,6 +357,8 @@ class Pipeline:
             self.deployment_id = str(uuid.uuid4())
             self._set_desired("Paused" if initial == "paused" else "Running")
             self._set_status("Provisioning")
+        # Recorded now, not when the deploy ends: an engine stopped in between restarts the pipeline.
+        self.engine.save()
         threading.Thread(target=self._deploy, args=(initial,), daemon=True).start()
         return "Pipeline is starting"
 
@@ -430,13 +434,18 @@ class Pipeline:
         self.engine.save()
 
     def _halt(self, rt: Runtime | None) -> None:
-        """Stop the runtime (it processes everything acknowledged) and checkpoint the tables."""
+        """Stop the runtime (it processes everything acknowledged) and checkpoint the tables if anything
+        was processed since the last checkpoint."""
         if rt is not None:
             rt.stop()
             with self.lock:
                 self.batch_seq = max(self.batch_seq, rt.next_seq)
                 self.applied_wal_seq = max(self.applied_wal_seq, rt.applied_wal_seq)
                 self.runtime = None
+        # Nothing processed since the last checkpoint (or since storage was cleared): a new one would hold
+        # the same state, and storage_status_details would list a checkpoint of nothing new.
+        if self.batch_seq == self.ckpt_batch_seq and self.applied_wal_seq <= self.ckpt_seq:
+            return
         try:
             self.checkpoint()
         except Exception:
@@ -466,7 +475,7 @@ class Pipeline:
                 self.db = None
             self.storage_status = "Cleared"
             self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
-            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = 0
+            self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
             self.idem.clear()
             self.conn_progress = {}
         self.engine.forget_storage(self)
@@ -593,7 +602,11 @@ class Pipeline:
         One at a time: the checkpointer thread, a stop and ``POST .../checkpoint`` may ask at once,
         and two writers of the same log position would share one temporary directory."""
         with self._ckpt_lock:
-            return self._checkpoint()
+            self.ckpt_started_at = _now()  # stats' checkpoint_activity reports it in progress
+            try:
+                return self._checkpoint()
+            finally:
+                self.ckpt_started_at = None
 
     def _checkpoint(self) -> bool:
         from .checkpoint import write_checkpoint
@@ -621,7 +634,7 @@ class Pipeline:
         write_checkpoint(self.engine.checkpoint_dir(self), applied, tables,
                          {"pipeline": self.id, "epoch": self.storage_epoch, "batch_seq": batch_seq, "idem": idem,
                           "connectors": progress})
-        self.ckpt_seq = applied
+        self.ckpt_seq, self.ckpt_batch_seq = applied, batch_seq
         log.info("checkpoint written: the tables hold every input up to log record %d", applied,
                  extra={"pipeline": self.name})
         return True
@@ -638,7 +651,7 @@ class Pipeline:
                 self.db.execute(f"INSERT INTO {quote(table.internal)} SELECT * FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
             self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
-            self.batch_seq = int(manifest.get("batch_seq", 0))
+            self.batch_seq = self.ckpt_batch_seq = int(manifest.get("batch_seq", 0))
             for k, status, ans, ts in manifest.get("idem", []):
                 self.idem[k] = (status, ans.encode(), ts)
             self.conn_progress = manifest.get("connectors", {})

@@ -564,8 +564,11 @@ class Runtime:
         for s in list(self.closed_subs):
             outputs.append({"endpoint_name": s.endpoint_name, "config": {"stream": s.stream},
                             "metrics": s.metrics(), "fatal_error": "stalled" if s.stalls else None, "closed": True})
+        # Feldera's CheckpointActivity, tagged by "status": idle, or in_progress since started_at.
+        started = self.pipeline.ckpt_started_at
+        activity = {"status": "in_progress", "started_at": started} if started else {"status": "idle"}
         return {"global_metrics": gm, "inputs": inputs, "outputs": outputs, "suspend_error": None,
-                "checkpoint_activity": "Idle", "permanent_checkpoint_errors": []}
+                "checkpoint_activity": activity, "permanent_checkpoint_errors": []}
 
 
 def _pct(sorted_vals: list[float], q: float) -> float | None:

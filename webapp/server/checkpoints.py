@@ -9,10 +9,7 @@ request that succeeded and the newest that failed, as Feldera does.
 from __future__ import annotations
 
 import threading
-import uuid
-import zlib
 
-import orjson
 from flask import Blueprint, current_app, request
 
 from ..engine import errors as E
@@ -85,19 +82,4 @@ def checkpoint_status(name):
 def checkpoints(name):
     """The checkpoints on disk (Sluice keeps the newest only), in Feldera's ``CheckpointMetadata`` shape."""
     eng = current_engine()
-    p = eng.get(name)
-    out = []
-    for d in sorted(eng.checkpoint_dir(p).glob("ckpt-*")):
-        mpath = d / "manifest.json"
-        if not mpath.exists():
-            continue
-        man = orjson.loads(mpath.read_bytes())
-        out.append({
-            "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sluice:{p.id}:{man.get('epoch')}:{man['seq']}")),
-            "identifier": d.name,
-            "fingerprint": zlib.crc32((p.storage_program.code if p.storage_program else "").encode()),
-            "size": sum(f.stat().st_size for f in d.iterdir() if f.is_file()),
-            "steps": None,  # Sluice counts steps per run, not across runs: see docs/api.md
-            "processed_records": None,
-        })
-    return json_response(out)
+    return json_response(eng.checkpoints(eng.get(name)))

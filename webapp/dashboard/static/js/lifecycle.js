@@ -18,7 +18,8 @@ const STEPS = {
   },
   delete: {
     title: (p) => `Delete pipeline ${p}?`,
-    text: "Its program and its stored data are deleted. This cannot be undone.",
+    text: "Its stored data is cleared first (the server deletes only a pipeline whose storage is cleared), " +
+      "then the pipeline and its program are deleted. This cannot be undone.",
     button: "Delete",
   },
 };
@@ -49,9 +50,16 @@ export function needsConfirmation(step) {
   return step in STEPS;
 }
 
-// Ask when `step` cannot be undone, then send it: true when sent and accepted, false when cancelled.
+// Ask when `step` cannot be undone, then send it: the server's answer when sent and accepted, false when
+// cancelled.
 export async function runStep(step, pipeline) {
   if (needsConfirmation(step) && !(await confirmStep(step, pipeline))) return false;
-  await sendStep(step, pipeline);
-  return true;
+  return (await sendStep(step, pipeline)) ?? { pipeline };
+}
+
+// What to tell the user after a delete, from the dashboard's answer: whether storage was cleared on the way.
+export function deletedNote(answer) {
+  return answer.storage_cleared
+    ? `Pipeline ${answer.pipeline} deleted (its storage was cleared first).`
+    : `Pipeline ${answer.pipeline} deleted.`;
 }

@@ -3,7 +3,7 @@
 
 import { dashboardDown, getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
-import { confirmStep, needsConfirmation, sendStep } from "./lifecycle.js";
+import { confirmStep, deletedNote, needsConfirmation, sendStep } from "./lifecycle.js";
 import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
 
 const data = pageData();
@@ -41,9 +41,9 @@ for (const b of document.querySelectorAll("button[data-action]")) {
     if (needsConfirmation(step) && !(await confirmStep(step, name))) return;
     actionNote.textContent = `${b.textContent}…`;
     try {
-      await sendStep(step, name);
+      const answer = await sendStep(step, name);
       if (step === "delete") {
-        sessionStorage.setItem("sluice.deleted", name);  // the pipelines page says so
+        sessionStorage.setItem("sluice.deleted", deletedNote(answer));  // the pipelines page says so
         location.assign("/");
         return;
       }

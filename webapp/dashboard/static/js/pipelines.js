@@ -3,7 +3,7 @@
 
 import { dashboardDown, getJSON } from "./api.js";
 import { canEdit, el, fmtNumber, pageData, statusClass } from "./dom.js";
-import { runStep } from "./lifecycle.js";
+import { deletedNote, runStep } from "./lifecycle.js";
 
 const body = document.getElementById("pipelines-body");
 const note = document.getElementById("pipelines-error");
@@ -13,11 +13,12 @@ function deleteButton(p) {
   const stopped = p.deployment_status === "Stopped";
   return el("button", {
     type: "button", class: "danger small", dataset: { delete: p.name }, disabled: !stopped,
-    title: stopped ? `delete ${p.name} and its stored data` : "stop it first: only a stopped pipeline can be deleted",
+    title: stopped ? `clear the storage of ${p.name}, then delete it` : "stop it first: only a stopped pipeline can be deleted",
     onclick: async () => {
       try {
-        if (!(await runStep("delete", p.name))) return;
-        done.textContent = `Pipeline ${p.name} deleted.`;
+        const answer = await runStep("delete", p.name);
+        if (!answer) return;
+        done.textContent = deletedNote(answer);
         done.hidden = false;
         refresh();
       } catch (e) {
@@ -55,7 +56,7 @@ render(data.pipelines || [], data.error);
 const deleted = sessionStorage.getItem("sluice.deleted");
 sessionStorage.removeItem("sluice.deleted");
 if (deleted) {
-  done.textContent = `Pipeline ${deleted} deleted.`;
+  done.textContent = deleted;
   done.hidden = false;
 }
 
