@@ -79,6 +79,25 @@ def pages_for_data(page, dash: str) -> None:
     shot(page, "program-error")
 
 
+def page_for_watching(page, dash: str) -> None:
+    """A live view with its change log from the oldest change held, a watch that has fired and a chart."""
+    from playwright.sync_api import expect
+    page.goto(dash + "/pipelines/demo/views/city_totals?city_totals.mode=log&city_totals.from=oldest"
+                     "&city_totals.chart=revenue:sum")
+    panel = page.locator('.panel[data-view="city_totals"]')
+    expect(panel.locator(".conn-badge")).to_have_text("live")
+    most = panel.evaluate("(n) => Math.max(0, ...[...window.sluiceLive.panels[0].model.rows.values()]"
+                          ".map((e) => Number(e.row.orders)))")
+    panel.locator("button.watch").click()
+    panel.locator(".watch-column").select_option("orders")
+    panel.locator(".watch-condition").fill(f">{most}")
+    panel.locator(".watch-name").fill("busiest city")
+    panel.locator(".watch-form button[type=submit]").click()
+    page.locator("#notices .notice").first.wait_for(timeout=60000)
+    page.wait_for_timeout(1500)
+    shot(page, "watch")
+
+
 HISTORY_SECS = 150  # samples gathered before the history page is taken (it shows the 5-minute range)
 
 
@@ -87,6 +106,8 @@ def pages_for_observing(page, dash: str, engine: str, started: float) -> None:
     history page once the sampler has gathered a few minutes."""
     import httpx
     from playwright.sync_api import expect
+    if ONLY and not ONLY & {"logs", "history"}:
+        return
     with httpx.Client(base_url=engine + "/v0", timeout=30) as http:
         for step in ("pause", "resume"):
             http.post("/pipelines/demo/" + step).raise_for_status()
@@ -142,6 +163,7 @@ def main() -> None:
                 shot(page, f"side-by-side{suffix}")
                 if scheme == "light":
                     pages_for_data(page, dash)
+                    page_for_watching(page, dash)
                     pages_for_observing(page, dash, engine, started)
                 page.close()
             browser.close()

@@ -181,7 +181,7 @@ export class Watches {
       title: w.error || `${describeFilter(w.pred)}: ${w.events} start/stop events while this page was open` },
     el("b", {}, w.name), ` ${describeFilter(w.pred)} · `,
     el("span", { class: "watch-matching" }, w.error ? "error" : w.matching === null ? "…" : `${fmtNumber(w.matching)} match`),
-    ` · ${fmtNumber(w.events)} events `,
+    ` · ${fmtNumber(w.events)} ${w.events === 1 ? "event" : "events"} `,
     el("button", { type: "button", class: "watch-remove", "aria-label": `remove watch ${w.name}`,
       onclick: () => this.remove(w) }, "×"))));
   }
