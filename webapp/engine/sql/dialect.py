@@ -12,6 +12,20 @@ from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.tokens import TokenType
 
+from .functions import NAME_KEY, SPECIAL_GRAMMARS
+
+
+def _named(name: str, parse):
+    """A special call grammar whose node remembers the name and token it was called with."""
+    def run(self):
+        token = self._tokens[self._index - 2]  # the name; the parser has just passed it and `(`
+        node = parse(self)
+        if isinstance(node, exp.Expr):
+            node.meta[NAME_KEY] = name
+            node.update_positions(token)
+        return node
+    return run
+
 
 class Feldera(Dialect):
     NORMALIZATION_STRATEGY = NormalizationStrategy.LOWERCASE
@@ -20,6 +34,8 @@ class Feldera(Dialect):
     SAFE_DIVISION = False
     CONCAT_COALESCE = False
     INDEX_OFFSET = 1  # arrays are 1-based, as in DuckDB
+    # Each call keeps the name it was written with, which `functions.check_calls` checks against the reference.
+    ORIGINAL_NAME_META_KEY = NAME_KEY
 
     class Tokenizer(tokens.Tokenizer):
         QUOTES = ["'"]
@@ -52,6 +68,10 @@ class Feldera(Dialect):
     class Parser(parser.Parser):
         LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
         LOG_DEFAULTS_TO_LN = True
+        # The special call grammars Feldera does not have (STRING_AGG, DECODE, TRY_CAST, ...) still parse, and
+        # keep their name and token so that `functions.check_calls` refuses them by name.
+        FUNCTION_PARSERS = {k: v if k in SPECIAL_GRAMMARS else _named(k, v)
+                            for k, v in parser.Parser.FUNCTION_PARSERS.items()}
         FUNCTIONS = {
             **parser.Parser.FUNCTIONS,
             # Calcite's names for what sqlglot already models.

@@ -19,6 +19,7 @@ from ..connectors import ConnectorConfigError, check_table_connectors, check_vie
 from .dialect import parse_statement, tokenize
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
 from .datetime_rewrites import IntervalError
+from .functions import check_calls
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
@@ -298,6 +299,7 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     query = node.expression
     if query is None:
         raise at_node("the view has no query", target, code, start)
+    check_calls(query, code, query_start(query, start))
     try:
         sql, deps = view_query(query, tr)
     except IntervalError as e:
