@@ -76,3 +76,48 @@ def test_arg_max_and_arg_min_follow_felderas_null_rules(http, make_pipeline):
     assert _rows(http, name, "SELECT * FROM arg_min_diff") == [{"c1": None, "c2": 3, "c3": 3, "c8": 3}]
     assert _rows(http, name, "SELECT * FROM arg_gby ORDER BY id") == [
         {"id": 0, "mx1": 5, "mx3": None, "mn1": None}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None}]
+
+
+# Feldera's interval aggregate tests (test_atbl_interval.py, test_interval_arg_max.py), with its d() function
+# written out as the literal it returns.
+INTERVALS = """
+CREATE TABLE interval_tbl (id INT NOT NULL, c1 TIMESTAMP, c2 TIMESTAMP, c3 TIMESTAMP);
+CREATE LOCAL VIEW atbl_interval_seconds AS SELECT id,
+    (c1 - c2)SECOND AS c1_minus_c2, (c2 - c1)SECOND AS c2_minus_c1, (c1 - c3)SECOND AS c1_minus_c3,
+    (c3 - c1)SECOND AS c3_minus_c1, (c2 - c3)SECOND AS c2_minus_c3, (c3 - c2)SECOND AS c3_minus_c2,
+    (c1 - c2) MONTH AS m12, (c1 - c2) DAY TO SECOND AS dts FROM interval_tbl;
+CREATE LOCAL VIEW interval_arg_max_where_gby AS SELECT id,
+    ARG_MAX(c1_minus_c2, c2_minus_c1) FILTER(WHERE c1_minus_c2 > c2_minus_c1) AS f_c1,
+    ARG_MAX(c1_minus_c3, c3_minus_c1) FILTER(WHERE c1_minus_c3 > c3_minus_c1) AS f_c3,
+    ARG_MAX(c2_minus_c3, c3_minus_c2) FILTER(WHERE c2_minus_c3 > c3_minus_c2) AS f_c5
+    FROM atbl_interval_seconds GROUP BY id;
+CREATE MATERIALIZED VIEW interval_arg_max_where_gby_seconds AS SELECT id,
+    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c1) AS m_c1,
+    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c3) AS m_c3,
+    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c5) AS m_c5
+    FROM interval_arg_max_where_gby;
+CREATE MATERIALIZED VIEW months AS SELECT
+    TIMESTAMPDIFF(MONTH, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + m12) AS m,
+    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + dts) AS s
+    FROM atbl_interval_seconds WHERE id = 0;
+"""
+INTERVAL_ROWS = [
+    {"id": 0, "c1": "2014-11-05 08:27:00", "c2": "2024-12-05 12:45:00", "c3": "2020-03-14 15:41:00"},
+    {"id": 0, "c1": "2020-06-21 14:00:00", "c2": "1970-01-01 14:33:00", "c3": "2023-04-19 11:25:00"},
+    {"id": 1, "c1": "1969-03-17 07:01:00", "c2": "2015-09-07 01:20:00", "c3": "1987-04-29 02:14:00"},
+    {"id": 1, "c1": "2020-06-21 14:00:00", "c2": "1970-01-01 14:33:00", "c3": "2021-11-03 06:33:00"},
+    {"id": 1, "c1": "2024-12-05 09:15:00", "c2": "2014-11-05 16:30:00", "c3": "2017-08-25 16:15:00"}]
+
+
+def test_timestamp_differences_as_intervals(http, make_pipeline):
+    name = make_pipeline(INTERVALS)
+    push_and_wait(http, name, "interval_tbl", [{"insert": r} for r in INTERVAL_ROWS])
+    # aggtst_interval_arg_max_where_gby_seconds's expected rows.
+    assert _rows(http, name, "SELECT * FROM interval_arg_max_where_gby_seconds ORDER BY id") == [
+        {"id": 0, "m_c1": 1592695620, "m_c3": None, "m_c5": 149202240},
+        {"id": 1, "m_c1": 318185100, "m_c3": 229712400, "m_c5": 894927960}]
+    # (c1 - c2) MONTH counts months as TIMESTAMPDIFF does ("one month is considered elapsed when the calendar
+    # month has increased and the calendar day and time is greater than or equal to the start"): 2024-12-05 12:45
+    # back to 2014-11-05 08:27 is 121 months; 1970-01-01 14:33 to 2020-06-21 14:00 is 605 months and 20 days.
+    assert _rows(http, name, "SELECT m, s FROM months ORDER BY s") == [
+        {"m": -121, "s": -318226680}, {"m": 605, "s": 1592695620}]

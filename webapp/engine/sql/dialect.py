@@ -12,6 +12,7 @@ from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.tokens import TokenType
 
+from .datetime_rewrites import QUALIFIER_UNITS, IntervalDiff
 from .functions import NAME_KEY, SPECIAL_GRAMMARS
 
 
@@ -68,6 +69,9 @@ class Feldera(Dialect):
     class Parser(parser.Parser):
         LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
         LOG_DEFAULTS_TO_LN = True
+        def _parse_paren(self):
+            return _interval_qualifier(self, super()._parse_paren())
+
         # The special call grammars Feldera does not have (STRING_AGG, DECODE, TRY_CAST, ...) still parse, and
         # keep their name and token so that `functions.check_calls` refuses them by name.
         FUNCTION_PARSERS = {k: v if k in SPECIAL_GRAMMARS else _named(k, v)
@@ -98,6 +102,22 @@ class Feldera(Dialect):
             "PARSE_TIME": lambda args: exp.Anonymous(this="PARSE_TIME", expressions=args),
             "PARSE_TIMESTAMP": lambda args: exp.Anonymous(this="PARSE_TIMESTAMP", expressions=args),
         }
+
+
+
+def _interval_qualifier(p: parser.Parser, this):
+    """Calcite's ``(a - b) SECOND`` / ``(a - b) DAY TO SECOND``: a parenthesized expression followed by an interval
+    qualifier is a difference as an interval (the qualifier words are reserved in Calcite, so they are no alias)."""
+    cur = p._curr
+    if not isinstance(this, exp.Paren) or cur is None or cur.token_type != TokenType.VAR \
+            or cur.text.upper() not in QUALIFIER_UNITS:
+        return this
+    first, last = cur.text.upper(), None
+    p._advance()
+    if p._curr and p._curr.text.upper() == "TO" and p._next and p._next.text.upper() in QUALIFIER_UNITS:
+        last = p._next.text.upper()
+        p._advance(2)
+    return p.expression(IntervalDiff(this=this, unit=first, to=last)).update_positions(cur)
 
 
 def parse_statement(raw_tokens: list, program: str) -> exp.Expr:
