@@ -121,3 +121,35 @@ def test_timestamp_differences_as_intervals(http, make_pipeline):
     # back to 2014-11-05 08:27 is 121 months; 1970-01-01 14:33 to 2020-06-21 14:00 is 605 months and 20 days.
     assert _rows(http, name, "SELECT m, s FROM months ORDER BY s") == [
         {"m": -121, "s": -318226680}, {"m": 605, "s": 1592695620}]
+
+
+WINDOWS = """
+CREATE TABLE orders (id INT, amount INT, rowtime TIMESTAMP);
+CREATE MATERIALIZED VIEW per_minute AS SELECT window_start, window_end, SUM(amount) AS total
+    FROM TABLE(TUMBLE(TABLE orders, DESCRIPTOR(rowtime), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end;
+CREATE MATERIALIZED VIEW shifted AS SELECT id, window_start FROM TABLE(
+    TUMBLE(DATA => TABLE orders, TIMECOL => DESCRIPTOR(rowtime), SIZE => INTERVAL '1' HOUR,
+           OFFSET => INTERVAL '15' MINUTE));
+CREATE MATERIALIZED VIEW hops AS SELECT id, window_start, window_end FROM TABLE(
+    HOP(TABLE orders, DESCRIPTOR(rowtime), INTERVAL '2' MINUTE, INTERVAL '5' MINUTE));
+"""
+
+
+def test_tumble_and_hop_add_the_windows_holding_each_row(http, make_pipeline):
+    name = make_pipeline(WINDOWS)
+    push_and_wait(http, name, "orders", [{"insert": r} for r in [
+        {"id": 1, "amount": 10, "rowtime": "2024-01-01 10:03:30"},
+        {"id": 2, "amount": 5, "rowtime": "2024-01-01 10:03:59"},
+        {"id": 3, "amount": 1, "rowtime": "2024-01-01 10:04:00"},
+        {"id": 4, "amount": 7, "rowtime": None}]])
+    # TUMBLE: "all time windows have the same length"; window_start and window_end have the column's type.
+    assert _rows(http, name, "SELECT * FROM per_minute WHERE window_start IS NOT NULL ORDER BY window_start") == [
+        {"window_start": "2024-01-01 10:03:00", "window_end": "2024-01-01 10:04:00", "total": 15},
+        {"window_start": "2024-01-01 10:04:00", "window_end": "2024-01-01 10:05:00", "total": 1}]
+    # "optionally aligned at offset": hours starting at a quarter past.
+    assert _rows(http, name, "SELECT * FROM shifted WHERE id = 1") == [{"id": 1, "window_start": "2024-01-01 09:15:00"}]
+    # HOP: 5-minute windows "shifting every 2 minutes" starting at whole multiples of 2 minutes; 10:03:30 is in
+    # [10:00, 10:05) and [10:02, 10:07), not in [09:58, 10:03); "a NULL timestamp produces no rows".
+    assert _rows(http, name, "SELECT * FROM hops WHERE id IN (1, 4) ORDER BY window_start") == [
+        {"id": 1, "window_start": "2024-01-01 10:00:00", "window_end": "2024-01-01 10:05:00"},
+        {"id": 1, "window_start": "2024-01-01 10:02:00", "window_end": "2024-01-01 10:07:00"}]

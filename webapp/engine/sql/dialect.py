@@ -13,6 +13,7 @@ from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.tokens import TokenType
 
 from .datetime_rewrites import QUALIFIER_UNITS, IntervalDiff
+from . import window_rewrites
 from .functions import NAME_KEY, SPECIAL_GRAMMARS
 
 
@@ -74,8 +75,10 @@ class Feldera(Dialect):
 
         # The special call grammars Feldera does not have (STRING_AGG, DECODE, TRY_CAST, ...) still parse, and
         # keep their name and token so that `functions.check_calls` refuses them by name.
-        FUNCTION_PARSERS = {k: v if k in SPECIAL_GRAMMARS else _named(k, v)
-                            for k, v in parser.Parser.FUNCTION_PARSERS.items()}
+        FUNCTION_PARSERS = {**{k: v if k in SPECIAL_GRAMMARS else _named(k, v)
+                               for k, v in parser.Parser.FUNCTION_PARSERS.items()},
+                            # Window table functions take `TABLE t` and `name => value` arguments.
+                            **{k: window_rewrites.parse_arguments(k) for k in window_rewrites.PARAMETERS}}
         FUNCTIONS = {
             **parser.Parser.FUNCTIONS,
             # Calcite's names for what sqlglot already models.

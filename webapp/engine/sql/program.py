@@ -20,6 +20,7 @@ from .dialect import parse_statement, tokenize
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
 from .datetime_rewrites import IntervalError
 from .functions import check_calls
+from .window_rewrites import WindowError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
@@ -213,7 +214,7 @@ def _check_connectors(node: exp.Expr, code: str, start: int, check) -> None:
         raise SqlError(e.message, pos, code, pos) from None
 
 
-_WINDOWS = {"TUMBLE", "HOP", "SESSION"}
+_WINDOWS = {"SESSION"}  # TUMBLE and HOP: see window_rewrites
 
 
 def _refuse_words(toks: list[Token], code: str) -> None:
@@ -302,7 +303,7 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     check_calls(query, code, query_start(query, start))
     try:
         sql, deps = view_query(query, tr)
-    except IntervalError as e:
+    except (IntervalError, WindowError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start)) from None
     prefix = f"CREATE VIEW {quote(vname)}"
     if aliases:
