@@ -153,3 +153,36 @@ def test_tumble_and_hop_add_the_windows_holding_each_row(http, make_pipeline):
     assert _rows(http, name, "SELECT * FROM hops WHERE id IN (1, 4) ORDER BY window_start") == [
         {"id": 1, "window_start": "2024-01-01 10:00:00", "window_end": "2024-01-01 10:05:00"},
         {"id": 1, "window_start": "2024-01-01 10:02:00", "window_end": "2024-01-01 10:07:00"}]
+
+
+ASOF = """
+CREATE TABLE trades (sym VARCHAR, ts TIMESTAMP, qty INT);
+CREATE TABLE quotes (sym VARCHAR, ts TIMESTAMP, price INT);
+CREATE MATERIALIZED VIEW priced AS SELECT trades.sym, trades.qty, quotes.price
+    FROM trades LEFT ASOF JOIN quotes MATCH_CONDITION (trades.ts >= quotes.ts) ON trades.sym = quotes.sym;
+"""
+
+
+def test_left_asof_join_takes_the_closest_earlier_row(http, make_pipeline):
+    name = make_pipeline(ASOF)
+    push_and_wait(http, name, "quotes", [{"insert": r} for r in [
+        {"sym": "A", "ts": "2024-01-01 10:00:00", "price": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "price": 2},
+        {"sym": "B", "ts": "2024-01-01 10:01:00", "price": 7}]])
+    push_and_wait(http, name, "trades", [{"insert": r} for r in [
+        {"sym": "A", "ts": "2024-01-01 10:04:59", "qty": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "qty": 2},
+        {"sym": "B", "ts": "2024-01-01 10:00:00", "qty": 3}, {"sym": "A", "ts": None, "qty": 4}]])
+    # "the closest match whose timestamp column is compared using the comparison operator in the
+    # MATCH_CONDITION"; with no match (B before its first quote, a NULL timestamp) the right side is NULL-padded.
+    assert _rows(http, name, "SELECT * FROM priced ORDER BY qty") == [
+        {"sym": "A", "qty": 1, "price": 1}, {"sym": "A", "qty": 2, "price": 2},
+        {"sym": "B", "qty": 3, "price": None}, {"sym": "A", "qty": 4, "price": None}]
+
+
+@pytest.mark.parametrize("join, message", [
+    ("trades ASOF JOIN quotes MATCH_CONDITION (trades.ts >= quotes.ts)", "only LEFT ASOF JOIN is supported"),
+    ("trades LEFT ASOF JOIN quotes MATCH_CONDITION (trades.ts < quotes.ts)",
+     "ASOF JOIN MATCH_CONDITION supports only >="),
+])
+def test_asof_forms_feldera_lacks_are_refused(join, message):
+    err = _error(ASOF.split("CREATE MATERIALIZED")[0] + f"CREATE VIEW v AS SELECT trades.qty FROM {join};")
+    assert err.message == message and err.line == 4

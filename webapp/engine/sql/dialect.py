@@ -61,6 +61,7 @@ class Feldera(Dialect):
             "BYTEA": TokenType.VARBINARY,
             "DATETIME": TokenType.TIMESTAMP,
             "ROW": TokenType.STRUCT,
+            "MATCH_CONDITION": TokenType.MATCH_CONDITION,  # of ASOF JOIN
             # Sluice has read FLOAT as DOUBLE since its first release (FLOAT4 stays REAL).
             "FLOAT": TokenType.DOUBLE,
             # A Sluice extension kept from its DuckDB days: `a // b` divides integers (Feldera's `/` does too).
@@ -70,6 +71,14 @@ class Feldera(Dialect):
     class Parser(parser.Parser):
         LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
         LOG_DEFAULTS_TO_LN = True
+        def _parse_join_parts(self):
+            # Feldera writes the side before the method: `LEFT ASOF JOIN`.
+            method = self._prev if self._match_set(self.JOIN_METHODS) else None
+            side = self._prev if self._match_set(self.JOIN_SIDES) else None
+            if side is not None and method is None:
+                method = self._prev if self._match_set(self.JOIN_METHODS) else None
+            return method, side, self._prev if self._match_set(self.JOIN_KINDS) else None
+
         def _parse_paren(self):
             return _interval_qualifier(self, super()._parse_paren())
 

@@ -20,6 +20,7 @@ from .dialect import parse_statement, tokenize
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
 from .datetime_rewrites import IntervalError
 from .functions import check_calls
+from .join_rewrites import JoinError
 from .window_rewrites import WindowError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
@@ -303,7 +304,7 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     check_calls(query, code, query_start(query, start))
     try:
         sql, deps = view_query(query, tr)
-    except (IntervalError, WindowError) as e:
+    except (IntervalError, WindowError, JoinError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start)) from None
     prefix = f"CREATE VIEW {quote(vname)}"
     if aliases:
