@@ -186,3 +186,29 @@ def test_left_asof_join_takes_the_closest_earlier_row(http, make_pipeline):
 def test_asof_forms_feldera_lacks_are_refused(join, message):
     err = _error(ASOF.split("CREATE MATERIALIZED")[0] + f"CREATE VIEW v AS SELECT trades.qty FROM {join};")
     assert err.message == message and err.line == 4
+
+
+@pytest.mark.parametrize("sql, message, where", [
+    ("CREATE TABLE t (x INT) WITH ('source' = 'kafka')",
+     "property 'source' of a table is not supported by Sluice (it supports 'materialized', 'connectors', "
+     "'append_only', 'expected_size')", (1, 30)),
+    ("CREATE TABLE t (x INT) WITH ('append_only' = 'yes')", "property 'append_only' must be 'true' or 'false', not 'yes'",
+     (1, 46)),
+    ("CREATE TABLE t (x INT);\nCREATE VIEW v WITH ('emit_final' = 'x') AS SELECT x FROM t",
+     "'emit_final' needs LATENESS, which Sluice does not support yet", (2, 21)),
+])
+def test_properties_sluice_cannot_honour_are_refused_by_name(sql, message, where):
+    err = _error(sql)
+    assert err.message == message and (err.line, err.column) == where
+
+
+def test_append_only_tables_refuse_deletes(http, make_pipeline):
+    # "The append_only Boolean property describes tables that only support insertions. Updates or deletes are
+    # not allowed in such tables." expected_size is a hint and changes nothing.
+    name = make_pipeline("CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', "
+                         "'materialized' = 'true');")
+    push_and_wait(http, name, "t", [{"insert": {"x": 1}}])
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"},
+                  content="\n".join(json.dumps(e) for e in [{"insert": {"x": 2}}, {"delete": {"x": 1}}]))
+    assert r.status_code == 400 and "append-only" in r.text, r.text
+    assert _rows(http, name, "SELECT * FROM t ORDER BY x") == [{"x": 1}, {"x": 2}]

@@ -21,6 +21,7 @@ from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera
 from .datetime_rewrites import IntervalError
 from .functions import check_calls
 from .join_rewrites import JoinError
+from .properties import check_properties
 from .window_rewrites import WindowError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
@@ -195,6 +196,7 @@ def _table(node: exp.Create, code: str, start: int) -> Relation:
         if k not in by_name:
             raise at_node(f"PRIMARY KEY names unknown column '{k}'", schema.this, code, start)
         by_name[k].type = by_name[k].type.with_nullable(False)
+    check_properties(node, "table", code, start)
     props = _properties(node)
     rel = Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
                    line=line_col(code, start)[0])
@@ -294,6 +296,7 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
         target = target.this
     vname, vcs = ident_name(target.this)
     _declare(names, vname, target.this, code, start)
+    check_properties(node, "view", code, start)
     props = _properties(node)
     _check_connectors(node, code, start, lambda: check_view_properties(vname, props))
     materialized = any(isinstance(p, exp.MaterializedProperty)
