@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from webapp.engine.sql import SqlError, compile_program
-from webapp.engine.testing import push_and_wait
+from webapp.engine.testing import push_and_wait, wait_status
 
 
 def _error(sql: str) -> SqlError:
@@ -65,10 +66,8 @@ INT0 = [{"id": 0, "c1": 5, "c2": 2, "c3": None, "c4": 4, "c7": None, "c8": 8},
         {"id": 1, "c1": None, "c2": 5, "c3": 6, "c4": 2, "c7": None, "c8": 5}]
 
 
-def test_arg_max_and_arg_min_follow_felderas_null_rules(http, make_pipeline):
-    name = make_pipeline(ARGS)
-    push_and_wait(http, name, "int0_tbl", [{"insert": r} for r in INT0[:2]])
-    push_and_wait(http, name, "int0_tbl", [{"insert": r} for r in INT0[2:]])
+def test_arg_max_and_arg_min_follow_felderas_null_rules(http, forms):
+    name = forms
     # The expected rows of Feldera's aggtst_int_arg_max_diff, aggtst_int_arg_min_diff and the *_gby_diff,
     # *_distinct_gby and *_where_gby tests: a NULL `compared` takes no part, a NULL `value` is returned when its
     # row wins (c1 of the row with the largest c2 is NULL), and among ties ARG_MIN takes the smallest value.
@@ -109,9 +108,8 @@ INTERVAL_ROWS = [
     {"id": 1, "c1": "2024-12-05 09:15:00", "c2": "2014-11-05 16:30:00", "c3": "2017-08-25 16:15:00"}]
 
 
-def test_timestamp_differences_as_intervals(http, make_pipeline):
-    name = make_pipeline(INTERVALS)
-    push_and_wait(http, name, "interval_tbl", [{"insert": r} for r in INTERVAL_ROWS])
+def test_timestamp_differences_as_intervals(http, forms):
+    name = forms
     # aggtst_interval_arg_max_where_gby_seconds's expected rows.
     assert _rows(http, name, "SELECT * FROM interval_arg_max_where_gby_seconds ORDER BY id") == [
         {"id": 0, "m_c1": 1592695620, "m_c3": None, "m_c5": 149202240},
@@ -135,13 +133,14 @@ CREATE MATERIALIZED VIEW hops AS SELECT id, window_start, window_end FROM TABLE(
 """
 
 
-def test_tumble_and_hop_add_the_windows_holding_each_row(http, make_pipeline):
-    name = make_pipeline(WINDOWS)
-    push_and_wait(http, name, "orders", [{"insert": r} for r in [
-        {"id": 1, "amount": 10, "rowtime": "2024-01-01 10:03:30"},
-        {"id": 2, "amount": 5, "rowtime": "2024-01-01 10:03:59"},
-        {"id": 3, "amount": 1, "rowtime": "2024-01-01 10:04:00"},
-        {"id": 4, "amount": 7, "rowtime": None}]])
+ORDERS = [{"id": 1, "amount": 10, "rowtime": "2024-01-01 10:03:30"},
+          {"id": 2, "amount": 5, "rowtime": "2024-01-01 10:03:59"},
+          {"id": 3, "amount": 1, "rowtime": "2024-01-01 10:04:00"},
+          {"id": 4, "amount": 7, "rowtime": None}]
+
+
+def test_tumble_and_hop_add_the_windows_holding_each_row(http, forms):
+    name = forms
     # TUMBLE: "all time windows have the same length"; window_start and window_end have the column's type.
     assert _rows(http, name, "SELECT * FROM per_minute WHERE window_start IS NOT NULL ORDER BY window_start") == [
         {"window_start": "2024-01-01 10:03:00", "window_end": "2024-01-01 10:04:00", "total": 15},
@@ -163,14 +162,14 @@ CREATE MATERIALIZED VIEW priced AS SELECT trades.sym, trades.qty, quotes.price
 """
 
 
-def test_left_asof_join_takes_the_closest_earlier_row(http, make_pipeline):
-    name = make_pipeline(ASOF)
-    push_and_wait(http, name, "quotes", [{"insert": r} for r in [
-        {"sym": "A", "ts": "2024-01-01 10:00:00", "price": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "price": 2},
-        {"sym": "B", "ts": "2024-01-01 10:01:00", "price": 7}]])
-    push_and_wait(http, name, "trades", [{"insert": r} for r in [
-        {"sym": "A", "ts": "2024-01-01 10:04:59", "qty": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "qty": 2},
-        {"sym": "B", "ts": "2024-01-01 10:00:00", "qty": 3}, {"sym": "A", "ts": None, "qty": 4}]])
+QUOTES = [{"sym": "A", "ts": "2024-01-01 10:00:00", "price": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "price": 2},
+          {"sym": "B", "ts": "2024-01-01 10:01:00", "price": 7}]
+TRADES = [{"sym": "A", "ts": "2024-01-01 10:04:59", "qty": 1}, {"sym": "A", "ts": "2024-01-01 10:05:00", "qty": 2},
+          {"sym": "B", "ts": "2024-01-01 10:00:00", "qty": 3}, {"sym": "A", "ts": None, "qty": 4}]
+
+
+def test_left_asof_join_takes_the_closest_earlier_row(http, forms):
+    name = forms
     # "the closest match whose timestamp column is compared using the comparison operator in the
     # MATCH_CONDITION"; with no match (B before its first quote, a NULL timestamp) the right side is NULL-padded.
     assert _rows(http, name, "SELECT * FROM priced ORDER BY qty") == [
@@ -202,13 +201,41 @@ def test_properties_sluice_cannot_honour_are_refused_by_name(sql, message, where
     assert err.message == message and (err.line, err.column) == where
 
 
-def test_append_only_tables_refuse_deletes(http, make_pipeline):
+def test_append_only_tables_refuse_deletes(http, forms):
     # "The append_only Boolean property describes tables that only support insertions. Updates or deletes are
     # not allowed in such tables." expected_size is a hint and changes nothing.
-    name = make_pipeline("CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', "
-                         "'materialized' = 'true');")
+    name = forms
     push_and_wait(http, name, "t", [{"insert": {"x": 1}}])
     r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"},
                   content="\n".join(json.dumps(e) for e in [{"insert": {"x": 2}}, {"delete": {"x": 1}}]))
     assert r.status_code == 400 and "append-only" in r.text, r.text
     assert _rows(http, name, "SELECT * FROM t ORDER BY x") == [{"x": 1}, {"x": 2}]
+
+
+APPEND_ONLY = "CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', 'materialized' = 'true');"
+
+
+@pytest.fixture(scope="module")
+def forms(engine):
+    """One pipeline holding every program above, with their data pushed (ARG_MAX's table in two steps)."""
+    with httpx.Client(base_url=engine.url + "/v0", timeout=30) as http:
+        yield from _forms(http)
+
+
+def _forms(http):
+    name = "sqlforms"
+    r = http.put(f"/pipelines/{name}", json={"name": name,
+                                              "program_code": ARGS + INTERVALS + WINDOWS + ASOF + APPEND_ONLY})
+    assert r.status_code in (200, 201), r.text
+    assert http.post(f"/pipelines/{name}/start").status_code == 202
+    wait_status(http, name, "Running")
+    push_and_wait(http, name, "int0_tbl", [{"insert": r} for r in INT0[:2]])
+    push_and_wait(http, name, "int0_tbl", [{"insert": r} for r in INT0[2:]])
+    push_and_wait(http, name, "interval_tbl", [{"insert": r} for r in INTERVAL_ROWS])
+    push_and_wait(http, name, "orders", [{"insert": r} for r in ORDERS])
+    push_and_wait(http, name, "quotes", [{"insert": r} for r in QUOTES])
+    push_and_wait(http, name, "trades", [{"insert": r} for r in TRADES])
+    yield name
+    http.post(f"/pipelines/{name}/stop", params={"force": "true"})
+    wait_status(http, name, "Stopped")
+    http.delete(f"/pipelines/{name}")
