@@ -212,6 +212,24 @@ def test_append_only_tables_refuse_deletes(http, forms):
     assert _rows(http, name, "SELECT * FROM t ORDER BY x") == [{"x": 1}, {"x": 2}]
 
 
+# The examples of the reference's "Comparison Operations" and "Boolean Operations" pages.
+CONDITIONS = """
+CREATE MATERIALIZED VIEW conditions AS SELECT COALESCE(NULL, 5) AS co, NULLIF(5, 5) AS n1, NULLIF(5, 0) AS n2,
+    NULL <=> NULL AS nn, 1 IS DISTINCT FROM NULL AS dist, 2 BETWEEN 1 AND 3 AS btw, 3 NOT BETWEEN 1 AND 3 AS nbtw,
+    IF(1 > 2, 'a', 'b') AS iff, GREATEST(1, 3, 2) AS gr, LEAST(1, 3, 2) AS le, (NULL AND FALSE) AS nf,
+    (NULL OR TRUE) AS nt, (NULL = 1) IS UNKNOWN AS unk, 10 <= ALL (SELECT 10 UNION ALL SELECT 20) AS alls;
+"""
+
+
+def test_comparisons_and_booleans_give_the_references_examples(http, forms):
+    # "COALESCE(NULL, 5) returns 5"; "NULLIF(5, 5) returns NULL; NULLIF(5, 0) returns 5"; <=> "treats NULL values
+    # as equal"; BETWEEN is "inclusive at both endpoints"; "10 <= ALL (VALUES 10, 20, 30) is true" (here over a
+    # subquery: the parser does not read VALUES there).
+    assert _rows(http, forms, "SELECT * FROM conditions") == [{
+        "co": 5, "n1": None, "n2": 5, "nn": True, "dist": True, "btw": True, "nbtw": False, "iff": "b", "gr": 3,
+        "le": 1, "nf": False, "nt": True, "unk": True, "alls": True}]
+
+
 APPEND_ONLY = "CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', 'materialized' = 'true');"
 
 
@@ -225,7 +243,7 @@ def forms(engine):
 def _forms(http):
     name = "sqlforms"
     r = http.put(f"/pipelines/{name}", json={"name": name,
-                                              "program_code": ARGS + INTERVALS + WINDOWS + ASOF + APPEND_ONLY})
+                                              "program_code": ARGS + INTERVALS + WINDOWS + ASOF + APPEND_ONLY + CONDITIONS})
     assert r.status_code in (200, 201), r.text
     assert http.post(f"/pipelines/{name}/start").status_code == 202
     wait_status(http, name, "Running")
