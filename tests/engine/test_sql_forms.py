@@ -77,9 +77,11 @@ def test_arg_max_and_arg_min_follow_felderas_null_rules(http, forms):
         {"id": 0, "mx1": 5, "mx3": None, "mn1": None}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None}]
 
 
-# Feldera's interval aggregate tests (test_atbl_interval.py, test_interval_arg_max.py), with its d() function
-# written out as the literal it returns.
+# Feldera's interval aggregate tests (test_atbl_interval.py, test_interval_arg_max.py), with its SQL function d().
 INTERVALS = """
+CREATE FUNCTION d()
+RETURNS TIMESTAMP NOT NULL AS
+CAST('1970-01-01 00:00:00' AS TIMESTAMP);
 CREATE TABLE interval_tbl (id INT NOT NULL, c1 TIMESTAMP, c2 TIMESTAMP, c3 TIMESTAMP);
 CREATE LOCAL VIEW atbl_interval_seconds AS SELECT id,
     (c1 - c2)SECOND AS c1_minus_c2, (c2 - c1)SECOND AS c2_minus_c1, (c1 - c3)SECOND AS c1_minus_c3,
@@ -91,9 +93,9 @@ CREATE LOCAL VIEW interval_arg_max_where_gby AS SELECT id,
     ARG_MAX(c2_minus_c3, c3_minus_c2) FILTER(WHERE c2_minus_c3 > c3_minus_c2) AS f_c5
     FROM atbl_interval_seconds GROUP BY id;
 CREATE MATERIALIZED VIEW interval_arg_max_where_gby_seconds AS SELECT id,
-    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c1) AS m_c1,
-    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c3) AS m_c3,
-    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + f_c5) AS m_c5
+    TIMESTAMPDIFF(SECOND, d(), d() + f_c1) AS m_c1,
+    TIMESTAMPDIFF(SECOND, d(), d() + f_c3) AS m_c3,
+    TIMESTAMPDIFF(SECOND, d(), d() + f_c5) AS m_c5
     FROM interval_arg_max_where_gby;
 CREATE MATERIALIZED VIEW months AS SELECT
     TIMESTAMPDIFF(MONTH, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + m12) AS m,
@@ -195,8 +197,15 @@ def test_asof_forms_feldera_lacks_are_refused(join, message):
      (1, 46)),
     ("CREATE TABLE t (x INT);\nCREATE VIEW v WITH ('emit_final' = 'x') AS SELECT x FROM t",
      "'emit_final' needs LATENESS, which Sluice does not support yet", (2, 21)),
+    # "CREATE FUNCTION name(...) RETURNS type" without AS has its body in Rust.
+    ("CREATE FUNCTION f(x INT) RETURNS INT;", "function 'f' has no SQL body: functions written in Rust are not "
+     "supported by Sluice", (1, 17)),
+    ("CREATE FUNCTION f(x INT) RETURNS INT AS lpad('a', x, 'b');", "No match found for function signature LPAD",
+     (1, 41)),
+    ("CREATE FUNCTION f(x INT) RETURNS INT AS x + 1;\nCREATE TABLE t (a INT);\nCREATE VIEW v AS SELECT f(a, a) FROM t;",
+     "function 'f' takes 1 argument(s), not 2", (3, 25)),
 ])
-def test_properties_sluice_cannot_honour_are_refused_by_name(sql, message, where):
+def test_properties_and_functions_sluice_cannot_honour_are_refused_by_name(sql, message, where):
     err = _error(sql)
     assert err.message == message and (err.line, err.column) == where
 

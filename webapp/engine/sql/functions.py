@@ -70,11 +70,13 @@ def called_name(node: exp.Expr) -> str | None:
     return None
 
 
-def check_calls(query: exp.Expr, code: str, fallback: int) -> None:
-    """Raises ``SqlError`` at the first call of a function Feldera's reference does not have."""
+def check_calls(query: exp.Expr, code: str, fallback: int, allowed: set[str] = frozenset()) -> None:
+    """Raises ``SqlError`` at the first call of a function Feldera's reference does not have and the program
+    does not declare (``allowed``: the names of its ``CREATE FUNCTION`` statements)."""
+    declared = {a.upper() for a in allowed}
     for node in query.walk(bfs=False):
         name = called_name(node)
-        if name is not None and name.upper() not in FELDERA_FUNCTIONS:
+        if name is not None and name.upper() not in FELDERA_FUNCTIONS and name.upper() not in declared:
             raise refused(name, node, code, fallback)
 
 

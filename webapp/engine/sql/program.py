@@ -22,6 +22,7 @@ from .datetime_rewrites import IntervalError
 from .functions import check_calls
 from .join_rewrites import JoinError
 from .properties import check_properties
+from .udf import ArityError, declare, inline, strip_returns_not_null
 from .window_rewrites import WindowError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
@@ -86,7 +87,7 @@ class Program:
 # Statements
 
 _NOT_YET_WORDS = {"LATENESS", "WATERMARK", "INTERNED"}
-_NOT_YET_CREATE = {"FUNCTION", "TYPE", "AGGREGATE", "INDEX"}
+_NOT_YET_CREATE = {"TYPE", "AGGREGATE", "INDEX"}
 
 
 def _statements(code: str) -> list[list[Token]]:
@@ -256,6 +257,13 @@ def compile_program(code: str) -> Program:
             local = kind_word == "LOCAL"
             if local:
                 toks = toks[:i] + toks[i + 1:]
+            if kind_word == "FUNCTION":
+                fnode = _parse(strip_returns_not_null(toks), code)
+                if not isinstance(fnode, exp.Create):
+                    raise at_token("expected CREATE FUNCTION", first, code, PARSE)
+                f = declare(fnode, tr.functions, code, kind_tok.start, kind_tok)
+                tr.functions[f.name] = f
+                continue
             if kind_word not in ("TABLE", "VIEW", "MATERIALIZED", "LOCAL"):
                 raise at_token(f"expected TABLE or VIEW after CREATE, found {kind_tok.text}", kind_tok, code)
             _refuse_words(toks, code)
@@ -304,10 +312,10 @@ def _view(con, tr: "Translation", names: dict[str, str], node: exp.Create, code:
     query = node.expression
     if query is None:
         raise at_node("the view has no query", target, code, start)
-    check_calls(query, code, query_start(query, start))
+    check_calls(query, code, query_start(query, start), allowed=set(tr.functions))
     try:
-        sql, deps = view_query(query, tr)
-    except (IntervalError, WindowError, JoinError) as e:
+        sql, deps = view_query(inline(query.copy(), tr.functions), tr)
+    except (IntervalError, WindowError, JoinError, ArityError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start)) from None
     prefix = f"CREATE VIEW {quote(vname)}"
     if aliases:

@@ -45,6 +45,7 @@ class Translation:
     def __init__(self, code: str):
         self.code = code
         self.schema: dict[str, dict[str, str]] = {}
+        self.functions: dict = {}  # name -> udf.SqlFunction, in declaration order
 
     def add(self, rel: Relation) -> None:
         self.schema[rel.name] = {c.name: c.type.duckdb() for c in rel.columns}
