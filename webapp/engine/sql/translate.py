@@ -17,7 +17,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; ``ARG_MAX``/``ARG_MIN``: see
   ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see ``window_rewrites``;
-  ``ASOF JOIN``: see ``join_rewrites``;
+  ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see ``comparison_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -34,7 +34,8 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import aggregate_rewrites, array_rewrites, datetime_rewrites, join_rewrites, window_rewrites
+from . import (aggregate_rewrites, array_rewrites, comparison_rewrites, datetime_rewrites, join_rewrites,
+               window_rewrites)
 
 T = exp.DataType.Type
 
@@ -132,7 +133,8 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (datetime_rewrites, array_rewrites, aggregate_rewrites, window_rewrites, join_rewrites):
+    for family in (datetime_rewrites, array_rewrites, aggregate_rewrites, window_rewrites, join_rewrites,
+                   comparison_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
