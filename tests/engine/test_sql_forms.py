@@ -228,7 +228,8 @@ CREATE MATERIALIZED VIEW conditions AS SELECT COALESCE(NULL, 5) AS co, NULLIF(5,
     IF(1 > 2, 'a', 'b') AS iff, GREATEST(1, 3, 2) AS gr, LEAST(1, 3, 2) AS le, (NULL AND FALSE) AS nf,
     (NULL OR TRUE) AS nt, (NULL = 1) IS UNKNOWN AS unk, 10 <= ALL (SELECT 10 UNION ALL SELECT 20) AS alls,
     GREATEST(1, NULL, 3) AS grn, LEAST(NULL, 2) AS len, GREATEST_IGNORE_NULLS(1, NULL, 3) AS gri,
-    LEAST_IGNORE_NULLS(NULL, 2) AS lei, IFNULL(NULL, 4) AS ifn;
+    LEAST_IGNORE_NULLS(NULL, 2) AS lei, IFNULL(NULL, 4) AS ifn,
+    SEQUENCE(1, 3) AS sq, SEQUENCE(3, 1) AS sq_empty, BROUND(CAST(12.345 AS DECIMAL(5, 3)), 2) AS br;
 """
 
 
@@ -236,11 +237,13 @@ def test_comparisons_and_booleans_give_the_references_examples(http, forms):
     # "COALESCE(NULL, 5) returns 5"; "NULLIF(5, 5) returns NULL; NULLIF(5, 0) returns 5"; <=> "treats NULL values
     # as equal"; BETWEEN is "inclusive at both endpoints"; "10 <= ALL (VALUES 10, 20, 30) is true" (here over a
     # subquery: the parser does not read VALUES there). GREATEST/LEAST: "if any argument is NULL, the result is
-    # NULL"; the *_IGNORE_NULLS forms: "otherwise NULL values are ignored"; IFNULL is COALESCE.
+    # NULL"; the *_IGNORE_NULLS forms: "otherwise NULL values are ignored"; IFNULL is COALESCE. From the integer
+    # and decimal pages: SEQUENCE is inclusive and "if end < start, an empty array is returned"; BROUND is
+    # "banker's rounding".
     assert _rows(http, forms, "SELECT * FROM conditions") == [{
         "co": 5, "n1": None, "n2": 5, "nn": True, "dist": True, "btw": True, "nbtw": False, "iff": "b", "gr": 3,
         "le": 1, "nf": False, "nt": True, "unk": True, "alls": True, "grn": None, "len": None, "gri": 3, "lei": 2,
-        "ifn": 4}]
+        "ifn": 4, "sq": [1, 2, 3], "sq_empty": [], "br": "12.34"}]
 
 
 APPEND_ONLY = "CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', 'materialized' = 'true');"

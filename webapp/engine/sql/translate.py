@@ -13,7 +13,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - string functions at their documented edges: ``CHR`` of a bad code is ``''``, ``CONCAT_WS`` writes a NULL
   argument as ``''``, ``SPLIT('')`` is ``[]`` and an empty delimiter keeps the string whole,
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
-- Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
+- Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``, ``BROUND``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; ``ARG_MAX``/``ARG_MIN``: see
   ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see ``window_rewrites``;
@@ -128,7 +128,7 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
             n.meta["float"] = True
 
 
-_RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc"}
+_RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc", "BROUND": "round_even"}
 _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COTH": "tanh"}
 
 
