@@ -196,7 +196,7 @@ def test_asof_forms_feldera_lacks_are_refused(join, message):
     ("CREATE TABLE t (x INT) WITH ('append_only' = 'yes')", "property 'append_only' must be 'true' or 'false', not 'yes'",
      (1, 46)),
     ("CREATE TABLE t (x INT);\nCREATE VIEW v WITH ('emit_final' = 'x') AS SELECT x FROM t",
-     "'emit_final' needs LATENESS, which Sluice does not support yet", (2, 21)),
+     "'emit_final' is not supported by Sluice yet: it needs the view's waterline", (2, 21)),
     # "CREATE FUNCTION name(...) RETURNS type" without AS has its body in Rust.
     ("CREATE FUNCTION f(x INT) RETURNS INT;", "function 'f' has no SQL body: functions written in Rust are not "
      "supported by Sluice", (1, 17)),
@@ -246,6 +246,36 @@ def test_comparisons_and_booleans_give_the_references_examples(http, forms):
         "ifn": 4, "sq": [1, 2, 3], "sq_empty": [], "br": "12.34"}]
 
 
+# The reference's LATENESS example, once with each insertion in its own step and once with all in one step.
+LATENESS = """
+CREATE TABLE order_pickup (
+   when TIMESTAMP NOT NULL LATENESS INTERVAL '1:00' HOURS TO MINUTES,
+   location VARCHAR
+) WITH ('materialized' = 'true');
+CREATE TABLE pickup_one_step (
+   when TIMESTAMP NOT NULL LATENESS INTERVAL '1:00' HOURS TO MINUTES,
+   location VARCHAR
+) WITH ('materialized' = 'true');
+CREATE MATERIALIZED VIEW pickups AS SELECT location, COUNT(*) AS n FROM order_pickup GROUP BY location;
+"""
+PICKUPS = [{"when": "2020-01-01 00:00:00", "location": "home"}, {"when": "2020-01-01 01:00:00", "location": "office"},
+           {"when": "2020-01-01 00:10:00", "location": "shop"}, {"when": "2020-01-01 02:00:00", "location": "home"},
+           {"when": "2020-01-01 00:20:00", "location": "friend"}]
+
+
+def test_lateness_drops_rows_too_late_for_an_earlier_step(http, forms):
+    for row in PICKUPS:
+        push_and_wait(http, forms, "order_pickup", [{"insert": row}])
+    push_and_wait(http, forms, "pickup_one_step", [{"insert": row} for row in PICKUPS])
+    # "If they are executed as 5 steps, only the first 4 will take place": 00:20 is 100 minutes behind 02:00.
+    assert _rows(http, forms, 'SELECT location FROM order_pickup ORDER BY "when"') == [
+        {"location": "home"}, {"location": "shop"}, {"location": "office"}, {"location": "home"}]
+    assert _rows(http, forms, "SELECT * FROM pickups ORDER BY location") == [
+        {"location": "home", "n": 2}, {"location": "office", "n": 1}, {"location": "shop", "n": 1}]
+    # "if all 5 insertions above are executed within one step, all five will take place".
+    assert len(_rows(http, forms, "SELECT * FROM pickup_one_step")) == 5
+
+
 APPEND_ONLY = "CREATE TABLE t (x INT) WITH ('append_only' = 'true', 'expected_size' = '100', 'materialized' = 'true');"
 
 
@@ -259,7 +289,7 @@ def forms(engine):
 def _forms(http):
     name = "sqlforms"
     r = http.put(f"/pipelines/{name}", json={"name": name,
-                                              "program_code": ARGS + INTERVALS + WINDOWS + ASOF + APPEND_ONLY + CONDITIONS})
+                                              "program_code": ARGS + INTERVALS + WINDOWS + ASOF + APPEND_ONLY + CONDITIONS + LATENESS})
     assert r.status_code in (200, 201), r.text
     assert http.post(f"/pipelines/{name}/start").status_code == 202
     wait_status(http, name, "Running")

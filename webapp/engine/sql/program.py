@@ -8,6 +8,7 @@ points at a token of the user's text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 from sqlglot import exp
@@ -19,6 +20,7 @@ from ..connectors import ConnectorConfigError, check_table_connectors, check_vie
 from .dialect import parse_statement, tokenize
 from .errors import NOT_IMPLEMENTED, PARSE, SqlError, at_node, at_token, feldera_message, line_col, offending_word
 from .datetime_rewrites import IntervalError
+from . import lateness
 from .functions import check_calls
 from .join_rewrites import JoinError
 from .properties import check_properties
@@ -53,6 +55,8 @@ class Program:
     code: str
     tables: list[Relation] = field(default_factory=list)
     views: list[Relation] = field(default_factory=list)
+    # table -> column -> LATENESS value (a timedelta or a number): see sql/lateness.py and engine/lateness.py
+    lateness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def relation(self, name: str) -> Relation | None:
         for r in self.tables + self.views:
@@ -266,6 +270,9 @@ def compile_program(code: str) -> Program:
                 continue
             if kind_word not in ("TABLE", "VIEW", "MATERIALIZED", "LOCAL"):
                 raise at_token(f"expected TABLE or VIEW after CREATE, found {kind_tok.text}", kind_tok, code)
+            late = []
+            if kind_word == "TABLE":
+                toks, late = lateness.split(toks)
             _refuse_words(toks, code)
             node = _parse(toks, code)
             if not isinstance(node, exp.Create):
@@ -274,6 +281,8 @@ def compile_program(code: str) -> Program:
                 t = _table(node, code, kind_tok.start)
                 _declare(names, t.name, node.this.this, code, kind_tok.start)
                 _run(con, prog.table_ddl(t), code, first.start)
+                if late:
+                    prog.lateness[t.name] = lateness.evaluate(con, late, t, code, lambda q: view_query(q, tr))
                 tr.add(t)
                 prog.tables.append(t)
                 continue

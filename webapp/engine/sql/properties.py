@@ -7,7 +7,7 @@ From Feldera's reference ("SQL Grammar", "Materialized Tables and Views", "Strea
   ``append_only`` ("updates or deletes are not allowed in such tables": ingress refuses them record by record),
   ``expected_size`` (a size hint to the compiler; it changes no result, so it is checked and accepted);
 - views: ``connectors`` and ``materialized``; ``emit_final`` emits rows only once they are behind the view's
-  waterline, which needs ``LATENESS``, so it is refused as not yet supported.
+  waterline, which Sluice does not compute for views yet, so it is refused as not yet supported.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def _integer(value: str) -> str | None:
 
 TABLE_PROPERTIES = {"materialized": _boolean, "connectors": None, "append_only": _boolean, "expected_size": _integer}
 VIEW_PROPERTIES = {"materialized": _boolean, "connectors": None}
-NOT_YET = {"emit_final": "'emit_final' needs LATENESS, which Sluice does not support yet"}
+NOT_YET = {"emit_final": "'emit_final' is not supported by Sluice yet: it needs the view's waterline"}
 
 
 def check_properties(node: exp.Expr, kind: str, code: str, fallback: int) -> None:
