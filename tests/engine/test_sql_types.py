@@ -103,6 +103,6 @@ def test_new_types_round_trip_through_ingress_and_egress(http, make_pipeline):
 def test_window_table_functions_are_refused_by_name():
     with pytest.raises(SqlError) as e:
         compile_program("CREATE TABLE t (ts TIMESTAMP, v INT);\nCREATE VIEW w AS SELECT * FROM TABLE(\n"
-                        "  TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR));")
-    assert e.value.message == "TUMBLE windows are not supported by Sluice yet"
+                        "  SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR));")
+    assert e.value.message == "SESSION windows are not supported by Sluice yet"
     assert (e.value.line, e.value.column, e.value.error_type) == (3, 3, "Not yet implemented")

@@ -476,6 +476,16 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             ops.append((1, conv.convert(payload["after"])))
         return ops
 
+    if table.properties.get("append_only") == "true":  # checked at compile time by sql.properties
+        decode_any = decode_event
+
+        def decode_event(ev: Any) -> list[tuple[int, tuple]]:
+            ops = decode_any(ev)
+            if any(w != 1 for w, _ in ops):
+                raise RecordError(f"table '{table.name}' is append-only ('append_only' = 'true'): "
+                                  "updates and deletes are not allowed", suggestion="send only insert events")
+            return ops
+
     frame = Frame(body, exact=_needs_exact_numbers(table))
     for value, line, err in frame:
         if err is not None:

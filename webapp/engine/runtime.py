@@ -38,6 +38,7 @@ from .sql import quote
 from .incremental import defer_unread_logs
 from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
+from .lateness import LatenessFilter
 from .table import TableApplier
 from .strategy import plan_view
 from .transaction import Transaction
@@ -109,6 +110,7 @@ class Runtime:
         self.subs: dict[str, list[Subscriber]] = {}
         self.closed_subs: deque = deque(maxlen=50)
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
+        self.late = LatenessFilter(program, db)
         # Every view, LOCAL ones included, keeps state: later views may read an earlier view's change.
         self.views = {v.name: plan_view(v, program) for v in program.views}
         defer_unread_logs(self.views, program)
@@ -433,7 +435,7 @@ class Runtime:
                 touched: set[str] = set()
                 for name, bs in by_table.items():
                     want = bool(self.dependents.get(name)) or bool(self.subs.get(name))
-                    dels, ins = apply_batches(con, self.appliers[name], bs, want)
+                    dels, ins = apply_batches(con, self.appliers[name], self.late.admit(name, bs), want)
                     if dels or ins:
                         changes[name] = (dels, ins)
                         touched.add(name)
@@ -449,6 +451,7 @@ class Runtime:
                         if dels or ins:
                             changes[v.name] = (dels, ins)
                 con.execute("COMMIT")
+                self.late.commit()
                 for b in batches:
                     if b.source is not None:
                         record_progress(self.pipeline.conn_progress, b.source)

@@ -24,6 +24,8 @@ _TEMPLATES = {
                          "ELSE coalesce(list_position(__a, __e), 0) END"),
     "repeat": template("CASE WHEN __n IS NULL THEN NULL ELSE list_resize([__e][1:0], greatest(__n, 0), __e) END"),
     "overlap": template("list_has_any(__a, __b)"),
+    # The integer page's SEQUENCE(start, end): inclusive, empty when end < start, NULL when an argument is.
+    "sequence": template("CAST(generate_series(__s, __e) AS INTEGER[])"),
     "element": template("CASE WHEN len(__a) > 1 THEN error('ELEMENT: the array has more than one element') "
                         "ELSE __a[1] END"),
 }
@@ -48,6 +50,8 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
             return fill(_TEMPLATES["overlap"], a=args[0], b=args[1])
         if name == "ARRAY_REPEAT" and len(args) == 2:
             return fill(_TEMPLATES["repeat"], e=args[0], n=args[1])
+        if name == "SEQUENCE" and len(args) == 2:
+            return fill(_TEMPLATES["sequence"], s=args[0], e=args[1])
         if name == "ELEMENT" and len(args) == 1:
             return fill(_TEMPLATES["element"], a=args[0])
     return None

@@ -14,6 +14,19 @@ UNITS = {"MILLENNIUM", "CENTURY", "DECADE", "YEAR", "QUARTER", "MONTH", "WEEK", 
          "MILLISECOND", "MICROSECOND"}
 
 
+class IntervalDiff(exp.Expression):
+    """``(a - b) UNIT`` or ``(a - b) UNIT TO UNIT``: the difference of two dates, times or timestamps as an
+    interval (the reference's "(timestamp - timestamp) shortInterval" rows). ``this`` is what the parentheses
+    hold, ``unit`` and ``to`` the qualifier's words."""
+
+    arg_types = {"this": True, "unit": True, "to": False}
+
+
+# The words of an interval qualifier after a parenthesized difference, as Calcite reads them.
+QUALIFIER_UNITS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
+_LONG = {"YEAR", "MONTH"}
+
+
 def unit_name(node: exp.Expr) -> str:
     """A time unit as DuckDB spells it, from a bare word (`MONTH`, `SQL_TSI_MONTH`, `DAYS`) or a string."""
     word = node.name if isinstance(node, (exp.Column, exp.Var, exp.Identifier, exp.Literal)) else node.sql()
@@ -74,7 +87,29 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
                         default=up)
     if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan):
         return _interval_span(node)
+    if isinstance(node, IntervalDiff):
+        return _interval_diff(node)
     return None
+
+
+def _interval_diff(node: IntervalDiff) -> exp.Expr:
+    """A long interval (YEAR, MONTH) counts whole months with TIMESTAMPDIFF's month rule (Feldera's
+    ``minus_Timestamp_Timestamp_LongInterval``); a short one is the exact difference (Feldera subtracts the two
+    instants, without rounding to the qualifier's last unit)."""
+    diff, first, last = node.this, node.args["unit"], node.args.get("to") or node.args["unit"]
+    if isinstance(diff, exp.Paren):
+        diff = diff.this
+    if not isinstance(diff, exp.Sub):
+        raise IntervalError(f"an interval qualifier ({first}) needs a difference '(a - b)' before it", node)
+    if (first in _LONG) != (last in _LONG):
+        raise IntervalError(f"INTERVAL {first} TO {last} is not an interval type", node)
+    a, b = diff.this, diff.expression
+    if first in _LONG:
+        months = _months_between(b, a, 12 if last == "YEAR" else 1)
+        if last == "YEAR":
+            months = exp.Mul(this=months, expression=exp.Literal.number(12))
+        return _fn("to_months", exp.Cast(this=months, to=exp.DataType.build("INTEGER")))
+    return _fn("to_microseconds", _fn("date_diff", exp.Literal.string("microsecond"), b, a))
 
 
 _MONTHS_IN = {"month": 1, "quarter": 3, "year": 12, "decade": 120, "century": 1200, "millennium": 12000}
@@ -129,4 +164,4 @@ def _interval_span(node: exp.Interval) -> exp.Expr:
     return exp.Interval(this=exp.Literal.string(parts))
 
 
-__all__ = ["rewrite", "unit_name", "IntervalError"]
+__all__ = ["rewrite", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]

@@ -12,6 +12,22 @@ from sqlglot import exp, parser, tokens
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.tokens import TokenType
 
+from .datetime_rewrites import QUALIFIER_UNITS, IntervalDiff
+from . import window_rewrites
+from .functions import NAME_KEY, SPECIAL_GRAMMARS
+
+
+def _named(name: str, parse):
+    """A special call grammar whose node remembers the name and token it was called with."""
+    def run(self):
+        token = self._tokens[self._index - 2]  # the name; the parser has just passed it and `(`
+        node = parse(self)
+        if isinstance(node, exp.Expr):
+            node.meta[NAME_KEY] = name
+            node.update_positions(token)
+        return node
+    return run
+
 
 class Feldera(Dialect):
     NORMALIZATION_STRATEGY = NormalizationStrategy.LOWERCASE
@@ -20,6 +36,8 @@ class Feldera(Dialect):
     SAFE_DIVISION = False
     CONCAT_COALESCE = False
     INDEX_OFFSET = 1  # arrays are 1-based, as in DuckDB
+    # Each call keeps the name it was written with, which `functions.check_calls` checks against the reference.
+    ORIGINAL_NAME_META_KEY = NAME_KEY
 
     class Tokenizer(tokens.Tokenizer):
         QUOTES = ["'"]
@@ -43,6 +61,7 @@ class Feldera(Dialect):
             "BYTEA": TokenType.VARBINARY,
             "DATETIME": TokenType.TIMESTAMP,
             "ROW": TokenType.STRUCT,
+            "MATCH_CONDITION": TokenType.MATCH_CONDITION,  # of ASOF JOIN
             # Sluice has read FLOAT as DOUBLE since its first release (FLOAT4 stays REAL).
             "FLOAT": TokenType.DOUBLE,
             # A Sluice extension kept from its DuckDB days: `a // b` divides integers (Feldera's `/` does too).
@@ -52,6 +71,23 @@ class Feldera(Dialect):
     class Parser(parser.Parser):
         LOG_BASE_FIRST = False  # Feldera's LOG(value, base); LOG(value) is the natural logarithm
         LOG_DEFAULTS_TO_LN = True
+        def _parse_join_parts(self):
+            # Feldera writes the side before the method: `LEFT ASOF JOIN`.
+            method = self._prev if self._match_set(self.JOIN_METHODS) else None
+            side = self._prev if self._match_set(self.JOIN_SIDES) else None
+            if side is not None and method is None:
+                method = self._prev if self._match_set(self.JOIN_METHODS) else None
+            return method, side, self._prev if self._match_set(self.JOIN_KINDS) else None
+
+        def _parse_paren(self):
+            return _interval_qualifier(self, super()._parse_paren())
+
+        # The special call grammars Feldera does not have (STRING_AGG, DECODE, TRY_CAST, ...) still parse, and
+        # keep their name and token so that `functions.check_calls` refuses them by name.
+        FUNCTION_PARSERS = {**{k: v if k in SPECIAL_GRAMMARS else _named(k, v)
+                               for k, v in parser.Parser.FUNCTION_PARSERS.items()},
+                            # Window table functions take `TABLE t` and `name => value` arguments.
+                            **{k: window_rewrites.parse_arguments(k) for k in window_rewrites.PARAMETERS}}
         FUNCTIONS = {
             **parser.Parser.FUNCTIONS,
             # Calcite's names for what sqlglot already models.
@@ -78,6 +114,22 @@ class Feldera(Dialect):
             "PARSE_TIME": lambda args: exp.Anonymous(this="PARSE_TIME", expressions=args),
             "PARSE_TIMESTAMP": lambda args: exp.Anonymous(this="PARSE_TIMESTAMP", expressions=args),
         }
+
+
+
+def _interval_qualifier(p: parser.Parser, this):
+    """Calcite's ``(a - b) SECOND`` / ``(a - b) DAY TO SECOND``: a parenthesized expression followed by an interval
+    qualifier is a difference as an interval (the qualifier words are reserved in Calcite, so they are no alias)."""
+    cur = p._curr
+    if not isinstance(this, exp.Paren) or cur is None or cur.token_type != TokenType.VAR \
+            or cur.text.upper() not in QUALIFIER_UNITS:
+        return this
+    first, last = cur.text.upper(), None
+    p._advance()
+    if p._curr and p._curr.text.upper() == "TO" and p._next and p._next.text.upper() in QUALIFIER_UNITS:
+        last = p._next.text.upper()
+        p._advance(2)
+    return p.expression(IntervalDiff(this=this, unit=first, to=last)).update_positions(cur)
 
 
 def parse_statement(raw_tokens: list, program: str) -> exp.Expr:

@@ -8,6 +8,7 @@ points at a token of the user's text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 from sqlglot import exp
@@ -19,9 +20,15 @@ from ..connectors import ConnectorConfigError, check_table_connectors, check_vie
 from .dialect import parse_statement, tokenize
 from .errors import (NOT_IMPLEMENTED, PARSE, STATEMENT, SqlError, at_node, at_token, feldera_message, line_col,
                      offending_word)
+from . import lateness
 from .compound_rewrites import CompoundError
 from .datetime_rewrites import IntervalError
 from .names import internal, user, user_text
+from .functions import check_calls
+from .join_rewrites import JoinError
+from .properties import check_properties
+from .udf import ArityError, declare, inline, strip_returns_not_null
+from .window_rewrites import WindowError
 from .translate import Translation, view_query
 from .types import TypeRefused, column_type
 
@@ -51,6 +58,8 @@ class Program:
     code: str
     tables: list[Relation] = field(default_factory=list)
     views: list[Relation] = field(default_factory=list)
+    # table -> column -> LATENESS value (a timedelta or a number): see sql/lateness.py and engine/lateness.py
+    lateness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def relation(self, name: str) -> Relation | None:
         for r in self.tables + self.views:
@@ -92,7 +101,7 @@ class Program:
 # Statements
 
 _NOT_YET_WORDS = {"LATENESS", "WATERMARK", "INTERNED"}
-_NOT_YET_CREATE = {"FUNCTION", "AGGREGATE", "INDEX"}
+_NOT_YET_CREATE = {"AGGREGATE", "INDEX"}
 
 
 def _statements(code: str) -> list[list[Token]]:
@@ -202,6 +211,7 @@ def _table(node: exp.Create, code: str, start: int, user_types: dict[str, Column
         if k not in by_name:
             raise at_node(f"PRIMARY KEY names unknown column '{k}'", schema.this, code, start)
         by_name[k].type = by_name[k].type.with_nullable(False)
+    check_properties(node, "table", code, start)
     props = _properties(node)
     rel = Relation(name, columns, "table", cs, props.get("materialized", "").lower() == "true", pk, props,
                    line=line_col(code, start)[0], internal=internal(name))
@@ -222,7 +232,7 @@ def _check_connectors(node: exp.Expr, code: str, start: int, check) -> None:
         raise SqlError(e.message, pos, code, pos) from None
 
 
-_WINDOWS = {"TUMBLE", "HOP", "SESSION"}
+_WINDOWS = {"SESSION"}  # TUMBLE and HOP: see window_rewrites
 
 
 def _refuse_words(toks: list[Token], code: str) -> None:
@@ -266,8 +276,18 @@ def compile_program(code: str) -> Program:
             local = kind_word == "LOCAL"
             if local:
                 toks = toks[:i] + toks[i + 1:]
+            if kind_word == "FUNCTION":
+                fnode = _parse(strip_returns_not_null(toks), code)
+                if not isinstance(fnode, exp.Create):
+                    raise at_token("expected CREATE FUNCTION", first, code, PARSE)
+                f = declare(fnode, tr.functions, code, kind_tok.start, kind_tok)
+                tr.functions[f.name] = f
+                continue
             if kind_word not in ("TABLE", "VIEW", "MATERIALIZED", "LOCAL"):
                 raise at_token(f"expected TABLE or VIEW after CREATE, found {kind_tok.text}", kind_tok, code)
+            late = []
+            if kind_word == "TABLE":
+                toks, late = lateness.split(toks)
             _refuse_words(toks, code)
             node = _parse(toks, code)
             if not isinstance(node, exp.Create):
@@ -276,6 +296,8 @@ def compile_program(code: str) -> Program:
                 t = _table(node, code, kind_tok.start, user_types)
                 _declare(names, t.name, node.this.this, code, kind_tok.start)
                 _run(con, prog.table_ddl(t), code, first.start)
+                if late:
+                    prog.lateness[t.name] = lateness.evaluate(con, late, t, code, lambda q: view_query(q, tr))
                 tr.add(t)
                 prog.tables.append(t)
                 continue
@@ -341,6 +363,7 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         target = target.this
     vname, vcs = ident_name(target.this)
     _declare(names, vname, target.this, code, start)
+    check_properties(node, "view", code, start)
     props = _properties(node)
     _check_connectors(node, code, start, lambda: check_view_properties(vname, props))
     materialized = any(isinstance(p, exp.MaterializedProperty)
@@ -348,9 +371,10 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
     query = node.expression
     if query is None:
         raise at_node("the view has no query", target, code, start)
+    check_calls(query, code, query_start(query, start), allowed=set(tr.functions))
     try:
-        sql, deps = view_query(query, tr)
-    except (IntervalError, CompoundError) as e:
+        sql, deps = view_query(inline(query.copy(), tr.functions), tr)
+    except (IntervalError, CompoundError, WindowError, JoinError, ArityError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start),
                       NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
     prefix = f"CREATE VIEW {quote(internal(vname))}"

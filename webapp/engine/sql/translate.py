@@ -14,10 +14,12 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - string functions at their documented edges: ``CHR`` of a bad code is ``''``, ``CONCAT_WS`` writes a NULL
   argument as ``''``, ``SPLIT('')`` is ``[]`` and an empty delimiter keeps the string whole,
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
-- Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
+- Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``, ``BROUND``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; MAP, ROW and VARIANT: see
-  ``compound_rewrites``;
+  ``compound_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
+  ``window_rewrites``; ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see
+  ``comparison_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -34,7 +36,8 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import array_rewrites, compound_rewrites, datetime_rewrites
+from . import (aggregate_rewrites, array_rewrites, comparison_rewrites, compound_rewrites, datetime_rewrites,
+               join_rewrites, window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -46,6 +49,7 @@ class Translation:
     def __init__(self, code: str):
         self.code = code
         self.schema: dict[str, dict[str, str]] = {}
+        self.functions: dict = {}  # name -> udf.SqlFunction, in declaration order
 
     def add(self, rel: Relation) -> None:
         self.schema[rel.internal] = {c.internal: c.type.duckdb() for c in rel.columns}
@@ -140,12 +144,13 @@ def _indexes_variant(node: exp.Expr) -> bool:
         or (isinstance(node, exp.Cast) and node.to.this == T.VARIANT)
 
 
-_RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc"}
+_RENAMES = {"IS_INF": "isinf", "IS_NAN": "isnan", "TRUNCATE": "trunc", "BROUND": "round_even"}
 _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COTH": "tanh"}
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (datetime_rewrites, array_rewrites, compound_rewrites):
+    for family in (datetime_rewrites, array_rewrites, compound_rewrites, aggregate_rewrites, window_rewrites,
+                   join_rewrites, comparison_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
