@@ -15,7 +15,8 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``REGEXP_REPLACE`` replaces every match and reads ``$n`` in the replacement;
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
-- dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``;
+- dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; DECIMAL division, aggregate
+  result types and casts to floats: see ``numeric_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -32,7 +33,7 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import array_rewrites, datetime_rewrites
+from . import array_rewrites, datetime_rewrites, numeric_rewrites
 
 T = exp.DataType.Type
 
@@ -91,7 +92,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast)
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -110,6 +111,7 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
     if [type(n) for n in tnodes] != [type(n) for n in nodes]:
         return
     for n, tn in zip(nodes, tnodes):
+        numeric_rewrites.mark(n, tn)
         if isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
@@ -129,7 +131,7 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (datetime_rewrites, array_rewrites):
+    for family in (datetime_rewrites, array_rewrites, numeric_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
