@@ -5,7 +5,7 @@ operations", "Floating point types" and "Data type conversions" pages):
   truncated at its scale; a zero divisor is a runtime error. DuckDB divides decimals as DOUBLEs.
 - "The aggregate result type is the same as the type of the value aggregated": ``SUM`` of an integer or a
   DECIMAL keeps its type (an overflow is a runtime error, as in Feldera), ``AVG`` of a DECIMAL(p, s) is the
-  DECIMAL(p, s) quotient of its exact sum by its count, ``STDDEV*`` of a DECIMAL(p, s) is a DECIMAL(p, s).
+  DECIMAL(p, s) quotient of its exact sum by its count, ``STDDEV*`` of a DECIMAL(p, s) is a DECIMAL(p, s); with FILTER and OVER alike.
 - "Casting a string to a floating-point value will produce the value 0 when parsing fails"; "casting a
   value that is out of the supported range to a floating point type will produce a value that is inf or
   -inf" (DuckDB's casts raise both).
@@ -108,7 +108,7 @@ def mark(n: exp.Expr, tn: exp.Expr) -> None:
         a, b = decimal_type(tn.left), decimal_type(tn.right)
         if a is not None and b is not None and (a[2] or b[2]):
             n.meta["decimal_div"] = (a[:2], b[:2])
-    elif isinstance(n, (exp.Sum, exp.Avg, *_STDDEV)) and not _in_window(n):
+    elif isinstance(n, (exp.Sum, exp.Avg, *_STDDEV)):
         arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
         found = decimal_type(arg)
         if found is None:
@@ -119,20 +119,19 @@ def mark(n: exp.Expr, tn: exp.Expr) -> None:
             n.meta["int_sum"] = arg.type.copy()
 
 
-def _in_window(n: exp.Expr) -> bool:
-    # A windowed aggregate keeps DuckDB's types: the OVER clause wraps the call, so it cannot be replaced.
-    up = n.parent.parent if isinstance(n.parent, exp.Filter) else n.parent
-    return isinstance(up, exp.Window)
-
-
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a node whose numeric meaning differs, or None when ``node`` is not one."""
     if isinstance(node, exp.Div) and node.meta.get("decimal_div"):
         return _decimal_div(node.left, node.right, *node.meta["decimal_div"])
-    if isinstance(node, exp.Filter) and _agg_marked(node.this):
-        return _aggregate(node.this, node.expression)
-    if _agg_marked(node) and not isinstance(node.parent, exp.Filter):
-        return _aggregate(node, None)
+    # An aggregate is replaced at its outermost node: FILTER and OVER wrap the call.
+    if isinstance(node, exp.Window) and isinstance(node.this, exp.Filter) and _agg_marked(node.this.this):
+        return _aggregate(node.this.this, node.this.expression, node)
+    if isinstance(node, exp.Window) and _agg_marked(node.this):
+        return _aggregate(node.this, None, node)
+    if isinstance(node, exp.Filter) and _agg_marked(node.this) and not isinstance(node.parent, exp.Window):
+        return _aggregate(node.this, node.expression, None)
+    if _agg_marked(node) and not isinstance(node.parent, (exp.Filter, exp.Window)):
+        return _aggregate(node, None, None)
     if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
         to, src = node.to.this, node.meta.get("from")
         if to in (T.FLOAT, T.DOUBLE) and src in _TEXT:
@@ -173,10 +172,15 @@ def _decimal_div(left: exp.Expr, right: exp.Expr, a: tuple[int, int], b: tuple[i
     return _scaled(exp.IntDiv(this=num, expression=den), p, s)
 
 
-def _aggregate(agg: exp.Expr, where: exp.Expr | None) -> exp.Expr:
-    def call(klass, arg=None):
-        c = klass(this=(arg or agg.this).copy())
-        return exp.Filter(this=c, expression=where.copy()) if where is not None else c
+def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -> exp.Expr:
+    def call(klass):
+        c = klass(this=agg.this.copy())
+        c = exp.Filter(this=c, expression=where.copy()) if where is not None else c
+        if over is None:
+            return c
+        w = over.copy()
+        w.set("this", c)
+        return w
     if agg.meta.get("int_sum"):
         return exp.Cast(this=call(exp.Sum), to=agg.meta["int_sum"])
     p, s = agg.meta["decimal_agg"]
