@@ -14,20 +14,20 @@ from webapp.engine.sql import compile_program
 from webapp.engine.testing import push_and_wait, wait_status
 
 PROGRAM = """
-CREATE TABLE t (a DECIMAL(10, 2), b DECIMAL(5, 3), i INT, s VARCHAR, d DOUBLE, w DECIMAL(8, 4));
+CREATE TABLE t (a DECIMAL(10, 2), b DECIMAL(5, 3), i INT, s VARCHAR, d DOUBLE, w DECIMAL(8, 4), f REAL);
 CREATE VIEW aggs AS SELECT SUM(a) AS sa, AVG(a) AS aa, MIN(a) AS mi, MAX(a) AS ma, SUM(i) AS si,
     AVG(a) FILTER (WHERE i > 0) AS af FROM t;
 CREATE VIEW devs AS SELECT STDDEV(a) AS sd FROM t;
 CREATE VIEW wins AS SELECT i, SUM(i) OVER (ORDER BY i) AS si, AVG(a) OVER (ORDER BY i) AS aa FROM t;
 CREATE VIEW divs AS SELECT a / b AS q, a / 4 AS h, 1.5 / 0.5 AS lit FROM t WHERE i = 1;
-CREATE VIEW floats AS SELECT s, CAST(s AS DOUBLE) AS f, CAST(s AS REAL) AS r, IS_INF(CAST(d AS REAL)) AS big
-    FROM t;
+CREATE VIEW floats AS SELECT s, CAST(s AS DOUBLE) AS f, CAST(s AS REAL) AS r, IS_INF(CAST(d AS REAL)) AS big,
+    f AS r32 FROM t;
 CREATE VIEW rounds AS SELECT w, CAST(w AS DECIMAL(6, 2)) AS r2, CAST('1234.1234' AS DECIMAL(6, 2)) AS lit FROM t;
 """
 
-ROWS = [{"a": "10.00", "b": "4.000", "i": 1, "s": "abc", "d": 1e300, "w": "1234.1250"},
-        {"a": "2.50", "b": "1.000", "i": -1, "s": "2.5", "d": 1.0, "w": "-1234.1250"},
-        {"a": None, "b": None, "i": None, "s": None, "d": None, "w": "1234.1234"}]
+ROWS = [{"a": "10.00", "b": "4.000", "i": 1, "s": "abc", "d": 1e300, "w": "1234.1250", "f": 0.1},
+        {"a": "2.50", "b": "1.000", "i": -1, "s": "2.5", "d": 1.0, "w": "-1234.1250", "f": 2.5},
+        {"a": None, "b": None, "i": None, "s": None, "d": None, "w": "1234.1234", "f": None}]
 
 
 def _rows(http, name, sql):
@@ -69,9 +69,11 @@ def test_numbers_give_the_references_results(http, make_pipeline):
     assert {k: Decimal(v) for k, v in div.items()} == {"q": Decimal("2.5"), "h": Decimal("2.5"), "lit": Decimal(3)}
     # "Casting a string to a floating-point value will produce the value 0 when parsing fails"; "casting a
     # value that is out of the supported range to a floating point type will produce a value that is inf".
+    # A REAL is written as its own shortest text (0.1), as Feldera's JSON encoder writes a 32-bit float.
     assert _rows(http, name, "SELECT * FROM floats ORDER BY s NULLS LAST") == [
-        {"s": "2.5", "f": 2.5, "r": 2.5, "big": False}, {"s": "abc", "f": 0.0, "r": 0.0, "big": True},
-        {"s": None, "f": None, "r": None, "big": None}]
+        {"s": "2.5", "f": 2.5, "r": 2.5, "big": False, "r32": 2.5},
+        {"s": "abc", "f": 0.0, "r": 0.0, "big": True, "r32": 0.1},
+        {"s": None, "f": None, "r": None, "big": None, "r32": None}]
     # "Rounding is performed using to nearest, ties away from zero" (the reference's DECIMAL(8, 4) to
     # DECIMAL(6, 2) table), and CAST('1234.1234' AS DECIMAL(6, 2)) is 1234.12; egress keeps the scale.
     assert _rows(http, name, "SELECT w, r2, lit FROM rounds ORDER BY w") == [
