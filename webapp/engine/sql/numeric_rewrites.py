@@ -4,7 +4,7 @@ operations", "Floating point types" and "Data type conversions" pages):
 - ``/`` with a DECIMAL operand (and no float) is an exact DECIMAL division with Calcite's result type,
   truncated at its scale; a zero divisor is a runtime error. DuckDB divides decimals as DOUBLEs.
 - "The aggregate result type is the same as the type of the value aggregated": ``SUM`` of an integer or a
-  DECIMAL keeps its type (an overflow is a runtime error, as in Feldera), ``AVG`` of a DECIMAL(p, s) is the
+  DECIMAL and ``SUM``/``AVG`` of a REAL keep their type (an overflow is a runtime error, as in Feldera), ``AVG`` of a DECIMAL(p, s) is the
   DECIMAL(p, s) quotient of its exact sum by its count, ``STDDEV*`` of a DECIMAL(p, s) is a DECIMAL(p, s); with FILTER and OVER alike.
 - "Casting a string to a floating-point value will produce the value 0 when parsing fails"; "casting a
   value that is out of the supported range to a floating point type will produce a value that is inf or
@@ -111,12 +111,12 @@ def mark(n: exp.Expr, tn: exp.Expr) -> None:
     elif isinstance(n, (exp.Sum, exp.Avg, *_STDDEV)):
         arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
         found = decimal_type(arg)
-        if found is None:
-            return
-        if found[2]:
+        if found is not None and found[2]:
             n.meta["decimal_agg"] = found[:2]
-        elif isinstance(n, exp.Sum) and arg.type is not None and arg.type.this in _INT_DIGITS:
-            n.meta["int_sum"] = arg.type.copy()
+        elif arg.type is not None and (arg.type.this == T.FLOAT and not isinstance(n, _STDDEV)
+                                       or arg.type.this in _INT_DIGITS and isinstance(n, exp.Sum)):
+            # (AVG of an integer is ``translate._int_avg``.) DuckDB sums and averages a REAL as a DOUBLE.
+            n.meta["same_type"] = arg.type.copy()
 
 
 def rewrite(node: exp.Expr) -> exp.Expr | None:
@@ -143,7 +143,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
 
 def _agg_marked(node: exp.Expr) -> bool:
     return isinstance(node, (exp.Sum, exp.Avg, *_STDDEV)) and bool(
-        node.meta.get("decimal_agg") or node.meta.get("int_sum"))
+        node.meta.get("decimal_agg") or node.meta.get("same_type"))
 
 
 def _unscaled(x: exp.Expr, s: int) -> exp.Expr:
@@ -181,8 +181,8 @@ def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -
         w = over.copy()
         w.set("this", c)
         return w
-    if agg.meta.get("int_sum"):
-        return exp.Cast(this=call(exp.Sum), to=agg.meta["int_sum"])
+    if agg.meta.get("same_type"):
+        return exp.Cast(this=call(type(agg)), to=agg.meta["same_type"])
     p, s = agg.meta["decimal_agg"]
     to = exp.DataType.build(f"DECIMAL({p}, {s})")
     if isinstance(agg, exp.Sum):
