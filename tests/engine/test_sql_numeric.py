@@ -22,7 +22,8 @@ CREATE VIEW wins AS SELECT i, SUM(i) OVER (ORDER BY i) AS si, AVG(a) OVER (ORDER
 CREATE VIEW divs AS SELECT a / b AS q, a / 4 AS h, 1.5 / 0.5 AS lit FROM t WHERE i = 1;
 CREATE VIEW floats AS SELECT s, CAST(s AS DOUBLE) AS f, CAST(s AS REAL) AS r, IS_INF(CAST(d AS REAL)) AS big,
     f AS r32 FROM t;
-CREATE VIEW rounds AS SELECT w, CAST(w AS DECIMAL(6, 2)) AS r2, CAST('1234.1234' AS DECIMAL(6, 2)) AS lit FROM t;
+CREATE VIEW rounds AS SELECT w, CAST(w AS DECIMAL(6, 2)) AS r2, CAST('1234.1234' AS DECIMAL(6, 2)) AS lit,
+    CAST('0.5' AS DECIMAL) AS half FROM t;
 """
 
 ROWS = [{"a": "10.00", "b": "4.000", "i": 1, "s": "abc", "d": 1e300, "w": "1234.1250", "f": 0.1},
@@ -76,9 +77,11 @@ def test_numbers_give_the_references_results(http, make_pipeline):
         {"s": None, "f": None, "r": None, "big": None, "r32": None}]
     # "Rounding is performed using to nearest, ties away from zero" (the reference's DECIMAL(8, 4) to
     # DECIMAL(6, 2) table), and CAST('1234.1234' AS DECIMAL(6, 2)) is 1234.12; egress keeps the scale.
-    assert _rows(http, name, "SELECT w, r2, lit FROM rounds ORDER BY w") == [
-        {"w": "-1234.1250", "r2": "-1234.13", "lit": "1234.12"}, {"w": "1234.1234", "r2": "1234.12", "lit": "1234.12"},
-        {"w": "1234.1250", "r2": "1234.13", "lit": "1234.12"}]
+    # "SELECT CAST('0.5' AS DECIMAL) will return 1 as the scale is 0".
+    assert _rows(http, name, "SELECT w, r2, lit, half FROM rounds ORDER BY w") == [
+        {"w": "-1234.1250", "r2": "-1234.13", "lit": "1234.12", "half": "1"},
+        {"w": "1234.1234", "r2": "1234.12", "lit": "1234.12", "half": "1"},
+        {"w": "1234.1250", "r2": "1234.13", "lit": "1234.12", "half": "1"}]
 
 
 @pytest.mark.parametrize("program, rows", [

@@ -21,6 +21,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ._template import fill, template
+from .types import DEFAULT_DECIMAL
 
 T = exp.DataType.Type
 MAX_PRECISION = 38  # Feldera's DECIMAL: "The maximum precision supported is 38 decimal digits"
@@ -56,6 +57,7 @@ def _dt_decimal(dt: exp.DataType | None) -> tuple[int, int] | None:
             return params[0], params[1]
         if len(params) == 1:
             return params[0], 0
+        return DEFAULT_DECIMAL if not dt.expressions else None
     return None
 
 
@@ -132,6 +134,10 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         return _aggregate(node.this, node.expression, None)
     if _agg_marked(node) and not isinstance(node.parent, (exp.Filter, exp.Window)):
         return _aggregate(node, None, None)
+    if isinstance(node, exp.Cast) and node.to.this in (T.DECIMAL, T.BIGDECIMAL) and not node.to.expressions:
+        # "NUMERIC is the same as NUMERIC(MAX_PRECISION, 0)", so CAST('0.5' AS DECIMAL) is 1; DuckDB's bare
+        # DECIMAL is DECIMAL(18, 3). Changed in place: the cast's other rules (``translate._cast``) still apply.
+        node.set("to", exp.DataType.build("DECIMAL({}, {})".format(*DEFAULT_DECIMAL)))
     if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
         to, src = node.to.this, node.meta.get("from")
         if to in (T.FLOAT, T.DOUBLE) and src in _TEXT:
