@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Callable
 
+import numpy
 import orjson
 import pyarrow as pa
 
@@ -210,6 +211,12 @@ def _fmt_decimal(v: Decimal) -> str:
     return format(v, "f")
 
 
+def _real(v: float) -> float:
+    # DuckDB hands a REAL over widened to a double (0.1 is 0.10000000149011612); Feldera writes the shortest
+    # text that reads back as the same 32-bit value (0.1).
+    return float(str(numpy.float32(v)))
+
+
 def json_default(v: Any) -> Any:
     """orjson ``default=``: encodes what orjson does not know the way Feldera does."""
     if isinstance(v, Decimal):
@@ -234,6 +241,8 @@ def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
         return lambda v: None if v is None else v.isoformat()
     if t.type == "DECIMAL":
         return lambda v: None if v is None else _fmt_decimal(v)
+    if t.type == "REAL":
+        return lambda v: None if v is None else _real(v)
     if t.type in ("BINARY", "VARBINARY"):
         return lambda v: None if v is None else list(v)  # Feldera writes bytes as an array of numbers
     if t.type == "UUID":

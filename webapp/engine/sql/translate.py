@@ -17,7 +17,8 @@ which the incremental planner also reads. Each rewrite below is a place where Du
 - Feldera's names for DuckDB's functions (``IS_INF``, ``IS_NAN``, ``TRUNCATE``, ``BROUND``) and the trigonometric ones
   DuckDB lacks (``SEC``, ``CSC``, ``SECH``, ``CSCH``, ``COTH``);
 - dates and times: see ``datetime_rewrites``; arrays: see ``array_rewrites``; MAP, ROW and VARIANT: see
-  ``compound_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
+  ``compound_rewrites``; DECIMAL division, aggregate result types and casts to floats: see
+  ``numeric_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
   ``window_rewrites``; ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see
   ``comparison_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
@@ -37,7 +38,7 @@ from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
 from . import (aggregate_rewrites, array_rewrites, comparison_rewrites, compound_rewrites, datetime_rewrites,
-               join_rewrites, window_rewrites)
+               join_rewrites, numeric_rewrites, window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -99,7 +100,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast)
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -118,6 +119,7 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
     if [type(n) for n in tnodes] != [type(n) for n in nodes]:
         return
     for n, tn in zip(nodes, tnodes):
+        numeric_rewrites.mark(n, tn)
         if isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
@@ -149,8 +151,10 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (datetime_rewrites, array_rewrites, compound_rewrites, aggregate_rewrites, window_rewrites,
-                   join_rewrites, comparison_rewrites):
+    # The first family that claims a node rewrites it: compound before numeric, so a cast from VARIANT
+    # keeps VARIANT's never-failing rule.
+    for family in (datetime_rewrites, array_rewrites, compound_rewrites, numeric_rewrites, aggregate_rewrites,
+                   window_rewrites, join_rewrites, comparison_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
