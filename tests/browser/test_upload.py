@@ -253,7 +253,7 @@ def test_keyed_upload_counts_rows_replaced_by_key(page, proxy, http, make_pipeli
     root = open_upload(page, proxy, p)
     upload_detected(page, root, path, "csv", "raw")
     # Four rows kept: 3 and the first 4 are new; 2 and the second 4 replaced a row with the same key.
-    expect(root.locator("[data-upload-count]")).to_contain_text("4 rows stored (2 new, 2 replaced a row with the same key)")
+    expect(root.locator("[data-upload-count]")).to_contain_text("4 rows stored · 2 new, 2 replaced a row with the same key")
     assert count(http, p) == 4
 
 

@@ -235,20 +235,20 @@ function setup(root) {
       if (token) await waitProcessed(token);
       const secs = (performance.now() - t0) / 1000;
       const kept = records - failed;
-      let stored = `${fmtNumber(kept)} rows stored`;
+      let replaced = "";
       if (countable) {
         const c = replacedCount(before, await tally(), kept);
-        if (typeof c === "string") stored += ` (rows replaced by key not counted: ${c})`;
+        if (typeof c === "string") replaced = ` · rows replaced by key not counted: ${c}`;
         else {
-          stored += ` (${fmtNumber(c.added)} new, ${fmtNumber(c.replaced)} replaced a row with the same key)`;
+          replaced = ` · ${fmtNumber(c.added)} new, ${fmtNumber(c.replaced)} replaced a row with the same key`;
           root.dataset.replaced = String(c.replaced);
         }
       }
       root.dataset.state = "done";
       root.dataset.stored = String(kept);
       root.dataset.failed = String(failed);
-      ui.count.textContent = stored +
-        (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") +
+      ui.count.textContent = `${fmtNumber(kept)} rows stored` +
+        (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") + replaced +
         ` · ${fmtBytes(st.file.size)} in ${secs.toFixed(1)} s`;
       if (failed > ui.errors.children.length) {
         ui.errors.append(el("li", { class: "muted", text: `… and ${fmtNumber(failed - ui.errors.children.length)} more` }));
