@@ -73,6 +73,11 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
             return [], []
         finally:
             con.unregister("__sluice_in")
+    if all(b.arrow is not None for b in batches):
+        tbl = batches[0].arrow if len(batches) == 1 else pa.concat_tables([b.arrow for b in batches])
+        done = applier.apply_inserts(con, tbl)
+        if done is not None:
+            return done
     return applier.apply(con, [op for b in batches for op in b.get_ops()])
 
 
