@@ -33,7 +33,7 @@ from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
 
 from .connectors import record_progress, start_connectors
-from .ingress import ParsedBatch, arrow_rows
+from .records import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
 from .logbuf import bind as bind_log
