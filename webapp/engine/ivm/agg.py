@@ -10,6 +10,10 @@ aggregates are then recomputed whenever the group changes). From then on the gro
 row by row. At start-up, inputs up to ``COMPLETE_MAX_ROWS`` rows are loaded completely at once;
 during a step only DISTINCT aggregates are loaded with a count per value. A DOUBLE sum loaded
 from a summary is exact: DuckDB adds the values as scaled HUGEINTs per exponent bucket.
+
+A large change (``BULK_MIN_ROWS`` rows or more) to an aggregate without DISTINCT is summed per group
+by DuckDB over the change alone and merged into the accumulators (``premerge``); only a change at
+least as big as the input so far is recomputed over the whole input as above.
 """
 
 from __future__ import annotations
