@@ -153,6 +153,27 @@ def test_parse_errors_array_is_all_or_nothing(http, make_pipeline):
     assert _rows(http, name) == [{"id": 3, "v": "c"}]
 
 
+def test_large_raw_bodies_upsert_by_primary_key(http, make_pipeline, egress):
+    """Bodies big enough for the Arrow fast path go into a keyed table as they are when their keys are
+    distinct, and through the per-operation path when a key repeats; both upsert."""
+    name = make_pipeline(KEYED)
+    rd = egress(name, "kv")
+    big = lambda ids, v: ndjson([{"id": i, "v": f"{v}{i:05d}", "n": i} for i in ids])  # noqa: E731
+    assert len(big(range(1000), "a")) >= 16 << 10  # ingress.FAST_MIN_BYTES
+    _done(http, name, push(http, name, "k", big(range(2000), "a"), update_format="raw"))
+    _done(http, name, push(http, name, "k", big(range(1000, 3000), "b"), update_format="raw"))
+    ev = rd.wait_events(2000 + 1000 + 2000)
+    assert sorted(e[1]["id"] for e in ev[2000:] if e[0] == "delete") == list(range(1000, 2000))
+    assert {e[1]["v"][0] for e in ev[2000:] if e[0] == "insert"} == {"b"}
+    # a key twice in one big body: the last row wins
+    _done(http, name, push(http, name, "k", big(range(2000), "c") + big([5], "d"), update_format="raw"))
+    rows = query_json(http, name, "SELECT count(*) AS c, count(*) FILTER (WHERE v LIKE 'c%') AS cs, "
+                                  "max(v) FILTER (WHERE id = 5) AS five FROM k")
+    assert rows == [{"c": 3000, "cs": 1999, "five": "d00005"}]
+    ev = rd.wait_events(5000 + 2 * 2000)
+    assert len(data_events(rd.chunks)) == 9000  # each replaced row: one delete and one insert
+
+
 def test_upsert_by_primary_key(http, make_pipeline, egress):
     name = make_pipeline(KEYED)
     rd = egress(name, "kv")

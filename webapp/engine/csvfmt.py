@@ -17,7 +17,7 @@ from typing import Any, Callable
 import orjson
 
 from .catalog import INTEGER_RANGES, Relation
-from .ingress import ParsedBatch, RecordError, RowConverter
+from .records import ParsedBatch, RecordError, RowConverter
 
 _FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"\r\n]*)')
 

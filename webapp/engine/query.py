@@ -20,7 +20,7 @@ import orjson
 from . import query_guard as G
 from .catalog import Column, duckdb_to_column_type, json_default, row_encoder
 from .errors import AdHocQueryError, QueryTimeout, UnknownInputStream
-from .ingress import ParsedBatch, RecordError, RowConverter
+from .records import ParsedBatch, RecordError, RowConverter
 from .query_watch import WATCHDOG
 from .sql import _clean_duck_message
 from .sql.names import DuckText, duck_text, user_text

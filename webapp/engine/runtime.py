@@ -33,7 +33,7 @@ from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
 
 from .connectors import record_progress, start_connectors
-from .ingress import ParsedBatch, arrow_rows
+from .records import ParsedBatch, arrow_rows
 from .sql import quote
 from .incremental import defer_unread_logs
 from .query_watch import WATCHDOG
@@ -75,6 +75,11 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
             return [], []
         finally:
             con.unregister("__sluice_in")
+    if all(b.arrow is not None for b in batches):
+        tbl = batches[0].arrow if len(batches) == 1 else pa.concat_tables([b.arrow for b in batches])
+        done = applier.apply_inserts(con, tbl)
+        if done is not None:
+            return done
     return applier.apply(con, [op for b in batches for op in b.get_ops()])
 
 

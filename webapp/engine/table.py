@@ -9,7 +9,9 @@ A keyed table gets an ART index on its first key column the first time a step to
 step deletes the touched keys through it (``DELETE ... WHERE k IN (...)``), so its cost follows the
 number of keys, not the size of the table. Above ``KEY_LIST_MAX`` keys one hash join with an Arrow
 table of the keys is cheaper. A step is one delete of its keys and one insert of its rows; the two
-are netted against each other in Python only when the delete found rows.
+are netted against each other in Python only when the delete found rows. A batch of inserts parsed
+into Arrow (``apply_inserts``) goes in as it is when its keys are distinct: no Python rows are made
+of it, only of what the delete and the insert return.
 Index names are ``__sluice_ix_<table>_<column>``: incremental views that probe the same column
 share the index.
 """
@@ -20,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import orjson
 
@@ -152,6 +155,37 @@ class TableApplier:
         old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
         stored = self._insert(con, [r for r in rows if r is not None])
         if not old:  # new keys only (a bulk load): nothing to net
+            return [], stored
+        return _net(old, stored, self._frozen)
+
+    def apply_inserts(self, con, tbl: pa.Table) -> tuple[list[tuple], list[tuple]] | None:
+        """Upsert an Arrow batch of inserts into a table keyed by one column, as one delete of its
+        keys and one insert of the batch, without making Python rows of the input; returns the
+        (deleted, inserted) rows like ``apply``, or None when this path does not fit (a key twice
+        in the batch, a compound key, arrays: ``apply`` then takes the batch)."""
+        if len(self.key_idx) != 1 or self.has_arrays or tbl.num_rows == 0:
+            return None
+        keys = tbl.column(self.key_idx[0])
+        if pc.count_distinct(keys, mode="all").as_py() != tbl.num_rows:
+            return None  # the last operation on a key wins: Python orders them
+        if not self.indexed:
+            con.execute(self.index_sql)
+            self.indexed = True
+        if tbl.num_rows <= KEY_LIST_MAX:
+            old = self._delete_keys(con, [(k,) for k in keys.to_pylist()])
+        else:
+            con.register("__sluice_keys", pa.table({f"c{self.key_idx[0]}": keys}))
+            try:
+                old = con.execute(f"DELETE FROM {self.name} t USING __sluice_keys k WHERE {self.key_match} "
+                                  "RETURNING t.*").fetchall()
+            finally:
+                con.unregister("__sluice_keys")
+        con.register("__sluice_in", tbl)
+        try:
+            stored = con.execute(f"INSERT INTO {self.name} SELECT * FROM __sluice_in RETURNING *").fetchall()
+        finally:
+            con.unregister("__sluice_in")
+        if not old:
             return [], stored
         return _net(old, stored, self._frozen)
 

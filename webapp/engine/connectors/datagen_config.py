@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..catalog import INTEGER_RANGES
-from ..ingress import RecordError, value_converter
+from ..records import RecordError, value_converter
 from .errors import ConnectorConfigError
 
 STRING_STRATEGIES = (

@@ -5,6 +5,7 @@
 | ``plan`` | a view's body (DuckDB's parse tree) to a tree of operators, or ``Unsupported`` |
 | ``ops`` | the operators: sources, projections/filters, joins, UNION, DISTINCT; changes as ``(row, weight)`` |
 | ``agg`` | GROUP BY and global aggregates: per-group state, loads from DuckDB, large changes in DuckDB |
+| ``premerge`` | a large change pre-aggregated per group by DuckDB, merged into the accumulators |
 | ``acc`` | one aggregate's accumulator (exact sums, MIN/MAX with retraction) and its DuckDB summaries |
 | ``expr`` | expressions: checked, rewritten to column positions, evaluated by DuckDB on changed rows |
 

@@ -10,6 +10,10 @@ aggregates are then recomputed whenever the group changes). From then on the gro
 row by row. At start-up, inputs up to ``COMPLETE_MAX_ROWS`` rows are loaded completely at once;
 during a step only DISTINCT aggregates are loaded with a count per value. A DOUBLE sum loaded
 from a summary is exact: DuckDB adds the values as scaled HUGEINTs per exponent bucket.
+
+A large change (``BULK_MIN_ROWS`` rows or more) to an aggregate without DISTINCT is summed per group
+by DuckDB over the change alone and merged into the accumulators (``premerge``); only a change at
+least as big as the input so far is recomputed over the whole input as above.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import pyarrow as pa
 
 from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
-from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, canonizer, consolidate
+from . import premerge
+from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonizer, consolidate
 
 # A step takes the DuckDB path when Python would touch more row-aggregates than DuckDB scans rows
 # of input, weighted by these relative costs, and is not small.
@@ -57,6 +62,7 @@ class Aggregate(Node):
         self.gcanon = canonizer(child.types[:ngroup])
         self.ocanon = canonizer(types)
         self.rebuilt = False  # the last step recomputed every group in DuckDB (``_recompute``)
+        self.mergeable = premerge.mergeable(specs)  # large changes are pre-aggregated (``_merge``)
 
     def stateful(self):
         return True
@@ -234,30 +240,31 @@ class Aggregate(Node):
 
     def step(self, con, deltas):
         self.rebuilt = False
+        merge = self.mergeable
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)
-            if bound >= BULK_MIN_ROWS and bound * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n + bound:
+            if bound >= BULK_MIN_ROWS and (bound >= self.total_n if merge else
+                                           bound * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n + bound):
                 return self._recompute(con)
         # Consolidated, so that no row's weight dips below zero on the way (a join's change can
-        # delete a row before inserting it again).
-        d = consolidate(self.child.step(con, deltas))
+        # delete a row before inserting it again); a change without deletes has nothing to cancel.
+        d = self.child.step(con, deltas)
+        if any(w < 0 for _, w in d):
+            d = consolidate(d)
         if not d:
             return []
         self.total_n += sum(w for _, w in d)
-        if len(d) >= BULK_MIN_ROWS and len(d) * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n:
-            return self._bulk(con, d)
+        if len(d) >= BULK_MIN_ROWS:
+            if merge:
+                return self._merge(con, d)
+            if len(d) * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n:
+                return self._bulk(con, d)
         m = self.ngroup
-        state, feed, specs = self.state, self.feed, self.specs
+        feed = self.feed
         touched: dict = {}
         for r, w in d:
-            g = r[:m]
-            grp = touched.get(g)
-            if grp is None:
-                grp = state.get(g)
-                if grp is None:
-                    grp = state[g] = _Group(0, [s.new() for s in specs], None)
-                touched[g] = grp
+            grp = touched.get(r[:m]) or self._touch(touched, r[:m])
             accs = grp.accs
             if accs is None:
                 continue  # loaded after the loop, as the group is after this step
@@ -269,10 +276,81 @@ class Aggregate(Node):
                     accs[i].add(r[a] if a is not None else None, w)
             except Reload:
                 grp.accs = None
+        return self._emit(con, touched)
+
+    def _touch(self, touched: dict, g: tuple) -> _Group:
+        """Group ``g``'s state, created if new, recorded in ``touched``."""
+        grp = self.state.get(g)
+        if grp is None:
+            grp = self.state[g] = _Group(0, [s.new() for s in self.specs], None)
+        touched[g] = grp
+        return grp
+
+    def _merge(self, con, d):
+        """A large change, pre-aggregated per group by DuckDB and merged into the accumulators
+        (``premerge``); groups it leaves without state are loaded after, as in a small step."""
+        m, specs, types = self.ngroup, self.specs, self.child.types
+        ws = [w for _, w in d]
+        if max(ws) > 1 or min(ws) < -1:
+            d = [(r, 1 if w > 0 else -1) for r, w in d for _ in range(abs(w))]
+            ws = [w for _, w in d]
+        deletes = min(ws) < 0
+        cols = arrow_columns([r for r, _ in d], range(len(types)), types)
+        cols["__w"] = pa.array(ws, type=pa.int64())
+        casts = [f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}" for i, t in enumerate(types)]
+        src = f"(SELECT {', '.join(casts + ['__w'])} FROM __sluice_d) AS __sluice_d"
+        g = self._gcols()
+        gsel = f"{g}, " if m else ""
+        sel = ["sum(__w)"] + [c for s in specs for c in premerge.columns(s, deletes)]
+        # float sums over the same argument (SUM and AVG of it, say) share one bucket query
+        fsum_of = {i: (s.arg, s.filt) for i, s in enumerate(specs) if s.float_sum()}
+        firsts = {a: next(i for i in fsum_of if fsum_of[i] == a) for a in dict.fromkeys(fsum_of.values())}
+        con.register("__sluice_d", pa.table(cols))
+        try:
+            rows = con.execute(f"SELECT {gsel}{', '.join(sel)} FROM {src}" + (f" GROUP BY {g}" if m else "")).fetchall()
+            bsums = {a: con.execute(premerge.buckets_sql(specs[i], src, gsel)).fetchall() for a, i in firsts.items()}
+        finally:
+            con.unregister("__sluice_d")
+        fsums = [(i, bsums[a]) for i, a in fsum_of.items()]
+        gcanon = self.gcanon
+        keyfs = [s.keyf() if s.kind in ("min", "max") else None for s in specs]
+        widths = [premerge.width(s) for s in specs]
+        touched: dict = {}
+        for r in rows:
+            k = r[:m]
+            if gcanon:
+                k = gcanon(k)
+            grp = self._touch(touched, k)
+            accs = grp.accs
+            if accs is None:
+                continue  # loaded after, as the group is after this step
+            grp.n += r[m]
+            j = m + 1
+            try:
+                for i, s in enumerate(specs):
+                    accs[i] = premerge.merge(s, accs[i], list(r[j:j + widths[i]]), keyfs[i])
+                    j += widths[i]
+            except Reload:
+                grp.accs = None
+        for i, brows in fsums:
+            for r in brows:
+                k = r[:m]
+                if gcanon:
+                    k = gcanon(k)
+                grp = touched.get(k)
+                if grp is not None and grp.accs is not None:
+                    premerge.add_bucket(grp.accs[i], r[m], r[m + 1], r[m + 2])
+        # Groups to load are loaded from a summary: a complete load (a count per MIN/MAX value, from
+        # the rows) would make Python objects per input row, which this path avoids.
+        return self._emit(con, touched, summary=True)
+
+    def _emit(self, con, touched: dict, summary: bool = False) -> list:
+        """Load the touched groups left without state, then each changed group's old and new row."""
+        m, state = self.ngroup, self.state
         need = [g for g, grp in touched.items() if grp.accs is None]
         if need:
             rows = sum(state[g].n for g in need)
-            if rows <= RAW_LOAD_MAX_ROWS:
+            if rows <= RAW_LOAD_MAX_ROWS and not summary:
                 self._load_rows(con, need)
             else:
                 self._load(con, need, rows <= COMPLETE_MAX_ROWS, extremes=True)

@@ -1,0 +1,125 @@
+"""A large change to a GROUP BY, pre-aggregated by DuckDB and merged into the groups' accumulators.
+
+Instead of feeding each changed row to each accumulator in Python, or recomputing every group from
+the whole input, ``Aggregate._merge`` registers the change as an Arrow batch (weights ``__w`` in
+{-1, 1}) and DuckDB sums it per group, in one GROUP BY over the change only:
+
+* COUNT / COUNT(*): the signed count; SUM/AVG of integers and DECIMAL: the signed sum and count;
+* SUM/AVG of DOUBLE/REAL: the signed count of values; in a second GROUP BY, by group and exponent
+  bucket, the finite values as exact HUGEINT sums (``acc._exact_sum_sql``), so that Python adds
+  integers and a sum still cancels exactly on retraction, and the signed counts of +inf, -inf and
+  NaN (each a bucket of its own);
+* MIN/MAX: the inserted extreme and whether anything was deleted (the extreme is then kept with a
+  count of one copy, never more than there are).
+  A group whose change deletes a MIN/MAX value is loaded again from DuckDB after the step (as
+  ``agg`` loads any group), since the delete may have taken its extreme.
+
+The Python work is one loop over the touched groups, not over the changed rows. DISTINCT
+aggregates need a count per value and are not merged this way.
+"""
+
+from __future__ import annotations
+
+from .acc import _CTX, AggSpec, Reload, _Extreme, _MinMax, _exact_sum_sql, exact_sum_units
+
+
+def mergeable(specs: list[AggSpec]) -> bool:
+    return not any(s.distinct for s in specs)
+
+
+def _filter(s: AggSpec, *extra: str) -> str:
+    conds = ([f"__c{s.filt}"] if s.filt is not None else []) + [c for c in extra if c]
+    return f" FILTER (WHERE {' AND '.join(conds)})" if conds else ""
+
+
+def columns(s: AggSpec, deletes: bool) -> list[str]:
+    """The summary columns of an aggregate over a change (``merge`` reads them in this order);
+    ``deletes``: whether the change deletes rows (else simpler columns do)."""
+    x, k = f"__c{s.arg}", s.kind
+    if k == "count_star":
+        return [f"coalesce(sum(__w){_filter(s)}, 0)"]
+    if k == "count":
+        return [f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"]
+    if k in ("min", "max"):
+        if not deletes:
+            return [f"{k}({x}){_filter(s)}", "0"]
+        return [f"{k}({x}){_filter(s, '__w > 0')}", f"count(*){_filter(s, '__w < 0', f'{x} IS NOT NULL')}"]
+    cnt = f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"
+    if s.in_type.kind == "float":
+        return [cnt]  # the rest: ``buckets_sql``
+    return [f"sum(CASE WHEN __w > 0 THEN {x} ELSE -{x} END){_filter(s)}", cnt]
+
+
+def width(s: AggSpec) -> int:
+    if s.kind in ("count_star", "count") or s.kind in ("sum", "avg") and s.in_type.kind == "float":
+        return 1
+    return 2
+
+
+# Buckets standing for the non-finite values (their rows count them); finite buckets are multiples
+# of 32 between -1088 and 1024.
+_NAN, _PINF, _NINF = 4000, 4001, 4002
+
+
+def buckets_sql(s: AggSpec, src: str, gsel: str) -> str:
+    """Per group and exponent bucket, the signed exact sum of the change's finite values and the
+    signed count of its values; +inf, -inf and NaN each in a bucket of their own."""
+    x = f"__c{s.arg}"
+    b, m = _exact_sum_sql(x)
+    bucket = (f"CASE WHEN isnan({x}) THEN {_NAN} WHEN {x} = 'infinity'::DOUBLE THEN {_PINF} "
+              f"WHEN {x} = '-infinity'::DOUBLE THEN {_NINF} ELSE {b} END")
+    cond = " AND ".join([f"{x} IS NOT NULL"] + ([f"__c{s.filt}"] if s.filt is not None else []))
+    return (f"SELECT {gsel}__b, sum(CASE WHEN __b < {_NAN} THEN {m} * __w END), sum(__w) "
+            f"FROM (SELECT *, {bucket} AS __b FROM {src}) AS __sluice_v WHERE {cond} GROUP BY ALL")
+
+
+def merge(s: AggSpec, acc, vals: list, keyf):
+    """``acc`` with the change's summary ``vals`` merged in (a new object for MIN/MAX); raises
+    ``Reload`` when the group must be loaded again."""
+    k = s.kind
+    if k in ("count_star", "count"):
+        acc.c += vals[0]
+        return acc
+    if k in ("min", "max"):
+        ext_in, deleted = vals
+        n_in = 1  # at least one row holds it; counting fewer copies than there are only means the
+        # group is loaded again sooner (when ``_Extreme`` sees what it takes for the last one go)
+        if deleted:
+            raise Reload
+        if ext_in is None:
+            return acc
+        if isinstance(acc, _Extreme):
+            ext, n = acc.ext, acc.n
+        elif isinstance(acc, _MinMax):
+            ext = acc.value()
+            n = acc.cnt.get(ext, 0) if ext is not None else 0
+        else:
+            raise Reload
+        if ext is None or keyf(ext_in) < keyf(ext):
+            return _Extreme(keyf, ext_in, n_in)
+        if not keyf(ext) < keyf(ext_in):  # the same value
+            return _Extreme(keyf, ext, n + n_in)
+        return _Extreme(keyf, ext, n)
+    if s.in_type.kind == "float":
+        acc.c += vals[0]
+        return acc  # the values themselves: ``add_bucket``
+    ds, dk = vals
+    if ds is not None:
+        acc.s += int(ds.scaleb(acc.scale, _CTX)) if s.in_type.kind == "decimal" else ds
+    acc.c += dk
+    return acc
+
+
+def add_bucket(acc, bucket: int, m, n: int) -> None:
+    """A row of ``buckets_sql`` into a float sum's accumulator."""
+    if bucket == _NAN:
+        acc.nan += n
+    elif bucket == _PINF:
+        acc.pinf += n
+    elif bucket == _NINF:
+        acc.ninf += n
+    else:
+        acc.s += exact_sum_units(bucket, m)
+
+
+__all__ = ["mergeable", "columns", "width", "buckets_sql", "merge", "add_bucket"]
