@@ -175,6 +175,7 @@ def test_runtime_error_then_dismiss_error(http, make_pipeline):
     st = wait_status(http, name, "Stopped")
     err = st["deployment_error"]
     assert isinstance(err, dict) and set(err) == {"message", "error_code", "details"}, err
+    assert err["error_code"] == "RuntimeError.WorkerPanic"  # Feldera's code for a failure inside a step
     assert err["message"]
     r = http.post(f"/pipelines/{name}/dismiss_error")
     assert r.status_code == 202 and isinstance(r.json(), str)

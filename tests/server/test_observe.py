@@ -80,6 +80,15 @@ def test_logs_show_the_lifecycle_and_resume_from_a_cursor(engine, http, make_pip
         again.close()
 
 
+def test_logs_answer_at_once_while_nothing_is_logged(engine, new_pipeline):
+    """A pipeline that has logged nothing yet answers 200 with its headers at once (Feldera's platform test
+    polls for that status right after creating one), not only with its first line."""
+    name = new_pipeline("CREATE TABLE t (x INT);")
+    with httpx.Client(timeout=httpx.Timeout(10, read=5)) as c:
+        with c.stream("GET", f"{engine.url}/v0/pipelines/{name}/logs") as r:
+            assert r.status_code == 200 and r.headers["feldera-logs-seq"] == "0"
+
+
 def test_logs_of_an_unknown_pipeline(http):
     r = http.get("/pipelines/nosuch/logs")
     assert r.status_code == 404 and r.json()["error_code"] == "UnknownPipelineName"

@@ -34,6 +34,19 @@ def test_query_json(http, make_pipeline):
     assert query_json(http, name, "SELECT * FROM t WHERE n > 100") == []
 
 
+def test_query_reads_the_input_pushed_before_it(http, make_pipeline):
+    """A query right after a push (no completion wait) reads the push, as on Feldera, where Feldera's own
+    platform tests push and query at once; input an open transaction holds is not waited for."""
+    name = make_pipeline(SQL)
+    for k in range(1, 6):
+        push(http, name, "t", [{"insert": {"id": k, "v": "x", "n": k}}], array="true")
+        assert query_json(http, name, "SELECT count(*) AS c FROM pos") == [{"c": k}]
+    assert http.post(f"/pipelines/{name}/start_transaction").status_code == 200
+    push(http, name, "t", [{"insert": {"id": 50, "v": "y", "n": 1}}], array="true")
+    assert query_json(http, name, "SELECT count(*) AS c FROM t") == [{"c": 5}]
+    assert http.post(f"/pipelines/{name}/commit_transaction").status_code == 200
+
+
 def test_query_text(http, make_pipeline):
     name = make_pipeline(SQL)
     _load(http, name)

@@ -454,7 +454,9 @@ class Pipeline:
     def _runtime_failed(self, message: str) -> None:
         log.error("pipeline stops after a runtime error: %s", message, extra={"pipeline": self.name})
         with self.lock:
-            self.deployment_error = EngineError(message, error_code="RuntimeError").to_dict()
+            # Feldera reports a failure while evaluating the program (an overflow, ELEMENT of a longer array,
+            # ...) as a panic of a worker thread, under this code; clients and tests match on it.
+            self.deployment_error = EngineError(message, error_code="RuntimeError.WorkerPanic").to_dict()
         self.stop()
 
     def stop_now(self) -> None:

@@ -213,6 +213,8 @@ def adhoc_query(name):
         _status, answer = p.push_parsed(rt, table, batch, force=True)
         rt.wait_complete(answer["token"], current_engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
+    else:
+        _settle(rt, limit)
     cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone)
     if fmt == "json":
         return Response(Q.json_lines(cur, cols), mimetype="application/json")
@@ -228,6 +230,19 @@ def adhoc_query(name):
         resp.headers["Content-Disposition"] = f"attachment; filename=results_{stamp}.parquet"
         return resp
     return Response(Q.text_table(cur, cols), content_type="text/plain")
+
+
+def _settle(rt, limit: float) -> None:
+    """Let a query read the input acknowledged before it arrived: wait (within the query's own time limit)
+    for the step that processes it. Feldera's steps take milliseconds, so its clients and tests push and
+    query at once; ours take longer, and without this a query right after a push reads the state before
+    it. Input an open transaction holds back is not waited for: it is applied only on commit, and until
+    then a query reads the state without it, as in Feldera."""
+    with rt.cv:
+        if rt.txn.holds_input:
+            return
+        token = rt.current_token()
+    rt.wait_complete(token, limit if limit > 0 else float("inf"))
 
 
 @bp.get("/pipelines/<name>/stats")

@@ -38,6 +38,10 @@ def logs(name):
     gone = client_gone() or (lambda: False)
 
     def stream():
+        # Nothing yet to send (a pipeline just created has logged nothing): the server writes the headers
+        # only with the first body bytes, so an empty first write sends them at once, as Feldera does;
+        # a reader waiting for the answer to begin would otherwise wait for the first log line.
+        yield b""
         seq = after
         while True:  # the engine's shutdown closes every buffer, which ends this too
             lines, seq = ring.read_after(seq, LOG_POLL_SECS)
