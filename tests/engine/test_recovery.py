@@ -109,7 +109,7 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(tmp_path, 
                             return
                     except httpx.HTTPError:
                         pass
-                    time.sleep(0.02)
+                    time.sleep(0.02)  # a client's pause between retries while the engine restarts
                 else:
                     errors.append(f"writer {w} gave up on request {req}")
                     return
