@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_status
 
 from ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401  (CI: a skip fails)
 
@@ -26,29 +25,6 @@ def engine(tmp_path_factory):
 def http(engine):
     with httpx.Client(base_url=engine.url + "/v0", timeout=30) as c:
         yield c
-
-
-def wait_status(http, name, status, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        st = http.get(f"/pipelines/{name}", params={"selector": "status"}).json()
-        if st.get("deployment_status") == status:
-            return st
-        if time.monotonic() > deadline:
-            raise AssertionError(f"pipeline {name} never reached {status}: {st}")
-        time.sleep(0.05)
-
-
-def wait_token(http, name, token, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = http.get(f"/pipelines/{name}/completion_status", params={"token": token})
-        assert r.status_code == 200, r.text
-        if r.json()["status"] == "complete":
-            return r.json()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"token {token} never completed")
-        time.sleep(0.01)
 
 
 @pytest.fixture

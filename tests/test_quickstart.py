@@ -49,10 +49,13 @@ def test_quick_start_in_a_fresh_virtual_environment(tmp_path):
     src = _copy_source(tmp_path / "sluice")
     venv = tmp_path / "venv"
     base_python = getattr(sys, "_base_executable", None) or sys.executable
-    subprocess.run([base_python, "-m", "venv", str(venv)], check=True, timeout=300)
+    # The test environment's pip installs into the new environment (``--python``): bootstrapping a pip
+    # into it first (ensurepip) and compiling every installed module to bytecode (``--no-compile``; Python
+    # compiles what it imports) took most of this test's time, and neither changes what gets installed.
+    subprocess.run([base_python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     py = venv / "bin" / "python"
-    pip = subprocess.run([str(py), "-m", "pip", "install", "-q", str(src)], capture_output=True, text=True,
-                         timeout=900)
+    pip = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-compile",
+                          str(src)], capture_output=True, text=True, timeout=900)
     assert pip.returncode == 0, f"pip install . failed:\n{pip.stdout}\n{pip.stderr}"
     # No extras: nothing of the test environment is there to hide a missing dependency.
     for module in ("pytest", "playwright", "feldera"):

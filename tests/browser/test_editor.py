@@ -3,10 +3,11 @@ and started from the index page's link, and an edit that says which tables kept 
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from playwright.sync_api import expect
+
+from webapp.engine.testing import wait_until
 
 from .support import SQL, editor_text, query, set_sql
 
@@ -64,10 +65,9 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
 def test_edit_program_says_which_tables_keep_their_data(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)
     assert http.get(f"/pipelines/{p}/query", params={"sql": "INSERT INTO t VALUES (1, 'kept', 1)"}).status_code == 200
-    deadline = time.monotonic() + 15  # INSERT answers once processed, or after the engine's --ingress-wait
-    while query(http, p, "SELECT name FROM t") != [{"name": "kept"}]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    # INSERT answers once processed, or after the engine's --ingress-wait: the row may come later
+    wait_until(lambda: query(http, p, "SELECT name FROM t") == [{"name": "kept"}], 15, "the inserted row",
+               interval=0.05)
     page.goto(f"{proxy.url}/pipelines/{p}")
     page.click("#program-link")
     assert editor_text(page, "#code") == SQL

@@ -30,6 +30,8 @@ def no_markup(page) -> None:
     # the page's own markup has none of these; the names would make them (and <b>c</b>, <i>y</i>)
     assert page.locator("main img, main svg, main script, main i").count() == 0
     assert page.locator('main b:text-is("c")').count() == 0
+    # Deliberate idle time: nothing to await when checking that no injected handler fires (an alert());
+    # the markup checks above are the condition, this gives a handler that slipped through a chance to show.
     page.wait_for_timeout(200)
     assert page.dialogs == []
 
@@ -81,7 +83,7 @@ def test_sign_in_page_and_hostile_user_name(browser, engine, tmp_path):
             page.fill('#key-login input[name="api_key"]', "sluice-not-a-key")
             page.click('#key-login button[type="submit"]')
             expect(page.locator("#login-error")).to_have_text("unknown API key")
-            page.wait_for_timeout(200)
+            page.wait_for_timeout(200)  # deliberate idle time: a negative check, as in no_markup()
             assert dialogs == []
         finally:
             ctx.close()

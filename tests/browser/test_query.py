@@ -7,11 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
 from playwright.sync_api import expect
+
+from webapp.engine.testing import wait_processed
 
 from .support import push, query, rows_text, set_sql
 
@@ -117,11 +118,7 @@ def test_change_log_export_reproduces_the_view(page, proxy, http, make_pipeline)
     r = http.post(f"/pipelines/{p}/ingress/copy_of_v", params={"format": "json", "update_format": "insert_delete"},
                   content=body)
     assert r.status_code == 200, r.text
-    token = r.json()["token"]
-    deadline = time.monotonic() + 15
-    while http.get(f"/pipelines/{p}/completion_status", params={"token": token}).json()["status"] != "complete":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_processed(http, p, r.json()["token"], timeout=15)
     assert rows_text(query(http, p, "SELECT * FROM copy_of_v"), cols) == expected
 
     with page.expect_download() as info:  # the state export: the engine's rows, typed CSV

@@ -11,6 +11,7 @@ import pytest
 
 from webapp.client import NotFoundError, StreamError
 from webapp.client.output import EgressStream
+from webapp.engine.testing import wait_until
 
 
 def test_importing_the_client_loads_neither_pandas_nor_numpy():
@@ -98,9 +99,7 @@ def test_close_from_another_thread_ends_iteration(pipeline):
 
     t = threading.Thread(target=read, daemon=True)
     t.start()
-    deadline = time.monotonic() + 10
-    while not seen and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: seen, 10, "the reader's first chunk", interval=0.01)
     stream.close()
     t.join(10)
     assert not t.is_alive() and not errors and seen
@@ -109,18 +108,14 @@ def test_close_from_another_thread_ends_iteration(pipeline):
 def test_time_series_has_samples(pipeline, is_sluice):
     pipeline.start()
     pipeline.input_json("users", {"id": 1, "name": "Alice"})
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            ts = pipeline.time_series()
-        except NotFoundError:
-            if is_sluice:
-                raise
-            pytest.skip("this Feldera has no /time_series")
-        if ts.get("samples") or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert ts["samples"], ts
+    try:
+        pipeline.time_series()
+    except NotFoundError:
+        if is_sluice:
+            raise
+        pytest.skip("this Feldera has no /time_series")
+    ts = wait_until(lambda: (t := pipeline.time_series()).get("samples") and t, 10,
+                    "a time series with samples", interval=0.1)
     assert all(isinstance(s, dict) for s in ts["samples"])
     if is_sluice:
         assert {"t", "r"} <= set(ts["samples"][-1])

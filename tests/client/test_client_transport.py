@@ -7,6 +7,7 @@ rarely does on demand: dropped connections, 502s, lines split at odd places, bro
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 import httpx
@@ -27,6 +28,7 @@ from webapp.client import (
     UnavailableError,
 )
 from webapp.client.output import split_lines
+from webapp.engine.testing import wait_until
 
 USERS = {"name": "users", "case_sensitive": False, "materialized": True, "fields": [
     {"name": "id", "case_sensitive": False, "columntype": {"type": "INTEGER", "nullable": False}},
@@ -343,6 +345,7 @@ def test_listen_returns_only_after_the_first_line():
         th = threading.Thread(target=lambda: (handlers.append(p.listen("stats")), returned.set()), daemon=True)
         th.start()
         try:
+            # A window in which listen() must not return (nothing to await: the check is that it stays put).
             assert not returned.wait(0.3), "listen() returned before the stream's first line"
         finally:
             release.set()
@@ -374,6 +377,14 @@ def test_a_line_that_is_not_json_is_a_stream_error():
             list(handler)
 
 
+def _parked_on_full_buffer(handler) -> bool:
+    """The handler's reader thread waits in ``_take_line`` for room in the buffer: it reads no further until
+    the consumer takes a chunk (the mock transport pulls the body only as the reader reads)."""
+    frame = sys._current_frames().get(handler._thread.ident)
+    return (frame is not None and frame.f_code.co_name == "wait" and frame.f_back is not None
+            and frame.f_back.f_code.co_name == "_take_line")
+
+
 def test_the_buffer_is_bounded_so_the_server_sees_backpressure():
     pulled = []
 
@@ -387,12 +398,8 @@ def test_the_buffer_is_bounded_so_the_server_sees_backpressure():
     srv = egress_server(body)
     with srv.client() as c:
         handler = c.pipeline("p").listen("stats", max_buffered_chunks=3)
-        deadline = threading.Event()
-        for _ in range(300):  # until the reader has filled the buffer and blocked
-            if len(handler._buf) == 3:
-                break
-            deadline.wait(0.01)
-        deadline.wait(0.2)
+        wait_until(lambda: len(handler._buf) == 3 and _parked_on_full_buffer(handler), 10,
+                   "the reader to fill its buffer and block", interval=0.01)
         assert len(pulled) <= 5, f"the reader kept reading into a full buffer ({len(pulled)} lines)"
         got = [ch.changes[0]["n"] for ch in handler]
     assert got == list(range(1, 101))

@@ -8,10 +8,11 @@ import datetime as dt
 import json
 import sys
 import threading
-import time
 
 import pandas as pd
 from feldera import FelderaClient, PipelineBuilder
+
+from webapp.engine.testing import wait_until
 
 SQL = """
 CREATE TABLE users (id INT NOT NULL PRIMARY KEY, name VARCHAR, age INT);
@@ -69,19 +70,22 @@ def main(url: str) -> None:
         "amount": [round((i % 100) * 1.25, 2) for i in range(3500)],
         "ts": [base + dt.timedelta(seconds=i) for i in range(3500)],
     })
-    pipeline.input_pandas("events", df)
+    token = pipeline.input_pandas("events", df)
+    # Everything pushed is processed once the last chunk's token is, and the listener has every change of
+    # that step once its stream has passed it.
+    handler.wait_for_token(token, timeout_s=30)
 
-    deadline = time.monotonic() + 20
-    while True:
+    def chunks_hold_every_event():
         with lock:
-            seen = sum(len(c[1]) for c in chunks)
-        st = pipeline.stats()
-        if st.global_metrics.pipeline_complete and seen and time.monotonic() > deadline - 18:
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
+            weights: dict = {}
+            for _, rows in chunks:
+                for r in rows:
+                    key = (int(r["user_id"]), int(r["n_events"]))
+                    weights[key] = weights.get(key, 0) + int(r["insert_delete"])
+        return sum(n for (_, n), w in weights.items() if w > 0) == 3500
+    wait_until(chunks_hold_every_event, 30, "foreach_chunk to receive the changes of all 3500 events")
+    wait_until(lambda: pipeline.stats().global_metrics.pipeline_complete, 30, "the pipeline to report completion",
+               interval=0.1)
 
     out["adults_changes"] = [
         {k: (None if pd.isna(v) else (int(v) if k in ("id", "age", "insert_delete") else str(v))) for k, v in r.items()}

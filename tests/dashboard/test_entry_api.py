@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 from contextlib import closing
 
 import httpx
 import pytest
 
-from webapp.dashboard import create_app
+from webapp.dashboard import auth, create_app
 from webapp.dashboard.testing import DashboardProcess
 from webapp.dashboard.upstream import Upstream
 from webapp.engine.testing import push_and_wait, wait_processed
@@ -189,10 +187,8 @@ PASSWORDS = {"bob": "password-bob", "ed": "password-ed"}
 @pytest.fixture(scope="module")
 def signed(engine, tmp_path_factory):
     users = tmp_path_factory.mktemp("entry-auth") / "users.json"
-    for name, role in (("bob", "viewer"), ("ed", "editor")):
-        r = subprocess.run([sys.executable, "-m", "webapp.cli", "user", "add", name, "--role", role, "--users-file",
-                            str(users)], input=PASSWORDS[name] + "\n", text=True, capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stderr
+    for name, role in (("bob", "viewer"), ("ed", "editor")):  # `sluice user add` itself is tested in test_auth
+        auth.add_user(users, name, role, PASSWORDS[name])
     with DashboardProcess(engine.url, "--users-file", str(users), "--proxy-fix",
                           settings=TEST_SETTINGS | {"FORM_MAX_BYTES": 100}) as d:
         yield d

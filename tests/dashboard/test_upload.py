@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from contextlib import closing
 
 import httpx
 import pytest
 
+from webapp.dashboard import auth
 from webapp.dashboard.ratelimit import IngressLimiter
 from webapp.dashboard.testing import DashboardProcess
 from webapp.dashboard.upload import file_errors, part_answer
@@ -220,10 +219,8 @@ def sign_in(url: str, name: str) -> httpx.Client:
 @pytest.fixture(scope="module")
 def strict(engine, tmp_path_factory):
     users = tmp_path_factory.mktemp("upload-auth") / "users.json"
-    for name, role in (("vera", "viewer"), ("ed", "editor"), ("eddie", "editor"), ("edna", "editor")):
-        r = subprocess.run([sys.executable, "-m", "webapp.cli", "user", "add", name, "--role", role, "--users-file",
-                            str(users)], input=PASSWORDS[name] + "\n", text=True, capture_output=True, timeout=30)
-        assert r.returncode == 0, r.stderr
+    for name, role in (("vera", "viewer"), ("ed", "editor"), ("eddie", "editor"), ("edna", "editor")):  # `sluice user add` itself is tested in test_auth
+        auth.add_user(users, name, role, PASSWORDS[name])
     settings = TEST_SETTINGS | {"UPLOAD_MAX_BYTES": 1 << 20, "INGRESS_RATE": 20_000}
     with DashboardProcess(engine.url, "--users-file", str(users), "--proxy-fix", settings=settings) as d:
         yield d
@@ -247,6 +244,7 @@ def test_rate_limit_answers_429_with_retry_after(strict, http, pipeline):
         assert r.status_code == 429, r.text
         assert set(r.json()) == {"message", "error_code", "details"} and r.json()["error_code"] == "TooManyRequests"
         assert 1 <= int(r.headers["Retry-After"]) <= 3
+        # Deliberate idle time: what is tested is that the Retry-After the answer named is enough.
         time.sleep(int(r.headers["Retry-After"]) + 0.2)
         r = post_part(c, pipeline, b"5000,a,1\n", first_row=1001)
         assert r.status_code == 200, r.text

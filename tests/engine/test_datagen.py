@@ -14,14 +14,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import httpx
 import orjson
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_status, wait_until
 
 
 def _sql(table: str, config: dict, extra: dict | None = None) -> str:
@@ -39,13 +38,12 @@ def _create(http, sql: str) -> str:
 
 
 def _wait(http, name: str, cond, what: str, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while True:
-        r = http.get(f"/pipelines/{name}/stats")
-        if r.status_code == 200 and cond(r.json()):
-            return r.json()
-        assert time.monotonic() < deadline, f"{what} never happened: {r.text[:2000]}"
-        time.sleep(0.05)
+    last = {}
+
+    def holds():
+        r = last["r"] = http.get(f"/pipelines/{name}/stats")
+        return r.json() if r.status_code == 200 and cond(r.json()) else None
+    return wait_until(holds, timeout, what, interval=0.05, detail=lambda: last["r"].text[:2000])
 
 
 def _run(http, sql: str) -> tuple[str, dict]:
@@ -206,24 +204,17 @@ def test_stop_and_start_goes_on_where_it_stopped(http):
     assert http.post(f"/pipelines/{name}/start").status_code == 202
     _wait(http, name, lambda s: s["global_metrics"]["total_processed_records"] >= 20, "some rows")
     assert http.post(f"/pipelines/{name}/stop", params={"force": "true"}).status_code == 202
-    _wait_status(http, name, "Stopped")
+    wait_status(http, name, "Stopped", timeout=30)
     assert http.post(f"/pipelines/{name}/start").status_code == 202
     _wait(http, name, lambda s: s["global_metrics"]["pipeline_complete"], "completion")
     assert _rows(http, name, "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM s") == [{"n": 60, "d": 60}]
     # Clearing the storage starts the connector from its first row again.
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
-    _wait_status(http, name, "Stopped")
+    wait_status(http, name, "Stopped", timeout=30)
     assert http.post(f"/pipelines/{name}/clear").status_code == 202
     assert http.post(f"/pipelines/{name}/start").status_code == 202
     _wait(http, name, lambda s: s["global_metrics"]["pipeline_complete"], "completion after clear")
     assert _rows(http, name, "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d FROM s") == [{"n": 60, "d": 60}]
-
-
-def _wait_status(http, name: str, status: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while http.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] != status:
-        assert time.monotonic() < deadline, f"pipeline {name} never reached {status}"
-        time.sleep(0.05)
 
 
 def test_unlimited_plan_never_ends_its_input(http):
@@ -285,10 +276,8 @@ def test_unknown_connector_keys_and_formats_are_refused(http):
 def test_start_after_an_unknown_label_fails_the_start_by_name(http):
     name = _create(http, _sql("CREATE TABLE t (id INT)", {"plan": [{"limit": 1}]}, {"start_after": ["loaded"]}))
     assert http.post(f"/pipelines/{name}/start").status_code == 202
-    deadline = time.monotonic() + 30
-    while (p := http.get(f"/pipelines/{name}").json())["deployment_error"] is None:
-        assert time.monotonic() < deadline, p
-        time.sleep(0.05)
+    p = wait_until(lambda: (p := http.get(f"/pipelines/{name}").json())["deployment_error"] is not None and p, 30,
+                   f"pipeline {name} to fail its start", interval=0.05)
     assert "label 'loaded'" in p["deployment_error"]["message"]
 
 

@@ -701,6 +701,10 @@ def _run_case(data):
             ivm_ops.PROBE_IN_LIST_MAX = ivm_agg.PROBE_IN_LIST_MAX = table_mod.KEY_LIST_MAX = 1
             incremental.LOG_SLACK_ROWS = 0
         h = Harness(code, batches[0] if preload else None)
+        # The grammar exercises the incremental path, not the fallback (the strategy depends on the
+        # program only, not on the knobs above).
+        fallback = [n for n in h.views if h.strategy(n) != "incremental"]
+        assert not fallback, f"generated views fall back to recompute: {fallback}\n{code}"
         for batch in batches[preload:]:
             h.step(batch, snapshots=snap_every)
         h.check()
@@ -720,24 +724,6 @@ _PROP = settings(max_examples=1200 if LONG else 80, deadline=None, derandomize=n
 @given(st.data())
 def test_random_programs_match_recomputation(data):
     _run_case(data)
-
-
-def test_generated_programs_are_mostly_incremental():
-    """The grammar exercises the incremental path, not the fallback."""
-    total = inc = 0
-
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(programs())
-    def count(p):
-        nonlocal total, inc
-        h = Harness(p[0])
-        for n in h.views:
-            total += 1
-            inc += h.strategy(n) == "incremental"
-    count()
-    assert total > 0, "the grammar generated no views"
-    assert inc == total, f"{inc} of {total} generated views are incremental"
 
 
 def test_group_by_all_and_positions():

@@ -17,6 +17,7 @@ keepalive. The sentinels are ordinary data: they are part of what is checked.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -29,6 +30,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from webapp.engine.testing import wait_processed, wait_status, wait_until
+
+LONG = os.environ.get("SLUICE_LONG_TESTS") == "1"
 
 SQL = """
 CREATE TABLE a (id INT, k INT, x INT) WITH ('materialized' = 'true');
@@ -169,7 +172,10 @@ b_rows = st.fixed_dictionaries({"k": st.integers(0, 3), "name": st.sampled_from(
 
 # No shrinking: each example restarts the pipeline, so shrinking a failure would take minutes; the
 # failing example is printed with every draw labelled.
-@settings(max_examples=40, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+# CI runs 40 fresh examples each time (not derandomized: every run explores new ones); SLUICE_LONG_TESTS=1
+# runs 400.
+@pytest.mark.timeout(3600 if LONG else 120)
+@settings(max_examples=400 if LONG else 40, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_emitted_changes_sum_to_query_result(client, pipeline, engine, data):

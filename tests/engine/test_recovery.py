@@ -69,17 +69,11 @@ def _crash(eng: EngineProcess, way: str, data_dir) -> EngineProcess:
 
 
 def _wait_for_new_worker(eng: EngineProcess, old: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers():
         pids = eng.worker_pids
-        if pids and old not in pids:
-            try:
-                if httpx.get(eng.url + "/v0/config", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"no new worker answered after killing {old}; log:\n{eng.log}")
+        return pids and old not in pids and httpx.get(eng.url + "/v0/config", timeout=5).status_code == 200
+    wait_until(answers, timeout, f"a new worker to answer after killing {old}", interval=0.05,
+               ignore=(httpx.HTTPError,), detail=lambda: f"log:\n{eng.log}")
 
 
 @pytest.mark.parametrize("way", ["pid", "group", "worker"])
@@ -115,7 +109,7 @@ def test_sigkill_loses_nothing_acknowledged_and_applies_nothing_twice(tmp_path, 
                             return
                     except httpx.HTTPError:
                         pass
-                    time.sleep(0.02)
+                    time.sleep(0.02)  # a client's pause between retries while the engine restarts
                 else:
                     errors.append(f"writer {w} gave up on request {req}")
                     return

@@ -3,24 +3,19 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from webapp.engine.testing import EngineProcess, push_and_wait, wait_status
+from webapp.engine.testing import EngineProcess, push_and_wait, wait_status, wait_until
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);"
 
 
 def _wait_success(http, name, seq, incarnation=None, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while True:
+    def succeeded():
         r = http.get(f"/pipelines/{name}/checkpoint_status", params={"incarnation_uuid": incarnation} if incarnation else {})
         assert r.status_code == 200, r.text
-        if r.json()["success"] == seq:
-            return r.json()
-        assert time.monotonic() < deadline, f"checkpoint {seq} never succeeded: {r.json()}"
-        time.sleep(0.05)
+        return r.json() if r.json()["success"] == seq else None
+    return wait_until(succeeded, timeout, f"checkpoint {seq} to succeed", interval=0.05)
 
 
 def test_checkpoint_and_its_status(http, make_pipeline):
@@ -55,19 +50,16 @@ def test_checkpoint_refusals(http, make_pipeline, new_pipeline):
     assert r.status_code in (200, 201), r.text
     try:
         assert http.post("/pipelines/noft/start").status_code == 202
-        deadline = time.monotonic() + 20
-        while http.get("/pipelines/noft").json()["deployment_status"] != "Running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_status(http, "noft", "Running")
         r = http.post("/pipelines/noft/checkpoint")
         assert r.status_code == 400 and r.json()["error_code"] == "CheckpointsDisabled"
     finally:
         http.post("/pipelines/noft/stop", params={"force": "true"})
-        deadline = time.monotonic() + 20
-        while http.get("/pipelines/noft").json()["deployment_status"] != "Stopped" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        http.post("/pipelines/noft/clear")
-        http.delete("/pipelines/noft")
+        try:
+            wait_status(http, "noft", "Stopped")
+        finally:
+            http.post("/pipelines/noft/clear")  # Feldera deletes only a pipeline whose storage is cleared
+            http.delete("/pipelines/noft")
 
 
 def test_a_requested_checkpoint_survives_a_crash(tmp_path):
@@ -75,10 +67,7 @@ def test_a_requested_checkpoint_survives_a_crash(tmp_path):
         c = eng.client()
         c.put("/pipelines/ck", json={"name": "ck", "program_code": SQL})
         c.post("/pipelines/ck/start")
-        deadline = time.monotonic() + 20
-        while c.get("/pipelines/ck").json()["deployment_status"] != "Running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_status(c, "ck", "Running")
         push_and_wait(c, "ck", "t", [{"insert": {"id": i, "x": i}} for i in range(5)])
         seq = c.post("/pipelines/ck/checkpoint").json()["checkpoint_sequence_number"]
         _wait_success(c, "ck", seq)
@@ -86,10 +75,7 @@ def test_a_requested_checkpoint_survives_a_crash(tmp_path):
         eng.kill()  # SIGKILL: only the checkpoint and the log survive
     with EngineProcess(tmp_path) as eng:
         c = eng.client()
-        deadline = time.monotonic() + 20
-        while c.get("/pipelines/ck").json()["deployment_status"] != "Running":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_status(c, "ck", "Running")
         assert c.get("/pipelines/ck/checkpoints").json() == listed
         r = c.get("/pipelines/ck/query", params={"sql": "SELECT count(*) AS n FROM t", "format": "json"})
         assert r.json() == {"n": 5}

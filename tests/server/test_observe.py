@@ -11,7 +11,7 @@ import zipfile
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess, push_and_wait
+from webapp.engine.testing import EngineProcess, push_and_wait, wait_status, wait_until
 
 SQL = ("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);\n"
        "CREATE MATERIALIZED VIEW v AS SELECT x, count(*) AS n FROM t GROUP BY x;")
@@ -100,7 +100,7 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         c.put("/pipelines/lg", json={"name": "lg", "program_code": SQL})
         for action, status in (("start", "Running"), ("stop?force=true", "Stopped"), ("start", "Running")):
             assert c.post(f"/pipelines/lg/{action}").status_code == 202
-            _wait(c, "lg", status)
+            wait_status(c, "lg", status)
         rd = LogReader(eng.url, "lg")
         epoch, first = rd.resp.headers["feldera-logs-epoch"], int(rd.resp.headers["feldera-logs-seq"])
         lines = rd.until(lambda s: "Initializing -> Running" in s)
@@ -114,13 +114,13 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         push_and_wait(c, "lg", "t", [{"insert": {"id": 1, "x": 1}}])
     with EngineProcess(tmp_path) as eng:  # the same data: the pipeline comes back running
         c = eng.client()
-        _wait(c, "lg", "Running")
+        wait_status(c, "lg", "Running")
         rd = LogReader(eng.url, "lg", f"{epoch}:{first}")
         assert rd.resp.headers["feldera-logs-epoch"] != epoch and rd.resp.headers["feldera-logs-seq"] == "0"
         lines = rd.until(lambda s: "Initializing -> Running" in s)
         assert "the engine restarted" in lines[0]
         assert c.post("/pipelines/lg/stop?force=true").status_code == 202
-        _wait(c, "lg", "Stopped")
+        wait_status(c, "lg", "Stopped")
         assert c.post("/pipelines/lg/clear").status_code == 202
         assert c.delete("/pipelines/lg").status_code == 200
         assert any("Running -> Stopping" in s for s in rd.rest())  # the stream ended with the pipeline
@@ -132,13 +132,6 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         assert fresh.resp.headers["feldera-logs-epoch"] != rd.resp.headers["feldera-logs-epoch"]
         assert "Stopped -> Provisioning" in fresh.until(lambda s: "Provisioning" in s)[0]
         fresh.close()
-
-
-def _wait(c, name, status, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while c.get(f"/pipelines/{name}").json()["deployment_status"] != status:
-        assert time.monotonic() < deadline, f"{name} never reached {status}"
-        time.sleep(0.05)
 
 
 def test_a_failed_step_is_in_the_log(engine, http, make_pipeline):
@@ -264,9 +257,7 @@ def test_egress_stream_gauge_counts_open_streams_only(http, make_pipeline, egres
     """A closed stream stays listed in stats (closed: true) but is no longer an open stream."""
     name = make_pipeline(SQL)
     egress(name, "v").close()
-    deadline = time.monotonic() + 20
-    while not [o for o in http.get(f"/pipelines/{name}/stats").json()["outputs"] if o["closed"]]:
-        assert time.monotonic() < deadline, "the closed stream never showed as closed"
-        time.sleep(0.05)
+    wait_until(lambda: [o for o in http.get(f"/pipelines/{name}/stats").json()["outputs"] if o["closed"]], 20,
+               "the closed stream to show as closed", interval=0.05)
     for path in ("/metrics", f"/pipelines/{name}/metrics"):
         assert f'sluice_egress_streams{{pipeline="{name}"}} 0' in http.get(path).text

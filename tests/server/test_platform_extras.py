@@ -3,12 +3,10 @@ over real HTTP, with Feldera's answers as the expectation."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess
+from webapp.engine.testing import EngineProcess, wait_processed
 
 KEY = "sk-extras-0123456789abcdef"
 SQL = "CREATE TABLE t (x INT);\nCREATE MATERIALIZED VIEW v AS SELECT * FROM t;"
@@ -66,10 +64,7 @@ def test_completion_token_of_a_connector(http, make_pipeline):
     r = http.get(f"/pipelines/{name}/tables/g/connectors/gen/completion_token")
     assert r.status_code == 200, r.text
     token = r.json()["token"]
-    deadline = time.monotonic() + 20
-    while http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json()["status"] != "complete":
-        assert time.monotonic() < deadline, "the connector's token never completed"
-        time.sleep(0.02)
+    wait_processed(http, name, token, timeout=20)
     for path, code in (("tables/g/connectors/nope/completion_token", "UnknownInputEndpoint"),
                        ("tables/nosuch/connectors/gen/completion_token", "UnknownInputStream")):
         r = http.get(f"/pipelines/{name}/{path}")

@@ -3,11 +3,10 @@ in one step, with Feldera's status reporting (stats' transaction_status and tran
 
 from __future__ import annotations
 
-import time
-
 import pytest
-
 from sluice_support import data_events
+
+from webapp.engine.testing import wait_processed, wait_status
 
 SQL = ("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);\n"
        "CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, sum(x) AS s FROM t;")
@@ -15,15 +14,6 @@ SQL = ("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, x INT);\n"
 
 def _gm(http, name):
     return http.get(f"/pipelines/{name}/stats").json()["global_metrics"]
-
-
-def wait_token(http, name, token, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while (st := http.get(f"/pipelines/{name}/completion_status", params={"token": token}).json())["status"] \
-            != "complete":
-        assert time.monotonic() < deadline, f"token {token} never completed"
-        time.sleep(0.01)
-    return st
 
 
 def _push(http, name, rows):
@@ -51,7 +41,7 @@ def test_input_of_a_transaction_is_one_step(http, make_pipeline, egress):
         assert _gm(http, name)["total_completed_steps"] == steps_before
         r = http.post(f"/pipelines/{name}/commit_transaction")
         assert r.status_code == 200, r.text
-        done = [wait_token(http, name, tok)["step"] for tok in tokens]
+        done = [wait_processed(http, name, tok, timeout=20)["step"] for tok in tokens]
         assert len(set(done)) == 1  # all three batches in the same step
         gm = _gm(http, name)
         assert (gm["transaction_status"], gm["transaction_id"]) == ("NoTransaction", 0)
@@ -82,14 +72,9 @@ def test_a_stop_applies_an_open_transaction(http, make_pipeline):
     http.post(f"/pipelines/{name}/start_transaction")
     _push(http, name, [(1, 10)])
     assert http.post(f"/pipelines/{name}/stop", params={"force": "true"}).status_code == 202
-    deadline = time.monotonic() + 20
-    while http.get(f"/pipelines/{name}").json()["deployment_status"] != "Stopped":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_status(http, name, "Stopped")
     assert http.post(f"/pipelines/{name}/start").status_code == 202
-    while http.get(f"/pipelines/{name}").json()["deployment_status"] != "Running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_status(http, name, "Running")
     r = http.get(f"/pipelines/{name}/query", params={"sql": "SELECT n, s FROM total", "format": "json"})
     assert r.json() == {"n": 1, "s": 10}
 
