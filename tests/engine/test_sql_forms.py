@@ -302,4 +302,5 @@ def _forms(http):
     yield name
     http.post(f"/pipelines/{name}/stop", params={"force": "true"})
     wait_status(http, name, "Stopped")
+    http.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
     http.delete(f"/pipelines/{name}")
