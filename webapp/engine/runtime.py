@@ -100,6 +100,9 @@ class Runtime:
         # deployment was applied before it started.
         self.next_seq = pipeline.batch_seq
         self.processed_seq = pipeline.batch_seq
+        # The newest batch acknowledged (durable and queued). A batch the log refused keeps its number but
+        # is never processed, so "everything accepted so far" is this, not ``next_seq``.
+        self.acked_seq = pipeline.batch_seq
         self.inflight = 0  # batches in the write-ahead log's queue, not yet durable
         self.waiting: Counter[str] = Counter()  # per table, ingress requests held back (paused, buffer full)
         self.applied_wal_seq = pipeline.applied_wal_seq  # last log record whose batch the tables hold
@@ -211,7 +214,7 @@ class Runtime:
                 m["num_parse_errors"] += batch.num_errors
                 m["json_scanned_chars"] += batch.scanned_chars
             if not batch.num_records:
-                tok = self._token(self.next_seq)
+                tok = self._token(self.next_seq if self.inflight else self.acked_seq)
                 return tok, answer(tok) if answer else None
             self.next_seq += 1
             b = Batch(self.next_seq, table.name, batch._ops if batch.arrow is None else None, batch.num_records,
@@ -253,13 +256,14 @@ class Runtime:
                 m["total_records"] += b.records
             self.total_input_records += b.records
             self.total_input_bytes += b.nbytes
+            self.acked_seq = max(self.acked_seq, b.seq)
             self.queue.append(b)
             self.cv.notify_all()
 
     def current_token(self) -> str:
         """A token that completes once every batch accepted so far is processed."""
         with self.cv:
-            return self._token(self.next_seq)
+            return self._token(self.acked_seq)
 
     def _token(self, seq: int) -> str:
         raw = orjson.dumps({"i": self.pipeline.token_id, "s": seq})
