@@ -1,9 +1,11 @@
 """Fixed-length casts, ARRAY_AGG's element order and bytes in ad-hoc results, as Feldera gives them.
 
-Expectations restate rules seen in Feldera's own expected rows (its runtime aggregate tests), on our own data:
+Expectations restate rules seen in Feldera's own expected rows (its runtime aggregate and string function
+tests), on our own data:
 ``CAST(x AS CHAR)`` keeps one character and ``CAST(x AS BINARY)`` one byte (``CHAR``/``BINARY`` without a length
 are of length 1); ``ARRAY_AGG`` lists a group's values in the order of the rows sorted by the values the query's
-aggregates read, NULL first, whatever order they arrived in; an ad-hoc query's JSON writes bytes as hex.
+aggregates read, NULL first, whatever order they arrived in; an ad-hoc query's JSON writes bytes as hex;
+``TO_HEX`` is lower case, ``OCTET_LENGTH`` and ``TO_INT`` read a string's UTF-8 bytes as they read a binary's.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ _SQL = """CREATE TABLE t (id INT, k VARCHAR, v VARCHAR, b BINARY(3), u UUID) WIT
 CREATE MATERIALIZED VIEW agg AS SELECT id, ARRAY_AGG(k) AS ks, ARRAY_AGG(v) AS vs, ARRAY_AGG(DISTINCT v) AS dv,
     ARRAY_AGG(v) FILTER (WHERE k > 'a') AS fv, ARRAY_AGG(b) AS bs FROM t GROUP BY id;
 CREATE MATERIALIZED VIEW casts AS SELECT id, CAST(k AS CHAR) AS c1, CAST(b AS BINARY(2)) AS b2,
-    CAST(b AS BINARY(5)) AS b5, CAST(u AS BINARY) AS u1, CAST(u AS VARBINARY) AS u16 FROM t WHERE k = 'bcd';"""
+    CAST(b AS BINARY(5)) AS b5, CAST(u AS BINARY) AS u1, CAST(u AS VARBINARY) AS u16, TO_HEX(b) AS hx,
+    OCTET_LENGTH(v) AS ol, TO_INT(b) AS short_int, TO_INT(CAST(u AS VARBINARY)) AS neg_int FROM t WHERE k = 'bcd';"""
 
-_U = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+_U = "f01e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 _ROWS = [  # arrival order differs from every sort order below
-    {"id": 1, "k": "bcd", "v": "x", "b": [1, 2, 3], "u": _U},
+    {"id": 1, "k": "bcd", "v": "x\u00e9", "b": [171, 2, 3], "u": _U},
     {"id": 1, "k": None, "v": "z", "b": None, "u": None},
     {"id": 1, "k": "a", "v": "y", "b": [9, 9, 9], "u": None},
     {"id": 1, "k": "b", "v": "w", "b": [0, 0, 1], "u": None},
@@ -32,13 +35,16 @@ def test_fixed_length_casts_array_agg_order_and_hex_bytes(http, make_pipeline):
     [agg] = query_rows(http, name, "SELECT * FROM agg")
     # rows sorted by (k, v, b): (NULL, z), (a, y), (b, w), (bcd, x)
     assert agg["ks"] == [None, "a", "b", "bcd"]
-    assert agg["vs"] == ["z", "y", "w", "x"]
-    assert agg["dv"] == ["w", "x", "y", "z"]
-    assert agg["fv"] == ["w", "x"]
-    assert agg["bs"] == [None, "090909", "000001", "010203"]
+    assert agg["vs"] == ["z", "y", "w", "x\u00e9"]
+    assert agg["dv"] == ["w", "x\u00e9", "y", "z"]
+    assert agg["fv"] == ["w", "x\u00e9"]
+    assert agg["bs"] == [None, "090909", "000001", "ab0203"]
 
     [c] = query_rows(http, name, "SELECT * FROM casts")
     assert c["c1"] == "b"
-    assert (c["b2"], c["b5"]) == ("0102", "0102030000")  # cut, or padded with zero bytes
-    assert c["u1"] == "0f"
+    assert (c["b2"], c["b5"]) == ("ab02", "ab02030000")  # cut, or padded with zero bytes
+    assert c["u1"] == "f0"
     assert c["u16"] == _U.replace("-", "")
+    # TO_HEX in lower case; OCTET_LENGTH of a string counts its UTF-8 bytes; TO_INT reads up to 4 bytes, big-endian
+    assert (c["hx"], c["ol"]) == ("ab0203", 3)
+    assert (c["short_int"], c["neg_int"]) == (0xAB0203, 0xF01E2D3C - 2**32)

@@ -1,9 +1,12 @@
-"""Fixed-length text and binary casts, and the order of ``ARRAY_AGG``'s elements, where DuckDB differs.
+"""Text and binary values where DuckDB differs: fixed-length casts, byte functions, ``ARRAY_AGG``'s order.
 
 - ``CHAR`` without a length is ``CHAR(1)`` (the SQL standard's default, which Calcite follows), so
   ``CAST(x AS CHAR)`` keeps one character; DuckDB's ``CHAR`` is an unbounded text.
 - ``BINARY(n)`` is ``n`` bytes and ``BINARY`` is ``BINARY(1)``: a cast cuts a longer value and pads a shorter one
   with zero bytes; DuckDB's ``BLOB`` takes no length (and refuses ``BLOB(n)``).
+- ``TO_HEX`` writes lower-case digits, ``OCTET_LENGTH`` also counts a string's (UTF-8) bytes and ``TO_INT`` reads
+  the first 4 bytes (fewer if there are fewer) as a big-endian signed integer, of a string's bytes too. DuckDB's
+  ``hex`` takes both a string and a BLOB, so each is written over it.
 - ``ARRAY_AGG`` without ``ORDER BY``: Feldera aggregates a group's rows in the order of the values the query's
   aggregates read (NULL first), so ``ARRAY_AGG(c2)`` next to ``ARRAY_AGG(c1)`` lists ``c2`` in the order of the
   rows sorted by ``(c1, c2)``, and ``ARRAY_AGG(DISTINCT x)`` lists ``x`` ascending. DuckDB keeps arrival order,
@@ -18,6 +21,12 @@ from ._template import fill, template
 
 T = exp.DataType.Type
 
+_BYTE_FUNCTIONS = {
+    "OCTET_LENGTH": template("length(hex(__x)) // 2"),
+    "TO_INT": template("CASE WHEN hex(__x) = '' THEN 0 ELSE CAST(('0x' || left(hex(__x), 8))::BIGINT "
+                       "- CASE WHEN length(hex(__x)) >= 8 AND left(hex(__x), 1) >= '8' THEN 4294967296 ELSE 0 END "
+                       "AS INTEGER) END"),
+}
 _BINARY_N = template("CASE WHEN octet_length(__b) >= __n THEN (__b)[1:__n] "
                      "ELSE __b || repeat('\\x00'::BLOB, __n - octet_length(__b)) END")
 
@@ -33,6 +42,10 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         n = n.this if isinstance(n, exp.DataTypeParam) else n
         blob = node.__class__(this=node.this, to=exp.DataType.build("BLOB"))
         return fill(_BINARY_N, b=blob, n=n)
+    if isinstance(node, exp.Hex):
+        return exp.Lower(this=exp.Anonymous(this="hex", expressions=[node.this]))
+    if isinstance(node, exp.Anonymous) and str(node.this).upper() in _BYTE_FUNCTIONS and len(node.expressions) == 1:
+        return fill(_BYTE_FUNCTIONS[str(node.this).upper()], x=node.expressions[0])
     if isinstance(node, exp.ArrayAgg) and not isinstance(node.this, exp.Order) \
             and not isinstance(node.parent, exp.Window):
         # In place, so that translate's own ARRAY_AGG rewrite (no rows give []) still applies.
