@@ -44,6 +44,14 @@ def test_unsigned_binary_uuid_and_nested_types():
     assert got["i"]["component"]["component"]["type"] == "VARCHAR"
 
 
+def test_an_array_of_maps_is_a_type():
+    # "T ARRAY" for any T (the reference's ARRAY type), MAP<K, V> among them.
+    got = _types("CREATE TABLE t (a MAP<VARCHAR, INT> ARRAY, b MAP<VARCHAR, INT> ARRAY NOT NULL)")
+    assert got["a"]["type"] == "ARRAY" and got["a"]["component"]["type"] == "MAP"
+    assert got["a"]["component"]["value"]["type"] == "INTEGER"
+    assert (got["a"]["nullable"], got["b"]["nullable"]) == (True, False)
+
+
 @pytest.mark.parametrize("decl, words", [
     ("x INTERVAL DAY", ["INTERVAL", "not allowed"]),  # the reference: not in table schemas
     ("x DECIMAL(39, 0)", ["DECIMAL(39,0)"]),
