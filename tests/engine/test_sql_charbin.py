@@ -14,7 +14,8 @@ from webapp.engine.testing import push_and_wait, query_rows
 
 _SQL = """CREATE TABLE t (id INT, k VARCHAR, v VARCHAR, b BINARY(3), u UUID) WITH ('materialized' = 'true');
 CREATE MATERIALIZED VIEW agg AS SELECT id, ARRAY_AGG(k) AS ks, ARRAY_AGG(v) AS vs, ARRAY_AGG(DISTINCT v) AS dv,
-    ARRAY_AGG(v) FILTER (WHERE k > 'a') AS fv, ARRAY_AGG(b) AS bs FROM t GROUP BY id;
+    ARRAY_AGG(v) FILTER (WHERE k > 'a') AS fv, ARRAY_AGG(b) AS bs, EVERY(DISTINCT k > 'a') AS ev,
+    SOME(DISTINCT (k > 'b')) AS so FROM t GROUP BY id;
 CREATE MATERIALIZED VIEW casts AS SELECT id, CAST(k AS CHAR) AS c1, CAST(b AS BINARY(2)) AS b2,
     CAST(b AS BINARY(5)) AS b5, CAST(u AS BINARY) AS u1, CAST(u AS VARBINARY) AS u16, TO_HEX(b) AS hx,
     OCTET_LENGTH(v) AS ol, TO_INT(b) AS short_int, TO_INT(CAST(u AS VARBINARY)) AS neg_int FROM t WHERE k = 'bcd';"""
@@ -39,6 +40,7 @@ def test_fixed_length_casts_array_agg_order_and_hex_bytes(http, make_pipeline):
     assert agg["dv"] == ["w", "x\u00e9", "y", "z"]
     assert agg["fv"] == ["w", "x\u00e9"]
     assert agg["bs"] == [None, "090909", "000001", "ab0203"]
+    assert (agg["ev"], agg["so"]) == (False, True)  # EVERY and SOME take DISTINCT, as every aggregate does
 
     [c] = query_rows(http, name, "SELECT * FROM casts")
     assert c["c1"] == "b"
