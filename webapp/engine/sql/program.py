@@ -19,6 +19,7 @@ from ..connectors import ConnectorConfigError, check_table_connectors, check_vie
 from .dialect import parse_statement, tokenize
 from .errors import (NOT_IMPLEMENTED, PARSE, STATEMENT, SqlError, at_node, at_token, feldera_message, line_col,
                      offending_word)
+from .charbin_rewrites import ArgumentTypeError
 from .compound_rewrites import CompoundError
 from .datetime_rewrites import IntervalError
 from .names import internal, user, user_text
@@ -350,6 +351,10 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         raise at_node("the view has no query", target, code, start)
     try:
         sql, deps = view_query(query, tr)
+    except ArgumentTypeError as e:
+        m = e.node.meta or {}
+        name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.sql_name()
+        raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
     except (IntervalError, CompoundError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start),
                       NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None

@@ -95,7 +95,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast)
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast) + charbin_rewrites.TYPED
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -114,7 +114,9 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
     if [type(n) for n in tnodes] != [type(n) for n in nodes]:
         return
     for n, tn in zip(nodes, tnodes):
-        if isinstance(n, exp.Div):
+        if isinstance(n, charbin_rewrites.TYPED):
+            charbin_rewrites.note_types(n, tn)
+        elif isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
         elif isinstance(n, exp.Cast):
