@@ -24,7 +24,8 @@ CREATE MATERIALIZED VIEW casts AS SELECT id, CAST(k AS CHAR) AS c1, CAST(b AS BI
     CAST(b AS BINARY(5)) AS b5, CAST(u AS BINARY) AS u1, CAST(u AS VARBINARY) AS u16, TO_HEX(b) AS hx,
     OCTET_LENGTH(v) AS ol, TO_INT(b) AS short_int, TO_INT(CAST(u AS VARBINARY)) AS neg_int,
     UPPER(u) AS up, LEN(id) AS li, LOWER(f) AS lf, INITCAP(f) AS icf, LEFT(b, 2) AS lb, RIGHT(b, 1) AS rb,
-    SUBSTRING(b FROM 2 FOR 1) AS sb, CONCAT_WS('@', b, 5) AS cb FROM t WHERE k = 'bcd';"""
+    SUBSTRING(b FROM 2 FOR 1) AS sb, CONCAT_WS('@', b, 5) AS cb, b = X'AB0203' AS eq, POSITION(x'0203' IN b) AS pb
+    FROM t WHERE k = 'bcd';"""
 
 _U = "f01e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 _ROWS = [  # arrival order differs from every sort order below
@@ -59,6 +60,8 @@ def test_fixed_length_casts_array_agg_order_and_hex_bytes(http, make_pipeline):
     # a string function reads another type as its text (a BOOLEAN as TRUE); LEFT/RIGHT/SUBSTRING of bytes are bytes
     assert (c["up"], c["li"], c["lf"], c["icf"]) == (_U.upper(), 1, "true", "True")
     assert (c["lb"], c["rb"], c["sb"], c["cb"]) == ("ab02", "03", "02", "ab0203@5")
+    # X'..' is a BINARY literal; POSITION in a binary counts bytes
+    assert (c["eq"], c["pb"]) == (True, 2)
 
 
 @pytest.mark.parametrize("call, message", [

@@ -8,7 +8,7 @@
   it (Calcite's implicit cast): ``UPPER(uuid)``, ``LEFT(int, 2)``, ``INITCAP(bool)`` (``TRUE``/``FALSE``), a
   binary as its hex digits in ``CONCAT``/``CONCAT_WS``; DuckDB's string functions take only text. An ARRAY,
   MAP or ROW argument (and a binary one to ``TRIM``) is refused at compile time in Calcite's words. ``LEFT``,
-  ``RIGHT`` and ``SUBSTRING`` of a binary are bytes, as slices. The argument types come from translate's typing
+  ``RIGHT``, ``SUBSTRING`` and ``POSITION`` of a binary work on bytes (slices). The argument types come from translate's typing
   pass (``note_types``).
 - ``TO_HEX`` writes lower-case digits, ``OCTET_LENGTH`` also counts a string's (UTF-8) bytes and ``TO_INT`` reads
   the first 4 bytes (fewer if there are fewer) as a big-endian signed integer, of a string's bytes too. DuckDB's
@@ -63,6 +63,10 @@ class ArgumentTypeError(ValueError):
         shown = ", ".join(f"<{_SHOWN.get(t, t.name)}>" for t in self.types)
         return f"Cannot apply '{name.upper()}' to arguments of type '{name.upper()}({shown})'"
 _BYTES = {T.BINARY, T.VARBINARY, T.BLOB}
+# POSITION of bytes in bytes: the first offset whose slice equals the needle, 0 when none.
+_BYTES_POSITION = template("CASE WHEN __h IS NULL OR __n IS NULL THEN NULL ELSE "
+                           "coalesce(list_position(list_transform(range(1, octet_length(__h) + 1), "
+                           "lambda i: (__h)[i:i + octet_length(__n) - 1] = __n), true), 0) END")
 _SLICES = {
     exp.Left: template("(__b)[1:__n]"),
     exp.Right: template("(__b)[greatest(octet_length(__b) - __n + 1, 1):]"),
@@ -96,6 +100,8 @@ def _implicit_text(node: exp.Expr) -> exp.Expr | None:
         raise ArgumentTypeError(node, types)
     if type(node) in _SLICES and types[0] in _BYTES:
         return fill(_SLICES[type(node)], b=node.this, n=node.expression)
+    if isinstance(node, exp.StrPosition) and types[0] in _BYTES:
+        return fill(_BYTES_POSITION, h=node.this, n=node.args["substr"])
     if isinstance(node, exp.Substring) and types[0] in _BYTES and not isinstance(node.this, exp.Literal):
         start = node.args.get("start") or exp.Literal.number(1)
         length = node.args.get("length")
