@@ -8,8 +8,8 @@
   it (Calcite's implicit cast): ``UPPER(uuid)``, ``LEFT(int, 2)``, ``INITCAP(bool)`` (``TRUE``/``FALSE``), a
   binary as its hex digits in ``CONCAT``/``CONCAT_WS``; DuckDB's string functions take only text. An ARRAY,
   MAP or ROW argument (and a binary one to ``TRIM``) is refused at compile time in Calcite's words. ``LEFT``,
-  ``RIGHT``, ``SUBSTRING`` and ``POSITION`` of a binary work on bytes (slices). The argument types come from translate's typing
-  pass (``note_types``).
+  ``RIGHT``, ``SUBSTRING`` and ``POSITION`` of a binary work on bytes (slices). The argument types come from
+  translate's typing pass (``note_types``).
 - ``TO_HEX`` writes lower-case digits, ``OCTET_LENGTH`` also counts a string's (UTF-8) bytes and ``TO_INT`` reads
   the first 4 bytes (fewer if there are fewer) as a big-endian signed integer, of a string's bytes too. DuckDB's
   ``hex`` takes both a string and a BLOB, so each is written over it.
