@@ -92,6 +92,13 @@ def test_unnamed_columns_are_named_as_calcite_names_them():
     assert p.views[0].column_names == ["a", "EXPR$1", "n"]
 
 
+def test_a_repeated_column_name_gets_calcites_suffix():
+    # Calcite makes a repeated name unique with a counter from 0 (`i1`, `i10`, `i11`); DuckDB would say `i1_1`.
+    p = compile_program("""CREATE TABLE a (id INT, r ROW(i1 INT, i2 INT));\nCREATE TABLE b (id INT, r ROW(i1 INT, i2 INT));
+        CREATE VIEW v AS SELECT a.id, b.id, a.r.i1, b.r.i1, b.r.i1 AS x, a.r.i1 FROM a JOIN b ON a.id = b.id;""")
+    assert p.views[0].column_names == ["id", "id0", "i1", "i10", "x", "i11"]
+
+
 def test_new_types_round_trip_through_ingress_and_egress(http, make_pipeline):
     name = make_pipeline("""CREATE TABLE t (id INT NOT NULL PRIMARY KEY, u INT UNSIGNED, big BIGINT UNSIGNED,
         b VARBINARY, g UUID) WITH ('materialized' = 'true');

@@ -83,14 +83,26 @@ def _fold_identifiers(q: exp.Expr) -> None:
 
 
 def _name_outputs(q: exp.Expr) -> None:
-    """Calcite names an output column after the column it is, else ``EXPR$<position>``."""
+    """Calcite names an output column after the column it is, else ``EXPR$<position>``; a repeated column name
+    is made unique as Calcite makes it."""
     first = q
     while isinstance(first, exp.SetOperation):
         first = first.this
     if not isinstance(first, exp.Select):
         return
+    used: set[str] = set()
     for i, e in enumerate(first.expressions):
-        if isinstance(e, (exp.Alias, exp.Column, exp.Star)) or (isinstance(e, exp.Dot)):
+        if isinstance(e, (exp.Column, exp.Dot)) and e.output_name:
+            # A name taken by an earlier column gets Calcite's suffix (`i1`, then `i10`); DuckDB's would be `i1_1`.
+            name, k = e.output_name, 0
+            while name in used:
+                name, k = f"{e.output_name}{k}", k + 1
+            if name != e.output_name:
+                e.replace(exp.alias_(e.copy(), exp.to_identifier(name, quoted=True)))
+            used.add(name)
+            continue
+        if isinstance(e, (exp.Alias, exp.Star)):
+            used.add(e.output_name)
             continue
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
