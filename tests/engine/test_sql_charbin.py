@@ -16,7 +16,8 @@ import pytest
 from webapp.engine.sql import SqlError, compile_program
 from webapp.engine.testing import push_and_wait, query_rows
 
-_SQL = """CREATE TABLE t (id INT, k VARCHAR, v VARCHAR, b BINARY(3), u UUID, f BOOLEAN) WITH ('materialized' = 'true');
+_SQL = """CREATE TABLE t (id INT, k VARCHAR, v VARCHAR, b BINARY(3), u UUID, f BOOLEAN, r ROW(i INT, s VARCHAR))
+    WITH ('materialized' = 'true');
 CREATE MATERIALIZED VIEW agg AS SELECT id, ARRAY_AGG(k) AS ks, ARRAY_AGG(v) AS vs, ARRAY_AGG(DISTINCT v) AS dv,
     ARRAY_AGG(v) FILTER (WHERE k > 'a') AS fv, ARRAY_AGG(b) AS bs, EVERY(DISTINCT k > 'a') AS ev,
     SOME(DISTINCT (k > 'b')) AS so FROM t GROUP BY id;
@@ -24,12 +25,13 @@ CREATE MATERIALIZED VIEW casts AS SELECT id, CAST(k AS CHAR) AS c1, CAST(b AS BI
     CAST(b AS BINARY(5)) AS b5, CAST(u AS BINARY) AS u1, CAST(u AS VARBINARY) AS u16, TO_HEX(b) AS hx,
     OCTET_LENGTH(v) AS ol, TO_INT(b) AS short_int, TO_INT(CAST(u AS VARBINARY)) AS neg_int,
     UPPER(u) AS up, LEN(id) AS li, LOWER(f) AS lf, INITCAP(f) AS icf, LEFT(b, 2) AS lb, RIGHT(b, 1) AS rb,
-    SUBSTRING(b FROM 2 FOR 1) AS sb, CONCAT_WS('@', b, 5) AS cb, b = X'AB0203' AS eq, POSITION(x'0203' IN b) AS pb
+    SUBSTRING(b FROM 2 FOR 1) AS sb, CONCAT_WS('@', b, 5) AS cb, b = X'AB0203' AS eq, POSITION(x'0203' IN b) AS pb,
+    r = ROW(7, 'q') AS req, r < ROW(7, 'r') AS rlt
     FROM t WHERE k = 'bcd';"""
 
 _U = "f01e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 _ROWS = [  # arrival order differs from every sort order below
-    {"id": 1, "k": "bcd", "v": "x\u00e9", "b": [171, 2, 3], "u": _U, "f": True},
+    {"id": 1, "k": "bcd", "v": "x\u00e9", "b": [171, 2, 3], "u": _U, "f": True, "r": {"i": 7, "s": "q"}},
     {"id": 1, "k": None, "v": "z", "b": None, "u": None},
     {"id": 1, "k": "a", "v": "y", "b": [9, 9, 9], "u": None},
     {"id": 1, "k": "b", "v": "w", "b": [0, 0, 1], "u": None},
@@ -62,6 +64,8 @@ def test_fixed_length_casts_array_agg_order_and_hex_bytes(http, make_pipeline):
     assert (c["lb"], c["rb"], c["sb"], c["cb"]) == ("ab02", "03", "02", "ab0203@5")
     # X'..' is a BINARY literal; POSITION in a binary counts bytes
     assert (c["eq"], c["pb"]) == (True, 2)
+    # a ROW constructor compares with a ROW column field by field, in order
+    assert (c["req"], c["rlt"]) == (True, True)
 
 
 @pytest.mark.parametrize("call, message", [

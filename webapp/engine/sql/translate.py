@@ -34,7 +34,7 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import aggregate_rewrites, array_rewrites, charbin_rewrites, compound_rewrites, datetime_rewrites
+from . import aggregate_rewrites, array_rewrites, charbin_rewrites, compare_rewrites, compound_rewrites, datetime_rewrites
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -159,7 +159,8 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
-    for family in (aggregate_rewrites, charbin_rewrites, datetime_rewrites, array_rewrites, compound_rewrites):
+    for family in (aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites, array_rewrites,
+                   compound_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
