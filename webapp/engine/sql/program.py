@@ -353,7 +353,7 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         sql, deps = view_query(query, tr)
     except ArgumentTypeError as e:
         m = e.node.meta or {}
-        name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.sql_name()
+        name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.key.upper()
         raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
     except (IntervalError, CompoundError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start),

@@ -107,7 +107,8 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast) + charbin_rewrites.TYPED
+_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites)  # each keeps the argument types its rewrites need
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast) + tuple(t for f in _TYPED_FAMILIES for t in f.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -126,8 +127,9 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
     if [type(n) for n in tnodes] != [type(n) for n in nodes]:
         return
     for n, tn in zip(nodes, tnodes):
-        if isinstance(n, charbin_rewrites.TYPED):
-            charbin_rewrites.note_types(n, tn)
+        family = next((f for f in _TYPED_FAMILIES if isinstance(n, f.TYPED)), None)
+        if family is not None:
+            family.note_types(n, tn)
         elif isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
