@@ -229,8 +229,10 @@ def json_default(v: Any) -> Any:
 _I64 = (-(2**63), 2**63 - 1)
 
 
-def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
-    """A function making one DuckDB value JSON-ready, or None where orjson's own encoding is right."""
+def output_converter(t: ColumnType, hex_binary: bool = False) -> Callable[[Any], Any] | None:
+    """A function making one DuckDB value JSON-ready, or None where orjson's own encoding is right.
+    ``hex_binary``: bytes as a lower-case hex string, as Feldera's ad-hoc query results write them (its change
+    streams write an array of numbers)."""
     if t.type == "BIGINT" and t.precision == 128:
         return lambda v: v if v is None or _I64[0] <= v <= _I64[1] else str(v)
     if t.type == "TIMESTAMP":
@@ -244,21 +246,23 @@ def output_converter(t: ColumnType) -> Callable[[Any], Any] | None:
     if t.type == "REAL":
         return lambda v: None if v is None else _real(v)
     if t.type in ("BINARY", "VARBINARY"):
+        if hex_binary:
+            return lambda v: None if v is None else bytes(v).hex()
         return lambda v: None if v is None else list(v)  # Feldera writes bytes as an array of numbers
     if t.type == "UUID":
         return lambda v: None if v is None else str(v)
     if t.type == "ARRAY":
-        inner = output_converter(t.component)
+        inner = output_converter(t.component, hex_binary)
         if inner is None:
             return None
         conv = lambda v: None if v is None else [inner(x) for x in v]  # noqa: E731
         return _or_text(conv) if t.holds_json() else conv
     if t.type == "MAP" and t.key is not None:
-        kc, vc = output_converter(t.key) or _same, output_converter(t.value) or _same
+        kc, vc = output_converter(t.key, hex_binary) or _same, output_converter(t.value, hex_binary) or _same
         # JSON object keys are strings: a key of another type is written as its JSON text.
         return _or_text(lambda v: None if v is None else {_key_text(kc(k)): vc(x) for k, x in v.items()})
     if t.type == "STRUCT" and t.fields is not None:
-        convs = [(n, output_converter(ft) or _same) for n, ft, _ in t.fields]
+        convs = [(n, output_converter(ft, hex_binary) or _same) for n, ft, _ in t.fields]
         return _or_text(lambda v: None if v is None else {n: c(v.get(n)) for n, c in convs})
     if t.type == "VARIANT":
         return _or_text(variant_json)
@@ -306,10 +310,11 @@ def _key_text(k: Any) -> str:
     return k if isinstance(k, str) else json.dumps(k)
 
 
-def row_encoder(columns: list[Column]) -> Callable[[tuple], dict]:
-    """A function turning a result tuple into a dict with every column, ready for orjson."""
+def row_encoder(columns: list[Column], hex_binary: bool = False) -> Callable[[tuple], dict]:
+    """A function turning a result tuple into a dict with every column, ready for orjson (``hex_binary``: see
+    ``output_converter``)."""
     names = [c.name for c in columns]
-    convs = [output_converter(c.type) for c in columns]
+    convs = [output_converter(c.type, hex_binary) for c in columns]
     if not any(convs):
         return lambda row: dict(zip(names, row))
     pairs = list(zip(names, convs))

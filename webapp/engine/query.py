@@ -160,7 +160,7 @@ def iter_rows(cur) -> Iterator[list[tuple]]:
 
 
 def json_lines(cur, cols) -> Iterator[bytes]:
-    enc = row_encoder(cols)
+    enc = row_encoder(cols, hex_binary=True)  # Feldera's ad-hoc results write bytes as hex, as Arrow does
     try:
         for rows in iter_rows(cur):
             yield b"".join(orjson.dumps(enc(r), default=json_default) + b"\n" for r in rows)
@@ -170,7 +170,7 @@ def json_lines(cur, cols) -> Iterator[bytes]:
 
 def text_table(cur, cols) -> Iterator[bytes]:
     """An ASCII table like Arrow's ``pretty_format_batches``; widths need every row, so it is built whole."""
-    enc = row_encoder(cols)
+    enc = row_encoder(cols, hex_binary=True)
     names = [c.name for c in cols]
     body: list[list[str]] = []
     try:

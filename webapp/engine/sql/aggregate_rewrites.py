@@ -1,8 +1,9 @@
-"""Feldera's ``ARG_MAX(value, compared)`` and ``ARG_MIN(value, compared)`` as DuckDB aggregates.
+"""Aggregates where DuckDB differs from Feldera.
 
-The reference says they return "a value for one of the rows containing the maximum (minimum) value of compared",
-compared with the standard comparisons. Feldera's own aggregate tests (``python/tests/aggregate_tests``,
-``test_arg_max.py``/``test_arg_min.py``) pin down what the page leaves open, and Sluice gives the same rows:
+``ARG_MAX(value, compared)`` and ``ARG_MIN(value, compared)``: the reference says they return "a value for one
+of the rows containing the maximum (minimum) value of compared", compared with the standard comparisons.
+Feldera's own aggregate tests (``python/tests/aggregate_tests``, ``test_arg_max.py``/``test_arg_min.py``) pin
+down what the page leaves open, and Sluice gives the same rows:
 
 - rows whose ``compared`` is NULL take no part (as in ``MAX``);
 - ``value`` may be NULL, and a NULL ``value`` is returned when its row wins (DuckDB's ``arg_max`` skips it);
@@ -12,6 +13,14 @@ compared with the standard comparisons. Feldera's own aggregate tests (``python/
 So each becomes DuckDB's ``arg_max_null``/``arg_min_null`` ordered by ``(compared, value IS NOT NULL, value)``
 under ``FILTER (WHERE compared IS NOT NULL)`` (and the call's own FILTER). ``DISTINCT`` cannot change the result
 and is dropped.
+
+``ARRAY_AGG`` without ``ORDER BY``: Feldera aggregates a group's rows in the order of the values the query's
+aggregates read (NULL first), so ``ARRAY_AGG(c2)`` next to ``ARRAY_AGG(c1)`` lists ``c2`` in the order of the
+rows sorted by ``(c1, c2)``, and ``ARRAY_AGG(DISTINCT x)`` lists ``x`` ascending. DuckDB keeps arrival order,
+which for a table is insertion order.
+
+``EVERY(DISTINCT x)`` and ``SOME(DISTINCT x)``: sqlglot writes DuckDB's ``bool_and`` around a cast that cannot
+hold ``DISTINCT``; AND and OR over the distinct values are AND and OR over all of them, so it is dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +31,16 @@ _DUCK = {exp.ArgMax: "arg_max_null", exp.ArgMin: "arg_min_null"}
 
 
 def rewrite(node: exp.Expr) -> exp.Expr | None:
-    """The DuckDB form of an ``ARG_MAX``/``ARG_MIN`` call (with its FILTER, if any), or None."""
+    """The DuckDB form of ``node`` for the cases above, or None when ``node`` is not one of them."""
+    if isinstance(node, (exp.LogicalAnd, exp.LogicalOr)) and isinstance(node.this, exp.Distinct) \
+            and len(node.this.expressions) == 1:
+        return node.__class__(this=node.this.expressions[0])
+    if isinstance(node, exp.ArrayAgg) and not isinstance(node.this, exp.Order) \
+            and not isinstance(node.parent, exp.Window):
+        # In place, so that translate's own ARRAY_AGG rewrite (no rows give []) still applies.
+        ordered = [exp.Ordered(this=k, nulls_first=True) for k in _sort_keys(node)]
+        node.set("this", exp.Order(this=node.this, expressions=ordered))
+        return None
     if isinstance(node, exp.Filter) and type(node.this) in _DUCK:
         where = node.expression.this if isinstance(node.expression, exp.Where) else node.expression
         return _arg(node.this, where)
@@ -46,6 +64,25 @@ def _arg(call: exp.Expr, where: exp.Expr | None) -> exp.Expr:
     cond = present if where is None else exp.and_(exp.Paren(this=where.copy()), present)
     agg = exp.Anonymous(this=_DUCK[type(call)], expressions=[value.copy(), key])
     return exp.Filter(this=agg, expression=exp.Where(this=cond))
+
+
+def _sort_keys(agg: exp.ArrayAgg) -> list[exp.Expr]:
+    """The values ``agg`` sees its rows ordered by: its own argument under DISTINCT, else every column the
+    enclosing SELECT's aggregates (arguments, then FILTER conditions) read, in order of first appearance."""
+    if isinstance(agg.this, exp.Distinct):
+        return [e.copy() for e in agg.this.expressions]
+    select = agg.find_ancestor(exp.Select)
+    if select is None:
+        return [agg.this.copy()]
+    seen: dict[str, exp.Expr] = {}
+    calls = [a for e in select.expressions for a in e.find_all(exp.AggFunc)
+             if not isinstance(a.this, exp.Distinct) and a.find_ancestor(exp.Window) is None]
+    parts = [a.this for a in calls if a.this is not None] \
+        + [a.parent.expression for a in calls if isinstance(a.parent, exp.Filter)]
+    for part in parts:
+        for col in part.find_all(exp.Column):
+            seen.setdefault(col.sql(), col)
+    return [c.copy() for c in seen.values()] or [agg.this.copy()]
 
 
 __all__ = ["rewrite"]

@@ -42,6 +42,7 @@ class Feldera(Dialect):
     class Tokenizer(tokens.Tokenizer):
         QUOTES = ["'"]
         IDENTIFIERS = ['"']
+        HEX_STRINGS = [("x'", "'"), ("X'", "'")]  # a BINARY literal (charbin_rewrites writes it for DuckDB)
         STRING_ESCAPES = ["'"]
         KEYWORDS = {
             **tokens.Tokenizer.KEYWORDS,

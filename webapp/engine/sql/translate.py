@@ -20,7 +20,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``compound_rewrites``; DECIMAL division, aggregate result types and casts to floats: see
   ``numeric_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
   ``window_rewrites``; ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see
-  ``comparison_rewrites``;
+  ``compare_rewrites``;
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -37,8 +37,8 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import (aggregate_rewrites, array_rewrites, comparison_rewrites, compound_rewrites, datetime_rewrites,
-               join_rewrites, numeric_rewrites, window_rewrites)
+from . import (aggregate_rewrites, array_rewrites, charbin_rewrites, compare_rewrites, compound_rewrites,
+               datetime_rewrites, join_rewrites, numeric_rewrites, window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -88,19 +88,33 @@ def _fold_identifiers(q: exp.Expr) -> None:
 
 
 def _name_outputs(q: exp.Expr) -> None:
-    """Calcite names an output column after the column it is, else ``EXPR$<position>``."""
+    """Calcite names an output column after the column it is, else ``EXPR$<position>``; a repeated column name
+    is made unique as Calcite makes it."""
     first = q
     while isinstance(first, exp.SetOperation):
         first = first.this
     if not isinstance(first, exp.Select):
         return
+    used: set[str] = set()
     for i, e in enumerate(first.expressions):
-        if isinstance(e, (exp.Alias, exp.Column, exp.Star)) or (isinstance(e, exp.Dot)):
+        if isinstance(e, (exp.Column, exp.Dot)) and e.output_name:
+            # A name taken by an earlier column gets Calcite's suffix (`i1`, then `i10`); DuckDB's would be `i1_1`.
+            name, k = e.output_name, 0
+            while name in used:
+                name, k = f"{e.output_name}{k}", k + 1
+            if name != e.output_name:
+                e.replace(exp.alias_(e.copy(), exp.to_identifier(name, quoted=True)))
+            used.add(name)
+            continue
+        if isinstance(e, (exp.Alias, exp.Star)):
+            used.add(e.output_name)
             continue
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED)
+_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites)  # each keeps the argument types its rewrites need
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED) + tuple(t for f in _TYPED_FAMILIES
+                                                                                for t in f.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -120,7 +134,10 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         return
     for n, tn in zip(nodes, tnodes):
         numeric_rewrites.mark(n, tn)
-        if isinstance(n, exp.Div):
+        family = next((f for f in _TYPED_FAMILIES if isinstance(n, f.TYPED)), None)
+        if family is not None:
+            family.note_types(n, tn)
+        elif isinstance(n, exp.Div):
             if tn.left.is_type(*exp.DataType.INTEGER_TYPES) and tn.right.is_type(*exp.DataType.INTEGER_TYPES):
                 n.set("typed", "int")
         elif isinstance(n, exp.Cast):
@@ -152,9 +169,9 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
     # The first family that claims a node rewrites it: compound before numeric, so a cast from VARIANT
-    # keeps VARIANT's never-failing rule.
-    for family in (datetime_rewrites, array_rewrites, compound_rewrites, numeric_rewrites, aggregate_rewrites,
-                   window_rewrites, join_rewrites, comparison_rewrites):
+    # keeps VARIANT's never-failing rule; aggregates first, as ARRAY_AGG's order is set in place.
+    for family in (aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites, array_rewrites,
+                   compound_rewrites, numeric_rewrites, window_rewrites, join_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done

@@ -45,6 +45,9 @@ def _params(dt: exp.DataType) -> list[int]:
 def column_type(dt: exp.DataType, where: str, user_types: dict[str, ColumnType] | None = None) -> ColumnType:
     """The catalog type for a declared type; ``where`` names the column in refusals; ``user_types`` holds the
     program's ``CREATE TYPE`` declarations so far, by name (a ROW type each)."""
+    if isinstance(dt, exp.Cast) and isinstance(dt.this, exp.Array) and not dt.this.expressions:
+        # `MAP<K, V> ARRAY` (as `MAP<K, V>[]`): sqlglot reads an empty array literal cast to the MAP type.
+        return ColumnType("ARRAY", component=column_type(dt.to, where, user_types))
     t = T.INTERVAL if isinstance(dt.this, exp.Interval) else dt.this
     if t == T.USERDEFINED:
         name = dt.args.get("kind")

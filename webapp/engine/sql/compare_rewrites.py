@@ -1,0 +1,64 @@
+"""Comparisons where DuckDB differs from Feldera.
+
+- A ``ROW(...)`` constructor compared with a ROW value (``r = ROW(4, 'cat')``, ``<``, ``>=``, ...) is compared
+  field by field in order (Calcite's rule). ``compound_rewrites`` names a constructor's fields ``EXPR$0``, ...,
+  and DuckDB does not find a ROW column's fields among those names, so here the constructor stays unnamed:
+  DuckDB compares an unnamed ROW by position.
+- Comparing an ARRAY, MAP or ROW with a value of another kind is refused at compile time in Calcite's words;
+  DuckDB compiles ``map = array`` and fails only when a row arrives, which would stop the pipeline.
+- ``GREATEST``/``LEAST`` are NULL "if any argument is NULL" in Feldera (DuckDB skips NULLs), and
+  ``GREATEST_IGNORE_NULLS``/``LEAST_IGNORE_NULLS`` are what DuckDB's ``greatest``/``least`` do ("only if all
+  arguments are NULL, the result is NULL").
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .charbin_rewrites import ArgumentTypeError
+
+T = exp.DataType.Type
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
+TYPED = _COMPARISONS
+_OPERATORS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+              exp.NullSafeEQ: "IS NOT DISTINCT FROM", exp.NullSafeNEQ: "IS DISTINCT FROM"}
+_KINDS = {T.ARRAY: "ARRAY", T.LIST: "ARRAY", T.MAP: "MAP", T.STRUCT: "ROW"}
+_ANY = {None, T.UNKNOWN, T.NULL, T.VARIANT, T.JSON}
+_IGNORING = {"GREATEST_IGNORE_NULLS": "greatest", "LEAST_IGNORE_NULLS": "least"}
+
+
+class ComparisonTypeError(ArgumentTypeError):
+    """A comparison of an ARRAY, MAP or ROW with a value of another kind; ``node`` locates it."""
+
+    def message(self, name: str) -> str:
+        op = _OPERATORS[type(self.node)]
+        a, b = (f"<{_KINDS.get(t, t.name)}>" for t in self.types)
+        return f"Cannot apply '{op}' to arguments of type '{a} {op} {b}'"
+
+
+def note_types(node: exp.Expr, typed: exp.Expr) -> None:
+    """Keep on ``node`` the types of its two sides, read from ``typed`` (its typed copy)."""
+    node.meta["side_types"] = [s.type.this if s is not None and s.type is not None else None
+                               for s in (typed.this, typed.expression)]
+
+
+def rewrite(node: exp.Expr) -> exp.Expr | None:
+    """The DuckDB form of ``node`` for the cases above, or None when ``node`` is not one of them."""
+    sides = node.meta.pop("side_types", None) if isinstance(node, _COMPARISONS) else None
+    if sides and not (set(sides) & _ANY) and (sides[0] in _KINDS or sides[1] in _KINDS) \
+            and _KINDS.get(sides[0], sides[0]) != _KINDS.get(sides[1], sides[1]):
+        raise ComparisonTypeError(node, sides)
+    if isinstance(node, exp.Anonymous) and str(node.this).upper() == "ROW" and isinstance(node.parent, _COMPARISONS):
+        return exp.Anonymous(this="row", expressions=node.expressions)
+    if isinstance(node, exp.Anonymous) and node.name.upper() in _IGNORING:
+        return exp.Anonymous(this=_IGNORING[node.name.upper()], expressions=node.expressions)
+    if isinstance(node, (exp.Greatest, exp.Least)) and not node.meta.get("nulls_checked"):
+        args = [node.this, *node.expressions]
+        any_null = exp.or_(*[exp.Is(this=a.copy(), expression=exp.Null()) for a in args])
+        inner = node.copy()
+        inner.meta["nulls_checked"] = True
+        return exp.Case(ifs=[exp.If(this=any_null, true=exp.Null())], default=inner)
+    return None
+
+
+__all__ = ["rewrite", "note_types", "TYPED", "ComparisonTypeError"]
