@@ -14,4 +14,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
   $SUDO apt-get update -q && $SUDO apt-get install -y -q chromium
 fi
-exec .venv/bin/python -m pytest "$@"
+# Two workers, each taking whole test files (their module fixtures start one engine per file): most of a
+# test's time is waiting on processes, so two overlap well on two cores. SLUICE_TEST_WORKERS=0 runs serially.
+exec .venv/bin/python -m pytest -n "${SLUICE_TEST_WORKERS:-2}" --dist loadfile "$@"

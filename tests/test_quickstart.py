@@ -28,7 +28,7 @@ VIEWS = ("big_orders", "order_details", "city_totals")
 
 def _copy_source(dest: Path) -> Path:
     """The checkout as ``git clone`` would give it: no virtual environment, no build leftovers."""
-    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", "sluice-data",
+    ignore = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info", "build", "sluice-data", ".hypothesis",
                                     "node_modules", ".pytest_cache", "results")
     shutil.copytree(ROOT, dest, ignore=ignore)
     return dest
