@@ -42,7 +42,7 @@ from webapp.engine.incremental import plan_incremental  # noqa: E402
 from webapp.engine.pipeline import DUCKDB_CONFIG  # noqa: E402
 from webapp.engine.sql import compile_program  # noqa: E402
 from webapp.engine.table import TableApplier  # noqa: E402
-from webapp.engine.testing import EngineProcess  # noqa: E402
+from webapp.engine.testing import EngineProcess, wait_status  # noqa: E402
 from webapp.engine.view import RecomputeView  # noqa: E402
 
 TABLES = """
@@ -156,13 +156,6 @@ def _wait(c: httpx.Client, name: str, token: str) -> None:
         pass
 
 
-def _status(c: httpx.Client, name: str, want: str) -> None:
-    deadline = time.monotonic() + 600
-    while c.get(f"/pipelines/{name}").json()["deployment_status"] != want:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} never became {want}")
-        time.sleep(0.05)
-
 
 def _steps(c: httpx.Client, name: str, n: int, reps: int, rng: random.Random) -> float:
     times = []
@@ -191,7 +184,7 @@ def end_to_end(sizes: list[int], strategy: str, reps_inc: int, reps_rec: int) ->
                 r = c.put(f"/pipelines/{name}", json={"name": name, "program_code": TABLES + view})
                 r.raise_for_status()
                 c.post(f"/pipelines/{name}/start").raise_for_status()
-                _status(c, name, "Running")
+                wait_status(c, name, "Running", timeout=600)
                 c.get(f"/pipelines/{name}/query", params={"sql": f"INSERT INTO u {fill_u}"}).raise_for_status()
                 chunk = 250_000
                 for lo in range(0, n, chunk):
@@ -201,14 +194,14 @@ def end_to_end(sizes: list[int], strategy: str, reps_inc: int, reps_rec: int) ->
                 if strategy == "incremental":
                     out[(n, kind, "cold")] = _steps(c, name, n, reps_inc, rng)
                     c.post(f"/pipelines/{name}/stop").raise_for_status()
-                    _status(c, name, "Stopped")
+                    wait_status(c, name, "Stopped", timeout=600)
                     c.post(f"/pipelines/{name}/start").raise_for_status()
-                    _status(c, name, "Running")
+                    wait_status(c, name, "Running", timeout=600)
                 out[(n, kind)] = _steps(c, name, n, reps_inc if strategy == "incremental" else reps_rec, rng)
                 got = c.get(f"/pipelines/{name}").json()["program_info"]["sluice"]["views"]
                 assert all(x["strategy"] == strategy for x in got.values()), got
                 c.post(f"/pipelines/{name}/stop", params={"force": "true"})
-                _status(c, name, "Stopped")
+                wait_status(c, name, "Stopped", timeout=600)
                 c.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
                 c.delete(f"/pipelines/{name}")
     return out

@@ -40,7 +40,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 import psutil  # noqa: E402
 
-from webapp.engine.testing import EngineProcess  # noqa: E402
+from webapp.engine.testing import EngineProcess, wait_status  # noqa: E402
 
 TABLES = """
 CREATE TABLE orders (order_id BIGINT NOT NULL PRIMARY KEY, customer_id INT, amount DOUBLE, city VARCHAR);
@@ -144,13 +144,6 @@ class EgressReader:
         self.client.close()
 
 
-def _wait_status(c: httpx.Client, name: str, want: str) -> None:
-    deadline = time.monotonic() + 600
-    while c.get(f"/pipelines/{name}").json()["deployment_status"] != want:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{name} never became {want}")
-        time.sleep(0.05)
-
 
 def _post(c: httpx.Client, name: str, table: str, rows: list[dict]) -> str:
     r = c.post(f"/pipelines/{name}/ingress/{table}", params={"format": "json", "update_format": "raw"},
@@ -196,7 +189,7 @@ def engine_run(eng: EngineProcess, views: list[str], rows: int, steps: tuple[int
         c.put(f"/pipelines/{name}", json={"program_code": TABLES + "\n".join(VIEWS[v] for v in views)}
               ).raise_for_status()
         c.post(f"/pipelines/{name}/start").raise_for_status()
-        _wait_status(c, name, "Running")
+        wait_status(c, name, "Running", timeout=600)
         info = c.get(f"/pipelines/{name}").json()["program_info"]["sluice"]["views"]
         res["strategies"] = {v: info[v]["strategy"] for v in views}
         _complete(c, name, _post(c, name, "customers", [customer(i) for i in range(CUSTOMERS)]))
@@ -227,7 +220,7 @@ def engine_run(eng: EngineProcess, views: list[str], rows: int, steps: tuple[int
                 for r in readers.values():
                     r.close()
         c.post(f"/pipelines/{name}/stop", params={"force": "true"}).raise_for_status()
-        _wait_status(c, name, "Stopped")
+        wait_status(c, name, "Stopped", timeout=600)
         c.post(f"/pipelines/{name}/clear")  # Feldera deletes only a pipeline whose storage is cleared
         c.delete(f"/pipelines/{name}")
     return res
