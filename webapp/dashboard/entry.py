@@ -125,8 +125,7 @@ def _engine_errors(e: ApiError, items: list[dict], origin: list[int]) -> list[di
 
 def _existing(pipeline: str, rel: Relation, keys: list[dict], rows: list[dict]) -> list[dict]:
     """The rows of ``rel`` (key columns only) whose key is one of ``rows``' keys."""
-    table = rel.name if rel.segment.startswith('"') else rel.name.lower()
-    return [r for sql in existence_queries(table, keys, rows) for r in _upstream().query_rows(pipeline, sql)]
+    return [r for sql in existence_queries(rel.sql_name, keys, rows) for r in _upstream().query_rows(pipeline, sql)]
 
 
 def _key_check(pipeline: str, rel: Relation, rules: list[dict], items: list[dict], events: list[dict],

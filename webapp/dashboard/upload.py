@@ -236,9 +236,8 @@ def tally(name, table):
     if not rel.materialized:
         out["why"] = f"table {rel.name!r} is not materialized, so its rows cannot be counted"
     else:
-        sql_name = rel.name if rel.segment.startswith('"') else rel.name.lower()
         try:
-            out["rows"] = int(up.query_rows(name, f"SELECT COUNT(*) AS n FROM {ident(sql_name)}")[0]["n"])
+            out["rows"] = int(up.query_rows(name, f"SELECT COUNT(*) AS n FROM {ident(rel.sql_name)}")[0]["n"])
         except Exception as e:  # the count is an extra: the upload goes on without it, and says why
             out["why"] = f"the table could not be counted ({getattr(e, 'message', None) or e})"
     try:

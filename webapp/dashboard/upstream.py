@@ -44,6 +44,11 @@ class Relation:
     def columns(self) -> list[dict]:
         return [{"name": _col(f), "type": _type_text(f.get("columntype") or {})} for f in self.fields]
 
+    @property
+    def sql_name(self) -> str:
+        """The name to quote in SQL: as declared when case-sensitive (quoted in URLs), else folded."""
+        return self.name if self.segment.startswith('"') else self.name.lower()
+
     def key(self) -> list[str] | None:
         """The columns that identify a row, if the server says (primary key or a unique key)."""
         if self.primary_key:
