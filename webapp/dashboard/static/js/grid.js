@@ -14,7 +14,8 @@ const OVERSCAN = 12;
 export const HIGHLIGHT_MS = 4000;
 export const FLASH_MS = 2000;
 
-function num(v) {
+// A value as a number: numbers, and numeric strings (DECIMAL arrives as a string); else null.
+export function num(v) {
   if (typeof v === "number") return v;
   if (typeof v === "string" && v.trim() !== "" && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(v.trim())) return Number(v);
   return null;

@@ -5,15 +5,14 @@
 
 import { lineChart } from "./charts.js";
 import { el, fmtNumber } from "./dom.js";
-import { isNumeric } from "./grid.js";
+import { isNumeric, num } from "./grid.js";
 
 const WINDOW_MS = 10 * 60 * 1000;
 const MEASURES = ["sum", "avg", "min", "max", "count"];
 
 function number(v) {
-  if (typeof v === "number") return Number.isFinite(v) ? v : null;
-  if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v); // DECIMAL
-  return null;
+  const n = num(v);
+  return n !== null && Number.isFinite(n) ? n : null;
 }
 
 // The measure over the model's rows (duplicates counted as often as they occur); null with no values.
