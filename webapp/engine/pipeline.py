@@ -374,8 +374,9 @@ class Pipeline:
                     raise RuntimeError("stopped while starting")
                 # A pause or resume asked for while starting decides the state it starts in.
                 paused = self.desired == "Paused"
-                rt = Runtime(self, self.db, self.program, paused=paused, settings=self.engine.settings)
-                self.runtime = rt
+                # Not kept in a local: this thread goes on to save, and a runtime stopped meanwhile
+                # must be freeable once the pipeline says Stopped.
+                self.runtime = Runtime(self, self.db, self.program, paused=paused, settings=self.engine.settings)
                 self._set_status("Paused" if paused else "Running")
         except Exception as e:
             log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})

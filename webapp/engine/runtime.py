@@ -152,7 +152,8 @@ class Runtime:
         self.samples: deque[dict] = deque(maxlen=60)
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
-        threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True).start()
+        self.sampler = threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True)
+        self.sampler.start()
         for c in self.connectors:
             c.start()
 
@@ -321,6 +322,8 @@ class Runtime:
             for s in list(subs):  # close() removes the subscriber from this list
                 s.close()
         self.stopped.set()
+        # Joined so that when the pipeline says Stopped no thread of this runtime still holds it.
+        self.sampler.join()
 
     # -- egress --------------------------------------------------------------------------------
     def subscribe(self, name: str, fmt: str, backpressure: bool, snapshot: bool) -> Subscriber:
