@@ -37,6 +37,9 @@ def test_checkpoint_and_its_status(http, make_pipeline):
     assert len(listed) == 1 and set(listed[0]) == {"uuid", "identifier", "fingerprint", "size", "steps",
                                                   "processed_records"}
     assert listed[0]["size"] > 0
+    # storage_bytes counts the checkpoints on disk (sampled once a second)
+    wait_until(lambda: http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["storage_bytes"]
+               >= listed[0]["size"], 10, "stats to count the checkpoint's bytes", interval=0.1)
     r = http.get(f"/pipelines/{name}/checkpoint_status", params={"incarnation_uuid": "00000000-0000-0000-0000-0"})
     assert r.status_code == 400 and r.json()["error_code"] == "IncarnationUuidMismatch"
 

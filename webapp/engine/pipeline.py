@@ -599,6 +599,17 @@ class Pipeline:
     def note_logged(self, seq: int) -> None:
         self.last_logged_seq = max(self.last_logged_seq, seq)
 
+    def storage_bytes(self) -> int:
+        """Bytes of this pipeline's checkpoints on disk (its tables live in memory between them). The
+        write-ahead log is the engine's, shared by every pipeline, and is not counted here."""
+        total = 0
+        for path in self.engine.checkpoint_dir(self).rglob("*"):
+            try:
+                total += path.stat().st_size if path.is_file() else 0
+            except OSError:  # a checkpoint replaced while it is counted
+                pass
+        return total
+
     def checkpoint(self) -> bool:
         """Write the tables and the log position they cover; True if one was written.
 

@@ -150,6 +150,7 @@ class Runtime:
         gc.collect()
         gc.freeze()
         self.samples: deque[dict] = deque(maxlen=60)
+        self.storage_bytes, self.storage_mb_secs = pipeline.storage_bytes(), 0.0
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
         self.sampler = threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True)
@@ -505,9 +506,14 @@ class Runtime:
     # -- statistics ----------------------------------------------------------------------------
     def _sample(self) -> None:
         """One sample a second for throughput charts: processed records, memory, storage."""
+        last = time.monotonic()
         while not self.stopped.is_set():
+            self.storage_bytes = self.pipeline.storage_bytes()
+            now = time.monotonic()
+            self.storage_mb_secs += self.storage_bytes / 2**20 * (now - last)
+            last = now
             self.samples.append({"t": int(time.time() * 1000), "r": self.total_processed_records,
-                                 "i": self.total_input_records, "m": _rss(), "s": 0})
+                                 "i": self.total_input_records, "m": _rss(), "s": self.storage_bytes})
             self.stopped.wait(1.0)
 
     def connector_stats(self, connector) -> dict:
@@ -550,8 +556,8 @@ class Runtime:
                 "uptime_msecs": int((time.time() - self.start_time) * 1000),
                 "incarnation_uuid": self.incarnation,
                 "wal_applied_seq": self.applied_wal_seq,
-                "storage_bytes": 0,
-                "storage_mb_secs": 0,
+                "storage_bytes": self.storage_bytes,
+                "storage_mb_secs": int(self.storage_mb_secs),
                 "runtime_elapsed_msecs": int((time.time() - self.start_time) * 1000),
                 "buffered_input_records": buffered,
                 "buffered_input_bytes": sum(self.buffered_bytes.values()),
