@@ -52,7 +52,9 @@ class Client:
     def take(self, msg, t: float) -> None:
         self.frames += 1
         self.bytes += len(msg)
-        cut = msg.find(',"changes":[', 0, 4096) if msg.startswith('{"op":"changes"') else -1
+        # No bound on the search: a frame that carries hundreds of steps (a client far behind) has a head
+        # longer than any fixed prefix, and such a frame must not be taken for another kind and dropped.
+        cut = msg.find(',"changes":[') if msg.startswith('{"op":"changes"') else -1
         if cut > 0:
             # The generator shares two cores with what it measures, so a client reads only the frame's head
             # (cursor and step marks); the first client in this process to get a step reads its ids.
