@@ -38,7 +38,7 @@ import duckdb  # noqa: E402
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 
-from webapp.engine.incremental import plan_incremental  # noqa: E402
+from webapp.engine.strategy import ViewPlans  # noqa: E402
 from webapp.engine.pipeline import DUCKDB_CONFIG  # noqa: E402
 from webapp.engine.sql import compile_program  # noqa: E402
 from webapp.engine.table import TableApplier  # noqa: E402
@@ -91,7 +91,7 @@ def inside(n: int, reps_inc: int, reps_rec: int) -> dict:
     out: dict = {}
     for kind, v in zip(VIEWS, prog.views):
         for strategy in ("incremental", "recompute"):
-            obj = plan_incremental(v, prog) if strategy == "incremental" else RecomputeView(v)
+            obj = ViewPlans(prog).maintainer(v.name) if strategy == "incremental" else RecomputeView(v)
             assert obj is not None and obj.strategy == strategy
             t0 = time.perf_counter()
             obj.initialize(con)
@@ -134,7 +134,7 @@ def bulk(n: int) -> dict:
             con.execute(prog.view_ddl(v))
             rows = con.execute(f"SELECT * FROM ({fill_t}) OFFSET {n}").fetchall()
             applier = TableApplier(prog.table("t"))
-            obj = plan_incremental(v, prog) if strategy == "incremental" else RecomputeView(v)
+            obj = ViewPlans(prog).maintainer(v.name) if strategy == "incremental" else RecomputeView(v)
             obj.initialize(con)
             gc.freeze()  # as Runtime does once the views' state is built
             con.execute("BEGIN TRANSACTION")

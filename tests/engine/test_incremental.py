@@ -1,7 +1,7 @@
 """Incremental view maintenance against recomputation, at the engine level (no HTTP).
 
 ``Harness`` builds a pipeline's database the way ``Pipeline._new_db`` does, applies batches with
-``TableApplier`` and steps every view with the object ``plan_view`` picks, inside one transaction per
+``TableApplier`` and steps every view with the object ``ViewPlans`` picks, inside one transaction per
 step, as the runtime does. After every step each view's contents, accumulated from its emitted
 changes since the initial snapshot, must equal DuckDB evaluating the view's SQL from scratch, and
 a snapshot (``contents_sql``) must equal them too.
@@ -27,15 +27,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webapp.engine import incremental
+from webapp.engine.ivm import maintain as incremental
 from webapp.engine.ivm import agg as ivm_agg
 from webapp.engine.ivm import ops as ivm_ops
 from webapp.engine import table as table_mod
-from webapp.engine.incremental import defer_unread_logs
 from webapp.engine.pipeline import DUCKDB_CONFIG
 from webapp.engine.sql import compile_program, quote
 from webapp.engine.table import TableApplier
-from webapp.engine.strategy import plan_view
+from webapp.engine.strategy import ViewPlans
 
 REL_TOL = 1e-9
 LONG = os.environ.get("SLUICE_LONG_TESTS") == "1"
@@ -120,8 +119,8 @@ class Harness:
         self.appliers = {t.name: TableApplier(t) for t in self.prog.tables}
         for name, ops in (preload or {}).items():
             self.appliers[name].apply(self.db, ops)
-        self.views = {v.name: plan_view(v, self.prog) for v in self.prog.views}
-        defer_unread_logs(self.views, self.prog)  # as the runtime does
+        self.plans = ViewPlans(self.prog)
+        self.views = self.plans.build()  # as the runtime does
         self.contents: dict[str, Counter] = {}
         self.initialize()
 
@@ -420,7 +419,7 @@ def test_restart_rebuilds_state_from_the_tables():
     h = Harness(BASE + "CREATE VIEW g AS SELECT k, MAX(x) AS hi, SUM(v) AS s FROM t GROUP BY k;"
                        "CREATE VIEW j AS SELECT t.id, u.name FROM t JOIN (SELECT * FROM u) u ON t.k = u.k;")
     h.step({"t": [(1, _t(i, i % 3, i, i / 4)) for i in range(20)], "u": [(1, (1, "a"))]})
-    h.views = {v.name: plan_view(v, h.prog) for v in h.prog.views}  # a new run over the same database
+    h.views = h.plans.build()  # a new run over the same database
     h.initialize()
     h.step({"t": [(-1, _t(19)), (-1, _t(16))], "u": [(1, (2, "b"))]})
 

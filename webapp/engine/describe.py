@@ -30,9 +30,9 @@ def _program_info(p) -> dict | None:
         "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": p._input_connectors,
         "output_connectors": {},
         "sluice": {
-            "views": {v.name: {"strategy": p._plans[v.name].strategy, "materialized": v.materialized,
+            "views": {v.name: {"strategy": p.plans.strategy(v.name), "materialized": v.materialized,
                                "local": v.kind == "local_view",
-                               "unique_keys": getattr(p._plans[v.name], "unique_keys", [])}
+                               "unique_keys": p.plans.unique_keys(v.name)}
                       for v in p.program.views},
             "kept_tables": p.kept_tables,
         },

@@ -33,7 +33,7 @@ from .recovery import batch_record
 from .runtime import Runtime
 from .sql import Program, SqlError, compile_program, quote
 from .table import to_arrow
-from .strategy import plan_view
+from .strategy import ViewPlans
 
 log = logging.getLogger("sluice.engine")
 
@@ -168,6 +168,7 @@ class Pipeline:
         """Record a new program; it is Pending until ``compile``."""
         self.program_code = code
         self.program = None
+        self.plans: ViewPlans | None = None
         self.program_status = "Pending"
         self.program_status_since = _now()
         self.program_error = {"sql_compilation": None, "rust_compilation": None, "system_error": None}
@@ -178,7 +179,7 @@ class Pipeline:
         steps, self.program_status_since = 1, _now()
         try:
             program = compile_program(self.program_code)
-            plans = {v.name: plan_view(v, program) for v in program.views}
+            plans = ViewPlans(program)  # once: every run of the pipeline builds its views from these
             inputs = {f"{t.name}.{c.name}": dict(c.raw, stream=t.name)
                       for t in program.tables for c in table_connectors(t)}
         except SqlError as e:
@@ -194,7 +195,7 @@ class Pipeline:
                     "exit_code": 1, "stdout": "", "stderr": "Sluice evaluates SQL only and cannot build Rust UDFs: "
                     "remove udf_rust and udf_toml (and the functions declared for them)"}, "system_error": None}
             else:
-                self.program, self._plans, self._input_connectors = program, plans, inputs
+                self.program, self.plans, self._input_connectors = program, plans, inputs
                 self.program_status = "Success"
                 self.program_error = {"sql_compilation": sql, "system_error": None,
                                       "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""}}
@@ -376,7 +377,8 @@ class Pipeline:
                 paused = self.desired == "Paused"
                 # Not kept in a local: this thread goes on to save, and a runtime stopped meanwhile
                 # must be freeable once the pipeline says Stopped.
-                self.runtime = Runtime(self, self.db, self.program, paused=paused, settings=self.engine.settings)
+                self.runtime = Runtime(self, self.db, self.program, self.plans, paused=paused,
+                                       settings=self.engine.settings)
                 self._set_status("Paused" if paused else "Running")
         except Exception as e:
             log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})

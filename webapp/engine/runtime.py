@@ -35,12 +35,10 @@ import pyarrow as pa
 from .connectors import record_progress, start_connectors
 from .records import ParsedBatch, arrow_rows
 from .sql import quote
-from .incremental import defer_unread_logs
 from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .lateness import LatenessFilter
 from .table import TableApplier
-from .strategy import plan_view
 from .transaction import Transaction
 
 log = logging.getLogger("sluice.engine")
@@ -84,7 +82,7 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
 
 
 class Runtime:
-    def __init__(self, pipeline, db, program, *, paused: bool, settings):
+    def __init__(self, pipeline, db, program, plans, *, paused: bool, settings):
         self.pipeline = pipeline
         self.db = db
         self.program = program
@@ -120,8 +118,7 @@ class Runtime:
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
         self.late = LatenessFilter(program, db)
         # Every view, LOCAL ones included, keeps state: later views may read an earlier view's change.
-        self.views = {v.name: plan_view(v, program) for v in program.views}
-        defer_unread_logs(self.views, program)
+        self.views = plans.build()
         self.encoders = {r.name: row_encoder(r.columns) for r in program.tables + program.views}
         self.dependents = _dependents(program)
         cfg = pipeline.runtime_config

@@ -4,7 +4,7 @@ Strategy ``recompute``: after the step's table changes, the view is evaluated ag
 its stored contents (``EXCEPT ALL`` both ways, so duplicates count). DuckDB runs with one thread, so
 a floating-point aggregate over unchanged input gives the same bits every time and unchanged rows
 never show up as spurious updates. Incremental strategies plug in behind the same two methods;
-``strategy.plan_view`` picks one per view.
+``strategy.ViewPlans`` picks one per view.
 """
 
 from __future__ import annotations

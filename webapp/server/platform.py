@@ -14,7 +14,7 @@ from flask import Blueprint, current_app
 
 from ..engine import errors as E
 from ..engine.sql import SqlError, compile_program
-from ..engine.strategy import plan_view
+from ..engine.strategy import ViewPlans
 from .helpers import body_json, json_response
 
 bp = Blueprint("v0_platform", __name__, url_prefix="/v0")
@@ -71,7 +71,8 @@ def validate_program():
     answer = {"schema": program.schema_json(), "warnings": [], "input_connectors": {}, "output_connectors": {}}
     if ir:
         # Sluice has no DBSP IR; what it plans instead is one maintenance strategy per view.
-        answer["dataflow"] = {"sluice": {"views": {v.name: {"strategy": plan_view(v, program).strategy,
+        plans = ViewPlans(program)
+        answer["dataflow"] = {"sluice": {"views": {v.name: {"strategy": plans.strategy(v.name),
                                                             "depends_on": sorted(v.depends_on)}
                                                    for v in program.views}}}
     return json_response({"Success": answer})

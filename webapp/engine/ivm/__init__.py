@@ -9,8 +9,9 @@
 | ``acc`` | one aggregate's accumulator (exact sums, MIN/MAX with retraction) and its DuckDB summaries |
 | ``expr`` | expressions: checked, rewritten to column positions, evaluated by DuckDB on changed rows |
 
-``webapp.engine.incremental`` puts them behind the view interface the runtime steps, and
-``webapp.engine.strategy`` chooses between it and recomputation.
+| ``maintain`` | a view's analysis (planned once per program) and ``IncrementalView``, the object a run steps |
+
+``webapp.engine.strategy`` chooses between ``maintain.IncrementalView`` and recomputation.
 """
 
 from .plan import plan_query

@@ -1,9 +1,11 @@
 """Incremental view maintenance: a step costs what the change costs, not what the data costs.
 
-``plan_incremental(view, program)`` returns an ``IncrementalView`` when every construct of the view
-body is maintained (see ``ivm.plan``), else None and the view is recomputed. An incremental view
+``analyze_program(program)`` plans every view once, when the program compiles: an ``Analysis`` when
+every construct of the view body is maintained (see ``ivm.plan``), else None and the view is
+recomputed. Each run of the pipeline builds an ``IncrementalView`` from the analysis (fresh operator
+state, shared plan). An incremental view
 turns the step's changes of the relations it reads into its own change by running them through a
-tree of operators (``ivm.ops``, ``ivm.agg``): DuckDB evaluates the view's expressions on the changed
+tree of operators (``ops``, ``agg``): DuckDB evaluates the view's expressions on the changed
 rows only; joins probe the other side by key (an ART index on a stored table, or an in-memory
 index of an earlier view); GROUP BY keeps per-group accumulators, and hands changes too large for
 Python to DuckDB; DISTINCT keeps row counts. See docs/incremental.md.
@@ -16,8 +18,8 @@ to twice the view) so that a snapshot shows the very values later deletes refer 
 it read that table. A view nothing else reads (``defer_log``) keeps its changes in memory and appends
 them in batches; whoever reads its snapshot calls ``flush`` first (under the step lock).
 
-Planning is cached per program (``analyze``): the runtime and the pipeline both ask, and a view's
-plan needs the plans of the views it reads.
+A view's plan needs the plans of the views it reads: they are made in declaration order, with one
+scratch DuckDB (``expr.Ctx``) for the whole program, closed when planning ends.
 """
 
 from __future__ import annotations
@@ -25,18 +27,16 @@ from __future__ import annotations
 import copy
 import logging
 from collections import Counter
-import threading
-import weakref
 
 import pyarrow as pa
 
-from .catalog import Relation
-from .ivm.agg import Aggregate
-from .ivm.expr import Ctx, Unsupported
-from .ivm.ops import Node, Select, Source, consolidate
-from .ivm.plan import plan_query
-from .sql import quote
-from .view import RecomputeView
+from ..catalog import Relation
+from ..sql import quote
+from ..view import RecomputeView
+from .agg import Aggregate
+from .expr import Ctx, Unsupported
+from .ops import Node, Select, Source, consolidate
+from .plan import plan_query
 
 log = logging.getLogger("sluice.engine")
 
@@ -50,10 +50,6 @@ LOG_SLACK_ROWS = 10_000
 # many rows (or sooner, when a snapshot is read): one append per many steps instead of one per step.
 LOG_BATCH_ROWS = 20_000
 
-_lock = threading.RLock()  # re-entrant: a finalizer below may run inside a locked section (GC)
-_programs: dict[int, tuple] = {}  # id(program) -> (weakref, Ctx, {view name: Analysis | None})
-
-
 class Analysis:
     """What planning found out about one view; shared by every IncrementalView built for it."""
 
@@ -62,43 +58,26 @@ class Analysis:
         self.view, self.root, self.keys, self.exact = view, root, keys, exact
         self.contents_sql, self.sources = contents_sql, sources
 
-
-def _program_state(program):
-    key = id(program)
-    with _lock:
-        ent = _programs.get(key)
-        if ent is not None and ent[0]() is program:
-            return ent
-        views: dict = {}
-        ctx = Ctx(program, views)
-        ent = (weakref.ref(program), ctx, views)
-        _programs[key] = ent
-
-    def _drop(k=key, c=ctx):
-        with _lock:
-            if _programs.get(k, (None, c))[1] is c:
-                _programs.pop(k, None)
-        c.close()
-    weakref.finalize(program, _drop)
-    return ent
+    def unique_keys(self) -> list[list[str]]:
+        """The column sets the plan proves unique in the view's rows, by name."""
+        names = self.view.column_names
+        return [[names[i] for i in k] for k in self.keys]
 
 
-def analyze(view: Relation, program) -> Analysis | None:
-    """The cached analysis of ``view`` (planning each view it reads first), or None."""
-    _, ctx, views = _program_state(program)
-    with _lock:
-        if view.name in views:
-            return views[view.name]
-        for v in program.views:  # declaration order: a view only reads earlier ones
-            if v.name not in views:
-                try:
-                    views[v.name] = _analyze(ctx, v, program)
-                except Exception:  # planning must never stop a pipeline: recompute is always correct
-                    log.exception("planning view %s failed; it is recomputed", v.name)
-                    views[v.name] = None
-            if v.name == view.name:
-                break
-        return views.get(view.name)
+def analyze_program(program) -> dict[str, Analysis | None]:
+    """Every view's analysis (None: recomputed), in declaration order: a view only reads earlier ones."""
+    views: dict[str, Analysis | None] = {}
+    ctx = Ctx(program, views)
+    try:
+        for v in program.views:
+            try:
+                views[v.name] = _analyze(ctx, v, program)
+            except Exception:  # planning must never stop a pipeline: recompute is always correct
+                log.exception("planning view %s failed; it is recomputed", v.name)
+                views[v.name] = None
+    finally:
+        ctx.close()
+    return views
 
 
 def _analyze(ctx: Ctx, view: Relation, program) -> Analysis | None:
@@ -191,8 +170,7 @@ class IncrementalView:
         self.analysis = analysis
         self.root: Node = copy.deepcopy(analysis.root)
         self.root.bind(analysis.sources)
-        names = view.column_names
-        self.unique_keys = [[names[i] for i in k] for k in analysis.keys]
+        self.unique_keys = analysis.unique_keys()
         self.sources = analysis.sources
         self.out_table = None if _own_exact(self.root) else quote(_out_table(view))
         self.types = self.root.types
@@ -329,10 +307,4 @@ def defer_unread_logs(views: dict, program) -> None:
             obj.defer_log = name not in read
 
 
-def plan_incremental(view: Relation, program) -> IncrementalView | None:
-    """An incremental maintenance object for ``view``, or None when it must be recomputed."""
-    a = analyze(view, program)
-    return IncrementalView(view, a) if a is not None else None
-
-
-__all__ = ["plan_incremental", "IncrementalView", "analyze", "defer_unread_logs"]
+__all__ = ["Analysis", "IncrementalView", "analyze_program", "defer_unread_logs"]
