@@ -40,9 +40,9 @@ def test_a_silent_log_raises_after_read_timeout(pipeline):
 def test_metrics_profile_and_support_bundle(pipeline):
     pipeline.start()
     pipeline.input_json("users", [{"id": 1, "name": "Ann", "age": 30}, {"id": 2, "name": "Bo", "age": 40}])
-    assert f'sluice_total_processed_records{{pipeline="{pipeline.name}"}} 2' in pipeline.metrics()
-    fams = {f["name"]: f for f in pipeline.metrics(format="json")}
-    assert fams["sluice_total_processed_records"]["samples"][0]["value"] == 2
+    assert f'records_processed_total{{pipeline="{pipeline.name}"}} 2' in pipeline.metrics()
+    fams = {f["key"]: f for f in pipeline.metrics(format="json")}
+    assert fams["records_processed_total"]["values"][0]["value"] == 2
     nodes = {n["name"]: n for n in pipeline.circuit_json_profile()["nodes"]}
     assert nodes["users"]["rows"] == 2 and nodes["user_stats"]["rows"] == 2 and nodes["user_stats"]["steps"] == 1
     assert "circuit.dot" in zipfile.ZipFile(io.BytesIO(pipeline.circuit_profile())).namelist()

@@ -152,11 +152,11 @@ def test_pipeline_metrics(http, make_pipeline):
     push_and_wait(http, name, "t", [{"insert": {"id": 1, "x": 5}}, {"insert": {"id": 2, "x": 5}}])
     r = http.get(f"/pipelines/{name}/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert f'sluice_total_processed_records{{pipeline="{name}"}} 2' in r.text
+    assert f'records_processed_total{{pipeline="{name}"}} 2' in r.text
     assert f'sluice_view_time_seconds_total{{pipeline="{name}",view="v"}}' in r.text
     assert all(f'pipeline="{name}"' in line for line in r.text.splitlines() if not line.startswith("#"))
-    fams = {f["name"]: f for f in http.get(f"/pipelines/{name}/metrics", params={"format": "json"}).json()}
-    assert fams["sluice_total_processed_records"]["samples"] == [{"labels": {"pipeline": name}, "value": 2}]
+    fams = {f["key"]: f for f in http.get(f"/pipelines/{name}/metrics", params={"format": "json"}).json()}
+    assert fams["records_processed_total"]["values"] == [{"labels": {"pipeline": name}, "value": 2}]
     r = http.get(f"/pipelines/{name}/metrics", params={"format": "xml"})
     assert r.status_code == 400 and r.json()["error_code"] == "InvalidParam"
 
