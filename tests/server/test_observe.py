@@ -170,7 +170,10 @@ def test_metrics_of_a_stopped_pipeline(http, new_pipeline):
 def test_circuit_json_profile(http, make_pipeline):
     name = make_pipeline(SQL)
     push_and_wait(http, name, "t", [{"insert": {"id": i, "x": i % 3}} for i in range(10)])
-    prof = http.get(f"/pipelines/{name}/circuit_json_profile").json()
+    r = http.get(f"/pipelines/{name}/circuit_json_profile")
+    # Streamed as Feldera's API server passes the pipeline's profile through: chunked, not encoded.
+    assert r.headers.get("transfer-encoding") == "chunked" and "content-encoding" not in r.headers
+    prof = r.json()
     nodes = {n["name"]: n for n in prof["nodes"]}
     assert nodes["t"]["kind"] == "table" and nodes["t"]["rows"] == 10
     v = nodes["v"]
@@ -182,6 +185,7 @@ def test_circuit_profile_is_a_zip_with_a_graph(http, make_pipeline):
     name = make_pipeline(SQL)
     r = http.get(f"/pipelines/{name}/circuit_profile")
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    assert r.headers.get("transfer-encoding") == "chunked" and "content-encoding" not in r.headers
     z = zipfile.ZipFile(io.BytesIO(r.content))
     assert sorted(z.namelist()) == ["circuit.dot", "profile.json"]
     assert '"t" -> "v";' in z.read("circuit.dot").decode()

@@ -73,16 +73,26 @@ def pipeline_metrics(name):
 
 
 # -- circuit profile -----------------------------------------------------------------------------
+# Both profiles go out streamed (``Transfer-Encoding: chunked``, no ``Content-Length``) and unencoded, as
+# Feldera's API server passes them through from the pipeline: its clients and tests expect that framing.
 @bp.get("/pipelines/<name>/circuit_json_profile")
 def circuit_json_profile(name):
-    return json_response(profile(current_engine().get(name).running()))
+    return _streamed(json_response(profile(current_engine().get(name).running())))
 
 
 @bp.get("/pipelines/<name>/circuit_profile")
 def circuit_profile(name):
     """A zip of the profile as JSON and as a Graphviz graph (Feldera's is a zip of per-worker graphs)."""
     prof = profile(current_engine().get(name).running())
-    return attachment(profile_zip(prof), f"{name}_circuit_profile.zip")
+    return _streamed(attachment(profile_zip(prof), f"{name}_circuit_profile.zip"))
+
+
+def _streamed(resp: Response) -> Response:
+    """``resp`` with its body as an iterator, so the server sends it chunked."""
+    body = resp.get_data()
+    resp.response = iter((body,))
+    resp.headers.pop("Content-Length", None)
+    return resp
 
 
 def profile_zip(prof: dict) -> bytes:
