@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess, wait_processed
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status
 
 KEY = "sk-extras-0123456789abcdef"
 SQL = "CREATE TABLE t (x INT);\nCREATE MATERIALIZED VIEW v AS SELECT * FROM t;"
@@ -91,6 +91,22 @@ def test_clock_advance_is_not_http_driven(http, make_pipeline):
     assert r.status_code == 400 and r.json()["error_code"] == "NotSupported"
 
 
+def test_update_runtime_is_a_no_op_while_stopped_and_refused_while_running(http, make_pipeline):
+    """Feldera's documented answer: 200 with the pipeline (a no-op when it already has the platform's
+    runtime, as a Sluice pipeline always has), 400 UpdateRestrictedToStopped unless stopped."""
+    name = make_pipeline(SQL)
+    r = http.post(f"/pipelines/{name}/update_runtime")
+    assert r.status_code == 400 and r.json()["error_code"] == "UpdateRestrictedToStopped", r.text
+    assert http.post(f"/pipelines/{name}/stop", params={"force": "true"}).status_code == 202
+    wait_status(http, name, "Stopped")
+    before = http.get(f"/pipelines/{name}").json()
+    r = http.post(f"/pipelines/{name}/update_runtime")
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["name"] == name and got["platform_version"] == before["platform_version"]
+    assert got["version"] == before["version"] and got["program_status"] == "Success"
+
+
 @pytest.mark.parametrize("method,path,code", [
     ("POST", "/pipelines/{p}/activate", "EnterpriseFeature"),
     ("POST", "/pipelines/{p}/checkpoint/sync", "EnterpriseFeature"),
@@ -103,7 +119,6 @@ def test_clock_advance_is_not_http_driven(http, make_pipeline):
     ("GET", "/pipelines/{p}/heap_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/dataflow_graph", "NotImplemented"),
     ("GET", "/pipelines/{p}/events", "NotImplemented"),
-    ("POST", "/pipelines/{p}/update_runtime", "NotImplemented"),
     ("GET", "/cluster/events", "NotImplemented"),
 ])
 def test_answered_501(http, method, path, code):

@@ -201,6 +201,17 @@ class Pipeline:
         if bump:
             self.refresh_version += steps
 
+    def update_runtime(self) -> dict:
+        """Feldera's ``/update_runtime``: recompile with the platform's current runtime, only while stopped.
+        Sluice has one runtime, the engine, and every program is compiled by the engine that runs it: the
+        pipeline is always on the current version, the case Feldera documents as a no-op."""
+        with self.lock:
+            if self.status != "Stopped" or self.desired != "Stopped":
+                raise IllegalAction("UpdateRestrictedToStopped",
+                                    "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
+                                    {"status": self.status})
+            return describe(self)
+
     def update(self, fields: dict) -> dict:
         """Apply checked definition ``fields`` (``definition.check_body``); returns the pipeline as it
         stands right after the edit, before a changed program compiles (what Feldera answers)."""

@@ -89,6 +89,11 @@ def patch_pipeline(name):
     return json_response(current_engine().patch(name, body_json()))
 
 
+@bp.post("/pipelines/<name>/update_runtime")
+def update_runtime(name):
+    return json_response(current_engine().get(name).update_runtime())
+
+
 @bp.delete("/pipelines/<name>")
 def delete_pipeline(name):
     current_engine().delete(name)

@@ -41,7 +41,6 @@ _ABSENT = {
     ("POST", f"{_P}/diff"): "Sluice does not compute program diffs yet",
     ("GET", f"{_P}/events"): "Sluice keeps no pipeline monitor events; GET .../logs shows every status change",
     ("GET", f"{_P}/events/<event_id>"): "Sluice keeps no pipeline monitor events",
-    ("POST", f"{_P}/update_runtime"): "Sluice has one runtime, the engine itself",
     ("POST", f"{_P}/testing"): "Feldera's testing hooks have no Sluice counterpart",
     ("GET", "/cluster/events"): "Sluice is one process, not a cluster with events",
     ("GET", "/cluster/events/<event_id>"): "Sluice is one process, not a cluster with events",
