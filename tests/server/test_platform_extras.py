@@ -3,6 +3,9 @@ over real HTTP, with Feldera's answers as the expectation."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
 import httpx
 import pytest
 
@@ -69,6 +72,27 @@ def test_completion_token_of_a_connector(http, make_pipeline):
                        ("tables/nosuch/connectors/gen/completion_token", "UnknownInputStream")):
         r = http.get(f"/pipelines/{name}/{path}")
         assert r.status_code == 404 and r.json()["error_code"] == code, r.text
+
+
+def test_connector_actions_take_quoted_table_names_and_refuse_unknown_actions(http, make_pipeline):
+    """Feldera's answers (its platform orchestration test): a quoted table name is taken as SQL spells it,
+    "/" and all, once URL-encoded; an action other than start or pause (case-sensitive) is 400
+    InvalidConnectorAction, checked before the pipeline is looked up."""
+    table = '"numbers +C0_-,.!%()&/"'
+    gen = json.dumps([{"name": "aA0_-", "transport": {"name": "datagen", "config": {"plan": [{"limit": 1}]}}}])
+    name = make_pipeline(f"CREATE TABLE {table} (num DOUBLE) WITH ('connectors' = '{gen}');")
+    base = f"/pipelines/{name}/tables/{quote(table, safe='')}/connectors/aA0_-"
+    assert http.post(f"{base}/pause").status_code == 200
+    r = http.get(f"{base}/stats")
+    assert r.status_code == 200 and r.json()["paused"] is True, r.text
+    for action in ("action2", "START"):
+        r = http.post(f"{base}/{action}")
+        assert r.status_code == 400 and r.json()["error_code"] == "InvalidConnectorAction", r.text
+        r = http.post(f"/pipelines/{name}X/tables/t/connectors/c/{action}")
+        assert r.status_code == 400 and r.json()["error_code"] == "InvalidConnectorAction", r.text
+    other = quote(table.replace("numbers", "Numbers"), safe="")  # quoted: case-sensitive, another table
+    r = http.post(f"/pipelines/{name}/tables/{other}/connectors/aA0_-/pause")
+    assert r.status_code == 404 and r.json()["error_code"] == "UnknownInputStream", r.text
 
 
 def test_views_have_no_connectors(http, make_pipeline, new_pipeline):

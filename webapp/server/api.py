@@ -143,13 +143,17 @@ def ingress(name, table):
     return errors.answer(status, answer)
 
 
-@bp.post("/pipelines/<name>/tables/<table>/connectors/<connector>/<any(start, pause):action>")
+# ``<path:table>``: a quoted table name may hold "/", which arrives decoded from its "%2F".
+@bp.post("/pipelines/<name>/tables/<path:table>/connectors/<connector>/<action>")
 def connector_action(name, table, connector, action):
+    if action not in ("start", "pause"):  # checked first, as Feldera does (case-sensitive)
+        raise E.BadRequest(f"invalid connector action '{action}': the actions are 'start' and 'pause'",
+                           {"action": action}, error_code="InvalidConnectorAction")
     current_engine().get(name).connector(table, connector).set_paused(action == "pause")
     return Response(b"", status=200)
 
 
-@bp.get("/pipelines/<name>/tables/<table>/connectors/<connector>/stats")
+@bp.get("/pipelines/<name>/tables/<path:table>/connectors/<connector>/stats")
 def connector_stats(name, table, connector):
     p = current_engine().get(name)
     return json_response(p.running().connector_stats(p.connector(table, connector)))
