@@ -21,10 +21,11 @@ def test_logs_resume_from_a_cursor(pipeline):
     with pipeline.logs(read_timeout=20) as log:
         assert isinstance(log, LogStream) and log.seq == 0 and log.gap == 0
         first = next(log)
-        assert "Stopped -> Provisioning" in first
+        assert "Fresh start of pipeline logs" in first  # Feldera's first line of every pipeline log
         cursor = log.cursor()
         assert cursor == f"{log.epoch}:1"
         second = next(log)
+        assert "Stopped -> Provisioning" in second
     with pipeline.resume_logs(cursor) as again:
         assert again.seq == 1 and next(again) == second
 
@@ -33,7 +34,7 @@ def test_a_silent_log_raises_after_read_timeout(pipeline):
     pipeline.start()
     with pipeline.logs(read_timeout=0.5) as log:
         with pytest.raises(StreamError):
-            for _ in log:  # the three start lines, then nothing more is logged
+            for _ in log:  # the opening line and three start lines, then nothing more
                 pass
 
 

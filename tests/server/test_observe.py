@@ -118,7 +118,7 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         rd = LogReader(eng.url, "lg", f"{epoch}:{first}")
         assert rd.resp.headers["feldera-logs-epoch"] != epoch and rd.resp.headers["feldera-logs-seq"] == "0"
         lines = rd.until(lambda s: "Initializing -> Running" in s)
-        assert "the engine restarted" in lines[0]
+        assert "Fresh start of pipeline logs" in lines[0] and "the engine restarted" in lines[1]
         assert c.post("/pipelines/lg/stop?force=true").status_code == 202
         wait_status(c, "lg", "Stopped")
         assert c.post("/pipelines/lg/clear").status_code == 202
@@ -130,7 +130,8 @@ def test_logs_survive_stop_and_start_end_on_delete_and_restart_with_a_new_epoch(
         assert c.post("/pipelines/lg/start").status_code == 202
         fresh = LogReader(eng.url, "lg")
         assert fresh.resp.headers["feldera-logs-epoch"] != rd.resp.headers["feldera-logs-epoch"]
-        assert "Stopped -> Provisioning" in fresh.until(lambda s: "Provisioning" in s)[0]
+        opening, start = fresh.until(lambda s: "Provisioning" in s)[:2]
+        assert "Fresh start of pipeline logs" in opening and "Stopped -> Provisioning" in start
         fresh.close()
 
 
@@ -247,11 +248,12 @@ def test_official_client(engine, http, make_pipeline):
     p = feldera.Pipeline.get(name, feldera.FelderaClient(engine.url))
     assert f'pipeline="{name}"' in p.metrics()
     logs = p.logs()
+    assert "Fresh start of pipeline logs" in next(logs)  # Feldera's first line of every pipeline log
     assert "Stopped -> Provisioning" in next(logs)
     logs.close()
     with p.resume_logs() as stream:
         first = next(iter(stream))
-        assert "Stopped -> Provisioning" in first and stream.cursor().endswith(":1")
+        assert "Fresh start of pipeline logs" in first and stream.cursor().endswith(":1")
     bundle = zipfile.ZipFile(io.BytesIO(p.support_bundle(heap_profile=False)))
     meta = json.loads(bundle.read("metadata.json"))
     assert "stats.json" in meta["collections"][0]["collected"] and "heap_profile.pb.gz" in meta["collections"][0]["skipped"]
