@@ -192,6 +192,31 @@ def test_circuit_profile_is_a_zip_with_a_graph(http, make_pipeline):
     assert '"t" -> "v";' in z.read("circuit.dot").decode()
 
 
+def test_pipeline_events_record_each_status_change_newest_first(http, new_pipeline):
+    """Feldera's pipeline monitor events (docs: operations/pipeline-monitoring; its platform test of
+    /events): newest first, ``selector=status`` the status fields, ``all`` adding details and error,
+    ``latest`` or an event's id for one, 404 UnknownPipelineMonitorEvent for an unknown one."""
+    name = new_pipeline(SQL)
+    for action, status in (("start", "Running"), ("pause", "Paused"), ("stop?force=true", "Stopped")):
+        assert http.post(f"/pipelines/{name}/{action}").status_code == 202
+        wait_status(http, name, status)
+    events = http.get(f"/pipelines/{name}/events").json()
+    assert all(set(e) == {"event_id", "recorded_at", "deployment_resources_status",
+                          "deployment_resources_desired_status", "deployment_runtime_status",
+                          "deployment_runtime_desired_status", "deployment_has_error", "program_status",
+                          "storage_status"} for e in events)
+    seen = [(e["deployment_resources_status"], e["deployment_runtime_status"]) for e in reversed(events)]
+    for step in (("Stopped", None), ("Provisioned", "Running"), ("Provisioned", "Paused"), ("Stopped", None)):
+        assert step in seen, seen
+        seen = seen[seen.index(step) + 1:]  # in this order
+    assert [e["recorded_at"] for e in events] == sorted((e["recorded_at"] for e in events), reverse=True)
+    latest = http.get(f"/pipelines/{name}/events/latest", params={"selector": "all"}).json()
+    assert latest["event_id"] == events[0]["event_id"] and "deployment_error" in latest
+    assert http.get(f"/pipelines/{name}/events/{events[-1]['event_id']}").json() == events[-1]
+    r = http.get(f"/pipelines/{name}/events/nosuch")
+    assert r.status_code == 404 and r.json()["error_code"] == "UnknownPipelineMonitorEvent"
+
+
 def _bundle(r):
     assert r.status_code == 200 and r.headers["content-type"] == "application/zip", r.text
     z = zipfile.ZipFile(io.BytesIO(r.content))
@@ -211,15 +236,15 @@ def test_support_bundle(http, make_pipeline):
     d = col["directory"]
     assert sorted(col["collected"]) == sorted(["circuit_profile.zip", "json_circuit_profile.zip", "metrics.txt",
                                                 "logs.txt", "stats.json", "pipeline_config.json",
-                                                "system_config.json"])
-    assert sorted(f["file"] for f in col["failed"]) == ["dataflow_graph.json", "heap_profile.pb.gz",
-                                                        "pipeline_events.json"]
+                                                "system_config.json", "pipeline_events.json"])
+    assert sorted(f["file"] for f in col["failed"]) == ["dataflow_graph.json", "heap_profile.pb.gz"]
     assert col["skipped"] == []
     assert set(z.namelist()) == {"metadata.txt", "metadata.json"} | {f"{d}/{f}" for f in col["collected"]}
     assert "Successfully Collected:" in z.read("metadata.txt").decode()
     assert json.loads(z.read(f"{d}/stats.json"))["global_metrics"]["total_processed_records"] == 1
     assert "Initializing -> Running" in z.read(f"{d}/logs.txt").decode()
     assert json.loads(z.read(f"{d}/pipeline_config.json"))["name"] == name
+    assert json.loads(z.read(f"{d}/pipeline_events.json"))[0]["deployment_runtime_status"] == "Running"
     inner = zipfile.ZipFile(io.BytesIO(z.read(f"{d}/circuit_profile.zip")))
     assert '"t" -> "v";' in inner.read("circuit.dot").decode()
     # Switches leave parts out and list them as skipped.

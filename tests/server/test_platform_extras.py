@@ -142,7 +142,6 @@ def test_update_runtime_is_a_no_op_while_stopped_and_refused_while_running(http,
     ("GET", "/pipelines/{p}/samply_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/heap_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/dataflow_graph", "NotImplemented"),
-    ("GET", "/pipelines/{p}/events", "NotImplemented"),
     ("GET", "/cluster/events", "NotImplemented"),
 ])
 def test_answered_501(http, method, path, code):

@@ -56,6 +56,24 @@ def logs(name):
     return resp
 
 
+# -- monitor events ------------------------------------------------------------------------------
+def _event_selector() -> str:
+    sel = request.args.get("selector", "status")
+    if sel not in ("status", "all"):
+        raise E.InvalidParam(f"unknown selector '{sel}': use status or all", {"parameter": "selector", "value": sel})
+    return sel
+
+
+@bp.get("/pipelines/<name>/events")
+def pipeline_events(name):
+    return json_response(current_engine().get(name).events.list(_event_selector()))
+
+
+@bp.get("/pipelines/<name>/events/<event_id>")
+def pipeline_event(name, event_id):
+    return json_response(current_engine().get(name).events.get(event_id, _event_selector()))
+
+
 # -- metrics -------------------------------------------------------------------------------------
 @bp.get("/pipelines/<name>/metrics")
 def pipeline_metrics(name):
