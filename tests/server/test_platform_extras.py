@@ -131,6 +131,22 @@ def test_update_runtime_is_a_no_op_while_stopped_and_refused_while_running(http,
     assert got["version"] == before["version"] and got["program_status"] == "Success"
 
 
+def test_cluster_events_hold_the_engine_health(http):
+    """Feldera's cluster monitor events (docs: operations/cluster-monitoring): newest first, status fields by
+    default, ``selector=all`` adding each service's self and resources info, ``latest`` or the id for one.
+    The engine is the API server, compiler and runner at once: one event, healthy."""
+    status_keys = {"id", "recorded_at", "all_healthy", "api_status", "compiler_status", "runner_status"}
+    (ev,) = http.get("/cluster/events").json()
+    assert set(ev) == status_keys and ev["all_healthy"] is True
+    assert {ev[f"{s}_status"] for s in ("api", "compiler", "runner")} == {"Healthy"}
+    full = http.get("/cluster/events/latest", params={"selector": "all"}).json()
+    assert set(full) == status_keys | {f"{s}_{k}" for s in ("api", "compiler", "runner")
+                                       for k in ("self_info", "resources_info")}
+    assert http.get(f"/cluster/events/{ev['id']}").json() == ev
+    r = http.get("/cluster/events/nosuch")
+    assert r.status_code == 404 and r.json()["error_code"] == "UnknownClusterMonitorEvent"
+
+
 @pytest.mark.parametrize("method,path,code", [
     ("POST", "/pipelines/{p}/activate", "EnterpriseFeature"),
     ("POST", "/pipelines/{p}/checkpoint/sync", "EnterpriseFeature"),
@@ -142,7 +158,6 @@ def test_update_runtime_is_a_no_op_while_stopped_and_refused_while_running(http,
     ("GET", "/pipelines/{p}/samply_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/heap_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/dataflow_graph", "NotImplemented"),
-    ("GET", "/cluster/events", "NotImplemented"),
 ])
 def test_answered_501(http, method, path, code):
     r = http.request(method, path.format(p="any"))

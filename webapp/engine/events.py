@@ -1,4 +1,4 @@
-"""Pipeline monitor events (Feldera's ``GET /v0/pipelines/{name}/events``): the pipeline's status as it
+"""Monitor events. Pipeline events (Feldera's ``GET /v0/pipelines/{name}/events``): the pipeline's status as it
 changes, newest first, the oldest dropped beyond a bound (Feldera keeps 720 per pipeline).
 
 Feldera's monitor samples the pipeline and stores a row when it looks; Sluice knows each change when it
@@ -62,7 +62,7 @@ class PipelineEvents:
             provisioned = status["deployment_runtime_status"] is not None
             self._events.append(dict(
                 {"event_id": str(uuid.uuid4()),
-                 "recorded_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")},
+                 "recorded_at": _now()},
                 **status,
                 deployment_resources_status_details=None,
                 deployment_runtime_status_details={"status": p.status, "incarnation_uuid": p.deployment_id}
@@ -85,10 +85,48 @@ class PipelineEvents:
         return _select(found, selector)
 
 
+class UnknownClusterMonitorEvent(NotFound):
+    error_code = "UnknownClusterMonitorEvent"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ClusterEvents:
+    """Feldera's cluster monitor events (``GET /v0/cluster/events``). Feldera checks its API server, compiler
+    and runner, three services, and records their health as it changes; in Sluice the three are one process,
+    healthy whenever it answers, so there is one event, recorded when the engine started."""
+
+    _SELF = {"api": "the engine's HTTP server", "compiler": "the engine's SQL compiler",
+             "runner": "the engine's pipeline runner"}
+
+    def __init__(self, pid: int):
+        self.event = {"id": str(uuid.uuid4()), "recorded_at": _now(), "all_healthy": True}
+        for svc, what in self._SELF.items():
+            self.event[f"{svc}_status"] = "Healthy"
+            self.event[f"{svc}_self_info"] = f"{what}, in the engine process (pid {pid}): healthy while it answers"
+            self.event[f"{svc}_resources_info"] = "no Kubernetes resources: the engine is one local process"
+
+    def list(self, selector: str) -> list[dict]:
+        return [self._select(selector)]
+
+    def get(self, event_id: str, selector: str) -> dict:
+        if event_id not in ("latest", self.event["id"]):
+            raise UnknownClusterMonitorEvent(f"Unknown cluster monitor event '{event_id}'", {"event_id": event_id})
+        return self._select(selector)
+
+    def _select(self, selector: str) -> dict:
+        if selector == "all":
+            return dict(self.event)
+        return {k: v for k, v in self.event.items() if not k.endswith(("_self_info", "_resources_info"))}
+
+
 def _select(event: dict, selector: str) -> dict:
     if selector == "all":
         return dict(event)
     return {k: event[k] for k in ("event_id", "recorded_at", *STATUS_FIELDS)}
 
 
-__all__ = ["PipelineEvents", "STATUS_FIELDS", "UnknownPipelineMonitorEvent", "resources_status"]
+__all__ = ["ClusterEvents", "PipelineEvents", "STATUS_FIELDS", "UnknownClusterMonitorEvent",
+           "UnknownPipelineMonitorEvent", "resources_status"]

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from ..engine import errors as E
 from ..engine import query as Q
 from . import egress_config, errors
-from .helpers import body_json, client_gone, current_engine, json_response, query_flag
+from .helpers import body_json, client_gone, current_engine, event_selector, json_response, query_flag
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
 
@@ -59,6 +59,16 @@ def config():
 @bp.get("/cluster_healthz")
 def cluster_healthz():
     return json_response({"all_healthy": True, "runner": {"healthy": True}, "compiler": {"healthy": True}})
+
+
+@bp.get("/cluster/events")
+def cluster_events():
+    return json_response(current_engine().cluster_events.list(event_selector()))
+
+
+@bp.get("/cluster/events/<event_id>")
+def cluster_event(event_id):
+    return json_response(current_engine().cluster_events.get(event_id, event_selector()))
 
 
 # -- pipelines -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from ..engine import errors as E
 from ..engine.profile import dot, profile
-from .helpers import client_gone, current_engine, json_response
+from .helpers import client_gone, current_engine, event_selector, json_response
 from .metrics import families, render_text
 
 bp = Blueprint("v0_observe", __name__, url_prefix="/v0")
@@ -57,21 +57,14 @@ def logs(name):
 
 
 # -- monitor events ------------------------------------------------------------------------------
-def _event_selector() -> str:
-    sel = request.args.get("selector", "status")
-    if sel not in ("status", "all"):
-        raise E.InvalidParam(f"unknown selector '{sel}': use status or all", {"parameter": "selector", "value": sel})
-    return sel
-
-
 @bp.get("/pipelines/<name>/events")
 def pipeline_events(name):
-    return json_response(current_engine().get(name).events.list(_event_selector()))
+    return json_response(current_engine().get(name).events.list(event_selector()))
 
 
 @bp.get("/pipelines/<name>/events/<event_id>")
 def pipeline_event(name, event_id):
-    return json_response(current_engine().get(name).events.get(event_id, _event_selector()))
+    return json_response(current_engine().get(name).events.get(event_id, event_selector()))
 
 
 # -- metrics -------------------------------------------------------------------------------------

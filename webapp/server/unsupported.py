@@ -40,8 +40,6 @@ _ABSENT = {
     ("GET", f"{_P}/dataflow_graph"): "Sluice compiles no DBSP dataflow; circuit_profile draws its relation graph",
     ("POST", f"{_P}/diff"): "Sluice does not compute program diffs yet",
     ("POST", f"{_P}/testing"): "Feldera's testing hooks have no Sluice counterpart",
-    ("GET", "/cluster/events"): "Sluice is one process, not a cluster with events",
-    ("GET", "/cluster/events/<event_id>"): "Sluice is one process, not a cluster with events",
 }
 
 
