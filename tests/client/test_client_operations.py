@@ -21,10 +21,11 @@ def test_logs_resume_from_a_cursor(pipeline):
     with pipeline.logs(read_timeout=20) as log:
         assert isinstance(log, LogStream) and log.seq == 0 and log.gap == 0
         first = next(log)
-        assert "Stopped -> Provisioning" in first
+        assert "Fresh start of pipeline logs" in first  # Feldera's first line of every pipeline log
         cursor = log.cursor()
         assert cursor == f"{log.epoch}:1"
         second = next(log)
+        assert "Stopped -> Provisioning" in second
     with pipeline.resume_logs(cursor) as again:
         assert again.seq == 1 and next(again) == second
 
@@ -33,16 +34,16 @@ def test_a_silent_log_raises_after_read_timeout(pipeline):
     pipeline.start()
     with pipeline.logs(read_timeout=0.5) as log:
         with pytest.raises(StreamError):
-            for _ in log:  # the three start lines, then nothing more is logged
+            for _ in log:  # the opening line and three start lines, then nothing more
                 pass
 
 
 def test_metrics_profile_and_support_bundle(pipeline):
     pipeline.start()
     pipeline.input_json("users", [{"id": 1, "name": "Ann", "age": 30}, {"id": 2, "name": "Bo", "age": 40}])
-    assert f'sluice_total_processed_records{{pipeline="{pipeline.name}"}} 2' in pipeline.metrics()
-    fams = {f["name"]: f for f in pipeline.metrics(format="json")}
-    assert fams["sluice_total_processed_records"]["samples"][0]["value"] == 2
+    assert f'records_processed_total{{pipeline="{pipeline.name}"}} 2' in pipeline.metrics()
+    fams = {f["key"]: f for f in pipeline.metrics(format="json")}
+    assert fams["records_processed_total"]["values"][0]["value"] == 2
     nodes = {n["name"]: n for n in pipeline.circuit_json_profile()["nodes"]}
     assert nodes["users"]["rows"] == 2 and nodes["user_stats"]["rows"] == 2 and nodes["user_stats"]["steps"] == 1
     assert "circuit.dot" in zipfile.ZipFile(io.BytesIO(pipeline.circuit_profile())).namelist()

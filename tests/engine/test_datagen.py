@@ -143,6 +143,19 @@ def test_increment_with_range_and_scale_and_sequential_plans(http):
     assert conn["metrics"]["total_records"] == 8 and conn["metrics"]["end_of_input"] is True
 
 
+def test_stats_list_the_connector_alone_with_feldera_byte_count_until_http_ingress_is_used(http):
+    """Feldera's /stats for a datagen-only table: one input, the connector (its HTTP input endpoint exists
+    only from the first ingress request on), and ``total_bytes`` counts each generated record's JSON
+    (5 rows ``{"c1":0}``..``{"c1":4}``: 40 bytes), as Feldera's own platform test of /stats states."""
+    name, st = _run(http, _sql("CREATE TABLE t1 (c1 INT)", {"plan": [{"limit": 5, "rate": 1000}]}))
+    assert [(i["endpoint_name"], i["metrics"]["total_bytes"], i["metrics"]["total_records"])
+            for i in st["inputs"]] == [("t1.unnamed-0", 40, 5)]
+    r = http.post(f"/pipelines/{name}/ingress/t1", params={"format": "json"}, content='{"insert": {"c1": 9}}')
+    assert r.status_code == 200, r.text
+    ins = http.get(f"/pipelines/{name}/stats").json()["inputs"]
+    assert sorted(i["endpoint_name"].startswith("t1.api-ingress-") for i in ins) == [False, True]
+
+
 def test_random_strategies_stay_in_their_ranges_and_values(http):
     sql = _sql("CREATE TABLE r (id BIGINT NOT NULL, u INT NOT NULL, f DOUBLE NOT NULL, z INT NOT NULL, "
                "zv VARCHAR NOT NULL, n INT, s VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, a INT ARRAY NOT NULL)",

@@ -3,10 +3,13 @@ over real HTTP, with Feldera's answers as the expectation."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
 import httpx
 import pytest
 
-from webapp.engine.testing import EngineProcess, wait_processed
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status
 
 KEY = "sk-extras-0123456789abcdef"
 SQL = "CREATE TABLE t (x INT);\nCREATE MATERIALIZED VIEW v AS SELECT * FROM t;"
@@ -71,6 +74,27 @@ def test_completion_token_of_a_connector(http, make_pipeline):
         assert r.status_code == 404 and r.json()["error_code"] == code, r.text
 
 
+def test_connector_actions_take_quoted_table_names_and_refuse_unknown_actions(http, make_pipeline):
+    """Feldera's answers (its platform orchestration test): a quoted table name is taken as SQL spells it,
+    "/" and all, once URL-encoded; an action other than start or pause (case-sensitive) is 400
+    InvalidConnectorAction, checked before the pipeline is looked up."""
+    table = '"numbers +C0_-,.!%()&/"'
+    gen = json.dumps([{"name": "aA0_-", "transport": {"name": "datagen", "config": {"plan": [{"limit": 1}]}}}])
+    name = make_pipeline(f"CREATE TABLE {table} (num DOUBLE) WITH ('connectors' = '{gen}');")
+    base = f"/pipelines/{name}/tables/{quote(table, safe='')}/connectors/aA0_-"
+    assert http.post(f"{base}/pause").status_code == 200
+    r = http.get(f"{base}/stats")
+    assert r.status_code == 200 and r.json()["paused"] is True, r.text
+    for action in ("action2", "START"):
+        r = http.post(f"{base}/{action}")
+        assert r.status_code == 400 and r.json()["error_code"] == "InvalidConnectorAction", r.text
+        r = http.post(f"/pipelines/{name}X/tables/t/connectors/c/{action}")
+        assert r.status_code == 400 and r.json()["error_code"] == "InvalidConnectorAction", r.text
+    other = quote(table.replace("numbers", "Numbers"), safe="")  # quoted: case-sensitive, another table
+    r = http.post(f"/pipelines/{name}/tables/{other}/connectors/aA0_-/pause")
+    assert r.status_code == 404 and r.json()["error_code"] == "UnknownInputStream", r.text
+
+
 def test_views_have_no_connectors(http, make_pipeline, new_pipeline):
     name = make_pipeline(SQL)
     for method, path, code in (("GET", "views/v/connectors/out/stats", "UnknownOutputEndpoint"),
@@ -91,6 +115,38 @@ def test_clock_advance_is_not_http_driven(http, make_pipeline):
     assert r.status_code == 400 and r.json()["error_code"] == "NotSupported"
 
 
+def test_update_runtime_is_a_no_op_while_stopped_and_refused_while_running(http, make_pipeline):
+    """Feldera's documented answer: 200 with the pipeline (a no-op when it already has the platform's
+    runtime, as a Sluice pipeline always has), 400 UpdateRestrictedToStopped unless stopped."""
+    name = make_pipeline(SQL)
+    r = http.post(f"/pipelines/{name}/update_runtime")
+    assert r.status_code == 400 and r.json()["error_code"] == "UpdateRestrictedToStopped", r.text
+    assert http.post(f"/pipelines/{name}/stop", params={"force": "true"}).status_code == 202
+    wait_status(http, name, "Stopped")
+    before = http.get(f"/pipelines/{name}").json()
+    r = http.post(f"/pipelines/{name}/update_runtime")
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["name"] == name and got["platform_version"] == before["platform_version"]
+    assert got["version"] == before["version"] and got["program_status"] == "Success"
+
+
+def test_cluster_events_hold_the_engine_health(http):
+    """Feldera's cluster monitor events (docs: operations/cluster-monitoring): newest first, status fields by
+    default, ``selector=all`` adding each service's self and resources info, ``latest`` or the id for one.
+    The engine is the API server, compiler and runner at once: one event, healthy."""
+    status_keys = {"id", "recorded_at", "all_healthy", "api_status", "compiler_status", "runner_status"}
+    (ev,) = http.get("/cluster/events").json()
+    assert set(ev) == status_keys and ev["all_healthy"] is True
+    assert {ev[f"{s}_status"] for s in ("api", "compiler", "runner")} == {"Healthy"}
+    full = http.get("/cluster/events/latest", params={"selector": "all"}).json()
+    assert set(full) == status_keys | {f"{s}_{k}" for s in ("api", "compiler", "runner")
+                                       for k in ("self_info", "resources_info")}
+    assert http.get(f"/cluster/events/{ev['id']}").json() == ev
+    r = http.get("/cluster/events/nosuch")
+    assert r.status_code == 404 and r.json()["error_code"] == "UnknownClusterMonitorEvent"
+
+
 @pytest.mark.parametrize("method,path,code", [
     ("POST", "/pipelines/{p}/activate", "EnterpriseFeature"),
     ("POST", "/pipelines/{p}/checkpoint/sync", "EnterpriseFeature"),
@@ -102,9 +158,6 @@ def test_clock_advance_is_not_http_driven(http, make_pipeline):
     ("GET", "/pipelines/{p}/samply_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/heap_profile", "NotImplemented"),
     ("GET", "/pipelines/{p}/dataflow_graph", "NotImplemented"),
-    ("GET", "/pipelines/{p}/events", "NotImplemented"),
-    ("POST", "/pipelines/{p}/update_runtime", "NotImplemented"),
-    ("GET", "/cluster/events", "NotImplemented"),
 ])
 def test_answered_501(http, method, path, code):
     r = http.request(method, path.format(p="any"))

@@ -111,7 +111,7 @@ def test_time_series_and_metrics(qp):
     assert ts["samples"][-1]["t"] <= ts["now"]
     m = qp.get("/metrics")
     assert m.headers["content-type"].startswith("text/plain")
-    assert 'sluice_total_processed_records{pipeline="qformats"} 3' in m.text
+    assert 'records_processed_total{pipeline="qformats"} 3' in m.text
     assert 'sluice_pipeline_up{pipeline="qformats"} 1' in m.text
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .events import resources_status
+
 
 def _program_info(p) -> dict | None:
     if p.program is None:
@@ -39,17 +41,11 @@ def _program_info(p) -> dict | None:
     }
 
 
-def _resources_status(status: str) -> str:
-    if status in ("Running", "Paused", "Initializing"):
-        return "Provisioned"
-    return status if status in ("Stopped", "Provisioning", "Stopping") else "Stopping"
-
-
 def describe(p, selector: str = "all") -> dict:
     # Read from disk before taking the lock: a slow disk must not hold up the pipeline's state changes.
     checkpoints = p.engine.checkpoints(p) if p.storage_status != "Cleared" else []
     with p.lock:
-        provisioned = _resources_status(p.status) == "Provisioned"
+        provisioned = resources_status(p.status) == "Provisioned"
         deployed = p.desired != "Stopped"
         runtime_status = p.status if provisioned else None
         d: dict[str, Any] = {
@@ -74,7 +70,7 @@ def describe(p, selector: str = "all") -> dict:
             "deployment_desired_status": p.desired,
             "deployment_desired_status_since": p.desired_since,
             "deployment_error": p.deployment_error,
-            "deployment_resources_status": _resources_status(p.status),
+            "deployment_resources_status": resources_status(p.status),
             "deployment_resources_status_since": p.status_since,
             "deployment_resources_desired_status": "Provisioned" if deployed else "Stopped",
             "deployment_resources_desired_status_since": p.desired_since,

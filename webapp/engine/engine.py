@@ -20,6 +20,7 @@ from .errors import DuplicateName, IllegalAction, InvalidDefinition, UnknownPipe
 from . import fsio
 from .checkpoint import list_checkpoints, remove_all
 from .dirlock import DataDirLocked, lock_data_dir
+from .events import ClusterEvents
 from .logbuf import PipelineLogs
 from .pipeline import Pipeline
 from .recovery import replay
@@ -43,6 +44,7 @@ class Engine:
         self.lock = threading.RLock()
         self.pipelines: dict[str, Pipeline] = {}
         self.logs = PipelineLogs(self.settings.log_lines, known=self.pipelines.__contains__).attach()
+        self.cluster_events = ClusterEvents(os.getpid())
         self._catalog = self.data_dir / "pipelines.json"
         self.wal: Wal | None = None
         self._stop = threading.Event()

@@ -55,6 +55,10 @@ class LogRing:
         self.last_seq = 0  # number of the newest line
         self.closed = False
         self.cv = threading.Condition()
+        # A buffer opens with Feldera's own first line, which its tools and tests look for to tell a
+        # log that starts here from one that lost its beginning.
+        self.append(format_lines(logging.LogRecord(f"{LOGGER_ROOT}.logs", logging.INFO, __file__, 0,
+                                                   "Fresh start of pipeline logs", None, None))[0])
 
     @property
     def first_seq(self) -> int:

@@ -21,6 +21,7 @@ import duckdb
 
 from .definition import restricted_changes
 from .describe import describe
+from .events import PipelineEvents
 from .errors import (
     EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
 )
@@ -98,7 +99,17 @@ def _merge(base: dict, over: dict | None) -> dict:
     return out
 
 
+# What a monitor event reports is derived from these: setting one of them records an event when that
+# changes what the pipeline's events would say (events.py). One hook here rather than one per transition.
+_MONITORED = frozenset({"status", "desired", "deployment_error", "program_status", "storage_status"})
+
+
 class Pipeline:
+    def __setattr__(self, key, value) -> None:
+        object.__setattr__(self, key, value)
+        if key in _MONITORED and self.__dict__.get("events") is not None:
+            self.events.observe(self)
+
     def __init__(self, engine, name: str, program_code: str = "", *, description: str = "", tags=None,
                  runtime_config: dict | None = None, program_config: dict | None = None,
                  udf_rust: str = "", udf_toml: str = "", pid: str | None = None, created_at: str | None = None,
@@ -162,6 +173,8 @@ class Pipeline:
         if stored.get("storage") == "InUse" and self.storage_program is not None:
             self.storage_status = "InUse"
         self.recover_desired = stored.get("desired", "Stopped")
+        self.events = PipelineEvents(engine.settings.pipeline_events)
+        self.events.observe(self)
 
     # -- definition ----------------------------------------------------------------------------
     def _set_program(self, code: str) -> None:
@@ -201,6 +214,17 @@ class Pipeline:
                                       "rust_compilation": {"exit_code": 0, "stdout": "", "stderr": ""}}
         if bump:
             self.refresh_version += steps
+
+    def update_runtime(self) -> dict:
+        """Feldera's ``/update_runtime``: recompile with the platform's current runtime, only while stopped.
+        Sluice has one runtime, the engine, and every program is compiled by the engine that runs it: the
+        pipeline is always on the current version, the case Feldera documents as a no-op."""
+        with self.lock:
+            if self.status != "Stopped" or self.desired != "Stopped":
+                raise IllegalAction("UpdateRestrictedToStopped",
+                                    "Pipeline can only be updated while stopped. Stop it first by invoking '/stop'.",
+                                    {"status": self.status})
+            return describe(self)
 
     def update(self, fields: dict) -> dict:
         """Apply checked definition ``fields`` (``definition.check_body``); returns the pipeline as it

@@ -8,7 +8,6 @@ operator-level DBSP graph): ``profile(rt)`` is the JSON answer of ``circuit_json
 
 from __future__ import annotations
 
-import time
 
 from .sql import quote
 
@@ -26,7 +25,6 @@ def _state_tables(cur) -> dict[str, int]:
 
 def profile(rt) -> dict:
     """Counters since the pipeline started, and sizes now (read under the step lock, so between steps)."""
-    from .runtime import _rss  # the process's resident memory, as stats reports it
     program = rt.program
     with rt.step_lock:
         cur = rt.db.cursor()
@@ -61,10 +59,11 @@ def profile(rt) -> dict:
     return {
         "pipeline_name": rt.pipeline.name,
         "incarnation_uuid": rt.incarnation,
-        "collected_at_msecs": int(time.time() * 1000),
         "total_completed_steps": steps,
         "step_time_msecs": round(sum(lat) * 1000, 3),
-        "memory": {"rss_bytes": _rss(), "duckdb_bytes": {tag: int(n) for tag, n in duck}},
+        # What the pipeline holds, not the process (stats' rss_bytes) nor the time of asking: a profile of
+        # an idle pipeline reads the same each time, as Feldera's does.
+        "memory": {"duckdb_bytes": {tag: int(n) for tag, n in duck}},
         "shared_state_rows": {k: n for k, n in state.items()
                               if not any(_owned_by(k, v.internal) for v in program.views)},
         "nodes": nodes,

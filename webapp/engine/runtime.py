@@ -127,6 +127,9 @@ class Runtime:
         # counters
         self.inputs = {t.name: Counter() for t in program.tables}
         self.input_ids = {t.name: f"{t.name}.api-ingress-{uuid.uuid4().hex[:16]}" for t in program.tables}
+        # Tables that HTTP ingress has reached: as Feldera's, a table's HTTP input endpoint exists (and
+        # /stats lists it) from its first ingress request on, not before.
+        self.http_inputs: set[str] = set()
         self.total_input_records = 0
         self.total_input_bytes = 0
         self.total_processed_records = 0
@@ -163,6 +166,7 @@ class Runtime:
         cap = self.settings.max_buffered_records
         held = 0
         with self.cv:
+            self.http_inputs.add(table)
             try:
                 while not self.stopping and ((self.paused and not force) or self.buffered[table] >= cap):
                     left = deadline - time.monotonic()
@@ -209,6 +213,7 @@ class Runtime:
                     continue
                 break
             if source is None:  # a connector counts its own input (connectors/runner.py)
+                self.http_inputs.add(table.name)
                 m = self.inputs[table.name]
                 m["num_parse_errors"] += batch.num_errors
                 m["json_scanned_chars"] += batch.scanned_chars
@@ -536,7 +541,7 @@ class Runtime:
                     "waiting_requests": self.waiting[t],
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
-            } for t, m in self.inputs.items()]
+            } for t, m in self.inputs.items() if t in self.http_inputs]
             inputs += [c.stats(self.source_processed[c.key]) for c in self.connectors]
             # Feldera's completion: every input connector has ended and everything it sent is processed.
             complete = (buffered == 0 and not self.queue and not self.inflight

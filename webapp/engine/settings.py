@@ -101,6 +101,10 @@ SETTINGS: list[Setting] = [
        "dropped", "log lines each pipeline keeps for `GET .../logs` "
        "([api.md](api.md#get-v0pipelinesnamelogs)); older lines are dropped, and a reader resuming from a "
        "dropped line is told how many it missed", parse=int, minimum=1, field="log_lines"),
+    _S("PIPELINE_EVENTS", 720, "--pipeline-events", "N", "status-change events kept per pipeline for GET "
+       ".../events; older ones are dropped", "status-change events each pipeline keeps for `GET .../events` "
+       "([api.md](api.md#get-v0pipelinesnameevents)); older ones are dropped. Feldera keeps 720.", parse=int,
+       minimum=1, field="pipeline_events"),
 ]
 
 BY_NAME = {s.name: s for s in SETTINGS}

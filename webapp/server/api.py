@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from ..engine import errors as E
 from ..engine import query as Q
 from . import egress_config, errors
-from .helpers import body_json, client_gone, current_engine, json_response, query_flag
+from .helpers import body_json, client_gone, current_engine, event_selector, json_response, query_flag
 
 bp = Blueprint("v0", __name__, url_prefix="/v0")
 
@@ -61,6 +61,16 @@ def cluster_healthz():
     return json_response({"all_healthy": True, "runner": {"healthy": True}, "compiler": {"healthy": True}})
 
 
+@bp.get("/cluster/events")
+def cluster_events():
+    return json_response(current_engine().cluster_events.list(event_selector()))
+
+
+@bp.get("/cluster/events/<event_id>")
+def cluster_event(event_id):
+    return json_response(current_engine().cluster_events.get(event_id, event_selector()))
+
+
 # -- pipelines -----------------------------------------------------------------------------------
 @bp.get("/pipelines")
 def list_pipelines():
@@ -87,6 +97,11 @@ def put_pipeline(name):
 @bp.patch("/pipelines/<name>")
 def patch_pipeline(name):
     return json_response(current_engine().patch(name, body_json()))
+
+
+@bp.post("/pipelines/<name>/update_runtime")
+def update_runtime(name):
+    return json_response(current_engine().get(name).update_runtime())
 
 
 @bp.delete("/pipelines/<name>")
@@ -138,13 +153,17 @@ def ingress(name, table):
     return errors.answer(status, answer)
 
 
-@bp.post("/pipelines/<name>/tables/<table>/connectors/<connector>/<any(start, pause):action>")
+# ``<path:table>``: a quoted table name may hold "/", which arrives decoded from its "%2F".
+@bp.post("/pipelines/<name>/tables/<path:table>/connectors/<connector>/<action>")
 def connector_action(name, table, connector, action):
+    if action not in ("start", "pause"):  # checked first, as Feldera does (case-sensitive)
+        raise E.BadRequest(f"invalid connector action '{action}': the actions are 'start' and 'pause'",
+                           {"action": action}, error_code="InvalidConnectorAction")
     current_engine().get(name).connector(table, connector).set_paused(action == "pause")
     return Response(b"", status=200)
 
 
-@bp.get("/pipelines/<name>/tables/<table>/connectors/<connector>/stats")
+@bp.get("/pipelines/<name>/tables/<path:table>/connectors/<connector>/stats")
 def connector_stats(name, table, connector):
     p = current_engine().get(name)
     return json_response(p.running().connector_stats(p.connector(table, connector)))

@@ -31,8 +31,7 @@ FILES = {"circuit_profile": "circuit_profile.zip", "heap_profile": "heap_profile
          "system_config": "system_config.json", "dataflow_graph": "dataflow_graph.json",
          "pipeline_events": "pipeline_events.json"}
 UNAVAILABLE = {"heap_profile": "Sluice has no heap profiler (it is a Python process, not Rust with jemalloc)",
-               "dataflow_graph": "Sluice compiles no DBSP dataflow; circuit_profile.zip holds its relation graph",
-               "pipeline_events": "Sluice keeps no monitor events; logs.txt holds every status change"}
+               "dataflow_graph": "Sluice compiles no DBSP dataflow; circuit_profile.zip holds its relation graph"}
 _NEEDS_RUNTIME = ("circuit_profile", "metrics", "stats")
 
 
@@ -68,6 +67,8 @@ def _collect(eng, p, wanted: dict[str, bool]) -> tuple[dict[str, bytes], dict]:
             ring = eng.logs.ring(p.name)
             lines, _ = ring.read_after(ring.position(None)[0], 0)
             files[fname] = "".join(line + "\n" for line in lines).encode()
+        elif part == "pipeline_events":
+            files[fname] = _pretty(p.events.list("all"))
         elif part == "pipeline_config":
             files[fname] = _pretty(p.to_json("all"))
         elif part == "system_config":

@@ -11,7 +11,7 @@ from .helpers import current_engine, json_response
 bp = Blueprint("v0_connectors", __name__, url_prefix="/v0")
 
 
-@bp.get("/pipelines/<name>/tables/<table>/connectors/<connector>/completion_token")
+@bp.get("/pipelines/<name>/tables/<path:table>/connectors/<connector>/completion_token")
 def completion_token(name, table, connector):
     """A token for ``completion_status`` that completes once everything the connector has fed so far is
     processed (Feldera's meaning). It covers every input accepted until now, the connector's included."""
@@ -20,7 +20,7 @@ def completion_token(name, table, connector):
     return json_response({"token": p.running().current_token()})
 
 
-@bp.route("/pipelines/<name>/views/<view>/connectors/<connector>/<action>", methods=["GET", "POST"])
+@bp.route("/pipelines/<name>/views/<path:view>/connectors/<connector>/<action>", methods=["GET", "POST"])
 def output_connector(name, view, connector, action):
     rt = current_engine().get(name).running()  # as Feldera: a stopped pipeline answers 503 first
     if rt.program.output(view) is None:

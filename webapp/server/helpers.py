@@ -26,6 +26,14 @@ def json_response(obj, status: int = 200) -> Response:
     return Response(orjson.dumps(obj, default=json_default), status=status, mimetype="application/json")
 
 
+def event_selector() -> str:
+    """The ``selector`` of Feldera's monitor-event endpoints: ``status`` (the default) or ``all``."""
+    sel = request.args.get("selector", "status")
+    if sel not in ("status", "all"):
+        raise E.InvalidParam(f"unknown selector '{sel}': use status or all", {"parameter": "selector", "value": sel})
+    return sel
+
+
 def query_flag(name: str, default: bool = False) -> bool:
     """A ``true``/``false`` query parameter; raises InvalidParam for any other spelling (as Feldera does)."""
     v = request.args.get(name)

@@ -8,30 +8,52 @@ def _esc(v: str) -> str:
     return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+# Feldera's names (docs.feldera.com, "Pipeline Metrics") for what its statistics and Sluice's share, so that
+# dashboards and alerts written for Feldera read Sluice unchanged: (name, type, help, global_metrics key).
 _GLOBAL = [
-    ("total_input_records", "counter", "Records accepted by ingress."),
-    ("total_input_bytes", "counter", "Bytes accepted by ingress."),
-    ("total_processed_records", "counter", "Records applied by completed steps."),
-    ("buffered_input_records", "gauge", "Records accepted but not yet processed."),
-    ("total_completed_steps", "counter", "Steps completed."),
-    ("rss_bytes", "gauge", "Resident memory of the engine process."),
+    ("records_input_total", "counter", "Total amount of data received from all connectors, in records.",
+     "total_input_records"),
+    ("records_input_bytes_total", "counter", "Total amount of data received from all connectors, in bytes.",
+     "total_input_bytes"),
+    ("records_processed_total", "counter", "Total amount of input processed by the pipeline, in records.",
+     "total_processed_records"),
+    ("records_input_buffered", "gauge", "Total amount of data currently buffered by all endpoints, in records.",
+     "buffered_input_records"),
+    ("records_input_buffered_bytes", "gauge", "Total amount of data currently buffered by all endpoints, in bytes.",
+     "buffered_input_bytes"),
+    ("dbsp_steps_total", "counter", "Total number of steps executed.", "total_completed_steps"),
+    ("pipeline_complete", "counter", "Transitions from 0 to 1 when the pipeline completes.", "pipeline_complete"),
+    ("process_resident_memory_bytes", "gauge", "Resident set size of the engine process in bytes.", "rss_bytes"),
+]
+# Per input connector, labelled ``endpoint`` as Feldera's: (name, help, connector metrics key).
+_INPUT = [
+    ("input_connector_records_total", "Total number of records received by an input connector.", "total_records"),
+    ("input_connector_bytes_total", "Total number of bytes received by an input connector.", "total_bytes"),
+    ("input_connector_errors_parse_total",
+     "Total number of errors encountered parsing records received by the input connector.", "num_parse_errors"),
+    ("input_connector_errors_transport_total",
+     "Total number of errors encountered by the input connector at the transport layer.", "num_transport_errors"),
 ]
 
 
 def families(pipelines) -> list[dict]:
-    """Metric families ``{name, type, help, samples: [{labels, value}]}`` of ``pipelines``."""
+    """Metric families of ``pipelines`` in the shape of Feldera's ``?format=json``:
+    ``{key, type, description, values: [{labels, value}]}``."""
     stats = {p.name: p.runtime.stats() for p in pipelines
              if p.runtime is not None and p.status in ("Running", "Paused")}
 
     def fam(name, kind, help_, samples):
-        return {"name": name, "type": kind, "help": help_, "samples": samples}
+        return {"key": name, "type": kind, "description": help_, "values": samples}
 
     out = [fam("sluice_pipeline_up", "gauge", "1 when the pipeline is running or paused.",
                [{"labels": {"pipeline": p.name}, "value": 1 if p.name in stats else 0} for p in pipelines])]
-    for key, kind, help_ in _GLOBAL:
-        out.append(fam(f"sluice_{key}", kind, help_,
-                       [{"labels": {"pipeline": n}, "value": st["global_metrics"].get(key, 0) or 0}
-                        for n, st in stats.items()]))
+    for name, kind, help_, key in _GLOBAL:
+        out.append(fam(name, kind, help_, [{"labels": {"pipeline": n}, "value": int(st["global_metrics"].get(key) or 0)}
+                                           for n, st in stats.items()]))
+    for name, help_, key in _INPUT:
+        out.append(fam(name, "counter", help_,
+                       [{"labels": {"pipeline": n, "endpoint": i["endpoint_name"]}, "value": i["metrics"].get(key) or 0}
+                        for n, st in stats.items() for i in st["inputs"]]))
     lat = []
     for n, st in stats.items():
         ms = st["global_metrics"]["step_latency_msecs"]
@@ -54,10 +76,10 @@ def families(pipelines) -> list[dict]:
 def render_text(fams: list[dict]) -> str:
     lines: list[str] = []
     for f in fams:
-        lines += [f"# HELP {f['name']} {f['help']}", f"# TYPE {f['name']} {f['type']}"]
-        for s in f["samples"]:
+        lines += [f"# HELP {f['key']} {f['description']}", f"# TYPE {f['key']} {f['type']}"]
+        for s in f["values"]:
             labels = ",".join(f'{k}="{_esc(str(v))}"' for k, v in s["labels"].items())
-            lines.append(f"{f['name']}{{{labels}}} {s['value']}")
+            lines.append(f"{f['key']}{{{labels}}} {s['value']}")
     return "\n".join(lines) + "\n"
 
 

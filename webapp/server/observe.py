@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from ..engine import errors as E
 from ..engine.profile import dot, profile
-from .helpers import client_gone, current_engine, json_response
+from .helpers import client_gone, current_engine, event_selector, json_response
 from .metrics import families, render_text
 
 bp = Blueprint("v0_observe", __name__, url_prefix="/v0")
@@ -56,6 +56,17 @@ def logs(name):
     return resp
 
 
+# -- monitor events ------------------------------------------------------------------------------
+@bp.get("/pipelines/<name>/events")
+def pipeline_events(name):
+    return json_response(current_engine().get(name).events.list(event_selector()))
+
+
+@bp.get("/pipelines/<name>/events/<event_id>")
+def pipeline_event(name, event_id):
+    return json_response(current_engine().get(name).events.get(event_id, event_selector()))
+
+
 # -- metrics -------------------------------------------------------------------------------------
 @bp.get("/pipelines/<name>/metrics")
 def pipeline_metrics(name):
@@ -73,16 +84,26 @@ def pipeline_metrics(name):
 
 
 # -- circuit profile -----------------------------------------------------------------------------
+# Both profiles go out streamed (``Transfer-Encoding: chunked``, no ``Content-Length``) and unencoded, as
+# Feldera's API server passes them through from the pipeline: its clients and tests expect that framing.
 @bp.get("/pipelines/<name>/circuit_json_profile")
 def circuit_json_profile(name):
-    return json_response(profile(current_engine().get(name).running()))
+    return _streamed(json_response(profile(current_engine().get(name).running())))
 
 
 @bp.get("/pipelines/<name>/circuit_profile")
 def circuit_profile(name):
     """A zip of the profile as JSON and as a Graphviz graph (Feldera's is a zip of per-worker graphs)."""
     prof = profile(current_engine().get(name).running())
-    return attachment(profile_zip(prof), f"{name}_circuit_profile.zip")
+    return _streamed(attachment(profile_zip(prof), f"{name}_circuit_profile.zip"))
+
+
+def _streamed(resp: Response) -> Response:
+    """``resp`` with its body as an iterator, so the server sends it chunked."""
+    body = resp.get_data()
+    resp.response = iter((body,))
+    resp.headers.pop("Content-Length", None)
+    return resp
 
 
 def profile_zip(prof: dict) -> bytes:

@@ -39,12 +39,7 @@ _ABSENT = {
     ("GET", f"{_P}/heap_profile"): "Sluice has no heap profiler (a Python process, not Rust with jemalloc)",
     ("GET", f"{_P}/dataflow_graph"): "Sluice compiles no DBSP dataflow; circuit_profile draws its relation graph",
     ("POST", f"{_P}/diff"): "Sluice does not compute program diffs yet",
-    ("GET", f"{_P}/events"): "Sluice keeps no pipeline monitor events; GET .../logs shows every status change",
-    ("GET", f"{_P}/events/<event_id>"): "Sluice keeps no pipeline monitor events",
-    ("POST", f"{_P}/update_runtime"): "Sluice has one runtime, the engine itself",
     ("POST", f"{_P}/testing"): "Feldera's testing hooks have no Sluice counterpart",
-    ("GET", "/cluster/events"): "Sluice is one process, not a cluster with events",
-    ("GET", "/cluster/events/<event_id>"): "Sluice is one process, not a cluster with events",
 }
 
 

@@ -183,7 +183,7 @@ class DatagenRunner:
                     raise Terminating("stopping") from None
         with self.rt.cv:
             self.total_records += batch.num_records
-            self.total_bytes += len(body)
+            self.total_bytes += _record_bytes(body, batch.num_records + batch.num_errors)
             self.parse_errors += batch.num_errors
 
     # -- statistics ----------------------------------------------------------------------------
@@ -208,6 +208,13 @@ def _all_settings(plan):
         while fs is not None:
             yield fs
             fs = fs.value
+
+
+def _record_bytes(body: bytes, n: int) -> int:
+    """The bytes of the ``n`` records in the compact JSON array ``body``, without its brackets and commas:
+    Feldera's datagen counts each generated record's JSON, not the batch that carries them (5 rows
+    ``{"c1":0}``..``{"c1":4}`` are 40 bytes)."""
+    return len(body) - (n + 1) if n else 0
 
 
 __all__ = ["DatagenRunner"]
