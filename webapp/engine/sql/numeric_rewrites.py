@@ -40,6 +40,13 @@ _UNSCALED = "CAST(CAST(__x AS DECIMAL(38, {s})) * {f} AS HUGEINT)"
 _SCALED = "CAST(CAST(__q AS DECIMAL(38, 0)) * CAST('{unit}' AS DECIMAL({s1}, {s})) AS DECIMAL({p}, {s}))"
 _TEXT_TO_FLOAT = {t: template(f"CASE WHEN __x IS NULL THEN NULL ELSE coalesce(TRY_CAST(trim(__x) AS {t}), 0) END")
                   for t in ("REAL", "DOUBLE")}
+
+
+def text_to_float(x: exp.Expr, to: str = "DOUBLE") -> exp.Expr:
+    """``CAST(x AS DOUBLE)`` (or REAL) of a string, with Feldera's rules for text that is not a number."""
+    return fill(_TEXT_TO_FLOAT[to], x=x)
+
+
 _TO_REAL = template(f"CASE WHEN __x > {REAL_MAX} AND NOT isnan(__x) THEN CAST('inf' AS REAL) "
                     f"WHEN __x < -{REAL_MAX} THEN CAST('-inf' AS REAL) ELSE CAST(__x AS REAL) END")
 
@@ -141,7 +148,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
         to, src = node.to.this, node.meta.get("from")
         if to in (T.FLOAT, T.DOUBLE) and src in _TEXT:
-            return fill(_TEXT_TO_FLOAT["REAL" if to == T.FLOAT else "DOUBLE"], x=node.this)
+            return text_to_float(node.this, "REAL" if to == T.FLOAT else "DOUBLE")
         if to == T.FLOAT and src == T.DOUBLE:
             return fill(_TO_REAL, x=node.this)
     return None
@@ -199,4 +206,4 @@ def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -
     return exp.Cast(this=call(type(agg)), to=to)
 
 
-__all__ = ["TYPED", "decimal_type", "divide_type", "mark", "rewrite"]
+__all__ = ["TYPED", "decimal_type", "divide_type", "mark", "rewrite", "text_to_float"]

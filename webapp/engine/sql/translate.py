@@ -37,8 +37,8 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import (aggregate_rewrites, array_rewrites, charbin_rewrites, compare_rewrites, compound_rewrites,
-               datetime_rewrites, join_rewrites, numeric_rewrites, window_rewrites)
+from . import (aggregate_rewrites, argument_rewrites, array_rewrites, charbin_rewrites, compare_rewrites,
+               compound_rewrites, datetime_rewrites, join_rewrites, numeric_rewrites, window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -113,8 +113,8 @@ def _name_outputs(q: exp.Expr) -> None:
 
 
 _TYPED_FAMILIES = (charbin_rewrites, compare_rewrites)  # each keeps the argument types its rewrites need
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED) + tuple(t for f in _TYPED_FAMILIES
-                                                                                for t in f.TYPED)
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED, *argument_rewrites.TYPED) \
+    + tuple(t for f in _TYPED_FAMILIES for t in f.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -134,6 +134,8 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         return
     for n, tn in zip(nodes, tnodes):
         numeric_rewrites.mark(n, tn)
+        if isinstance(n, argument_rewrites.TYPED):
+            argument_rewrites.note_types(n, tn)
         family = next((f for f in _TYPED_FAMILIES if isinstance(n, f.TYPED)), None)
         if family is not None:
             family.note_types(n, tn)
@@ -149,7 +151,7 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
             arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
             if arg is not None and arg.is_type(*exp.DataType.INTEGER_TYPES) and not isinstance(n.parent, exp.Window):
                 n.meta["int_type"] = arg.type.copy()
-        elif tn.this.is_type(T.FLOAT, T.DOUBLE):
+        elif isinstance(n, exp.Round) and tn.this.is_type(T.FLOAT, T.DOUBLE):
             n.meta["float"] = True
 
 
@@ -169,9 +171,10 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
     # The first family that claims a node rewrites it: compound before numeric, so a cast from VARIANT
-    # keeps VARIANT's never-failing rule; aggregates first, as ARRAY_AGG's order is set in place.
-    for family in (aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites, array_rewrites,
-                   compound_rewrites, numeric_rewrites, window_rewrites, join_rewrites):
+    # keeps VARIANT's never-failing rule; aggregates first, as ARRAY_AGG's order is set in place. Argument
+    # types and counts are checked before any of them.
+    for family in (argument_rewrites, aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites,
+                   array_rewrites, compound_rewrites, numeric_rewrites, window_rewrites, join_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
