@@ -58,7 +58,8 @@ CREATE MATERIALIZED VIEW arg_max_diff AS SELECT
 CREATE MATERIALIZED VIEW arg_min_diff AS SELECT
     ARG_MIN(c1, c2) AS c1, ARG_MIN(c2, c1) AS c2, ARG_MIN(c3, c4) AS c3, ARG_MIN(c8, c7) AS c8 FROM int0_tbl;
 CREATE MATERIALIZED VIEW arg_gby AS SELECT id, ARG_MAX(c1, c2) AS mx1, ARG_MAX(DISTINCT c3, c4) AS mx3,
-    ARG_MIN(c1, c2) FILTER (WHERE c8 > 2) AS mn1 FROM int0_tbl GROUP BY id;
+    ARG_MIN(c1, c2) FILTER (WHERE c8 > 2) AS mn1, ARG_MAX(c2, c1) FILTER (WHERE c8 > 2) AS mx2
+    FROM int0_tbl GROUP BY id;
 """
 INT0 = [{"id": 0, "c1": 5, "c2": 2, "c3": None, "c4": 4, "c7": None, "c8": 8},
         {"id": 1, "c1": 4, "c2": 3, "c3": 4, "c4": 6, "c7": 4, "c8": 2},
@@ -69,12 +70,13 @@ INT0 = [{"id": 0, "c1": 5, "c2": 2, "c3": None, "c4": 4, "c7": None, "c8": 8},
 def test_arg_max_and_arg_min_follow_felderas_null_rules(http, forms):
     name = forms
     # The expected rows of Feldera's aggtst_int_arg_max_diff, aggtst_int_arg_min_diff and the *_gby_diff,
-    # *_distinct_gby and *_where_gby tests: a NULL `compared` takes no part, a NULL `value` is returned when its
-    # row wins (c1 of the row with the largest c2 is NULL), and among ties ARG_MIN takes the smallest value.
+    # *_distinct_gby and *_where_gby tests: a NULL `compared` takes no part unless every row's is NULL (then such
+    # a row's value is returned: id 1's mx2), a NULL `value` is returned when its row wins (c1 of the row with the
+    # largest c2 is NULL), and among ties ARG_MIN takes the smallest value.
     assert _rows(http, name, "SELECT * FROM arg_max_diff") == [{"c1": None, "c2": 2, "c3": 4, "c7": None}]
     assert _rows(http, name, "SELECT * FROM arg_min_diff") == [{"c1": None, "c2": 3, "c3": 3, "c8": 3}]
     assert _rows(http, name, "SELECT * FROM arg_gby ORDER BY id") == [
-        {"id": 0, "mx1": 5, "mx3": None, "mn1": None}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None}]
+        {"id": 0, "mx1": 5, "mx3": None, "mn1": None, "mx2": 2}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None, "mx2": 5}]
 
 
 # Feldera's interval aggregate tests (test_atbl_interval.py, test_interval_arg_max.py), with its SQL function d().
