@@ -1,6 +1,11 @@
 """Feldera's date, time and interval forms as DuckDB expressions (the reference's "Date- and Time-Related
 Operations" page): argument orders, day-of-week numbering, ``FLOOR``/``CEIL ... TO unit``, interval literals
-with ``X TO Y`` qualifiers, and the strftime-style parse and format functions."""
+with ``X TO Y`` qualifiers, and the strftime-style parse and format functions.
+
+``date + interval`` and ``date - interval`` are a ``DATE`` ("Arithmetic between a DATE and an INTERVAL first
+converts the interval to a whole number days (rounding down) and then performs the computation on whole
+days"); DuckDB's result is a TIMESTAMP that keeps the hours. A long interval (months) moves the date by its
+months as DuckDB does. The operand types come from translate's typing pass (``note_types``)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import re
 from sqlglot import exp
 
 from ._template import fill, template
+
+T = exp.DataType.Type
 
 UNITS = {"MILLENNIUM", "CENTURY", "DECADE", "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND",
          "MILLISECOND", "MICROSECOND"}
@@ -44,8 +51,36 @@ def _cast(node: exp.Expr, to: str) -> exp.Cast:
     return exp.Cast(this=node, to=exp.DataType.build(to))
 
 
+TYPED = (exp.Add, exp.Sub)
+# The interval's months move the date (DuckDB's month arithmetic); its days and time, truncated to whole days,
+# are added as days.
+_MONTHS_OF = "to_months(CAST(datepart('year', __i) * 12 + datepart('month', __i) AS INTEGER))"
+_DATE_ARITHMETIC = {op: template(f"""
+    CAST(__d {op} {_MONTHS_OF} AS DATE) {op} CAST(trunc(epoch(__i - {_MONTHS_OF}) / 86400) AS INTEGER)""")
+    for op in "+-"}
+
+
+def note_types(node: exp.Expr, typed: exp.Expr) -> None:
+    """Keep on ``node`` the types of its two operands, read from ``typed`` (its typed copy)."""
+    node.meta["operand_types"] = tuple(s.type.this if s is not None and s.type is not None else None
+                                       for s in (typed.this, typed.expression))
+
+
+def _date_arithmetic(node: exp.Expr) -> exp.Expr | None:
+    types = node.meta.pop("operand_types", None)
+    if types == (T.DATE, T.INTERVAL):
+        date, interval = node.this, node.expression
+    elif types == (T.INTERVAL, T.DATE) and isinstance(node, exp.Add):
+        date, interval = node.expression, node.this
+    else:
+        return None
+    return exp.Paren(this=fill(_DATE_ARITHMETIC["-" if isinstance(node, exp.Sub) else "+"], d=date, i=interval))
+
+
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera date/time node, or None when ``node`` is not one."""
+    if isinstance(node, TYPED):
+        return _date_arithmetic(node)
     if isinstance(node, exp.Anonymous):
         name, args = str(node.this).upper(), node.expressions
         if name == "TIMESTAMPDIFF" and len(args) == 3:
@@ -164,4 +199,4 @@ def _interval_span(node: exp.Interval) -> exp.Expr:
     return exp.Interval(this=exp.Literal.string(parts))
 
 
-__all__ = ["rewrite", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]
+__all__ = ["rewrite", "note_types", "TYPED", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]
