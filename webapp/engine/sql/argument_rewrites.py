@@ -19,7 +19,8 @@ the string at run time, which would stop the pipeline). So here:
   "Invalid number of arguments to function 'ARRAY_AGG'. Was expecting 1 arguments". sqlglot keeps such a call
   with its extra arguments in slots of other meanings, which DuckDB would then silently ignore.
 
-The argument types come from translate's typing pass (``note_types``).
+The argument types come from translate's typing pass (``note_types``); they stay on the node (``call_types``)
+for the rewrites that follow (``FLOOR(time TO unit)`` is a TIME).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     """Refuses a call whose argument types no form of the function takes; reads a string given to a numeric
     function as a number (in place). None: ``node`` is left to the other rewrites."""
     check_arity(node)
-    types = node.meta.pop("call_types", None) if isinstance(node, TYPED) else None
+    types = node.meta.get("call_types") if isinstance(node, TYPED) else None
     if not types or all(t in _OPEN for t in types):
         return None
     if isinstance(node, (exp.Floor, exp.Ceil)) and node.args.get("to") is not None or isinstance(node, exp.Extract):

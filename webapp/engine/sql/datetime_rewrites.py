@@ -113,18 +113,31 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.DayOfWeek):
         return exp.Paren(this=exp.Add(this=_fn("dayofweek", node.this), expression=exp.Literal.number(1)))
     if isinstance(node, (exp.Floor, exp.Ceil)) and node.args.get("to") is not None:
-        u = exp.Literal.string(unit_name(node.args["to"]))
-        down = _fn("date_trunc", u, node.this.copy())
-        if isinstance(node, exp.Floor):
-            return down
-        up = exp.Add(this=down.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(u.this)))
-        return exp.Case(ifs=[exp.If(this=exp.EQ(this=down, expression=node.this.copy()), true=node.this.copy())],
-                        default=up)
+        return _floor_ceil(node)
     if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan):
         return _interval_span(node)
     if isinstance(node, IntervalDiff):
         return _interval_diff(node)
     return None
+
+
+def _floor_ceil(node: exp.Expr) -> exp.Expr:
+    """``FLOOR``/``CEIL(x TO unit)`` keeps ``x``'s type (the reference lists them for DATE, TIME and TIMESTAMP);
+    DuckDB's ``date_trunc`` gives a TIMESTAMP and takes no TIME, so a TIME is truncated on day 1970-01-01
+    (``TIME_TRUNC``'s way; a CEIL past midnight wraps, as TIME arithmetic does)."""
+    u = exp.Literal.string(unit_name(node.args["to"]))
+    kind = (node.meta.get("call_types") or [None])[0]
+    value = node.this
+    if kind == T.TIME:
+        value = exp.Add(this=_cast(exp.Literal.string("1970-01-01"), "DATE"), expression=_cast(value, "TIME"))
+    down = _fn("date_trunc", u, value.copy())
+    if isinstance(node, exp.Floor):
+        out = down
+    else:
+        up = exp.Add(this=down.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(u.this)))
+        out = exp.Case(ifs=[exp.If(this=exp.EQ(this=down, expression=value.copy()), true=value.copy())],
+                       default=up)
+    return _cast(out, {T.DATE: "DATE", T.TIME: "TIME"}[kind]) if kind in (T.DATE, T.TIME) else out
 
 
 def _interval_diff(node: IntervalDiff) -> exp.Expr:

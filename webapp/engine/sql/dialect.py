@@ -39,6 +39,12 @@ def _counted(klass):
     return build
 
 
+def _date_part(args):
+    if len(args) == 2 and isinstance(args[0], (exp.Column, exp.Var)):
+        return exp.Extract(this=exp.var(args[0].name.upper()), expression=args[1])
+    return exp.Anonymous(this="DATE_PART", expressions=args)
+
+
 class Feldera(Dialect):
     NORMALIZATION_STRATEGY = NormalizationStrategy.LOWERCASE
     # Calcite divides integers as integers (7 / 2 is 3) and a zero divisor is an error, not NULL.
@@ -118,6 +124,8 @@ class Feldera(Dialect):
             "RLIKE": exp.RegexpLike.from_arg_list,
             "DATEDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
             "DATEADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # "DATE_PART is a synonym for EXTRACT": DATE_PART(YEAR, ts) names its unit with a bare word.
+            "DATE_PART": _date_part,
             # Feldera's order: the value first, then the unit.
             "DATE_TRUNC": lambda args: exp.Anonymous(this="DATE_TRUNC", expressions=args),
             "TIMESTAMP_TRUNC": lambda args: exp.Anonymous(this="TIMESTAMP_TRUNC", expressions=args),
