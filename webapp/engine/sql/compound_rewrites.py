@@ -4,6 +4,10 @@
 A VARIANT is DuckDB's VARIANT, which keeps each value's runtime type; a JSON value becomes one through DuckDB's
 JSON type. Indexing (``v['key']``, ``v[1]``, ``m['key']``) is DuckDB's own and already gives NULL for a missing
 key or a value of another shape, as Feldera does.
+
+A ROW value indexed by position (``r[2]``, its second field) is DuckDB's ``struct_extract_at``: DuckDB's
+``r[2]`` takes a position only in a ROW whose fields have no names. That the value is a ROW, and its number of
+fields, come from translate's typing pass (``note_types``).
 """
 
 from __future__ import annotations
@@ -43,8 +47,33 @@ def _is_map_literal(node: exp.Expr) -> bool:
         and not head.this.quoted
 
 
+TYPED = (exp.Bracket,)
+
+
+def note_types(node: exp.Expr, typed: exp.Expr) -> None:
+    """Keep on an indexed ROW value its number of fields, read from ``typed`` (its typed copy)."""
+    base = typed.this.type if typed.this is not None else None
+    if base is not None and base.this == T.STRUCT:
+        node.meta["row_fields"] = len(base.expressions)
+
+
+def _row_field(node: exp.Bracket) -> exp.Expr | None:
+    fields = node.meta.pop("row_fields", None)
+    if not fields or len(node.expressions) != 1:
+        return None
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        return None
+    k = int(index.this) + 1  # the parser keeps indexes from 0
+    if not 1 <= k <= fields:
+        raise CompoundError(f"ROW has no field {k}: it has {fields}", node)
+    return exp.Anonymous(this="struct_extract_at", expressions=[node.this, exp.Literal.number(k)])
+
+
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera MAP/ROW/VARIANT node, or None when ``node`` is not one."""
+    if isinstance(node, exp.Bracket) and node.meta.get("row_fields"):
+        return _row_field(node)
     if isinstance(node, exp.Bracket) and _is_map_literal(node):
         items = node.expressions
         if len(items) % 2:
@@ -104,4 +133,4 @@ def _row_cast(node: exp.Cast) -> exp.Expr:
                     default=packed)
 
 
-__all__ = ["rewrite", "CompoundError"]
+__all__ = ["rewrite", "note_types", "TYPED", "CompoundError"]

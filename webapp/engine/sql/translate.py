@@ -112,7 +112,7 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites, datetime_rewrites)  # each keeps the argument types its rewrites need
+_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites, datetime_rewrites, compound_rewrites)  # each keeps the argument types its rewrites need
 _TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED, *argument_rewrites.TYPED) \
     + tuple(t for f in _TYPED_FAMILIES for t in f.TYPED)
 
