@@ -103,6 +103,9 @@ CREATE MATERIALIZED VIEW months AS SELECT
     TIMESTAMPDIFF(MONTH, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + m12) AS m,
     TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + dts) AS s
     FROM atbl_interval_seconds WHERE id = 0;
+CREATE MATERIALIZED VIEW interval_texts AS SELECT
+    CAST(m12 AS VARCHAR) AS mt, CAST(dts AS VARCHAR) AS dt, CAST(-c1_minus_c2 AS VARCHAR) AS neg
+    FROM atbl_interval_seconds WHERE id = 0;
 """
 INTERVAL_ROWS = [
     {"id": 0, "c1": "2014-11-05 08:27:00", "c2": "2024-12-05 12:45:00", "c3": "2020-03-14 15:41:00"},
@@ -123,6 +126,11 @@ def test_timestamp_differences_as_intervals(http, forms):
     # back to 2014-11-05 08:27 is 121 months; 1970-01-01 14:33 to 2020-06-21 14:00 is 605 months and 20 days.
     assert _rows(http, name, "SELECT m, s FROM months ORDER BY s") == [
         {"m": -121, "s": -318226680}, {"m": 605, "s": 1592695620}]
+    # An interval as text is written in its qualifier's fields, as the reference's literal table lays them out
+    # ('10 10:30:40' DAY TO SECOND), with a sign, and SECOND with its 6 fractional digits.
+    assert sorted(_rows(http, name, "SELECT * FROM interval_texts"), key=lambda r: r["mt"]) == [
+        {"mt": "+605", "dt": "+18433 23:27:00", "neg": "-1592695620.000000"},
+        {"mt": "-121", "dt": "-3683 04:18:00", "neg": "+318226680.000000"}]
 
 
 WINDOWS = """

@@ -153,9 +153,9 @@ def _interval_diff(node: IntervalDiff) -> exp.Expr:
         raise IntervalError(f"INTERVAL {first} TO {last} is not an interval type", node)
     a, b = diff.this, diff.expression
     if first in _LONG:
-        months = _months_between(b, a, 12 if last == "YEAR" else 1)
-        if last == "YEAR":
-            months = exp.Mul(this=months, expression=exp.Literal.number(12))
+        # "Long intervals are represented with a precision of an integer number of months": a YEAR one too
+        # holds every whole month (its text shows the years: interval_text).
+        months = _months_between(b, a, 1)
         return _fn("to_months", exp.Cast(this=months, to=exp.DataType.build("INTEGER")))
     return _fn("to_microseconds", _fn("date_diff", exp.Literal.string("microsecond"), b, a))
 

@@ -21,6 +21,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``numeric_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
   ``window_rewrites``; ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see
   ``compare_rewrites``;
+- an interval cast to text is written in its qualifier's fields (``interval_text``);
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -38,7 +39,8 @@ from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
 from . import (aggregate_rewrites, argument_rewrites, array_rewrites, charbin_rewrites, compare_rewrites,
-               compound_rewrites, datetime_rewrites, join_rewrites, numeric_rewrites, window_rewrites)
+               compound_rewrites, datetime_rewrites, interval_text, join_rewrites, numeric_rewrites,
+               window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -51,9 +53,13 @@ class Translation:
         self.code = code
         self.schema: dict[str, dict[str, str]] = {}
         self.functions: dict = {}  # name -> udf.SqlFunction, in declaration order
+        # relation -> its interval columns' qualifiers (interval_text); those of the view being read last
+        self.intervals: dict[str, dict[str, interval_text.Qualifier]] = {}
+        self.pending_intervals: dict[str, interval_text.Qualifier] = {}
 
     def add(self, rel: Relation) -> None:
         self.schema[rel.internal] = {c.internal: c.type.duckdb() for c in rel.columns}
+        self.intervals[rel.internal], self.pending_intervals = self.pending_intervals, {}
 
 
 def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
@@ -64,6 +70,9 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     _name_outputs(q)
     internal_identifiers(q)
     _mark_types(q, tr)
+    known = interval_text.known_columns(q, tr.intervals)
+    interval_text.mark_casts(q, known)
+    tr.pending_intervals = interval_text.outputs(q, known)
     q = _bottom_up(q, _rewrite)
     return q.sql(dialect="duckdb"), deps
 
@@ -254,6 +263,8 @@ _NUMERIC = _FRACTIONAL | set(exp.DataType.INTEGER_TYPES)
 
 def _cast(node: exp.Cast) -> exp.Expr:
     """Feldera's casts ("Data Type Conversions" and the TIMESTAMP section of the date page)."""
+    if node.meta.get("interval_text"):
+        return interval_text.text(node.this, node.meta["interval_text"])
     to, src = node.to, node.meta.get("from")
     if to.this in exp.DataType.INTEGER_TYPES and src in _FRACTIONAL:
         # "Conversions from decimal and floating point types to integer types always truncate".
