@@ -39,7 +39,7 @@ class CompoundError(ValueError):
         self.node, self.not_yet = node, not_yet
 
 
-def _is_map_literal(node: exp.Expr) -> bool:
+def is_map_literal(node: exp.Expr) -> bool:
     """``MAP[k, v, ...]``: the parser reads it as indexing a column named MAP (a reserved word in Feldera,
     so a column by that name is always quoted)."""
     head = node.this if isinstance(node, exp.Bracket) else None
@@ -74,7 +74,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera MAP/ROW/VARIANT node, or None when ``node`` is not one."""
     if isinstance(node, exp.Bracket) and node.meta.get("row_fields"):
         return _row_field(node)
-    if isinstance(node, exp.Bracket) and _is_map_literal(node):
+    if isinstance(node, exp.Bracket) and is_map_literal(node):
         items = node.expressions
         if len(items) % 2:
             raise CompoundError("a MAP literal needs pairs of keys and values", node)
@@ -133,4 +133,4 @@ def _row_cast(node: exp.Cast) -> exp.Expr:
                     default=packed)
 
 
-__all__ = ["rewrite", "note_types", "TYPED", "CompoundError"]
+__all__ = ["rewrite", "note_types", "is_map_literal", "TYPED", "CompoundError"]
