@@ -95,7 +95,8 @@ CREATE VIEW dates AS SELECT
     PARSE_TIME('%H:%M', '10:10') AS ptime,
     DATE '2020-01-10' + INTERVAL '1' DAY AS dpi, DATE '2020-01-10' - INTERVAL '25' HOUR AS dmi,
     FLOOR(TIME '14:23:44.456' TO MINUTE) AS ft, CEIL(DATE '2020-06-21' TO MONTH) AS cd,
-    DATE_PART(YEAR, DATE '2020-06-21') AS dp
+    DATE_PART(YEAR, DATE '2020-06-21') AS dp,
+    CAST(CAST('-1 2:03:04' AS VARCHAR) AS INTERVAL DAY TO SECOND) = INTERVAL '-1 2:03:04' DAY TO SECOND AS cspan
     FROM one;
 """
 
@@ -106,12 +107,13 @@ def test_date_functions_give_the_references_examples(http, make_pipeline):
     # DOW: "Sunday being 1 and Saturday being 7"; a month has elapsed "when the calendar month has increased
     # and the calendar day and time is greater than or equal to the start"; a leading sign applies to all fields;
     # date +/- interval is a DATE, the interval first converted "to a whole number days (rounding down)";
-    # FLOOR/CEIL(x TO unit) of a TIME or DATE is one; "DATE_PART is a synonym for EXTRACT".
+    # FLOOR/CEIL(x TO unit) of a TIME or DATE is one; "DATE_PART is a synonym for EXTRACT"; a string cast to an
+    # interval type reads as that type's literal does.
     assert _rows(http, name, "SELECT * FROM dates") == [{
         "dt": "2020-01-01", "tt": "2020-01-01 00:00:00", "mt": "12:34:00", "sunday": 1, "saturday": 7,
         "short_month": 0, "two_months": 2, "ym": True, "neg": True, "fd": "2020-10",
         "pt": "2020-10-01 00:00:00", "ptime": "10:10:00", "dpi": "2020-01-11", "dmi": "2020-01-09",
-        "ft": "14:23:00", "cd": "2020-07-01", "dp": 2020}]
+        "ft": "14:23:00", "cd": "2020-07-01", "dp": 2020, "cspan": True}]
 
 
 ARRAYS = """

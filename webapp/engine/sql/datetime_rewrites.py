@@ -114,7 +114,11 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         return exp.Paren(this=exp.Add(this=_fn("dayofweek", node.this), expression=exp.Literal.number(1)))
     if isinstance(node, (exp.Floor, exp.Ceil)) and node.args.get("to") is not None:
         return _floor_ceil(node)
-    if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan):
+    if isinstance(node, exp.Cast) and isinstance(node.to.this, exp.Interval) \
+            and isinstance(node.to.this.args.get("unit"), exp.IntervalSpan) and not isinstance(node.this, exp.Literal):
+        return _text_to_span(node.this, node.to.this.args["unit"], node)
+    if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan) \
+            and node.this is not None:  # (without a value it is the type of a cast)
         return _interval_span(node)
     if isinstance(node, IntervalDiff):
         return _interval_diff(node)
@@ -210,6 +214,35 @@ def _interval_span(node: exp.Interval) -> exp.Expr:
     # A leading sign applies to every field.
     parts = " ".join(f"{sign}{v} {n}" for v, n in zip(m.groups(), names))
     return exp.Interval(this=exp.Literal.string(parts))
+
+
+_TO_INTERVAL = {"years": "to_years", "months": "to_months", "days": "to_days", "hours": "to_hours",
+                "minutes": "to_minutes"}
+
+
+def _text_to_span(text: exp.Expr, span: exp.IntervalSpan, node: exp.Expr) -> exp.Expr:
+    """``CAST(s AS INTERVAL A TO B)`` of a string value: its fields read as the literal's are (a leading sign
+    applies to all of them); text of another shape is a runtime error, as a bad number is."""
+    key = (unit_name(span.this).upper(), unit_name(span.expression).upper())
+    if key not in _SPANS:
+        raise IntervalError(f"INTERVAL {key[0]} TO {key[1]} is not supported", node)
+    pattern, names = _SPANS[key]
+    full = exp.Literal.string(rf"^\s*([+-]?)\s*{pattern}\s*$")
+
+    def group(k: int) -> exp.Expr:
+        return _fn("regexp_extract", text.copy(), full.copy(), exp.Literal.number(k))
+    parts = []
+    for k, name in enumerate(names, start=2):
+        if name == "seconds":
+            micros = exp.Round(this=exp.Mul(this=_cast(group(k), "DOUBLE"), expression=exp.Literal.number(1000000)))
+            parts.append(_fn("to_microseconds", _cast(micros, "BIGINT")))
+        else:
+            parts.append(_fn(_TO_INTERVAL[name], _cast(group(k), "BIGINT")))
+    total = parts[0]
+    for p in parts[1:]:
+        total = exp.Add(this=total, expression=p)
+    negative = exp.EQ(this=group(1), expression=exp.Literal.string("-"))
+    return exp.Case(ifs=[exp.If(this=negative, true=exp.Neg(this=exp.Paren(this=total.copy())))], default=total)
 
 
 __all__ = ["rewrite", "note_types", "TYPED", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]
