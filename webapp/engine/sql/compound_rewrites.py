@@ -5,6 +5,9 @@ A VARIANT is DuckDB's VARIANT, which keeps each value's runtime type; a JSON val
 JSON type. Indexing (``v['key']``, ``v[1]``, ``m['key']``) is DuckDB's own and already gives NULL for a missing
 key or a value of another shape, as Feldera does.
 
+``UNNEST(array of ROWs) [WITH ORDINALITY] AS t(a, b[, n])`` gives each ROW's fields as columns (Calcite's
+rule); DuckDB's UNNEST gives the ROW as one column, so its fields are taken out in a subquery over it.
+
 A ROW value indexed by position (``r[2]``, its second field) is DuckDB's ``struct_extract_at``: DuckDB's
 ``r[2]`` takes a position only in a ROW whose fields have no names. That the value is a ROW, and its number of
 fields, come from translate's typing pass (``note_types``).
@@ -47,14 +50,38 @@ def is_map_literal(node: exp.Expr) -> bool:
         and not head.this.quoted
 
 
-TYPED = (exp.Bracket,)
+TYPED = (exp.Bracket, exp.Unnest)
 
 
 def note_types(node: exp.Expr, typed: exp.Expr) -> None:
-    """Keep on an indexed ROW value its number of fields, read from ``typed`` (its typed copy)."""
-    base = typed.this.type if typed.this is not None else None
+    """Keep on an indexed ROW value, or an UNNEST of an array of ROWs, the ROW's number of fields, read from
+    ``typed`` (its typed copy)."""
+    if isinstance(node, exp.Unnest):
+        arr = typed.expressions[0].type if len(typed.expressions) == 1 else None
+        base = arr.expressions[0] if arr is not None and arr.this == T.ARRAY and arr.expressions else None
+    else:
+        base = typed.this.type if typed.this is not None else None
     if base is not None and base.this == T.STRUCT:
         node.meta["row_fields"] = len(base.expressions)
+
+
+def _unnest_rows(node: exp.Unnest) -> exp.Expr | None:
+    fields = node.meta.pop("row_fields", None)
+    alias = node.args.get("alias")
+    names = alias.columns if alias is not None else []
+    if not fields or len(names) != fields:
+        return None
+    ordinal = node.args.get("offset")
+    row = exp.column("__row", quoted=True)
+    cols = [exp.alias_(exp.Anonymous(this="struct_extract_at", expressions=[row.copy(), exp.Literal.number(i)]),
+                       name.copy()) for i, name in enumerate(names, start=1)]
+    inner = exp.Unnest(expressions=node.expressions, alias=exp.TableAlias(
+        this=exp.to_identifier("__rows", quoted=True), columns=[exp.to_identifier("__row", quoted=True)]))
+    if isinstance(ordinal, exp.Identifier):
+        inner.set("offset", exp.to_identifier("__n", quoted=True))
+        cols.append(exp.alias_(exp.column("__n", quoted=True), ordinal.copy()))
+    return exp.Subquery(this=exp.Select(expressions=cols).from_(inner),
+                        alias=exp.TableAlias(this=alias.this.copy()))
 
 
 def _row_field(node: exp.Bracket) -> exp.Expr | None:
@@ -74,6 +101,8 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera MAP/ROW/VARIANT node, or None when ``node`` is not one."""
     if isinstance(node, exp.Bracket) and node.meta.get("row_fields"):
         return _row_field(node)
+    if isinstance(node, exp.Unnest) and node.meta.get("row_fields"):
+        return _unnest_rows(node)
     if isinstance(node, exp.Bracket) and is_map_literal(node):
         items = node.expressions
         if len(items) % 2:
