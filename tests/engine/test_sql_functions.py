@@ -164,6 +164,7 @@ def test_casts_give_the_references_results(http, make_pipeline):
     # sqlglot would keep the first argument and drop the others
     ("ARRAY_AGG(i, i)", "Invalid number of arguments to function 'ARRAY_AGG'. Was expecting 1 arguments"),
     ("ARG_MIN(i, i, i)", "Invalid number of arguments to function 'ARG_MIN'. Was expecting 2 arguments"),
+    ("BOOL_AND(b, b)", "Invalid number of arguments to function 'BOOL_AND'. Was expecting 1 arguments"),
     ("COUNT(i, COUNT(i))", "Aggregate expressions cannot be nested"),
 ])
 def test_calls_no_form_of_the_function_takes_are_refused_in_calcites_words(call, message):

@@ -35,6 +35,7 @@ def _counted(klass):
     def build(args):
         node = klass(this=args[0] if args else None)
         node.meta["arg_count"] = len(args)
+        node.is_var_len_args = True  # so that the parser leaves the count to argument_rewrites' message
         return node
     return build
 
