@@ -76,6 +76,7 @@ def test_fixed_length_casts_array_agg_order_and_hex_bytes(http, make_pipeline):
     # DuckDB would compile this comparison and fail on the first row, stopping the pipeline
     ("m = ARRAY[1]", "Cannot apply '=' to arguments of type '<MAP> = <ARRAY>'"),
     ("r <> m", "Cannot apply '<>' to arguments of type '<ROW> <> <MAP>'"),
+    ("ARRAY[1] > MAP['a', 1]", "Cannot apply '>' to arguments of type '<ARRAY> > <MAP>'"),
 ])
 def test_rows_maps_and_arrays_where_they_do_not_fit_are_refused_in_calcites_words(call, message):
     with pytest.raises(SqlError) as e:

@@ -39,8 +39,10 @@ CREATE TABLE docs (id INT, json VARIANT, p pair);
 CREATE VIEW average AS SELECT
     CAST(json['name'] AS VARCHAR) as name,
     (CAST(json['scores'][1] AS DECIMAL(8, 2)) + CAST(json['scores'][2] AS DECIMAL(8, 2))) as total,
-    p.r AS r, CAST(ROW(2, 'w') AS pair) AS typed
+    p.r AS r, CAST(ROW(2, 'w') AS pair) AS typed, p[2] AS r2
   FROM docs;
+CREATE TABLE pairs (id INT, ps pair ARRAY);
+CREATE VIEW pair_items AS SELECT id, l, r, n FROM pairs, UNNEST(ps) WITH ORDINALITY AS x (l, r, n);
 """
 
 
@@ -70,8 +72,13 @@ def test_maps_and_variants_give_the_references_results(http, make_pipeline):
     # the functions family's, see sql/README.md).
     push_and_wait(http, name, "docs", [{"insert": {"id": 123, "json": {"name": "John Doe", "scores": [8, 10]},
                                                    "p": {"l": 1, "r": "z"}}}])
+    # A ROW's fields are also read by position, from 1 (Calcite's field numbering: p[2] is p.r).
     assert query_rows(http, name, "SELECT * FROM average") == [
-        {"name": "John Doe", "total": "18.00", "r": "z", "typed": {"l": 2, "r": "w"}}]
+        {"name": "John Doe", "total": "18.00", "r": "z", "typed": {"l": 2, "r": "w"}, "r2": "z"}]
+    # UNNEST of an array of ROWs gives each ROW's fields as columns, then the position WITH ORDINALITY adds.
+    push_and_wait(http, name, "pairs", [{"insert": {"id": 7, "ps": [{"l": 1, "r": "a"}, {"l": 2, "r": "b"}]}}])
+    assert sorted(query_rows(http, name, "SELECT * FROM pair_items"), key=lambda x: x["n"]) == [
+        {"id": 7, "l": 1, "r": "a", "n": 1}, {"id": 7, "l": 2, "r": "b", "n": 2}]
 
 
 @pytest.mark.parametrize("expr, words", [

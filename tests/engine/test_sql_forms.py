@@ -58,7 +58,8 @@ CREATE MATERIALIZED VIEW arg_max_diff AS SELECT
 CREATE MATERIALIZED VIEW arg_min_diff AS SELECT
     ARG_MIN(c1, c2) AS c1, ARG_MIN(c2, c1) AS c2, ARG_MIN(c3, c4) AS c3, ARG_MIN(c8, c7) AS c8 FROM int0_tbl;
 CREATE MATERIALIZED VIEW arg_gby AS SELECT id, ARG_MAX(c1, c2) AS mx1, ARG_MAX(DISTINCT c3, c4) AS mx3,
-    ARG_MIN(c1, c2) FILTER (WHERE c8 > 2) AS mn1 FROM int0_tbl GROUP BY id;
+    ARG_MIN(c1, c2) FILTER (WHERE c8 > 2) AS mn1, ARG_MAX(c2, c1) FILTER (WHERE c8 > 2) AS mx2
+    FROM int0_tbl GROUP BY id;
 """
 INT0 = [{"id": 0, "c1": 5, "c2": 2, "c3": None, "c4": 4, "c7": None, "c8": 8},
         {"id": 1, "c1": 4, "c2": 3, "c3": 4, "c4": 6, "c7": 4, "c8": 2},
@@ -69,12 +70,13 @@ INT0 = [{"id": 0, "c1": 5, "c2": 2, "c3": None, "c4": 4, "c7": None, "c8": 8},
 def test_arg_max_and_arg_min_follow_felderas_null_rules(http, forms):
     name = forms
     # The expected rows of Feldera's aggtst_int_arg_max_diff, aggtst_int_arg_min_diff and the *_gby_diff,
-    # *_distinct_gby and *_where_gby tests: a NULL `compared` takes no part, a NULL `value` is returned when its
-    # row wins (c1 of the row with the largest c2 is NULL), and among ties ARG_MIN takes the smallest value.
+    # *_distinct_gby and *_where_gby tests: a NULL `compared` takes no part unless every row's is NULL (then such
+    # a row's value is returned: id 1's mx2), a NULL `value` is returned when its row wins (c1 of the row with the
+    # largest c2 is NULL), and among ties ARG_MIN takes the smallest value.
     assert _rows(http, name, "SELECT * FROM arg_max_diff") == [{"c1": None, "c2": 2, "c3": 4, "c7": None}]
     assert _rows(http, name, "SELECT * FROM arg_min_diff") == [{"c1": None, "c2": 3, "c3": 3, "c8": 3}]
     assert _rows(http, name, "SELECT * FROM arg_gby ORDER BY id") == [
-        {"id": 0, "mx1": 5, "mx3": None, "mn1": None}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None}]
+        {"id": 0, "mx1": 5, "mx3": None, "mn1": None, "mx2": 2}, {"id": 1, "mx1": None, "mx3": 4, "mn1": None, "mx2": 5}]
 
 
 # Feldera's interval aggregate tests (test_atbl_interval.py, test_interval_arg_max.py), with its SQL function d().
@@ -101,6 +103,9 @@ CREATE MATERIALIZED VIEW months AS SELECT
     TIMESTAMPDIFF(MONTH, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + m12) AS m,
     TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + dts) AS s
     FROM atbl_interval_seconds WHERE id = 0;
+CREATE MATERIALIZED VIEW interval_texts AS SELECT
+    CAST(m12 AS VARCHAR) AS mt, CAST(dts AS VARCHAR) AS dt, CAST(-c1_minus_c2 AS VARCHAR) AS neg
+    FROM atbl_interval_seconds WHERE id = 0;
 """
 INTERVAL_ROWS = [
     {"id": 0, "c1": "2014-11-05 08:27:00", "c2": "2024-12-05 12:45:00", "c3": "2020-03-14 15:41:00"},
@@ -121,6 +126,11 @@ def test_timestamp_differences_as_intervals(http, forms):
     # back to 2014-11-05 08:27 is 121 months; 1970-01-01 14:33 to 2020-06-21 14:00 is 605 months and 20 days.
     assert _rows(http, name, "SELECT m, s FROM months ORDER BY s") == [
         {"m": -121, "s": -318226680}, {"m": 605, "s": 1592695620}]
+    # An interval as text is written in its qualifier's fields, as the reference's literal table lays them out
+    # ('10 10:30:40' DAY TO SECOND), with a sign, and SECOND with its 6 fractional digits.
+    assert sorted(_rows(http, name, "SELECT * FROM interval_texts"), key=lambda r: r["mt"]) == [
+        {"mt": "+605", "dt": "+18433 23:27:00", "neg": "-1592695620.000000"},
+        {"mt": "-121", "dt": "-3683 04:18:00", "neg": "+318226680.000000"}]
 
 
 WINDOWS = """

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from webapp.engine.sql import SqlError, compile_program
 from webapp.engine.testing import push_and_wait
 
 PROGRAM = """
@@ -19,6 +22,7 @@ CREATE VIEW ieee AS SELECT IS_INF(d / CAST(0 AS DOUBLE)) AS inf,
     IS_NAN(CAST(0 AS DOUBLE) / CAST(0 AS DOUBLE)) AS nan, LOG(CAST(8 AS DOUBLE), CAST(2 AS DOUBLE)) AS l
     FROM t WHERE i = -8;
 CREATE VIEW chars AS SELECT CAST(s AS CHAR(4)) AS c4, CAST(s AS CHAR(2)) AS c2 FROM t WHERE s = 'abc';
+CREATE VIEW implicit AS SELECT SQRT(CAST('16' AS VARCHAR)) AS sq, ABS(s) AS a FROM t WHERE s = 'abc';
 """
 
 ROWS = [{"i": 8, "j": 3, "d": 2.5, "s": "abc", "b": True},
@@ -50,6 +54,9 @@ def test_feldera_expressions_give_the_references_results(http, make_pipeline):
     assert _rows(http, name, "SELECT * FROM ieee") == [{"inf": True, "nan": True, "l": 3.0}]
     # CHAR(n): "Values are truncated if longer, or padded with spaces if shorter".
     assert _rows(http, name, "SELECT * FROM chars") == [{"c4": "abc ", "c2": "ab"}]
+    # A string given to a numeric function is read as CAST(s AS DOUBLE) reads it: "Casting a string to a
+    # floating-point value will produce the value 0 when parsing fails".
+    assert _rows(http, name, "SELECT * FROM implicit") == [{"sq": 4.0, "a": 0.0}]
 
 
 STRINGS = """
@@ -85,7 +92,11 @@ CREATE VIEW dates AS SELECT
     INTERVAL '20-07' YEAR TO MONTH = INTERVAL '247' MONTH AS ym,
     INTERVAL '-1 2:03:04' DAYS TO SECONDS = -(INTERVAL '1' DAY + INTERVAL '7384' SECOND) AS neg,
     FORMAT_DATE('%Y-%m', DATE '2020-10-05') AS fd, PARSE_TIMESTAMP('%Y-%m', '2020-10') AS pt,
-    PARSE_TIME('%H:%M', '10:10') AS ptime
+    PARSE_TIME('%H:%M', '10:10') AS ptime,
+    DATE '2020-01-10' + INTERVAL '1' DAY AS dpi, DATE '2020-01-10' - INTERVAL '25' HOUR AS dmi,
+    FLOOR(TIME '14:23:44.456' TO MINUTE) AS ft, CEIL(DATE '2020-06-21' TO MONTH) AS cd,
+    DATE_PART(YEAR, DATE '2020-06-21') AS dp,
+    CAST(CAST('-1 2:03:04' AS VARCHAR) AS INTERVAL DAY TO SECOND) = INTERVAL '-1 2:03:04' DAY TO SECOND AS cspan
     FROM one;
 """
 
@@ -94,11 +105,15 @@ def test_date_functions_give_the_references_examples(http, make_pipeline):
     name = make_pipeline(DATES)
     push_and_wait(http, name, "one", [{"insert": {"x": 1}}])
     # DOW: "Sunday being 1 and Saturday being 7"; a month has elapsed "when the calendar month has increased
-    # and the calendar day and time is greater than or equal to the start"; a leading sign applies to all fields.
+    # and the calendar day and time is greater than or equal to the start"; a leading sign applies to all fields;
+    # date +/- interval is a DATE, the interval first converted "to a whole number days (rounding down)";
+    # FLOOR/CEIL(x TO unit) of a TIME or DATE is one; "DATE_PART is a synonym for EXTRACT"; a string cast to an
+    # interval type reads as that type's literal does.
     assert _rows(http, name, "SELECT * FROM dates") == [{
         "dt": "2020-01-01", "tt": "2020-01-01 00:00:00", "mt": "12:34:00", "sunday": 1, "saturday": 7,
         "short_month": 0, "two_months": 2, "ym": True, "neg": True, "fd": "2020-10",
-        "pt": "2020-10-01 00:00:00", "ptime": "10:10:00"}]
+        "pt": "2020-10-01 00:00:00", "ptime": "10:10:00", "dpi": "2020-01-11", "dmi": "2020-01-09",
+        "ft": "14:23:00", "cd": "2020-07-01", "dp": 2020, "cspan": True}]
 
 
 ARRAYS = """
@@ -137,3 +152,23 @@ def test_casts_give_the_references_results(http, make_pipeline):
     # since the Unix epoch, and back.
     assert _rows(http, name, "SELECT * FROM casts") == [{
         "pos": 2, "neg": -2, "di": -2, "bad_date": None, "safe": None, "ts": "1970-01-01 00:00:01", "ms": 1000}]
+
+
+@pytest.mark.parametrize("call, message", [
+    ("ABS(b)", "Cannot apply 'ABS' to arguments of type 'ABS(<BOOLEAN>)'"),
+    ("AVG(r)", "Cannot apply 'AVG' to arguments of type 'AVG(<ROW>)'"),
+    ("EVERY(i)", "Cannot apply 'EVERY' to arguments of type 'EVERY(<INTEGER>)'. Supported form(s): 'EVERY(<BOOLEAN>)'"),
+    # DuckDB would parse the string, or the time of day, when the first row arrives
+    ("DATE_TRUNC(s, DAY)", "Cannot apply 'DATE_TRUNC' to arguments of type 'DATE_TRUNC(<VARCHAR>)'"),
+    ("TIME_TRUNC(ts, HOUR)", "Cannot apply 'TIME_TRUNC' to arguments of type 'TIME_TRUNC(<TIMESTAMP>)'"),
+    # sqlglot would keep the first argument and drop the others
+    ("ARRAY_AGG(i, i)", "Invalid number of arguments to function 'ARRAY_AGG'. Was expecting 1 arguments"),
+    ("ARG_MIN(i, i, i)", "Invalid number of arguments to function 'ARG_MIN'. Was expecting 2 arguments"),
+    ("BOOL_AND(b, b)", "Invalid number of arguments to function 'BOOL_AND'. Was expecting 1 arguments"),
+    ("COUNT(i, COUNT(i))", "Aggregate expressions cannot be nested"),
+])
+def test_calls_no_form_of_the_function_takes_are_refused_in_calcites_words(call, message):
+    with pytest.raises(SqlError) as e:
+        compile_program(f"""CREATE TABLE t (i INT, b BOOLEAN, s VARCHAR, ts TIMESTAMP, r ROW(x INT));
+            CREATE VIEW v AS SELECT {call} AS x FROM t""")
+    assert e.value.message == message

@@ -17,7 +17,7 @@ PROGRAM = """
 CREATE TABLE t (a DECIMAL(10, 2), b DECIMAL(5, 3), i INT, s VARCHAR, d DOUBLE, w DECIMAL(8, 4), f REAL);
 CREATE VIEW aggs AS SELECT SUM(a) AS sa, AVG(a) AS aa, MIN(a) AS mi, MAX(a) AS ma, SUM(i) AS si,
     AVG(a) FILTER (WHERE i > 0) AS af FROM t;
-CREATE VIEW devs AS SELECT STDDEV(a) AS sd, SUM(f) AS sf, AVG(f) AS af FROM t;
+CREATE VIEW devs AS SELECT STDDEV(a) AS sd, SUM(f) AS sf, AVG(f) AS af, STDDEV_SAMP(i) AS si FROM t;
 CREATE VIEW wins AS SELECT i, SUM(i) OVER (ORDER BY i) AS si, AVG(a) OVER (ORDER BY i) AS aa FROM t;
 CREATE VIEW divs AS SELECT a / b AS q, a / 4 AS h, 1.5 / 0.5 AS lit FROM t WHERE i = 1;
 CREATE VIEW floats AS SELECT s, CAST(s AS DOUBLE) AS f, CAST(s AS REAL) AS r, IS_INF(CAST(d AS REAL)) AS big,
@@ -46,7 +46,7 @@ def test_aggregates_keep_the_aggregated_type():
     # "The aggregate result type is the same as the type of the value aggregated."
     assert _types("aggs") == {"sa": "DECIMAL(10,2)", "aa": "DECIMAL(10,2)", "mi": "DECIMAL(10,2)",
                               "ma": "DECIMAL(10,2)", "si": "INTEGER", "af": "DECIMAL(10,2)"}
-    assert _types("devs") == {"sd": "DECIMAL(10,2)", "sf": "REAL", "af": "REAL"}
+    assert _types("devs") == {"sd": "DECIMAL(10,2)", "sf": "REAL", "af": "REAL", "si": "INTEGER"}
     assert _types("wins") == {"i": "INTEGER", "si": "INTEGER", "aa": "DECIMAL(10,2)"}
     # Decimal division is a DECIMAL operation, not a floating point one.
     assert all(t.startswith("DECIMAL") for t in _types("divs").values()), _types("divs")
@@ -62,7 +62,9 @@ def test_numbers_give_the_references_results(http, make_pipeline):
     [agg] = _rows(http, name, "SELECT * FROM aggs")
     assert agg == {"sa": "12.50", "aa": "6.25", "mi": "2.50", "ma": "10.00", "si": 0, "af": "10.00"}
     # The sample deviation of 10.00 and 2.50 is 7.5 / sqrt(2) = 5.303..., kept at the column's scale.
-    assert _rows(http, name, "SELECT * FROM devs") == [{"sd": "5.30", "sf": 2.6, "af": 1.3}]
+    # STDDEV of an INTEGER is an INTEGER ("the aggregate result type is the same as the type of the value
+    # aggregated"; converted to an integer, a value is truncated): the sample deviation of 1 and -1 is 1.
+    assert _rows(http, name, "SELECT * FROM devs") == [{"sd": "5.30", "sf": 2.6, "af": 1.3, "si": 1}]
     # Windowed too; NULL sorts first (Feldera's NULL collation is LOW), so its running window is itself.
     assert _rows(http, name, "SELECT * FROM wins ORDER BY i NULLS LAST") == [
         {"i": -1, "si": -1, "aa": "2.50"}, {"i": 1, "si": 0, "aa": "6.25"}, {"i": None, "si": None, "aa": None}]

@@ -5,13 +5,15 @@ of the rows containing the maximum (minimum) value of compared", compared with t
 Feldera's own aggregate tests (``python/tests/aggregate_tests``, ``test_arg_max.py``/``test_arg_min.py``) pin
 down what the page leaves open, and Sluice gives the same rows:
 
-- rows whose ``compared`` is NULL take no part (as in ``MAX``);
+- rows whose ``compared`` is NULL take no part (as in ``MAX``) unless every row's is NULL: then the value of
+  such a row is returned (``aggtst_int_arg_max_where_diff_gby``, ``aggtst_date_arg_max_where_gby``);
 - ``value`` may be NULL, and a NULL ``value`` is returned when its row wins (DuckDB's ``arg_max`` skips it);
 - among rows tied on ``compared``, ``ARG_MAX`` returns the largest ``value`` and ``ARG_MIN`` the smallest, with
   NULL smallest (DuckDB picks any).
 
-So each becomes DuckDB's ``arg_max_null``/``arg_min_null`` ordered by ``(compared, value IS NOT NULL, value)``
-under ``FILTER (WHERE compared IS NOT NULL)`` (and the call's own FILTER). ``DISTINCT`` cannot change the result
+So each becomes DuckDB's ``arg_max_null``/``arg_min_null`` ordered by ``(compared is set, compared, value IS NOT
+NULL, value)`` (for ``ARG_MIN``, ``compared`` is NULL first, so that a set one sorts lowest), under the call's own
+FILTER. ``DISTINCT`` cannot change the result
 and is dropped.
 
 ``ARRAY_AGG`` without ``ORDER BY``: Feldera aggregates a group's rows in the order of the values the query's
@@ -54,16 +56,18 @@ def _arg(call: exp.Expr, where: exp.Expr | None) -> exp.Expr:
     if isinstance(value, exp.Distinct):
         value = value.expressions[0]
     compared = call.expression
+    is_null = exp.Is(this=compared.copy(), expression=exp.Null())
     key = exp.Struct(expressions=[
+        # A set `compared` beats a NULL one: the greatest for ARG_MAX, the least for ARG_MIN.
+        exp.PropertyEQ(this=exp.to_identifier("p"), expression=exp.Not(this=is_null) if isinstance(call, exp.ArgMax)
+                       else is_null),
         exp.PropertyEQ(this=exp.to_identifier("k"), expression=compared.copy()),
         exp.PropertyEQ(this=exp.to_identifier("n"), expression=exp.Not(this=exp.Is(this=value.copy(),
                                                                                   expression=exp.Null()))),
         exp.PropertyEQ(this=exp.to_identifier("v"), expression=value.copy()),
     ])
-    present = exp.Not(this=exp.Is(this=compared.copy(), expression=exp.Null()))
-    cond = present if where is None else exp.and_(exp.Paren(this=where.copy()), present)
     agg = exp.Anonymous(this=_DUCK[type(call)], expressions=[value.copy(), key])
-    return exp.Filter(this=agg, expression=exp.Where(this=cond))
+    return agg if where is None else exp.Filter(this=agg, expression=exp.Where(this=where.copy()))
 
 
 def _sort_keys(agg: exp.ArrayAgg) -> list[exp.Expr]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .charbin_rewrites import ArgumentTypeError
+from .compound_rewrites import is_map_literal
 
 T = exp.DataType.Type
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ)
@@ -37,9 +38,10 @@ class ComparisonTypeError(ArgumentTypeError):
 
 
 def note_types(node: exp.Expr, typed: exp.Expr) -> None:
-    """Keep on ``node`` the types of its two sides, read from ``typed`` (its typed copy)."""
-    node.meta["side_types"] = [s.type.this if s is not None and s.type is not None else None
-                               for s in (typed.this, typed.expression)]
+    """Keep on ``node`` the types of its two sides, read from ``typed`` (its typed copy); a ``MAP[...]`` literal,
+    which the typer cannot follow, is a MAP."""
+    node.meta["side_types"] = [T.MAP if is_map_literal(s) else t.type.this if t is not None and t.type is not None
+                               else None for s, t in ((node.this, typed.this), (node.expression, typed.expression))]
 
 
 def rewrite(node: exp.Expr) -> exp.Expr | None:

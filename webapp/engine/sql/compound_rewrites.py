@@ -4,6 +4,13 @@
 A VARIANT is DuckDB's VARIANT, which keeps each value's runtime type; a JSON value becomes one through DuckDB's
 JSON type. Indexing (``v['key']``, ``v[1]``, ``m['key']``) is DuckDB's own and already gives NULL for a missing
 key or a value of another shape, as Feldera does.
+
+``UNNEST(array of ROWs) [WITH ORDINALITY] AS t(a, b[, n])`` gives each ROW's fields as columns (Calcite's
+rule); DuckDB's UNNEST gives the ROW as one column, so its fields are taken out in a subquery over it.
+
+A ROW value indexed by position (``r[2]``, its second field) is DuckDB's ``struct_extract_at``: DuckDB's
+``r[2]`` takes a position only in a ROW whose fields have no names. That the value is a ROW, and its number of
+fields, come from translate's typing pass (``note_types``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ class CompoundError(ValueError):
         self.node, self.not_yet = node, not_yet
 
 
-def _is_map_literal(node: exp.Expr) -> bool:
+def is_map_literal(node: exp.Expr) -> bool:
     """``MAP[k, v, ...]``: the parser reads it as indexing a column named MAP (a reserved word in Feldera,
     so a column by that name is always quoted)."""
     head = node.this if isinstance(node, exp.Bracket) else None
@@ -43,9 +50,60 @@ def _is_map_literal(node: exp.Expr) -> bool:
         and not head.this.quoted
 
 
+TYPED = (exp.Bracket, exp.Unnest)
+
+
+def note_types(node: exp.Expr, typed: exp.Expr) -> None:
+    """Keep on an indexed ROW value, or an UNNEST of an array of ROWs, the ROW's number of fields, read from
+    ``typed`` (its typed copy)."""
+    if isinstance(node, exp.Unnest):
+        arr = typed.expressions[0].type if len(typed.expressions) == 1 else None
+        base = arr.expressions[0] if arr is not None and arr.this == T.ARRAY and arr.expressions else None
+    else:
+        base = typed.this.type if typed.this is not None else None
+    if base is not None and base.this == T.STRUCT:
+        node.meta["row_fields"] = len(base.expressions)
+
+
+def _unnest_rows(node: exp.Unnest) -> exp.Expr | None:
+    fields = node.meta.pop("row_fields", None)
+    alias = node.args.get("alias")
+    names = alias.columns if alias is not None else []
+    if not fields or len(names) != fields:
+        return None
+    ordinal = node.args.get("offset")
+    row = exp.column("__row", quoted=True)
+    cols = [exp.alias_(exp.Anonymous(this="struct_extract_at", expressions=[row.copy(), exp.Literal.number(i)]),
+                       name.copy()) for i, name in enumerate(names, start=1)]
+    inner = exp.Unnest(expressions=node.expressions, alias=exp.TableAlias(
+        this=exp.to_identifier("__rows", quoted=True), columns=[exp.to_identifier("__row", quoted=True)]))
+    if isinstance(ordinal, exp.Identifier):
+        inner.set("offset", exp.to_identifier("__n", quoted=True))
+        cols.append(exp.alias_(exp.column("__n", quoted=True), ordinal.copy()))
+    return exp.Subquery(this=exp.Select(expressions=cols).from_(inner),
+                        alias=exp.TableAlias(this=alias.this.copy()))
+
+
+def _row_field(node: exp.Bracket) -> exp.Expr | None:
+    fields = node.meta.pop("row_fields", None)
+    if not fields or len(node.expressions) != 1:
+        return None
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        return None
+    k = int(index.this) + 1  # the parser keeps indexes from 0
+    if not 1 <= k <= fields:
+        raise CompoundError(f"ROW has no field {k}: it has {fields}", node)
+    return exp.Anonymous(this="struct_extract_at", expressions=[node.this, exp.Literal.number(k)])
+
+
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera MAP/ROW/VARIANT node, or None when ``node`` is not one."""
-    if isinstance(node, exp.Bracket) and _is_map_literal(node):
+    if isinstance(node, exp.Bracket) and node.meta.get("row_fields"):
+        return _row_field(node)
+    if isinstance(node, exp.Unnest) and node.meta.get("row_fields"):
+        return _unnest_rows(node)
+    if isinstance(node, exp.Bracket) and is_map_literal(node):
         items = node.expressions
         if len(items) % 2:
             raise CompoundError("a MAP literal needs pairs of keys and values", node)
@@ -104,4 +162,4 @@ def _row_cast(node: exp.Cast) -> exp.Expr:
                     default=packed)
 
 
-__all__ = ["rewrite", "CompoundError"]
+__all__ = ["rewrite", "note_types", "is_map_literal", "TYPED", "CompoundError"]

@@ -1,6 +1,11 @@
 """Feldera's date, time and interval forms as DuckDB expressions (the reference's "Date- and Time-Related
 Operations" page): argument orders, day-of-week numbering, ``FLOOR``/``CEIL ... TO unit``, interval literals
-with ``X TO Y`` qualifiers, and the strftime-style parse and format functions."""
+with ``X TO Y`` qualifiers, and the strftime-style parse and format functions.
+
+``date + interval`` and ``date - interval`` are a ``DATE`` ("Arithmetic between a DATE and an INTERVAL first
+converts the interval to a whole number days (rounding down) and then performs the computation on whole
+days"); DuckDB's result is a TIMESTAMP that keeps the hours. A long interval (months) moves the date by its
+months as DuckDB does. The operand types come from translate's typing pass (``note_types``)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import re
 from sqlglot import exp
 
 from ._template import fill, template
+
+T = exp.DataType.Type
 
 UNITS = {"MILLENNIUM", "CENTURY", "DECADE", "YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "HOUR", "MINUTE", "SECOND",
          "MILLISECOND", "MICROSECOND"}
@@ -44,8 +51,36 @@ def _cast(node: exp.Expr, to: str) -> exp.Cast:
     return exp.Cast(this=node, to=exp.DataType.build(to))
 
 
+TYPED = (exp.Add, exp.Sub)
+# The interval's months move the date (DuckDB's month arithmetic); its days and time, truncated to whole days,
+# are added as days.
+_MONTHS_OF = "to_months(CAST(datepart('year', __i) * 12 + datepart('month', __i) AS INTEGER))"
+_DATE_ARITHMETIC = {op: template(f"""
+    CAST(__d {op} {_MONTHS_OF} AS DATE) {op} CAST(trunc(epoch(__i - {_MONTHS_OF}) / 86400) AS INTEGER)""")
+    for op in "+-"}
+
+
+def note_types(node: exp.Expr, typed: exp.Expr) -> None:
+    """Keep on ``node`` the types of its two operands, read from ``typed`` (its typed copy)."""
+    node.meta["operand_types"] = tuple(s.type.this if s is not None and s.type is not None else None
+                                       for s in (typed.this, typed.expression))
+
+
+def _date_arithmetic(node: exp.Expr) -> exp.Expr | None:
+    types = node.meta.pop("operand_types", None)
+    if types == (T.DATE, T.INTERVAL):
+        date, interval = node.this, node.expression
+    elif types == (T.INTERVAL, T.DATE) and isinstance(node, exp.Add):
+        date, interval = node.expression, node.this
+    else:
+        return None
+    return exp.Paren(this=fill(_DATE_ARITHMETIC["-" if isinstance(node, exp.Sub) else "+"], d=date, i=interval))
+
+
 def rewrite(node: exp.Expr) -> exp.Expr | None:
     """The DuckDB form of a Feldera date/time node, or None when ``node`` is not one."""
+    if isinstance(node, TYPED):
+        return _date_arithmetic(node)
     if isinstance(node, exp.Anonymous):
         name, args = str(node.this).upper(), node.expressions
         if name == "TIMESTAMPDIFF" and len(args) == 3:
@@ -78,18 +113,35 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.DayOfWeek):
         return exp.Paren(this=exp.Add(this=_fn("dayofweek", node.this), expression=exp.Literal.number(1)))
     if isinstance(node, (exp.Floor, exp.Ceil)) and node.args.get("to") is not None:
-        u = exp.Literal.string(unit_name(node.args["to"]))
-        down = _fn("date_trunc", u, node.this.copy())
-        if isinstance(node, exp.Floor):
-            return down
-        up = exp.Add(this=down.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(u.this)))
-        return exp.Case(ifs=[exp.If(this=exp.EQ(this=down, expression=node.this.copy()), true=node.this.copy())],
-                        default=up)
-    if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan):
+        return _floor_ceil(node)
+    if isinstance(node, exp.Cast) and isinstance(node.to.this, exp.Interval) \
+            and isinstance(node.to.this.args.get("unit"), exp.IntervalSpan) and not isinstance(node.this, exp.Literal):
+        return _text_to_span(node.this, node.to.this.args["unit"], node)
+    if isinstance(node, exp.Interval) and isinstance(node.args.get("unit"), exp.IntervalSpan) \
+            and node.this is not None:  # (without a value it is the type of a cast)
         return _interval_span(node)
     if isinstance(node, IntervalDiff):
         return _interval_diff(node)
     return None
+
+
+def _floor_ceil(node: exp.Expr) -> exp.Expr:
+    """``FLOOR``/``CEIL(x TO unit)`` keeps ``x``'s type (the reference lists them for DATE, TIME and TIMESTAMP);
+    DuckDB's ``date_trunc`` gives a TIMESTAMP and takes no TIME, so a TIME is truncated on day 1970-01-01
+    (``TIME_TRUNC``'s way; a CEIL past midnight wraps, as TIME arithmetic does)."""
+    u = exp.Literal.string(unit_name(node.args["to"]))
+    kind = (node.meta.get("call_types") or [None])[0]
+    value = node.this
+    if kind == T.TIME:
+        value = exp.Add(this=_cast(exp.Literal.string("1970-01-01"), "DATE"), expression=_cast(value, "TIME"))
+    down = _fn("date_trunc", u, value.copy())
+    if isinstance(node, exp.Floor):
+        out = down
+    else:
+        up = exp.Add(this=down.copy(), expression=exp.Interval(this=exp.Literal.string("1"), unit=exp.var(u.this)))
+        out = exp.Case(ifs=[exp.If(this=exp.EQ(this=down, expression=value.copy()), true=value.copy())],
+                       default=up)
+    return _cast(out, {T.DATE: "DATE", T.TIME: "TIME"}[kind]) if kind in (T.DATE, T.TIME) else out
 
 
 def _interval_diff(node: IntervalDiff) -> exp.Expr:
@@ -105,9 +157,9 @@ def _interval_diff(node: IntervalDiff) -> exp.Expr:
         raise IntervalError(f"INTERVAL {first} TO {last} is not an interval type", node)
     a, b = diff.this, diff.expression
     if first in _LONG:
-        months = _months_between(b, a, 12 if last == "YEAR" else 1)
-        if last == "YEAR":
-            months = exp.Mul(this=months, expression=exp.Literal.number(12))
+        # "Long intervals are represented with a precision of an integer number of months": a YEAR one too
+        # holds every whole month (its text shows the years: interval_text).
+        months = _months_between(b, a, 1)
         return _fn("to_months", exp.Cast(this=months, to=exp.DataType.build("INTEGER")))
     return _fn("to_microseconds", _fn("date_diff", exp.Literal.string("microsecond"), b, a))
 
@@ -164,4 +216,33 @@ def _interval_span(node: exp.Interval) -> exp.Expr:
     return exp.Interval(this=exp.Literal.string(parts))
 
 
-__all__ = ["rewrite", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]
+_TO_INTERVAL = {"years": "to_years", "months": "to_months", "days": "to_days", "hours": "to_hours",
+                "minutes": "to_minutes"}
+
+
+def _text_to_span(text: exp.Expr, span: exp.IntervalSpan, node: exp.Expr) -> exp.Expr:
+    """``CAST(s AS INTERVAL A TO B)`` of a string value: its fields read as the literal's are (a leading sign
+    applies to all of them); text of another shape is a runtime error, as a bad number is."""
+    key = (unit_name(span.this).upper(), unit_name(span.expression).upper())
+    if key not in _SPANS:
+        raise IntervalError(f"INTERVAL {key[0]} TO {key[1]} is not supported", node)
+    pattern, names = _SPANS[key]
+    full = exp.Literal.string(rf"^\s*([+-]?)\s*{pattern}\s*$")
+
+    def group(k: int) -> exp.Expr:
+        return _fn("regexp_extract", text.copy(), full.copy(), exp.Literal.number(k))
+    parts = []
+    for k, name in enumerate(names, start=2):
+        if name == "seconds":
+            micros = exp.Round(this=exp.Mul(this=_cast(group(k), "DOUBLE"), expression=exp.Literal.number(1000000)))
+            parts.append(_fn("to_microseconds", _cast(micros, "BIGINT")))
+        else:
+            parts.append(_fn(_TO_INTERVAL[name], _cast(group(k), "BIGINT")))
+    total = parts[0]
+    for p in parts[1:]:
+        total = exp.Add(this=total, expression=p)
+    negative = exp.EQ(this=group(1), expression=exp.Literal.string("-"))
+    return exp.Case(ifs=[exp.If(this=negative, true=exp.Neg(this=exp.Paren(this=total.copy())))], default=total)
+
+
+__all__ = ["rewrite", "note_types", "TYPED", "unit_name", "IntervalError", "IntervalDiff", "QUALIFIER_UNITS"]

@@ -29,6 +29,23 @@ def _named(name: str, parse):
     return run
 
 
+def _counted(klass):
+    """A one-argument aggregate that keeps how many arguments it was called with (``arg_count``), so that a call
+    with more is refused by name (``argument_rewrites``) instead of losing them."""
+    def build(args):
+        node = klass(this=args[0] if args else None)
+        node.meta["arg_count"] = len(args)
+        node.is_var_len_args = True  # so that the parser leaves the count to argument_rewrites' message
+        return node
+    return build
+
+
+def _date_part(args):
+    if len(args) == 2 and isinstance(args[0], (exp.Column, exp.Var)):
+        return exp.Extract(this=exp.var(args[0].name.upper()), expression=args[1])
+    return exp.Anonymous(this="DATE_PART", expressions=args)
+
+
 class Feldera(Dialect):
     NORMALIZATION_STRATEGY = NormalizationStrategy.LOWERCASE
     # Calcite divides integers as integers (7 / 2 is 3) and a zero divisor is an error, not NULL.
@@ -92,12 +109,14 @@ class Feldera(Dialect):
         FUNCTIONS = {
             **parser.Parser.FUNCTIONS,
             # Calcite's names for what sqlglot already models.
-            "EVERY": exp.LogicalAnd.from_arg_list,
-            "SOME": exp.LogicalOr.from_arg_list,
-            "BOOL_AND": exp.LogicalAnd.from_arg_list,
-            "BOOL_OR": exp.LogicalOr.from_arg_list,
-            "LOGICAL_AND": exp.LogicalAnd.from_arg_list,
-            "LOGICAL_OR": exp.LogicalOr.from_arg_list,
+            "EVERY": _counted(exp.LogicalAnd),
+            "SOME": _counted(exp.LogicalOr),
+            "BOOL_AND": _counted(exp.LogicalAnd),
+            "BOOL_OR": _counted(exp.LogicalOr),
+            "LOGICAL_AND": _counted(exp.LogicalAnd),
+            "LOGICAL_OR": _counted(exp.LogicalOr),
+            "ARRAY_AGG": _counted(exp.ArrayAgg),
+            "COUNTIF": _counted(exp.CountIf),
             # Calcite's argument order (unit first); `translate` writes them for DuckDB.
             "TIMESTAMPDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
             "TIMESTAMPADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
@@ -106,6 +125,8 @@ class Feldera(Dialect):
             "RLIKE": exp.RegexpLike.from_arg_list,
             "DATEDIFF": lambda args: exp.Anonymous(this="TIMESTAMPDIFF", expressions=args),
             "DATEADD": lambda args: exp.Anonymous(this="TIMESTAMPADD", expressions=args),
+            # "DATE_PART is a synonym for EXTRACT": DATE_PART(YEAR, ts) names its unit with a bare word.
+            "DATE_PART": _date_part,
             # Feldera's order: the value first, then the unit.
             "DATE_TRUNC": lambda args: exp.Anonymous(this="DATE_TRUNC", expressions=args),
             "TIMESTAMP_TRUNC": lambda args: exp.Anonymous(this="TIMESTAMP_TRUNC", expressions=args),

@@ -107,6 +107,8 @@ _REWORDS = [
      lambda m: f"Object '{m.group(1).strip(chr(34))}' not found"),
     (re.compile(r"(?:Scalar|Aggregate|Table) Function with name (\S+) does not exist!?.*", re.S),
      lambda m: f"No match found for function signature {m.group(1).upper()}"),
+    (re.compile(r"aggregate function calls cannot be nested.*", re.S | re.I),
+     lambda m: "Aggregate expressions cannot be nested"),
     (re.compile(r'Referenced table "?([^"\s]+)"? not found!?.*', re.S),
      lambda m: f"Table '{m.group(1)}' not found"),
 ]

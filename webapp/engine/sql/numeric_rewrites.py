@@ -6,6 +6,10 @@ operations", "Floating point types" and "Data type conversions" pages):
 - "The aggregate result type is the same as the type of the value aggregated": ``SUM`` of an integer or a
   DECIMAL and ``SUM``/``AVG`` of a REAL keep their type (an overflow is a runtime error, as in Feldera), ``AVG`` of a DECIMAL(p, s) is the
   DECIMAL(p, s) quotient of its exact sum by its count, ``STDDEV*`` of a DECIMAL(p, s) is a DECIMAL(p, s); with FILTER and OVER alike.
+  ``STDDEV*`` of an integer is an integer computed in integers, as Feldera's aggregate tests show
+  (``aggtst_int_stddev_distinct``: the sample deviation of 4 and 5 is 1): the variance is
+  ``(Σx² - (Σx)² / n) / (n - 1)`` (``/ n`` for ``STDDEV_POP``) with integer divisions, then its square root
+  truncated; NULL for fewer than 2 (1) values.
 - "Casting a string to a floating-point value will produce the value 0 when parsing fails"; "casting a
   value that is out of the supported range to a floating point type will produce a value that is inf or
   -inf" (DuckDB's casts raise both).
@@ -40,6 +44,13 @@ _UNSCALED = "CAST(CAST(__x AS DECIMAL(38, {s})) * {f} AS HUGEINT)"
 _SCALED = "CAST(CAST(__q AS DECIMAL(38, 0)) * CAST('{unit}' AS DECIMAL({s1}, {s})) AS DECIMAL({p}, {s}))"
 _TEXT_TO_FLOAT = {t: template(f"CASE WHEN __x IS NULL THEN NULL ELSE coalesce(TRY_CAST(trim(__x) AS {t}), 0) END")
                   for t in ("REAL", "DOUBLE")}
+
+
+def text_to_float(x: exp.Expr, to: str = "DOUBLE") -> exp.Expr:
+    """``CAST(x AS DOUBLE)`` (or REAL) of a string, with Feldera's rules for text that is not a number."""
+    return fill(_TEXT_TO_FLOAT[to], x=x)
+
+
 _TO_REAL = template(f"CASE WHEN __x > {REAL_MAX} AND NOT isnan(__x) THEN CAST('inf' AS REAL) "
                     f"WHEN __x < -{REAL_MAX} THEN CAST('-inf' AS REAL) ELSE CAST(__x AS REAL) END")
 
@@ -115,6 +126,8 @@ def mark(n: exp.Expr, tn: exp.Expr) -> None:
         found = decimal_type(arg)
         if found is not None and found[2]:
             n.meta["decimal_agg"] = found[:2]
+        elif arg.type is not None and arg.type.this in _INT_DIGITS and isinstance(n, _STDDEV):
+            n.meta["int_stddev"] = arg.type.copy()
         elif arg.type is not None and (arg.type.this == T.FLOAT and not isinstance(n, _STDDEV)
                                        or arg.type.this in _INT_DIGITS and isinstance(n, exp.Sum)):
             # (AVG of an integer is ``translate._int_avg``.) DuckDB sums and averages a REAL as a DOUBLE.
@@ -141,7 +154,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, exp.Cast) and not isinstance(node, exp.TryCast):
         to, src = node.to.this, node.meta.get("from")
         if to in (T.FLOAT, T.DOUBLE) and src in _TEXT:
-            return fill(_TEXT_TO_FLOAT["REAL" if to == T.FLOAT else "DOUBLE"], x=node.this)
+            return text_to_float(node.this, "REAL" if to == T.FLOAT else "DOUBLE")
         if to == T.FLOAT and src == T.DOUBLE:
             return fill(_TO_REAL, x=node.this)
     return None
@@ -149,7 +162,7 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
 
 def _agg_marked(node: exp.Expr) -> bool:
     return isinstance(node, (exp.Sum, exp.Avg, *_STDDEV)) and bool(
-        node.meta.get("decimal_agg") or node.meta.get("same_type"))
+        node.meta.get("decimal_agg") or node.meta.get("same_type") or node.meta.get("int_stddev"))
 
 
 def _unscaled(x: exp.Expr, s: int) -> exp.Expr:
@@ -189,6 +202,8 @@ def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -
         return w
     if agg.meta.get("same_type"):
         return exp.Cast(this=call(type(agg)), to=agg.meta["same_type"])
+    if agg.meta.get("int_stddev"):
+        return _int_stddev(agg, call)
     p, s = agg.meta["decimal_agg"]
     to = exp.DataType.build(f"DECIMAL({p}, {s})")
     if isinstance(agg, exp.Sum):
@@ -199,4 +214,39 @@ def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -
     return exp.Cast(this=call(type(agg)), to=to)
 
 
-__all__ = ["TYPED", "decimal_type", "divide_type", "mark", "rewrite"]
+_INT_STDDEV = template("""CASE WHEN __n > __k THEN
+    trunc(sqrt((__q - (__s * __s) // __n) // (__n - __k))) END""")
+
+
+def _int_stddev(agg: exp.Expr, call) -> exp.Expr:
+    value = agg.this.expressions[0] if isinstance(agg.this, exp.Distinct) else agg.this
+    wide = exp.Cast(this=value.copy(), to=exp.DataType.build("HUGEINT"))
+    if isinstance(agg.this, exp.Distinct):
+        # the squares of the distinct values (two values can share a square)
+        values = exp.Anonymous(this="list_distinct", expressions=[exp.ArrayAgg(this=wide)])
+        squares = exp.Anonymous(this="list_sum", expressions=[exp.Anonymous(this="list_transform", expressions=[
+            values, exp.Lambda(this=exp.Mul(this=exp.column("v"), expression=exp.column("v")),
+                               expressions=[exp.to_identifier("v")])])])
+        squares = _wrap(squares, agg, call)
+    else:
+        squares = _wrap(exp.Sum(this=exp.Mul(this=wide.copy(), expression=wide.copy())), agg, call)
+    total = _wrap(exp.Sum(this=agg.this.copy() if not isinstance(agg.this, exp.Distinct)
+                          else exp.Distinct(expressions=[wide.copy()])), agg, call)
+    if not isinstance(agg.this, exp.Distinct):
+        total = exp.Cast(this=total, to=exp.DataType.build("HUGEINT"))
+    count = call(exp.Count)
+    k = exp.Literal.number(0 if isinstance(agg, exp.StddevPop) else 1)
+    return exp.Cast(this=fill(_INT_STDDEV, n=count, k=k, q=squares, s=total), to=agg.meta["int_stddev"])
+
+
+def _wrap(inner: exp.Expr, agg: exp.Expr, call) -> exp.Expr:
+    """``inner`` (an aggregate) under ``agg``'s FILTER and OVER, as ``call`` puts a call of ``agg``'s class."""
+    shell = call(exp.Count)
+    target = shell
+    while not isinstance(target, exp.Count):
+        target = target.this
+    target.replace(inner)
+    return shell if shell is not target else inner
+
+
+__all__ = ["TYPED", "decimal_type", "divide_type", "mark", "rewrite", "text_to_float"]

@@ -21,6 +21,7 @@ from .dialect import parse_statement, tokenize
 from .errors import (NOT_IMPLEMENTED, PARSE, STATEMENT, SqlError, at_node, at_token, feldera_message, line_col,
                      offending_word)
 from . import lateness
+from .argument_rewrites import AggregateArityError
 from .charbin_rewrites import ArgumentTypeError
 from .compound_rewrites import CompoundError
 from .datetime_rewrites import IntervalError
@@ -379,7 +380,7 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         m = e.node.meta or {}
         name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.key.upper()
         raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
-    except (IntervalError, CompoundError, WindowError, JoinError, ArityError) as e:
+    except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError) as e:
         raise at_node(str(e), e.node, code, query_start(query, start),
                       NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
     prefix = f"CREATE VIEW {quote(internal(vname))}"

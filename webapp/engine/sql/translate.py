@@ -21,6 +21,7 @@ which the incremental planner also reads. Each rewrite below is a place where Du
   ``numeric_rewrites``; ``ARG_MAX``/``ARG_MIN``: see ``aggregate_rewrites``; ``TUMBLE``/``HOP``: see
   ``window_rewrites``; ``ASOF JOIN``: see ``join_rewrites``; ``GREATEST``/``LEAST`` and NULLs: see
   ``compare_rewrites``;
+- an interval cast to text is written in its qualifier's fields (``interval_text``);
 - ``CAST(x AS CHAR(n))`` pads or cuts to ``n`` characters, ``CAST(x AS VARCHAR(n))`` cuts (DuckDB ignores ``n``);
   a fractional number cast to an integer is truncated, a bad date string is NULL, numbers and TIMESTAMPs
   convert through milliseconds since the epoch (``_cast``).
@@ -37,8 +38,9 @@ from sqlglot.optimizer.qualify_columns import qualify_columns
 from sqlglot.schema import MappingSchema
 
 from ..catalog import Relation
-from . import (aggregate_rewrites, array_rewrites, charbin_rewrites, compare_rewrites, compound_rewrites,
-               datetime_rewrites, join_rewrites, numeric_rewrites, window_rewrites)
+from . import (aggregate_rewrites, argument_rewrites, array_rewrites, charbin_rewrites, compare_rewrites,
+               compound_rewrites, datetime_rewrites, interval_text, join_rewrites, numeric_rewrites,
+               window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -51,9 +53,13 @@ class Translation:
         self.code = code
         self.schema: dict[str, dict[str, str]] = {}
         self.functions: dict = {}  # name -> udf.SqlFunction, in declaration order
+        # relation -> its interval columns' qualifiers (interval_text); those of the view being read last
+        self.intervals: dict[str, dict[str, interval_text.Qualifier]] = {}
+        self.pending_intervals: dict[str, interval_text.Qualifier] = {}
 
     def add(self, rel: Relation) -> None:
         self.schema[rel.internal] = {c.internal: c.type.duckdb() for c in rel.columns}
+        self.intervals[rel.internal], self.pending_intervals = self.pending_intervals, {}
 
 
 def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
@@ -64,6 +70,9 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     _name_outputs(q)
     internal_identifiers(q)
     _mark_types(q, tr)
+    known = interval_text.known_columns(q, tr.intervals)
+    interval_text.mark_casts(q, known)
+    tr.pending_intervals = interval_text.outputs(q, known)
     q = _bottom_up(q, _rewrite)
     return q.sql(dialect="duckdb"), deps
 
@@ -112,9 +121,9 @@ def _name_outputs(q: exp.Expr) -> None:
         e.replace(exp.alias_(e.copy(), exp.to_identifier(f"EXPR${i}", quoted=True)))
 
 
-_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites)  # each keeps the argument types its rewrites need
-_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED) + tuple(t for f in _TYPED_FAMILIES
-                                                                                for t in f.TYPED)
+_TYPED_FAMILIES = (charbin_rewrites, compare_rewrites, datetime_rewrites, compound_rewrites)  # each keeps the argument types its rewrites need
+_TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED, *argument_rewrites.TYPED) \
+    + tuple(t for f in _TYPED_FAMILIES for t in f.TYPED)
 
 
 def _mark_types(q: exp.Expr, tr: Translation) -> None:
@@ -134,6 +143,8 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
         return
     for n, tn in zip(nodes, tnodes):
         numeric_rewrites.mark(n, tn)
+        if isinstance(n, argument_rewrites.TYPED):
+            argument_rewrites.note_types(n, tn)
         family = next((f for f in _TYPED_FAMILIES if isinstance(n, f.TYPED)), None)
         if family is not None:
             family.note_types(n, tn)
@@ -149,7 +160,7 @@ def _mark_types(q: exp.Expr, tr: Translation) -> None:
             arg = tn.this.expressions[0] if isinstance(tn.this, exp.Distinct) else tn.this
             if arg is not None and arg.is_type(*exp.DataType.INTEGER_TYPES) and not isinstance(n.parent, exp.Window):
                 n.meta["int_type"] = arg.type.copy()
-        elif tn.this.is_type(T.FLOAT, T.DOUBLE):
+        elif isinstance(n, exp.Round) and tn.this.is_type(T.FLOAT, T.DOUBLE):
             n.meta["float"] = True
 
 
@@ -169,9 +180,10 @@ _RECIPROCALS = {"SEC": "cos", "CSC": "sin", "SECH": "cosh", "CSCH": "sinh", "COT
 
 def _rewrite(node: exp.Expr) -> exp.Expr:
     # The first family that claims a node rewrites it: compound before numeric, so a cast from VARIANT
-    # keeps VARIANT's never-failing rule; aggregates first, as ARRAY_AGG's order is set in place.
-    for family in (aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites, array_rewrites,
-                   compound_rewrites, numeric_rewrites, window_rewrites, join_rewrites):
+    # keeps VARIANT's never-failing rule; aggregates first, as ARRAY_AGG's order is set in place. Argument
+    # types and counts are checked before any of them.
+    for family in (argument_rewrites, aggregate_rewrites, charbin_rewrites, compare_rewrites, datetime_rewrites,
+                   array_rewrites, compound_rewrites, numeric_rewrites, window_rewrites, join_rewrites):
         done = family.rewrite(node)
         if done is not None:
             return done
@@ -251,6 +263,8 @@ _NUMERIC = _FRACTIONAL | set(exp.DataType.INTEGER_TYPES)
 
 def _cast(node: exp.Cast) -> exp.Expr:
     """Feldera's casts ("Data Type Conversions" and the TIMESTAMP section of the date page)."""
+    if node.meta.get("interval_text"):
+        return interval_text.text(node.this, node.meta["interval_text"])
     to, src = node.to, node.meta.get("from")
     if to.this in exp.DataType.INTEGER_TYPES and src in _FRACTIONAL:
         # "Conversions from decimal and floating point types to integer types always truncate".
