@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
-from ..params import PARAM_ROWS_MAX, PARAM_TYPES, flat, values_list
+from ..params import PARAM_ROWS_MAX, PARAM_TYPES, flat
 from ..sql import quote
 
 NAN = float("nan")
@@ -299,16 +299,16 @@ class Select(Node):
 def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], where: str | None,
                weighted: bool = True, params: int = 0) -> str:
     """The Select over the registered batch ``__sluice_raw``, or (``params`` > 0) over that many rows
-    of parameters, whose every column is cast (a parameter's type is its Python value's)."""
+    of parameters, each cast to its column's type (a parameter's type is its Python value's)."""
     w = ["__w"] if weighted else []
-    casts = [f"CAST(__c{i} AS {in_types[i].duck}) AS __c{i}" if in_types[i].cast or params else f"__c{i}"
-             for i in refs]
-    inner = ", ".join(casts + w) or "1 AS __one"
-    src = "__sluice_raw"
     if params:
-        names = [f"__c{i}" for i in refs] + w
-        src = f"(VALUES {values_list(params, len(names))}) AS __sluice_raw({', '.join(names)})"
-    sql = f"WITH __sluice_b AS (SELECT {inner} FROM {src}) SELECT {', '.join(exprs + w)} FROM __sluice_b"
+        names = ", ".join([f"__c{i}" for i in refs] + w)
+        row = "(" + ", ".join([f"CAST(? AS {in_types[i].duck})" for i in refs] + ["?"] * len(w)) + ")"
+        sql = f"SELECT {', '.join(exprs + w)} FROM (VALUES {', '.join([row] * params)}) AS __sluice_b({names})"
+        return sql + (f" WHERE {where}" if where else "")
+    casts = [f"CAST(__c{i} AS {in_types[i].duck}) AS __c{i}" if in_types[i].cast else f"__c{i}" for i in refs]
+    inner = ", ".join(casts + w) or "1 AS __one"
+    sql = f"WITH __sluice_b AS (SELECT {inner} FROM __sluice_raw) SELECT {', '.join(exprs + w)} FROM __sluice_b"
     if where:
         sql += f" WHERE {where}"
     return sql
