@@ -28,6 +28,7 @@ import orjson
 
 from .catalog import Column, JsonText, Relation, variant_json
 from .ops import KEEP, UPDATE
+from .params import PARAM_ROWS_MAX, PARAM_TYPES, flat, values_list
 from .sql import quote
 
 KEY_LIST_MAX = 1500
@@ -95,6 +96,7 @@ class TableApplier:
         self.key_match = " AND ".join(f"t.{quote(table.columns[i].internal)} = k.c{i}" for i in self.key_idx)
         self.width = n
         self.indexed = False
+        self.by_params = all(c.type.duckdb() in PARAM_TYPES for c in table.columns)
         if self.key_idx:
             cols = [quote(table.columns[i].internal) for i in self.key_idx]
             first = table.columns[self.key_idx[0]].internal
@@ -121,6 +123,9 @@ class TableApplier:
         """Insert ``rows``; returns them as DuckDB stored them (e.g. REAL rounding), for exact output."""
         if not rows:
             return []
+        if self.by_params and len(rows) <= PARAM_ROWS_MAX:
+            return con.execute(f"INSERT INTO {self.name} VALUES {values_list(len(rows), self.width)} RETURNING *",
+                               flat(rows)).fetchall()
         con.register("__sluice_in", to_arrow(self.table, rows))
         try:
             return con.execute(

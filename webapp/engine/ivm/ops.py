@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from ..params import PARAM_ROWS_MAX, PARAM_TYPES, flat
 from ..sql import quote
 
 NAN = float("nan")
@@ -214,6 +215,8 @@ class Select(Node):
         # Every input column, in order, unfiltered: rows pass through as they are. (Not the
         # planner's ``identity``, which marks a filter that keeps every column.)
         self.passthrough = fast is not None and list(fast) == list(range(len(child.types)))
+        self.by_params = all(child.types[i].duck in PARAM_TYPES for i in refs)
+        self.params_sql: dict[int, str] = {}  # by number of rows
 
     def consolidated(self):
         return self.passthrough and self.child.consolidated()
@@ -242,6 +245,8 @@ class Select(Node):
                 return [((r[p],), w) for r, w in rows]
             get = itemgetter(*f) if f else (lambda r: ())
             return [(get(r), w) for r, w in rows]
+        if self.by_params and len(rows) <= PARAM_ROWS_MAX:
+            return self._eval_params(con, rows)
         in_types = self.child.types
         cols = arrow_columns([r for r, _ in rows], self.refs, in_types)
         cols["__w"] = pa.array([w for _, w in rows], type=pa.int64())
@@ -250,6 +255,19 @@ class Select(Node):
             res = con.execute(self.batch_sql).fetchall()
         finally:
             con.unregister("__sluice_raw")
+        c = self.canon
+        if c:
+            return [(c(r[:-1]), r[-1]) for r in res]
+        return [(r[:-1], r[-1]) for r in res]
+
+    def _eval_params(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
+        """``eval`` for a few rows, passed as query parameters (``params``)."""
+        n = len(rows)
+        sql = self.params_sql.get(n)
+        if sql is None:
+            sql = self.params_sql[n] = select_sql(self.child.types, self.refs, self.exprs, self.where, params=n)
+        refs = self.refs
+        res = con.execute(sql, flat((*(r[i] for i in refs), w) for r, w in rows)).fetchall()
         c = self.canon
         if c:
             return [(c(r[:-1]), r[-1]) for r in res]
@@ -279,8 +297,15 @@ class Select(Node):
 
 
 def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], where: str | None,
-               weighted: bool = True) -> str:
+               weighted: bool = True, params: int = 0) -> str:
+    """The Select over the registered batch ``__sluice_raw``, or (``params`` > 0) over that many rows
+    of parameters, each cast to its column's type (a parameter's type is its Python value's)."""
     w = ["__w"] if weighted else []
+    if params:
+        names = ", ".join([f"__c{i}" for i in refs] + w)
+        row = "(" + ", ".join([f"CAST(? AS {in_types[i].duck})" for i in refs] + ["?"] * len(w)) + ")"
+        sql = f"SELECT {', '.join(exprs + w)} FROM (VALUES {', '.join([row] * params)}) AS __sluice_b({names})"
+        return sql + (f" WHERE {where}" if where else "")
     casts = [f"CAST(__c{i} AS {in_types[i].duck}) AS __c{i}" if in_types[i].cast else f"__c{i}" for i in refs]
     inner = ", ".join(casts + w) or "1 AS __one"
     sql = f"WITH __sluice_b AS (SELECT {inner} FROM __sluice_raw) SELECT {', '.join(exprs + w)} FROM __sluice_b"
