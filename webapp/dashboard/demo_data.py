@@ -5,6 +5,10 @@ recent one (an upsert by primary key: one updated row in the views), or deletes 
 more than ``KEEP`` are live, through the client's ``input_json`` like any other producer. It only
 pushes while the pipeline is running, and is switched on and off from the pipeline page
 (``POST /api/demo``) or by ``sluice up --no-demo-data``.
+
+Its orders have ids above ``FIRST_ID`` and it changes and deletes only those: rows a user entered
+(through the forms, an upload or HTTP ingress) with lower ids are never touched, also after a
+restart, when it finds its own orders again by their ids.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from .upstream import Upstream
 
 log = logging.getLogger("sluice.dashboard.demo")
 
-KEEP = 60  # live orders; older ones are deleted
+KEEP = 60  # live orders of the generator's own; older ones are deleted
+FIRST_ID = 1_000_000  # the generator's orders are numbered above this; lower ids are the user's
 
 
 class DemoGenerator:
@@ -90,9 +95,10 @@ class DemoGenerator:
             time.sleep(1.0 / self.rate)
 
     def _load(self, p) -> None:
-        rows = list(p.query("SELECT order_id FROM orders ORDER BY order_id"))
+        """The generator's own live orders (a restart finds them again by their ids)."""
+        rows = list(p.query(f"SELECT order_id FROM orders WHERE order_id > {FIRST_ID} ORDER BY order_id"))
         self._live = deque(int(r["order_id"]) for r in rows)
-        self._next_id = (self._live[-1] + 1) if self._live else 1
+        self._next_id = (self._live[-1] + 1) if self._live else FIRST_ID + 1
 
     def _one(self, p) -> None:
         r = self._rng.random()
