@@ -48,3 +48,22 @@ class _Help(ServedProcess):
 def test_a_process_that_never_listens_fails_with_its_log():
     with pytest.raises(RuntimeError, match=r"help exited before it was ready; log:\n.*usage: sluice"):
         _Help(ready_timeout=20).start()
+
+
+@pytest.mark.parametrize("command,flag", [(["up", "--engine-port", "0", "--port"], "--port"),
+                                          (["up", "--port", "0", "--engine-port"], "--engine-port"),
+                                          (["engine", "--port"], "--port")])
+def test_a_busy_port_is_refused_at_once_naming_the_flag(tmp_path, command, flag):
+    """Another program listening there: exit 2 with the flag to change, before anything starts
+    (gunicorn alone retries for seconds and then says "Can't connect")."""
+    import subprocess
+    import sys
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "webapp.cli", *command, str(port), "--data-dir", str(tmp_path)],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in r.stderr and f"choose another with {flag} N" in r.stderr
+    assert "Sluice engine listening" not in r.stdout + r.stderr, "nothing was started"

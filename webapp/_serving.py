@@ -3,6 +3,7 @@
 - ``LOOPBACK_NAMES`` and ``hostname(host)``: the Host-header check both make against DNS rebinding.
 - ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one).
 - ``peer_closed(sock)``: whether the client of a request has closed its connection (a cancelled query).
+- ``port_problem(host, port, flag)``: why a port cannot be listened on (in use, not allowed), before serving.
 - ``die_with_parent()``: a child process (gunicorn worker, ``sluice up``'s children) dies with its parent.
 - ``ServedProcess``: a ``sluice`` subcommand run as a child process for tests and benchmarks, on an
   ephemeral port read from its output, its log kept for failure messages, stopped on exit.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import re
 import select
@@ -23,6 +25,30 @@ import time
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 _PR_SET_PDEATHSIG = 1
+
+
+def port_problem(host: str, port: int, flag: str) -> str | None:
+    """Why ``host:port`` cannot be listened on, in words that name ``flag``; None when it can (or port 0).
+
+    Asked before gunicorn starts: gunicorn retries a busy port for several seconds, then prints
+    "Can't connect to ...", which reads as a network failure rather than "choose another port"."""
+    if not port:
+        return None
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        return f"cannot listen on {host}: {e.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds: TIME_WAIT is no obstacle
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is in use by another program: choose another with {flag} N "
+                        f"(or stop what listens there: 'ss -ltnp sport = :{port}' shows it)")
+            return f"cannot listen on {host}:{port}: {e.strerror} (choose another with {flag} N)"
+    return None
 
 
 def peer_closed(sock) -> bool:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from ._serving import port_problem
 
 def _engine_flags(p: argparse.ArgumentParser, port_flag: str = "--port") -> None:
     """The flags of every engine setting (``webapp/engine/settings.py``); ``up`` spells ``--port`` otherwise."""
@@ -82,6 +83,9 @@ def _cmd_engine(a) -> int:
                     p.start("running")
             except Exception:
                 log.exception("could not create pipeline %s", name)
+    if (problem := port_problem(a.host, a.engine_port, "--port")) is not None:
+        print(f"sluice engine: {problem}", file=sys.stderr)
+        return 2
     try:
         serve(a.data_dir, engine_settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap,
               server_config=_server_config(a))
@@ -97,6 +101,12 @@ def _cmd_up(a) -> int:
     if (problem := _resolve(a, "up")) is not None:
         print(problem, file=sys.stderr)
         return 2
+    # Both ports before anything starts: a busy dashboard port found later would leave the engine and
+    # the demo running behind a dashboard that keeps failing.
+    for port, flag in ((a.engine_port, "--engine-port"), (a.port, "--port")):
+        if (problem := port_problem(a.host, port, flag)) is not None:
+            print(f"sluice up: {problem}", file=sys.stderr)
+            return 2
     return run_up(a, _engine_argv(a))
 
 
@@ -143,6 +153,9 @@ def _cmd_dashboard(a) -> int:
                          "'sluice user add'), or put an authenticating proxy in front and pass --insecure.")
     if a.host not in ("0.0.0.0", "::", "") and a.host not in LOOPBACK:
         config["ALLOWED_HOSTS"] = list(config.get("ALLOWED_HOSTS") or []) + [a.host]
+    if (problem := port_problem(a.host, a.port, "--port")) is not None:
+        print(f"sluice dashboard: {problem}", file=sys.stderr)
+        return 2
     serve(a.host, a.port, config, worker_class=a.worker_class, threads=a.threads)
     return 0
 
