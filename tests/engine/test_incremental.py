@@ -738,6 +738,28 @@ def test_group_by_all_and_positions():
     h.step({"t": [(-1, _t(i)) for i in range(7)]})
 
 
+def test_large_changes_join_in_duckdb(monkeypatch):
+    """A change of one side with more distinct keys than a probe looks up one by one is joined with
+    the other (stored) side in one DuckDB query, a filter or projection above it in the same query:
+    NULL keys, NaN, deletes and either side changing give what recomputation gives."""
+    calls = []
+    joined = ivm_ops.Join._joined
+    monkeypatch.setattr(ivm_ops.Join, "_joined", lambda self, *a: calls.append(a[-1]) or joined(self, *a))
+    nan = float("nan")
+    with knobs(ivm_ops__PROBE_IN_LIST_MAX=2):
+        h = Harness(BASE + """
+        CREATE VIEW j AS SELECT t.id, t.v, t.d, u.name FROM t JOIN u ON t.k = u.k;
+        CREATE VIEW jw AS SELECT t.id, t.x * 2 AS x2, u.name FROM t JOIN u ON t.k = u.k WHERE t.v > 1 OR u.name = 'b';
+        CREATE VIEW jg AS SELECT u.name, COUNT(*) AS n, SUM(t.x) AS sx, MAX(t.v) AS mv FROM t JOIN u ON t.k = u.k
+            GROUP BY u.name;""")
+        h.step({"u": [(1, (k, "ab"[k % 2])) for k in range(6)]})
+        h.step({"t": [(1, _t(i, None if i == 7 else i % 5, i, nan if i % 4 == 0 else i / 2, f"{i}.5"))
+                      for i in range(12)]})
+        h.step({"t": [(-1, _t(i)) for i in (1, 2, 8)] + [(1, _t(i, 4, -i, 3.0)) for i in (3, 5)]})
+        h.step({"u": [(-1, (k, None)) for k in (0, 1, 2)] + [(1, (4, "b")), (1, (9, "a"))]})
+    assert len(calls) >= 6 and any(c is not None for c in calls)
+
+
 def test_aggregate_over_a_join_whose_sides_change_together():
     """The join's change may delete a joined row before inserting it again: MAX must not see a
     count below zero on the way."""

@@ -27,6 +27,7 @@ from operator import itemgetter
 from typing import Any, Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..sql import quote
 
@@ -101,6 +102,29 @@ def arrow_columns(rows: list[tuple], positions, types: list[TypeInfo]) -> dict[s
         return {f"__c{i}": pa.array([], type=types[i].arrow) for i in positions}
     cols = list(zip(*rows))
     return {f"__c{i}": pa.array(cols[i], type=types[i].arrow) for i in positions}
+
+
+def _plain_arrow(t: pa.DataType) -> bool:
+    """Whether Arrow's Python value of this type is the one DuckDB's ``fetchall`` gives."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
+            or pa.types.is_boolean(t) or pa.types.is_date32(t) or pa.types.is_decimal(t))
+
+
+def fetch_pairs(con, sql: str, types: list[TypeInfo]) -> list[tuple[tuple, int]]:
+    """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical.
+    Plain types come through Arrow, a column at a time, so a NaN is found without a Python loop."""
+    if not types or not all(_plain_arrow(t.arrow) for t in types):
+        res = con.execute(sql).fetchall()
+        c = canonizer(types)
+        return [((c(r[:-1]) if c else r[:-1]), r[-1]) for r in res]
+    tbl = con.sql(sql).to_arrow_table()
+    cols = [c.to_pylist() for c in tbl.columns]
+    pairs = list(zip(zip(*cols[:-1]), cols[-1]))
+    fl = [i for i, t in enumerate(types) if t.kind == "float"]
+    if any(pc.any(pc.is_nan(tbl.column(i))).as_py() for i in fl):
+        c = canonizer(types)
+        pairs = [(c(r), w) for r, w in pairs]
+    return pairs
 
 
 class Node:
@@ -228,6 +252,9 @@ class Select(Node):
         return self.child.base_column(p) if p is not None else None
 
     def step(self, con, deltas):
+        if isinstance(self.child, Join):
+            pairs, done = self.child.step_under(con, deltas, self)
+            return pairs if done else self.eval(con, pairs)
         return self.eval(con, self.child.step(con, deltas))
 
     def eval(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
@@ -247,13 +274,9 @@ class Select(Node):
         cols["__w"] = pa.array([w for _, w in rows], type=pa.int64())
         con.register("__sluice_raw", pa.table(cols))
         try:
-            res = con.execute(self.batch_sql).fetchall()
+            return fetch_pairs(con, self.batch_sql, self.types)
         finally:
             con.unregister("__sluice_raw")
-        c = self.canon
-        if c:
-            return [(c(r[:-1]), r[-1]) for r in res]
-        return [(r[:-1], r[-1]) for r in res]
 
     def eval_rows(self, con, rows: list[tuple]) -> list[tuple]:
         """The output rows for input ``rows`` (no weights): a view that is one Select over one
@@ -440,6 +463,7 @@ class Join(Node):
         self.children = (left.child, right.child)
         self.lw = len(left.child.types)
         self.rw = len(right.child.types)
+        self._join_sql: dict[tuple, str] = {}  # built on first use: a Source learns its SQL in bind()
 
     def stateful(self):
         return isinstance(self.left, IndexSide) or isinstance(self.right, IndexSide) or super().stateful()
@@ -463,6 +487,10 @@ class Join(Node):
         return (f"SELECT {sel} FROM ({self.left.child.sql()}) AS l {jt} JOIN ({self.right.child.sql()}) AS r "
                 f"ON {on}")
 
+    def bind(self, sources):
+        super().bind(sources)
+        self._join_sql = {}
+
     def table_indexes(self):
         out = super().table_indexes()
         for s in (self.left, self.right):
@@ -471,12 +499,10 @@ class Join(Node):
         return out
 
     def step(self, con, deltas):
-        dl = self.left.child.step(con, deltas)
-        dr = self.right.child.step(con, deltas)
-        if not dl and not dr:
-            return []
-        self.left.apply(dl)
-        self.right.apply(dr)
+        return self.step_under(con, deltas, None)[0]
+
+    def _probed(self, con, dl, dr) -> list:
+        """The join's change, probing each side by the other's changed keys and joining in Python."""
         gl, nl = group_by_key(dl, self.left.keypos)
         gr, nr = group_by_key(dr, self.right.keypos)
         out: list = []
@@ -501,6 +527,65 @@ class Join(Node):
         if self.pad_left:
             _pad(out, gr, gl, rnew, lnew, nr, lambda r: lnull + r)
         return out  # consumers take unconsolidated changes; the view consolidates its output
+
+
+    def step_under(self, con, deltas, sel: "Select | None") -> tuple[list, bool]:
+        """The join's change, or, when the join runs in DuckDB, the change of ``sel`` (the Select
+        right above it) computed in the same query: (pairs, whether ``sel`` is applied)."""
+        dl = self.left.child.step(con, deltas)
+        dr = self.right.child.step(con, deltas)
+        if not dl and not dr:
+            return [], True
+        self.left.apply(dl)
+        self.right.apply(dr)
+        if not self.pad_left and not self.pad_right:
+            # One side's large change against a stored table: one hash join in DuckDB.
+            if dl and not dr and isinstance(self.right, TableSide) and _many_keys(dl, self.left.keypos):
+                return self._joined(con, dl, True, sel)
+            if dr and not dl and isinstance(self.left, TableSide) and _many_keys(dr, self.right.keypos):
+                return self._joined(con, dr, False, sel)
+        return self._probed(con, dl, dr), False
+
+    def _joined(self, con, delta, left_changed: bool, sel) -> tuple[list, bool]:
+        """An inner join of one side's change with the other side, a stored table unchanged in this
+        step, as one DuckDB query: what probing the table key by key and joining in Python gives."""
+        mine, other = (self.left, self.right) if left_changed else (self.right, self.left)
+        if sel is not None and (sel.passthrough or not sel.exprs):
+            sel = None  # nothing to compute, or no column to give
+        key = (left_changed, sel is not None)
+        sql = self._join_sql.get(key)
+        if sql is None:
+            types = mine.child.types
+            n = len(types)
+            d = ", ".join([f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}"
+                           for i, t in enumerate(types)] + ["__w"])
+            dcols = [f"d.__c{i}" for i in range(n)]
+            ocols = [f"o.__c{i}" for i in range(len(other.child.types))]
+            on = " AND ".join(f"d.__c{a} = o.__c{b}" for a, b in zip(mine.keypos, other.keypos))
+            cols = dcols + ocols if left_changed else ocols + dcols
+            out = ", ".join(f"{c} AS __c{i}" for i, c in enumerate(cols))
+            sql = (f"WITH d AS (SELECT {d} FROM __sluice_delta) SELECT {out}, d.__w AS __w "
+                   f"FROM d JOIN ({other.child.sql()}) AS o ON {on}")
+            if sel is not None:
+                sql = f"SELECT {', '.join(sel.exprs)}, __w FROM ({sql}) AS __sluice_b"
+                sql += f" WHERE {sel.where}" if sel.where else ""
+            self._join_sql[key] = sql
+        cols = arrow_columns([r for r, _ in delta], range(len(mine.child.types)), mine.child.types)
+        cols["__w"] = pa.array([w for _, w in delta], type=pa.int64())
+        con.register("__sluice_delta", pa.table(cols))
+        try:
+            return fetch_pairs(con, sql, (sel or self).types), sel is not None
+        finally:
+            con.unregister("__sluice_delta")
+
+
+def _many_keys(delta, keypos) -> bool:
+    """Whether a change has more distinct first join keys than a probe looks up one by one: the
+    probe would scan the other side anyway, so a hash join in DuckDB costs no more."""
+    if len(delta) <= PROBE_IN_LIST_MAX:
+        return False
+    p = keypos[0]
+    return len({r[p] for r, _ in delta}) > PROBE_IN_LIST_MAX
 
 
 def _pad(out, gk, go, knew, onew, nulls, pad):
