@@ -239,7 +239,11 @@ class IncrementalView:
             return [], []
         change = deltas.get(self.mapped) if self.mapped is not None else None
         if change is not None and len(change[0]) + len(change[1]) >= MAPPED_MIN_ROWS:
-            dels, ins = self._step_mapped(con, change)
+            tbl = self.root.child.arrow_inserts(deltas)
+            if tbl is not None:  # a bulk load kept as Arrow: DuckDB filters the batch as it is
+                dels, ins = [], self.root.eval_arrow(con, tbl)
+            else:
+                dels, ins = self._step_mapped(con, change)
         else:
             out = self.root.step(con, deltas)
             # Consolidation cancels a row's deletes against its inserts; a change of one sign

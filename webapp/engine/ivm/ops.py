@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable
 
+import numpy
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..arrowrows import inserted_arrow, plain
 from ..sql import quote
 
 NAN = float("nan")
@@ -104,27 +106,38 @@ def arrow_columns(rows: list[tuple], positions, types: list[TypeInfo]) -> dict[s
     return {f"__c{i}": pa.array(cols[i], type=types[i].arrow) for i in positions}
 
 
-def _plain_arrow(t: pa.DataType) -> bool:
-    """Whether Arrow's Python value of this type is the one DuckDB's ``fetchall`` gives."""
-    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t)
-            or pa.types.is_boolean(t) or pa.types.is_date32(t) or pa.types.is_decimal(t))
-
-
 def fetch_pairs(con, sql: str, types: list[TypeInfo]) -> list[tuple[tuple, int]]:
-    """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical.
-    Plain types come through Arrow, a column at a time, so a NaN is found without a Python loop."""
-    if not types or not all(_plain_arrow(t.arrow) for t in types):
+    """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical."""
+    return _fetch(con, sql, types, True)
+
+
+def fetch_rows(con, sql: str, types: list[TypeInfo]) -> list[tuple]:
+    """The rows of a query, every NaN canonical."""
+    return _fetch(con, sql, types, False)
+
+
+def _fetch(con, sql, types, weighted):
+    # Plain types come through Arrow, a column at a time, so a NaN is found without a Python loop.
+    if not types or not all(plain(t.arrow) for t in types):
         res = con.execute(sql).fetchall()
         c = canonizer(types)
-        return [((c(r[:-1]) if c else r[:-1]), r[-1]) for r in res]
+        if weighted:
+            return [((c(r[:-1]) if c else r[:-1]), r[-1]) for r in res]
+        return [c(r) for r in res] if c else res
     tbl = con.sql(sql).to_arrow_table()
-    cols = [c.to_pylist() for c in tbl.columns]
-    pairs = list(zip(zip(*cols[:-1]), cols[-1]))
-    fl = [i for i, t in enumerate(types) if t.kind == "float"]
-    if any(pc.any(pc.is_nan(tbl.column(i))).as_py() for i in fl):
+    rows = arrow_tuples(tbl.select(list(range(len(types)))), types)
+    return list(zip(rows, tbl.column(len(types)).to_pylist())) if weighted else rows
+
+
+def arrow_tuples(tbl: pa.Table, types: list[TypeInfo]) -> list[tuple]:
+    """The rows of an Arrow table of plain ``types`` as tuples, every NaN canonical."""
+    if not tbl.num_columns:
+        return [()] * tbl.num_rows
+    rows = list(zip(*[c.to_pylist() for c in tbl.columns]))
+    if any(t.kind == "float" and pc.any(pc.is_nan(tbl.column(i))).as_py() for i, t in enumerate(types)):
         c = canonizer(types)
-        pairs = [(c(r), w) for r, w in pairs]
-    return pairs
+        rows = [c(r) for r in rows]
+    return rows
 
 
 class Node:
@@ -182,6 +195,11 @@ class Node:
         """How many changed rows of the relations read reach this operator in this step."""
         return sum(c.delta_bound(deltas) for c in self.children)
 
+    def arrow_inserts(self, deltas) -> pa.Table | None:
+        """This operator's change as an Arrow batch of inserted rows (columns in output order, of
+        the ``types``' Arrow types), when the step's input is one (``arrowrows``); else None."""
+        return None
+
 
 def _cols(n: int) -> str:
     return ", ".join(f"__c{i}" for i in range(n))
@@ -218,6 +236,12 @@ class Source(Node):
             return []
         return canon_pairs(self.canon, from_changes(d))
 
+    def arrow_inserts(self, deltas):
+        tbl = inserted_arrow(deltas.get(self.name))
+        if tbl is None or tbl.schema.types != [t.arrow for t in self.types]:
+            return None
+        return tbl
+
 
 class Select(Node):
     """Filter and compute expressions over each changed row, evaluated by DuckDB.
@@ -251,6 +275,12 @@ class Select(Node):
         p = self.plain[pos]
         return self.child.base_column(p) if p is not None else None
 
+    def arrow_inserts(self, deltas):
+        if self.fast is None:
+            return None
+        tbl = self.child.arrow_inserts(deltas)
+        return None if tbl is None else tbl.select(list(self.fast))
+
     def step(self, con, deltas):
         if isinstance(self.child, Join):
             pairs, done = self.child.step_under(con, deltas, self)
@@ -275,6 +305,19 @@ class Select(Node):
         con.register("__sluice_raw", pa.table(cols))
         try:
             return fetch_pairs(con, self.batch_sql, self.types)
+        finally:
+            con.unregister("__sluice_raw")
+
+    def eval_arrow(self, con, tbl: pa.Table) -> list[tuple]:
+        """``eval_rows`` of inserted rows given as an Arrow batch (see ``arrow_inserts``)."""
+        if self.fast is not None:
+            return arrow_tuples(tbl.select(list(self.fast)), self.types)
+        cols = {f"__c{i}": tbl.column(i) for i in self.refs}
+        if not cols:
+            cols["__one"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int8))
+        con.register("__sluice_raw", pa.table(cols))
+        try:
+            return fetch_rows(con, self.rows_sql, self.types)
         finally:
             con.unregister("__sluice_raw")
 
@@ -529,26 +572,40 @@ class Join(Node):
         return out  # consumers take unconsolidated changes; the view consolidates its output
 
 
-    def step_under(self, con, deltas, sel: "Select | None") -> tuple[list, bool]:
+    def step_under(self, con, deltas, sel: Select | None) -> tuple[list, bool]:
         """The join's change, or, when the join runs in DuckDB, the change of ``sel`` (the Select
         right above it) computed in the same query: (pairs, whether ``sel`` is applied)."""
+        inner = not self.pad_left and not self.pad_right
+        if inner and isinstance(self.left, TableSide) and isinstance(self.right, TableSide):
+            # A bulk load of one table, kept as Arrow, goes to DuckDB as it is.
+            for left_changed, mine, other in ((True, self.left, self.right), (False, self.right, self.left)):
+                tbl = mine.child.arrow_inserts(deltas) if other.child.delta_bound(deltas) == 0 else None
+                if tbl is not None and tbl.num_rows > PROBE_IN_LIST_MAX and \
+                        pc.count_distinct(tbl.column(mine.keypos[0])).as_py() > PROBE_IN_LIST_MAX:
+                    cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+                    cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+                    return self._joined(con, pa.table(cols), left_changed, sel)
         dl = self.left.child.step(con, deltas)
         dr = self.right.child.step(con, deltas)
         if not dl and not dr:
             return [], True
         self.left.apply(dl)
         self.right.apply(dr)
-        if not self.pad_left and not self.pad_right:
+        if inner:
             # One side's large change against a stored table: one hash join in DuckDB.
-            if dl and not dr and isinstance(self.right, TableSide) and _many_keys(dl, self.left.keypos):
-                return self._joined(con, dl, True, sel)
-            if dr and not dl and isinstance(self.left, TableSide) and _many_keys(dr, self.right.keypos):
-                return self._joined(con, dr, False, sel)
+            for left_changed, mine, other, d, od in ((True, self.left, self.right, dl, dr),
+                                                     (False, self.right, self.left, dr, dl)):
+                if d and not od and isinstance(other, TableSide) and _many_keys(d, mine.keypos):
+                    types = mine.child.types
+                    cols = arrow_columns([r for r, _ in d], range(len(types)), types)
+                    cols["__w"] = pa.array([w for _, w in d], type=pa.int64())
+                    return self._joined(con, pa.table(cols), left_changed, sel)
         return self._probed(con, dl, dr), False
 
-    def _joined(self, con, delta, left_changed: bool, sel) -> tuple[list, bool]:
-        """An inner join of one side's change with the other side, a stored table unchanged in this
-        step, as one DuckDB query: what probing the table key by key and joining in Python gives."""
+    def _joined(self, con, delta: pa.Table, left_changed: bool, sel) -> tuple[list, bool]:
+        """An inner join of one side's change (``delta``: its columns ``__c<i>`` and weights ``__w``)
+        with the other side, a stored table unchanged in this step, as one DuckDB query: what
+        probing the table key by key and joining in Python gives."""
         mine, other = (self.left, self.right) if left_changed else (self.right, self.left)
         if sel is not None and (sel.passthrough or not sel.exprs):
             sel = None  # nothing to compute, or no column to give
@@ -570,9 +627,7 @@ class Join(Node):
                 sql = f"SELECT {', '.join(sel.exprs)}, __w FROM ({sql}) AS __sluice_b"
                 sql += f" WHERE {sel.where}" if sel.where else ""
             self._join_sql[key] = sql
-        cols = arrow_columns([r for r, _ in delta], range(len(mine.child.types)), mine.child.types)
-        cols["__w"] = pa.array([w for _, w in delta], type=pa.int64())
-        con.register("__sluice_delta", pa.table(cols))
+        con.register("__sluice_delta", delta)
         try:
             return fetch_pairs(con, sql, (sel or self).types), sel is not None
         finally:
