@@ -30,6 +30,7 @@ import weakref
 
 import pyarrow as pa
 
+from .arrowrows import ArrowRows
 from .catalog import Relation
 from .ivm.agg import Aggregate
 from .ivm.expr import Ctx, Unsupported
@@ -245,6 +246,9 @@ class IncrementalView:
             else:
                 dels, ins = self._step_mapped(con, change)
         else:
+            tbl = self.root.arrow_change(con, deltas) if self.out_table is None else None
+            if tbl is not None:  # a bulk load joined in DuckDB: its rows stay Arrow (``arrowrows``)
+                return [], ArrowRows(tbl)
             out = self.root.step(con, deltas)
             # Consolidation cancels a row's deletes against its inserts; a change of one sign
             # (a bulk insert, say) has nothing to cancel.

@@ -242,20 +242,22 @@ class Aggregate(Node):
     def step(self, con, deltas):
         self.rebuilt = False
         merge = self.mergeable
+        if merge and not self.child.stateful():
+            tbl = self.child.arrow_inserts(deltas)
+            if tbl is not None and tbl.num_rows >= BULK_MIN_ROWS:
+                # A bulk load kept as Arrow: DuckDB pre-aggregates the batch as it is. Merged even
+                # when it is bigger than the input so far: a recompute would read the whole input
+                # now and again when the next step's groups are loaded.
+                self.total_n += tbl.num_rows
+                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+                return self._merge_batch(con, pa.table(cols), False)
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)
             if bound >= BULK_MIN_ROWS and (bound >= self.total_n if merge else
                                            bound * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n + bound):
                 return self._recompute(con)
-        if merge and not self.child.stateful():
-            tbl = self.child.arrow_inserts(deltas)
-            if tbl is not None and tbl.num_rows >= BULK_MIN_ROWS:
-                # A bulk load kept as Arrow: DuckDB pre-aggregates the batch as it is.
-                self.total_n += tbl.num_rows
-                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
-                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
-                return self._merge_batch(con, pa.table(cols), False)
         # Consolidated, so that no row's weight dips below zero on the way (a join's change can
         # delete a row before inserting it again); a change without deletes has nothing to cancel.
         d = self.child.step(con, deltas)

@@ -134,7 +134,9 @@ def arrow_tuples(tbl: pa.Table, types: list[TypeInfo]) -> list[tuple]:
     if not tbl.num_columns:
         return [()] * tbl.num_rows
     rows = list(zip(*[c.to_pylist() for c in tbl.columns]))
-    if any(t.kind == "float" and pc.any(pc.is_nan(tbl.column(i))).as_py() for i, t in enumerate(types)):
+    # numpy, not Arrow's aggregates, which wait for Arrow's thread pool (busy parsing requests).
+    if any(t.kind == "float" and numpy.isnan(pc.fill_null(tbl.column(i), 0.0).to_numpy()).any()
+           for i, t in enumerate(types)):
         c = canonizer(types)
         rows = [c(r) for r in rows]
     return rows
@@ -194,6 +196,11 @@ class Node:
     def delta_bound(self, deltas) -> int:
         """How many changed rows of the relations read reach this operator in this step."""
         return sum(c.delta_bound(deltas) for c in self.children)
+
+    def arrow_change(self, con, deltas) -> pa.Table | None:
+        """This operator's change computed in DuckDB as an Arrow batch of inserted rows of plain
+        types (``arrowrows``), when it can be; else None and ``step`` gives it."""
+        return None
 
     def arrow_inserts(self, deltas) -> pa.Table | None:
         """This operator's change as an Arrow batch of inserted rows (columns in output order, of
@@ -274,6 +281,9 @@ class Select(Node):
     def base_column(self, pos):
         p = self.plain[pos]
         return self.child.base_column(p) if p is not None else None
+
+    def arrow_change(self, con, deltas):
+        return self.child.arrow_change(con, deltas, self) if isinstance(self.child, Join) else None
 
     def arrow_inserts(self, deltas):
         if self.fast is None:
@@ -571,20 +581,13 @@ class Join(Node):
             _pad(out, gr, gl, rnew, lnew, nr, lambda r: lnull + r)
         return out  # consumers take unconsolidated changes; the view consolidates its output
 
-
     def step_under(self, con, deltas, sel: Select | None) -> tuple[list, bool]:
         """The join's change, or, when the join runs in DuckDB, the change of ``sel`` (the Select
         right above it) computed in the same query: (pairs, whether ``sel`` is applied)."""
         inner = not self.pad_left and not self.pad_right
-        if inner and isinstance(self.left, TableSide) and isinstance(self.right, TableSide):
-            # A bulk load of one table, kept as Arrow, goes to DuckDB as it is.
-            for left_changed, mine, other in ((True, self.left, self.right), (False, self.right, self.left)):
-                tbl = mine.child.arrow_inserts(deltas) if other.child.delta_bound(deltas) == 0 else None
-                if tbl is not None and tbl.num_rows > PROBE_IN_LIST_MAX and \
-                        pc.count_distinct(tbl.column(mine.keypos[0])).as_py() > PROBE_IN_LIST_MAX:
-                    cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
-                    cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
-                    return self._joined(con, pa.table(cols), left_changed, sel)
+        found = self._arrow_delta(deltas)
+        if found is not None:
+            return self._joined(con, *found, sel)
         dl = self.left.child.step(con, deltas)
         dr = self.right.child.step(con, deltas)
         if not dl and not dr:
@@ -602,10 +605,52 @@ class Join(Node):
                     return self._joined(con, pa.table(cols), left_changed, sel)
         return self._probed(con, dl, dr), False
 
+    def _arrow_delta(self, deltas) -> tuple[pa.Table, bool] | None:
+        """(the change as a batch for ``_joined``, whether it is the left side's) when the step is a
+        large bulk load of one table, kept as Arrow (``arrow_inserts``), joined with another stored
+        table; else None."""
+        if self.pad_left or self.pad_right or not isinstance(self.left, TableSide) or \
+                not isinstance(self.right, TableSide):
+            return None
+        for left_changed, mine, other in ((True, self.left, self.right), (False, self.right, self.left)):
+            tbl = mine.child.arrow_inserts(deltas) if other.child.delta_bound(deltas) == 0 else None
+            if tbl is not None and tbl.num_rows > PROBE_IN_LIST_MAX and \
+                    len(set(tbl.column(mine.keypos[0]).to_pylist())) > PROBE_IN_LIST_MAX:
+                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+                return pa.table(cols), left_changed
+        return None
+
+    def arrow_change(self, con, deltas, sel: Select | None = None) -> pa.Table | None:
+        """The change of the join (or of ``sel`` right above it) as an Arrow batch of inserted rows,
+        when a bulk load kept as Arrow is joined in DuckDB (``_arrow_delta``) and the rows' types
+        are plain; else None (``step`` then gives the change)."""
+        found = self._arrow_delta(deltas)
+        if found is None:
+            return None
+        sql, sel = self._query(found[1], sel)
+        if not all(plain(t.arrow) for t in (sel or self).types):
+            return None
+        con.register("__sluice_delta", found[0])
+        try:
+            tbl = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("__sluice_delta")
+        return tbl.drop_columns(["__w"])  # every weight is 1: inserted rows joined with stored ones
+
     def _joined(self, con, delta: pa.Table, left_changed: bool, sel) -> tuple[list, bool]:
         """An inner join of one side's change (``delta``: its columns ``__c<i>`` and weights ``__w``)
         with the other side, a stored table unchanged in this step, as one DuckDB query: what
         probing the table key by key and joining in Python gives."""
+        sql, sel = self._query(left_changed, sel)
+        con.register("__sluice_delta", delta)
+        try:
+            return fetch_pairs(con, sql, (sel or self).types), sel is not None
+        finally:
+            con.unregister("__sluice_delta")
+
+    def _query(self, left_changed: bool, sel) -> tuple[str, Select | None]:
+        """The query of ``_joined`` and the Select it applies (None: the join's own rows)."""
         mine, other = (self.left, self.right) if left_changed else (self.right, self.left)
         if sel is not None and (sel.passthrough or not sel.exprs):
             sel = None  # nothing to compute, or no column to give
@@ -627,11 +672,7 @@ class Join(Node):
                 sql = f"SELECT {', '.join(sel.exprs)}, __w FROM ({sql}) AS __sluice_b"
                 sql += f" WHERE {sel.where}" if sel.where else ""
             self._join_sql[key] = sql
-        con.register("__sluice_delta", delta)
-        try:
-            return fetch_pairs(con, sql, (sel or self).types), sel is not None
-        finally:
-            con.unregister("__sluice_delta")
+        return sql, sel
 
 
 def _many_keys(delta, keypos) -> bool:
