@@ -768,6 +768,10 @@ def test_large_changes_join_in_duckdb(monkeypatch):
                                for i in range(12)]})
         h.step({"t": [(-1, _t(i)) for i in (1, 2, 8)] + [(1, _t(i, 4, -i, 3.0)) for i in (3, 5)]})
         h.step({"u": [(-1, (k, None)) for k in (0, 1, 2)] + [(1, (4, "b")), (1, (9, "a"))]})
+        indexes = "SELECT index_name FROM duckdb_indexes() WHERE index_name = '__sluice_ix_t_k'"
+        assert not h.db.execute(indexes).fetchall()  # t has not been probed by k one key at a time
+        h.step({"u": [(1, (3, "c"))]})  # probes t through an index on k, built now
+        assert h.db.execute(indexes).fetchall()
     assert len(calls) >= 4 and any(c is not None for c in calls)
     assert isinstance(loaded["j"][1], ArrowRows) and isinstance(loaded["jw"][1], ArrowRows)  # no Python rows
 

@@ -448,9 +448,19 @@ class IndexSide:
         return out
 
 
+# Join key kinds DuckDB builds an ART index for (a failed CREATE INDEX would abort the step).
+_INDEXABLE = {"int", "float", "decimal", "str", "bool", "date", "time", "timestamp"}
+
+
 class TableSide:
     """A join input that is a stored table (optionally filtered/projected by ``post``), probed by
-    an ART index on its first join column, so a step reads only rows with the changed keys."""
+    an ART index on its first join column, so a step reads only rows with the changed keys.
+
+    The index is built by the first probe that looks keys up one by one, not when the view
+    starts: every insert into the table pays for keeping it (a bulk load of ``orders`` about
+    doubles its commits with an index on ``customer_id``, and the index costs memory), so a
+    pipeline whose other side never changes never builds it; the first change of the other
+    side pays for building it once (about a second at 10^6 rows)."""
 
     def __init__(self, child: Node, keypos: tuple[int, ...], table: str, raw_types: list[TypeInfo],
                  raw_keycols: list[str], raw_keypos: tuple[int, ...], post: Select | None):
@@ -462,9 +472,12 @@ class TableSide:
         col = quote(raw_keycols[0])
         self.in_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN "
         self.semi_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN (SELECT k FROM __sluice_keys)"
+        self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table}_{raw_keycols[0]}')} "
+                          f"ON {quote(table)} ({col})")
+        self.indexed = raw_types[raw_keypos[0]].kind not in _INDEXABLE  # True: never to be built
 
     def reset(self):
-        pass
+        self.indexed = self.raw_types[self.raw_keypos[0]].kind not in _INDEXABLE
 
     def init(self, con):
         pass
@@ -478,6 +491,9 @@ class TableSide:
             return {}
         first = list(dict.fromkeys(k[0] for k in keys))
         if len(first) <= PROBE_IN_LIST_MAX:
+            if not self.indexed:
+                con.execute(self.index_sql)
+                self.indexed = True
             rows = con.execute(self.in_sql + "(" + ", ".join("?" * len(first)) + ")", first).fetchall()
         else:
             kt = self.raw_types[self.raw_keypos[0]]
@@ -543,13 +559,6 @@ class Join(Node):
     def bind(self, sources):
         super().bind(sources)
         self._join_sql = {}
-
-    def table_indexes(self):
-        out = super().table_indexes()
-        for s in (self.left, self.right):
-            if isinstance(s, TableSide):
-                out.add((s.table, s.raw_keycols[0]))
-        return out
 
     def step(self, con, deltas):
         return self.step_under(con, deltas, None)[0]
