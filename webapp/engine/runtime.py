@@ -39,6 +39,7 @@ from .incremental import defer_unread_logs
 from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .lateness import LatenessFilter
+from .arrowrows import ArrowRows
 from .table import TableApplier
 from .strategy import plan_view
 from .transaction import Transaction
@@ -69,10 +70,11 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
         con.register("__sluice_in", tbl)
         try:
             sql = f"INSERT INTO {quote(applier.table.internal)} SELECT * FROM __sluice_in"
-            if want_delta:
+            if want_delta and not (applier.plain and tbl.schema.types == applier.arrow_types):
                 return [], con.execute(sql + " RETURNING *").fetchall()
             con.execute(sql)
-            return [], []
+            # The rows stored are the batch's (``arrowrows``): no Python rows unless someone reads them.
+            return [], ArrowRows(tbl) if want_delta else []
         finally:
             con.unregister("__sluice_in")
     if all(b.arrow is not None for b in batches):
