@@ -38,6 +38,7 @@ from .sql import quote
 from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .lateness import LatenessFilter
+from .arrowrows import ArrowRows
 from .table import TableApplier
 from .transaction import Transaction
 
@@ -67,10 +68,11 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
         con.register("__sluice_in", tbl)
         try:
             sql = f"INSERT INTO {quote(applier.table.internal)} SELECT * FROM __sluice_in"
-            if want_delta:
+            if want_delta and not (applier.plain and tbl.schema.types == applier.arrow_types):
                 return [], con.execute(sql + " RETURNING *").fetchall()
             con.execute(sql)
-            return [], []
+            # The rows stored are the batch's (``arrowrows``): no Python rows unless someone reads them.
+            return [], ArrowRows(tbl) if want_delta else []
         finally:
             con.unregister("__sluice_in")
     if all(b.arrow is not None for b in batches):

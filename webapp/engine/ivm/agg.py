@@ -18,6 +18,7 @@ least as big as the input so far is recomputed over the whole input as above.
 
 from __future__ import annotations
 
+import numpy
 import pyarrow as pa
 
 from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
@@ -241,6 +242,16 @@ class Aggregate(Node):
     def step(self, con, deltas):
         self.rebuilt = False
         merge = self.mergeable
+        if merge and not self.child.stateful():
+            tbl = self.child.arrow_inserts(deltas)
+            if tbl is not None and tbl.num_rows >= BULK_MIN_ROWS:
+                # A bulk load kept as Arrow: DuckDB pre-aggregates the batch as it is. Merged even
+                # when it is bigger than the input so far: a recompute would read the whole input
+                # now and again when the next step's groups are loaded.
+                self.total_n += tbl.num_rows
+                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+                return self._merge_batch(con, pa.table(cols), False)
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)
@@ -289,14 +300,19 @@ class Aggregate(Node):
     def _merge(self, con, d):
         """A large change, pre-aggregated per group by DuckDB and merged into the accumulators
         (``premerge``); groups it leaves without state are loaded after, as in a small step."""
-        m, specs, types = self.ngroup, self.specs, self.child.types
+        types = self.child.types
         ws = [w for _, w in d]
         if max(ws) > 1 or min(ws) < -1:
             d = [(r, 1 if w > 0 else -1) for r, w in d for _ in range(abs(w))]
             ws = [w for _, w in d]
-        deletes = min(ws) < 0
         cols = arrow_columns([r for r, _ in d], range(len(types)), types)
         cols["__w"] = pa.array(ws, type=pa.int64())
+        return self._merge_batch(con, pa.table(cols), min(ws) < 0)
+
+    def _merge_batch(self, con, batch: pa.Table, deletes: bool):
+        """``_merge`` of a change given as an Arrow batch: columns ``__c<i>`` of the input and
+        ``__w`` (each -1 or 1); ``deletes``: whether a weight is -1."""
+        m, specs, types = self.ngroup, self.specs, self.child.types
         casts = [f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}" for i, t in enumerate(types)]
         src = f"(SELECT {', '.join(casts + ['__w'])} FROM __sluice_d) AS __sluice_d"
         g = self._gcols()
@@ -305,7 +321,7 @@ class Aggregate(Node):
         # float sums over the same argument (SUM and AVG of it, say) share one bucket query
         fsum_of = {i: (s.arg, s.filt) for i, s in enumerate(specs) if s.float_sum()}
         firsts = {a: next(i for i in fsum_of if fsum_of[i] == a) for a in dict.fromkeys(fsum_of.values())}
-        con.register("__sluice_d", pa.table(cols))
+        con.register("__sluice_d", batch)
         try:
             rows = con.execute(f"SELECT {gsel}{', '.join(sel)} FROM {src}" + (f" GROUP BY {g}" if m else "")).fetchall()
             bsums = {a: con.execute(premerge.buckets_sql(specs[i], src, gsel)).fetchall() for a, i in firsts.items()}

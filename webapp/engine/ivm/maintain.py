@@ -30,6 +30,7 @@ from collections import Counter
 
 import pyarrow as pa
 
+from ..arrowrows import ArrowRows
 from ..catalog import Relation
 from ..sql import quote
 from ..view import RecomputeView
@@ -217,8 +218,15 @@ class IncrementalView:
             return [], []
         change = deltas.get(self.mapped) if self.mapped is not None else None
         if change is not None and len(change[0]) + len(change[1]) >= MAPPED_MIN_ROWS:
-            dels, ins = self._step_mapped(con, change)
+            tbl = self.root.child.arrow_inserts(deltas)
+            if tbl is not None:  # a bulk load kept as Arrow: DuckDB filters the batch as it is
+                dels, ins = [], self.root.eval_arrow(con, tbl)
+            else:
+                dels, ins = self._step_mapped(con, change)
         else:
+            tbl = self.root.arrow_change(con, deltas) if self.out_table is None else None
+            if tbl is not None:  # a bulk load joined in DuckDB: its rows stay Arrow (``arrowrows``)
+                return [], ArrowRows(tbl)
             out = self.root.step(con, deltas)
             # Consolidation cancels a row's deletes against its inserts; a change of one sign
             # (a bulk insert, say) has nothing to cancel.

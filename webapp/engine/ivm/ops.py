@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable
 
+import numpy
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from ..arrowrows import inserted_arrow, plain
 from ..params import PARAM_ROWS_MAX, PARAM_TYPES, flat
 from ..sql import quote
 
@@ -104,6 +107,42 @@ def arrow_columns(rows: list[tuple], positions, types: list[TypeInfo]) -> dict[s
     return {f"__c{i}": pa.array(cols[i], type=types[i].arrow) for i in positions}
 
 
+def fetch_pairs(con, sql: str, types: list[TypeInfo]) -> list[tuple[tuple, int]]:
+    """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical."""
+    return _fetch(con, sql, types, True)
+
+
+def fetch_rows(con, sql: str, types: list[TypeInfo]) -> list[tuple]:
+    """The rows of a query, every NaN canonical."""
+    return _fetch(con, sql, types, False)
+
+
+def _fetch(con, sql, types, weighted):
+    # Plain types come through Arrow, a column at a time, so a NaN is found without a Python loop.
+    if not types or not all(plain(t.arrow) for t in types):
+        res = con.execute(sql).fetchall()
+        c = canonizer(types)
+        if weighted:
+            return [((c(r[:-1]) if c else r[:-1]), r[-1]) for r in res]
+        return [c(r) for r in res] if c else res
+    tbl = con.sql(sql).to_arrow_table()
+    rows = arrow_tuples(tbl.select(list(range(len(types)))), types)
+    return list(zip(rows, tbl.column(len(types)).to_pylist())) if weighted else rows
+
+
+def arrow_tuples(tbl: pa.Table, types: list[TypeInfo]) -> list[tuple]:
+    """The rows of an Arrow table of plain ``types`` as tuples, every NaN canonical."""
+    if not tbl.num_columns:
+        return [()] * tbl.num_rows
+    rows = list(zip(*[c.to_pylist() for c in tbl.columns]))
+    # numpy, not Arrow's aggregates, which wait for Arrow's thread pool (busy parsing requests).
+    if any(t.kind == "float" and numpy.isnan(pc.fill_null(tbl.column(i), 0.0).to_numpy()).any()
+           for i, t in enumerate(types)):
+        c = canonizer(types)
+        rows = [c(r) for r in rows]
+    return rows
+
+
 class Node:
     """Base of all operators: output ``types``, ``keys`` (unique keys as output positions)."""
 
@@ -159,6 +198,16 @@ class Node:
         """How many changed rows of the relations read reach this operator in this step."""
         return sum(c.delta_bound(deltas) for c in self.children)
 
+    def arrow_change(self, con, deltas) -> pa.Table | None:
+        """This operator's change computed in DuckDB as an Arrow batch of inserted rows of plain
+        types (``arrowrows``), when it can be; else None and ``step`` gives it."""
+        return None
+
+    def arrow_inserts(self, deltas) -> pa.Table | None:
+        """This operator's change as an Arrow batch of inserted rows (columns in output order, of
+        the ``types``' Arrow types), when the step's input is one (``arrowrows``); else None."""
+        return None
+
 
 def _cols(n: int) -> str:
     return ", ".join(f"__c{i}" for i in range(n))
@@ -195,6 +244,12 @@ class Source(Node):
             return []
         return canon_pairs(self.canon, from_changes(d))
 
+    def arrow_inserts(self, deltas):
+        tbl = inserted_arrow(deltas.get(self.name))
+        if tbl is None or tbl.schema.types != [t.arrow for t in self.types]:
+            return None
+        return tbl
+
 
 class Select(Node):
     """Filter and compute expressions over each changed row, evaluated by DuckDB.
@@ -230,7 +285,19 @@ class Select(Node):
         p = self.plain[pos]
         return self.child.base_column(p) if p is not None else None
 
+    def arrow_change(self, con, deltas):
+        return self.child.arrow_change(con, deltas, self) if isinstance(self.child, Join) else None
+
+    def arrow_inserts(self, deltas):
+        if self.fast is None:
+            return None
+        tbl = self.child.arrow_inserts(deltas)
+        return None if tbl is None else tbl.select(list(self.fast))
+
     def step(self, con, deltas):
+        if isinstance(self.child, Join):
+            pairs, done = self.child.step_under(con, deltas, self)
+            return pairs if done else self.eval(con, pairs)
         return self.eval(con, self.child.step(con, deltas))
 
     def eval(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
@@ -252,13 +319,22 @@ class Select(Node):
         cols["__w"] = pa.array([w for _, w in rows], type=pa.int64())
         con.register("__sluice_raw", pa.table(cols))
         try:
-            res = con.execute(self.batch_sql).fetchall()
+            return fetch_pairs(con, self.batch_sql, self.types)
         finally:
             con.unregister("__sluice_raw")
-        c = self.canon
-        if c:
-            return [(c(r[:-1]), r[-1]) for r in res]
-        return [(r[:-1], r[-1]) for r in res]
+
+    def eval_arrow(self, con, tbl: pa.Table) -> list[tuple]:
+        """``eval_rows`` of inserted rows given as an Arrow batch (see ``arrow_inserts``)."""
+        if self.fast is not None:
+            return arrow_tuples(tbl.select(list(self.fast)), self.types)
+        cols = {f"__c{i}": tbl.column(i) for i in self.refs}
+        if not cols:
+            cols["__one"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int8))
+        con.register("__sluice_raw", pa.table(cols))
+        try:
+            return fetch_rows(con, self.rows_sql, self.types)
+        finally:
+            con.unregister("__sluice_raw")
 
     def _eval_params(self, con, rows: list[tuple[tuple, int]]) -> list[tuple[tuple, int]]:
         """``eval`` for a few rows, passed as query parameters (``params``)."""
@@ -397,9 +473,19 @@ class IndexSide:
         return out
 
 
+# Join key kinds DuckDB builds an ART index for (a failed CREATE INDEX would abort the step).
+_INDEXABLE = {"int", "float", "decimal", "str", "bool", "date", "time", "timestamp"}
+
+
 class TableSide:
     """A join input that is a stored table (optionally filtered/projected by ``post``), probed by
-    an ART index on its first join column, so a step reads only rows with the changed keys."""
+    an ART index on its first join column, so a step reads only rows with the changed keys.
+
+    The index is built by the first probe that looks keys up one by one, not when the view
+    starts: every insert into the table pays for keeping it (a bulk load of ``orders`` about
+    doubles its commits with an index on ``customer_id``, and the index costs memory), so a
+    pipeline whose other side never changes never builds it; the first change of the other
+    side pays for building it once (about a second at 10^6 rows)."""
 
     def __init__(self, child: Node, keypos: tuple[int, ...], table: str, raw_types: list[TypeInfo],
                  raw_keycols: list[str], raw_keypos: tuple[int, ...], post: Select | None):
@@ -411,9 +497,12 @@ class TableSide:
         col = quote(raw_keycols[0])
         self.in_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN "
         self.semi_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN (SELECT k FROM __sluice_keys)"
+        self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table}_{raw_keycols[0]}')} "
+                          f"ON {quote(table)} ({col})")
+        self.indexed = raw_types[raw_keypos[0]].kind not in _INDEXABLE  # True: never to be built
 
     def reset(self):
-        pass
+        self.indexed = self.raw_types[self.raw_keypos[0]].kind not in _INDEXABLE
 
     def init(self, con):
         pass
@@ -427,6 +516,9 @@ class TableSide:
             return {}
         first = list(dict.fromkeys(k[0] for k in keys))
         if len(first) <= PROBE_IN_LIST_MAX:
+            if not self.indexed:
+                con.execute(self.index_sql)
+                self.indexed = True
             rows = con.execute(self.in_sql + "(" + ", ".join("?" * len(first)) + ")", first).fetchall()
         else:
             kt = self.raw_types[self.raw_keypos[0]]
@@ -465,6 +557,7 @@ class Join(Node):
         self.children = (left.child, right.child)
         self.lw = len(left.child.types)
         self.rw = len(right.child.types)
+        self._join_sql: dict[tuple, str] = {}  # built on first use: a Source learns its SQL in bind()
 
     def stateful(self):
         return isinstance(self.left, IndexSide) or isinstance(self.right, IndexSide) or super().stateful()
@@ -488,20 +581,15 @@ class Join(Node):
         return (f"SELECT {sel} FROM ({self.left.child.sql()}) AS l {jt} JOIN ({self.right.child.sql()}) AS r "
                 f"ON {on}")
 
-    def table_indexes(self):
-        out = super().table_indexes()
-        for s in (self.left, self.right):
-            if isinstance(s, TableSide):
-                out.add((s.table, s.raw_keycols[0]))
-        return out
+    def bind(self, sources):
+        super().bind(sources)
+        self._join_sql = {}
 
     def step(self, con, deltas):
-        dl = self.left.child.step(con, deltas)
-        dr = self.right.child.step(con, deltas)
-        if not dl and not dr:
-            return []
-        self.left.apply(dl)
-        self.right.apply(dr)
+        return self.step_under(con, deltas, None)[0]
+
+    def _probed(self, con, dl, dr) -> list:
+        """The join's change, probing each side by the other's changed keys and joining in Python."""
         gl, nl = group_by_key(dl, self.left.keypos)
         gr, nr = group_by_key(dr, self.right.keypos)
         out: list = []
@@ -526,6 +614,108 @@ class Join(Node):
         if self.pad_left:
             _pad(out, gr, gl, rnew, lnew, nr, lambda r: lnull + r)
         return out  # consumers take unconsolidated changes; the view consolidates its output
+
+    def step_under(self, con, deltas, sel: Select | None) -> tuple[list, bool]:
+        """The join's change, or, when the join runs in DuckDB, the change of ``sel`` (the Select
+        right above it) computed in the same query: (pairs, whether ``sel`` is applied)."""
+        inner = not self.pad_left and not self.pad_right
+        found = self._arrow_delta(deltas)
+        if found is not None:
+            return self._joined(con, *found, sel)
+        dl = self.left.child.step(con, deltas)
+        dr = self.right.child.step(con, deltas)
+        if not dl and not dr:
+            return [], True
+        self.left.apply(dl)
+        self.right.apply(dr)
+        if inner:
+            # One side's large change against a stored table: one hash join in DuckDB.
+            for left_changed, mine, other, d, od in ((True, self.left, self.right, dl, dr),
+                                                     (False, self.right, self.left, dr, dl)):
+                if d and not od and isinstance(other, TableSide) and _many_keys(d, mine.keypos):
+                    types = mine.child.types
+                    cols = arrow_columns([r for r, _ in d], range(len(types)), types)
+                    cols["__w"] = pa.array([w for _, w in d], type=pa.int64())
+                    return self._joined(con, pa.table(cols), left_changed, sel)
+        return self._probed(con, dl, dr), False
+
+    def _arrow_delta(self, deltas) -> tuple[pa.Table, bool] | None:
+        """(the change as a batch for ``_joined``, whether it is the left side's) when the step is a
+        large bulk load of one table, kept as Arrow (``arrow_inserts``), joined with another stored
+        table; else None."""
+        if self.pad_left or self.pad_right or not isinstance(self.left, TableSide) or \
+                not isinstance(self.right, TableSide):
+            return None
+        for left_changed, mine, other in ((True, self.left, self.right), (False, self.right, self.left)):
+            tbl = mine.child.arrow_inserts(deltas) if other.child.delta_bound(deltas) == 0 else None
+            if tbl is not None and tbl.num_rows > PROBE_IN_LIST_MAX and \
+                    len(set(tbl.column(mine.keypos[0]).to_pylist())) > PROBE_IN_LIST_MAX:
+                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+                return pa.table(cols), left_changed
+        return None
+
+    def arrow_change(self, con, deltas, sel: Select | None = None) -> pa.Table | None:
+        """The change of the join (or of ``sel`` right above it) as an Arrow batch of inserted rows,
+        when a bulk load kept as Arrow is joined in DuckDB (``_arrow_delta``) and the rows' types
+        are plain; else None (``step`` then gives the change)."""
+        found = self._arrow_delta(deltas)
+        if found is None:
+            return None
+        sql, sel = self._query(found[1], sel)
+        if not all(plain(t.arrow) for t in (sel or self).types):
+            return None
+        con.register("__sluice_delta", found[0])
+        try:
+            tbl = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("__sluice_delta")
+        return tbl.drop_columns(["__w"])  # every weight is 1: inserted rows joined with stored ones
+
+    def _joined(self, con, delta: pa.Table, left_changed: bool, sel) -> tuple[list, bool]:
+        """An inner join of one side's change (``delta``: its columns ``__c<i>`` and weights ``__w``)
+        with the other side, a stored table unchanged in this step, as one DuckDB query: what
+        probing the table key by key and joining in Python gives."""
+        sql, sel = self._query(left_changed, sel)
+        con.register("__sluice_delta", delta)
+        try:
+            return fetch_pairs(con, sql, (sel or self).types), sel is not None
+        finally:
+            con.unregister("__sluice_delta")
+
+    def _query(self, left_changed: bool, sel) -> tuple[str, Select | None]:
+        """The query of ``_joined`` and the Select it applies (None: the join's own rows)."""
+        mine, other = (self.left, self.right) if left_changed else (self.right, self.left)
+        if sel is not None and (sel.passthrough or not sel.exprs):
+            sel = None  # nothing to compute, or no column to give
+        key = (left_changed, sel is not None)
+        sql = self._join_sql.get(key)
+        if sql is None:
+            types = mine.child.types
+            n = len(types)
+            d = ", ".join([f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}"
+                           for i, t in enumerate(types)] + ["__w"])
+            dcols = [f"d.__c{i}" for i in range(n)]
+            ocols = [f"o.__c{i}" for i in range(len(other.child.types))]
+            on = " AND ".join(f"d.__c{a} = o.__c{b}" for a, b in zip(mine.keypos, other.keypos))
+            cols = dcols + ocols if left_changed else ocols + dcols
+            out = ", ".join(f"{c} AS __c{i}" for i, c in enumerate(cols))
+            sql = (f"WITH d AS (SELECT {d} FROM __sluice_delta) SELECT {out}, d.__w AS __w "
+                   f"FROM d JOIN ({other.child.sql()}) AS o ON {on}")
+            if sel is not None:
+                sql = f"SELECT {', '.join(sel.exprs)}, __w FROM ({sql}) AS __sluice_b"
+                sql += f" WHERE {sel.where}" if sel.where else ""
+            self._join_sql[key] = sql
+        return sql, sel
+
+
+def _many_keys(delta, keypos) -> bool:
+    """Whether a change has more distinct first join keys than a probe looks up one by one: the
+    probe would scan the other side anyway, so a hash join in DuckDB costs no more."""
+    if len(delta) <= PROBE_IN_LIST_MAX:
+        return False
+    p = keypos[0]
+    return len({r[p] for r, _ in delta}) > PROBE_IN_LIST_MAX
 
 
 def _pad(out, gk, go, knew, onew, nulls, pad):
