@@ -23,8 +23,10 @@ WORK_PER_CHAR = 4
 
 def _scanned(http, name: str, table: str) -> int:
     st = http.get(f"/pipelines/{name}/stats").json()
-    [inp] = [i for i in st["inputs"] if i["config"]["stream"].lower() == table]
-    return inp["metrics"]["json_scanned_chars"]
+    found = [i for i in st["inputs"] if i["config"]["stream"].lower() == table]
+    # A table's HTTP input is listed from its first ingress request on (as Feldera's): before it, nothing
+    # was scanned.
+    return found[0]["metrics"]["json_scanned_chars"] if found else 0
 
 
 def _post(http, name: str, table: str, body: bytes, **params):
