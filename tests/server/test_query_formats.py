@@ -66,9 +66,11 @@ def test_parquet(qp):
 
 
 def test_json_and_csv_and_text(qp):
-    rows = [orjson.loads(x) for x in _q(qp, "json").text.splitlines()]
-    assert rows[0] == {"id": 1, "name": 'a,b "quoted"', "amount": "1.50", "at": "2026-01-02 03:04:05", "ok": True}
-    assert rows[1] == {"id": 2, "name": None, "amount": None, "at": None, "ok": False}
+    # JSON as Feldera writes ad-hoc results (Arrow's JSON writer): a DECIMAL a number with its scale's digits, a
+    # TIMESTAMP with a T; CSV keeps its own forms.
+    lines = _q(qp, "json").text.splitlines()
+    assert lines[0] == '{"id":1,"name":"a,b \\"quoted\\"","amount":1.50,"at":"2026-01-02T03:04:05","ok":true}'
+    assert orjson.loads(lines[1]) == {"id": 2, "name": None, "amount": None, "at": None, "ok": False}
     r = _q(qp, "csv")
     assert r.headers["content-type"] == "text/csv"
     got = list(csv.reader(io.StringIO(r.text)))
