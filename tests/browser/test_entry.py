@@ -4,6 +4,8 @@ pipeline pushed to anyway (force). Each change is seen in the live panel on the 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from playwright.sync_api import expect
 
 from .support import cell, push, query, row
@@ -53,9 +55,9 @@ def test_form_insert_appears_in_the_live_view(page, proxy, http, make_pipeline):
     expect(page.locator("#sub-state")).to_have_text("processed")
     expect(cell(panel, 1, "name")).to_have_text("<b>Ann</b>")  # as text, in the panel on this page
     expect(row(panel, 1)).to_have_class("row flash")  # the new row flashes
-    assert query(http, p, "SELECT * FROM items") == [{"id": 1, "name": "<b>Ann</b>", "price": "120.50", "qty": 3,
-                                                      "ok": True, "day": "2024-01-31", "at": "2024-01-31 10:00:00",
-                                                      "tags": [1, 2]}]
+    assert query(http, p, "SELECT * FROM items") == [{"id": 1, "name": "<b>Ann</b>", "price": Decimal("120.50"),
+                                                      "qty": 3, "ok": True, "day": "2024-01-31",
+                                                      "at": "2024-01-31T10:00:00", "tags": [1, 2]}]
     page.locator("#watch").select_option("pricey")  # the view on the same page
     expect(cell(page.locator('.panel[data-view="pricey"]'), 1, "price")).to_have_text("120.50")
 
@@ -113,7 +115,7 @@ def test_upsert_by_key_changes_the_row(page, proxy, http, make_pipeline):
     expect(cell(panel, 5, "name")).to_have_text("new")
     expect(cell(panel, 5, "name")).to_have_class("changed")  # the updated cell is highlighted
     expect(panel).to_have_attribute("data-rows", "1")
-    assert _rows(http, p) == [{"id": 5, "name": "new", "price": "2.50"}]
+    assert _rows(http, p) == [{"id": 5, "name": "new", "price": Decimal("2.50")}]
     page.locator("#clear-rows").click()
     _fill(page, {"id": "5"})
     page.locator('button[data-op="delete"]').click()  # by key: the other fields are not needed
@@ -146,7 +148,8 @@ def test_json_editor_insert_delete_and_errors(page, proxy, http, make_pipeline):
     page.locator("#json-send").click()
     expect(page.locator("#sub-state")).to_have_text("processed")
     expect(panel).to_have_attribute("data-rows", "2")
-    assert _rows(http, p) == [{"id": 1, "name": "a", "price": "10.25"}, {"id": 2, "name": None, "price": "300.00"}]
+    assert _rows(http, p) == [{"id": 1, "name": "a", "price": Decimal("10.25")},
+                              {"id": 2, "name": None, "price": Decimal("300.00")}]
     box.fill('[{"delete": {"id": 1}}, {"id": 3, "price": "1.234"}, {"id": 4, "colour": "red", "price": 1}]')
     page.locator("#json-send").click()
     expect(page.locator("#sub-state")).to_have_text("invalid")
@@ -175,7 +178,7 @@ def test_paused_pipeline_offers_force_and_processes_it(page, proxy, http, make_p
     page.locator("#force-push").click()
     expect(page.locator("#sub-state")).to_have_text("processed")
     expect(page.locator("#sub-text")).to_contain_text("(forced)")
-    assert _rows(http, p) == [{"id": 9, "name": "forced", "price": "150.00"}]
+    assert _rows(http, p) == [{"id": 9, "name": "forced", "price": Decimal("150.00")}]
     expect(cell(page.locator('.panel[data-view="items"]'), 9, "name")).to_have_text("forced")
 
 
@@ -193,7 +196,7 @@ def test_insert_refuses_a_key_already_in_the_table_at_its_row(page, proxy, http,
     expect(page.locator("#sub-text")).to_contain_text("use Upsert by key to replace them")
     expect(_field(page, "id", 2).locator(".field-error")).to_have_text("key id=5 is already in the table")
     expect(_field(page, "id", 1).locator(".field-error")).to_be_hidden()
-    assert _rows(http, p) == [{"id": 5, "name": "old", "price": "1.00"}]  # nothing was sent
+    assert _rows(http, p) == [{"id": 5, "name": "old", "price": Decimal("1.00")}]  # nothing was sent
     # deletes are reported as sent, with how many of the keys the table held
     page.locator("#clear-rows").click()
     page.locator("#add-row").click()

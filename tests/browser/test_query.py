@@ -158,3 +158,20 @@ def test_long_values_are_cut_short(page, proxy, http, make_pipeline):
     assert long.evaluate("(td) => getComputedStyle(td.firstChild).textOverflow") == "ellipsis"
     n = page.locator('#result-body td[data-col="n"]').bounding_box()
     assert n["x"] + n["width"] <= 1280, n  # the other columns stay on screen
+
+
+def test_decimals_show_every_digit(page, proxy, make_pipeline):
+    # Ad-hoc JSON writes a DECIMAL as a number with every digit (Feldera's form); a double would round this one
+    # to 12345678901234567000 and show 1.50 as 1.5.
+    p = make_pipeline(SQL)
+    page.goto(f"{proxy.url}/pipelines/{p}/query")
+    set_sql(page, "#sql", "SELECT CAST('12345678901234567890.1234567890' AS DECIMAL(38, 10)) AS big, "
+                          "CAST(1.5 AS DECIMAL(10, 2)) AS price, CAST(0.1 AS DOUBLE) AS d, 7 AS i")
+    page.click("#run")
+    cells = {c: page.locator(f'#result-body td[data-col="{c}"]') for c in ("big", "price", "d", "i")}
+    expect(cells["big"]).to_have_text("12345678901234567890.1234567890")
+    expect(cells["price"]).to_have_text("1.50")
+    expect(cells["d"]).to_have_text("0.1")
+    expect(cells["i"]).to_have_text("7")
+    for c in cells.values():
+        expect(c).to_have_class("num")  # right-aligned as numbers

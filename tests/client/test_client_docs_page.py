@@ -52,6 +52,6 @@ def test_the_examples_run_as_written(server_url, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "line 2, column" in out                          # the compilation error
     assert "PipelinePaused" in out
-    assert "{'n': 10000, 'total': '199900.00'}" in out      # 10,000 orders of 19.99
+    assert "{'n': 10000, 'total': Decimal('199900.00')}" in out  # 10,000 orders of 19.99, every digit
     assert "Received chunk" in out
     assert "UnknownPipelineName" in out

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from contextlib import closing
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -43,10 +45,22 @@ def p(make_pipeline):
     return make_pipeline(SQL)
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?")
+
+
+def _as_sent(v):
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    return v.replace("T", " ") if isinstance(v, str) and _TIMESTAMP.fullmatch(v) else v
+
+
 def rows(http, pipeline, table="t") -> list[dict]:
+    """The table's rows with DECIMAL and TIMESTAMP in the forms rows are sent in (``"12.50"``, ``"2024-01-31
+    10:00:00"``), where ad-hoc JSON writes Feldera's (a number with every digit, a ``T``)."""
     r = http.get(f"/pipelines/{pipeline}/query", params={"sql": f"SELECT * FROM {table} ORDER BY id", "format": "json"})
     assert r.status_code == 200, r.text
-    return [json.loads(x) for x in r.text.splitlines() if x.strip()]
+    return [{k: _as_sent(v) for k, v in json.loads(x, parse_float=Decimal).items()}
+            for x in r.text.splitlines() if x.strip()]
 
 
 def rows_after_sentinel(http, pipeline, table="t") -> list[dict]:

@@ -7,9 +7,11 @@ conftest puts it on ``sys.path``.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 import time
+from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -47,11 +49,16 @@ def ndjson(events) -> bytes:
     return b"\n".join(orjson.dumps(e) for e in events) + b"\n"
 
 
-def query_json(http: httpx.Client, name: str, sql: str) -> list[dict]:
+def query_json(http: httpx.Client, name: str, sql: str, exact: bool = False) -> list[dict]:
+    """An ad-hoc query's rows; ``exact``: a number with a fraction read as a ``Decimal`` with every digit, as
+    Feldera's client reads them (a DECIMAL is written as such a number)."""
     r = http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "json"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].split(";")[0] == "application/json"
-    return [orjson.loads(line) for line in r.content.splitlines() if line.strip()]
+    lines = [line for line in r.content.splitlines() if line.strip()]
+    if exact:
+        return [json.loads(line, parse_float=Decimal) for line in lines]
+    return [orjson.loads(line) for line in lines]
 
 
 def completion(http: httpx.Client, name: str, token: str) -> dict:

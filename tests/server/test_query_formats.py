@@ -66,9 +66,17 @@ def test_parquet(qp):
 
 
 def test_json_and_csv_and_text(qp):
-    rows = [orjson.loads(x) for x in _q(qp, "json").text.splitlines()]
-    assert rows[0] == {"id": 1, "name": 'a,b "quoted"', "amount": "1.50", "at": "2026-01-02 03:04:05", "ok": True}
-    assert rows[1] == {"id": 2, "name": None, "amount": None, "at": None, "ok": False}
+    # JSON as Feldera writes ad-hoc results (Arrow's JSON writer): a DECIMAL a number with its scale's digits, a
+    # TIMESTAMP with a T; CSV keeps its own forms.
+    lines = _q(qp, "json").text.splitlines()
+    assert lines[0] == '{"id":1,"name":"a,b \\"quoted\\"","amount":1.50,"at":"2026-01-02T03:04:05","ok":true}'
+    assert orjson.loads(lines[1]) == {"id": 2, "name": None, "amount": None, "at": None, "ok": False}
+    # chrono's display, which Arrow's writer uses: a fraction only when not zero, in groups of three digits.
+    times = ("SELECT TIME '14:23:44.456' AS ms, TIME '14:23:44.123654' AS us, TIME '14:23:44' AS s, "
+             "TIMESTAMP '2020-06-21 14:23:44.1' AS ts, "
+             "CAST('12345678901234567890.1234567890' AS DECIMAL(38, 10)) AS d")
+    assert _q(qp, "json", times).text == ('{"ms":"14:23:44.456","us":"14:23:44.123654","s":"14:23:44",'
+                                          '"ts":"2020-06-21T14:23:44.100","d":12345678901234567890.1234567890}\n')
     r = _q(qp, "csv")
     assert r.headers["content-type"] == "text/csv"
     got = list(csv.reader(io.StringIO(r.text)))

@@ -7,8 +7,10 @@ means the client's ``wait_timeout``), where the official client waits forever.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from decimal import Decimal
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import httpx
@@ -354,7 +356,9 @@ class Pipeline(PipelineOperations):
 
     # -- ad-hoc queries ------------------------------------------------------------------------
     def query(self, query: str, wait: bool = False) -> Iterator[dict]:
-        """Run SQL on the pipeline's current state; yields one dict per row (lazily, like the official client)."""
+        """Run SQL on the pipeline's current state; yields one dict per row (lazily, like the official client).
+        A number with a fraction is a ``Decimal`` with every digit the server wrote, as the official client reads
+        it: a DECIMAL is written as such a number, which a float would round."""
         return self._query_json(query, wait)
 
     def _query_json(self, sql: str, wait: bool) -> Iterator[dict]:
@@ -363,8 +367,8 @@ class Pipeline(PipelineOperations):
         try:
             for line in _lines(resp, "query"):
                 try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
+                    row = json.loads(line, parse_float=Decimal)  # orjson has no parse_float
+                except ValueError:
                     raise StreamError(f"the query answer has a line that is not JSON: {line[:200]!r}") from None
                 if keys is None:
                     keys = set(row) if isinstance(row, dict) else set()

@@ -11,6 +11,8 @@ blueprint with more to say registers its own and calls it. ``too_large`` answers
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import orjson
 from flask import Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
@@ -18,8 +20,16 @@ from flask.json.provider import DefaultJSONProvider
 from webapp.client import ApiError, SluiceError, TransportError
 
 
+def _exact(v):
+    # Rows read from the engine (a KeyExists answer's keys) hold a DECIMAL as the Decimal webapp.client reads
+    # it: written as its exact text, which a float would round.
+    if isinstance(v, Decimal):
+        return format(v, "f")
+    raise TypeError(f"cannot encode {type(v).__name__}")
+
+
 def json_answer(obj, status: int = 200, headers: dict | None = None) -> Response:
-    resp = Response(orjson.dumps(obj), status=status, mimetype="application/json", headers=headers)
+    resp = Response(orjson.dumps(obj, default=_exact), status=status, mimetype="application/json", headers=headers)
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

@@ -205,6 +205,22 @@ def _fmt_time(v: _dt.time) -> str:
     return v.strftime("%H:%M:%S.%f") if v.microsecond else v.strftime("%H:%M:%S")
 
 
+def _arrow_fraction(micro: int) -> str:
+    # chrono's time display, which Arrow's JSON writer uses: no fraction when zero, else in groups of three
+    # digits (".456", ".123654"), not trimmed of every trailing zero.
+    if not micro:
+        return ""
+    return f".{micro // 1000:03d}" if micro % 1000 == 0 else f".{micro:06d}"
+
+
+def _arrow_timestamp(v: _dt.datetime) -> str:
+    return v.strftime("%Y-%m-%dT%H:%M:%S") + _arrow_fraction(v.microsecond)
+
+
+def _arrow_time(v: _dt.time) -> str:
+    return v.strftime("%H:%M:%S") + _arrow_fraction(v.microsecond)
+
+
 def _fmt_decimal(v: Decimal) -> str:
     # Positional with the column's scale ("0.000000000000000001", "0.00"), where str() would write
     # "1E-18" and "0E-2".
@@ -229,19 +245,27 @@ def json_default(v: Any) -> Any:
 _I64 = (-(2**63), 2**63 - 1)
 
 
-def output_converter(t: ColumnType, hex_binary: bool = False) -> Callable[[Any], Any] | None:
+def output_converter(t: ColumnType, hex_binary: bool = False, arrow_json: bool = False
+                     ) -> Callable[[Any], Any] | None:
     """A function making one DuckDB value JSON-ready, or None where orjson's own encoding is right.
     ``hex_binary``: bytes as a lower-case hex string, as Feldera's ad-hoc query results write them (its change
-    streams write an array of numbers)."""
+    streams write an array of numbers). ``arrow_json``: the forms of Feldera's ad-hoc JSON results, which
+    Arrow's JSON writer makes (bytes in hex, a DECIMAL a number with its exact digits, a TIMESTAMP with a ``T``,
+    a VARIANT its JSON text); its change streams keep their own forms."""
+    hex_binary = hex_binary or arrow_json
     if t.type == "BIGINT" and t.precision == 128:
         return lambda v: v if v is None or _I64[0] <= v <= _I64[1] else str(v)
     if t.type == "TIMESTAMP":
-        return lambda v: None if v is None else _fmt_timestamp(v)
+        fmt_ts = _arrow_timestamp if arrow_json else _fmt_timestamp
+        return lambda v: None if v is None else fmt_ts(v)
     if t.type == "TIME":
-        return lambda v: None if v is None else _fmt_time(v)
+        fmt_t = _arrow_time if arrow_json else _fmt_time
+        return lambda v: None if v is None else fmt_t(v)
     if t.type == "DATE":
         return lambda v: None if v is None else v.isoformat()
     if t.type == "DECIMAL":
+        if arrow_json:  # a Fragment is written as it is: every digit, where a float would round
+            return lambda v: None if v is None else orjson.Fragment(_fmt_decimal(v))
         return lambda v: None if v is None else _fmt_decimal(v)
     if t.type == "REAL":
         return lambda v: None if v is None else _real(v)
@@ -252,19 +276,22 @@ def output_converter(t: ColumnType, hex_binary: bool = False) -> Callable[[Any],
     if t.type == "UUID":
         return lambda v: None if v is None else str(v)
     if t.type == "ARRAY":
-        inner = output_converter(t.component, hex_binary)
+        inner = output_converter(t.component, hex_binary, arrow_json)
         if inner is None:
             return None
         conv = lambda v: None if v is None else [inner(x) for x in v]  # noqa: E731
         return _or_text(conv) if t.holds_json() else conv
     if t.type == "MAP" and t.key is not None:
-        kc, vc = output_converter(t.key, hex_binary) or _same, output_converter(t.value, hex_binary) or _same
+        kc = output_converter(t.key, hex_binary, arrow_json) or _same
+        vc = output_converter(t.value, hex_binary, arrow_json) or _same
         # JSON object keys are strings: a key of another type is written as its JSON text.
         return _or_text(lambda v: None if v is None else {_key_text(kc(k)): vc(x) for k, x in v.items()})
     if t.type == "STRUCT" and t.fields is not None:
-        convs = [(n, output_converter(ft, hex_binary) or _same) for n, ft, _ in t.fields]
+        convs = [(n, output_converter(ft, hex_binary, arrow_json) or _same) for n, ft, _ in t.fields]
         return _or_text(lambda v: None if v is None else {n: c(v.get(n)) for n, c in convs})
     if t.type == "VARIANT":
+        if arrow_json:  # Feldera hands a VARIANT to Arrow as a string holding its JSON text
+            return lambda v: None if v is None else _variant_text(v)
         return _or_text(variant_json)
     return None
 
@@ -300,6 +327,12 @@ def variant_json(v: Any) -> Any:
     return str(v)  # UUID, INTERVAL
 
 
+def _variant_text(v: Any) -> str:
+    if isinstance(v, JsonText):
+        return str.__str__(v)
+    return orjson.dumps(variant_json(v)).decode()
+
+
 def _same(v: Any) -> Any:
     return v
 
@@ -310,11 +343,12 @@ def _key_text(k: Any) -> str:
     return k if isinstance(k, str) else json.dumps(k)
 
 
-def row_encoder(columns: list[Column], hex_binary: bool = False) -> Callable[[tuple], dict]:
-    """A function turning a result tuple into a dict with every column, ready for orjson (``hex_binary``: see
-    ``output_converter``)."""
+def row_encoder(columns: list[Column], hex_binary: bool = False, arrow_json: bool = False
+                ) -> Callable[[tuple], dict]:
+    """A function turning a result tuple into a dict with every column, ready for orjson (``hex_binary`` and
+    ``arrow_json``: see ``output_converter``)."""
     names = [c.name for c in columns]
-    convs = [output_converter(c.type, hex_binary) for c in columns]
+    convs = [output_converter(c.type, hex_binary, arrow_json) for c in columns]
     if not any(convs):
         return lambda row: dict(zip(names, row))
     pairs = list(zip(names, convs))

@@ -160,7 +160,7 @@ def iter_rows(cur) -> Iterator[list[tuple]]:
 
 
 def json_lines(cur, cols) -> Iterator[bytes]:
-    enc = row_encoder(cols, hex_binary=True)  # Feldera's ad-hoc results write bytes as hex, as Arrow does
+    enc = row_encoder(cols, arrow_json=True)  # Feldera's ad-hoc JSON is Arrow's JSON writer's
     try:
         for rows in iter_rows(cur):
             yield b"".join(orjson.dumps(enc(r), default=json_default) + b"\n" for r in rows)

@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -127,10 +128,11 @@ def push_and_wait(http, pipeline: str, table: str, records: list[dict]) -> None:
 
 
 def query_rows(http, pipeline: str, sql: str) -> list[dict]:
-    """The rows of an ad-hoc query (``format=json``) as dicts."""
+    """The rows of an ad-hoc query (``format=json``) as dicts, read as Feldera's client reads them: a number
+    with a fraction is a ``Decimal`` with every digit."""
     r = http.get(f"/pipelines/{pipeline}/query", params={"sql": sql, "format": "json"})
     assert r.status_code == 200, r.text
-    return [json.loads(x) for x in r.text.splitlines()]
+    return [json.loads(x, parse_float=Decimal) for x in r.text.splitlines()]
 
 
 __all__ = ["EngineProcess", "push_and_wait", "query_rows", "wait_processed", "wait_status", "wait_until"]

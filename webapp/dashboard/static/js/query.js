@@ -62,6 +62,19 @@ function clearError() {
   delete $("query-error").dataset.column;
 }
 
+// A DECIMAL comes as a JSON number with every digit (Feldera's ad-hoc JSON, see docs/api.md); a double keeps
+// about 17 of them and drops the scale's trailing zeros (1.50 would show as 1.5). So a number whose text a
+// double does not give back is kept as that text, read through the reviver's source text access, as a raw
+// JSON value, which JSON.stringify (cellText) writes as it is.
+function exactNumber(key, value, context) {
+  if (typeof value !== "number" || context?.source === undefined || String(value) === context.source) return value;
+  return JSON.rawJSON ? JSON.rawJSON(context.source) : context.source;
+}
+
+function isNumber(v) {
+  return typeof v === "number" || (JSON.isRawJSON?.(v) ?? false);
+}
+
 function draw() {
   $("results").hidden = false;
   const pages = Math.max(1, Math.ceil(rows.length / PAGE));
@@ -71,7 +84,7 @@ function draw() {
   $("result-body").replaceChildren(...shown.map((r) => el("tr", { class: "row" },
     ...columns.map((c) => {
       const text = cellText(r[c]); // a long value is cut short by the CSS; the title holds all of it
-      const cls = r[c] === null || r[c] === undefined ? "null" : typeof r[c] === "number" ? "num" : null;
+      const cls = r[c] === null || r[c] === undefined ? "null" : isNumber(r[c]) ? "num" : null;
       return el("td", { class: cls, dataset: { col: c },
         title: text.length > 60 ? text : null }, el("span", { class: "cut" }, text));
     }))));
@@ -131,7 +144,7 @@ async function run() {
             ctl.abort();
             return;
           }
-          rows.push(JSON.parse(line));
+          rows.push(JSON.parse(line, exactNumber));
         }, ctl.signal);
       } catch (e) {
         if (e.name === "AbortError" && !truncated) {
