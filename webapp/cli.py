@@ -78,7 +78,13 @@ def _cmd_engine(a) -> int:
                     engine.put(name, {"program_code": code})
                 p = engine.get(name)
                 if p.program is None:
-                    log.error("program %s has errors: %s", a.program, p.program_error)
+                    # the engine serves on, so the program can be fixed without a restart: say how
+                    from .client.errors import CompilationError
+                    text = CompilationError.from_program_error(name, p.program_status, p.program_error).message
+                    log.error("program %s has errors: %s\nThe engine keeps running; pipeline %r stays stopped in "
+                              "%s until its program is fixed: correct %s and run this command again, or send the "
+                              "corrected program (PATCH /v0/pipelines/%s with program_code, or the dashboard's "
+                              "program editor).", a.program, text, name, p.program_status, a.program, name)
                 elif p.status == "Stopped":
                     p.start("running")
             except Exception:

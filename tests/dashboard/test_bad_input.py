@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
+
+from webapp.engine.testing import wait_until
 
 SQL = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v VARCHAR) WITH ('materialized' = 'true');"
 
@@ -48,3 +51,15 @@ def test_other_json_bodies_nested_too_deep_are_refused(client, make_pipeline):
     r = client.post(f"/api/pipelines/{name}/query", content='{"sql": %s}' % nested(100_000),
                     headers={"Content-Type": "application/json"})
     envelope(r, 400, "InvalidParam")  # as any body that is not a JSON object with "sql"
+
+
+def test_a_mistyped_query_is_one_log_line_not_a_traceback(dashboard, client, make_pipeline):
+    """The page shows the engine's refusal; the dashboard's log says it in one INFO line, as for any
+    other 4xx, where it used to print the traceback of the greenlet that asked the engine."""
+    name = make_pipeline(SQL)
+    column = f"nope_{name}"  # named once in the log unless a traceback repeats the message
+    r = client.get(f"/api/pipelines/{name}/query", params={"sql": f"SELECT {column} FROM t"})
+    assert envelope(r, 400, "AdHocQueryError")["details"]["line"] == 1
+    wait_until(lambda: re.search(rf"INFO .*query of {name} -> 400 AdHocQueryError: .*{column}", dashboard.log),
+               what="the refusal in the dashboard's log", detail=lambda: dashboard.log)
+    assert dashboard.log.count(column) == 1, dashboard.log[-4000:]

@@ -15,7 +15,7 @@ from webapp.dashboard import auth
 from webapp.dashboard.ratelimit import IngressLimiter
 from webapp.dashboard.testing import DashboardProcess
 from webapp.dashboard.upload import file_errors, part_answer
-from webapp.engine.testing import push_and_wait, wait_processed
+from webapp.engine.testing import push_and_wait, wait_processed, wait_until
 
 from . import support
 from .conftest import TEST_SETTINGS
@@ -290,3 +290,21 @@ def test_paused_pipeline_refuses_unforced_parts_at_once(client, http, make_pipel
     assert r.status_code == 200, r.text
     wait_processed(http, p, r.json()["token"])
     assert sorted(rows(http, p)) == [1, 2]
+
+
+def test_tally_does_not_count_rows_while_received_records_wait_for_a_step(client, http, pipeline):
+    """Records received but not yet in the table (held here by a transaction; in use, another writer's
+    input sent without waiting) would pair a row count with a records figure that includes rows the count
+    lacks, and the page would show a wrong, even negative, replaced count: the tally gives neither figure."""
+    push_and_wait(http, pipeline, "t", [{"insert": {"id": 1, "note": "a", "n": 1}}])
+    tally = lambda: client.get(f"/api/pipelines/{pipeline}/tables/t/upload/tally").json()  # noqa: E731
+    assert tally() == {"rows": 1, "records": 1, "why": None}
+    assert http.post(f"/pipelines/{pipeline}/start_transaction").status_code == 200
+    r = http.post(f"/pipelines/{pipeline}/ingress/t", params={"format": "json", "update_format": "raw"},
+                  content=b'{"id": 2, "note": "b", "n": 2}')
+    assert r.status_code == 200, r.text
+    held = tally()
+    assert held["rows"] is None and held["records"] is None, held
+    assert "other writes" in held["why"]
+    assert http.post(f"/pipelines/{pipeline}/commit_transaction").status_code == 200
+    wait_until(lambda: tally() == {"rows": 2, "records": 2, "why": None}, what="the committed row counted")

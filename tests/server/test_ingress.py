@@ -141,6 +141,27 @@ def test_parse_errors_csv(http, make_pipeline):
     assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}]
 
 
+def test_parse_errors_say_the_missing_parameter_in_the_message(http, make_pipeline):
+    """The defaults (format=csv, update_format=insert_delete, as Feldera's) catch out a JSON body sent
+    without them: the message, not only details, says which parameter to add. Good records still kept."""
+    name = make_pipeline(PLAIN)
+    # JSON without format=json is read as CSV
+    r = http.post(f"/pipelines/{name}/ingress/t", content=b' {"id": 9, "v": "x"}\n')
+    msg = assert_error(r, 400, "ParseErrors")["message"]
+    assert "looks like JSON" in msg and "format=json" in msg and "update_format=raw" in msg, msg
+    # a real CSV error gets no such hint
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "csv"}, content=b"4,d\nx,b\n")
+    assert "format=json" not in assert_error(r, 400, "ParseErrors")["message"]
+    # bare rows without update_format=raw: the hint is said once, in the message
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"},
+                  content=b'{"insert": {"id": 1, "v": "a"}}\n{"id": 2, "v": "b"}\n{"id": 3, "v": "c"}\n')
+    err = assert_error(r, 400, "ParseErrors")
+    assert err["message"].count("send bare rows with update_format=raw") == 1, err["message"]
+    assert [e["suggestion"] for e in err["details"]["errors"]] == ["send bare rows with update_format=raw"] * 2
+    _done(http, name, err["details"]["token"])  # covers the CSV body's good record too
+    assert _rows(http, name) == [{"id": 1, "v": "a"}, {"id": 4, "v": "d"}]
+
+
 def test_parse_errors_array_is_all_or_nothing(http, make_pipeline):
     name = make_pipeline(PLAIN)
     body = orjson.dumps([{"insert": {"id": 1, "v": "a"}}, {"insert": {"id": "bad", "v": "b"}}]) + b"\n" + \

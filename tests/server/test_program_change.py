@@ -70,3 +70,19 @@ def test_a_program_with_errors_keeps_the_stored_data_until_one_compiles(tmp_path
         wait_status(c, "pc", "Running")
         assert [x["id"] for x in _rows(c, "SELECT id FROM keep")] == [1]
         assert c.get("/pipelines/pc/completion_status", params={"token": token}).json()["status"] == "complete"
+
+
+def test_engine_program_flag_prints_compile_errors_by_line_and_column(tmp_path):
+    """``sluice engine --program bad.sql --pipeline p`` says each error as a user reads it (where it was a
+    raw dict), and what happens next: the engine serves on, the pipeline stays in SqlError until fixed."""
+    program = tmp_path / "bad.sql"
+    program.write_text("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v INT);\n"
+                       "CREATE MATERIALIZED VIEW w AS SELECT id, vv FROM t;\n")
+    with EngineProcess(tmp_path / "data", "--program", str(program), "--pipeline", "p1") as eng:
+        said = eng.wait_for_output(r"program .*bad\.sql has errors: (?s:.*?)program editor\)\.", timeout=30).group(0)
+        assert "line 2, column 42: Error in SQL statement: Column 'vv' not found in any table" in said, said
+        assert "2|CREATE MATERIALIZED VIEW w AS SELECT id, vv FROM t;" in said, said
+        assert "sql_compilation" not in said and "{" not in said, said
+        assert "pipeline 'p1' stays stopped in SqlError until its program is fixed" in said, said
+        p1 = eng.client().get("/pipelines/p1").json()
+        assert (p1["program_status"], p1["deployment_status"]) == ("SqlError", "Stopped")

@@ -8,8 +8,9 @@ What is retried, with exponential backoff (``backoff`` · 2ⁿ seconds, capped a
   repetition has the same effect as one call (PUT, start, pause, resume, stop, clear, DELETE).
 
 Ingress is never repeated once its bytes may have reached the server: a lost reply leaves it unknown
-whether the rows were taken. Every ingress request carries an ``Idempotency-Key`` so that a server which
-deduplicates on it (Sluice's durability work) can later make such retries safe.
+whether the rows were taken. Every ingress request carries an ``Idempotency-Key``: Sluice's engine applies
+a key's body once, so a caller may resend with the same key; the client does not, as Feldera does not
+deduplicate on it.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ class Client:
             if status == "Success":
                 return
             if status not in _COMPILING:
-                raise _compilation_error(p.name, status, p.describe("all").get("program_error") or {})
+                raise CompilationError.from_program_error(p.name, status, p.describe("all").get("program_error") or {})
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"pipeline {p.name!r} still {status} after {limit} s")
             time.sleep(next(delays))
@@ -131,27 +131,6 @@ def _version() -> str:
         return version("sluice")
     except Exception:
         return "dev"
-
-
-def _compilation_error(name: str, status: str, program_error: dict) -> CompilationError:
-    sql = program_error.get("sql_compilation") or {}
-    messages = [m for m in sql.get("messages") or [] if isinstance(m, dict)]
-    errors = [m for m in messages if not m.get("warning")] or messages
-    lines = []
-    for m in errors:
-        where = f"line {m.get('start_line_number')}, column {m.get('start_column')}: " \
-            if m.get("start_line_number") is not None else ""
-        lines.append(f"  {where}{m.get('error_type', 'error')}: {m.get('message', '')}".rstrip())
-        if m.get("snippet"):
-            lines.extend("      " + s for s in str(m["snippet"]).rstrip().splitlines())
-    rust = program_error.get("rust_compilation") or {}
-    if rust:
-        lines.append("  Rust compilation failed:\n" + str(rust.get("stderr") or rust.get("stdout") or "").rstrip())
-    if program_error.get("system_error"):
-        lines.append(f"  {program_error['system_error']}")
-    what = "SQL errors" if status == "SqlError" else status
-    text = f"pipeline {name!r} did not compile ({what}):\n" + ("\n".join(lines) or "  (no messages)")
-    return CompilationError(text, messages=messages, error_code=status, details=program_error)
 
 
 __all__ = ["Client", "DEFAULT_URL", "DEFAULT_TIMEOUT", "DEFAULT_WAIT_TIMEOUT"]

@@ -84,6 +84,29 @@ class CompilationError(SluiceError, RuntimeError):
         super().__init__(message, **kw)
         self.messages = messages or []
 
+    @classmethod
+    def from_program_error(cls, name: str, status: str, program_error: dict) -> "CompilationError":
+        """The error for pipeline ``name`` in ``status`` (``SqlError``, ...), from its ``program_error``
+        (Feldera's shape): each message with its line, column and snippet, as a user reads them."""
+        sql = program_error.get("sql_compilation") or {}
+        messages = [m for m in sql.get("messages") or [] if isinstance(m, dict)]
+        errors = [m for m in messages if not m.get("warning")] or messages
+        lines = []
+        for m in errors:
+            where = f"line {m.get('start_line_number')}, column {m.get('start_column')}: " \
+                if m.get("start_line_number") is not None else ""
+            lines.append(f"  {where}{m.get('error_type', 'error')}: {m.get('message', '')}".rstrip())
+            if m.get("snippet"):
+                lines.extend("      " + s for s in str(m["snippet"]).rstrip().splitlines())
+        rust = program_error.get("rust_compilation") or {}
+        if rust:
+            lines.append("  Rust compilation failed:\n" + str(rust.get("stderr") or rust.get("stdout") or "").rstrip())
+        if program_error.get("system_error"):
+            lines.append(f"  {program_error['system_error']}")
+        what = "SQL errors" if status == "SqlError" else status
+        text = f"pipeline {name!r} did not compile ({what}):\n" + ("\n".join(lines) or "  (no messages)")
+        return cls(text, messages=messages, error_code=status, details=program_error)
+
 
 class PipelineStateError(SluiceError, RuntimeError):
     """Raised when the pipeline's state rules the call out (paused without force, stopped, failed to start)."""

@@ -42,15 +42,28 @@ def unless_client_leaves(call: Callable[[], T], cleanup: Callable[[T], None]) ->
     if sock is None or not _gevent_patched():
         return call()
     import gevent
-    job = gevent.spawn(call)
+    job = gevent.spawn(_outcome, call)
     while not job.ready():
         job.join(timeout=POLL_SECS)
         if not job.ready() and peer_closed(sock):
             job.kill(block=True)  # GreenletExit inside the call: httpx closes the connection it was reading
-            if job.successful() and job.value is not None and not isinstance(job.value, gevent.GreenletExit):
-                cleanup(job.value)  # it answered just before the kill
+            if job.successful() and isinstance(job.value, tuple) and job.value[0] is not None:
+                cleanup(job.value[0])  # it answered just before the kill
             raise ClientGone()
-    return job.get()
+    value, error = job.get()
+    if error is not None:
+        raise error
+    return value
+
+
+def _outcome(call: Callable[[], T]) -> tuple[T | None, Exception | None]:
+    """``call()``'s result or its exception, as a value: an exception that ends a greenlet is printed by
+    gevent's hub with its traceback, and a refusal (a mistyped query is a 400) is no crash. The caller
+    raises it again, for the request's error handlers."""
+    try:
+        return call(), None
+    except Exception as e:
+        return None, e
 
 
 __all__ = ["ClientGone", "unless_client_leaves"]

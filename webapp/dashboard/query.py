@@ -16,6 +16,7 @@ refuses files, the network and its internals for everyone, and that refusal come
 
 from __future__ import annotations
 
+import logging
 import re
 
 import orjson
@@ -86,6 +87,11 @@ def _find_word(sql: str, word: str) -> int:
 @bp.errorhandler(SluiceError)
 def _upstream_error(e: SluiceError):
     sql = request.values.get("sql") or (request.get_json(silent=True) or {}).get("sql") or ""
+    # a refusal (a mistyped query) is shown on the page: one line in the log, no traceback
+    status = getattr(e, "status", None) or 502
+    current_app.logger.log(logging.INFO if status < 500 else logging.WARNING, "query of %s -> %d %s: %s",
+                           (request.view_args or {}).get("name"), status, e.error_code,
+                           (e.message or "").splitlines()[0] if e.message else "")
     return upstream_error(e, _where(e.details, e.message, sql) if e.error_code == "AdHocQueryError" else None)
 
 

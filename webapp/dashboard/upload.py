@@ -220,30 +220,55 @@ def status(name, table):
     return json_answer({"token": token, **st, "status": str(st.get("status", "")).lower()})
 
 
+TALLY_TRIES = 5  # reads of a table that other input keeps moving, before saying it cannot be counted
+TALLY_PAUSE = 0.1  # seconds between them: about a step, so input waiting at the first read is processed
+
+
+def _received(up, name: str, rel) -> tuple[int, int]:
+    """The records the table's input endpoints have received, and how many of them still wait for a step."""
+    inputs = [i for i in (up.stats(name).get("inputs") or [])
+              if str((i.get("config") or {}).get("stream", "")).lower() == rel.name.lower()]
+    metric = lambda i, k: int((i.get("metrics") or {}).get(k) or 0)  # noqa: E731
+    return sum(metric(i, "total_records") for i in inputs), sum(metric(i, "buffered_records") for i in inputs)
+
+
 @bp.get("/pipelines/<name>/tables/<table>/upload/tally")
 def tally(name, table):
     """What an upload into a keyed table needs to count the rows it replaced: the table's row count and the
     records its input endpoints have received. Taken before and after an insert-only upload:
     ``replaced = kept - (rows_after - rows_before)``, exact when ``records_after - records_before`` equals
     the records the upload kept, i.e. nothing else wrote to the table meanwhile (the page checks, and says
-    so when it cannot count). Either figure is null, with ``why``, when the server cannot give it."""
+    so when it cannot count). The two figures must describe one state of the table: the count is taken
+    between two reads of the records that agree, with none of them waiting for a step; input from another
+    writer (as the demo generator's, sent without waiting) can otherwise be received and not yet in the
+    count, which made the page show a negative count. Either figure is null, with ``why``, when the server
+    cannot give it."""
     up = current_app.extensions["sluice_upstream"]
     try:
         rel = _table(name, table)
     except SchemaError as e:
         return refuse(404, "UnknownInputStream", e.message, {"stream_name": table} | (e.details or {}))
     out: dict = {"rows": None, "records": None, "why": None}
-    if not rel.materialized:
-        out["why"] = f"table {rel.name!r} is not materialized, so its rows cannot be counted"
-    else:
-        try:
-            out["rows"] = int(up.query_rows(name, f"SELECT COUNT(*) AS n FROM {ident(rel.sql_name)}")[0]["n"])
-        except Exception as e:  # the count is an extra: the upload goes on without it, and says why
-            out["why"] = f"the table could not be counted ({getattr(e, 'message', None) or e})"
     try:
-        inputs = up.stats(name).get("inputs") or []
-        out["records"] = sum(int((i.get("metrics") or {}).get("total_records") or 0) for i in inputs
-                             if str((i.get("config") or {}).get("stream", "")).lower() == rel.name.lower())
+        for attempt in range(TALLY_TRIES):
+            if attempt:
+                time.sleep(TALLY_PAUSE)
+            records, waiting = _received(up, name, rel)
+            if not rel.materialized:
+                out["records"] = records
+                out["why"] = f"table {rel.name!r} is not materialized, so its rows cannot be counted"
+                break
+            try:
+                rows = int(up.query_rows(name, f"SELECT COUNT(*) AS n FROM {ident(rel.sql_name)}")[0]["n"])
+            except Exception as e:  # the count is an extra: the upload goes on without it, and says why
+                out["records"] = records
+                out["why"] = f"the table could not be counted ({getattr(e, 'message', None) or e})"
+                break
+            if not waiting and _received(up, name, rel)[0] == records:
+                out["rows"], out["records"] = rows, records
+                break
+        else:
+            out["why"] = "other writes were reaching the table while it was counted"
     except Exception as e:
         out["why"] = out["why"] or f"the pipeline's statistics could not be read ({getattr(e, 'message', None) or e})"
     return json_answer(out)

@@ -37,6 +37,15 @@ def _needs_exact_numbers(table: Relation) -> bool:
     return any(dec(c.type) for c in table.columns)
 
 
+# Suggestions that change a parameter of the whole request rather than one record: said once in the
+# message as well as in each error's details, since one wrong parameter fails every record alike.
+SEND_ARRAYS = "send arrays with array=true"
+SEND_RAW = "send bare rows with update_format=raw"
+SEND_EVENTS = "send insert/delete events with update_format=insert_delete"
+SEND_LINES = "send one record per line with array=false"
+REQUEST_HINTS = frozenset({SEND_ARRAYS, SEND_RAW, SEND_EVENTS, SEND_LINES})
+
+
 def parse_json_body(body: bytes, table: Relation, *, update_format: str = "insert_delete",
                     array: bool = False, flavor: str = "default") -> ParsedBatch:
     if update_format not in ("raw", "insert_delete", "debezium"):
@@ -55,13 +64,13 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
     def decode_event(ev: Any) -> list[tuple[int, tuple]]:
         if update_format == "raw":
             if isinstance(ev, list) and ev and all(isinstance(x, dict) for x in ev):
-                raise RecordError("found an array of rows", suggestion="send arrays with array=true")
+                raise RecordError("found an array of rows", suggestion=SEND_ARRAYS)
             return [(1, conv.convert(ev))]
         if update_format == "debezium":
             return decode_debezium(ev)
         if not isinstance(ev, dict) or not ({"insert", "delete", "update"} & ev.keys()):
             raise RecordError('expected {"insert": row} or {"delete": row}',
-                              suggestion="send bare rows with update_format=raw")
+                              suggestion=SEND_RAW)
         extra = set(ev.keys()) - {"insert", "delete", "update"}
         if extra:
             raise RecordError(f"unexpected key(s) {sorted(extra)} beside insert/delete")
@@ -81,7 +90,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
         payload = ev.get("payload") if isinstance(ev, dict) else None
         if not isinstance(payload, dict) or payload.get("op") not in DEBEZIUM_OPS:
             raise RecordError('expected a Debezium event {"payload": {"op": "c"|"r"|"u"|"d", "before": row, '
-                              '"after": row}}', suggestion="send insert/delete events with update_format=insert_delete")
+                              '"after": row}}', suggestion=SEND_EVENTS)
         op, ops = payload["op"], []
         for part in DEBEZIUM_OPS[op]:
             if not isinstance(payload.get(part), (dict, list)):
@@ -112,7 +121,7 @@ def parse_json_body(body: bytes, table: Relation, *, update_format: str = "inser
             if not isinstance(value, list):
                 event += 1
                 out.add_error(RecordError("expected a JSON array of records (array=true)",
-                                          suggestion="send one record per line with array=false"),
+                                          suggestion=SEND_LINES),
                               event, line, _show(value))
                 continue
             kept, failed = [], False
@@ -275,7 +284,14 @@ def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBa
             flavor=params.get("json_flavor", "default"),
         )
     if fmt == "csv":
-        return parse_csv_body(body, table)
+        batch = parse_csv_body(body, table)
+        if batch.num_errors and body.lstrip()[:1] in (b"{", b"["):
+            # JSON sent without format=json (csv is the default, as Feldera's) fails on its quotes, which
+            # says nothing of the cause
+            batch.hint = ("the body looks like JSON but was read as CSV, the default format: add format=json "
+                          "to the URL, and update_format=raw if the records are bare rows rather than "
+                          '{"insert": row} / {"delete": row} events')
+        return batch
     raise UnknownInputFormat(f"unknown input format '{fmt}': use json or csv", {"format": fmt})
 
 
@@ -299,6 +315,12 @@ def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:
     head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
         f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
     lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]
+    # a wrong parameter of the request is named in the message too, once: a reader of the message alone
+    # learns what to change (a record's own suggestion stays in its details)
+    fixes = [f for f in dict.fromkeys([batch.hint] + [e["suggestion"] for e in shown])
+             if f and (f == batch.hint or f in REQUEST_HINTS)]
+    if fixes:
+        lines.append("To fix: " + "; ".join(fixes) + ".")
     return 400, ParseErrors(
         head + ":\n" + "\n".join(lines) + f"\n{batch.num_records} good records were kept (token {token}).",
         {"num_errors": batch.num_errors, "errors": shown, "num_records_kept": batch.num_records, "token": token},

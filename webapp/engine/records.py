@@ -43,6 +43,7 @@ class ParsedBatch:
     num_bytes: int = 0
     scanned_chars: int = 0  # characters the JSON decoders read: a small multiple of num_bytes, whatever the layout
     arrow: "pa.Table | None" = None  # inserts only, columns in table order, when the fast path parsed it
+    hint: str | None = None  # what to change about the whole request (a missing parameter), said in the message
 
     @property
     def ops(self) -> list[tuple[int, tuple]]:

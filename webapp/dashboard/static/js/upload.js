@@ -15,14 +15,18 @@ const MAX_LISTED = 1000; // refused rows listed on the page (all are counted)
 
 // How many of an upload's kept rows replaced a row with the same key, from the table's tally (row count,
 // records received) before and after: exact only if nothing else wrote to the table meanwhile, which
-// the records received tell. Returns {added, replaced}, or a string saying why it was not counted.
+// the records received tell. Returns {added, replaced}, or a string saying why it cannot be known. Rows
+// that only insert grow the table by 0 to `kept` rows: a figure outside that range means another writer's
+// rows are in the difference, so no figure is shown rather than a wrong (even negative) one.
+const OTHER_WRITES = "other writes reached the table during the upload";
 export function replacedCount(before, after, kept) {
   if (!before || !after) return "the table could not be asked";
   if ([before.rows, after.rows, before.records, after.records].some((v) => v === null || v === undefined)) {
     return after.why || before.why || "the table could not be counted";
   }
-  if (after.records - before.records !== kept) return "other input reached the table during the upload";
+  if (after.records - before.records !== kept) return OTHER_WRITES;
   const replaced = kept - (after.rows - before.rows);
+  if (replaced < 0 || replaced > kept) return OTHER_WRITES;
   return { added: kept - replaced, replaced };
 }
 const RETRIES = 6; // for 429 and 503 answers, which store nothing
@@ -238,7 +242,7 @@ function setup(root) {
       let replaced = "";
       if (countable) {
         const c = replacedCount(before, await tally(), kept);
-        if (typeof c === "string") replaced = ` · rows replaced by key not counted: ${c}`;
+        if (typeof c === "string") replaced = ` · rows replaced by key cannot be known: ${c}`;
         else {
           replaced = ` · ${fmtNumber(c.added)} new, ${fmtNumber(c.replaced)} replaced a row with the same key`;
           root.dataset.replaced = String(c.replaced);
