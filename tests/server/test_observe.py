@@ -148,6 +148,22 @@ def test_a_failed_step_is_in_the_log(engine, http, make_pipeline):
         rd.close()
 
 
+def test_refused_records_are_in_the_pipelines_log(engine, http, make_pipeline):
+    """A producer's bad record: the refusal, with its reason, is in the pipeline's own log (the logs page
+    shows it), not only in the engine's terminal."""
+    name = make_pipeline(SQL)
+    rd = LogReader(engine.url, name)
+    try:
+        r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},
+                      content='{"id": 1, "x": 1}\n{"id": "two", "x": 2}\n')
+        assert r.status_code == 400 and r.json()["error_code"] == "ParseErrors", r.text
+        lines = rd.until(lambda s: "ParseErrors" in s)
+        [line] = [s for s in lines if "ParseErrors" in s]
+        assert f"POST /v0/pipelines/{name}/ingress/t -> 400 ParseErrors: " in line and "INFO" in line
+    finally:
+        rd.close()
+
+
 def test_pipeline_metrics(http, make_pipeline):
     name = make_pipeline(SQL)
     push_and_wait(http, name, "t", [{"insert": {"id": 1, "x": 5}}, {"insert": {"id": 2, "x": 5}}])

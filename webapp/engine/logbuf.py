@@ -34,6 +34,15 @@ def bind(name: str):
         _current.reset(token)
 
 
+def enter(name: str) -> contextvars.Token:
+    """``bind`` for code that cannot hold a ``with`` (a request's start and end); ``leave`` ends it."""
+    return _current.set(name)
+
+
+def leave(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
 def in_pipeline(name: str, fn):
     """``fn`` wrapped so that it runs under ``bind(name)``: for a pipeline's own threads."""
     def run(*args, **kwargs):

@@ -22,7 +22,7 @@ DEFAULTS = {
 def create_app(engine, config: dict | None = None) -> Flask:
     """The engine's Flask app: defaults, then ``SLUICE_*`` environment, then ``config``."""
     import os
-    from . import errors, guard
+    from . import errors, guard, observe
     app = Flask(__name__)
     app.config.update(DEFAULTS)
     app.config.update(config or {})
@@ -32,8 +32,9 @@ def create_app(engine, config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     errors.init_app(app)
     guard.init_app(app)
+    observe.attribute_request_logs(app)
     app.register_blueprint(bp)
-    from . import bundle, checkpoints, connectors, observe, platform, transactions, unsupported
+    from . import bundle, checkpoints, connectors, platform, transactions, unsupported
     for extra in (observe.root, observe.bp, bundle.bp, checkpoints.bp, transactions.bp, platform.bp,
                   connectors.bp, unsupported.bp):
         app.register_blueprint(extra)

@@ -42,7 +42,9 @@ def body(message: str, error_code: str, details=None) -> dict:
 def _log(status: int, error_code: str, message: str, exc: BaseException | None = None) -> None:
     where = f"{request.method} {request.path}" if request else "-"
     if status < 500:
-        log.info("%s -> %d %s", where, status, error_code)
+        # With its message: a request about a pipeline logs into that pipeline's log too (observe.py), where
+        # an operator reads why a producer's records or a client's call were refused.
+        log.info("%s -> %d %s: %s", where, status, error_code, message[:500])
     elif exc is not None and isinstance(exc, (Unavailable, NotImplementedHere)):
         log.warning("%s -> %d %s: %s", where, status, error_code, message)
     else:

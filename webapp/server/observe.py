@@ -7,15 +7,34 @@ import time
 import zipfile
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Blueprint, Flask, Response, g, request
 
 from ..engine import errors as E
+from ..engine import logbuf
 from ..engine.profile import dot, profile
 from .helpers import client_gone, current_engine, event_selector, json_response
 from .metrics import families, render_text
 
 bp = Blueprint("v0_observe", __name__, url_prefix="/v0")
 root = Blueprint("health", __name__)
+
+
+def attribute_request_logs(app: Flask) -> None:
+    """What a request about one pipeline logs (its refusal with the reason, among others) goes to that
+    pipeline's log as well as the process's: the logs endpoint and the dashboard's logs page show an
+    operator why a producer's records were refused. Lines about a pipeline that does not exist are
+    dropped by the log handler."""
+    @app.before_request
+    def _enter() -> None:
+        parts = request.path.split("/", 4)  # "", "v0", "pipelines", name, rest
+        if len(parts) >= 4 and parts[1] == "v0" and parts[2] == "pipelines" and parts[3]:
+            g.sluice_log_token = logbuf.enter(parts[3])
+
+    @app.teardown_request
+    def _leave(exc) -> None:
+        token = g.pop("sluice_log_token", None)
+        if token is not None:
+            logbuf.leave(token)
 
 LOG_POLL_SECS = 1.0  # how often a waiting logs stream looks whether its reader is gone
 
