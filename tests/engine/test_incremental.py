@@ -798,6 +798,18 @@ def test_bulk_inserts_kept_as_arrow(monkeypatch):
     assert False in merged and True in merged  # the Arrow batch, then an upsert's rows
 
 
+def test_integer_stddev_of_large_values_in_a_step_of_many_rows():
+    """STDDEV of a BIGINT sums squares as HUGEINT: a step of more rows than go in as parameters reads
+    them through Arrow, where HUGEINT is a DECIMAL; the sum must stay an exact integer (squares of
+    18-digit values pass 28 digits), or the variance comes out wrong, even negative."""
+    h = Harness("""
+    CREATE TABLE t (k INT, x BIGINT);
+    CREATE VIEW sd AS SELECT k, STDDEV(x) AS s, STDDEV_POP(x) AS sp FROM t GROUP BY k;""")
+    assert h.strategy("sd") == "incremental"
+    h.step({"t": [(1, (1, 500_000_000_000_000_000 + i * 1_000)) for i in range(20)]})  # checked against recompute
+    h.step({"t": [(-1, (1, 500_000_000_000_000_000 + i * 1_000)) for i in range(0, 20, 3)]})
+
+
 def test_aggregate_over_a_join_whose_sides_change_together():
     """The join's change may delete a joined row before inserting it again: MAX must not see a
     count below zero on the way."""

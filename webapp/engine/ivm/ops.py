@@ -107,6 +107,13 @@ def arrow_columns(rows: list[tuple], positions, types: list[TypeInfo]) -> dict[s
     return {f"__c{i}": pa.array(cols[i], type=types[i].arrow) for i in positions}
 
 
+def _plain(t: TypeInfo) -> bool:
+    """Whether a column's Arrow values are the Python values the operators hold. HUGEINT travels as
+    ``decimal128(38, 0)``, whose values are ``Decimal``: the operators' integers must stay ``int``
+    (an exact sum of squares in a ``Decimal`` is rounded at 28 digits)."""
+    return plain(t.arrow) and not (t.kind == "int" and pa.types.is_decimal(t.arrow))
+
+
 def fetch_pairs(con, sql: str, types: list[TypeInfo]) -> list[tuple[tuple, int]]:
     """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical."""
     return _fetch(con, sql, types, True)
@@ -119,7 +126,7 @@ def fetch_rows(con, sql: str, types: list[TypeInfo]) -> list[tuple]:
 
 def _fetch(con, sql, types, weighted):
     # Plain types come through Arrow, a column at a time, so a NaN is found without a Python loop.
-    if not types or not all(plain(t.arrow) for t in types):
+    if not types or not all(_plain(t) for t in types):
         res = con.execute(sql).fetchall()
         c = canonizer(types)
         if weighted:
@@ -663,7 +670,7 @@ class Join(Node):
         if found is None:
             return None
         sql, sel = self._query(found[1], sel)
-        if not all(plain(t.arrow) for t in (sel or self).types):
+        if not all(_plain(t) for t in (sel or self).types):
             return None
         con.register("__sluice_delta", found[0])
         try:
