@@ -9,6 +9,7 @@ an in-memory DuckDB database kept from the first start until ``clear`` (which ``
 from __future__ import annotations
 
 import copy
+import os
 import datetime as _dt
 import time
 from collections import OrderedDict
@@ -629,11 +630,14 @@ class Pipeline:
         """Bytes of this pipeline's checkpoints on disk (its tables live in memory between them). The
         write-ahead log is the engine's, shared by every pipeline, and is not counted here."""
         total = 0
-        for path in self.engine.checkpoint_dir(self).rglob("*"):
-            try:
-                total += path.stat().st_size if path.is_file() else 0
-            except OSError:  # a checkpoint replaced while it is counted
-                pass
+        # os.walk passes over a directory that vanishes while it is walked (a checkpoint replaced, an
+        # old one removed): the count is of one moment, never an error.
+        for root, _, files in os.walk(self.engine.checkpoint_dir(self)):
+            for f in files:
+                try:
+                    total += os.stat(os.path.join(root, f)).st_size
+                except OSError:
+                    pass
         return total
 
     def checkpoint(self) -> bool:

@@ -512,7 +512,11 @@ class Runtime:
         """One sample a second for throughput charts: processed records, memory, storage."""
         last = time.monotonic()
         while not self.stopped.is_set():
-            self.storage_bytes = self.pipeline.storage_bytes()
+            try:
+                self.storage_bytes = self.pipeline.storage_bytes()
+            except Exception:  # one bad look must not end the samples of the whole run
+                log.exception("pipeline %s: counting its storage failed", self.pipeline.name,
+                              extra={"pipeline": self.pipeline.name})
             now = time.monotonic()
             self.storage_mb_secs += self.storage_bytes / 2**20 * (now - last)
             last = now
