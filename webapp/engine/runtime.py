@@ -68,7 +68,7 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
         con.register("__sluice_in", tbl)
         try:
             sql = f"INSERT INTO {quote(applier.table.internal)} SELECT * FROM __sluice_in"
-            if want_delta and not (applier.plain and tbl.schema.types == applier.arrow_types):
+            if want_delta and not applier.keeps_arrow(tbl):
                 return [], con.execute(sql + " RETURNING *").fetchall()
             con.execute(sql)
             # The rows stored are the batch's (``arrowrows``): no Python rows unless someone reads them.

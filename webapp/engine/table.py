@@ -96,7 +96,6 @@ class TableApplier:
                                   for i, c in enumerate(table.columns))
         self.key_match = " AND ".join(f"t.{quote(table.columns[i].internal)} = k.c{i}" for i in self.key_idx)
         self.width = n
-        # Every column's Arrow value is DuckDB's: a batch of new keys is its own change (``ArrowRows``).
         self.arrow_types = [c.type.arrow() for c in table.columns]
         self.plain = all(plain(t) for t in self.arrow_types)
         self.indexed = False
@@ -167,6 +166,11 @@ class TableApplier:
             return [], stored
         return _net(old, stored, self._frozen)
 
+    def keeps_arrow(self, tbl: pa.Table) -> bool:
+        """Whether the rows this table stores from ``tbl`` are ``tbl``'s own (every column's Arrow value
+        is DuckDB's), so that inserting it makes its own change (``ArrowRows``) without ``RETURNING``."""
+        return self.plain and tbl.schema.types == self.arrow_types
+
     def apply_inserts(self, con, tbl: pa.Table) -> tuple[list[tuple], list[tuple]] | None:
         """Upsert an Arrow batch of inserts into a table keyed by one column, as one delete of its
         keys and one insert of the batch, without making Python rows of the input; returns the
@@ -193,7 +197,7 @@ class TableApplier:
                 con.unregister("__sluice_keys")
         con.register("__sluice_in", tbl)
         try:
-            if not old and self.plain and tbl.schema.types == self.arrow_types:  # new keys only: the rows stored are the batch's
+            if not old and self.keeps_arrow(tbl):  # new keys only: the rows stored are the batch's
                 con.execute(f"INSERT INTO {self.name} SELECT * FROM __sluice_in")
                 return [], ArrowRows(tbl)
             stored = con.execute(f"INSERT INTO {self.name} SELECT * FROM __sluice_in RETURNING *").fetchall()

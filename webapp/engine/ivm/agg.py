@@ -18,12 +18,11 @@ least as big as the input so far is recomputed over the whole input as above.
 
 from __future__ import annotations
 
-import numpy
 import pyarrow as pa
 
 from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
 from . import premerge
-from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonizer, consolidate
+from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonizer, consolidate, inserted_batch
 
 # A step takes the DuckDB path when Python would touch more row-aggregates than DuckDB scans rows
 # of input, weighted by these relative costs, and is not small.
@@ -249,9 +248,7 @@ class Aggregate(Node):
                 # when it is bigger than the input so far: a recompute would read the whole input
                 # now and again when the next step's groups are loaded.
                 self.total_n += tbl.num_rows
-                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
-                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
-                return self._merge_batch(con, pa.table(cols), False)
+                return self._merge_batch(con, inserted_batch(tbl), False)
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)

@@ -114,6 +114,13 @@ def _plain(t: TypeInfo) -> bool:
     return plain(t.arrow) and not (t.kind == "int" and pa.types.is_decimal(t.arrow))
 
 
+def inserted_batch(tbl: pa.Table) -> pa.Table:
+    """Inserted rows kept as Arrow as a change batch: columns ``__c<i>``, every weight ``__w`` 1."""
+    cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
+    cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
+    return pa.table(cols)
+
+
 def fetch_pairs(con, sql: str, types: list[TypeInfo]) -> list[tuple[tuple, int]]:
     """The (row, weight) pairs of a query whose last column is the weight, every NaN canonical."""
     return _fetch(con, sql, types, True)
@@ -506,10 +513,10 @@ class TableSide:
         self.semi_sql = f"SELECT * FROM {quote(table)} WHERE {col} IN (SELECT k FROM __sluice_keys)"
         self.index_sql = (f"CREATE INDEX IF NOT EXISTS {quote(f'__sluice_ix_{table}_{raw_keycols[0]}')} "
                           f"ON {quote(table)} ({col})")
-        self.indexed = raw_types[raw_keypos[0]].kind not in _INDEXABLE  # True: never to be built
+        self.reset()
 
     def reset(self):
-        self.indexed = self.raw_types[self.raw_keypos[0]].kind not in _INDEXABLE
+        self.indexed = self.raw_types[self.raw_keypos[0]].kind not in _INDEXABLE  # True: never to be built
 
     def init(self, con):
         pass
@@ -655,11 +662,8 @@ class Join(Node):
             return None
         for left_changed, mine, other in ((True, self.left, self.right), (False, self.right, self.left)):
             tbl = mine.child.arrow_inserts(deltas) if other.child.delta_bound(deltas) == 0 else None
-            if tbl is not None and tbl.num_rows > PROBE_IN_LIST_MAX and \
-                    len(set(tbl.column(mine.keypos[0]).to_pylist())) > PROBE_IN_LIST_MAX:
-                cols = {f"__c{i}": c for i, c in enumerate(tbl.columns)}
-                cols["__w"] = pa.array(numpy.ones(tbl.num_rows, dtype=numpy.int64))
-                return pa.table(cols), left_changed
+            if tbl is not None and _many(tbl.num_rows, lambda: tbl.column(mine.keypos[0]).to_pylist()):
+                return inserted_batch(tbl), left_changed
         return None
 
     def arrow_change(self, con, deltas, sel: Select | None = None) -> pa.Table | None:
@@ -717,12 +721,16 @@ class Join(Node):
 
 
 def _many_keys(delta, keypos) -> bool:
-    """Whether a change has more distinct first join keys than a probe looks up one by one: the
-    probe would scan the other side anyway, so a hash join in DuckDB costs no more."""
-    if len(delta) <= PROBE_IN_LIST_MAX:
-        return False
+    """``_many`` of a change given as (row, weight) pairs."""
     p = keypos[0]
-    return len({r[p] for r, _ in delta}) > PROBE_IN_LIST_MAX
+    return _many(len(delta), lambda: [r[p] for r, _ in delta])
+
+
+def _many(rows: int, keys: Callable[[], list]) -> bool:
+    """Whether a change of ``rows`` rows has more distinct first join keys (``keys()``, read only when
+    the count allows it) than a probe looks up one by one: the probe would scan the other side
+    anyway, so a hash join in DuckDB costs no more."""
+    return rows > PROBE_IN_LIST_MAX and len(set(keys())) > PROBE_IN_LIST_MAX
 
 
 def _pad(out, gk, go, knew, onew, nulls, pad):
