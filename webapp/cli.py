@@ -52,6 +52,15 @@ def _server_config(a, extra_origins=()) -> dict:
             "API_KEYS": keys}
 
 
+def _busy_port(command: str, host: str, *ports: tuple[int, str]) -> bool:
+    """Say why the first of ``ports`` (port, its flag) that cannot be listened on cannot be, if any."""
+    for port, flag in ports:
+        if (problem := port_problem(host, port, flag)) is not None:
+            print(f"sluice {command}: {problem}", file=sys.stderr)
+            return True
+    return False
+
+
 def _cmd_engine(a) -> int:
     from .engine.engine import DataDirLocked
     from .engine.settings import engine_settings
@@ -89,8 +98,7 @@ def _cmd_engine(a) -> int:
                     p.start("running")
             except Exception:
                 log.exception("could not create pipeline %s", name)
-    if (problem := port_problem(a.host, a.engine_port, "--port")) is not None:
-        print(f"sluice engine: {problem}", file=sys.stderr)
+    if _busy_port("engine", a.host, (a.engine_port, "--port")):
         return 2
     try:
         serve(a.data_dir, engine_settings(a), a.host, a.engine_port, a.threads, bootstrap=bootstrap,
@@ -109,10 +117,8 @@ def _cmd_up(a) -> int:
         return 2
     # Both ports before anything starts: a busy dashboard port found later would leave the engine and
     # the demo running behind a dashboard that keeps failing.
-    for port, flag in ((a.engine_port, "--engine-port"), (a.port, "--port")):
-        if (problem := port_problem(a.host, port, flag)) is not None:
-            print(f"sluice up: {problem}", file=sys.stderr)
-            return 2
+    if _busy_port("up", a.host, (a.engine_port, "--engine-port"), (a.port, "--port")):
+        return 2
     return run_up(a, _engine_argv(a))
 
 
@@ -159,8 +165,7 @@ def _cmd_dashboard(a) -> int:
                          "'sluice user add'), or put an authenticating proxy in front and pass --insecure.")
     if a.host not in ("0.0.0.0", "::", "") and a.host not in LOOPBACK:
         config["ALLOWED_HOSTS"] = list(config.get("ALLOWED_HOSTS") or []) + [a.host]
-    if (problem := port_problem(a.host, a.port, "--port")) is not None:
-        print(f"sluice dashboard: {problem}", file=sys.stderr)
+    if _busy_port("dashboard", a.host, (a.port, "--port")):
         return 2
     serve(a.host, a.port, config, worker_class=a.worker_class, threads=a.threads)
     return 0
