@@ -670,12 +670,13 @@ class Join(Node):
         """The change of the join (or of ``sel`` right above it) as an Arrow batch of inserted rows,
         when a bulk load kept as Arrow is joined in DuckDB (``_arrow_delta``) and the rows' types
         are plain; else None (``step`` then gives the change)."""
+        # The types first: when they are not plain, ``step`` looks for the Arrow change itself.
+        if not all(_plain(t) for t in (_applied(sel) or self).types):
+            return None
         found = self._arrow_delta(deltas)
         if found is None:
             return None
         sql, sel = self._query(found[1], sel)
-        if not all(_plain(t) for t in (sel or self).types):
-            return None
         con.register("__sluice_delta", found[0])
         try:
             tbl = con.sql(sql).to_arrow_table()
@@ -697,8 +698,7 @@ class Join(Node):
     def _query(self, left_changed: bool, sel) -> tuple[str, Select | None]:
         """The query of ``_joined`` and the Select it applies (None: the join's own rows)."""
         mine, other = (self.left, self.right) if left_changed else (self.right, self.left)
-        if sel is not None and (sel.passthrough or not sel.exprs):
-            sel = None  # nothing to compute, or no column to give
+        sel = _applied(sel)
         key = (left_changed, sel is not None)
         sql = self._join_sql.get(key)
         if sql is None:
@@ -718,6 +718,12 @@ class Join(Node):
                 sql += f" WHERE {sel.where}" if sel.where else ""
             self._join_sql[key] = sql
         return sql, sel
+
+
+def _applied(sel: Select | None) -> Select | None:
+    """The Select above a join that a DuckDB join query applies: None when it has nothing to
+    compute or no column to give."""
+    return None if sel is None or sel.passthrough or not sel.exprs else sel
 
 
 def _many_keys(delta, keypos) -> bool:
