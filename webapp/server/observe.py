@@ -26,9 +26,9 @@ def attribute_request_logs(app: Flask) -> None:
     dropped by the log handler."""
     @app.before_request
     def _enter() -> None:
-        parts = request.path.split("/", 4)  # "", "v0", "pipelines", name, rest
-        if len(parts) >= 4 and parts[1] == "v0" and parts[2] == "pipelines" and parts[3]:
-            g.sluice_log_token = logbuf.enter(parts[3])
+        name = (request.view_args or {}).get("name")  # as the route read it (every route spells it <name>)
+        if name and request.path.startswith("/v0/pipelines/"):
+            g.sluice_log_token = logbuf.enter(name)
 
     @app.teardown_request
     def _leave(exc) -> None:
