@@ -75,14 +75,6 @@ class Aggregate(Node):
         self.total_n = 0
         super().reset()
 
-    def table_indexes(self):
-        out = super().table_indexes()
-        if self.ngroup:
-            b = self.child.base_column(0)
-            if b is not None:
-                out.add(b)
-        return out
-
     # -- SQL ----------------------------------------------------------------------------------
     def _gcols(self) -> str:
         return ", ".join(f"__c{i}" for i in range(self.ngroup))

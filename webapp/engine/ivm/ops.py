@@ -204,10 +204,6 @@ class Node:
         for c in self.children:
             c.bind(sources)
 
-    def base_column(self, pos: int) -> tuple[str, str] | None:
-        """(table, column) when output column ``pos`` is a stored table's column, unchanged."""
-        return None
-
     def delta_bound(self, deltas) -> int:
         """How many changed rows of the relations read reach this operator in this step."""
         return sum(c.delta_bound(deltas) for c in self.children)
@@ -244,9 +240,6 @@ class Source(Node):
 
     def sql(self):
         return f"SELECT * FROM ({self.src_sql}) AS __s({_cols(len(self.types))})"
-
-    def base_column(self, pos):
-        return (self.internal, self.colnames[pos]) if self.is_table else None
 
     def delta_bound(self, deltas):
         d = deltas.get(self.name)
@@ -294,10 +287,6 @@ class Select(Node):
         sel = ", ".join(f"{e} AS __c{i}" for i, e in enumerate(self.exprs)) or "NULL AS __c0"
         out = f"SELECT {sel} FROM ({self.child.sql()}) AS __sluice_b"
         return out + (f" WHERE {self.where}" if self.where else "")
-
-    def base_column(self, pos):
-        p = self.plain[pos]
-        return self.child.base_column(p) if p is not None else None
 
     def arrow_change(self, con, deltas):
         return self.child.arrow_change(con, deltas, self) if isinstance(self.child, Join) else None
