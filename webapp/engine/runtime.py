@@ -32,6 +32,7 @@ from .errors import (
 from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
 
+from . import heap
 from .connectors import record_progress, start_connectors
 from .records import ParsedBatch, arrow_rows
 from .sql import quote
@@ -490,6 +491,9 @@ class Runtime:
             else:
                 for s in lst:
                     s.mark_step(step)
+        # After the egress streams have the change, before its tokens complete (so that what a
+        # client measures once its load completes is what the process keeps).
+        heap.after_bulk(sum(b.nbytes for b in batches), not self.queue)  # (a batch queued meanwhile only delays it)
         with self.cv:
             for b in batches:
                 self.buffered[b.table] -= b.records
