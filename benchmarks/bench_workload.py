@@ -268,17 +268,18 @@ def reference(rows: int, views: list[str], tmp: Path) -> dict:
 
 def run(rows: int, steps: tuple[int, int] = (W2_STEPS, W3_STEPS), engine: EngineProcess | None = None) -> dict:
     """W1-W4 for all three views and W1/W4 for ``by_city`` alone, each against the reference; in
-    ``engine`` (on pipelines of their own) or in an engine of its own."""
+    ``engine`` (on pipelines of their own: W4 then counts what earlier pipelines left in the worker)
+    or each case in an engine process of its own, as the reference runs each in a process of its own."""
     load0 = os.getloadavg()
     cases = [list(VIEWS), ["by_city"]]
     out: dict = {"rows": rows, "cases": []}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-bench-wl-")))
-        if engine is None:
-            engine = stack.enter_context(EngineProcess(tmp / "engine", "--max-buffered-records", "100000",
-                                                       ready_timeout=60))
-        for views in cases:
-            r = engine_run(engine, views, rows, steps if len(views) > 1 else None)
+        for n, views in enumerate(cases):
+            with contextlib.ExitStack() as own:
+                eng = engine or own.enter_context(EngineProcess(tmp / f"engine{n}", "--max-buffered-records",
+                                                                "100000", ready_timeout=60))
+                r = engine_run(eng, views, rows, steps if len(views) > 1 else None)
             r["reference"] = reference(rows, views, tmp)
             r["x_reference"] = r["w1_rows_per_s"] / r["reference"]["rows_per_s"]
             out["cases"].append(r)
@@ -291,13 +292,13 @@ def print_table(res: dict) -> None:
     print(f"\nWorkload at {res['rows']:,} orders (load average {la[0][0]:.1f} -> {la[1][0]:.1f} on "
           f"{os.cpu_count()} CPUs)")
     print(f"{'views':<24}{'W1 rows/s':>12}{'DuckDB rows/s':>15}{'x ref':>7}{'W1 s':>7}{'eng cpu s':>10}"
-          f"{'W2 p50/p95 ms':>16}{'W3 p50/p99 ms':>16}{'W4 RSS MiB':>12}{'DuckDB MiB':>12}")
+          f"{'W2 p50/p95 ms':>16}{'W3 p50/p99 ms':>16}{'W4 RSS MiB':>12}{'DuckDB MiB':>12}{'before W1':>11}")
     for r in res["cases"]:
         w2 = f"{statistics.median(r['w2_ms']):.1f}/{percentile(r['w2_ms'], 95):.1f}" if "w2_ms" in r else "-"
         w3 = f"{statistics.median(r['w3_ms']):.1f}/{percentile(r['w3_ms'], 99):.1f}" if "w3_ms" in r else "-"
         print(f"{'+'.join(r['views']):<24}{r['w1_rows_per_s']:>12,.0f}{r['reference']['rows_per_s']:>15,.0f}"
               f"{r['x_reference']:>7.3f}{r['w1_seconds']:>7.1f}{r['w1_engine_cpu']:>10.1f}{w2:>16}{w3:>16}"
-              f"{r['w4_rss_mib']:>12.0f}{r['reference']['rss_mib']:>12.0f}")
+              f"{r['w4_rss_mib']:>12.0f}{r['reference']['rss_mib']:>12.0f}{r['rss_before_mib']:>11.0f}")
     for r in res["cases"]:
         if "w2_ms" in r:
             print(f"W2 first 5 steps after the load, ms: {', '.join(f'{x:.0f}' for x in r['w2_ms'][:5])}")
