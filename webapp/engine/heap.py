@@ -14,8 +14,8 @@ import ctypes
 import ctypes.util
 import threading
 
-# Input processed since the last trim before the next one (a load of about 10^6 small JSON rows).
-TRIM_AFTER_BYTES = 64 << 20
+# Input processed since the last trim before the next one (about 200,000 small JSON rows).
+TRIM_AFTER_BYTES = 16 << 20
 
 _lock = threading.Lock()
 _since = 0

@@ -18,7 +18,7 @@ from webapp._serving import die_with_parent, listening_url
 from ..engine import Engine, Settings
 from ..engine.dirlock import lock_data_dir
 from .connections import GuardedThreadWorker
-from .footprint import keep_pandas_out
+from .footprint import arrow_on_the_c_heap, keep_pandas_out
 
 _engine: Engine | None = None
 
@@ -106,7 +106,8 @@ def serve(data_dir: str, settings: Settings, host: str = "127.0.0.1", port: int 
     """Run until SIGTERM/SIGINT. Raises DataDirLocked if another engine has ``data_dir``."""
     def say(message: str) -> None:
         print(f"sluice engine: {message}", file=sys.stderr, flush=True)
-    keep_pandas_out()  # before the worker forks: it then inherits the finder
+    keep_pandas_out()  # before the worker forks: it inherits both
+    arrow_on_the_c_heap()
     lock_fd = lock_data_dir(Path(data_dir), say=say)  # held for the master's lifetime (and its worker's)
     try:
         EngineApplication(data_dir, settings, host, port, threads, on_ready, bootstrap=bootstrap,
