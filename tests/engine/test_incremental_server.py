@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from webapp.engine.testing import wait_processed
+from webapp.engine.testing import query_rows, wait_processed, wait_until
 
 PROGRAM = """
 CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, k INT, v DOUBLE);
@@ -47,3 +47,38 @@ def test_incremental_changes_reach_egress(engine, http, make_pipeline):
             if len(got) >= 2:
                 break
     assert sorted((d["insert"]["k"], d["insert"]["n"], d["insert"]["s"]) for d in got) == [(1, 2, 3.0), (2, 1, 1.0)]
+
+
+def test_bulk_loads_of_new_ids_skip_the_key_delete_only_when_every_id_is_new(http, make_pipeline):
+    """A step of raw JSON parts with increasing ids above every stored id inserts without looking
+    for old rows (``TableApplier._above_stored``); ids that are not new, also ones stored by a
+    small insert_delete step in between, still replace their rows."""
+    name = make_pipeline("CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, v INT);\n"
+                         "CREATE VIEW s AS SELECT COUNT(*) AS n, SUM(v) AS sv FROM t;")
+    model: dict[int, int] = {}
+
+    def raw(parts: list[range], v: int) -> None:
+        """Every part in one step: sent while paused, processed on resume."""
+        assert http.post(f"/pipelines/{name}/pause").status_code == 202
+        wait_until(lambda: http.get(f"/pipelines/{name}").json()["deployment_status"] == "Paused", 20, "paused")
+        for ids in parts:
+            body = "\n".join(json.dumps({"id": i, "v": v}) for i in ids)
+            r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw",
+                                                                   "force": "true"}, content=body)
+            assert r.status_code == 200, r.text
+            model.update({i: v for i in ids})
+        assert http.post(f"/pipelines/{name}/resume").status_code == 202
+        wait_processed(http, name, r.json()["token"], 20)
+
+    # Parts of 1,000 rows: above ``ingress.FAST_MIN_BYTES``, so that they are parsed into Arrow.
+    raw([range(0, 1000), range(1000, 2000)], 1)  # new ids: no delete
+    tok = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json"},
+                    content=json.dumps({"insert": {"id": 50_000, "v": 7}})).json()["token"]
+    model[50_000] = 7
+    wait_processed(http, name, tok, 20)
+    raw([range(2000, 3000), range(49_500, 50_500)], 2)  # 50,000 is stored (by the small step): replaced
+    raw([range(60_000, 61_000)], 3)  # above every id again
+    raw([range(1500, 2500)], 4)  # increasing, but every id is stored: replaced
+    rows = query_rows(http, name, "SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sv FROM t")
+    assert rows == [{"n": len(model), "ids": len(model), "sv": sum(model.values())}]
+    assert query_rows(http, name, "SELECT n, sv FROM s") == [{"n": len(model), "sv": sum(model.values())}]
