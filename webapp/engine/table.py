@@ -28,6 +28,7 @@ import orjson
 
 from .arrowrows import ArrowRows, plain
 from .catalog import Column, JsonText, Relation, variant_json
+from .keyranges import KeyRanges
 from .ops import KEEP, UPDATE
 from .params import PARAM_ROWS_MAX, PARAM_TYPES, flat, values_list
 from .sql import quote
@@ -109,8 +110,7 @@ class TableApplier:
             self.key_in = f"{cols[0]} IN "
             self.key_col = cols[0]
             self.int_key = len(cols) == 1 and pa.types.is_integer(self.arrow_types[self.key_idx[0]])
-            # An upper bound of the integer keys stored (None: the table is empty), or _UNKNOWN.
-            self.key_hi: Any = _UNKNOWN
+            self.stored: Any = _UNKNOWN  # KeyRanges covering the integer keys stored, when known
             self.row_in = f" AND ({', '.join(cols)}) IN " if len(cols) > 1 else None
             # A parameter is bound as DOUBLE; a REAL key must be compared as REAL.
             self.params = ["CAST(? AS REAL)" if table.columns[i].type.type == "REAL" else "?" for i in self.key_idx]
@@ -168,7 +168,7 @@ class TableApplier:
         old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
         stored = self._insert(con, [r for r in rows if r is not None])
         if stored:
-            self.key_hi = _UNKNOWN
+            self.stored = _UNKNOWN
         if not old:  # new keys only (a bulk load): nothing to net
             return [], stored
         return _net(old, stored, self._frozen)
@@ -186,19 +186,28 @@ class TableApplier:
         if len(self.key_idx) != 1 or self.has_arrays or tbl.num_rows == 0:
             return None
         keys = tbl.column(self.key_idx[0])
-        span = _increasing_parts(keys)
+        parts = _increasing_parts(keys) if self.int_key else None
         # Keys in increasing, disjoint parts (a load of new ids, sent in parts) are distinct without
         # hashing them. Else a Python set, not Arrow's count_distinct or unique: in the engine those
         # wait for Arrow's thread pool, busy parsing the requests' JSON (py-spy: 13-25% of a bulk
         # load's steps).
-        if span is None and len(set(keys.to_pylist())) != tbl.num_rows:
+        if parts is None and len(set(keys.to_pylist())) != tbl.num_rows:
             return None  # the last operation on a key wins: Python orders them
         if not self.indexed:
             con.execute(self.index_sql)
             self.indexed = True
-        if span is not None and self.int_key and self._above_stored(con, span[0]):
-            old = []  # every key is new: no delete to look for them (py-spy: 12% of a load's step thread)
-        elif tbl.num_rows <= KEY_LIST_MAX:
+        if parts is not None:
+            # Only parts that meet the stored keys' ranges can replace rows (py-spy: the delete was
+            # 12% of a load's step thread).
+            stored = self._stored_ranges(con)
+            keys = pa.chunked_array([p for p, lo, hi in parts if stored.meets(lo, hi)], keys.type)
+            for _, lo, hi in parts:
+                stored.add(lo, hi)
+        else:
+            self.stored = _UNKNOWN
+        if not len(keys):
+            old = []
+        elif len(keys) <= KEY_LIST_MAX:
             old = self._delete_keys(con, [(k,) for k in keys.to_pylist()])
         else:
             con.register("__sluice_keys", pa.table({f"c{self.key_idx[0]}": keys}))
@@ -207,11 +216,6 @@ class TableApplier:
                                   "RETURNING t.*").fetchall()
             finally:
                 con.unregister("__sluice_keys")
-        if self.key_hi is not _UNKNOWN:
-            if span is None or not self.int_key:
-                self.key_hi = _UNKNOWN
-            elif self.key_hi is None or span[1] > self.key_hi:
-                self.key_hi = span[1]
         con.register("__sluice_in", tbl)
         try:
             if not old and self.keeps_arrow(tbl):  # new keys only: the rows stored are the batch's
@@ -224,13 +228,14 @@ class TableApplier:
             return [], stored
         return _net(old, stored, self._frozen)
 
-    def _above_stored(self, con, lo: int) -> bool:
-        """Whether ``lo`` is above every key the table holds (one integer key column). The bound is
-        read once, then raised by each Arrow insert; other inserts make it unknown again. It only
-        ever rises, so a step rolled back leaves it an upper bound still."""
-        if self.key_hi is _UNKNOWN:
-            self.key_hi = con.execute(f"SELECT max({self.key_col}) FROM {self.name}").fetchall()[0][0]
-        return self.key_hi is None or lo > self.key_hi
+    def _stored_ranges(self, con) -> KeyRanges:
+        """Ranges covering every key the table holds (one integer key column): read as the stored
+        keys' span when unknown, then grown by each Arrow insert; other inserts make them unknown
+        again. They never shrink, so a step rolled back leaves them a cover still."""
+        if self.stored is _UNKNOWN:
+            lo, hi = con.execute(f"SELECT min({self.key_col}), max({self.key_col}) FROM {self.name}").fetchall()[0]
+            self.stored = KeyRanges(lo, hi)
+        return self.stored
 
     def _key(self, row: tuple) -> tuple:
         return tuple(_freeze(row[i]) for i in self.key_idx)
@@ -297,22 +302,22 @@ class TableApplier:
         return deleted, self._insert(con, ins)
 
 
-def _increasing_parts(keys: pa.ChunkedArray) -> tuple[int, int] | None:
-    """(lowest, highest) of integer ``keys`` without NULLs whose parts (one per request, as a step
-    concatenates them) each increase and do not overlap, so that every key is distinct; else None."""
+def _increasing_parts(keys: pa.ChunkedArray) -> list[tuple[pa.Array, int, int]] | None:
+    """[(part, lowest, highest)] of integer ``keys`` without NULLs whose parts (one per request, as a
+    step concatenates them) each increase and do not overlap, so that every key is distinct; else None."""
     if not pa.types.is_integer(keys.type) or keys.null_count:
         return None
-    spans = []
+    parts = []
     for part in keys.chunks:
         a = part.to_numpy()
         if len(a) > 1 and not bool((a[1:] > a[:-1]).all()):
             return None
         if len(a):
-            spans.append((int(a[0]), int(a[-1])))
-    spans.sort()
-    if not spans or any(spans[i][1] >= spans[i + 1][0] for i in range(len(spans) - 1)):
+            parts.append((part, int(a[0]), int(a[-1])))
+    spans = sorted((lo, hi) for _, lo, hi in parts)
+    if any(spans[i][1] >= spans[i + 1][0] for i in range(len(spans) - 1)):
         return None
-    return spans[0][0], spans[-1][1]
+    return parts
 
 
 def _net(old: list[tuple], new: list[tuple], frozen) -> tuple[list[tuple], list[tuple]]:
