@@ -94,7 +94,7 @@ def stored():
     n = 600
     cols = {c: [rnd.choice(POOLS[c]) for _ in range(n)] for c in POOLS}
     cols["d"][:2], cols["e"][:2] = [NAN, -0.0], [NAN, 0.0]  # d and e meet at NaN and at zero
-    tbl = pa.table({c: pa.array(v, type=ARROW[c]) for c, v in cols.items()})
+    con.register("tbl", pa.table({c: pa.array(v, type=ARROW[c]) for c, v in cols.items()}))
     con.execute("INSERT INTO t (i, b, d, e, r, s, u, f, m, dt) SELECT i, b, d, e, r, s, u, f, "
                 "CASE WHEN i > 0 THEN 1.5 END, CASE WHEN i > 0 THEN DATE '2021-01-01' END FROM tbl")
     return con, con.execute("SELECT * FROM t").fetchall()

@@ -38,9 +38,10 @@ import numpy
 # Larger changes stay in DuckDB, whose cost there is mostly moving the rows, not the predicate.
 ROWS_MAX = 4096
 
+# The kinds of DuckDB types Python compares exactly. DuckDB quotes the keyword when it names the
+# type of a NULL constant.
 _KINDS = {"BOOLEAN": "bool", "TINYINT": "int", "SMALLINT": "int", "INTEGER": "int", "BIGINT": "int",
-                "HUGEINT": "int", "FLOAT": "float32", "DOUBLE": "float64", "VARCHAR": "str",
-                '"NULL"': "null"}  # DuckDB quotes the keyword when it names the type of NULL
+          "HUGEINT": "int", "FLOAT": "float32", "DOUBLE": "float64", "VARCHAR": "str", '"NULL"': "null"}
 _FLOATS = ("float32", "float64")
 
 Row = tuple
@@ -53,7 +54,7 @@ class _Refused(Exception):
 
 class _Node:
     """A compiled expression: its kind, its function of a row, and, for the specialisations, the
-    column it reads (``col``) or its value when it is a constant (``const``)."""
+    column it reads (``col``) or, for a constant, its ``value``."""
 
     __slots__ = ("kind", "fn", "col", "is_const", "value")
 
@@ -63,10 +64,10 @@ class _Node:
 
 def compile_filter(where: dict, types: list,
                    constant: Callable[[dict], tuple[str, Any]]) -> Callable[[Row], bool] | None:
-    """A function telling whether a row (a tuple of ``types``, ``ops.TypeInfo``s: ops imports this
-    module) passes ``where`` (a positional AST),
-    or None when Python cannot give DuckDB's answer for every row. ``constant`` gives a CONSTANT
-    node's (DuckDB type, value) as DuckDB binds it."""
+    """A function telling whether a row passes ``where`` (a positional AST), or None when Python
+    cannot give DuckDB's answer for every row. ``types`` are the row's ``ops.TypeInfo``s (not
+    imported: ops imports this module); ``constant`` gives a CONSTANT node's (DuckDB type, value)
+    as DuckDB binds it."""
     try:
         node = _Compiler(types, constant).compile(where)
     except _Refused:
@@ -263,4 +264,4 @@ class _Compiler:
         return _Node("bool", f)
 
 
-__all__ = ["compile_filter", "ROWS_MAX"]
+__all__ = ["ROWS_MAX", "compile_filter"]
