@@ -8,6 +8,7 @@
 | ``premerge`` | a large change pre-aggregated per group by DuckDB, merged into the accumulators |
 | ``acc`` | one aggregate's accumulator (exact sums, MIN/MAX with retraction) and its DuckDB summaries |
 | ``expr`` | expressions: checked, rewritten to column positions, evaluated by DuckDB on changed rows |
+| ``pyfilter`` | a WHERE in the subset Python evaluates exactly as DuckDB, compiled to a function of a row |
 
 | ``maintain`` | a view's analysis (planned once per program) and ``IncrementalView``, the object a run steps |
 

@@ -77,6 +77,11 @@ class Ctx:
         assert text.startswith("SELECT ")
         return text[len("SELECT "):]
 
+    def constant(self, e: dict) -> tuple[str, object]:
+        """A CONSTANT node's (type, value) as DuckDB binds it (``900.5`` is a DECIMAL, ``1e3`` a DOUBLE)."""
+        rel = self.con.sql("SELECT " + self.expr_sql(e))
+        return str(rel.types[0]), rel.fetchall()[0][0]
+
     def parse(self, sql: str) -> dict:
         doc = json.loads(self.con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0])
         if doc.get("error") or len(doc["statements"]) != 1:

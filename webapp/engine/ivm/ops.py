@@ -4,8 +4,9 @@ A change (a Z-set delta) is a list of ``(row, weight)`` pairs: ``row`` a tuple i
 column order, ``weight`` a non-zero int (+n: n copies appear, -n: n copies go). Every operator has
 ``step(con, deltas)``, where ``deltas`` maps a relation name to its ``(deleted rows, inserted rows)``
 in this step, and returns its own change. Scalar SQL (filters, projections, group keys, aggregate
-arguments) is always evaluated by DuckDB on the changed rows only, so values and types are exactly
-what DuckDB gives when it evaluates the view; Python only moves rows and keeps the state: indexes
+arguments) is evaluated by DuckDB on the changed rows only, so values and types are exactly
+what DuckDB gives when it evaluates the view (a filter in ``pyfilter``'s exact subset over a small
+change is the one thing Python evaluates); Python only moves rows and keeps the state: indexes
 for joins (``IndexSide``) and per-group accumulators (``agg``). A join side that is a stored
 table is not copied at all: it is probed through a DuckDB ART index on the join column
 (``TableSide``), so a step reads the matching rows only.
@@ -33,6 +34,7 @@ import pyarrow.compute as pc
 from ..arrowrows import inserted_arrow, plain
 from ..params import PARAM_ROWS_MAX, PARAM_TYPES, flat
 from ..sql import quote
+from .pyfilter import ROWS_MAX as PYFILTER_ROWS_MAX
 
 NAN = float("nan")
 # Above this many distinct keys a probe becomes one semi-join (a scan) instead of an IN-list
@@ -263,17 +265,22 @@ class Select(Node):
 
     ``sql`` reads the registered batch ``__sluice_raw`` (columns ``__c{i}`` and ``__w``). ``fast``,
     when set, is a list of input positions: the output is those columns and there is no filter,
-    so Python picks them without a round trip."""
+    so Python picks them without a round trip. ``keep``, when set, is the filter as a Python
+    function of an input row (``pyfilter``) and the output is plain input columns: a change of up
+    to ``PYFILTER_ROWS_MAX`` rows is filtered and picked without DuckDB's fixed cost a query."""
 
     def __init__(self, child: Node, types: list[TypeInfo], keys, exprs: list[str], where: str | None,
-                 refs: list[int], fast: list[int] | None):
+                 refs: list[int], fast: list[int] | None, keep: Callable[[tuple], bool] | None = None):
         self.child, self.types, self.keys, self.refs, self.fast = child, types, keys, refs, fast
+        self.keep = keep
         self.exprs, self.where = exprs, where
         self.batch_sql = select_sql(child.types, refs, exprs, where)
         self.rows_sql = select_sql(child.types, refs, exprs, where, weighted=False)
         self.children = (child,)
         self.canon = canonizer(types)
         self.plain = [int(e[3:]) if e.startswith("__c") and e[3:].isdigit() else None for e in exprs]
+        picks = fast if fast is not None else self.plain if keep is not None else None
+        self.pick = None if picks is None else _picker(picks, len(child.types))
         # Every input column, in order, unfiltered: rows pass through as they are. (Not the
         # planner's ``identity``, which marks a filter that keeps every column.)
         self.passthrough = fast is not None and list(fast) == list(range(len(child.types)))
@@ -308,13 +315,13 @@ class Select(Node):
             return []
         if self.passthrough:
             return rows
+        pick = self.pick
         if self.fast is not None:
-            f = self.fast
-            if len(f) == 1:
-                p = f[0]
-                return [((r[p],), w) for r, w in rows]
-            get = itemgetter(*f) if f else (lambda r: ())
-            return [(get(r), w) for r, w in rows]
+            return [(pick(r), w) for r, w in rows]
+        if self.keep is not None and len(rows) <= PYFILTER_ROWS_MAX:
+            keep = self.keep
+            # One NaN object, as DuckDB's rows have: an input (an aggregate's, say) may hold another.
+            return canon_pairs(self.canon, [(pick(r), w) for r, w in rows if keep(r)])
         if self.by_params and len(rows) <= PARAM_ROWS_MAX:
             return self._eval_params(con, rows)
         in_types = self.child.types
@@ -357,13 +364,12 @@ class Select(Node):
         relation maps the step's deleted and inserted rows separately."""
         if not rows:
             return []
+        pick = self.pick
         if self.fast is not None:
-            f = self.fast
-            if len(f) == 1:
-                p = f[0]
-                return [(r[p],) for r in rows]
-            get = itemgetter(*f) if f else (lambda r: ())
-            return [get(r) for r in rows]
+            return [pick(r) for r in rows]
+        if self.keep is not None and len(rows) <= PYFILTER_ROWS_MAX:  # a Source's rows: NaN canonical
+            keep = self.keep
+            return [pick(r) for r in rows if keep(r)]
         cols = arrow_columns(rows, self.refs, self.child.types)
         if not cols:
             cols["__one"] = pa.array([1] * len(rows), type=pa.int8())
@@ -391,6 +397,16 @@ def select_sql(in_types: list[TypeInfo], refs: list[int], exprs: list[str], wher
     if where:
         sql += f" WHERE {where}"
     return sql
+
+
+def _picker(pos: list[int], width: int) -> Callable[[tuple], tuple]:
+    """A function giving the columns ``pos`` of a row (of ``width`` columns) as a tuple."""
+    if list(pos) == list(range(width)):
+        return lambda r: r
+    if len(pos) == 1:
+        p = pos[0]
+        return lambda r: (r[p],)
+    return itemgetter(*pos) if pos else (lambda r: ())
 
 
 def _keyfn(pos: tuple[int, ...]) -> Callable[[tuple], tuple]:

@@ -6,9 +6,11 @@ GROUP BY with COUNT, SUM, AVG, MIN, MAX (DISTINCT and FILTER allowed); HAVING; D
 [ALL]; ORDER BY without LIMIT (ignored: a view is a bag). Anything else raises ``Unsupported`` and
 the view is recomputed instead.
 
-Expressions are never interpreted in Python. Column references are rewritten to positions
-(``__c3``) of the rows an operator sees, turned back into SQL by ``json_deserialize_sql``, and
-evaluated by DuckDB over the changed rows. Every type comes from DuckDB binding the same pieces of
+Column references are rewritten to positions (``__c3``) of the rows an operator sees, turned
+back into SQL by ``json_deserialize_sql``, and evaluated by DuckDB over the changed rows. The one
+exception is a filter whose predicate lies in the small subset ``pyfilter`` reproduces exactly
+(comparisons of columns and constants, AND/OR/NOT, IS NULL) and whose output is plain input
+columns: a small change is filtered in Python, without DuckDB's fixed cost a query. Every type comes from DuckDB binding the same pieces of
 the original query against a scratch database holding the program's tables and views, and the
 finished plan must produce exactly the column types DuckDB gives the view, or it is refused.
 """
@@ -19,6 +21,7 @@ from .agg import AGG_KINDS, Aggregate, AggSpec
 from .expr import (Ctx, Scope, Unsupported, check_expr, colref, conj, conjuncts, expr_key, is_agg, plain_pos,
                        positional, walk)
 from .ops import Distinct, IndexSide, Join, Node, Select, Source, TableSide, TypeInfo, UnionAll
+from .pyfilter import compile_filter
 from ..sql import quote
 
 
@@ -31,9 +34,12 @@ def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, ou
         walk(e, lambda x: refs.add(plain_pos(x)) if x["class"] == "COLUMN_REF" else None)
     refs.discard(None)
     plain = [plain_pos(e) for e in exprs]
-    fast = None
-    if where is None and all(p is not None and in_types[p].duck == t.duck for p, t in zip(plain, out_types)):
-        fast = plain
+    fast = keep = None
+    if all(p is not None and in_types[p].duck == t.duck for p, t in zip(plain, out_types)):
+        if where is None:
+            fast = plain
+        else:  # a filter that picks columns: Python may filter a small change (``pyfilter``)
+            keep = compile_filter(where, in_types, ctx.constant)
     exprs_sql = [ctx.expr_sql(e) for e in exprs]
     where_sql = ctx.expr_sql(where) if where else None
     keys = []
@@ -45,7 +51,7 @@ def make_select(ctx: Ctx, child: Node, exprs: list[dict], where: dict | None, ou
             mapped.append(plain.index(p))
         else:
             keys.append(tuple(mapped))
-    return Select(child, out_types, keys, exprs_sql, where_sql, sorted(refs), fast)
+    return Select(child, out_types, keys, exprs_sql, where_sql, sorted(refs), fast, keep)
 
 
 def _identity_filter(ctx: Ctx, child: Node, where: dict) -> Select:
