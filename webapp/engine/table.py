@@ -165,10 +165,19 @@ class TableApplier:
                     row, w = tuple(c if v is KEEP else v for c, v in zip(cur, row)), 1
                 final[key] = row if w > 0 else None
             keys, rows = list(final), final.values()
-        old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
-        stored = self._insert(con, [r for r in rows if r is not None])
-        if stored:
-            self.stored = _UNKNOWN
+        if self.int_key:  # only keys in the stored keys' ranges can have a row to delete
+            ranges = self._stored_ranges(con)
+            keys = [k for k in keys if ranges.meets(k[0], k[0])]
+        if not keys:
+            old = []
+        else:
+            old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
+        inserted = [r for r in rows if r is not None]
+        stored = self._insert(con, inserted)
+        if self.int_key:
+            k = self.key_idx[0]
+            for r in inserted:
+                ranges.add(r[k], r[k])
         if not old:  # new keys only (a bulk load): nothing to net
             return [], stored
         return _net(old, stored, self._frozen)
@@ -230,8 +239,8 @@ class TableApplier:
 
     def _stored_ranges(self, con) -> KeyRanges:
         """Ranges covering every key the table holds (one integer key column): read as the stored
-        keys' span when unknown, then grown by each Arrow insert; other inserts make them unknown
-        again. They never shrink, so a step rolled back leaves them a cover still."""
+        keys' span when unknown, then grown by each insert (a batch of any other shape makes them
+        unknown again). They never shrink, so a step rolled back leaves them a cover still."""
         if self.stored is _UNKNOWN:
             lo, hi = con.execute(f"SELECT min({self.key_col}), max({self.key_col}) FROM {self.name}").fetchall()[0]
             self.stored = KeyRanges(lo, hi)
