@@ -303,13 +303,18 @@ class Aggregate(Node):
         ``__w`` (each -1 or 1); ``deletes``: whether a weight is -1."""
         m, specs, types = self.ngroup, self.specs, self.child.types
         casts = [f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}" for i, t in enumerate(types)]
-        src = f"(SELECT {', '.join(casts + ['__w'])} FROM __sluice_d) AS __sluice_d"
-        g = self._gcols()
-        gsel = f"{g}, " if m else ""
-        sel = ["sum(__w)"] + [c for s in specs for c in premerge.columns(s, deletes)]
         # float sums over the same argument (SUM and AVG of it, say) share one bucket query
         fsum_of = {i: (s.arg, s.filt) for i, s in enumerate(specs) if s.float_sum()}
         firsts = {a: next(i for i in fsum_of if fsum_of[i] == a) for a in dict.fromkeys(fsum_of.values())}
+        units = {}
+        for arg in dict.fromkeys(specs[i].arg for i in fsum_of):
+            units.update(premerge.unit_columns(batch, arg))
+        if units:
+            batch = pa.Table.from_arrays(batch.columns + list(units.values()), names=batch.column_names + list(units))
+        src = f"(SELECT {', '.join(casts + ['__w'] + list(units))} FROM __sluice_d) AS __sluice_d"
+        g = self._gcols()
+        gsel = f"{g}, " if m else ""
+        sel = ["sum(__w)"] + [c for s in specs for c in premerge.columns(s, deletes)]
         con.register("__sluice_d", batch)
         try:
             rows = con.execute(f"SELECT {gsel}{', '.join(sel)} FROM {src}" + (f" GROUP BY {g}" if m else "")).fetchall()

@@ -6,9 +6,9 @@ the whole input, ``Aggregate._merge`` registers the change as an Arrow batch (we
 
 * COUNT / COUNT(*): the signed count; SUM/AVG of integers and DECIMAL: the signed sum and count;
 * SUM/AVG of DOUBLE/REAL: the signed count of values; in a second GROUP BY, by group and exponent
-  bucket, the finite values as exact HUGEINT sums (``acc._exact_sum_sql``), so that Python adds
-  integers and a sum still cancels exactly on retraction, and the signed counts of +inf, -inf and
-  NaN (each a bucket of its own);
+  bucket (``unit_columns``, split by numpy), the finite values as exact HUGEINT sums of their
+  integer mantissas, so that Python adds integers and a sum still cancels exactly on retraction,
+  and the signed counts of +inf, -inf and NaN (each a bucket of its own);
 * MIN/MAX: the inserted extreme and whether anything was deleted (the extreme is then kept with a
   count of one copy, never more than there are).
   A group whose change deletes a MIN/MAX value is loaded again from DuckDB after the step (as
@@ -20,7 +20,10 @@ aggregates need a count per value and are not merged this way.
 
 from __future__ import annotations
 
-from .acc import _CTX, AggSpec, Reload, _Extreme, _MinMax, _exact_sum_sql, exact_sum_units
+import numpy
+import pyarrow as pa
+
+from .acc import _CTX, AggSpec, Reload, _Extreme, _MinMax
 
 
 def mergeable(specs: list[AggSpec]) -> bool:
@@ -57,20 +60,37 @@ def width(s: AggSpec) -> int:
 
 
 # Buckets standing for the non-finite values (their rows count them); finite buckets are multiples
-# of 32 between -1088 and 1024.
+# of 8 between -1080 and 1024.
 _NAN, _PINF, _NINF = 4000, 4001, 4002
+_WIDTH = 8  # exponents per bucket: a 53-bit mantissa shifted by at most 7 fits an int64
+
+
+def unit_columns(batch: pa.Table, arg: int) -> dict[str, pa.Array]:
+    """Columns ``__bk<arg>`` and ``__m<arg>`` for the DOUBLE/REAL column ``__c<arg>`` of ``batch``: each
+    finite value as ``m * 2**(bk - 53)`` exactly, with ``bk`` a multiple of ``_WIDTH``; non-finite
+    values get their own bucket and ``m`` 0 (NULLs too, which ``buckets_sql`` leaves out).
+
+    numpy's frexp splits a whole batch in about 0.6 ms per 50,000 values, where DuckDB's log2 and pow
+    per row made the bucket query cost 9.7 ms against 6.3 ms with these columns (measured in process)."""
+    x = batch.column(f"__c{arg}").to_numpy(zero_copy_only=False).astype(numpy.float64, copy=False)
+    with numpy.errstate(invalid="ignore"):
+        mant, e = numpy.frexp(x)
+        finite = numpy.isfinite(x)
+        mi = numpy.where(finite, mant * 9007199254740992.0, 0.0).astype(numpy.int64)  # exact: 53 bits
+        e = numpy.where(finite, e, 0)
+        bk = numpy.floor_divide(e, _WIDTH) * _WIDTH
+        m = mi << (e - bk)
+        bk = numpy.where(finite, bk, numpy.where(numpy.isnan(x), _NAN, numpy.where(x > 0, _PINF, _NINF)))
+    return {f"__bk{arg}": pa.array(bk.astype(numpy.int32)), f"__m{arg}": pa.array(m)}
 
 
 def buckets_sql(s: AggSpec, src: str, gsel: str) -> str:
-    """Per group and exponent bucket, the signed exact sum of the change's finite values and the
-    signed count of its values; +inf, -inf and NaN each in a bucket of their own."""
+    """Per group and bucket (``unit_columns``), the signed exact sum of the change's finite values
+    (a HUGEINT sum of int64s) and the signed count of its values."""
     x = f"__c{s.arg}"
-    b, m = _exact_sum_sql(x)
-    bucket = (f"CASE WHEN isnan({x}) THEN {_NAN} WHEN {x} = 'infinity'::DOUBLE THEN {_PINF} "
-              f"WHEN {x} = '-infinity'::DOUBLE THEN {_NINF} ELSE {b} END")
     cond = " AND ".join([f"{x} IS NOT NULL"] + ([f"__c{s.filt}"] if s.filt is not None else []))
-    return (f"SELECT {gsel}__b, sum(CASE WHEN __b < {_NAN} THEN {m} * __w END), sum(__w) "
-            f"FROM (SELECT *, {bucket} AS __b FROM {src}) AS __sluice_v WHERE {cond} GROUP BY ALL")
+    return (f"SELECT {gsel}__bk{s.arg}, sum(__m{s.arg} * __w), sum(__w) "
+            f"FROM {src} WHERE {cond} GROUP BY ALL")
 
 
 def merge(s: AggSpec, acc, vals: list, keyf):
@@ -111,7 +131,7 @@ def merge(s: AggSpec, acc, vals: list, keyf):
 
 
 def add_bucket(acc, bucket: int, m, n: int) -> None:
-    """A row of ``buckets_sql`` into a float sum's accumulator."""
+    """A row of ``buckets_sql`` into a float sum's accumulator (kept in units of 2**-1074)."""
     if bucket == _NAN:
         acc.nan += n
     elif bucket == _PINF:
@@ -119,7 +139,10 @@ def add_bucket(acc, bucket: int, m, n: int) -> None:
     elif bucket == _NINF:
         acc.ninf += n
     else:
-        acc.s += exact_sum_units(bucket, m)
+        # m * 2**(bucket - 53) is m * 2**(bucket + 1021) units; for subnormal buckets the shift is
+        # to the right, and exact: every value is a whole number of units, so their sum is too.
+        sh = bucket + 1021
+        acc.s += m << sh if sh >= 0 else m >> -sh
 
 
-__all__ = ["mergeable", "columns", "width", "buckets_sql", "merge", "add_bucket"]
+__all__ = ["mergeable", "columns", "width", "unit_columns", "buckets_sql", "merge", "add_bucket"]
