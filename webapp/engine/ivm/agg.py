@@ -323,8 +323,10 @@ class Aggregate(Node):
             con.unregister("__sluice_d")
         fsums = [(i, bsums[a]) for i, a in fsum_of.items()]
         gcanon = self.gcanon
-        keyfs = [s.keyf() if s.kind in ("min", "max") else None for s in specs]
-        widths = [premerge.width(s) for s in specs]
+        merges, j = [], m + 1  # (accumulator index, its merge, its first column in a summary row)
+        for i, s in enumerate(specs):
+            merges.append((i, premerge.merger(s), j))
+            j += premerge.width(s)
         touched: dict = {}
         for r in rows:
             k = r[:m]
@@ -335,11 +337,9 @@ class Aggregate(Node):
             if accs is None:
                 continue  # loaded after, as the group is after this step
             grp.n += r[m]
-            j = m + 1
             try:
-                for i, s in enumerate(specs):
-                    accs[i] = premerge.merge(s, accs[i], list(r[j:j + widths[i]]), keyfs[i])
-                    j += widths[i]
+                for i, f, j in merges:
+                    accs[i] = f(accs[i], r, j)
             except Reload:
                 grp.accs = None
         for i, brows in fsums:
