@@ -14,7 +14,8 @@ into Arrow (``apply_inserts``) goes in as it is when its keys are distinct: no P
 of it; when its keys are all new, the batch itself is the step's change (``arrowrows``), without
 the insert's ``RETURNING``.
 Index names are ``__sluice_ix_<table>_<column>``: incremental views that probe the same column
-share the index.
+share the index. For one integer key column, ``keyranges.KeyRanges`` covers the stored keys, and a
+step deletes only the keys within it (new ids insert without a delete that could find nothing).
 """
 
 from __future__ import annotations
