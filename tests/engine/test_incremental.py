@@ -798,6 +798,29 @@ def test_bulk_inserts_kept_as_arrow(monkeypatch):
     assert False in merged and True in merged  # the Arrow batch, then an upsert's rows
 
 
+def test_bulk_merges_of_float_sums_with_filters_several_arguments_and_no_group_by(monkeypatch):
+    """A bulk merge reads a change's exact float sums per group and exponent bucket in grouping sets
+    of the same query as the other aggregates: one set per argument, a FILTER per sum, NULL-only
+    buckets skipped, and a global aggregate too; recomputation gives the same, NaN and infinities
+    included."""
+    merged = []
+    merge = ivm_agg.Aggregate._merge_batch
+    monkeypatch.setattr(ivm_agg.Aggregate, "_merge_batch", lambda self, *a: merged.append(a[-1]) or merge(self, *a))
+    nan, inf = float("nan"), float("inf")
+    with knobs(ivm_agg__BULK_MIN_ROWS=2, incremental__MAPPED_MIN_ROWS=2):
+        h = Harness("""
+        CREATE TABLE w (id BIGINT NOT NULL PRIMARY KEY, k INT, v DOUBLE, x REAL);
+        CREATE VIEW g AS SELECT k, SUM(v) AS sv, AVG(v) AS av, SUM(v) FILTER (WHERE k > 0) AS fv,
+            SUM(x) AS sx, COUNT(x) AS cx, MAX(x) AS mx FROM w GROUP BY k;
+        CREATE VIEW a AS SELECT SUM(v) AS sv, AVG(x) AS ax, COUNT(*) AS n FROM w;""", arrow=True)
+        vals = [0.1, -2.5, 1e300, 5e-324, None, nan, inf, -inf, 3.0, 1e-300, -1e300, 7.25]
+        h.step({"w": [(1, (i, i % 3, vals[i % len(vals)], None if i % 5 == 0 else i / 8)) for i in range(40)]})
+        h.step({"w": [(1, (i, i % 4, None, 0.5)) for i in range(40, 48)]})  # buckets of NULLs only
+        h.step({"w": [(-1, (i, i % 3, vals[i % len(vals)], None if i % 5 == 0 else i / 8)) for i in range(0, 40, 3)]})
+        h.step({"w": [(1, (i, 1, 2.0 ** -1070, 1.5)) for i in range(60, 70)]})  # subnormal sums
+    assert merged.count(False) >= 3  # the insert batches went through the bulk merge
+
+
 def test_integer_stddev_of_large_values_in_a_step_of_many_rows():
     """STDDEV of a BIGINT sums squares as HUGEINT: a step of more rows than go in as parameters reads
     them through Arrow, where HUGEINT is a DECIMAL; the sum must stay an exact integer (squares of

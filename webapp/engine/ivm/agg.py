@@ -303,32 +303,49 @@ class Aggregate(Node):
         ``__w`` (each -1 or 1); ``deletes``: whether a weight is -1."""
         m, specs, types = self.ngroup, self.specs, self.child.types
         casts = [f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}" for i, t in enumerate(types)]
-        # float sums over the same argument (SUM and AVG of it, say) share one bucket query
+        # Float sums also need the change's exact sums per group and exponent bucket: one more
+        # grouping set (group, bucket) per argument in the same query, so the batch is read once
+        # (9.6 ms against 6.5 + 6.3 for two queries, 50,000 rows in 1,000 groups). SUM and AVG of
+        # one argument with one filter share their bucket columns.
         fsum_of = {i: (s.arg, s.filt) for i, s in enumerate(specs) if s.float_sum()}
         firsts = {a: next(i for i in fsum_of if fsum_of[i] == a) for a in dict.fromkeys(fsum_of.values())}
+        args = list(dict.fromkeys(a for a, _ in firsts))
         units = {}
-        for arg in dict.fromkeys(specs[i].arg for i in fsum_of):
+        for arg in args:
             units.update(premerge.unit_columns(batch, arg))
         if units:
             batch = pa.Table.from_arrays(batch.columns + list(units.values()), names=batch.column_names + list(units))
         src = f"(SELECT {', '.join(casts + ['__w'] + list(units))} FROM __sluice_d) AS __sluice_d"
-        g = self._gcols()
-        gsel = f"{g}, " if m else ""
+        gs = [f"__c{i}" for i in range(m)]
+        o = 2 * len(args)  # a row: group values, each argument's bucket and GROUPING flag, then ``sel``
         sel = ["sum(__w)"] + [c for s in specs for c in premerge.columns(s, deletes)]
+        at = {}  # (arg, filter) -> position of its two bucket sums in a row
+        base = m + o + len(sel)
+        for key, i in firsts.items():
+            at[key] = base + 2 * len(at)
+            sel += premerge.bucket_sums(specs[i])
+        head = gs + [f"__bk{a}" for a in args] + [f"GROUPING(__bk{a})" for a in args]
+        if args:
+            sets = ", ".join(f"({', '.join(c)})" for c in [gs] + [gs + [f"__bk{a}"] for a in args])
+            group = f" GROUP BY GROUPING SETS ({sets})"
+        else:
+            group = f" GROUP BY {', '.join(gs)}" if m else ""
         con.register("__sluice_d", batch)
         try:
-            rows = con.execute(f"SELECT {gsel}{', '.join(sel)} FROM {src}" + (f" GROUP BY {g}" if m else "")).fetchall()
-            bsums = {a: con.execute(premerge.buckets_sql(specs[i], src, gsel)).fetchall() for a, i in firsts.items()}
+            rows = con.execute(f"SELECT {', '.join(head + sel)} FROM {src}{group}").fetchall()
         finally:
             con.unregister("__sluice_d")
-        fsums = [(i, bsums[a]) for i, a in fsum_of.items()]
         gcanon = self.gcanon
-        merges, j = [], m + 1  # (accumulator index, its merge, its first column in a summary row)
+        merges, j = [], m + o + 1  # (accumulator index, its merge, its first column in a row)
         for i, s in enumerate(specs):
             merges.append((i, premerge.merger(s), j))
             j += premerge.width(s)
         touched: dict = {}
+        buckets = []
         for r in rows:
+            if args and not all(r[m + len(args) + x] for x in range(len(args))):
+                buckets.append(r)  # a (group, bucket) row: after every group's own row
+                continue
             k = r[:m]
             if gcanon:
                 k = gcanon(k)
@@ -336,20 +353,24 @@ class Aggregate(Node):
             accs = grp.accs
             if accs is None:
                 continue  # loaded after, as the group is after this step
-            grp.n += r[m]
+            grp.n += r[m + o]
             try:
                 for i, f, j in merges:
                     accs[i] = f(accs[i], r, j)
             except Reload:
                 grp.accs = None
-        for i, brows in fsums:
-            for r in brows:
-                k = r[:m]
-                if gcanon:
-                    k = gcanon(k)
-                grp = touched.get(k)
-                if grp is not None and grp.accs is not None:
-                    premerge.add_bucket(grp.accs[i], r[m], r[m + 1], r[m + 2])
+        for r in buckets:
+            k = r[:m]
+            if gcanon:
+                k = gcanon(k)
+            grp = touched.get(k)
+            if grp is None or grp.accs is None:
+                continue
+            x = next(x for x in range(len(args)) if not r[m + len(args) + x])  # the set this row is of
+            for i, key in fsum_of.items():
+                p = at[key]
+                if key[0] == args[x] and r[p + 1] is not None:
+                    premerge.add_bucket(grp.accs[i], r[m + x], r[p], r[p + 1])
         # Groups to load are loaded from a summary: a complete load (a count per MIN/MAX value, from
         # the rows) would make Python objects per input row, which this path avoids.
         return self._emit(con, touched, summary=True)
