@@ -168,17 +168,23 @@ class TableApplier:
             keys, rows = list(final), final.values()
         if self.int_key:  # only keys in the stored keys' ranges can have a row to delete
             ranges = self._stored_ranges(con)
-            keys = [k for k in keys if ranges.meets(k[0], k[0])]
+            if len(keys) <= KEY_LIST_MAX:
+                keys = [k for k in keys if ranges.meets(k[0], k[0])]
+            elif not ranges.meets(min(k[0] for k in keys), max(k[0] for k in keys)):
+                keys = []  # a large step: looked at as one span
         if not keys:
             old = []
         else:
             old = self._delete_keys(con, keys) if len(keys) <= KEY_LIST_MAX else self._delete_joined(con, keys)
         inserted = [r for r in rows if r is not None]
         stored = self._insert(con, inserted)
-        if self.int_key:
-            k = self.key_idx[0]
-            for r in inserted:
-                ranges.add(r[k], r[k])
+        if self.int_key and inserted:
+            i = self.key_idx[0]
+            if len(inserted) <= KEY_LIST_MAX:
+                for r in inserted:
+                    ranges.add(r[i], r[i])
+            else:  # one span (coarser, never wrong) rather than a Python operation per row
+                ranges.add(min(r[i] for r in inserted), max(r[i] for r in inserted))
         if not old:  # new keys only (a bulk load): nothing to net
             return [], stored
         return _net(old, stored, self._frozen)
