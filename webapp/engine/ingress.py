@@ -216,8 +216,12 @@ def fast_json(body: bytes, table: Relation) -> pa.Table | None:
         return None
     try:
         body.decode("utf-8")  # Arrow's JSON reader does not check UTF-8 inside strings
-        tbl = pajson.read_json(io.BytesIO(body), parse_options=pajson.ParseOptions(
-            explicit_schema=_read_schema(table), unexpected_field_behavior="error"))
+        # On the request's own thread: Arrow's pool spends more CPU splitting the body into blocks
+        # than it saves (10,000 orders: 7.7 ms of CPU with it, 6.2 without; 120,000: 103 against 64),
+        # and the requests of a load already run side by side, next to the step thread.
+        tbl = pajson.read_json(io.BytesIO(body), read_options=pajson.ReadOptions(use_threads=False),
+                               parse_options=pajson.ParseOptions(explicit_schema=_read_schema(table),
+                                                                 unexpected_field_behavior="error"))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return None
     return _finite(_finish_fast(tbl, table))
@@ -235,7 +239,7 @@ def fast_json_array(body: bytes, table: Relation) -> pa.Table | None:
         body.decode("utf-8")
         tbl = pajson.read_json(
             io.BytesIO(wrapped),
-            read_options=pajson.ReadOptions(block_size=max(1 << 20, len(wrapped) + 64)),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(wrapped) + 64)),
             parse_options=pajson.ParseOptions(explicit_schema=pa.schema([pa.field("rows", pa.list_(row_type))]),
                                               unexpected_field_behavior="error"))
         if tbl.num_rows != 1:
