@@ -409,7 +409,9 @@ def test_merged_and_loaded_min_max_outlive_deletes_of_their_extreme(monkeypatch)
     nan = float("nan")
     amount = {i: nan if i == 7 else None if i == 9 else float(i // 4) for i in range(60)}  # ties in twos
     rows = {i: _t(i, i % 2, x=-i, v=amount[i], s=f"s{i:02}") for i in range(60)}
-    code = BASE + "CREATE VIEW g AS SELECT k, MAX(v) AS hi, MIN(x) AS lo, MAX(s) AS ms, COUNT(*) AS c FROM t GROUP BY k;"
+    rows.update({i: _t(i, 2, x=i, v=v) for i, v in zip(range(100, 105), [nan, 3.0, 2.0, nan, 1.0])})  # few: counted
+    code = BASE + ("CREATE VIEW g AS SELECT k, MAX(v) AS hi, MIN(x) AS lo, MAX(s) AS ms, COUNT(*) AS c "
+                   "FROM t GROUP BY k;")
     with knobs(ivm_agg__BULK_MIN_ROWS=10, incremental__MAPPED_MIN_ROWS=10):
         h = Harness(code, arrow=True)
         loads.clear()  # the start-up load of the empty table
@@ -417,8 +419,10 @@ def test_merged_and_loaded_min_max_outlive_deletes_of_their_extreme(monkeypatch)
         for i in (7, 59, 57, 55):  # group 1's maximum each time: NaN, 14.0 twice, 13.0
             h.step({"t": [(-1, _t(i))]})
         # a bulk change deleting the maximum and more, and upserting below it
-        h.step({"t": [(-1, _t(i)) for i in (53, 51, 49, 3, 5)] + [(1, _t(i, 1, -i, 1.5, s="a")) for i in (60, 61)]
-                + [(1, _t(i, 1, -i, 0.5, s="b")) for i in range(62, 70)]})
+        h.step({"t": [(-1, _t(i)) for i in (53, 51, 49, 3, 5, 100)] + [(1, _t(i, 1, -i, 1.5, s="a")) for i in (60, 61)]
+                + [(1, _t(i, 1, -i, 0.5, s="b")) for i in range(62, 70)] + [(1, _t(105, 2, 5, nan))]})
+        h.step({"t": [(-1, _t(103))]})
+        h.step({"t": [(-1, _t(105))]})  # group 2's last NaN: 3.0
         assert loads == []
         for i in (47, 45, 43, 41, 39):  # the values group 1 still knows of go: it is read again
             h.step({"t": [(-1, _t(i))]})

@@ -29,7 +29,7 @@ from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonize
 BULK_MIN_ROWS = 1000
 ROW_AGG_COST = 5  # a row x aggregate in Python costs about this many scanned input rows in DuckDB
 # Groups loaded together with at most this many input rows get complete MIN/MAX/DISTINCT state
-# (a count per value); bigger loads keep only each's most extreme values (``acc._TopK``), and fetch
+# (a count per value); bigger loads keep only the most extreme values of each (``acc._TopK``), and fetch
 # again when deletes have taken them.
 COMPLETE_MAX_ROWS = 4_000_000
 # Groups loaded during a step with at most this many input rows in all are loaded from their rows
@@ -133,7 +133,7 @@ class Aggregate(Node):
     def _load(self, con, keys: list | None, complete: bool, extremes: bool = False) -> None:
         """Load the state of groups ``keys`` (None: all) as it is now, after this step's input.
 
-        ``complete``: MIN/MAX/DISTINCT get a count per value; else just each's most extreme values.
+        ``complete``: MIN/MAX/DISTINCT get a count per value; else just the most extreme values of each.
         ``extremes``: MIN/MAX keep just the most extreme values even so (a count per value costs a
         Python operation per distinct value; they are read again only when deletes take them all)."""
         m = self.ngroup
