@@ -213,8 +213,8 @@ class _MinMax:
 # many of its most extreme values, not only the extreme: the group is read again (a scan of the
 # input) only when deletes have gone through all of them. DuckDB's ``max(x, TOPK)`` gives them in
 # the same aggregate pass at the cost of ``max(x)``; 8 makes a reload rare under spread deletes (an
-# upsert of a random row of a 1,000-row group reaches its top 8 about once in 125) while the list
-# stays short enough for linear work.
+# upsert of a random row of a 1,000-row group reaches its top 8 about once in 125) while a group's
+# list stays small (its memory grows with it: below).
 TOPK = 8
 
 
