@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from webapp.engine.ivm import maintain as incremental
+from webapp.engine.ivm import acc as ivm_acc
 from webapp.engine.ivm import agg as ivm_agg
 from webapp.engine.ivm import ops as ivm_ops
 from webapp.engine import table as table_mod
@@ -366,7 +367,7 @@ def test_unique_keys():
 @contextlib.contextmanager
 def knobs(**values):
     """Temporarily set module constants (``module__NAME=value``) to take big-data paths on small data."""
-    mods = {"ivm_agg": ivm_agg, "ivm_ops": ivm_ops, "table": table_mod, "incremental": incremental}
+    mods = {"ivm_agg": ivm_agg, "ivm_acc": ivm_acc, "ivm_ops": ivm_ops, "table": table_mod, "incremental": incremental}
     saved = []
     for k, v in values.items():
         mod, name = k.split("__")
@@ -393,6 +394,48 @@ def test_loaded_groups_keep_only_their_extremes():
         h.step({"t": [(-1, _t(i)) for i in (0, 20)]})
         h.step({"t": [(-1, _t(6)), (-1, _t(4))]})  # group 0 empties
         assert [r[0] for r in h.maintained("g")] == [1]
+
+
+def test_merged_and_loaded_min_max_outlive_deletes_of_their_extreme(monkeypatch):
+    """After a bulk load merged by DuckDB, and after a group is loaded from a summary, MIN/MAX keep
+    their most extreme values (``acc._TopK``): deleting the maximum again and again, alone or in a
+    bulk change with other deletes, reads no group from the input until the values it knows of
+    are gone; NaN, NULL, ties and strings give what recomputation gives all along."""
+    loads = []
+    for name in ("_load", "_load_rows"):
+        real = getattr(ivm_agg.Aggregate, name)
+        monkeypatch.setattr(ivm_agg.Aggregate, name, lambda self, con, keys, *a, real=real, **k:
+                            loads.append(keys) or real(self, con, keys, *a, **k))
+    nan = float("nan")
+    amount = {i: nan if i == 7 else None if i == 9 else float(i // 4) for i in range(60)}  # ties in twos
+    rows = {i: _t(i, i % 2, x=-i, v=amount[i], s=f"s{i:02}") for i in range(60)}
+    rows.update({i: _t(i, 2, x=i, v=v) for i, v in zip(range(100, 105), [nan, 3.0, 2.0, nan, 1.0])})  # few: counted
+    code = BASE + ("CREATE VIEW g AS SELECT k, MAX(v) AS hi, MIN(x) AS lo, MAX(s) AS ms, COUNT(*) AS c "
+                   "FROM t GROUP BY k;")
+    with knobs(ivm_agg__BULK_MIN_ROWS=10, incremental__MAPPED_MIN_ROWS=10):
+        h = Harness(code, arrow=True)
+        loads.clear()  # the start-up load of the empty table
+        h.step({"t": [(1, r) for r in rows.values()]})  # merged: 30 rows a group, 8 values kept
+        for i in (7, 59, 57, 55):  # group 1's maximum each time: NaN, 14.0 twice, 13.0
+            h.step({"t": [(-1, _t(i))]})
+        # a bulk change deleting the maximum and more, and upserting below it
+        h.step({"t": [(-1, _t(i)) for i in (53, 51, 49, 3, 5, 100)] + [(1, _t(i, 1, -i, 1.5, s="a")) for i in (60, 61)]
+                + [(1, _t(i, 1, -i, 0.5, s="b")) for i in range(62, 70)] + [(1, _t(105, 2, 5, nan))]})
+        h.step({"t": [(-1, _t(103))]})
+        h.step({"t": [(-1, _t(105))]})  # group 2's last NaN: 3.0
+        assert loads == []
+        for i in (47, 45, 43, 41, 39):  # the values group 1 still knows of go: it is read again
+            h.step({"t": [(-1, _t(i))]})
+        assert loads and all(keys == [(1,)] for keys in loads)
+        loads.clear()
+    with knobs(ivm_agg__COMPLETE_MAX_ROWS=0, ivm_agg__RAW_LOAD_MAX_ROWS=0):
+        h.views = h.plans.build()  # a new run: groups loaded from a summary on first touch
+        h.initialize()
+        h.step({"t": [(1, _t(70, 0, 0, 0.25))]})
+        assert loads == [[(0,)]]
+        for i in (58, 56, 54, 52):  # group 0's maximum each time
+            h.step({"t": [(-1, _t(i))]})
+        assert loads == [[(0,)]]
 
 
 @pytest.mark.parametrize("complete_max", [0, 10**6])
@@ -692,13 +735,17 @@ def _run_case(data):
     # reach their log table in batches (of LOG_BATCH_ROWS rows, or all at once for the snapshot).
     snap_every = data.draw(st.booleans(), label="snapshot every step")
     log_batch = data.draw(st.sampled_from([None, 1, 5]), label="log batch rows")
+    # Loaded and merged MIN/MAX keep this many values: few, so that lists of small groups are cut.
+    topk = data.draw(st.sampled_from([None, 1, 2]), label="MIN/MAX values kept")
     # A group loaded from a DuckDB summary starts its DOUBLE sum from DuckDB's rounded sum: with
     # values whose sums are exact in any order the comparison stays exact.
     batches = _batches(data.draw, tables, nsteps + preload, ugly=partial is None)
     saved = (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
              table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
-             incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS)
+             incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS, ivm_acc.TOPK)
     try:
+        if topk is not None:
+            ivm_acc.TOPK = topk
         if log_batch is not None:
             incremental.LOG_BATCH_ROWS = log_batch
         if bulk is not None:
@@ -721,7 +768,7 @@ def _run_case(data):
     finally:
         (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
          table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
-         incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS) = saved
+         incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS, ivm_acc.TOPK) = saved
     return h
 
 

@@ -4,6 +4,7 @@ an incremental view's changes reach an egress stream."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 
@@ -94,3 +95,56 @@ def test_steps_skip_the_key_delete_only_for_ids_surely_new(http, make_pipeline):
     rows = query_rows(http, name, "SELECT count(*) AS n, count(DISTINCT id) AS ids, sum(v) AS sv FROM t")
     assert rows == [{"n": len(model), "ids": len(model), "sv": sum(model.values())}]
     assert query_rows(http, name, "SELECT n, sv FROM s") == [{"n": len(model), "sv": sum(model.values())}]
+
+
+def test_max_stays_right_through_deletes_of_its_extreme_after_a_bulk_load(engine, http, make_pipeline):
+    """A bulk load parsed into Arrow is merged per group by DuckDB, which then keeps each MIN/MAX's
+    most extreme values (``acc._TopK``): deleting a group's maximum in step after step, and in a
+    large step of upserts, gives the MAX and MIN recomputation gives, on the view's egress stream."""
+    name = make_pipeline("CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, k INT, v DOUBLE);\n"
+                         "CREATE VIEW top AS SELECT k, MAX(v) AS hi, MIN(v) AS lo, COUNT(*) AS n FROM t GROUP BY k;")
+    model = {i: (i % 3, float(i * 37 % 3000 // 6)) for i in range(3000)}  # each value twice in each group
+
+    def want(k: int) -> dict:
+        vs = [v for g, v in model.values() if g == k]
+        return {"k": k, "hi": max(vs), "lo": min(vs), "n": len(vs)}
+
+    held: dict = {}
+    url = f"{engine.url}/v0/pipelines/{name}/egress/top"
+    with httpx.stream("POST", url, params={"format": "json"}, timeout=30) as resp:
+        lines = resp.iter_lines()
+
+        def step(body: str, update_format: str, k: int) -> None:
+            r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": update_format},
+                          content=body)
+            assert r.status_code == 200, r.text
+            wait_processed(http, name, r.json()["token"], 20)
+            deadline = time.monotonic() + 20  # keepalives arrive every 3 s: the loop gets to check it
+            for line in lines:  # until the stream holds the group's new row
+                for ev in (json.loads(line).get("json_data") or []) if line.strip() else []:
+                    (kind, row), = ev.items()
+                    if kind == "insert":
+                        held[row["k"]] = row
+                    elif held.get(row["k"]) == row:
+                        del held[row["k"]]
+                if held.get(k) == want(k):
+                    return
+                assert time.monotonic() < deadline, f"group {k}: {held.get(k)} on the stream, {want(k)} wanted"
+
+        # Above ingress.FAST_MIN_BYTES: parsed into Arrow, and merged so by the aggregate.
+        step("\n".join(json.dumps({"id": i, "k": k, "v": v}) for i, (k, v) in model.items()), "raw", 1)
+        for _ in range(10):  # group 1's maximum, ten times
+            top = max((i for i in model if model[i][0] == 1), key=lambda i: model[i][1])
+            del model[top]
+            step(json.dumps({"delete": {"id": top}}), "insert_delete", 1)
+        # One large step (merged by DuckDB, deletes too): group 1's three largest go, and 1,200 rows
+        # from the middle of groups 0 and 2 move to group 1, below its extremes
+        by_value = {k: sorted((i for i in model if model[i][0] == k), key=lambda i: model[i][1]) for k in range(3)}
+        gone = by_value[1][-3:]
+        for i in gone:
+            del model[i]
+        moved = by_value[0][200:800] + by_value[2][200:800]
+        model.update({i: (1, 100.5) for i in moved})
+        step("\n".join([json.dumps({"delete": {"id": i}}) for i in gone]
+                       + [json.dumps({"insert": {"id": i, "k": 1, "v": 100.5}}) for i in moved]), "insert_delete", 1)
+    assert held == {k: want(k) for k in range(3)}

@@ -5,7 +5,7 @@ the aggregate's input, DuckDB computes the groups' values itself (one vectorized
 input, ``Node.sql()``) and the touched groups are left *unloaded*: only their current output row
 is held. The first small step that touches an unloaded group loads it from DuckDB, after the
 step's input is in place: from its input rows when they are few (exact, complete state), else
-from a summary (counts, exact sums, each MIN/MAX extreme and how often it occurs; DISTINCT
+from a summary (counts, exact sums, each MIN/MAX's ``acc.TOPK`` most extreme values; DISTINCT
 aggregates are then recomputed whenever the group changes). From then on the group is maintained
 row by row. At start-up, inputs up to ``COMPLETE_MAX_ROWS`` rows are loaded completely at once;
 during a step only DISTINCT aggregates are loaded with a count per value. A DOUBLE sum loaded
@@ -29,7 +29,8 @@ from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonize
 BULK_MIN_ROWS = 1000
 ROW_AGG_COST = 5  # a row x aggregate in Python costs about this many scanned input rows in DuckDB
 # Groups loaded together with at most this many input rows get complete MIN/MAX/DISTINCT state
-# (a count per value); bigger loads keep only each extreme, and fetch again when it goes.
+# (a count per value); bigger loads keep only the most extreme values of each (``acc._TopK``), and fetch
+# again when deletes have taken them.
 COMPLETE_MAX_ROWS = 4_000_000
 # Groups loaded during a step with at most this many input rows in all are loaded from their rows
 # (one query; exact, complete state), bigger ones from a DuckDB summary.
@@ -132,22 +133,19 @@ class Aggregate(Node):
     def _load(self, con, keys: list | None, complete: bool, extremes: bool = False) -> None:
         """Load the state of groups ``keys`` (None: all) as it is now, after this step's input.
 
-        ``complete``: MIN/MAX/DISTINCT get a count per value; else just each extreme and its count.
-        ``extremes``: MIN/MAX keep just the extreme even so (a count per value costs a Python
-        operation per distinct value; an extreme is read again only when its last copy goes)."""
+        ``complete``: MIN/MAX/DISTINCT get a count per value; else just the most extreme values of each.
+        ``extremes``: MIN/MAX keep just the most extreme values even so (a count per value costs a
+        Python operation per distinct value; they are read again only when deletes take them all)."""
         m = self.ngroup
         g = self._gcols()
-        part = f"PARTITION BY {g}" if m else ""
         specs = self.specs
         full = [complete and s.needs_values() and not (extremes and s.kind in ("min", "max")) for s in specs]
-        wins = [w for i, s in enumerate(specs) if not full[i] and (w := s.window_sql(i, part))]
         cols = [c for i, s in enumerate(specs)
-                for c in (["NULL"] * s.summary_width() if full[i] else s.summary_sql(i))]
+                for c in (["NULL"] * s.summary_width() if full[i] else s.summary_sql())]
         sel = ", ".join([g] * bool(m) + ["count(*)"] + cols)
 
         def query(src):
-            inner = f"SELECT *{''.join(', ' + w for w in wins)} FROM {src}"
-            return f"SELECT {sel} FROM ({inner}) AS __sluice_w" + (f" GROUP BY {g}" if m else "")
+            return f"SELECT {sel} FROM {src}" + (f" GROUP BY {g}" if m else "")
         restrict = keys if m else None
         rows = self._restricted(con, restrict, query)
         want = dict(self.state) if keys is None else {k: self.state[k] for k in keys}

@@ -7,12 +7,12 @@ the whole input, ``Aggregate._merge`` registers the change as an Arrow batch (we
 * COUNT / COUNT(*): the signed count; SUM/AVG of integers and DECIMAL: the signed sum and count;
 * SUM/AVG of DOUBLE/REAL: the signed count of values; in a second grouping set of the same query,
   by group and exponent bucket (``unit_columns``, split by numpy), the finite values as exact
-  HUGEINT sums of their integer mantissas, so that Python adds integers and a sum still cancels exactly on retraction,
-  and the signed counts of +inf, -inf and NaN (each a bucket of its own);
-* MIN/MAX: the inserted extreme and whether anything was deleted (the extreme is then kept with a
-  count of one copy, never more than there are).
-  A group whose change deletes a MIN/MAX value is loaded again from DuckDB after the step (as
-  ``agg`` loads any group), since the delete may have taken its extreme.
+  HUGEINT sums of their integer mantissas, so that Python adds integers and a sum still cancels
+  exactly on retraction, and the signed counts of +inf, -inf and NaN (each a bucket of its own);
+* MIN/MAX: the ``acc.TOPK`` most extreme inserted values and the ``acc.TOPK`` most extreme deleted
+  ones (DuckDB's ``max(x, n)``, duplicates included), merged into a ``acc._TopK`` exactly
+  (``_TopK.insert_list``, ``_TopK.delete_list``): a group is loaded again from DuckDB after the
+  step (as ``agg`` loads any group) only when deletes have taken every value it knows of.
 
 The Python work is one loop over the touched groups, not over the changed rows. DISTINCT
 aggregates need a count per value and are not merged this way.
@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy
 import pyarrow as pa
 
-from .acc import _CTX, AggSpec, Reload, _Extreme, _MinMax
+from . import acc as acc_mod
+from .acc import _CTX, AggSpec, Reload, _MinMax, _TopK
+from .ops import NAN
 
 
 def mergeable(specs: list[AggSpec]) -> bool:
@@ -43,10 +45,11 @@ def columns(s: AggSpec, deletes: bool) -> list[str]:
         return [f"coalesce(sum(__w){_filter(s)}, 0)"]
     if k == "count":
         return [f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"]
-    if k in ("min", "max"):
+    if k in ("min", "max"):  # the inserted and the deleted most extreme values
+        n = acc_mod.TOPK
         if not deletes:
-            return [f"{k}({x}){_filter(s)}", "0"]
-        return [f"{k}({x}){_filter(s, '__w > 0')}", f"count(*){_filter(s, '__w < 0', f'{x} IS NOT NULL')}"]
+            return [f"{k}({x}, {n}){_filter(s)}", "NULL"]
+        return [f"{k}({x}, {n}){_filter(s, '__w > 0')}", f"{k}({x}, {n}){_filter(s, '__w < 0')}"]
     cnt = f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"
     if s.in_type.kind == "float":
         return [cnt]  # the rest: ``buckets_sql``
@@ -93,32 +96,28 @@ def bucket_sums(s: AggSpec) -> list[str]:
 
 
 def merge(s: AggSpec, acc, vals: list, keyf):
-    """``acc`` with the change's summary ``vals`` merged in (a new object for MIN/MAX); raises
+    """``acc`` with the change's summary ``vals`` merged in (MIN/MAX may give another object); raises
     ``Reload`` when the group must be loaded again."""
     k = s.kind
     if k in ("count_star", "count"):
         acc.c += vals[0]
         return acc
     if k in ("min", "max"):
-        ext_in, deleted = vals
-        n_in = 1  # at least one row holds it; counting fewer copies than there are only means the
-        # group is loaded again sooner (when ``_Extreme`` sees what it takes for the last one go)
-        if deleted:
+        ins, dels = vals
+        n = acc_mod.TOPK
+        if isinstance(acc, _MinMax):
+            if len(ins or ()) < n and len(dels or ()) < n:  # the whole change: the state stays complete
+                for lst, w in ((ins, 1), (dels, -1)):
+                    for v in lst or ():
+                        acc.add(v if v == v else NAN, w)  # one NaN object, as the rows hold it
+                return acc
+            acc = _TopK.of_counts(keyf, acc.cnt)
+        elif not isinstance(acc, _TopK):
             raise Reload
-        if ext_in is None:
-            return acc
-        if isinstance(acc, _Extreme):
-            ext, n = acc.ext, acc.n
-        elif isinstance(acc, _MinMax):
-            ext = acc.value()
-            n = acc.cnt.get(ext, 0) if ext is not None else 0
-        else:
-            raise Reload
-        if ext is None or keyf(ext_in) < keyf(ext):
-            return _Extreme(keyf, ext_in, n_in)
-        if not keyf(ext) < keyf(ext_in):  # the same value
-            return _Extreme(keyf, ext, n + n_in)
-        return _Extreme(keyf, ext, n)
+        # Inserts first: with them in, each delete takes a value the group holds.
+        acc.insert_list(ins)
+        acc.delete_list(dels)
+        return acc
     if s.in_type.kind == "float":
         acc.c += vals[0]
         return acc  # the values themselves: ``add_bucket``
