@@ -146,3 +146,22 @@ def test_parquet_writes_intervals_as_structs(qp):
     t = pq.read_table(io.BytesIO(r.content))
     assert t.to_pylist() == [{"i": {"months": 0, "days": 3, "nanoseconds": 0}, "n": None,
                               "m": {"months": 1, "days": 0, "nanoseconds": 5_000_000_000}}]
+
+
+def test_columns_named_alike_keep_their_own_values(qp):
+    """``a.id`` and ``b.id`` are both ``id``: text, CSV and Arrow give each column its own value;
+    JSON, whose rows are objects, refuses by name and says what to do."""
+    sql = "SELECT a.id, b.id, a.amount, b.amount FROM qv a JOIN qv b ON b.id = a.id + 1 ORDER BY a.id"
+    rows = list(csv.reader(io.StringIO(_q(qp, "csv", sql).text)))
+    assert rows == [["id", "id", "amount", "amount"], ["1", "2", "1.50", ""], ["2", "3", "", "-7.25"]]
+    text = _q(qp, "text", sql).text.splitlines()
+    assert [[c.strip() for c in line.strip("|").split("|")] for line in text[3:5]] == [
+        ["1", "2", "1.50", ""], ["2", "3", "", "-7.25"]]
+    tbl = pa.ipc.open_stream(_q(qp, "arrow_ipc", sql).content).read_all()
+    assert tbl.column(0).to_pylist() == [1, 2] and tbl.column(1).to_pylist() == [2, 3]
+    assert _q(qp, "hash", sql).text != _q(qp, "hash", sql.replace("b.id, a.amount", "a.id AS b_id, a.amount")).text
+    r = qp.get("/pipelines/qformats/query", params={"sql": "SELECT 1 AS x, 2 AS x", "format": "json"})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error_code"] == "AdHocQueryError" and "two columns named 'x'" in body["message"]
+    assert "AS" in body["message"] and body["details"]["positions"] == [1, 2]

@@ -359,5 +359,14 @@ def row_encoder(columns: list[Column], hex_binary: bool = False, arrow_json: boo
     return encode
 
 
-__all__ = ["ColumnType", "Column", "Relation", "duckdb_to_column_type", "row_encoder", "json_default", "JsonText",
-           "variant_json"]
+def row_values(columns: list[Column], hex_binary: bool = False) -> Callable[[tuple], list]:
+    """Like ``row_encoder``, but the values in column order: a result may name two columns alike
+    (``SELECT a.id, b.id``), which a dict would fold into one."""
+    convs = [output_converter(c.type, hex_binary, False) for c in columns]
+    if not any(convs):
+        return list
+    return lambda row: [c(v) if c is not None else v for c, v in zip(convs, row)]
+
+
+__all__ = ["ColumnType", "Column", "Relation", "duckdb_to_column_type", "row_encoder", "row_values", "json_default",
+           "JsonText", "variant_json"]

@@ -18,7 +18,7 @@ import duckdb
 import orjson
 
 from . import query_guard as G
-from .catalog import Column, duckdb_to_column_type, json_default, row_encoder
+from .catalog import Column, duckdb_to_column_type, json_default, row_encoder, row_values
 from .errors import AdHocQueryError, QueryTimeout, UnknownInputStream
 from .records import ParsedBatch, RecordError, RowConverter
 from .query_watch import WATCHDOG
@@ -159,6 +159,21 @@ def iter_rows(cur) -> Iterator[list[tuple]]:
         cur.close()
 
 
+def check_json_names(cur, cols, sql: str) -> None:
+    """A JSON row is an object, which holds a name once: refuse (closing ``cur``) a result that names
+    two columns alike rather than drop one of them."""
+    seen: dict[str, int] = {}
+    for i, c in enumerate(cols):
+        if c.name in seen:
+            cur.close()
+            raise AdHocQueryError(
+                f"the result has two columns named '{c.name}' (columns {seen[c.name] + 1} and {i + 1}), and a JSON "
+                "row holds each name once: name them apart with AS (SELECT a.id AS a_id, b.id AS b_id ...), or "
+                "ask for format=csv, text, arrow_ipc or parquet, which keep both",
+                {"sql": sql, "column": c.name, "positions": [seen[c.name] + 1, i + 1]})
+        seen[c.name] = i
+
+
 def json_lines(cur, cols) -> Iterator[bytes]:
     enc = row_encoder(cols, arrow_json=True)  # Feldera's ad-hoc JSON is Arrow's JSON writer's
     try:
@@ -170,14 +185,13 @@ def json_lines(cur, cols) -> Iterator[bytes]:
 
 def text_table(cur, cols) -> Iterator[bytes]:
     """An ASCII table like Arrow's ``pretty_format_batches``; widths need every row, so it is built whole."""
-    enc = row_encoder(cols, hex_binary=True)
+    enc = row_values(cols, hex_binary=True)
     names = [c.name for c in cols]
     body: list[list[str]] = []
     try:
         for rows in iter_rows(cur):
             for r in rows:
-                d = enc(r)
-                body.append([_cell(d[n]) for n in names])
+                body.append([_cell(v) for v in enc(r)])
     except duckdb.Error as e:
         yield f"ERROR: {_clean_duck_message(str(e))}\n".encode()
         return
@@ -379,13 +393,11 @@ def _empty_schema(cols):
 def csv_lines(cur, cols) -> Iterator[bytes]:
     """A header line, then one line per row; NULL is an empty field and the empty string ``""``."""
     from .csvfmt import csv_line
-    enc = row_encoder(cols)
-    names = [c.name for c in cols]
-    yield csv_line(names).encode()
+    enc = row_values(cols)
+    yield csv_line([c.name for c in cols]).encode()
     try:
         for rows in iter_rows(cur):
-            yield "".join(csv_line([None if (v := enc(r)[n]) is None else _cell(v) for n in names])
-                          for r in rows).encode()
+            yield "".join(csv_line([None if v is None else _cell(v) for v in enc(r)]) for r in rows).encode()
     except duckdb.Error as e:
         yield f"ERROR: {_clean_duck_message(str(e))}\n".encode()
 
@@ -393,11 +405,11 @@ def csv_lines(cur, cols) -> Iterator[bytes]:
 def result_hash(cur, cols) -> str:
     """SHA-256 over the sorted per-row hashes: equal results give equal hashes whatever the row order."""
     import hashlib
-    enc = row_encoder(cols)
+    enc = row_values(cols)
     digests = []
     for rows in iter_rows(cur):
         for r in rows:
-            digests.append(hashlib.sha256(orjson.dumps(list(enc(r).values()), default=json_default)).digest())
+            digests.append(hashlib.sha256(orjson.dumps(enc(r), default=json_default)).digest())
     digests.sort()
     h = hashlib.sha256()
     h.update(orjson.dumps([c.name for c in cols]))
@@ -408,4 +420,4 @@ def result_hash(cur, cols) -> str:
 
 FORMATS = ("text", "json", "csv", "arrow_ipc", "parquet", "hash")
 
-__all__ += ["arrow_stream", "parquet_stream", "csv_lines", "result_hash", "FORMATS"]
+__all__ += ["arrow_stream", "parquet_stream", "csv_lines", "result_hash", "check_json_names", "FORMATS"]

@@ -236,6 +236,7 @@ def adhoc_query(name):
         _settle(rt, limit)
     cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone)
     if fmt == "json":
+        Q.check_json_names(cur, cols, sql)
         return Response(Q.json_lines(cur, cols), mimetype="application/json")
     if fmt == "csv":
         return Response(Q.csv_lines(cur, cols), content_type="text/csv")
