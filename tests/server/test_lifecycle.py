@@ -7,7 +7,7 @@ import uuid
 
 from sluice_support import assert_error, push, query_json, wait_until
 
-from webapp.engine.testing import wait_status
+from webapp.engine.testing import query_rows, wait_status
 
 SQL = """
 CREATE TABLE t (id INT NOT NULL PRIMARY KEY, v VARCHAR) WITH ('materialized' = 'true');
@@ -181,3 +181,29 @@ def test_runtime_error_then_dismiss_error(http, make_pipeline):
     assert r.status_code == 202 and isinstance(r.json(), str)
     assert _status(http, name)["deployment_error"] is None
     assert http.get(f"/pipelines/{name}").json()["deployment_error"] is None
+
+
+def test_a_failed_step_keeps_its_acknowledged_input(http, make_pipeline):
+    """A step that fails (SUM of INT past INT's range, as Feldera's SUM(INT) is an INT) stops the
+    pipeline naming the view and the cause, not DuckDB's aborted transaction; its input, acknowledged,
+    is not dropped: the next start applies it again (and fails again), and once the program is
+    changed so that it does not fail, the table holds it and the view counts it."""
+    prog = "CREATE TABLE t (id INT NOT NULL PRIMARY KEY, q INT NOT NULL);\nCREATE VIEW s AS SELECT SUM(q) AS total FROM t;\n"
+    name = make_pipeline(prog)
+    push(http, name, "t", [{"id": 1, "q": 2_000_000_000}], update_format="raw", array="true")
+    push(http, name, "t", [{"id": 2, "q": 2_000_000_000}], update_format="raw", array="true")
+    msg = wait_status(http, name, "Stopped")["deployment_error"]["message"]
+    assert "view s" in msg and "out of range" in msg and "INT32" in msg, msg
+    assert "aborted" not in msg and "kept" in msg
+    assert http.post(f"/pipelines/{name}/start").status_code == 202
+    wait_until(lambda: _status(http, name)["deployment_status"] == "Stopped"
+               and _status(http, name)["deployment_error"] is not None, 20, "the kept input to fail the step again")
+    r = http.patch(f"/pipelines/{name}", json={"program_code": prog.replace("SUM(q)", "SUM(CAST(q AS BIGINT))")})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: http.get(f"/pipelines/{name}").json()["program_status"] == "Success", 20, "compiled")
+    assert http.post(f"/pipelines/{name}/dismiss_error").status_code == 202
+    assert http.post(f"/pipelines/{name}/start").status_code == 202
+    wait_status(http, name, "Running")
+    assert query_rows(http, name, "SELECT id, q FROM t ORDER BY id") == [{"id": 1, "q": 2_000_000_000},
+                                                                       {"id": 2, "q": 2_000_000_000}]
+    assert query_rows(http, name, "SELECT total FROM s") == [{"total": 4_000_000_000}]

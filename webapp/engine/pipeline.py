@@ -32,9 +32,9 @@ from .connectors import table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
 from .recovery import batch_record
-from .runtime import Runtime
+from .runtime import Runtime, apply_batches
 from .sql import Program, SqlError, compile_program, quote
-from .table import to_arrow
+from .table import TableApplier, to_arrow
 from .strategy import ViewPlans
 
 log = logging.getLogger("sluice.engine")
@@ -151,6 +151,9 @@ class Pipeline:
         self.storage_status = "Cleared"
         self.db = None
         self.runtime: Runtime | None = None
+        # Acknowledged batches a failed run did not apply (``Runtime.leftover``): the next run applies
+        # them first, as an engine restart replays them from the log.
+        self.unapplied: list = []
         self.kept_tables: list[str] = []
         # Durable state bookkeeping (see WAL.md).
         self.storage_epoch = int(stored.get("epoch", 0))
@@ -287,6 +290,7 @@ class Pipeline:
         olddb, self.db = self.db, None
         if old is None:
             olddb.close()
+            self._drop_unapplied("the program changed")
             self.storage_status = "Cleared"
             self.storage_epoch += 1
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
@@ -303,10 +307,25 @@ class Pipeline:
                 self.db.unregister("__sluice_copy")
                 self.kept_tables.append(t.name)
         olddb.close()
+        # Input a failed run left unapplied goes into the tables kept (the checkpoint that follows covers
+        # it); a table that changed starts empty, and its input goes with its data.
+        kept_input = [b for b in self.unapplied if b.table in self.kept_tables]
+        self.unapplied = [b for b in self.unapplied if b.table not in self.kept_tables]
+        self._drop_unapplied("their tables changed with the program")
+        for t in self.program.tables:
+            bs = [b for b in kept_input if b.table == t.name]
+            if bs:
+                apply_batches(self.db, TableApplier(t), bs, want_delta=False)
         # A connector goes on only where its table's data was kept (keys name the table's definition).
         kept = {connector_key(self.program.table_ddl(t), t.name, conn)
                 for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}
         self.conn_progress = {k: v for k, v in self.conn_progress.items() if k in kept}
+
+    def _drop_unapplied(self, why: str) -> None:
+        if self.unapplied:
+            log.warning("%d acknowledged records that a failed step left unapplied are dropped: %s",
+                        sum(b.records for b in self.unapplied), why, extra={"pipeline": self.name})
+        self.unapplied = []
 
     @staticmethod
     def _new_db(program: Program):
@@ -403,7 +422,8 @@ class Pipeline:
                 # Not kept in a local: this thread goes on to save, and a runtime stopped meanwhile
                 # must be freeable once the pipeline says Stopped.
                 self.runtime = Runtime(self, self.db, self.program, self.plans, paused=paused,
-                                       settings=self.engine.settings)
+                                       settings=self.engine.settings, carried=self.unapplied)
+                self.unapplied = []
                 self._set_status("Paused" if paused else "Running")
         except Exception as e:
             log.exception("pipeline %s failed to start", self.name, extra={"pipeline": self.name})
@@ -466,9 +486,11 @@ class Pipeline:
         was processed since the last checkpoint."""
         if rt is not None:
             rt.stop()
+            left = rt.leftover()
             with self.lock:
                 self.batch_seq = max(self.batch_seq, rt.next_seq)
                 self.applied_wal_seq = max(self.applied_wal_seq, rt.applied_wal_seq)
+                self.unapplied = left
                 self.runtime = None
         # Nothing processed since the last checkpoint (or since storage was cleared): a new one would hold
         # the same state, and storage_status_details would list a checkpoint of nothing new.
@@ -506,6 +528,7 @@ class Pipeline:
             self.storage_status = "Cleared"
             self.storage_epoch += 1  # log records of the old data no longer apply; old tokens answer 410
             self.batch_seq = self.applied_wal_seq = self.ckpt_seq = self.ckpt_batch_seq = 0
+            self._drop_unapplied("its storage was cleared")
             self.idem.clear()
             self.conn_progress = {}
         self.engine.forget_storage(self)

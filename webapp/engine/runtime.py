@@ -14,6 +14,7 @@ import bisect
 import gc
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -85,7 +86,8 @@ def apply_batches(con, applier: TableApplier, batches: list, want_delta: bool) -
 
 
 class Runtime:
-    def __init__(self, pipeline, db, program, plans, *, paused: bool, settings):
+    def __init__(self, pipeline, db, program, plans, *, paused: bool, settings, carried: list | None = None):
+        """``carried``: acknowledged batches a failed run left unapplied (``leftover``), queued first."""
         self.pipeline = pipeline
         self.db = db
         self.program = program
@@ -116,6 +118,8 @@ class Runtime:
         # Set (under step_lock) when a step was rolled back: the views' in-memory state, and the
         # changes some keep back from their log tables, then hold that step; the pipeline is stopping.
         self.failed = False
+        self.unapplied: list[Batch] = []  # the batches of the step that failed
+        self.where = ""  # what the step thread is applying or stepping (for a failure's message)
         self.subs: dict[str, list[Subscriber]] = {}
         self.closed_subs: deque = deque(maxlen=50)
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
@@ -154,6 +158,10 @@ class Runtime:
         gc.freeze()
         self.samples: deque[dict] = deque(maxlen=60)
         self.storage_bytes, self.storage_mb_secs = pipeline.storage_bytes(), 0.0
+        for b in carried or ():
+            self.queue.append(b)
+            self.buffered[b.table] += b.records
+            self.buffered_bytes[b.table] += b.nbytes
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
         self.sampler = threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True)
@@ -403,14 +411,27 @@ class Runtime:
                     self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
-                self.error = f"step failed: {e}"
+                n = sum(b.records for b in batches)
+                self.error = (f"step failed in {self.where}: {_root_cause(e)}. The step's input ({n} records, "
+                              "acknowledged) is kept and applied again when the pipeline starts: change the "
+                              "program so that it does not fail, or clear the pipeline's storage to drop it")
                 with self.cv:
                     self.stopping = True
+                    self.unapplied = list(batches)
                     for b in batches:
                         self.buffered[b.table] -= b.records
                     self.cv.notify_all()
                 threading.Thread(target=self.pipeline._runtime_failed, args=(self.error,), daemon=True).start()
                 return
+
+    def leftover(self) -> list[Batch]:
+        """(Once stopped.) Acknowledged batches this run did not apply: a failed step's and those queued
+        after it, in log order."""
+        deadline = time.monotonic() + 10
+        with self.cv:  # a batch still on its way through the log is queued once durable
+            while self.inflight and time.monotonic() < deadline:
+                self.cv.wait(0.1)
+            return self.unapplied + list(self.queue)
 
     def _can_step(self) -> bool:
         """(Under ``cv``.) Whether the step thread has work: queued input no transaction holds back, a
@@ -452,6 +473,7 @@ class Runtime:
             try:
                 touched: set[str] = set()
                 for name, bs in by_table.items():
+                    self.where = f"table {name}"
                     want = bool(self.dependents.get(name)) or bool(self.subs.get(name))
                     dels, ins = apply_batches(con, self.appliers[name], self.late.admit(name, bs), want)
                     if dels or ins:
@@ -462,6 +484,7 @@ class Runtime:
                     affected |= self.dependents.get(name, set())
                 for v in self.program.views:
                     if v.name in affected and v.name in self.views:
+                        self.where = f"view {v.name}"
                         tv = time.perf_counter()
                         dels, ins = self.views[v.name].step(con, changes)
                         self.view_times[v.name] += time.perf_counter() - tv
@@ -602,6 +625,15 @@ class Runtime:
         activity = {"status": "in_progress", "started_at": started} if started else {"status": "idle"}
         return {"global_metrics": gm, "inputs": inputs, "outputs": outputs, "suspend_error": None,
                 "checkpoint_activity": activity, "permanent_checkpoint_errors": []}
+
+
+def _root_cause(e: BaseException) -> str:
+    """The error that failed a step: DuckDB refuses every later statement of the aborted transaction
+    (cleanup in a ``finally``, say), and that refusal must not stand in for the cause."""
+    while "Current transaction is aborted" in str(e) and (e.__context__ or e.__cause__) is not None:
+        e = e.__cause__ or e.__context__
+    # DuckDB's first line says what failed; the rest quotes the operator's internal SQL (``__c0``).
+    return re.sub(r" when casting from source column __c\d+", "", str(e).split("\n")[0])
 
 
 def _pct(sorted_vals: list[float], q: float) -> float | None:
