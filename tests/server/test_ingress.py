@@ -90,6 +90,19 @@ def test_csv(http, make_pipeline):
     assert {"id": 7, "v": "seven"} in _rows(http, name)
 
 
+def test_a_byte_order_mark_is_not_data(http, make_pipeline):
+    """Excel's "CSV UTF-8" starts with a UTF-8 byte order mark: it is not part of the first field, in CSV
+    and in JSON, small bodies and large ones (Arrow's reader)."""
+    name = make_pipeline(PLAIN)
+    bom = b"\xef\xbb\xbf"
+    _done(http, name, push(http, name, "t", bom + b"80,bom\n", format="csv"))
+    _done(http, name, push(http, name, "t", bom + b'{"id": 81, "v": "json"}', format="json", update_format="raw"))
+    big = bom + b"\n".join(b"%d,row%d" % (i, i) for i in range(1000, 3000))  # above ingress.FAST_MIN_BYTES
+    _done(http, name, push(http, name, "t", big, format="csv"))
+    rows = {r["id"]: r["v"] for r in _rows(http, name)}
+    assert rows[80] == "bom" and rows[81] == "json" and rows[1000] == "row1000" and len(rows) == 2002
+
+
 def test_table_name_is_case_insensitive(http, make_pipeline):
     name = make_pipeline(PLAIN)
     _done(http, name, push(http, name, "T", [{"id": 1, "v": "a"}], update_format="raw", array="true"))

@@ -272,6 +272,9 @@ def fast_csv(body: bytes, table: Relation) -> pa.Table | None:
 def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBatch:
     """Dispatch on ``format`` (Feldera's default is csv)."""
     fmt = params.get("format", "csv")
+    if body.startswith(b"\xef\xbb\xbf"):
+        # A UTF-8 byte order mark (Excel's "CSV UTF-8" starts with one) is not part of the first field.
+        body = body[3:]
     fast = None
     if fmt == "json" and params.get("update_format", "insert_delete") == "raw" \
             and params.get("json_flavor", "default") == "default":
