@@ -15,6 +15,7 @@ again.
 from __future__ import annotations
 
 import heapq
+import operator
 import math
 from bisect import bisect_left, bisect_right
 from decimal import Context, Decimal
@@ -170,6 +171,12 @@ class _Rev:
 
 def _float_key(v):
     return (1, 0.0) if v != v else (0, v)
+
+
+def _max_float_key(v):
+    """MAX's order of a double: NaN first (DuckDB holds it above every number), then descending;
+    -0.0 and 0.0 stay equal."""
+    return (-1, 0.0) if v != v else (0, -v)
 
 
 def _ident(v):
@@ -457,8 +464,16 @@ class AggSpec:
         return not (self.kind == "avg" or (self.kind == "sum" and self.in_type.kind == "float"))
 
     def keyf(self):
-        base = _float_key if self.in_type.kind == "float" else _ident
-        return (lambda v: _Rev(base(v))) if self.kind == "max" else base
+        k = self.in_type.kind
+        if self.kind == "min":
+            return _float_key if k == "float" else _ident
+        # MAX orders from the largest: numbers by their negation (compared in C; a ``_Rev`` wrapper's
+        # Python ``__lt__`` made a bulk step's MAX merge cost 36 us a group), other kinds reversed.
+        if k == "float":
+            return _max_float_key
+        if k in ("int", "decimal"):
+            return operator.neg
+        return _Rev
 
     def _filter(self, extra: str = "") -> str:
         conds = [c for c in (f"__c{self.filt}" if self.filt is not None else "", extra) if c]

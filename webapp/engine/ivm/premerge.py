@@ -5,8 +5,8 @@ the whole input, ``Aggregate._merge`` registers the change as an Arrow batch (we
 {-1, 1}) and DuckDB sums it per group, in one GROUP BY over the change only:
 
 * COUNT / COUNT(*): the signed count; SUM/AVG of integers and DECIMAL: the signed sum and count;
-* SUM/AVG of DOUBLE/REAL: the signed count of values; in a second grouping set of the same query,
-  by group and exponent bucket (``unit_columns``, split by numpy), the finite values as exact
+* SUM/AVG of DOUBLE/REAL: the signed count of values; in a second GROUP BY per argument, by group
+  and exponent bucket (``unit_columns``, split by numpy), the finite values as exact
   HUGEINT sums of their integer mantissas, so that Python adds integers and a sum still cancels
   exactly on retraction, and the signed counts of +inf, -inf and NaN (each a bucket of its own);
 * MIN/MAX: the ``acc.TOPK`` most extreme inserted values and the ``acc.TOPK`` most extreme deleted
@@ -88,8 +88,8 @@ def unit_columns(batch: pa.Table, arg: int) -> dict[str, pa.Array]:
 
 
 def bucket_sums(s: AggSpec) -> list[str]:
-    """The two columns a float sum reads in the rows of its argument's bucket grouping set (one row
-    per group and bucket of ``unit_columns``): the signed exact sum of the change's finite values (a
+    """The two columns a float sum reads in the rows of its argument's bucket query (one row per
+    group and bucket of ``unit_columns``): the signed exact sum of the change's finite values (a
     HUGEINT sum of int64s) and the signed count of its values (both NULL when no value counts)."""
     cond = " AND ".join([f"__c{s.arg} IS NOT NULL"] + ([f"__c{s.filt}"] if s.filt is not None else []))
     return [f"sum(__m{s.arg} * __w) FILTER (WHERE {cond})", f"sum(__w) FILTER (WHERE {cond})"]
