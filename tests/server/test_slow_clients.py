@@ -124,10 +124,13 @@ def test_a_connection_over_the_bound_gets_the_error_envelope(bounded):
     try:
         # The idle ones are counted from accept on; one more from the same address is refused.
         def refusal():
-            with socket.create_connection((u.hostname, u.port), timeout=5) as s:
+            with socket.create_connection((u.hostname, u.port), timeout=2) as s:
                 data = b""
-                while chunk := s.recv(4096):
-                    data += chunk
+                try:
+                    while chunk := s.recv(4096):
+                        data += chunk
+                except TimeoutError:  # accepted before the idle ones were counted (a loaded machine): again
+                    return None
                 return data if data.startswith(b"HTTP/1.1 429") else None
         data = wait_until(refusal, 10, what="a connection over the bound to be refused")
         body = orjson.loads(data.partition(b"\r\n\r\n")[2])
