@@ -323,3 +323,23 @@ def test_generated_rows_survive_kill_9_exactly_once(tmp_path, workers):
             assert _rows(eng.url, "k", "SELECT COUNT(*) AS n, COUNT(DISTINCT id) AS d, MIN(id) AS lo, "
                                        "MAX(id) AS hi FROM k") == [{"n": 400, "d": 400, "lo": 0, "hi": 399}]
             eng.kill()
+
+
+def test_rows_of_a_failed_step_are_not_made_again(http):
+    """A datagen step that fails (SUM of INT past INT's range) keeps its rows for the next start; the
+    connector, which had made them, does not make them again: once the view no longer fails, the
+    keyless table holds the plan's 3 rows once each."""
+    prog = (_sql("CREATE TABLE t (x INT)", {"plan": [{"limit": 3, "rate": 1000, "fields": {"x": {"values": [2000000000]}}}]})
+            + "\nCREATE VIEW s AS SELECT SUM(x) AS total FROM t;")
+    name = _create(http, prog)
+    assert http.post(f"/pipelines/{name}/start").status_code == 202
+    err = wait_status(http, name, "Stopped", timeout=60)["deployment_error"]
+    assert "view s" in err["message"], err
+    r = http.patch(f"/pipelines/{name}", json={"program_code": prog.replace("SUM(x)", "SUM(CAST(x AS BIGINT))")})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: http.get(f"/pipelines/{name}").json()["program_status"] == "Success", 20, "compiled")
+    assert http.post(f"/pipelines/{name}/dismiss_error").status_code == 202
+    assert http.post(f"/pipelines/{name}/start").status_code == 202
+    _wait(http, name, lambda s: s["global_metrics"]["pipeline_complete"], "completion")
+    assert _rows(http, name, "SELECT count(*) AS n, sum(x) AS sx FROM t") == [{"n": 3, "sx": 6_000_000_000}]
+    assert _rows(http, name, "SELECT total FROM s") == [{"total": 6_000_000_000}]

@@ -868,6 +868,20 @@ def test_bulk_merges_of_float_sums_with_filters_several_arguments_and_no_group_b
     assert merged.count(False) >= 3  # the insert batches went through the bulk merge
 
 
+def test_max_of_decimals_past_28_digits_in_a_bulk_merge():
+    """MAX orders DECIMALs by their exact negation: ``-d`` rounds to Python's 28-digit context, which
+    made two DECIMAL(38, 2) values one digit apart tie (the smaller one then won)."""
+    with knobs(ivm_agg__BULK_MIN_ROWS=2, incremental__MAPPED_MIN_ROWS=2):
+        h = Harness("""
+        CREATE TABLE w (id BIGINT NOT NULL PRIMARY KEY, k INT, d DECIMAL(38, 2));
+        CREATE VIEW g AS SELECT k, MAX(d) AS mx, MIN(d) AS mn FROM w GROUP BY k;""", arrow=True)
+        big = Decimal("123456789012345678901234567890123456.91")
+        h.step({"w": [(1, (1, 1, big)), (1, (2, 1, big + Decimal("0.01"))), (1, (3, 1, Decimal("1.00")))]})
+        h.step({"w": [(1, (4, 1, big + Decimal("0.02"))), (1, (5, 1, big - Decimal("0.01")))]})
+        h.step({"w": [(-1, (4, 1, big + Decimal("0.02")))]})
+        assert h.recomputed("g") == [(1, big + Decimal("0.01"), Decimal("1.00"))]
+
+
 def test_integer_stddev_of_large_values_in_a_step_of_many_rows():
     """STDDEV of a BIGINT sums squares as HUGEINT: a step of more rows than go in as parameters reads
     them through Arrow, where HUGEINT is a DECIMAL; the sum must stay an exact integer (squares of

@@ -28,7 +28,7 @@ from .errors import (
 )
 import orjson
 
-from .connectors import table_connectors
+from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
 from .recovery import batch_record
@@ -316,6 +316,9 @@ class Pipeline:
             bs = [b for b in kept_input if b.table == t.name]
             if bs:
                 apply_batches(self.db, TableApplier(t), bs, want_delta=False)
+        for b in kept_input:
+            if b.source is not None:  # in the table now: its connector must not make these rows again
+                record_progress(self.conn_progress, b.source)
         # A connector goes on only where its table's data was kept (keys name the table's definition).
         kept = {connector_key(self.program.table_ddl(t), t.name, conn)
                 for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}

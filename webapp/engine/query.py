@@ -169,7 +169,7 @@ def check_json_names(cur, cols, sql: str) -> None:
             raise AdHocQueryError(
                 f"the result has two columns named '{c.name}' (columns {seen[c.name] + 1} and {i + 1}), and a JSON "
                 "row holds each name once: name them apart with AS (SELECT a.id AS a_id, b.id AS b_id ...), or "
-                "ask for format=csv, text, arrow_ipc or parquet, which keep both",
+                "ask for format=csv, text or arrow_ipc, which keep both",
                 {"sql": sql, "column": c.name, "positions": [seen[c.name] + 1, i + 1]})
         seen[c.name] = i
 

@@ -148,6 +148,13 @@ class Runtime:
         for v in self.views.values():
             v.initialize(self.db)
         self.source_processed: Counter = Counter()  # records of each connector the steps have taken
+        for b in carried or ():
+            self.queue.append(b)
+            self.buffered[b.table] += b.records
+            self.buffered_bytes[b.table] += b.nbytes
+            self.processed_seq = min(self.processed_seq, b.seq - 1)  # their tokens complete once applied
+            if b.source is not None:  # a connector must not make these rows again (they are queued)
+                record_progress(pipeline.conn_progress, b.source)
         self.connectors = start_connectors(self, settings.max_datagen_workers)
         # The views' state just built (often millions of small objects, none of them in reference
         # cycles) stays out of Python's full garbage collections from now on; a full collection
@@ -158,10 +165,6 @@ class Runtime:
         gc.freeze()
         self.samples: deque[dict] = deque(maxlen=60)
         self.storage_bytes, self.storage_mb_secs = pipeline.storage_bytes(), 0.0
-        for b in carried or ():
-            self.queue.append(b)
-            self.buffered[b.table] += b.records
-            self.buffered_bytes[b.table] += b.nbytes
         self.thread = threading.Thread(target=self._loop, name=f"step-{pipeline.name}", daemon=True)
         self.thread.start()
         self.sampler = threading.Thread(target=self._sample, name=f"sample-{pipeline.name}", daemon=True)
@@ -417,7 +420,9 @@ class Runtime:
                               "program so that it does not fail, or clear the pipeline's storage to drop it")
                 with self.cv:
                     self.stopping = True
-                    self.unapplied = list(batches)
+                    # Only a step rolled back left its input out of the tables (an error after COMMIT,
+                    # in publishing say, did not).
+                    self.unapplied = list(batches) if self.failed else []
                     for b in batches:
                         self.buffered[b.table] -= b.records
                     self.cv.notify_all()

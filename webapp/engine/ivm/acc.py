@@ -471,8 +471,10 @@ class AggSpec:
         # Python ``__lt__`` made a bulk step's MAX merge cost 36 us a group), other kinds reversed.
         if k == "float":
             return _max_float_key
-        if k in ("int", "decimal"):
+        if k == "int":
             return operator.neg
+        if k == "decimal":  # exact (``-d`` rounds to the context's 28 digits: DECIMAL(38) values would tie)
+            return Decimal.copy_negate
         return _Rev
 
     def _filter(self, extra: str = "") -> str:
