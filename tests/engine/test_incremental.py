@@ -482,7 +482,11 @@ def test_restart_rebuilds_state_from_the_tables():
 
 _INT = st.one_of(st.none(), st.integers(0, 3), st.integers(-3, 6))
 _NICE = [0.0, 0.25, -1.5, 2.0, 3.75, 100.5, -0.5]
-_UGLY = [0.1, 1e16, -1e16, 1 / 3, 2.5e-8, 123456.789]
+# No -1e16 beside 1e16: with both in a group the exact sum (0.1, say) and DuckDB's left-to-right sum
+# (0.0 in one order) differ by all of the small values, so comparing a maintained SUM(DOUBLE) with
+# DuckDB's recomputation would fail on the recomputation's rounding (a long run found it; the same on
+# 63cf6ac). 1e16 still tests that an exact sum cancels when its row is deleted.
+_UGLY = [0.1, 1e16, 1 / 3, 2.5e-8, 123456.789]
 _STR = st.one_of(st.none(), st.sampled_from(["a", "b", "c", "bb"]))
 _DEC = st.one_of(st.none(), st.sampled_from(["0.00", "1.25", "-2.50", "10.01", "3.30"]).map(Decimal))
 
