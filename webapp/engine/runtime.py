@@ -414,10 +414,12 @@ class Runtime:
                     self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
-                n = sum(b.records for b in batches)
-                self.error = (f"step failed in {self.where}: {_root_cause(e)}. The step's input ({n} records, "
-                              "acknowledged) is kept and applied again when the pipeline starts: change the "
-                              "program so that it does not fail, or clear the pipeline's storage to drop it")
+                self.error = f"step failed in {self.where}: {_root_cause(e)}"
+                if self.failed:  # rolled back: its input is not in the tables, and is kept (``leftover``)
+                    n = sum(b.records for b in batches)
+                    self.error += (f". The step's input ({n} records, acknowledged) is kept and applied again "
+                                   "when the pipeline starts: change the program so that it does not fail, or "
+                                   "clear the pipeline's storage to drop it")
                 with self.cv:
                     self.stopping = True
                     # Only a step rolled back left its input out of the tables (an error after COMMIT,

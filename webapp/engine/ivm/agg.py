@@ -317,7 +317,7 @@ class Aggregate(Node):
         src = f"(SELECT {', '.join(casts + ['__w'] + list(units))} FROM __sluice_d) AS __sluice_d"
         gs = [f"__c{i}" for i in range(m)]
         sel = ["sum(__w)"] + [c for s in specs for c in premerge.columns(s, deletes)]
-        bucket_queries = []  # (argument, {(arg, filter): position of its two sums in a row}, SQL)
+        bucket_queries = []  # ({(arg, filter): position of its two sums in a row}, SQL), one per argument
         for a in args:
             keys = [key for key in firsts if key[0] == a]
             cols = [c for key in keys for c in premerge.bucket_sums(specs[firsts[key]])]

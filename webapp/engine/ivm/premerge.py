@@ -52,7 +52,7 @@ def columns(s: AggSpec, deletes: bool) -> list[str]:
         return [f"{k}({x}, {n}){_filter(s, '__w > 0')}", f"{k}({x}, {n}){_filter(s, '__w < 0')}"]
     cnt = f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"
     if s.in_type.kind == "float":
-        return [cnt]  # the rest: ``buckets_sql``
+        return [cnt]  # the rest: ``bucket_sums``, in a query of its own
     return [f"sum(CASE WHEN __w > 0 THEN {x} ELSE -{x} END){_filter(s)}", cnt]
 
 
