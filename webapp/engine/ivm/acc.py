@@ -342,8 +342,14 @@ class _TopK:
         if not lst:
             return
         take, short = self._tracked(lst)
-        for v, k in take:
-            self._add(v, k, 1)
+        i, n = 0, len(take)
+        while i < n:  # copies of a value (they are adjacent) added at once: one search, not one each
+            v, k = take[i]
+            j = i + 1
+            while j < n and take[j][1] == k:
+                j += 1
+            self._add(v, k, j - i)
+            i = j
         if short or len(lst) < TOPK:
             return  # b is short of the last entry (which no add moved away from the extreme)
         keys = self.keys

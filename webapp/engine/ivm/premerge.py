@@ -53,6 +53,8 @@ def columns(s: AggSpec, deletes: bool) -> list[str]:
     cnt = f"coalesce(sum(__w){_filter(s, f'{x} IS NOT NULL')}, 0)"
     if s.in_type.kind == "float":
         return [cnt]  # the rest: ``bucket_sums``, in a query of its own
+    if s.in_type.kind == "int" and s.in_type.duck != "HUGEINT":
+        x = f"CAST({x} AS HUGEINT)"  # -x of a type's least value (or of any UBIGINT) overflows the type
     return [f"sum(CASE WHEN __w > 0 THEN {x} ELSE -{x} END){_filter(s)}", cnt]
 
 
@@ -93,6 +95,39 @@ def bucket_sums(s: AggSpec) -> list[str]:
     HUGEINT sum of int64s) and the signed count of its values (both NULL when no value counts)."""
     cond = " AND ".join([f"__c{s.arg} IS NOT NULL"] + ([f"__c{s.filt}"] if s.filt is not None else []))
     return [f"sum(__m{s.arg} * __w) FILTER (WHERE {cond})", f"sum(__w) FILTER (WHERE {cond})"]
+
+
+def summarize(con, batch: pa.Table, m: int, types: list, specs: list[AggSpec], deletes: bool,
+              keys_of: list[list[tuple]], key_spec: dict) -> tuple[list[tuple], list[list[tuple]]]:
+    """DuckDB's summary of a change batch (``npsummary.summarize`` gives the same rows for the
+    shapes it handles): the rows (group values..., signed rows, each aggregate's ``columns``...)
+    and, for each list of (argument, filter) keys of one float argument in ``keys_of``, the rows
+    (group values..., bucket, each key's ``bucket_sums``...).
+
+    Not grouping sets of one query: DuckDB then computes every aggregate for the (group, bucket)
+    sets too, and a MIN/MAX's list of extremes made that slower than two queries (22.5 ms against
+    7.2 + 9.3 at 50,000 rows in 1,000 groups; 9.6 against 6.5 + 6.3 without MIN/MAX)."""
+    casts = [f"CAST(__c{i} AS {t.duck}) AS __c{i}" if t.cast else f"__c{i}" for i, t in enumerate(types)]
+    units = {}
+    for keys in keys_of:
+        units.update(unit_columns(batch, keys[0][0]))
+    if units:
+        batch = pa.Table.from_arrays(batch.columns + list(units.values()), names=batch.column_names + list(units))
+    src = f"(SELECT {', '.join(casts + ['__w'] + list(units))} FROM __sluice_d) AS __sluice_d"
+    gs = [f"__c{i}" for i in range(m)]
+    sel = ["sum(__w)"] + [c for s in specs for c in columns(s, deletes)]
+    bucket_queries = []
+    for keys in keys_of:
+        bk = f"__bk{keys[0][0]}"
+        cols = [c for key in keys for c in bucket_sums(key_spec[key])]
+        bucket_queries.append(f"SELECT {', '.join(gs + [bk] + cols)} FROM {src} GROUP BY {', '.join(gs + [bk])}")
+    con.register("__sluice_d", batch)
+    try:
+        rows = con.execute(f"SELECT {', '.join(gs + sel)} FROM {src}"
+                           + (f" GROUP BY {', '.join(gs)}" if m else "")).fetchall()
+        return rows, [con.execute(sql).fetchall() for sql in bucket_queries]
+    finally:
+        con.unregister("__sluice_d")
 
 
 def merge(s: AggSpec, acc, vals: list, keyf):
@@ -140,7 +175,17 @@ def merger(s: AggSpec):
     if s.kind in ("count_star", "count") or s.in_type.kind == "float" and s.kind in ("sum", "avg"):
         return _add_count
     w, keyf = width(s), (s.keyf() if s.kind in ("min", "max") else None)
-    return lambda acc, r, j: merge(s, acc, list(r[j:j + w]), keyf)
+    if keyf is None:
+        return lambda acc, r, j: merge(s, acc, list(r[j:j + w]), keyf)
+
+    def topk(acc, r, j):
+        ins = r[j]
+        # What ``_TopK.insert_list`` does when even the change's most extreme value is short of
+        # the last value a partial state holds (most groups of a bulk load after its first steps).
+        if r[j + 1] is None and ins and type(acc) is _TopK and not acc.whole and acc.keys[-1] < keyf(ins[0]):
+            return acc
+        return merge(s, acc, [ins, r[j + 1]], keyf)
+    return topk
 
 
 def add_bucket(acc, bucket: int, m, n: int) -> None:
@@ -158,4 +203,4 @@ def add_bucket(acc, bucket: int, m, n: int) -> None:
         acc.s += m << sh if sh >= 0 else m >> -sh
 
 
-__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "merge", "merger", "add_bucket"]
+__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "add_bucket"]
