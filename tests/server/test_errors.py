@@ -50,9 +50,11 @@ def test_unknown_streams(http, make_pipeline):
     body = assert_error(http.post(f"/pipelines/{name}/ingress/nope", params={"format": "json"}, content=b"{}"),
                         404, "UnknownInputStream")
     assert body["details"] == {"stream_name": "nope"}
-    # a view is not an input
-    assert_error(http.post(f"/pipelines/{name}/ingress/v1", params={"format": "json"}, content=b"{}"),
-                 404, "UnknownInputStream")
+    # a view is not an input: the answer says it is a view, and what it reads
+    body = assert_error(http.post(f"/pipelines/{name}/ingress/v1", params={"format": "json"}, content=b"{}"),
+                        404, "UnknownInputStream")
+    assert body["details"] == {"stream_name": "v1", "is_view": True, "reads": ["t"]}
+    assert "'v1' is a view" in body["message"] and "(t)" in body["message"], body
     body = assert_error(http.post(f"/pipelines/{name}/egress/nope", params={"format": "json"}),
                         404, "UnknownOutputStream")
     assert body["details"] == {"stream_name": "nope"}

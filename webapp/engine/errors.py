@@ -98,7 +98,14 @@ class UnknownInputStream(NotFound):
 
     error_code = "UnknownInputStream"
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, view_reads: list[str] | None = None):
+        if view_reads is not None:  # the name is a view's: say so, and where its rows come from
+            super().__init__(
+                f"'{name}' is a view, not a table: a view's rows are computed from the relations it reads "
+                f"({', '.join(view_reads)}); push the input to a table instead",
+                {"stream_name": name, "is_view": True, "reads": view_reads},
+            )
+            return
         super().__init__(
             f"Unknown table '{name}': the program declares no such table "
             "(unquoted names are case-insensitive; quote mixed-case names as %22Name%22)",

@@ -576,12 +576,19 @@ class Pipeline:
             raise NotDeployed(self.name, self.status, self.desired)
         return rt
 
+    @staticmethod
+    def _input_table(program, table_name: str):
+        """The table ``table_name`` names, or UnknownInputStream (which tells a view's name apart)."""
+        table = program.table(table_name)
+        if table is None:
+            view = program.output(table_name)
+            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None)
+        return table
+
     def connector(self, table_name: str, connector_name: str):
         """The running connector ``connector_name`` of a table (``/tables/{t}/connectors/{c}/...``)."""
         rt = self.running()
-        table = rt.program.table(table_name)
-        if table is None:
-            raise UnknownInputStream(table_name)
+        table = self._input_table(rt.program, table_name)
         for c in rt.connectors:
             if c.table.name == table.name and c.conn.name == connector_name:
                 return c
@@ -595,9 +602,7 @@ class Pipeline:
         take input (not paused, buffer not full), so waiting requests hold no data.
         With an idempotency key, a repeat returns the first answer and applies nothing again."""
         rt = self.running()
-        table = rt.program.table(table_name)
-        if table is None:
-            raise UnknownInputStream(table_name)
+        table = self._input_table(rt.program, table_name)
         deadline = None
         if callable(body):
             deadline = rt.admit(table.name, force)
