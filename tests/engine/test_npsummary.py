@@ -152,6 +152,28 @@ def test_extremes_past_the_candidates_cut(ctx):
     assert all(len(r[2]) == acc_mod.TOPK for r in got[0])
 
 
+def test_many_group_columns_with_large_dictionaries(ctx):
+    """Five group columns of 10,000 distinct values each: the product of the dictionary sizes is past
+    2**63, and combined codes that multiplied them wrapped around into groups no row has."""
+    n, m = 10_000, 5
+    rng = numpy.random.default_rng(0)
+    i64 = ctx.type_info("BIGINT")
+    cols = {f"__c{i}": pa.array(rng.permutation(n).astype(numpy.int64)) for i in range(m)}
+    cols["__c5"] = pa.array(rng.integers(-9, 9, n).astype(numpy.float64))
+    cols["__w"] = pa.array(rng.choice([-1, 1], n).astype(numpy.int64))
+    batch = pa.table(cols)
+    dbl = ctx.type_info("DOUBLE")
+    types = [i64] * m + [dbl]
+    specs = [AggSpec("count_star", None, None, False, None, i64), AggSpec("sum", 5, None, False, dbl, dbl),
+             AggSpec("max", 5, None, False, dbl, dbl)]
+    keys_of, key_spec = _keys(specs)
+    got = npsummary.summarize(batch, m, types, specs, True, keys_of, key_spec)
+    want = premerge.summarize(duckdb.connect(":memory:", config={"threads": 1}), batch, m, types, specs, True,
+                              keys_of, key_spec)
+    assert _rows(got[0], m, None) == _rows(want[0], m, None)
+    assert _bucket_rows(got[1][0], m) == _bucket_rows(want[1][0], m)
+
+
 def test_declines_what_it_does_not_handle(ctx):
     dec, ts, s = ctx.type_info("DECIMAL(10,2)"), ctx.type_info("TIMESTAMP"), ctx.type_info("VARCHAR")
     batch = pa.table({"__c0": pa.array(["a"]), "__c1": pa.array([1], type=pa.int64()), "__w": pa.array([1])})

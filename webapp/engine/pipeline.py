@@ -90,7 +90,7 @@ def _wrong_result_optimizers() -> str:
     """The DuckDB optimizers, of those the installed DuckDB has (it refuses a name it does not know),
     that give wrong results for queries a program may hold: ``common_subplan`` (DuckDB 2.0) answers
     ``SELECT l_id FROM v0 UNION ALL SELECT r_id FROM v0`` with l_id twice, when v0 joins a table to
-    itself and the branches also share a column (tests/engine/test_duckdb_config.py). Views would
+    itself and the branches also share a column (tests/server/test_duckdb_optimizers.py). Views would
     start, and ad-hoc queries answer, from the wrong rows."""
     con = duckdb.connect(":memory:")
     try:

@@ -74,21 +74,21 @@ def _groups(batch: pa.Table, m: int) -> tuple[numpy.ndarray, list[tuple]]:
     n = batch.num_rows
     if not m:
         return numpy.zeros(n, dtype=numpy.int64), [()]
-    codes, dicts = None, []
+    codes, idxs, dicts = None, [], []
     for i in range(m):
         enc = pc.dictionary_encode(_array(batch, f"__c{i}"), null_encoding="encode")
         idx = enc.indices.to_numpy(zero_copy_only=False).astype(numpy.int64)
         d = enc.dictionary.to_pylist()
-        codes = idx if codes is None else codes * len(d) + idx
+        idxs.append(idx)
         dicts.append(d)
+        # Numbered again after each column: the codes stay below the row count, so combining the
+        # next column's index (also below it) cannot pass 2**63, as a product of dictionary sizes
+        # over many columns would.
+        codes = idx if codes is None else numpy.unique(codes * len(d) + idx, return_inverse=True)[1].reshape(-1)
     if m == 1:
         return codes, [(v,) for v in dicts[0]]
-    uniq, codes = numpy.unique(codes, return_inverse=True)
-    parts = []
-    for d in reversed(dicts):
-        uniq, r = numpy.divmod(uniq, len(d))
-        parts.append([d[j] for j in r.tolist()])
-    return codes.reshape(-1), list(zip(*reversed(parts)))
+    first = numpy.unique(codes, return_index=True)[1]  # a row of each group, in group order
+    return codes, list(zip(*[[d[j] for j in idx[first].tolist()] for d, idx in zip(dicts, idxs)]))
 
 
 class _Batch:
@@ -181,7 +181,7 @@ def _extremes(b: _Batch, s: AggSpec, sel: numpy.ndarray) -> list:
     if not len(idx):
         return out
     x, c = b.values(s.arg)[idx], b.codes[idx]
-    if len(idx) > 64 * acc_mod.TOPK:
+    if len(idx) > 64 * acc_mod.TOPK and b.g * _LANES <= len(idx):  # (lanes no bigger than the rows)
         near = _candidates(x, c, b.g, s.kind == "max")
         x, c = x[near], c[near]
     order = numpy.lexsort((x, c))  # by group, then ascending (NaN last), ties in row order
