@@ -85,6 +85,12 @@ def test_csv_changes(http, make_pipeline, egress):
     texts = rd.wait(lambda ch: (t := [c["text_data"] for c in ch if "text_data" in c]) and len(t) >= 2 and t,
                     what="two CSV chunks")
     assert texts[:2] == ['1,"x,y",1\n', '1,"x,y",-1\n']
+    # NULL is an empty field, the empty string "" (as CSV ingress reads them back)
+    _done(http, name, push(http, name, "t", [{"insert": {"id": 2, "v": None, "n": 60}},
+                                              {"insert": {"id": 3, "v": "", "n": 70}}], array="true"))
+    texts = rd.wait(lambda ch: (t := [c["text_data"] for c in ch if "text_data" in c]) and len(t) >= 3 and t,
+                    what="a third CSV chunk")
+    assert sorted(texts[2].splitlines()) == ['2,,1', '3,"",1']
     for c in rd.chunks:
         _check_chunk_shape(c)
         assert "json_data" not in c

@@ -149,7 +149,8 @@ def encode_csv_chunks(dels, ins, enc, relation: Relation, limit: int = 10_000) -
     rows = [(r, -1) for r in dels] + [(r, 1) for r in ins]
     out = []
     for i in range(0, len(rows), limit):
-        text = "".join(csv_line([_csv_cell(enc(r)[n]) for n in names] + [weight]) for r, weight in rows[i: i + limit])
+        # ``csv_field`` tells NULL (an empty field) from the empty string (``""``): the values go to it raw.
+        text = "".join(csv_line([enc(r)[n] for n in names] + [weight]) for r, weight in rows[i: i + limit])
         out.append((orjson.dumps(text), len(rows[i: i + limit])))
     return out
 
