@@ -108,7 +108,8 @@ class UnknownInputStream(NotFound):
             return
         super().__init__(
             f"Unknown table '{name}': the program declares no such table "
-            "(unquoted names are case-insensitive; quote mixed-case names as %22Name%22)",
+            "(unquoted names are case-insensitive; a mixed-case name is quoted, \"Name\", which a URL "
+            "carries as %22Name%22)",
             {"stream_name": name},
         )
 
