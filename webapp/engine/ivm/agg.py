@@ -12,7 +12,8 @@ during a step only DISTINCT aggregates are loaded with a count per value. A DOUB
 from a summary is exact: DuckDB adds the values as scaled HUGEINTs per exponent bucket.
 
 A large change (``BULK_MIN_ROWS`` rows or more) to an aggregate without DISTINCT is summed per group
-by DuckDB over the change alone and merged into the accumulators (``premerge``); only a change at
+over the change alone, by numpy where the shapes allow (``npsummary``) or by DuckDB (``premerge``),
+and merged into the accumulators (``premerge``); only a change at
 least as big as the input so far is recomputed over the whole input as above.
 """
 
