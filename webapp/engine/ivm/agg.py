@@ -64,6 +64,7 @@ class Aggregate(Node):
         self.gcanon = canonizer(child.types[:ngroup])
         self.ocanon = canonizer(types)
         self.rebuilt = False  # the last step recomputed every group in DuckDB (``_recompute``)
+        self.exact_start = False  # ``init`` took the rows from exact accumulators, not from DuckDB
         self.mergeable = premerge.mergeable(specs)  # large changes are pre-aggregated (``_merge``)
 
     def stateful(self):
@@ -226,8 +227,16 @@ class Aggregate(Node):
         for k, (n, row) in vals.items():
             self.state[k] = _Group(n, None, row)
         self.total_n = sum(g.n for g in self.state.values())
+        self.exact_start = False
         if self.total_n <= COMPLETE_MAX_ROWS:
             self._load(con, None, True)
+            if not all(s.exact() for s in self.specs):
+                # DuckDB's rows hold its DOUBLE sums, rounded at each addition; the accumulators just
+                # loaded hold exact ones, which every later step emits: the rows start from them too,
+                # so that a restart does not move a value in its last digits.
+                for k, grp in self.state.items():
+                    grp.out = self._row(k, grp)
+                self.exact_start = True
 
     def step(self, con, deltas):
         self.rebuilt = False
@@ -354,6 +363,15 @@ class Aggregate(Node):
         # the rows) would make Python objects per input row, which this path avoids.
         return self._emit(con, touched, summary=True)
 
+    @staticmethod
+    def _row(g: tuple, grp: _Group) -> tuple:
+        """Group ``g``'s output row from its accumulators (every NaN the one ``NAN``)."""
+        vals = []
+        for a in grp.accs:
+            v = a.value()
+            vals.append(NAN if (v is not None and v != v) else v)
+        return g + tuple(vals)
+
     def _emit(self, con, touched: dict, summary: bool = False) -> list:
         """Load the touched groups left without state, then each changed group's old and new row."""
         m, state = self.ngroup, self.state
@@ -373,11 +391,7 @@ class Aggregate(Node):
                 del state[g]
                 new = None
             else:
-                vals = []
-                for a in grp.accs:
-                    v = a.value()
-                    vals.append(NAN if (v is not None and v != v) else v)
-                new = g + tuple(vals)
+                new = self._row(g, grp)
             if old == new:
                 continue
             grp.out = new

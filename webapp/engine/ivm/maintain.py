@@ -201,17 +201,25 @@ class IncrementalView:
                 log.info("no index on %s.%s: %s", table, col, e)
         self.root.init(con)
         if self.out_table:
-            self._rebuild_log(con)
+            agg = self._whole_agg
+            if agg is not None and agg.exact_start:  # its rows are the accumulators', not DuckDB's
+                self._rebuild_log(con, [g.out for g in agg.state.values() if g.out is not None])
+            else:
+                self._rebuild_log(con)
 
-    def _rebuild_log(self, con) -> None:
-        """The log table as the view's contents computed by DuckDB, one row each: right when every
-        output row the operators hold is DuckDB's own (at start, and after ``_whole_agg`` rebuilt)."""
+    def _rebuild_log(self, con, rows: list[tuple] | None = None) -> None:
+        """The log table as the view's contents, one row each: ``rows``, or else the contents computed
+        by DuckDB, right when every output row the operators hold is DuckDB's own (at start, and after
+        ``_whole_agg`` rebuilt)."""
         self._pending, self._pending_rows = [], 0
         names = [quote(c.internal) for c in self.view.columns]
         sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
         con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
-                    f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
+                    f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})"
+                    + (" LIMIT 0" if rows is not None else ""))
         self._live = self._logged = con.execute(f"SELECT count(*) FROM {self.out_table}").fetchall()[0][0]
+        if rows:
+            self._append([], rows, con)
 
     def step(self, con, deltas) -> tuple[list[tuple], list[tuple]]:
         if not any(n in deltas for n in self.sources):
