@@ -65,6 +65,9 @@ class Aggregate(Node):
         self.ocanon = canonizer(types)
         self.rebuilt = False  # the last step recomputed every group in DuckDB (``_recompute``)
         self.exact_start = False  # ``init`` took the rows from exact accumulators, not from DuckDB
+        # Set by the view when its rows are this aggregate's (it then builds its snapshot table from
+        # them): only then may ``init`` hold rows other than DuckDB's, which operators above read.
+        self.whole_view = False
         self.mergeable = premerge.mergeable(specs)  # large changes are pre-aggregated (``_merge``)
 
     def stateful(self):
@@ -230,7 +233,7 @@ class Aggregate(Node):
         self.exact_start = False
         if self.total_n <= COMPLETE_MAX_ROWS:
             self._load(con, None, True)
-            if not all(s.exact() for s in self.specs):
+            if self.whole_view and not all(s.exact() for s in self.specs):
                 # DuckDB's rows hold its DOUBLE sums, rounded at each addition; the accumulators just
                 # loaded hold exact ones, which every later step emits: the rows start from them too,
                 # so that a restart does not move a value in its last digits.

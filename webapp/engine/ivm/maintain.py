@@ -182,6 +182,8 @@ class IncrementalView:
         while isinstance(agg, Select) and agg.passthrough:
             agg = agg.child
         self._whole_agg = agg if isinstance(agg, Aggregate) else None
+        if self._whole_agg is not None:
+            self._whole_agg.whole_view = True
         r = self.root
         self.mapped = r.child.name if isinstance(r, Select) and isinstance(r.child, Source) else None
         self._live = self._logged = 0  # rows of the view, rows in its log table
