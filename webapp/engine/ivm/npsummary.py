@@ -34,9 +34,11 @@ from .ops import TypeInfo
 MAX_ROWS = 1 << 20
 _GROUP_KINDS = {"str", "int", "bool"}
 _NUM_KINDS = {"int", "float"}
-# The finite buckets of ``premerge.unit_columns`` (multiples of 8 from -1080 to 1024) and the three
-# non-finite ones, as consecutive indexes.
-_BUCKET_BASE, _BUCKETS = -1080, 267
+# The buckets of ``premerge.unit_columns`` as consecutive indexes: its finite ones (multiples of
+# ``premerge._WIDTH`` from -1080 to 1024), then its three non-finite ones (from ``premerge._NAN`` on).
+_BUCKET_BASE = -1080
+_FINITE = (1024 - _BUCKET_BASE) // premerge._WIDTH + 1
+_BUCKETS = _FINITE + 3
 
 
 def _plain_int(t: pa.DataType) -> bool:
@@ -237,7 +239,7 @@ def _bucket_rows(b: _Batch, keys: list[tuple[int, int | None]], specs: dict, gva
     units = premerge.unit_columns(b.batch, arg)
     bk = units[f"__bk{arg}"].to_numpy()
     mant = units[f"__m{arg}"].to_numpy()
-    bi = numpy.where(bk >= 4000, bk - 4000 + (_BUCKETS - 3), (bk - _BUCKET_BASE) // 8)
+    bi = numpy.where(bk >= premerge._NAN, bk - premerge._NAN + _FINITE, (bk - _BUCKET_BASE) // premerge._WIDTH)
     used = numpy.flatnonzero(numpy.bincount(bi, minlength=_BUCKETS))
     remap = numpy.zeros(_BUCKETS, dtype=numpy.int64)
     remap[used] = numpy.arange(len(used))
@@ -252,14 +254,14 @@ def _bucket_rows(b: _Batch, keys: list[tuple[int, int | None]], specs: dict, gva
         codes = b.codes * nb + remap[bi]
         pg, pb = numpy.divmod(numpy.arange(size), nb)
         pb = used[pb]
-    bucket_of = numpy.where(pb >= _BUCKETS - 3, pb - (_BUCKETS - 3) + 4000, pb * 8 + _BUCKET_BASE)
+    bucket_of = numpy.where(pb >= _FINITE, pb - _FINITE + premerge._NAN, pb * premerge._WIDTH + _BUCKET_BASE)
     cols, present, hits = [], None, []
     for key in keys:
         m = b.mask(specs[key], True)
         w = b.w if m is None else b.w * m
-        hit = numpy.bincount(codes, weights=None if m is None else m.astype(numpy.float64), minlength=size) > 0
+        hit = b.count(None if m is None else m.astype(numpy.float64), codes, size) > 0
         cols.append(_exact_sums(codes, mant, w, size, 30))
-        cols.append(numpy.rint(numpy.bincount(codes, weights=w, minlength=size)).astype(numpy.int64).tolist())
+        cols.append(b.count(w, codes, size).tolist())
         hits.append(hit)
         present = hit if present is None else present | hit
     for n, hit in enumerate(hits):  # a key without a value in a (group, bucket) some other key has
@@ -280,7 +282,7 @@ def summarize(batch: pa.Table, m: int, types: list[TypeInfo], specs: list[AggSpe
         return None
     codes, gvals = _groups(batch, m)
     b = _Batch(batch, codes, len(gvals))
-    cols = [b.count(b.w.astype(numpy.float64)).tolist()]
+    cols = [b.signed_count(None).tolist()]
     for s in specs:
         cols.extend(_columns(b, s, deletes))
     rows = [g + r for g, r in zip(gvals, zip(*cols))]
