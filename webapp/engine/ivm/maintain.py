@@ -215,13 +215,17 @@ class IncrementalView:
         ``_whole_agg`` rebuilt)."""
         self._pending, self._pending_rows = [], 0
         names = [quote(c.internal) for c in self.view.columns]
+        if rows is not None:  # declared, not computed: DuckDB would run the view's GROUP BY for no row
+            cols = ", ".join(f"{n} {t.duck}" for n, t in zip(names, self.types))
+            con.execute(f"CREATE OR REPLACE TABLE {self.out_table} ({cols}, __sluice_n BIGINT)")
+            self._live = self._logged = 0
+            if rows:
+                self._append([], rows, con)
+            return
         sel = ", ".join(f"__c{i} AS {n}" for i, n in enumerate(names))
         con.execute(f"CREATE OR REPLACE TABLE {self.out_table} AS "
-                    f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})"
-                    + (" LIMIT 0" if rows is not None else ""))
+                    f"SELECT {sel}, 1::BIGINT AS __sluice_n FROM ({self.root.sql()})")
         self._live = self._logged = con.execute(f"SELECT count(*) FROM {self.out_table}").fetchall()[0][0]
-        if rows:
-            self._append([], rows, con)
 
     def step(self, con, deltas) -> tuple[list[tuple], list[tuple]]:
         if not any(n in deltas for n in self.sources):
