@@ -97,15 +97,20 @@ def _timeout_message(secs: float) -> str:
 
 
 def run_select(db, sql: str, program=None, timeout: float = 0.0,
-               gone: Callable[[], bool] | None = None) -> tuple[ReadCursor, list[Column]]:
+               gone: Callable[[], bool] | None = None,
+               begin: Callable[[object], None] | None = None) -> tuple[ReadCursor, list[Column]]:
     """Check and execute a read; returns (cursor, columns). Errors before any row is sent raise
-    AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none)."""
+    AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none). ``begin(cursor)`` starts
+    the read-only transaction (``Runtime.begin_read``: at a step boundary, the views' logs complete)."""
     raw = db.cursor()
     watch = WATCHDOG.watch(raw, timeout, gone, owner=db)
     cur = ReadCursor(raw, watch)
     duck = duck_text(sql)  # the user's quoted names as DuckDB holds them (sql/names.py)
     try:
-        raw.execute("BEGIN TRANSACTION READ ONLY")
+        if begin is not None:
+            begin(raw)
+        else:
+            raw.execute("BEGIN TRANSACTION READ ONLY")
         if program is not None:
             surf = G.surface(raw, program)
             texts = [t for k, t in G.explained(duck.sql)] \
@@ -254,13 +259,13 @@ def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
     return table, cols, query
 
 
-def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None) -> tuple:
+def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=None) -> tuple:
     """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
     name, cols, query = _insert_parts(sql)
     table = program.table(f'"{name}"')
     if table is None:
         raise UnknownInputStream(name)
-    cur, _ = run_select(db, query, program, timeout, gone)
+    cur, _ = run_select(db, query, program, timeout, gone, begin)
     try:
         rows = cur.fetchall()
     except duckdb.Error as e:

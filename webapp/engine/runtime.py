@@ -28,7 +28,8 @@ from typing import Any
 from .catalog import Relation, row_encoder
 from .egress import Subscriber, encode_json_chunks
 from .errors import (
-    BufferFull, InvalidToken, PipelinePaused, StaleToken, StorageUnavailable, Terminating, UnknownOutputStream,
+    BufferFull, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable, Terminating,
+    UnknownOutputStream,
 )
 from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
@@ -381,6 +382,26 @@ class Runtime:
             from .csvfmt import encode_csv_chunks
             return encode_csv_chunks(dels, ins, enc, self.program.relation(name))
         return encode_json_chunks([{"delete": enc(r)} for r in dels] + [{"insert": enc(r)} for r in ins])
+
+    # -- ad-hoc reads --------------------------------------------------------------------------
+    def begin_read(self, cur) -> None:
+        """Begin ``cur``'s read-only transaction between two steps, every view's log table complete:
+        views that keep changes back from it (``IncrementalView.defer_log``) append them first, and
+        the transaction's snapshot is taken before the next step may start (DuckDB takes it at the
+        first statement that reads the catalog, not at BEGIN), so that a query never sees tables one
+        step ahead of a view. Waits for a running step at most the query's time limit."""
+        limit = self.settings.query_timeout_secs
+        if not self.step_lock.acquire(timeout=limit if limit > 0 else -1):
+            raise QueryTimeout(f"the query waited {limit:g} s for the pipeline's current step to end and "
+                               "was not run (the engine's --query-timeout setting)", {"timeout_secs": limit})
+        try:
+            if not self.failed:  # a failed step's views hold changes that were rolled back
+                for v in self.views.values():
+                    v.flush(self.db)
+            cur.execute("BEGIN TRANSACTION READ ONLY")
+            cur.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
+        finally:
+            self.step_lock.release()
 
     # -- the step loop -------------------------------------------------------------------------
     def _loop(self) -> None:

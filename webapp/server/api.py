@@ -228,13 +228,13 @@ def adhoc_query(name):
     limit, gone = current_engine().settings.query_timeout_secs, client_gone()
     kind = Q.classify(sql)
     if kind == "insert":
-        table, batch = Q.parse_insert(rt.db, sql, rt.program, limit, gone)
+        table, batch = Q.parse_insert(rt.db, sql, rt.program, limit, gone, rt.begin_read)
         _status, answer = p.push_parsed(rt, table, batch, force=True)
         rt.wait_complete(answer["token"], current_engine().settings.ingress_wait_secs)
         sql = f"SELECT {batch.num_records}::BIGINT AS count"
     else:
         _settle(rt, limit)
-    cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone)
+    cur, cols = Q.run_select(rt.db, sql, rt.program, limit, gone, rt.begin_read)
     if fmt == "json":
         Q.check_json_names(cur, cols, sql)
         return Response(Q.json_lines(cur, cols), mimetype="application/json")

@@ -15,8 +15,9 @@ floating-point SUM/AVG) is read through its DuckDB view, which gives the same ro
 A view with floating-point aggregates keeps its rows in a log table ``__sluice_out_<view>`` (each
 step appends its deleted rows with count -1 and inserted rows with +1; compacted when it has grown
 to twice the view) so that a snapshot shows the very values later deletes refer to; views reading
-it read that table. A view nothing else reads (``defer_log``) keeps its changes in memory and appends
-them in batches; whoever reads its snapshot calls ``flush`` first (under the step lock).
+it read that table, and so does its DuckDB view while the pipeline runs (ad-hoc queries read the
+maintained values). A view nothing else reads (``defer_log``) keeps its changes in memory and appends
+them in batches; whoever reads its snapshot or queries it calls ``flush`` first (under the step lock).
 
 A view's plan needs the plans of the views it reads: they are made in declaration order, with one
 scratch DuckDB (``expr.Ctx``) for the whole program, closed when planning ends.
@@ -208,6 +209,10 @@ class IncrementalView:
                 self._rebuild_log(con, [g.out for g in agg.state.values() if g.out is not None])
             else:
                 self._rebuild_log(con)
+            # From now on the view's DuckDB name reads the rows it maintains, not DuckDB's recomputation
+            # of its body (whose DOUBLE sums are rounded at each addition): ad-hoc queries, and views
+            # recomputed over this one, see the values egress sends. Whoever reads it flushes first.
+            con.execute(f"CREATE OR REPLACE VIEW {quote(self.view.internal)} AS {_log_contents(self.view)}")
 
     def _rebuild_log(self, con, rows: list[tuple] | None = None) -> None:
         """The log table as the view's contents, one row each: ``rows``, or else the contents computed
