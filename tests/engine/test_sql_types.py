@@ -122,3 +122,49 @@ def test_window_table_functions_are_refused_by_name():
                         "  SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR));")
     assert e.value.message == "SESSION windows are not supported by Sluice yet"
     assert (e.value.line, e.value.column, e.value.error_type) == (3, 3, "Not yet implemented")
+
+
+_NULLABILITY_SQL = """
+CREATE TABLE t (k INT NOT NULL, v INT, s VARCHAR NOT NULL);
+CREATE TABLE u (k INT NOT NULL, w INT NOT NULL);
+CREATE VIEW g AS SELECT k, COUNT(*) AS c, COUNT(v) AS cv, SUM(k) AS sk, SUM(v) AS sv, MIN(s) AS ms, AVG(k) AS ak,
+    SUM(k) FILTER (WHERE v > 0) AS sf FROM t GROUP BY k;
+CREATE VIEW total AS SELECT COUNT(*) AS c, SUM(k) AS sk, MAX(s) AS ms FROM t;
+CREATE VIEW inner_j AS SELECT t.k, u.w, t.v, t.k + u.w AS kw, UPPER(s) AS us, CAST(t.k AS BIGINT) AS ck FROM t JOIN u ON t.k = u.k;
+CREATE VIEW left_j AS SELECT t.k, u.w FROM t LEFT JOIN u ON t.k = u.k;
+CREATE VIEW right_j AS SELECT t.k, u.w FROM t RIGHT JOIN u ON t.k = u.k;
+CREATE VIEW over_g AS SELECT k, c FROM g WHERE c > 1;
+CREATE VIEW forms AS SELECT 1 AS one, NULL AS nothing, v IS NULL AS isn, COALESCE(v, k) AS co,
+    CASE WHEN v > 0 THEN 1 END AS no_else, CASE WHEN v > 0 THEN 1 ELSE 0 END AS with_else,
+    CAST(s AS DATE) AS d FROM t;
+CREATE VIEW rolled AS SELECT k, SUM(k) AS sk FROM t GROUP BY ROLLUP(k);
+CREATE VIEW both_sides AS SELECT k FROM t UNION ALL SELECT w FROM u;
+"""
+
+
+def test_view_columns_are_not_null_by_calcites_rules(http):
+    # Feldera types views with Calcite: a NOT NULL column stays NOT NULL through projections, GROUP BY keys and
+    # inner joins; COUNT is never NULL; SUM/MIN/MAX/AVG of a NOT NULL argument are NOT NULL per group (a group
+    # has a row) but NULL in a global aggregate over an empty table and with FILTER; an outer join's padded side,
+    # a CASE without ELSE, a string cast to DATE (NULL when badly formed) and ROLLUP's keys can be NULL.
+    name = f"p{uuid.uuid4().hex[:10]}"
+    assert http.put(f"/pipelines/{name}", json={"name": name, "program_code": _NULLABILITY_SQL}).status_code == 201
+    try:
+        p = http.get(f"/pipelines/{name}").json()
+        assert p["program_status"] == "Success", p["program_error"]
+        got = {v["name"]: {f["name"]: f["columntype"]["nullable"] for f in v["fields"]}
+               for v in p["program_info"]["schema"]["outputs"]}
+    finally:
+        http.delete(f"/pipelines/{name}")
+    assert got == {
+        "g": {"k": False, "c": False, "cv": False, "sk": False, "sv": True, "ms": False, "ak": False, "sf": True},
+        "total": {"c": False, "sk": True, "ms": True},
+        "inner_j": {"k": False, "w": False, "v": True, "kw": False, "us": False, "ck": False},
+        "left_j": {"k": False, "w": True},
+        "right_j": {"k": True, "w": False},
+        "over_g": {"k": False, "c": False},
+        "forms": {"one": False, "nothing": True, "isn": False, "co": False, "no_else": True, "with_else": False,
+                  "d": True},
+        "rolled": {"k": True, "sk": True},
+        "both_sides": {"k": False},
+    }

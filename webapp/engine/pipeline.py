@@ -32,7 +32,7 @@ from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
 from .recovery import batch_record
-from .runtime import Runtime, apply_batches
+from .runtime import Runtime, apply_batches, root_cause
 from .sql import Program, SqlError, compile_program, quote
 from .table import TableApplier, to_arrow
 from .strategy import ViewPlans
@@ -331,17 +331,41 @@ class Pipeline:
         kept_input = [b for b in self.unapplied if b.table in self.kept_tables]
         self.unapplied = [b for b in self.unapplied if b.table not in self.kept_tables]
         self._drop_unapplied("their tables changed with the program")
-        for t in self.program.tables:
-            bs = [b for b in kept_input if b.table == t.name]
-            if bs:
-                apply_batches(self.db, TableApplier(t), bs, want_delta=False)
-        for b in kept_input:
-            if b.source is not None:  # in the table now: its connector must not make these rows again
-                record_progress(self.conn_progress, b.source)
+        self._apply_carried(kept_input)
         # A connector goes on only where its table's data was kept (keys name the table's definition).
         kept = {connector_key(self.program.table_ddl(t), t.name, conn)
                 for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}
         self.conn_progress = {k: v for k, v in self.conn_progress.items() if k in kept}
+
+    def _apply_carried(self, batches: list) -> None:
+        """Put ``batches`` (a failed run's input) into the new tables in one transaction, as a step would: if
+        one does not fit, none is in the tables and all stay ``unapplied``, for the next start to apply first
+        (where a failure is a failed step's, which keeps its input again), and the error says so."""
+        if not batches:
+            return
+        where = ""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            for t in self.program.tables:
+                bs = [b for b in batches if b.table == t.name]
+                if bs:
+                    where = t.name
+                    apply_batches(self.db, TableApplier(t), bs, want_delta=False)
+            self.db.execute("COMMIT")
+        except Exception as e:  # whatever failed, the tables must not hold part of the input
+            self.db.execute("ROLLBACK")
+            self.unapplied = batches
+            message = (f"the input a failed run left unapplied ({sum(b.records for b in batches)} records, "
+                       f"acknowledged) could not be put into table '{where}', kept by the program change: "
+                       f"{root_cause(e)}. None of it is in the tables; it is kept and applied first when the "
+                       "pipeline starts: change the program so that it fits, or clear the pipeline's storage to "
+                       "drop it")
+            log.error("%s", message, extra={"pipeline": self.name})
+            self.deployment_error = EngineError(message, error_code="RuntimeError.WorkerPanic").to_dict()
+            return
+        for b in batches:
+            if b.source is not None:  # in the table now: its connector must not make these rows again
+                record_progress(self.conn_progress, b.source)
 
     def _drop_unapplied(self, why: str) -> None:
         if self.unapplied:

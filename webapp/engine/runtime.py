@@ -435,7 +435,7 @@ class Runtime:
                     self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
-                self.error = f"step failed in {self.where}: {_root_cause(e)}"
+                self.error = f"step failed in {self.where}: {root_cause(e)}"
                 if self.failed:  # rolled back: its input is not in the tables, and is kept (``leftover``)
                     n = sum(b.records for b in batches)
                     self.error += (f". The step's input ({n} records, acknowledged) is kept and applied again "
@@ -655,7 +655,7 @@ class Runtime:
                 "checkpoint_activity": activity, "permanent_checkpoint_errors": []}
 
 
-def _root_cause(e: BaseException) -> str:
+def root_cause(e: BaseException) -> str:
     """The error that failed a step: DuckDB refuses every later statement of the aborted transaction
     (cleanup in a ``finally``, say), and that refusal must not stand in for the cause."""
     while "Current transaction is aborted" in str(e) and (e.__context__ or e.__cause__) is not None:

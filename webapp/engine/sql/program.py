@@ -388,7 +388,10 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         prefix += "(" + ", ".join(quote(internal(a)) for a in aliases) + ")"
     _run(con, prefix + " AS " + sql, code, query_start(query, start), sql_for_errors=(query, tr))
     desc = con.execute(f"SELECT * FROM {quote(internal(vname))} LIMIT 0").description
-    cols = [Column(user(d[0]), duckdb_to_column_type(d[1]), user(d[0]) != user(d[0]).lower(), d[0]) for d in desc]
+    nullable = tr.pending_nullable if tr.pending_nullable is not None and len(tr.pending_nullable) == len(desc) \
+        else [True] * len(desc)
+    cols = [Column(user(d[0]), duckdb_to_column_type(d[1]).with_nullable(n), user(d[0]) != user(d[0]).lower(), d[0])
+            for d, n in zip(desc, nullable)]
     dup = sorted({c.name for c in cols if sum(1 for x in cols if x.name == c.name) > 1})
     if dup:
         raise at_node(f"view '{vname}' has more than one column named {dup}: give them aliases", target, code, start)

@@ -40,7 +40,7 @@ from sqlglot.schema import MappingSchema
 from ..catalog import Relation
 from . import (aggregate_rewrites, argument_rewrites, array_rewrites, charbin_rewrites, compare_rewrites,
                compound_rewrites, datetime_rewrites, interval_text, join_rewrites, numeric_rewrites,
-               window_rewrites)
+               nullability, window_rewrites)
 from .names import internal_identifiers
 
 T = exp.DataType.Type
@@ -52,13 +52,17 @@ class Translation:
     def __init__(self, code: str):
         self.code = code
         self.schema: dict[str, dict[str, str]] = {}
+        self.nullable: dict[str, dict[str, bool]] = {}  # relation -> column -> can it hold NULL
         self.functions: dict = {}  # name -> udf.SqlFunction, in declaration order
         # relation -> its interval columns' qualifiers (interval_text); those of the view being read last
         self.intervals: dict[str, dict[str, interval_text.Qualifier]] = {}
         self.pending_intervals: dict[str, interval_text.Qualifier] = {}
+        # per output column of the view being read last, whether it can be NULL (None: not followed)
+        self.pending_nullable: list[bool] | None = None
 
     def add(self, rel: Relation) -> None:
         self.schema[rel.internal] = {c.internal: c.type.duckdb() for c in rel.columns}
+        self.nullable[rel.internal] = {c.internal: c.type.nullable for c in rel.columns}
         self.intervals[rel.internal], self.pending_intervals = self.pending_intervals, {}
 
 
@@ -69,7 +73,9 @@ def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
     internal_identifiers(q)
-    _mark_types(q, tr)
+    typed = _typed(q, tr)
+    _mark_types(q, typed)
+    tr.pending_nullable = nullability.outputs(typed, tr.nullable) if typed is not None else None
     known = interval_text.known_columns(q, tr.intervals)
     interval_text.mark_casts(q, known)
     tr.pending_intervals = interval_text.outputs(q, known)
@@ -126,17 +132,22 @@ _TYPED = (exp.Div, exp.Round, exp.Avg, exp.Cast, *numeric_rewrites.TYPED, *argum
     + tuple(t for f in _TYPED_FAMILIES for t in f.TYPED)
 
 
-def _mark_types(q: exp.Expr, tr: Translation) -> None:
-    """Mark each ``/`` of two integers and each ``ROUND`` of a float, found by typing a qualified copy."""
-    nodes = [n for n in q.walk(bfs=False) if isinstance(n, _TYPED)]
-    if not nodes:
-        return
+def _typed(q: exp.Expr, tr: Translation) -> exp.Expr | None:
+    """A qualified copy of ``q`` with sqlglot's types; ``None`` for a query the typer cannot follow (it keeps
+    DuckDB's semantics and nullable columns; DuckDB's binder reports real errors)."""
     try:
         schema = MappingSchema(tr.schema, dialect="duckdb", normalize=False)
         typed = qualify_columns(q.copy(), schema=schema)
         annotate_types(typed, schema=schema)
     except (OptimizeError, ValueError, KeyError):
-        # A query the typer cannot follow keeps DuckDB's semantics; DuckDB's binder reports real errors.
+        return None
+    return typed
+
+
+def _mark_types(q: exp.Expr, typed: exp.Expr | None) -> None:
+    """Mark each ``/`` of two integers and each ``ROUND`` of a float, found on the typed copy."""
+    nodes = [n for n in q.walk(bfs=False) if isinstance(n, _TYPED)]
+    if not nodes or typed is None:
         return
     tnodes = [n for n in typed.walk(bfs=False) if isinstance(n, _TYPED)]
     if [type(n) for n in tnodes] != [type(n) for n in nodes]:
