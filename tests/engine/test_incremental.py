@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from webapp.engine.ivm import maintain as incremental
 from webapp.engine.ivm import acc as ivm_acc
 from webapp.engine.ivm import agg as ivm_agg
-from webapp.engine.ivm import ops as ivm_ops
+from webapp.engine.ivm import join as ivm_join
 from webapp.engine import table as table_mod
 from webapp.engine.arrowrows import ArrowRows
 from webapp.engine.pipeline import DUCKDB_CONFIG
@@ -375,7 +375,7 @@ def test_unique_keys():
 @contextlib.contextmanager
 def knobs(**values):
     """Temporarily set module constants (``module__NAME=value``) to take big-data paths on small data."""
-    mods = {"ivm_agg": ivm_agg, "ivm_acc": ivm_acc, "ivm_ops": ivm_ops, "table": table_mod, "incremental": incremental}
+    mods = {"ivm_agg": ivm_agg, "ivm_acc": ivm_acc, "ivm_join": ivm_join, "table": table_mod, "incremental": incremental}
     saved = []
     for k, v in values.items():
         mod, name = k.split("__")
@@ -771,7 +771,7 @@ def _run_case(data):
     # A group loaded from a DuckDB summary starts its DOUBLE sum from DuckDB's rounded sum: with
     # values whose sums are exact in any order the comparison stays exact.
     batches = _batches(data.draw, tables, nsteps + preload, ugly=partial is None)
-    saved = (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
+    saved = (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_join.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
              table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
              incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS, ivm_acc.TOPK)
     try:
@@ -786,7 +786,7 @@ def _run_case(data):
         if bulk is not None:
             ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST = bulk, 10**6
         if tiny_lists:
-            ivm_ops.PROBE_IN_LIST_MAX = ivm_agg.PROBE_IN_LIST_MAX = table_mod.KEY_LIST_MAX = 1
+            ivm_join.PROBE_IN_LIST_MAX = ivm_agg.PROBE_IN_LIST_MAX = table_mod.KEY_LIST_MAX = 1
             incremental.LOG_SLACK_ROWS = 0
         h = Harness(code, batches[0] if preload else None, arrow=arrow)
         # The grammar exercises the incremental path, not the fallback (the strategy depends on the
@@ -797,7 +797,7 @@ def _run_case(data):
             h.step(batch, snapshots=snap_every)
         h.check()
     finally:
-        (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_ops.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
+        (ivm_agg.BULK_MIN_ROWS, ivm_agg.ROW_AGG_COST, ivm_join.PROBE_IN_LIST_MAX, ivm_agg.PROBE_IN_LIST_MAX,
          table_mod.KEY_LIST_MAX, ivm_agg.COMPLETE_MAX_ROWS, ivm_agg.RAW_LOAD_MAX_ROWS, incremental.MAPPED_MIN_ROWS,
          incremental.LOG_SLACK_ROWS, incremental.LOG_BATCH_ROWS, ivm_acc.TOPK) = saved
     return h
@@ -831,10 +831,10 @@ def test_large_changes_join_in_duckdb(monkeypatch):
     the other (stored) side in one DuckDB query, a filter or projection above it in the same query:
     NULL keys, NaN, deletes and either side changing give what recomputation gives."""
     calls = []
-    joined = ivm_ops.Join._joined
-    monkeypatch.setattr(ivm_ops.Join, "_joined", lambda self, *a: calls.append(a[-1]) or joined(self, *a))
+    joined = ivm_join.Join._joined
+    monkeypatch.setattr(ivm_join.Join, "_joined", lambda self, *a: calls.append(a[-1]) or joined(self, *a))
     nan = float("nan")
-    with knobs(ivm_ops__PROBE_IN_LIST_MAX=2):
+    with knobs(ivm_join__PROBE_IN_LIST_MAX=2):
         h = Harness(BASE + """
         CREATE VIEW j AS SELECT t.id, t.v, t.d, u.name FROM t JOIN u ON t.k = u.k;
         CREATE VIEW jw AS SELECT t.id, t.x * 2 AS x2, u.name FROM t JOIN u ON t.k = u.k WHERE t.v > 1 OR u.name = 'b';

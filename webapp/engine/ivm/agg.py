@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
 from . import npsummary, premerge
-from .ops import NAN, PROBE_IN_LIST_MAX, Node, TypeInfo, arrow_columns, canonizer, consolidate, inserted_batch
+from .join import PROBE_IN_LIST_MAX
+from .ops import NAN, Node, TypeInfo, arrow_columns, canonizer, consolidate, inserted_batch
 
 # A step takes the DuckDB path when Python would touch more row-aggregates than DuckDB scans rows
 # of input, weighted by these relative costs, and is not small.

@@ -20,7 +20,8 @@ from __future__ import annotations
 from .agg import AGG_KINDS, Aggregate, AggSpec
 from .expr import (Ctx, Scope, Unsupported, check_expr, colref, conj, conjuncts, expr_key, is_agg, plain_pos,
                        positional, walk)
-from .ops import Distinct, IndexSide, Join, Node, Select, Source, TableSide, TypeInfo, UnionAll
+from .join import IndexSide, Join, TableSide
+from .ops import Distinct, Node, Select, Source, TypeInfo, UnionAll
 from .pyfilter import compile_filter
 from ..sql import quote
 
