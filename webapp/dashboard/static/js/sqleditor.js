@@ -74,7 +74,9 @@ export function sqlEditor(host, { doc = "", readOnly = false, label = "SQL", rel
         CM.keymap.of(keys), // before the defaults, whose Mod-Enter inserts a line
         CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(),
         CM.drawSelection(), CM.indentOnInput(), CM.bracketMatching(), CM.closeBrackets(),
-        CM.autocompletion(), CM.highlightActiveLine(), CM.highlightSelectionMatches(),
+        // no kind icons: CodeMirror draws them as symbol characters (a key, a square) that most fonts lack,
+        // so they showed as empty boxes; the detail beside a column says where it comes from
+        CM.autocompletion({ icons: false }), CM.highlightActiveLine(), CM.highlightSelectionMatches(),
         CM.syntaxHighlighting(highlight), CM.lintGutter(),
         CM.keymap.of([...CM.closeBracketsKeymap, ...CM.defaultKeymap, ...CM.searchKeymap, ...CM.historyKeymap,
           ...CM.completionKeymap, ...CM.lintKeymap, CM.indentWithTab]),
@@ -99,6 +101,8 @@ export function sqlEditor(host, { doc = "", readOnly = false, label = "SQL", rel
     get value() { return view.state.doc.toString(); },
     set value(text) { view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }); },
     focus() { view.focus(); },
+    // Closes the completion list (a run leaves nothing to complete; the list would stay open over the results).
+    closeCompletion() { CM.closeCompletion(view); },
     offsetOf,
     select(from, to) {
       view.dispatch({ selection: { anchor: from, head: to }, scrollIntoView: true });
