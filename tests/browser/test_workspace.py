@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from webapp.engine.testing import wait_until
 
-from .support import SQL, editor_text, set_sql
+from .support import SQL, colour, editor_text, set_sql, token_colours
 
 LONG = "SELECT count(*) AS c FROM range(1000000000000) a, range(1000) b"  # hours of work, stopped long before
 
@@ -33,16 +33,8 @@ def test_sql_is_highlighted_and_a_column_name_completes(page, proxy, make_pipeli
     popup = page.locator(".cm-tooltip-autocomplete")
     expect(popup).to_be_visible()  # "t" completes too
     # the keyword is drawn in the keyword colour, the column name in the text colour
-    keyword = page.locator("#sql .cm-line span", has_text="SELECT")
-    colours = page.evaluate("""() => {
-        const probe = document.createElement("span");
-        probe.style.color = "var(--sql-keyword)";
-        document.body.append(probe);
-        const want = getComputedStyle(probe).color;
-        probe.remove();
-        return [want, getComputedStyle(document.querySelector("#sql .cm-content")).color];
-    }""")
-    assert keyword.evaluate("(s) => getComputedStyle(s).color") == colours[0] != colours[1]
+    keyword, text = colour(page, "var(--sql-keyword)"), colour(page, "var(--text)")
+    assert token_colours(page, "#sql", "SELECT") == {keyword} != token_colours(page, "#sql", "name") == {text}
     page.keyboard.press("Control+Enter")  # runs it from the editor, and closes the completion list
     expect(page.locator("#result-count")).to_contain_text("no rows")
     expect(popup).to_have_count(0)
@@ -94,6 +86,14 @@ def test_the_starter_template_makes_a_pipeline_that_compiles_and_starts(page, pr
     page.goto(proxy.url + "/")
     page.click("#new-pipeline")
     assert "CREATE TABLE readings" in editor_text(page, "#code")
+    # Feldera's keywords, types and functions are coloured, all of them (COUNT was, MATERIALIZED and MAX not)
+    keyword, function, text = (colour(page, f"var(--{v})") for v in ("sql-keyword", "sql-name", "text"))
+    assert len({keyword, function, text}) == 3
+    for word in ("CREATE", "MATERIALIZED", "VIEW", "GROUP"):
+        assert token_colours(page, "#code", word) == {keyword}, word
+    for word in ("COUNT", "MIN", "MAX", "TIMESTAMP", "DOUBLE"):
+        assert token_colours(page, "#code", word) == {function}, word
+    assert token_colours(page, "#code", "celsius") == {text}
     page.locator("#code .cm-content").click()
     page.keyboard.press("Control+a")
     page.keyboard.press("Delete")

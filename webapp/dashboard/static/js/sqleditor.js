@@ -3,6 +3,7 @@
 // columns, and errors underlined at their line and column. Pages use this module, never CodeMirror itself.
 
 import * as CM from "../vendor/codemirror.js";
+import { FUNCTIONS, KEYWORDS, TYPES } from "./sqlwords.js";
 
 // A name as SQL text: bare when it is a lower-case identifier, else double-quoted (case-sensitive, spaces).
 export function quoteName(name) {
@@ -43,12 +44,9 @@ const highlight = CM.HighlightStyle.define([
   { tag: [CM.tags.typeName, CM.tags.standard(CM.tags.name)], color: "var(--sql-name)" },
 ]);
 
-// Standard SQL, with the types Feldera's SQL adds (the keyword list stays the standard one).
-const dialect = CM.SQLDialect.define({
-  types: "array binary bit boolean char character clob date decimal double float int integer interval large " +
-    "national nchar nclob numeric object precision real smallint time timestamp varchar varying " +
-    "bigint tinyint uuid variant varbinary",
-});
+// Feldera's SQL: its keywords, types and functions (sqlwords.js). lang-sql reads a dialect's types and
+// builtins only along with its keywords, so all three are given.
+const dialect = CM.SQLDialect.define({ keywords: KEYWORDS, types: TYPES, builtin: FUNCTIONS });
 
 function language(relations) {
   const schema = {};
