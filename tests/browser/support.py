@@ -67,3 +67,32 @@ def editor_text(page, editor: str) -> str:
     """The text the SQL editor at ``editor`` shows, line by line (a short program: every line is drawn)."""
     page.locator(f"{editor} .cm-line").first.wait_for()
     return page.locator(f"{editor} .cm-line").evaluate_all("(ls) => ls.map((l) => l.textContent).join('\\n')")
+
+
+def colour(page, css: str) -> str:
+    """The computed colour ``css`` (a colour or ``var(--x)``) stands for on this page."""
+    return page.evaluate("""(css) => {
+        const probe = document.createElement("span");
+        probe.style.color = css;
+        document.body.append(probe);
+        const got = getComputedStyle(probe).color;
+        probe.remove();
+        return got;
+    }""", css)
+
+
+def token_colours(page, editor: str, word: str) -> set[str]:
+    """The colours the SQL editor at ``editor`` draws each ``word`` in (a word the highlighter does not know
+    is drawn in the text's colour)."""
+    return set(page.locator(f"{editor} .cm-line").evaluate_all("""(lines, word) => {
+        const out = [];
+        for (const line of lines) {
+            const walker = document.createTreeWalker(line, NodeFilter.SHOW_TEXT);
+            for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+                for (const m of t.data.matchAll(/[A-Za-z_][A-Za-z0-9_]*/g)) {
+                    if (m[0] === word) out.push(getComputedStyle(t.parentElement).color);
+                }
+            }
+        }
+        return out;
+    }""", word))

@@ -95,6 +95,19 @@ def test_reload_shows_current_state(page, proxy, http, make_pipeline):
     assert grid_rows(page, "v", COLS) == rows_text(query(http, p, "SELECT * FROM v"), COLS)
 
 
+def test_a_view_the_pipeline_does_not_have_is_not_an_outage(page, proxy, make_pipeline):
+    p = make_pipeline(SQL)
+    resp = page.goto(f"{proxy.url}/pipelines/{p}/views/nosuch")
+    assert resp.status == 404
+    panel = page.locator('.panel[data-view="nosuch"]')
+    expect(panel.locator(".conn-badge")).to_have_text("no such view")
+    expect(panel.locator(".flag.bad")).to_contain_text(f"pipeline '{p}' has no table or view named 'nosuch'")
+    expect(panel.locator(".others a")).to_have_text(["t", "v", "big"])
+    assert panel.locator(".others a", has_text="big").get_attribute("href") == f"/pipelines/{p}/views/big"
+    expect(page.locator("#conn")).to_have_text("live")  # the dashboard and the server both answer
+    expect(page.locator("body")).not_to_contain_text("upstream down")
+
+
 def test_ndjson_fallback_shows_the_same_table(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)
     push(http, p, "t", [{"insert": {"id": i, "name": f"r{i}", "n": i}} for i in range(1, 4)])

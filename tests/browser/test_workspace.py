@@ -1,5 +1,5 @@
 """The SQL workspace in real Chromium against the engine and the dashboard under gunicorn: the editor
-highlights SQL and completes a column name from the schema; the query history comes back after a reload;
+highlights SQL and completes a column name from the schema (without icons; a run closes the list); the query history comes back after a reload;
 Cancel stops the engine's query (not only the browser's wait); a new pipeline made from the starter template
 compiles and starts; a compile error is underlined at its line."""
 
@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from webapp.engine.testing import wait_until
 
-from .support import SQL, editor_text, set_sql
+from .support import SQL, colour, editor_text, set_sql, token_colours
 
 LONG = "SELECT count(*) AS c FROM range(1000000000000) a, range(1000) b"  # hours of work, stopped long before
 
@@ -25,22 +25,19 @@ def test_sql_is_highlighted_and_a_column_name_completes(page, proxy, make_pipeli
     option = page.locator(".cm-tooltip-autocomplete li", has=page.locator(".cm-completionLabel", has_text="name"))
     expect(option.first).to_be_visible()
     expect(option.first.locator(".cm-completionDetail")).to_contain_text("t, v")
+    # no kind icons: CodeMirror's are symbol characters most fonts lack, drawn as empty boxes
+    expect(page.locator(".cm-tooltip-autocomplete .cm-completionIcon")).to_have_count(0)
     option.first.click()
     page.keyboard.type(" FROM t")
     assert editor_text(page, "#sql") == "SELECT name FROM t"
+    popup = page.locator(".cm-tooltip-autocomplete")
+    expect(popup).to_be_visible()  # "t" completes too
     # the keyword is drawn in the keyword colour, the column name in the text colour
-    keyword = page.locator("#sql .cm-line span", has_text="SELECT")
-    colours = page.evaluate("""() => {
-        const probe = document.createElement("span");
-        probe.style.color = "var(--sql-keyword)";
-        document.body.append(probe);
-        const want = getComputedStyle(probe).color;
-        probe.remove();
-        return [want, getComputedStyle(document.querySelector("#sql .cm-content")).color];
-    }""")
-    assert keyword.evaluate("(s) => getComputedStyle(s).color") == colours[0] != colours[1]
-    page.keyboard.press("Control+Enter")  # runs it from the editor
+    keyword, text = colour(page, "var(--sql-keyword)"), colour(page, "var(--text)")
+    assert token_colours(page, "#sql", "SELECT") == {keyword} != token_colours(page, "#sql", "name") == {text}
+    page.keyboard.press("Control+Enter")  # runs it from the editor, and closes the completion list
     expect(page.locator("#result-count")).to_contain_text("no rows")
+    expect(popup).to_have_count(0)
 
 
 def test_history_brings_a_query_back_after_a_reload(page, proxy, make_pipeline):
@@ -89,6 +86,14 @@ def test_the_starter_template_makes_a_pipeline_that_compiles_and_starts(page, pr
     page.goto(proxy.url + "/")
     page.click("#new-pipeline")
     assert "CREATE TABLE readings" in editor_text(page, "#code")
+    # Feldera's keywords, types and functions are coloured, all of them (COUNT was, MATERIALIZED and MAX not)
+    keyword, function, text = (colour(page, f"var(--{v})") for v in ("sql-keyword", "sql-name", "text"))
+    assert len({keyword, function, text}) == 3
+    for word in ("CREATE", "MATERIALIZED", "VIEW", "GROUP"):
+        assert token_colours(page, "#code", word) == {keyword}, word
+    for word in ("COUNT", "MIN", "MAX", "TIMESTAMP", "DOUBLE"):
+        assert token_colours(page, "#code", word) == {function}, word
+    assert token_colours(page, "#code", "celsius") == {text}
     page.locator("#code .cm-content").click()
     page.keyboard.press("Control+a")
     page.keyboard.press("Delete")

@@ -223,10 +223,11 @@ def test_upstream_down_then_back(real):
 
 
 def test_unknown_view_says_so(real):
+    # The server answers that it has no such view: that is not an outage ("upstream_down").
     r = real()
     c = r.client()
     t = c.subscribe("nope")
-    c.until(lambda: t.status.get("state") == "upstream_down")
+    c.until(lambda: t.status.get("state") == "missing")
     assert "nope" in t.status["message"]
 
 

@@ -3,7 +3,9 @@ gunicorn, parts posted with httpx the way ``static/js/upload.js`` posts them."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
 import time
 from contextlib import closing
@@ -308,3 +310,26 @@ def test_tally_does_not_count_rows_while_received_records_wait_for_a_step(client
     assert "other writes" in held["why"]
     assert http.post(f"/pipelines/{pipeline}/commit_transaction").status_code == 200
     wait_until(lambda: tally() == {"rows": 2, "records": 2, "why": None}, what="the committed row counted")
+
+
+def test_the_keyed_banner_says_what_happens_to_the_table_at_hand(client, make_pipeline):
+    """The engine upserts by key in every keyed table; only a materialized one can be asked which keys it
+    holds, so only there does the form's Insert refuse them and the result count the replaced rows."""
+    p = make_pipeline("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT) WITH ('materialized' = 'true');\n"
+                      "CREATE TABLE u (id INT NOT NULL PRIMARY KEY, n INT);\n"
+                      "CREATE TABLE bag (id INT, n INT) WITH ('materialized' = 'true');\n")
+
+    def banner(table: str) -> str | None:
+        page = client.get(f"/pipelines/{p}/tables/{table}")
+        assert page.status_code == 200, page.text
+        found = re.search(r"<p [^>]*data-upload-keyed>(.*?)</p>", page.text, re.S)
+        return found and " ".join(html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).split())
+
+    not_materialized, materialized = banner("u"), banner("t")
+    assert not_materialized.startswith("A row whose key (id) is already in the table replaces that row")
+    assert "refuses" not in not_materialized
+    assert "not materialized" in not_materialized and "Insert replaces such rows too" in not_materialized
+    assert materialized.startswith("A row whose key (id) is already in the table replaces that row")
+    assert "not as Insert (which looks the keys up first and refuses such rows)" in materialized
+    assert "counts the rows replaced" in materialized
+    assert banner("bag") is None  # no key: nothing is replaced

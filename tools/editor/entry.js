@@ -9,7 +9,9 @@ export {
 export { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
 export { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput } from "@codemirror/language";
 export { tags } from "@lezer/highlight";
-export { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, startCompletion } from "@codemirror/autocomplete";
+export {
+  autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap, startCompletion, closeCompletion,
+} from "@codemirror/autocomplete";
 export { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
 export { linter, lintGutter, setDiagnostics, lintKeymap } from "@codemirror/lint";
 export { sql, SQLDialect } from "@codemirror/lang-sql";

@@ -59,7 +59,7 @@ class ViewFeed:
         self.seq = 0
         self.ready = False  # the state is valid for ``epoch``
         self.relation = None
-        self.state_name = "connecting"  # connecting | live | resyncing | upstream_down | stopped
+        self.state_name = "connecting"  # connecting | live | resyncing | upstream_down | missing | stopped
         self.message = ""
         self.status_version = 0
         self.since = None  # non-materialized: ms when the state started
@@ -160,8 +160,10 @@ class ViewFeed:
                         self.incomplete_since = _now_ms()
                 delay = 0.05
             except (NotFoundError, SchemaError) as e:
+                # The server answered: it has no such view (or pipeline). That is no outage, and the page
+                # must not say so; the feed keeps asking, since a new program may add the view.
                 with self.lock:
-                    self._lost(e.message)
+                    self._lost(e.message, "missing")
             except (SluiceError, httpx.HTTPError, OSError, ValueError) as e:
                 if self._stop.is_set():
                     return
@@ -181,9 +183,10 @@ class ViewFeed:
                 return
             delay = min(s["RETRY_MAX"], delay * 2)
 
-    def _lost(self, why: str) -> None:
-        """The upstream went away: keep the state on screen, say so; ``lock`` held."""
-        self._set_status("upstream_down", why)
+    def _lost(self, why: str, state: str = "upstream_down") -> None:
+        """The upstream went away (or no longer has the view): keep the state on screen, say so; ``lock``
+        held."""
+        self._set_status(state, why)
         if self.ready and self.relation is not None and not self.relation.materialized \
                 and self.incomplete_since is None:
             self.incomplete_since = _now_ms()

@@ -68,22 +68,28 @@ def pipeline(name):
     return render_template("pipeline.html", data=data), status
 
 
-def _live(name: str, views: list[str]):
+def _live(name: str, views: list[str]) -> tuple[dict, int]:
     data, status = _pipeline_data(name)
     data["views"] = views
     data.pop("program_code", None)
-    return render_template("live.html", data=data), status
+    return data, status
 
 
 @bp.get("/pipelines/<name>/views/<view>")
 def view(name, view):
-    return _live(name, [view])
+    data, status = _live(name, [view])
+    known = {r["name"].lower() for r in data["relations"]}
+    if status == 200 and known and view.lower() not in known:  # none known: still compiling, perhaps
+        # The server has no such view: a 404, whose panel says so and links the views it has (and keeps
+        # asking, since a new program may add the view).
+        status = 404
+    return render_template("live.html", data=data), status
 
 
 @bp.get("/pipelines/<name>/live")
 def live(name):
-    views = [v for v in request.args.get("views", "").split(",") if v]
-    return _live(name, views)
+    data, status = _live(name, [v for v in request.args.get("views", "").split(",") if v])
+    return render_template("live.html", data=data), status
 
 
 __all__ = ["bp"]

@@ -54,7 +54,8 @@ function writeUrl() {
 function addPanel(view) {
   if (panels.some((p) => p.opts.view === view)) return;
   const panel = new Panel(box, {
-    pipeline: data.pipeline, view, relation: relations.get(view) || null, conn, state: viewState(view),
+    pipeline: data.pipeline, view, relation: relations.get(view) || null, others: data.relations || [],
+    conn, state: viewState(view),
     onChange: writeUrl,
     onFeed: () => showConn(),
     onClose: (p) => {

@@ -15,7 +15,8 @@ import { ViewModel } from "./viewmodel.js";
 const MAX_PAUSED = 200000;
 
 export class Panel {
-  // opts: {pipeline, view, relation (or null), conn, state: {mode, sort, filters, key}, onChange(), onClose()}
+  // opts: {pipeline, view, relation (or null), others (the pipeline's relations, linked when this view is
+  // missing), conn, state: {mode, sort, filters, key}, onChange(), onClose()}
   constructor(root, opts) {
     this.opts = opts;
     this.conn = opts.conn;
@@ -186,13 +187,14 @@ export class Panel {
 
   _flags() {
     const conn = this.connection || "connecting";
-    let state = conn === "live" ? (this.feed.state || "connecting") : conn;
-    if (state === "upstream_down") state = "upstream down";
-    this.connBadge.textContent = state;
-    this.connBadge.dataset.state = state.replace(" ", "-");
+    const state = conn === "live" ? (this.feed.state || "connecting") : conn;
+    const missing = state === "missing"; // the server answered that it has no such view: not an outage
+    this.connBadge.textContent = missing ? "no such view" : state.replace("_", " ");
+    this.connBadge.dataset.state = state.replace("_", "-");
     const notes = [];
     if (conn !== "live" && this.model.snapshots) notes.push(["warn", "showing the last data received while reconnecting"]);
-    if (this.feed.message) notes.push(["warn", this.feed.message]);
+    if (this.feed.message) notes.push([missing ? "bad" : "warn", this.feed.message]);
+    if (missing && this.opts.others && this.opts.others.length) notes.push(["info", this._others()]);
     if (this.relation && !this.relation.materialized) {
       notes.push(["info", `not materialized: rows shown are those changed since ${fmtTime(this.feed.since)}, ` +
         "when the dashboard started following this view"]);
@@ -203,6 +205,14 @@ export class Panel {
     if (this.paused) notes.push(["info", `paused: ${fmtNumber(this.queued)} changes waiting`]);
     if (this.state.mode === "log") notes.push(...this.logStart.notes());
     this.flags.replaceChildren(...notes.map(([cls, text]) => el("div", { class: `flag ${cls}` }, text)));
+  }
+
+  // "its tables and views: a, b", each a link to its live table: where to go from a view that is not there.
+  _others() {
+    const p = encodeURIComponent(this.opts.pipeline);
+    const links = this.opts.others.flatMap((r, i) => [i ? ", " : "",
+      el("a", { href: `/pipelines/${p}/views/${encodeURIComponent(r.name)}` }, r.name)]);
+    return el("span", { class: "others" }, `pipeline ${this.opts.pipeline} has these tables and views: `, ...links);
   }
 
   _counters() {

@@ -107,6 +107,7 @@ function setExports(sql, shown, truncated, at) {
 }
 
 async function run() {
+  box.closeCompletion(); // Ctrl+Enter keeps the focus in the editor, which would keep the list open
   const sql = box.value.trim();
   if (running) running.abort();
   running = null;

@@ -3,6 +3,7 @@
 // columns, and errors underlined at their line and column. Pages use this module, never CodeMirror itself.
 
 import * as CM from "../vendor/codemirror.js";
+import { FUNCTIONS, KEYWORDS, TYPES } from "./sqlwords.js";
 
 // A name as SQL text: bare when it is a lower-case identifier, else double-quoted (case-sensitive, spaces).
 export function quoteName(name) {
@@ -43,12 +44,9 @@ const highlight = CM.HighlightStyle.define([
   { tag: [CM.tags.typeName, CM.tags.standard(CM.tags.name)], color: "var(--sql-name)" },
 ]);
 
-// Standard SQL, with the types Feldera's SQL adds (the keyword list stays the standard one).
-const dialect = CM.SQLDialect.define({
-  types: "array binary bit boolean char character clob date decimal double float int integer interval large " +
-    "national nchar nclob numeric object precision real smallint time timestamp varchar varying " +
-    "bigint tinyint uuid variant varbinary",
-});
+// Feldera's SQL: its keywords, types and functions (sqlwords.js). lang-sql reads a dialect's types and
+// builtins only along with its keywords, so all three are given.
+const dialect = CM.SQLDialect.define({ keywords: KEYWORDS, types: TYPES, builtin: FUNCTIONS });
 
 function language(relations) {
   const schema = {};
@@ -74,7 +72,9 @@ export function sqlEditor(host, { doc = "", readOnly = false, label = "SQL", rel
         CM.keymap.of(keys), // before the defaults, whose Mod-Enter inserts a line
         CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(),
         CM.drawSelection(), CM.indentOnInput(), CM.bracketMatching(), CM.closeBrackets(),
-        CM.autocompletion(), CM.highlightActiveLine(), CM.highlightSelectionMatches(),
+        // no kind icons: CodeMirror draws them as symbol characters (a key, a square) that most fonts lack,
+        // so they showed as empty boxes; the detail beside a column says where it comes from
+        CM.autocompletion({ icons: false }), CM.highlightActiveLine(), CM.highlightSelectionMatches(),
         CM.syntaxHighlighting(highlight), CM.lintGutter(),
         CM.keymap.of([...CM.closeBracketsKeymap, ...CM.defaultKeymap, ...CM.searchKeymap, ...CM.historyKeymap,
           ...CM.completionKeymap, ...CM.lintKeymap, CM.indentWithTab]),
@@ -99,6 +99,8 @@ export function sqlEditor(host, { doc = "", readOnly = false, label = "SQL", rel
     get value() { return view.state.doc.toString(); },
     set value(text) { view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }); },
     focus() { view.focus(); },
+    // Closes the completion list (a run leaves nothing to complete; the list would stay open over the results).
+    closeCompletion() { CM.closeCompletion(view); },
     offsetOf,
     select(from, to) {
       view.dispatch({ selection: { anchor: from, head: to }, scrollIntoView: true });
