@@ -315,8 +315,10 @@ def test_tally_does_not_count_rows_while_received_records_wait_for_a_step(client
 def test_the_keyed_banner_says_what_happens_to_the_table_at_hand(client, make_pipeline):
     """The engine upserts by key in every keyed table; only a materialized one can be asked which keys it
     holds, so only there does the form's Insert refuse them and the result count the replaced rows."""
-    p = make_pipeline("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT) WITH ('materialized' = 'true');\n"
-                      "CREATE TABLE u (id INT NOT NULL PRIMARY KEY, n INT);\n"
+    # A keyed table is materialized by itself (as in Feldera) unless LATENESS is declared on a key column.
+    p = make_pipeline("CREATE TABLE t (id INT NOT NULL PRIMARY KEY, n INT);\n"
+                      "CREATE TABLE u (id INT NOT NULL, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR, n INT, "
+                      "PRIMARY KEY (id, ts));\n"
                       "CREATE TABLE bag (id INT, n INT) WITH ('materialized' = 'true');\n")
 
     def banner(table: str) -> str | None:
@@ -326,7 +328,7 @@ def test_the_keyed_banner_says_what_happens_to_the_table_at_hand(client, make_pi
         return found and " ".join(html.unescape(re.sub(r"<[^>]+>", "", found.group(1))).split())
 
     not_materialized, materialized = banner("u"), banner("t")
-    assert not_materialized.startswith("A row whose key (id) is already in the table replaces that row")
+    assert not_materialized.startswith("A row whose key (id, ts) is already in the table replaces that row")
     assert "refuses" not in not_materialized
     assert "not materialized" in not_materialized and "Insert replaces such rows too" in not_materialized
     assert materialized.startswith("A row whose key (id) is already in the table replaces that row")

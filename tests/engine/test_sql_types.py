@@ -168,3 +168,28 @@ def test_view_columns_are_not_null_by_calcites_rules(http):
         "rolled": {"k": True, "sk": True},
         "both_sides": {"k": False},
     }
+
+
+def test_a_keyed_table_is_materialized(http):
+    # Feldera's "Materialized Tables and Views": a table with a PRIMARY KEY is materialized by itself (the
+    # pipeline keeps an index to enforce the key), except when a key column has a LATENESS: then only
+    # 'materialized' = 'true' makes it so.
+    name = f"p{uuid.uuid4().hex[:10]}"
+    code = """
+    CREATE TABLE keyed (id INT NOT NULL PRIMARY KEY, v INT);
+    CREATE TABLE bag (id INT, v INT);
+    CREATE TABLE bag_m (id INT, v INT) WITH ('materialized' = 'true');
+    CREATE TABLE late_key (id INT NOT NULL, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR, PRIMARY KEY (id, ts));
+    CREATE TABLE late_key_m (id INT NOT NULL, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR, PRIMARY KEY (id, ts))
+        WITH ('materialized' = 'true');
+    CREATE TABLE late_other (id INT NOT NULL PRIMARY KEY, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR);
+    """
+    assert http.put(f"/pipelines/{name}", json={"name": name, "program_code": code}).status_code == 201
+    try:
+        p = http.get(f"/pipelines/{name}").json()
+        assert p["program_status"] == "Success", p["program_error"]
+        got = {t["name"]: t["materialized"] for t in p["program_info"]["schema"]["inputs"]}
+    finally:
+        http.delete(f"/pipelines/{name}")
+    assert got == {"keyed": True, "bag": False, "bag_m": True, "late_key": False, "late_key_m": True,
+                   "late_other": True}

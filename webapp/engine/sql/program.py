@@ -300,6 +300,10 @@ def compile_program(code: str) -> Program:
                 _run(con, prog.table_ddl(t), code, first.start)
                 if late:
                     prog.lateness[t.name] = lateness.evaluate(con, late, t, code, lambda q: view_query(q, tr))
+                # Feldera materializes a table with a PRIMARY KEY by itself (it keeps an index to enforce the
+                # key), unless LATENESS is declared on a key column: then only 'materialized' = 'true' does.
+                if t.primary_key and not set(prog.lateness.get(t.name, {})) & set(t.primary_key):
+                    t.materialized = True
                 tr.add(t)
                 prog.tables.append(t)
                 continue
