@@ -31,6 +31,7 @@ import orjson
 from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
+from .migrate import carry_tables
 from .recovery import batch_record
 from .runtime import Runtime, apply_batches, root_cause
 from .sql import Program, SqlError, compile_program, quote
@@ -299,7 +300,7 @@ class Pipeline:
             return answer
 
     def _migrate_storage(self, old: Program | None) -> None:
-        """Keep the data of tables whose definition did not change; drop everything else."""
+        """Keep the data of the tables the new program keeps (``migrate``); drop everything else."""
         self.kept_tables = []
         if self.db is None:
             return
@@ -316,25 +317,19 @@ class Pipeline:
             self.conn_progress = {}
             return
         self.db = self._new_db(self.program)
-        for t in self.program.tables:
-            prev = old.relation(t.name)
-            if prev is not None and prev.kind == "table" and old.table_ddl(prev) == self.program.table_ddl(t) \
-                    and prev.primary_key == t.primary_key:
-                data = olddb.sql(f"SELECT * FROM {quote(prev.internal)}").to_arrow_table()
-                self.db.register("__sluice_copy", data)
-                self.db.execute(f"INSERT INTO {quote(t.internal)} SELECT * FROM __sluice_copy")
-                self.db.unregister("__sluice_copy")
-                self.kept_tables.append(t.name)
+        self.kept_tables, same = carry_tables(old, olddb, self.program, self.db)
         olddb.close()
-        # Input a failed run left unapplied goes into the tables kept (the checkpoint that follows covers
-        # it); a table that changed starts empty, and its input goes with its data.
-        kept_input = [b for b in self.unapplied if b.table in self.kept_tables]
-        self.unapplied = [b for b in self.unapplied if b.table not in self.kept_tables]
+        # Input a failed run left unapplied goes into the tables kept as they were (the checkpoint that
+        # follows covers it); a table that changed starts empty, and its input goes with its data; one
+        # that gained columns keeps its rows, but the input was parsed for its old columns.
+        kept_input = [b for b in self.unapplied if b.table in same]
+        self.unapplied = [b for b in self.unapplied if b.table not in same]
         self._drop_unapplied("their tables changed with the program")
         self._apply_carried(kept_input)
-        # A connector goes on only where its table's data was kept (keys name the table's definition).
+        # A connector goes on only where its table's data was kept (keys name the table's definition, so
+        # a table that gained columns has its connectors start over).
         kept = {connector_key(self.program.table_ddl(t), t.name, conn)
-                for t in self.program.tables if t.name in self.kept_tables for conn in table_connectors(t)}
+                for t in self.program.tables if t.name in same for conn in table_connectors(t)}
         self.conn_progress = {k: v for k, v in self.conn_progress.items() if k in kept}
 
     def _apply_carried(self, batches: list) -> None:

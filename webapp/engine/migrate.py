@@ -1,0 +1,53 @@
+"""Which stored rows a program change carries over, and carrying them.
+
+A table keeps its rows across a program change when the new program declares a table of the same
+name with the same primary key, every column of the old table with the same type and NOT NULL, and
+any new columns NULL-able: the rows are copied by column name, the new columns NULL (adding a column
+is the most common change to a table, and its rows stay valid). Any other change (a column dropped,
+retyped, made NOT NULL, a new NOT NULL column, another key) starts the table empty: its old rows may
+not fit the new definition, and Sluice does not guess a conversion.
+"""
+
+from __future__ import annotations
+
+from .catalog import Relation
+from .sql import Program, quote
+
+
+def kept_columns(old: Program, prev: Relation, new: Program, t: Relation) -> list[str] | None:
+    """The old table's columns (internal names) whose rows ``t`` takes, or None when ``t`` starts empty."""
+    if prev.kind != "table" or [c.lower() for c in prev.primary_key] != [c.lower() for c in t.primary_key]:
+        return None
+    now = {c.internal: c for c in t.columns}
+    for c in prev.columns:
+        n = now.pop(c.internal, None)
+        if n is None or n.type.duckdb() != c.type.duckdb() or n.type.nullable != c.type.nullable:
+            return None
+    if any(not c.type.nullable for c in now.values()):
+        return None  # a new NOT NULL column has no value for the old rows
+    return [c.internal for c in prev.columns]
+
+
+def carry_tables(old: Program, olddb, new: Program, newdb) -> tuple[list[str], list[str]]:
+    """Copy the rows of every table ``new`` keeps (``kept_columns``) from ``olddb`` into ``newdb``; returns
+    (kept tables, those among them whose definition is the same as before)."""
+    kept, same = [], []
+    for t in new.tables:
+        prev = old.relation(t.name)
+        cols = kept_columns(old, prev, new, t) if prev is not None else None
+        if cols is None:
+            continue
+        names = ", ".join(quote(c) for c in cols)
+        data = olddb.sql(f"SELECT {names} FROM {quote(prev.internal)}").to_arrow_table()
+        newdb.register("__sluice_copy", data)
+        try:
+            newdb.execute(f"INSERT INTO {quote(t.internal)} ({names}) SELECT * FROM __sluice_copy")
+        finally:
+            newdb.unregister("__sluice_copy")
+        kept.append(t.name)
+        if old.table_ddl(prev) == new.table_ddl(t):
+            same.append(t.name)
+    return kept, same
+
+
+__all__ = ["carry_tables", "kept_columns"]
