@@ -75,6 +75,11 @@ def test_names_differing_in_case_are_different_relations(http, make_pipeline, eg
     assert_error(http.post(f"/pipelines/{name}/ingress/%22Emp%22", params={"format": "json"}, content=b""),
                  404, "UnknownInputStream")
 
+    # A table's snapshot is the table the name means (it read emp's rows for "EMP").
+    snap = egress(name, '"EMP"', send_snapshot="true")
+    assert sorted(snap.wait_events(3), key=lambda e: e[1]["Id"]) == [
+        ("insert", {"Id": 1, "id": 3}), ("insert", {"Id": 7, "id": 3}), ("insert", {"Id": 9, "id": 9})]
+
 
 V1 = """CREATE TABLE "K" (id INT NOT NULL PRIMARY KEY);
 CREATE TABLE k (id INT);

@@ -98,9 +98,9 @@ def _timeout_message(secs: float) -> str:
 
 def run_select(db, sql: str, program=None, timeout: float = 0.0,
                gone: Callable[[], bool] | None = None,
-               begin: Callable[[object], None] | None = None) -> tuple[ReadCursor, list[Column]]:
+               begin: Callable[..., None] | None = None) -> tuple[ReadCursor, list[Column]]:
     """Check and execute a read; returns (cursor, columns). Errors before any row is sent raise
-    AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none). ``begin(cursor)`` starts
+    AdHocQueryError (QueryTimeout past ``timeout`` seconds, 0 meaning none). ``begin(cursor, gone)`` starts
     the read-only transaction (``Runtime.begin_read``: at a step boundary, the views' logs complete)."""
     raw = db.cursor()
     watch = WATCHDOG.watch(raw, timeout, gone, owner=db)
@@ -108,7 +108,7 @@ def run_select(db, sql: str, program=None, timeout: float = 0.0,
     duck = duck_text(sql)  # the user's quoted names as DuckDB holds them (sql/names.py)
     try:
         if begin is not None:
-            begin(raw)
+            begin(raw, gone)
         else:
             raw.execute("BEGIN TRANSACTION READ ONLY")
         if program is not None:

@@ -28,8 +28,8 @@ from typing import Any
 from .catalog import Relation, row_encoder
 from .egress import Subscriber, encode_json_chunks
 from .errors import (
-    BufferFull, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable, Terminating,
-    UnknownOutputStream,
+    AdHocQueryError, BufferFull, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable,
+    Terminating, UnknownOutputStream,
 )
 from .wal import T_BATCH, WalUnavailable
 import pyarrow as pa
@@ -355,7 +355,8 @@ class Runtime:
             if snapshot and not self.failed:
                 if rel.name in self.views:
                     self.views[rel.name].flush(self.db)  # changes a view kept back reach its log table
-                sql = self.views[rel.name].contents_sql() if rel.name in self.views else f'SELECT * FROM "{rel.name}"'
+                sql = self.views[rel.name].contents_sql() if rel.name in self.views else \
+                    f"SELECT * FROM {quote(rel.internal)}"  # DuckDB's name ("Orders" and orders are two tables)
                 cur = self.db.cursor()
                 try:
                     rows = cur.execute(sql + " ORDER BY ALL").fetchall()
@@ -384,20 +385,30 @@ class Runtime:
         return encode_json_chunks([{"delete": enc(r)} for r in dels] + [{"insert": enc(r)} for r in ins])
 
     # -- ad-hoc reads --------------------------------------------------------------------------
-    def begin_read(self, cur) -> None:
+    def begin_read(self, cur, gone=None) -> None:
         """Begin ``cur``'s read-only transaction between two steps, every view's log table complete:
         views that keep changes back from it (``IncrementalView.defer_log``) append them first, and
         the transaction's snapshot is taken before the next step may start (DuckDB takes it at the
         first statement that reads the catalog, not at BEGIN), so that a query never sees tables one
-        step ahead of a view. Waits for a running step at most the query's time limit."""
+        step ahead of a view. Waits, at most the query's time limit and while its client is there,
+        for what holds the step lock: a step, a snapshot being sent, a checkpoint."""
         limit = self.settings.query_timeout_secs
-        if not self.step_lock.acquire(timeout=limit if limit > 0 else -1):
-            raise QueryTimeout(f"the query waited {limit:g} s for the pipeline's current step to end and "
-                               "was not run (the engine's --query-timeout setting)", {"timeout_secs": limit})
+        deadline = time.monotonic() + limit if limit > 0 else None
+        while not self.step_lock.acquire(timeout=0.1):
+            if gone is not None and gone():
+                raise AdHocQueryError("query stopped: its client went away", None)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise QueryTimeout(f"the query waited {limit:g} s for the pipeline's current step (or a snapshot "
+                                   "or checkpoint it was taking) to end and was not run (the engine's "
+                                   "--query-timeout setting)", {"timeout_secs": limit})
         try:
-            if not self.failed:  # a failed step's views hold changes that were rolled back
-                for v in self.views.values():
-                    v.flush(self.db)
+            if self.failed:
+                # The views hold a rolled-back step's changes, and some kept committed ones back from their
+                # log tables: what a query would read of them is not the tables' step.
+                raise Terminating(f"pipeline '{self.pipeline.name}' is stopping after a failed step ({self.error}); "
+                                  "query it again once it is started", {"pipeline_name": self.pipeline.name})
+            for v in self.views.values():
+                v.flush(self.db)
             cur.execute("BEGIN TRANSACTION READ ONLY")
             cur.execute("SELECT count(*) FROM duckdb_tables()").fetchall()
         finally:
