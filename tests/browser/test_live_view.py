@@ -100,7 +100,7 @@ def test_a_view_the_pipeline_does_not_have_is_not_an_outage(page, proxy, make_pi
     resp = page.goto(f"{proxy.url}/pipelines/{p}/views/nosuch")
     assert resp.status == 404
     panel = page.locator('.panel[data-view="nosuch"]')
-    expect(panel.locator(".conn-badge")).to_have_text("no such view")
+    expect(panel.locator(".conn-badge")).to_have_text("not found")
     expect(panel.locator(".flag.bad")).to_contain_text(f"pipeline '{p}' has no table or view named 'nosuch'")
     expect(panel.locator(".others a")).to_have_text(["t", "v", "big"])
     assert panel.locator(".others a", has_text="big").get_attribute("href") == f"/pipelines/{p}/views/big"

@@ -231,6 +231,16 @@ def test_unknown_view_says_so(real):
     assert "nope" in t.status["message"]
 
 
+def test_a_view_of_a_program_with_errors_is_not_missing(real, http):
+    # Until the program compiles its views are not known: the feed says why, not "no such view".
+    r = real(start=False)
+    assert http.put(f"/pipelines/{r.name}", json={"program_code": "CREATE VIEW v AS SELEC 1;"}).status_code == 200
+    c = r.client()
+    t = c.subscribe("v")
+    c.until(lambda: t.status.get("state") == "upstream_down")
+    assert "no compiled program" in t.status["message"] and "SqlError" in t.status["message"]
+
+
 def test_idle_feed_stops_after_linger_and_restarts_in_a_new_epoch(real):
     r = real()
     c = r.client()

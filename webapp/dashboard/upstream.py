@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from webapp.client import Client, NotFoundError, Pipeline, SchemaError, WaitTimeout
+from webapp.client import ApiError, Client, NotFoundError, Pipeline, SchemaError, WaitTimeout
 from webapp.client.output import EgressStream
 
 # "stop" is Feldera's graceful stop (it checkpoints first where the server can), "kill" its force stop;
@@ -150,8 +150,15 @@ class Upstream:
         return self.pipeline(name).describe("status").get("deployment_status")
 
     def relation(self, pipeline: str, name: str) -> Relation:
-        """The table or view ``name``; raises ``NotFoundError`` / ``SchemaError`` when there is none."""
-        info = self.pipeline(pipeline).describe("all").get("program_info")
+        """The table or view ``name``; raises ``NotFoundError`` / ``SchemaError`` when there is none, and
+        ``ApiError`` (409 ``ProgramNotCompiled``) while the program has not compiled (its relations are not known: not "no such view")."""
+        st = self.pipeline(pipeline).describe("all")
+        info = st.get("program_info")
+        if info is None:
+            raise ApiError(f"pipeline {pipeline!r} has no compiled program (program status "
+                           f"{st.get('program_status')}): its tables and views are known once it compiles",
+                           error_code="ProgramNotCompiled", status=409,
+                           details={"program_status": st.get("program_status")})
         rels = relations(info)
         for r in rels:
             if r.name == name:

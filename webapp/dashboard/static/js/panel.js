@@ -188,8 +188,9 @@ export class Panel {
   _flags() {
     const conn = this.connection || "connecting";
     const state = conn === "live" ? (this.feed.state || "connecting") : conn;
-    const missing = state === "missing"; // the server answered that it has no such view: not an outage
-    this.connBadge.textContent = missing ? "no such view" : state.replace("_", " ");
+    // The server answered that it has no such view (or pipeline): not an outage; the message says which.
+    const missing = state === "missing";
+    this.connBadge.textContent = missing ? "not found" : state.replace("_", " ");
     this.connBadge.dataset.state = state.replace("_", "-");
     const notes = [];
     if (conn !== "live" && this.model.snapshots) notes.push(["warn", "showing the last data received while reconnecting"]);
