@@ -24,6 +24,7 @@ from .ops import (Node, Select, TypeInfo, arrow_columns, canonizer, fetch_pairs,
 # (an ART lookup costs ~15 us per key, a scan of a million rows ~20 ms).
 PROBE_IN_LIST_MAX = 1500
 
+
 def _keyfn(pos: tuple[int, ...]) -> Callable[[tuple], tuple]:
     if len(pos) == 1:
         p = pos[0]

@@ -463,4 +463,4 @@ class UnionAll(Node):
 
 
 __all__ = ["TypeInfo", "Node", "Source", "Select", "Distinct", "UnionAll", "consolidate", "canonizer", "select_sql",
-           "NAN"]
+           "NAN", "arrow_columns", "fetch_pairs", "fetch_rows", "inserted_batch", "plain_type"]
