@@ -12,6 +12,7 @@ same path as HTTP ingress (write-ahead log first).
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Callable, Iterator
 
 import duckdb
@@ -276,6 +277,13 @@ def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=N
     names = cols or table.column_names
     if rows and len(rows[0]) != len(names):
         raise AdHocQueryError(f"INSERT gives {len(rows[0])} values for {len(names)} columns", None)
+    # A literal such as 33.3 is a DECIMAL to DuckDB: into a DOUBLE/REAL column it is that number (rounded
+    # once), as SQL assigns it, not the text "33.3" that ingress would refuse for a floating-point column.
+    exact, folded = {c.name: c for c in table.columns}, {c.name.lower(): c for c in table.columns}
+    floats = [i for i, nm in enumerate(names)
+              if (c := exact.get(nm) or folded.get(nm.lower())) is not None and c.type.type in ("DOUBLE", "REAL")]
+    if floats:
+        rows = [tuple(float(v) if i in floats and isinstance(v, Decimal) else v for i, v in enumerate(r)) for r in rows]
     batch = ParsedBatch()
     for n, r in enumerate(orjson.loads(orjson.dumps(rows, default=str)), 1):
         try:
