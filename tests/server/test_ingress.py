@@ -3,6 +3,7 @@ on parse errors, upsert by primary key, paused pipelines and force, completion t
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import orjson
@@ -272,6 +273,24 @@ def test_unforced_ingress_waits_for_resume(http, make_pipeline):
     assert result["r"].status_code == 200, result["r"].text
     _done(http, name, result["r"].json()["token"])
     assert _rows(http, name) == [{"id": 1, "v": "w"}]
+
+
+def test_a_request_whose_client_left_while_held_back_is_not_taken(http, make_pipeline, engine):
+    """The client never got an answer (and would send the request again): its rows must not be stored."""
+    name = make_pipeline(PLAIN, initial="paused")
+    body = b'{"id": 1, "v": "gone"}'
+    host, port = engine.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(f"POST /v0/pipelines/{name}/ingress/t?format=json&update_format=raw HTTP/1.1\r\n"
+                  f"Host: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                  .encode() + body)
+        wait_held_back(http, name, "t")
+    assert http.post(f"/pipelines/{name}/resume").status_code == 202
+    wait_until(lambda: f"to table t was dropped: its client closed the connection" in engine.log, 10,
+               "the dropped request in the engine's log")
+    tok = push(http, name, "t", b'{"id": 2, "v": "stayed"}', update_format="raw")
+    _done(http, name, tok)
+    assert _rows(http, name) == [{"id": 2, "v": "stayed"}]
 
 
 def test_unforced_ingress_on_paused_pipeline_times_out(http, make_pipeline):

@@ -26,6 +26,7 @@
      ├── DuplicateName               (409) DuplicateName
      ├── StaleToken                  (410) CompletionTokenFromPreviousIncarnation
      ├── Terminating                 (410) Terminating
+     ├── ClientGone                  (400) ClientGone (Sluice extension: no one reads it)
      └── Unavailable                 (503)
           ├── NotDeployed            PipelineInteractionNotDeployed
           ├── PipelinePaused         PipelinePaused (Sluice extension)
@@ -208,6 +209,14 @@ class Terminating(EngineError):
     error_code = "Terminating"
 
 
+class ClientGone(EngineError):
+    """Raised for an ingress request whose client closed its connection while the request waited: nothing
+    of it is taken, since the client never learned that it was (the answer goes nowhere)."""
+
+    status = 400
+    error_code = "ClientGone"
+
+
 class Unavailable(EngineError):
     """Raised when the pipeline cannot take the request now; retrying later may work."""
 
@@ -302,7 +311,7 @@ __all__ = [
     "EngineError", "NotFound", "UnknownPipeline", "UnknownInputStream", "UnknownOutputStream",
     "BadRequest", "InvalidParam", "UnknownInputFormat", "ParseErrors", "AdHocQueryError", "QueryTimeout",
     "InvalidDefinition", "IllegalAction", "InvalidToken", "DuplicateName", "StaleToken", "Terminating",
-    "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
+    "ClientGone", "Unavailable", "NotDeployed", "PipelinePaused", "BufferFull", "StorageUnavailable",
     "UnknownOutputEndpoint", "TransactionInProgress", "NoTransactionInProgress", "IncarnationUuidMismatch",
     "CheckpointsDisabled", "NotImplementedHere", "EnterpriseFeature",
 ]

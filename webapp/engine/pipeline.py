@@ -24,7 +24,7 @@ from .definition import restricted_changes
 from .describe import describe
 from .events import PipelineEvents
 from .errors import (
-    EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
+    ClientGone, EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
 )
 import orjson
 
@@ -614,18 +614,26 @@ class Pipeline:
         raise UnknownInputEndpoint(f"{table.name}.{connector_name}")
 
     def ingest(self, table_name: str, body, params: dict[str, str], force: bool,
-               idempotency_key: str | None = None) -> tuple[int, dict]:
+               idempotency_key: str | None = None, gone=None) -> tuple[int, dict]:
         """Parse and queue ``body``; returns the HTTP answer (status, body). Bad records do not raise.
 
         ``body`` is bytes, or a function returning them: it is then called only once the pipeline can
-        take input (not paused, buffer not full), so waiting requests hold no data.
+        take input (not paused, buffer not full), so waiting requests hold no data. ``gone()``: whether
+        the client has closed its connection; a request whose client left while it waited is not taken
+        (the client saw no answer, and would send it again).
         With an idempotency key, a repeat returns the first answer and applies nothing again."""
         rt = self.running()
         table = self._input_table(rt.program, table_name)
         deadline = None
         if callable(body):
-            deadline = rt.admit(table.name, force)
+            deadline, waited = rt.admit(table.name, force)
             body = body()
+            if waited and gone is not None and gone():
+                log.info("an ingress request to table %s was dropped: its client closed the connection while "
+                         "the request waited (paused pipeline or full buffer); nothing of it was stored",
+                         table.name, extra={"pipeline": self.name})
+                raise ClientGone(f"the client closed the connection while the request to table '{table.name}' "
+                                 "waited; nothing of it was stored", {"table": table.name})
         key = idempotency_key
         if key is not None:
             if len(key) > 200:

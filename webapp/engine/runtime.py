@@ -174,9 +174,10 @@ class Runtime:
             c.start()
 
     # -- ingress -------------------------------------------------------------------------------
-    def admit(self, table: str, force: bool) -> float:
+    def admit(self, table: str, force: bool) -> tuple[float, bool]:
         """Wait, before the body is read, while the pipeline is paused (unforced) or the table's buffer is
-        full, so that waiting requests hold no data: their senders are held back by TCP flow control."""
+        full, so that waiting requests hold no data: their senders are held back by TCP flow control.
+        Returns (the deadline ``push`` goes on with, whether it waited)."""
         deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
         held = 0
@@ -192,7 +193,7 @@ class Runtime:
                     self.cv.wait(min(left, 1.0))
             finally:
                 self.waiting[table] -= held
-        return deadline
+        return deadline, bool(held)
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
              log_payload=None, answer=None, deadline: float | None = None,

@@ -149,7 +149,7 @@ def ingress(name, table):
     force = query_flag("force")
     query_flag("array")  # validated here so a bad value is refused before the body is read
     status, answer = p.ingest(table, _read_body, request.args.to_dict(), force,
-                              request.headers.get("Idempotency-Key"))
+                              request.headers.get("Idempotency-Key"), client_gone())
     return errors.answer(status, answer)
 
 
