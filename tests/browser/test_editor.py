@@ -115,3 +115,14 @@ def test_edit_program_asks_before_a_save_that_can_empty_tables(page, proxy, http
     page.click("#stop")
     expect(page.locator("#status")).to_have_text("Stopped")
     assert save_and_start(changed, "extra", "t", "warn") == []
+
+    # Another client changes the program: saving the editor's (unchanged) text would change it back, so it asks.
+    page.click("#stop")
+    expect(page.locator("#status")).to_have_text("Stopped")
+    assert http.put(f"/pipelines/{p}", json={"name": p, "program_code": extra}).status_code == 200
+    page.click("#save")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#editor-note")).to_have_text("not saved: the editor keeps your changes")
+    assert http.get(f"/pipelines/{p}").json()["program_code"] == extra

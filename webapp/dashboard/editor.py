@@ -124,7 +124,8 @@ def save(name):
                   "kept_tables": kept, "tables_before": _tables((before or {}).get("program_info")),
                   "unchanged": bool(before) and before.get("program_code") == code,
                   "had_data": bool(before) and before.get("storage_status") == "InUse",
-                  "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status")})
+                  "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status"),
+                  "program_version": after.get("program_version")})
 
 
 __all__ = ["bp", "messages", "STARTER"]

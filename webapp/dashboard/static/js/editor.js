@@ -19,7 +19,9 @@ let name = data.pipeline;
 let errors = data.errors || [];
 let programStatus = data.program_status;
 let deployment = data.status ? data.status.deployment_status : null;
-let savedCode = data.pipeline ? data.program_code || "" : null; // the program on the server, as last known
+// the program on the server as this page last knew it, and its version (another tab may save one meanwhile)
+let savedCode = data.pipeline ? data.program_code || "" : null;
+let savedVersion = data.status ? data.status.program_version : null;
 
 function say(text) {
   if (note) note.textContent = text;
@@ -90,19 +92,22 @@ function keptText(a) {
 async function storedState() {
   try {
     const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}`);
-    return { inUse: st.storage_status === "InUse",
+    return { inUse: st.storage_status === "InUse", version: st.program_version,
       tables: (st.relations || []).filter((r) => r.kind === "table").map((r) => r.name) };
   } catch {
-    return { inUse: (data.storage_status || (data.status || {}).storage_status) === "InUse", tables: data.tables || [] };
+    return { inUse: (data.storage_status || (data.status || {}).storage_status) === "InUse", version: savedVersion,
+      tables: data.tables || [] };
   }
 }
 
 // Asked before saving a changed program of a pipeline that holds stored data; true when the user chose Save.
-// A stopped pipeline answers no queries, so the dialog names the tables without their row counts.
+// The program counts as changed when the text differs from the one saved, or when the server's program is
+// not the one this page knows. A stopped pipeline answers no queries, so the dialog names the tables without
+// their row counts.
 async function confirmSave(text) {
-  if (!name || text === savedCode) return true;
-  const { inUse, tables } = await storedState();
-  if (!inUse) return true;
+  if (!name) return true;
+  const { inUse, version, tables } = await storedState();
+  if (!inUse || (text === savedCode && version === savedVersion)) return true;
   return ask({
     title: `Save the changed program of ${name}?`,
     text: `${name} holds stored data${tables.length ? ` in its tables ${tables.join(", ")}` : ""}. Saving decides ` +
@@ -147,6 +152,7 @@ async function save(ev) {
     const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`,
       { program_code: text, description: $("description").value, create: !name }, "PUT");
     savedCode = text;
+    savedVersion = a.program_version;
     if (!name) {
       name = newName;
       history.replaceState(null, "", `/pipelines/${encodeURIComponent(name)}/program`);
