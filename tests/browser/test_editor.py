@@ -1,5 +1,6 @@
 """The program editor in real Chromium: a compile error marked at its line and column, a new pipeline saved
-and started from the index page's link, and an edit that says which tables kept their data."""
+and started from the index page's link, and edits of a pipeline that holds data: asked first in the page, then
+told which tables kept their data."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     expect(page.locator("#errors li")).to_have_count(0)
     expect(page.locator("#code .cm-lintRange-error")).to_have_count(0)
     expect(page.locator("#saved")).to_contain_text("Saved. The pipeline had no stored data")
+    expect(page.locator("#confirm")).to_be_hidden()  # no stored data: nothing to ask
     page.click("#start")
     expect(page.locator("#status")).to_have_text("Running")
     assert http.get(f"/pipelines/{name}", params={"selector": "status"}).json()["deployment_status"] == "Running"
@@ -62,7 +64,7 @@ def test_new_pipeline_with_an_error_then_fixed_saved_and_started(page, proxy, ht
     expect(page.locator('#result-body td[data-col="c"]')).to_have_text("0")
 
 
-def test_edit_program_says_which_tables_keep_their_data(page, proxy, http, make_pipeline):
+def test_edit_program_asks_before_a_save_that_can_empty_tables(page, proxy, http, make_pipeline):
     p = make_pipeline(SQL)
     assert http.get(f"/pipelines/{p}/query", params={"sql": "INSERT INTO t VALUES (1, 'kept', 1)"}).status_code == 200
     # INSERT answers once processed, or after the engine's --ingress-wait: the row may come later
@@ -75,10 +77,52 @@ def test_edit_program_says_which_tables_keep_their_data(page, proxy, http, make_
     expect(page.locator("#editor-note")).to_contain_text("stop it to change its program")
     page.click("#stop")
     expect(page.locator("#status")).to_have_text("Stopped")
-    set_sql(page, "#code", SQL + "CREATE TABLE extra (k INT);\n")
+    dialog, saved = page.locator("#confirm"), page.locator("#saved")
+    extra = SQL + "CREATE TABLE extra (k INT);\n"
+    changed = extra.replace("name VARCHAR,", "name VARCHAR NOT NULL,")  # t's definition changes: t starts empty
+
+    # The pipeline holds data: Save asks first, in the page, with the safe choice focused; Cancel saves nothing.
+    set_sql(page, "#code", changed)
     page.click("#save")
-    expect(page.locator("#saved")).to_contain_text("Tables that kept their data: t.")
-    expect(page.locator("#saved")).to_contain_text("Tables that start empty: extra.")
-    page.click("#start")
-    expect(page.locator("#status")).to_have_text("Running")
-    assert query(http, p, "SELECT name FROM t") == [{"name": "kept"}]
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#confirm-title")).to_have_text(f"Save the changed program of {p}?")
+    expect(dialog.locator("#confirm-text")).to_contain_text(f"{p} holds stored data in its tables t.")
+    expect(dialog.locator("#confirm-list")).to_contain_text("NOT NULL or primary key change starts empty")
+    expect(dialog.locator("#confirm-list")).to_contain_text("only gains columns that may be NULL keeps its rows")
+    expect(dialog.locator("#confirm-cancel")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#editor-note")).to_have_text("not saved: the editor keeps your changes")
+    expect(saved).to_be_hidden()
+    assert editor_text(page, "#code") == changed
+    assert http.get(f"/pipelines/{p}").json()["program_code"] == SQL
+
+    def save_and_start(program: str, kept: str, empty: str, style: str) -> list[dict]:
+        """Save ``program`` (confirmed in the dialog), check the answer, start: the rows t holds then."""
+        set_sql(page, "#code", program)
+        page.click("#save")
+        dialog.locator("#confirm-ok").click()
+        expect(saved).to_contain_text(f"Tables that kept their data: {kept}. Tables that start empty: {empty}.")
+        expect(saved).to_have_class(f"flag {style}")
+        assert http.get(f"/pipelines/{p}").json()["program_code"] == program
+        page.click("#start")
+        expect(page.locator("#status")).to_have_text("Running")
+        return query(http, p, "SELECT name FROM t")
+
+    # A new table only: t keeps its row (so Cancel kept it too); no table lost rows, so no warning.
+    assert save_and_start(extra, "t", "extra", "info") == [{"name": "kept"}]
+    # t changes: confirmed, it starts empty as the page reports, in a warning.
+    page.click("#stop")
+    expect(page.locator("#status")).to_have_text("Stopped")
+    assert save_and_start(changed, "extra", "t", "warn") == []
+
+    # Another client changes the program: saving the editor's (unchanged) text would change it back, so it asks.
+    page.click("#stop")
+    expect(page.locator("#status")).to_have_text("Stopped")
+    assert http.put(f"/pipelines/{p}", json={"name": p, "program_code": extra}).status_code == 200
+    page.click("#save")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#editor-note")).to_have_text("not saved: the editor keeps your changes")
+    assert http.get(f"/pipelines/{p}").json()["program_code"] == extra

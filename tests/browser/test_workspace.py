@@ -119,6 +119,7 @@ def test_a_compile_error_is_underlined_at_its_line_and_column(page, proxy, make_
     bad = SQL + "\nCREATE VIEW w AS\n  SELECT id, colour FROM t;\n"
     set_sql(page, "#code", bad)
     page.click("#save")
+    page.click("#confirm-ok")  # it has run: its storage is in use, so Save asks first
     expect(page.locator("#program-status")).to_have_text("SqlError")
     line = bad.split("\n").index("  SELECT id, colour FROM t;")  # 0-based: the 7th line of the editor
     underlined = page.locator("#code .cm-lintRange-error")

@@ -191,6 +191,7 @@ def test_program_save_reports_errors_and_kept_tables(viewer, editor, http):
         r = put(editor, {"program_code": SQL + "CREATE TABLE u (k BIGINT);\n"})
         assert r.json["program_status"] == "Success" and r.json["had_data"] is True
         assert r.json["kept_tables"] == ["t"] and sorted(r.json["tables"]) == ["t", "u"]
+        assert sorted(r.json["tables_before"]) == ["t", "u"]  # u was there: it lost its row (the page warns)
         page = editor.get(f"/pipelines/{name}/program")
         assert page.status_code == 200 and b'id="save"' in page.data
         assert b'id="save"' not in viewer.get(f"/pipelines/{name}/program").data

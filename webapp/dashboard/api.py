@@ -38,7 +38,8 @@ def throughput(series: dict | None) -> float | None:
 
 def summary(st: dict) -> dict:
     return {k: st.get(k) for k in ("name", "description", "deployment_status", "deployment_desired_status",
-                                   "program_status", "storage_status", "deployment_status_since")} | {
+                                   "program_status", "program_version", "storage_status",
+                                   "deployment_status_since")} | {
         "deployment_error": (st.get("deployment_error") or {}).get("message")}
 
 

@@ -8,8 +8,12 @@ Saving goes through ``webapp.client`` (``Client.create_pipeline`` with ``clear_s
 pipeline must be stopped: the page offers Stop rather than stopping it behind the user's back. The answer
 says what the server reported: ``program_status``, the compiler's messages (line, column) and, on
 Sluice's engine, which tables kept their rows (``program_info.sluice.kept_tables``: tables whose
-columns, types, nullability and primary key did not change; the others start empty, views are rebuilt).
-A server that does not report it (Feldera) gets ``kept_tables: null``, and the page says it does not know.
+columns, types, nullability and primary key did not change, or that only gained columns that may be NULL;
+the others start empty, views are rebuilt), and ``tables_before``, the tables the pipeline had, so the page
+can tell a table that lost rows from a new one. A server that does not report it (Feldera) gets
+``kept_tables: null``, and the page says it does not know. The page (editor.js) asks before saving a changed
+program of a pipeline that holds stored data (``storage_status`` "InUse"); this endpoint saves what it is
+sent, as Feldera's PUT does.
 """
 
 from __future__ import annotations
@@ -117,9 +121,11 @@ def save(name):
     kept = (info.get("sluice") or {}).get("kept_tables") if "sluice" in info else None
     return json_answer({"pipeline": name, "created": before is None, "program_status": after.get("program_status"),
                   "errors": messages(after.get("program_error")), "tables": _tables(after.get("program_info")),
-                  "kept_tables": kept, "unchanged": bool(before) and before.get("program_code") == code,
+                  "kept_tables": kept, "tables_before": _tables((before or {}).get("program_info")),
+                  "unchanged": bool(before) and before.get("program_code") == code,
                   "had_data": bool(before) and before.get("storage_status") == "InUse",
-                  "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status")})
+                  "storage_status": after.get("storage_status"), "deployment_status": after.get("deployment_status"),
+                  "program_version": after.get("program_version")})
 
 
 __all__ = ["bp", "messages", "STARTER"]

@@ -1,9 +1,11 @@
 // The program editor (/pipelines/new and /pipelines/<p>/program): the SQL editor (sqleditor.js) with compile
 // errors underlined at their line and column and listed below, Save (PUT through the dashboard, which uses
-// webapp.client), then Start. A new pipeline starts from the starter template. What the save did to stored
-// data is what the server reported.
+// webapp.client), then Start. A new pipeline starts from the starter template. Before a save that can delete
+// stored rows the page asks in its <dialog id="confirm">; what the save did to stored data is what the server
+// reported, as a warning when tables lost their rows.
 
 import { getJSON, send } from "./api.js";
+import { ask } from "./confirm.js";
 import { canEdit, el, pageData, statusClass } from "./dom.js";
 import { sqlEditor } from "./sqleditor.js";
 
@@ -17,6 +19,9 @@ let name = data.pipeline;
 let errors = data.errors || [];
 let programStatus = data.program_status;
 let deployment = data.status ? data.status.deployment_status : null;
+// the program on the server as this page last knew it, and its version (another tab may save one meanwhile)
+let savedCode = data.pipeline ? data.program_code || "" : null;
+let savedVersion = data.status ? data.status.program_version : null;
 
 function say(text) {
   if (note) note.textContent = text;
@@ -61,20 +66,61 @@ function drawStatus() {
   if (deployment && deployment !== "Stopped") say(`${name} is ${deployment}: stop it to change its program`);
 }
 
+// What the save did to stored data, and whether that is a warning: a table the pipeline had lost its rows.
 function keptText(a) {
   if (a.program_status !== "Success") {
-    return "Saved, but the program has errors (listed below): fix them and save again before it can start.";
+    return { text: "Saved, but the program has errors (listed below): fix them and save again before it can start." };
   }
-  if (a.created) return `Created ${a.pipeline}. Its tables start empty.`;
-  if (!a.had_data) return "Saved. The pipeline had no stored data: its tables start empty.";
-  if (a.unchanged) return "Saved. The program did not change: every table keeps its data.";
+  if (a.created) return { text: `Created ${a.pipeline}. Its tables start empty.` };
+  if (!a.had_data) return { text: "Saved. The pipeline had no stored data: its tables start empty." };
+  if (a.unchanged) return { text: "Saved. The program did not change: every table keeps its data." };
   if (a.kept_tables === null || a.kept_tables === undefined) {
-    return "Saved. The server did not say which tables kept their data.";
+    return { text: "Saved. The server did not say which tables kept their data." };
   }
   const kept = a.kept_tables;
+  const before = a.tables_before || [];
   const empty = (a.tables || []).filter((t) => !kept.includes(t));
-  return `Saved. Tables that kept their data: ${kept.length ? kept.join(", ") : "none"}. ` +
+  const removed = before.filter((t) => !(a.tables || []).includes(t));
+  let text = `Saved. Tables that kept their data: ${kept.length ? kept.join(", ") : "none"}. ` +
     `Tables that start empty: ${empty.length ? empty.join(", ") : "none"}.`;
+  if (removed.length) text += ` Tables removed with their rows: ${removed.join(", ")}.`;
+  return { text, warn: before.some((t) => !kept.includes(t)) };
+}
+
+// The tables the pipeline has now and whether it holds stored data, as the server says at this moment (the
+// page's own data may be old: the pipeline may have run since); the page's data if the server does not answer.
+async function storedState() {
+  try {
+    const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}`);
+    return { inUse: st.storage_status === "InUse", version: st.program_version,
+      tables: (st.relations || []).filter((r) => r.kind === "table").map((r) => r.name) };
+  } catch {
+    return { inUse: (data.storage_status || (data.status || {}).storage_status) === "InUse", version: savedVersion,
+      tables: data.tables || [] };
+  }
+}
+
+// Asked before saving a changed program of a pipeline that holds stored data; true when the user chose Save.
+// The program counts as changed when the text differs from the one saved, or when the server's program is
+// not the one this page knows. A stopped pipeline answers no queries, so the dialog names the tables without
+// their row counts.
+async function confirmSave(text) {
+  if (!name) return true;
+  const { inUse, version, tables } = await storedState();
+  if (!inUse || (text === savedCode && version === savedVersion)) return true;
+  return ask({
+    title: `Save the changed program of ${name}?`,
+    text: `${name} holds stored data${tables.length ? ` in its tables ${tables.join(", ")}` : ""}. Saving decides ` +
+      "now which tables keep their rows; deleted rows do not come back.",
+    items: [
+      "A table whose columns, column types, NOT NULL or primary key change starts empty: its rows are deleted. " +
+        "A table removed from the program is deleted with its rows.",
+      "A table that only gains columns that may be NULL keeps its rows (the new columns read NULL).",
+      "A table whose definition does not change keeps its rows.",
+      "Views are rebuilt from the tables.",
+    ],
+    button: "Save",
+  });
 }
 
 // After the first save of a new pipeline the page is its program page: heading, crumbs and title say so.
@@ -95,11 +141,18 @@ async function save(ev) {
     say("a pipeline name is 1 to 100 letters, digits, '_' or '-'");
     return;
   }
-  say("saving and compiling…");
+  const text = code.value;
   $("save").disabled = true;
   try {
+    if (!(await confirmSave(text))) {
+      say("not saved: the editor keeps your changes");
+      return;
+    }
+    say("saving and compiling…");
     const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`,
-      { program_code: code.value, description: $("description").value, create: !name }, "PUT");
+      { program_code: text, description: $("description").value, create: !name }, "PUT");
+    savedCode = text;
+    savedVersion = a.program_version;
     if (!name) {
       name = newName;
       history.replaceState(null, "", `/pipelines/${encodeURIComponent(name)}/program`);
@@ -112,7 +165,9 @@ async function save(ev) {
     deployment = a.deployment_status;
     drawErrors();
     if (errors.length && errors[0].start_line_number) goTo(errors[0]);
-    $("saved").textContent = keptText(a);
+    const kept = keptText(a);
+    $("saved").textContent = kept.text;
+    $("saved").className = `flag ${kept.warn ? "warn" : "info"}`;
     $("saved").hidden = false;
     say(a.program_status === "Success" ? "saved: you can start it" : "saved with errors");
   } catch (e) {
@@ -139,6 +194,7 @@ async function lifecycle(action, target) {
       $("saved").replaceChildren(`${name} is running. `,
         el("a", { href: `/pipelines/${encodeURIComponent(name)}` }, "Open the pipeline"), " · ",
         el("a", { href: `/pipelines/${encodeURIComponent(name)}/query` }, "query it"));
+      $("saved").className = "flag info";
       $("saved").hidden = false;
     }
   } catch (e) {

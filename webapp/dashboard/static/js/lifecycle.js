@@ -3,6 +3,7 @@
 // pipeline's page; the server refuses them to viewers and refuses delete/clear while the pipeline runs.
 
 import { send } from "./api.js";
+import { ask } from "./confirm.js";
 
 const STEPS = {
   kill: {
@@ -27,16 +28,7 @@ const STEPS = {
 // Resolves true when the user confirmed `step` for `pipeline`, false when cancelled (button or Escape).
 export function confirmStep(step, pipeline) {
   const s = STEPS[step];
-  const dialog = document.getElementById("confirm");
-  document.getElementById("confirm-title").textContent = s.title(pipeline);
-  document.getElementById("confirm-text").textContent = s.text;
-  document.getElementById("confirm-ok").textContent = `${s.button} ${pipeline}`;
-  dialog.dataset.step = step;
-  dialog.returnValue = "";
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-    dialog.showModal();
-  });
+  return ask({ title: s.title(pipeline), text: s.text, button: `${s.button} ${pipeline}` });
 }
 
 // Send `step` ("kill", "clear", "delete" or a plain action such as "stop") for `pipeline`; rejects with the

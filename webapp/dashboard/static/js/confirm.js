@@ -1,0 +1,20 @@
+// The page's <dialog id="confirm"> (templates/_confirm.html): asks before a step that cannot be undone.
+// Cancel has the focus when it opens (the safe choice); Cancel, Escape or closing the dialog answer no.
+
+import { el } from "./dom.js";
+
+// Resolves true when the user pressed `button`, false otherwise. `items`: points listed under `text`.
+export function ask({ title, text, items = [], button }) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-text").textContent = text;
+  const list = document.getElementById("confirm-list");
+  list.replaceChildren(...items.map((item) => el("li", {}, item)));
+  list.hidden = !items.length;
+  document.getElementById("confirm-ok").textContent = button;
+  dialog.returnValue = "";
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
