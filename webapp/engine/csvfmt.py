@@ -98,6 +98,25 @@ def _text_value(kind: str) -> Callable[[str], Any]:
     return lambda s: s
 
 
+HEADER_HINT = ("the first line holds the table's column names: CSV ingress reads no header line (nor does "
+               "Feldera's); send the records without it")
+
+
+def _is_header(fields: list[str], table: Relation) -> bool:
+    """Whether a record is the table's column names in order: a header line, not data (stored as a row of a
+    table of text columns, or refused field by field with no word of why)."""
+    return len(fields) == len(table.columns) and all(
+        f.strip().lower() == c.name.lower() for f, c in zip(fields, table.columns))
+
+
+def starts_with_header(body: bytes, table: Relation) -> bool:
+    """Whether the body's first line is a header line (``_is_header``)."""
+    end = body.find(b"\n")
+    first = body[: end if end >= 0 else len(body)].decode("utf-8", "replace").rstrip("\r")
+    rec = next(iter_csv_records(first), None)
+    return rec is not None and rec[2] is None and _is_header([s for s, _ in rec[0]], table)
+
+
 def parse_csv_body(body: bytes, table: Relation) -> ParsedBatch:
     out = ParsedBatch(num_bytes=len(body))
     try:
@@ -118,6 +137,9 @@ def parse_csv_body(body: bytes, table: Relation) -> ParsedBatch:
         event += 1
         if err is not None:
             out.add_error(err, event, line, "")
+            continue
+        if event == 1 and _is_header([f for f, _ in rec], table):
+            out.add_error(RecordError(HEADER_HINT), event, line, ",".join(f for f, _ in rec)[:200])
             continue
         try:
             if len(rec) > width:

@@ -22,7 +22,7 @@ from .catalog import ColumnType, Relation
 from .errors import InvalidParam, ParseErrors, UnknownInputFormat
 from .ops import KEEP, UPDATE
 from .jsonframe import Frame
-from .csvfmt import parse_csv_body
+from .csvfmt import parse_csv_body, starts_with_header
 from .records import ParsedBatch, RecordError, RowConverter, _show
 
 # Debezium operations and the rows each carries: create, read (snapshot), update, delete.
@@ -279,7 +279,7 @@ def parse_body(body: bytes, table: Relation, params: dict[str, str]) -> ParsedBa
     if fmt == "json" and params.get("update_format", "insert_delete") == "raw" \
             and params.get("json_flavor", "default") == "default":
         fast = fast_json_array(body, table) if params.get("array") == "true" else fast_json(body, table)
-    elif fmt == "csv":
+    elif fmt == "csv" and not starts_with_header(body, table):  # the record parser says what a header is
         fast = fast_csv(body, table)
     if fast is not None:
         return ParsedBatch(_ops=None, num_records=fast.num_rows, num_bytes=len(body), arrow=fast)
