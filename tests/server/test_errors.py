@@ -169,6 +169,16 @@ def test_cannot_start_with_compilation_error(http, new_pipeline):
     assert _status(http, name) == "Stopped"
 
 
+def test_a_missing_semicolon_is_reported_where_it_is_missing(http, new_pipeline):
+    """Two statements run together: the error points at the second CREATE (as Calcite's 'Encountered
+    "CREATE"' does), not at the end of the second statement."""
+    name = new_pipeline("CREATE TABLE t (id INT NOT NULL, vv INT)\n"
+                        "CREATE VIEW w AS SELECT id, SUM(vv) AS s FROM t GROUP BY id;\n", expect_status="SqlError")
+    (m,) = http.get(f"/pipelines/{name}").json()["program_error"]["sql_compilation"]["messages"]
+    assert (m["start_line_number"], m["start_column"]) == (2, 1), m
+    assert 'Encountered "CREATE"' in m["message"] and '";"' in m["message"], m
+
+
 def test_invalid_and_stale_completion_tokens(http, make_pipeline):
     name = make_pipeline(SQL)
     assert_error(http.get(f"/pipelines/{name}/completion_status", params={"token": "not-a-token"}),

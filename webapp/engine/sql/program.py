@@ -264,6 +264,10 @@ def compile_program(code: str) -> Program:
                 raise at_token(f"{word} is not supported by Sluice yet", first, code, NOT_IMPLEMENTED)
             if word != "CREATE":
                 raise at_token(f"expected CREATE TABLE or CREATE VIEW, found '{first.text}'", first, code)
+            again = next((t for t in toks[1:] if t.token_type == TokenType.CREATE), None)
+            if again is not None:  # else the parser reports the end of the two statements run together
+                raise at_token('Encountered "CREATE": a statement ends with ";", and the one before this '
+                               "CREATE has none", again, code, PARSE)
             i = 1
             if len(toks) > 2 and toks[1].text.upper() == "OR" and toks[2].text.upper() == "REPLACE":
                 i = 3
