@@ -204,17 +204,18 @@ def test_snapshot_end_without_opening_chunk_or_rows(make_hub):
     assert len(t.changes) in (1, 2)
 
 
-def test_upstream_down_then_back(real):
+def test_a_stopped_pipeline_then_started_again(real):
+    # The server answers that the pipeline is not running: a state of its own, not an outage.
     r = real(start=False)
     c = r.client()
     t = c.subscribe()
-    c.until(lambda: t.status.get("state") == "upstream_down")
+    c.until(lambda: t.status.get("state") == "pipeline_stopped")
     assert r.name in t.status["message"]
     r.start()
     r.step([{"insert": row(1)}, {"insert": row(2)}])
     c.until(lambda: t.rows == expected([row(1), row(2)]))
     r.stop()  # the stream ends
-    c.until(lambda: t.status.get("state") == "upstream_down")
+    c.until(lambda: t.status.get("state") == "pipeline_stopped")
     assert t.rows == expected([row(1), row(2)]), "stale data stays"
     r.start()
     r.step([{"insert": row(9)}])

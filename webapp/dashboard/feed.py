@@ -59,7 +59,7 @@ class ViewFeed:
         self.seq = 0
         self.ready = False  # the state is valid for ``epoch``
         self.relation = None
-        self.state_name = "connecting"  # connecting | live | resyncing | upstream_down | missing | stopped
+        self.state_name = "connecting"  # connecting | live | resyncing | upstream_down | pipeline_stopped | missing | stopped
         self.message = ""
         self.status_version = 0
         self.since = None  # non-materialized: ms when the state started
@@ -167,8 +167,11 @@ class ViewFeed:
             except (SluiceError, httpx.HTTPError, OSError, ValueError) as e:
                 if self._stop.is_set():
                     return
+                # The server answers and says the pipeline is not running: no outage, a state of its own
+                # (the header's "upstream down" is for a server or connection that fails).
+                stopped = isinstance(e, SluiceError) and e.error_code == "PipelineInteractionNotDeployed"
                 with self.lock:
-                    self._lost(_describe(e))
+                    self._lost(_describe(e), "pipeline_stopped" if stopped else "upstream_down")
             except Exception as e:  # never let a bug end the feed silently
                 log.exception("feed %s/%s failed", self.pipeline, self.view)
                 with self.lock:
