@@ -3,7 +3,7 @@ NULL-able columns, and says which."""
 
 import orjson
 
-from webapp.engine.testing import EngineProcess, wait_processed, wait_status
+from webapp.engine.testing import EngineProcess, wait_processed, wait_status, wait_until
 
 V1 = """CREATE TABLE keep (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE change (id INT, v VARCHAR);
@@ -49,20 +49,26 @@ def test_unchanged_tables_keep_their_data_across_edits_and_restarts(tmp_path):
         assert _rows(c, "SELECT * FROM change") == []  # old log records of the changed table are not replayed
 
 
+GEN = """ WITH ('connectors' = '[{"transport": {"name": "datagen", "config": {"plan": [{"limit": 3}]}}}]')"""
 GROW1 = """CREATE TABLE grow (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE strict (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE narrow (id INT NOT NULL PRIMARY KEY, v VARCHAR, w VARCHAR);
-CREATE TABLE rekey (id INT NOT NULL PRIMARY KEY, v VARCHAR NOT NULL);"""
+CREATE TABLE rekey (id INT NOT NULL PRIMARY KEY, v VARCHAR NOT NULL);
+CREATE TABLE quoted ("Id" INT NOT NULL, "ID" INT NOT NULL, v VARCHAR, PRIMARY KEY ("Id"));
+CREATE TABLE gen (id INT)""" + GEN + ";"
 GROW2 = """CREATE TABLE grow (id INT NOT NULL PRIMARY KEY, note VARCHAR, v VARCHAR, n INT);
 CREATE TABLE strict (id INT NOT NULL PRIMARY KEY, v VARCHAR, m INT NOT NULL);
 CREATE TABLE narrow (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE rekey (id INT NOT NULL, v VARCHAR NOT NULL, PRIMARY KEY (id, v));
+CREATE TABLE quoted ("Id" INT NOT NULL, "ID" INT NOT NULL, v VARCHAR, PRIMARY KEY ("ID"));
+CREATE TABLE gen (id INT, extra INT)""" + GEN + """;
 CREATE MATERIALIZED VIEW g AS SELECT id, v, n FROM grow;"""
 
 
 def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
     """Its rows read NULL in the new columns (wherever they are declared); a new NOT NULL column, a column
-    dropped or another key start the table empty (its old rows may not fit)."""
+    dropped or another key ("ID" is not "Id") start the table empty (its old rows may not fit), and so does a
+    table whose connector starts over (it would make its rows again)."""
     with EngineProcess(tmp_path) as eng:
         c = eng.client()
         c.put("/pipelines/pc", json={"program_code": GROW1})
@@ -73,6 +79,10 @@ def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
                        content=b'{"id":1,"v":"a"}\n{"id":2,"v":"b"}')
             assert r.status_code == 200, r.text
             wait_processed(c, "pc", r.json()["token"])
+        r = c.post('/pipelines/pc/ingress/quoted?format=json&update_format=raw',
+                   content=b'{"Id":1,"ID":1,"v":"a"}\n{"Id":2,"ID":1,"v":"b"}')
+        wait_processed(c, "pc", r.json()["token"])
+        wait_until(lambda: _rows(c, "SELECT count(*) AS n FROM gen") == [{"n": 3}], 30, "datagen's 3 rows")
         c.post("/pipelines/pc/stop?force=true")
         wait_status(c, "pc", "Stopped")
         assert c.put("/pipelines/pc", json={"program_code": GROW2}).status_code == 200
@@ -82,8 +92,11 @@ def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
         assert _rows(c, "SELECT * FROM grow ORDER BY id") == [{"id": 1, "note": None, "v": "a", "n": None},
                                                               {"id": 2, "note": None, "v": "b", "n": None}]
         assert _rows(c, "SELECT * FROM g ORDER BY id") == [{"id": 1, "v": "a", "n": None}, {"id": 2, "v": "b", "n": None}]
-        for t in ("strict", "narrow", "rekey"):
+        for t in ("strict", "narrow", "rekey", "quoted"):
             assert _rows(c, f"SELECT * FROM {t}") == [], t
+        wait_until(lambda: c.get("/pipelines/pc/stats").json()["global_metrics"]["pipeline_complete"], 30,
+                   "the datagen connector to end its input")
+        assert _rows(c, "SELECT count(*) AS n FROM gen") == [{"n": 3}]  # made again, not kept and made again
         r = c.post("/pipelines/pc/ingress/grow?format=json&update_format=raw",
                    content=b'{"id":2,"note":"x","v":"c","n":5}')
         wait_processed(c, "pc", r.json()["token"])

@@ -104,13 +104,16 @@ HEADER_HINT = ("the first line holds the table's column names: CSV ingress reads
 
 def _is_header(fields: list[str], table: Relation) -> bool:
     """Whether a record is the table's column names in order: a header line, not data (stored as a row of a
-    table of text columns, or refused field by field with no word of why)."""
-    return len(fields) == len(table.columns) and all(
+    table of text columns, or refused field by field with no word of why). Only for two columns or more:
+    one text column may well hold its own name as a value."""
+    return len(table.columns) >= 2 and len(fields) == len(table.columns) and all(
         f.strip().lower() == c.name.lower() for f, c in zip(fields, table.columns))
 
 
 def starts_with_header(body: bytes, table: Relation) -> bool:
-    """Whether the body's first line is a header line (``_is_header``)."""
+    """Whether the body's first record is a header line (``_is_header``); blank lines before it are skipped,
+    as the record parser skips them."""
+    body = body.lstrip(b"\r\n")
     end = body.find(b"\n")
     first = body[: end if end >= 0 else len(body)].decode("utf-8", "replace").rstrip("\r")
     rec = next(iter_csv_records(first), None)

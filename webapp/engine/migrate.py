@@ -5,18 +5,24 @@ name with the same primary key, every column of the old table with the same type
 any new columns NULL-able: the rows are copied by column name, the new columns NULL (adding a column
 is the most common change to a table, and its rows stay valid). Any other change (a column dropped,
 retyped, made NOT NULL, a new NOT NULL column, another key) starts the table empty: its old rows may
-not fit the new definition, and Sluice does not guess a conversion.
+not fit the new definition, and Sluice does not guess a conversion. So does a table with connectors
+that gains columns: its connectors start over, and would make the kept rows again.
 """
 
 from __future__ import annotations
 
 from .catalog import Relation
+from .connectors import table_connectors
 from .sql import Program, quote
 
 
-def kept_columns(old: Program, prev: Relation, new: Program, t: Relation) -> list[str] | None:
+def kept_columns(prev: Relation, t: Relation) -> list[str] | None:
     """The old table's columns (internal names) whose rows ``t`` takes, or None when ``t`` starts empty."""
-    if prev.kind != "table" or [c.lower() for c in prev.primary_key] != [c.lower() for c in t.primary_key]:
+    if prev.kind != "table" or _key(prev) != _key(t):
+        return None
+    if table_connectors(t) and len(t.columns) != len(prev.columns):
+        # A connector starts over on a changed table (its progress is keyed by the definition): with the
+        # old rows kept it would make them again (doubled, in a table without a key).
         return None
     now = {c.internal: c for c in t.columns}
     for c in prev.columns:
@@ -28,13 +34,19 @@ def kept_columns(old: Program, prev: Relation, new: Program, t: Relation) -> lis
     return [c.internal for c in prev.columns]
 
 
+def _key(t: Relation) -> list[str]:
+    """The primary key's columns by DuckDB's names ("Id" and "ID" are two columns)."""
+    by_name = {c.name: c.internal for c in t.columns}
+    return [by_name.get(k, k) for k in t.primary_key]
+
+
 def carry_tables(old: Program, olddb, new: Program, newdb) -> tuple[list[str], list[str]]:
     """Copy the rows of every table ``new`` keeps (``kept_columns``) from ``olddb`` into ``newdb``; returns
     (kept tables, those among them whose definition is the same as before)."""
     kept, same = [], []
     for t in new.tables:
         prev = old.relation(t.name)
-        cols = kept_columns(old, prev, new, t) if prev is not None else None
+        cols = kept_columns(prev, t) if prev is not None else None
         if cols is None:
             continue
         names = ", ".join(quote(c) for c in cols)

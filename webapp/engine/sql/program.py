@@ -247,6 +247,10 @@ def _refuse_words(toks: list[Token], code: str) -> None:
             raise at_token(f"{word} windows are not supported by Sluice yet", t, code, NOT_IMPLEMENTED)
 
 
+# What follows CREATE at the start of a statement.
+_STATEMENT_KINDS = {"TABLE", "VIEW", "MATERIALIZED", "LOCAL", "FUNCTION", "TYPE", "OR", "INDEX", "AGGREGATE"}
+
+
 def compile_program(code: str) -> Program:
     """Parse and bind a program; raises ``SqlError`` with the first error's position."""
     prog = Program(code)
@@ -264,8 +268,12 @@ def compile_program(code: str) -> Program:
                 raise at_token(f"{word} is not supported by Sluice yet", first, code, NOT_IMPLEMENTED)
             if word != "CREATE":
                 raise at_token(f"expected CREATE TABLE or CREATE VIEW, found '{first.text}'", first, code)
-            again = next((t for t in toks[1:] if t.token_type == TokenType.CREATE), None)
-            if again is not None:  # else the parser reports the end of the two statements run together
+            # CREATE followed by what starts a statement, inside this one: the ';' before it is missing (else
+            # the parser reports the end of the two statements run together, a line below the fault). A
+            # column named create is no statement start; the parser answers that.
+            again = next((t for t, n in zip(toks[1:], toks[2:]) if t.token_type == TokenType.CREATE
+                          and n.text.upper() in _STATEMENT_KINDS), None)
+            if again is not None:
                 raise at_token('Encountered "CREATE": a statement ends with ";", and the one before this '
                                "CREATE has none", again, code, PARSE)
             i = 1
