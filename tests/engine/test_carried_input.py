@@ -55,3 +55,30 @@ def test_carried_input_that_does_not_fit_stays_out_of_the_tables_and_is_kept(tmp
         assert _rows(p, "a") == [] and [(b.table, b.records) for b in p.unapplied] == [("a", 1), ("b", 1)]
     finally:
         eng.shutdown()
+
+
+def test_carried_input_goes_into_a_table_that_gained_columns(tmp_path):
+    """A failed run's input was read for the table's old columns: a program change that adds NULL-able
+    columns keeps the table's rows, and the input too, the new columns NULL (a partial update leaves them)."""
+    import pyarrow as pa
+
+    eng = Engine(tmp_path / "data")
+    code = "CREATE TABLE a (id INT NOT NULL PRIMARY KEY, v INT);\nCREATE TABLE b (id INT NOT NULL, v INT);\n"
+    try:
+        eng.put("p", {"name": "p", "program_code": code, "runtime_config": {"fault_tolerance": {"model": None}}})
+        p = eng.get("p")
+        p.start()
+        _wait(p, "Running")
+        p.stop()
+        _wait(p, "Stopped")
+        arrow = pa.table({"id": pa.array([3], pa.int32()), "v": pa.array([30], pa.int32())})
+        p.unapplied = [Batch(1, "a", [(1, (1, 10)), (1, (2, 20))], 2, 8), Batch(2, "b", None, 1, 8, arrow=arrow)]
+        wider = ("CREATE TABLE a (id INT NOT NULL PRIMARY KEY, note VARCHAR, v INT);\n"
+                 "CREATE TABLE b (id INT NOT NULL, v INT, w INT);\n")
+        eng.put("p", {"name": "p", "program_code": wider, "runtime_config": {"fault_tolerance": {"model": None}}})
+        assert p.program_status == "Success" and p.kept_tables == ["a", "b"]
+        assert p.unapplied == [] and p.deployment_error is None, p.deployment_error
+        assert p.db.execute("SELECT id, note, v FROM a ORDER BY id").fetchall() == [(1, None, 10), (2, None, 20)]
+        assert p.db.execute("SELECT id, v, w FROM b").fetchall() == [(3, 30, None)]
+    finally:
+        eng.shutdown()

@@ -11,8 +11,13 @@ that gains columns: its connectors start over, and would make the kept rows agai
 
 from __future__ import annotations
 
+import dataclasses
+
+import pyarrow as pa
+
 from .catalog import Relation
 from .connectors import table_connectors
+from .ops import KEEP, UPDATE
 from .sql import Program, quote
 
 
@@ -32,6 +37,21 @@ def kept_columns(prev: Relation, t: Relation) -> list[str] | None:
     if any(not c.type.nullable for c in now.values()):
         return None  # a new NOT NULL column has no value for the old rows
     return [c.internal for c in prev.columns]
+
+
+def widened(prev: Relation, t: Relation, batch):
+    """``batch`` (a ``runtime.Batch`` read for ``prev``'s columns) for ``t``, which has them all and NULL-able
+    ones besides (``kept_columns``): the new columns NULL, and left as they are by a partial update."""
+    pos = {c.internal: i for i, c in enumerate(prev.columns)}
+    idx = [pos.get(c.internal) for c in t.columns]
+    if batch.arrow is not None:
+        n = batch.arrow.num_rows
+        arrow = pa.table([batch.arrow.column(i) if i is not None else pa.nulls(n, c.type.arrow())
+                          for i, c in zip(idx, t.columns)], names=[c.name for c in t.columns])
+        return dataclasses.replace(batch, arrow=arrow)
+    ops = [(w, tuple(row[i] if i is not None else (KEEP if w == UPDATE else None) for i in idx))
+           for w, row in batch.ops]
+    return dataclasses.replace(batch, ops=ops)
 
 
 def _key(t: Relation) -> list[str]:
@@ -62,4 +82,4 @@ def carry_tables(old: Program, olddb, new: Program, newdb) -> tuple[list[str], l
     return kept, same
 
 
-__all__ = ["carry_tables", "kept_columns"]
+__all__ = ["carry_tables", "kept_columns", "widened"]

@@ -31,7 +31,7 @@ import orjson
 from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
-from .migrate import carry_tables
+from .migrate import carry_tables, widened
 from .recovery import batch_record
 from .runtime import Runtime, apply_batches, root_cause
 from .sql import Program, SqlError, compile_program, quote
@@ -319,11 +319,12 @@ class Pipeline:
         self.db = self._new_db(self.program)
         self.kept_tables, same = carry_tables(old, olddb, self.program, self.db)
         olddb.close()
-        # Input a failed run left unapplied goes into the tables kept as they were (the checkpoint that
-        # follows covers it); a table that changed starts empty, and its input goes with its data; one
-        # that gained columns keeps its rows, but the input was parsed for its old columns.
-        kept_input = [b for b in self.unapplied if b.table in same]
-        self.unapplied = [b for b in self.unapplied if b.table not in same]
+        # Input a failed run left unapplied goes into the tables kept (the checkpoint that follows covers
+        # it; read for the old columns, it gets the new ones as NULL where a table gained some); a table
+        # that changed starts empty, and its input goes with its data.
+        kept_input = [b if b.table in same else widened(old.relation(b.table), self.program.relation(b.table), b)
+                      for b in self.unapplied if b.table in self.kept_tables]
+        self.unapplied = [b for b in self.unapplied if b.table not in self.kept_tables]
         self._drop_unapplied("their tables changed with the program")
         self._apply_carried(kept_input)
         # A connector goes on only where its table's data was kept (keys name the table's definition, so
