@@ -25,15 +25,21 @@ def _rows(p, table: str) -> list[tuple]:
     return p.db.execute(f"SELECT id, v FROM {table} ORDER BY id").fetchall()
 
 
+def _ran(eng, code: str):
+    """Pipeline ``p`` of ``code``, started and stopped (its storage in use), without a log."""
+    eng.put("p", {"name": "p", "program_code": code, "runtime_config": {"fault_tolerance": {"model": None}}})
+    p = eng.get("p")
+    p.start()
+    _wait(p, "Running")
+    p.stop()
+    _wait(p, "Stopped")
+    return p
+
+
 def test_carried_input_that_does_not_fit_stays_out_of_the_tables_and_is_kept(tmp_path):
     eng = Engine(tmp_path / "data")
     try:
-        eng.put("p", {"name": "p", "program_code": PROGRAM, "runtime_config": {"fault_tolerance": {"model": None}}})
-        p = eng.get("p")
-        p.start()
-        _wait(p, "Running")
-        p.stop()
-        _wait(p, "Stopped")
+        p = _ran(eng, PROGRAM)
         # A failed step's input, in log order: a row for `a` that fits, then one for `b` that does not.
         carried = [Batch(1, "a", [(1, (1, 10))], 1, 8), Batch(2, "b", [(1, (None, 20))], 1, 8)]
         p.unapplied = list(carried)
@@ -65,12 +71,7 @@ def test_carried_input_goes_into_a_table_that_gained_columns(tmp_path):
     eng = Engine(tmp_path / "data")
     code = "CREATE TABLE a (id INT NOT NULL PRIMARY KEY, v INT);\nCREATE TABLE b (id INT NOT NULL, v INT);\n"
     try:
-        eng.put("p", {"name": "p", "program_code": code, "runtime_config": {"fault_tolerance": {"model": None}}})
-        p = eng.get("p")
-        p.start()
-        _wait(p, "Running")
-        p.stop()
-        _wait(p, "Stopped")
+        p = _ran(eng, code)
         arrow = pa.table({"id": pa.array([3], pa.int32()), "v": pa.array([30], pa.int32())})
         p.unapplied = [Batch(1, "a", [(1, (1, 10)), (1, (2, 20))], 2, 8), Batch(2, "b", None, 1, 8, arrow=arrow)]
         wider = ("CREATE TABLE a (id INT NOT NULL PRIMARY KEY, note VARCHAR, v INT);\n"
