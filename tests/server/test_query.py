@@ -171,6 +171,21 @@ def test_query_errors(http, make_pipeline):
     assert query_json(http, name, "SELECT count(*) AS c FROM t") == [{"c": 0}]
 
 
+def test_query_errors_say_nothing_of_duckdbs_own_objects_and_functions(http, make_pipeline):
+    """DuckDB's texts suggested its catalog tables ("Did you mean pg_enum?"), ANY_VALUE (not in Feldera's
+    SQL), and listed all 53 overloads of "+": a newcomer read 54 lines."""
+    name = make_pipeline(SQL)
+
+    def msg(sql):
+        return assert_error(http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "json"}),
+                            400, "AdHocQueryError")["message"]
+    assert "pg_" not in msg("SELECT * FROM nope") and "nope" in msg("SELECT * FROM nope")
+    m = msg("SELECT v, count(*) FROM t GROUP BY id")
+    assert "ANY_VALUE" not in m and "MIN(v)" in m and "GROUP BY" in m, m
+    m = msg("SELECT id + v FROM t")
+    assert m.count("\n") <= 7 and "more" in m and "+(INTEGER, VARCHAR)" in m, m
+
+
 def test_stats(http, make_pipeline, egress):
     name = make_pipeline(SQL)
     rd = egress(name, "pos")

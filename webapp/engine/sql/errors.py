@@ -93,8 +93,23 @@ def _duck_error_offset(msg: str, executed: str) -> int | None:
     return line_start + max(0, min(col, len(line)))
 
 
+# DuckDB's own catalog objects, which a "Did you mean" may name: they are no name of the user's program.
+_INTERNAL_SUGGESTION = re.compile(r'\nDid you mean "(?:pg_|duckdb_|sqlite_|information_schema|__sluice)[^"]*"\?')
+# DuckDB suggests ANY_VALUE, which Feldera's SQL does not have.
+_ANY_VALUE = re.compile(r'or use ANY_VALUE\("?([^")]*)"?\) if the exact value of "?[^"]*"? is not important\.')
+CANDIDATES_SHOWN = 4  # of DuckDB's list of a function's overloads (50 lines for "+")
+
+
 def _clean_duck_message(msg: str) -> str:
-    return msg.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    text = msg.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    text = _INTERNAL_SUGGESTION.sub("", text)
+    text = _ANY_VALUE.sub(lambda m: f"or use it in an aggregate such as MIN({m.group(1)}) or MAX({m.group(1)}).", text)
+    head, sep, rest = text.partition("\n\tCandidate functions:\n")
+    if sep:
+        lines = rest.split("\n")
+        more = len(lines) - CANDIDATES_SHOWN
+        text = head + sep + "\n".join(lines[:CANDIDATES_SHOWN]) + (f"\n\t... and {more} more" if more > 0 else "")
+    return text
 
 
 # DuckDB's binder and catalog texts, and how Calcite words the same error.
