@@ -88,7 +88,7 @@ def test_edit_program_asks_before_a_save_that_can_empty_tables(page, proxy, http
     expect(dialog.locator("#confirm-title")).to_have_text(f"Save the changed program of {p}?")
     expect(dialog.locator("#confirm-text")).to_contain_text(f"{p} holds stored data in its tables t.")
     expect(dialog.locator("#confirm-list")).to_contain_text("NOT NULL or primary key change starts empty")
-    expect(dialog.locator("#confirm-list")).to_contain_text("only gains columns that may be NULL keeps its rows")
+    expect(dialog.locator("#confirm-list")).to_contain_text("gains columns that may be NULL keeps its rows")
     expect(dialog.locator("#confirm-cancel")).to_be_focused()
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()

@@ -55,19 +55,25 @@ CREATE TABLE strict (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE narrow (id INT NOT NULL PRIMARY KEY, v VARCHAR, w VARCHAR);
 CREATE TABLE rekey (id INT NOT NULL PRIMARY KEY, v VARCHAR NOT NULL);
 CREATE TABLE quoted ("Id" INT NOT NULL, "ID" INT NOT NULL, v VARCHAR, PRIMARY KEY ("Id"));
+CREATE TABLE wide (id INT NOT NULL PRIMARY KEY, v VARCHAR NOT NULL, d DECIMAL(10, 2), r REAL);
+CREATE TABLE tight (id BIGINT NOT NULL PRIMARY KEY, v VARCHAR, d DECIMAL(10, 2));
 CREATE TABLE gen (id INT)""" + GEN + ";"
 GROW2 = """CREATE TABLE grow (id INT NOT NULL PRIMARY KEY, note VARCHAR, v VARCHAR, n INT);
 CREATE TABLE strict (id INT NOT NULL PRIMARY KEY, v VARCHAR, m INT NOT NULL);
 CREATE TABLE narrow (id INT NOT NULL PRIMARY KEY, v VARCHAR);
 CREATE TABLE rekey (id INT NOT NULL, v VARCHAR NOT NULL, PRIMARY KEY (id, v));
 CREATE TABLE quoted ("Id" INT NOT NULL, "ID" INT NOT NULL, v VARCHAR, PRIMARY KEY ("ID"));
+CREATE TABLE wide (id BIGINT NOT NULL PRIMARY KEY, v VARCHAR, d DECIMAL(12, 3), r DOUBLE);
+CREATE TABLE tight (id INT NOT NULL PRIMARY KEY, v VARCHAR, d DECIMAL(10, 3));
 CREATE TABLE gen (id INT, extra INT)""" + GEN + """;
 CREATE MATERIALIZED VIEW g AS SELECT id, v, n FROM grow;"""
 
 
-def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
-    """Its rows read NULL in the new columns (wherever they are declared); a new NOT NULL column, a column
-    dropped or another key ("ID" is not "Id") start the table empty (its old rows may not fit), and so does a
+def test_a_table_that_only_gains_null_able_columns_or_widens_keeps_its_rows(tmp_path):
+    """Its rows read NULL in the new columns (wherever they are declared), and so does a table whose columns
+    only widen (a wider integer or DECIMAL, REAL to DOUBLE, NOT NULL dropped); a new NOT NULL column, a
+    narrower type (INT from BIGINT, a DECIMAL with fewer integer digits), a column dropped or another key
+    ("ID" is not "Id") start the table empty (its old rows may not fit), and so does a
     table whose connector starts over (it would make its rows again)."""
     with EngineProcess(tmp_path) as eng:
         c = eng.client()
@@ -79,6 +85,11 @@ def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
                        content=b'{"id":1,"v":"a"}\n{"id":2,"v":"b"}')
             assert r.status_code == 200, r.text
             wait_processed(c, "pc", r.json()["token"])
+        for t in ("wide", "tight"):
+            r = c.post(f"/pipelines/pc/ingress/{t}?format=json&update_format=raw",
+                       content=b'{"id":1,"v":"a","d":"12345678.25","r":0.5}' if t == "wide" else b'{"id":1,"v":"a"}')
+            assert r.status_code == 200, r.text
+            wait_processed(c, "pc", r.json()["token"])
         r = c.post('/pipelines/pc/ingress/quoted?format=json&update_format=raw',
                    content=b'{"Id":1,"ID":1,"v":"a"}\n{"Id":2,"ID":1,"v":"b"}')
         wait_processed(c, "pc", r.json()["token"])
@@ -86,13 +97,14 @@ def test_a_table_that_only_gains_null_able_columns_keeps_its_rows(tmp_path):
         c.post("/pipelines/pc/stop?force=true")
         wait_status(c, "pc", "Stopped")
         assert c.put("/pipelines/pc", json={"program_code": GROW2}).status_code == 200
-        assert c.get("/pipelines/pc").json()["program_info"]["sluice"]["kept_tables"] == ["grow"]
+        assert c.get("/pipelines/pc").json()["program_info"]["sluice"]["kept_tables"] == ["grow", "wide"]
         c.post("/pipelines/pc/start")
         wait_status(c, "pc", "Running")
         assert _rows(c, "SELECT * FROM grow ORDER BY id") == [{"id": 1, "note": None, "v": "a", "n": None},
                                                               {"id": 2, "note": None, "v": "b", "n": None}]
         assert _rows(c, "SELECT * FROM g ORDER BY id") == [{"id": 1, "v": "a", "n": None}, {"id": 2, "v": "b", "n": None}]
-        for t in ("strict", "narrow", "rekey", "quoted"):
+        assert _rows(c, "SELECT * FROM wide") == [{"id": 1, "v": "a", "d": 12345678.25, "r": 0.5}]
+        for t in ("strict", "narrow", "rekey", "quoted", "tight"):
             assert _rows(c, f"SELECT * FROM {t}") == [], t
         wait_until(lambda: c.get("/pipelines/pc/stats").json()["global_metrics"]["pipeline_complete"], 30,
                    "the datagen connector to end its input")

@@ -319,6 +319,12 @@ class Pipeline:
         self.db = self._new_db(self.program)
         self.kept_tables, same = carry_tables(old, olddb, self.program, self.db)
         olddb.close()
+        emptied = [t.name for t in self.program.tables if old.relation(t.name) is not None
+                   and old.relation(t.name).kind == "table" and t.name not in self.kept_tables]
+        if emptied:
+            log.warning("the program change emptied table(s) %s: a column was dropped, narrowed or made NOT NULL, "
+                        "the key changed, or a table with connectors changed; tables kept: %s", ", ".join(emptied),
+                        ", ".join(self.kept_tables) or "none", extra={"pipeline": self.name})
         # Input a failed run left unapplied goes into the tables kept (the checkpoint that follows covers
         # it; read for the old columns, it gets the new ones as NULL where a table gained some); a table
         # that changed starts empty, and its input goes with its data.

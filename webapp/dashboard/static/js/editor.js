@@ -115,7 +115,8 @@ async function confirmSave(text) {
     items: [
       "A table whose columns, column types, NOT NULL or primary key change starts empty: its rows are deleted. " +
         "A table removed from the program is deleted with its rows.",
-      "A table that only gains columns that may be NULL keeps its rows (the new columns read NULL).",
+      "A table whose columns only widen (a wider integer or DECIMAL, REAL to DOUBLE, NOT NULL dropped) or that " +
+        "gains columns that may be NULL keeps its rows (the new columns read NULL).",
       "A table whose definition does not change keeps its rows.",
       "Views are rebuilt from the tables.",
     ],
