@@ -309,7 +309,7 @@ def test_a_request_whose_client_left_while_held_back_is_not_taken(http, make_pip
                   .encode() + body)
         wait_held_back(http, name, "t")
     assert http.post(f"/pipelines/{name}/resume").status_code == 202
-    wait_until(lambda: f"to table t was dropped: its client closed the connection" in engine.log, 10,
+    wait_until(lambda: "to table t was dropped: its client closed the connection" in engine.log, 10,
                "the dropped request in the engine's log")
     tok = push(http, name, "t", b'{"id": 2, "v": "stayed"}', update_format="raw")
     _done(http, name, tok)
