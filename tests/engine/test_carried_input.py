@@ -75,7 +75,7 @@ def test_carried_input_goes_into_a_table_that_gained_columns(tmp_path):
         arrow = pa.table({"id": pa.array([3], pa.int32()), "v": pa.array([30], pa.int32())})
         p.unapplied = [Batch(1, "a", [(1, (1, 10)), (1, (2, 20))], 2, 8), Batch(2, "b", None, 1, 8, arrow=arrow)]
         wider = ("CREATE TABLE a (id INT NOT NULL PRIMARY KEY, note VARCHAR, v INT);\n"
-                 "CREATE TABLE b (id INT NOT NULL, v INT, w INT);\n")
+                 "CREATE TABLE b (id INT NOT NULL, v BIGINT, w INT);\n")
         eng.put("p", {"name": "p", "program_code": wider, "runtime_config": {"fault_tolerance": {"model": None}}})
         assert p.program_status == "Success" and p.kept_tables == ["a", "b"]
         assert p.unapplied == [] and p.deployment_error is None, p.deployment_error

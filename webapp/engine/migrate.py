@@ -61,13 +61,14 @@ def holds_every_value(old: ColumnType, new: ColumnType) -> bool:
 
 
 def widened(prev: Relation, t: Relation, batch):
-    """``batch`` (a ``runtime.Batch`` read for ``prev``'s columns) for ``t``, which has them all and NULL-able
-    ones besides (``kept_columns``): the new columns NULL, and left as they are by a partial update."""
+    """``batch`` (a ``runtime.Batch`` read for ``prev``'s columns) for ``t``, which has them all, maybe wider,
+    and NULL-able ones besides (``kept_columns``): the new columns NULL, left as they are by a partial update."""
     pos = {c.internal: i for i, c in enumerate(prev.columns)}
     idx = [pos.get(c.internal) for c in t.columns]
     if batch.arrow is not None:
         n = batch.arrow.num_rows
-        arrow = pa.table([batch.arrow.column(i) if i is not None else pa.nulls(n, c.type.arrow())
+        # In the new types (widened ones hold every value), so that it meets later batches' schema.
+        arrow = pa.table([batch.arrow.column(i).cast(c.type.arrow()) if i is not None else pa.nulls(n, c.type.arrow())
                           for i, c in zip(idx, t.columns)], names=[c.name for c in t.columns])
         return dataclasses.replace(batch, arrow=arrow)
     ops = [(w, tuple(row[i] if i is not None else (KEEP if w == UPDATE else None) for i in idx))
