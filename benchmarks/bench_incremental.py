@@ -39,7 +39,7 @@ import httpx  # noqa: E402
 import orjson  # noqa: E402
 
 from webapp.engine.strategy import ViewPlans  # noqa: E402
-from webapp.engine.pipeline import DUCKDB_CONFIG  # noqa: E402
+from webapp.engine.duckconfig import DUCKDB_CONFIG  # noqa: E402
 from webapp.engine.sql import compile_program  # noqa: E402
 from webapp.engine.table import TableApplier  # noqa: E402
 from webapp.engine.testing import EngineProcess, wait_status  # noqa: E402

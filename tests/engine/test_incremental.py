@@ -34,7 +34,7 @@ from webapp.engine.ivm import agg as ivm_agg
 from webapp.engine.ivm import join as ivm_join
 from webapp.engine import table as table_mod
 from webapp.engine.arrowrows import ArrowRows
-from webapp.engine.pipeline import DUCKDB_CONFIG
+from webapp.engine.duckconfig import DUCKDB_CONFIG
 from webapp.engine.runtime import Batch, apply_batches
 from webapp.engine.sql import compile_program, quote
 from webapp.engine.table import TableApplier

@@ -1,4 +1,4 @@
-"""DuckDB optimizers that give wrong results are off in the engine's DuckDB (``pipeline.DUCKDB_CONFIG``).
+"""DuckDB optimizers that give wrong results are off in the engine's DuckDB (``duckconfig.DUCKDB_CONFIG``).
 
 DuckDB 2.0's ``common_subplan`` answered ``SELECT l_id ... UNION ALL SELECT r_id ... FROM v0`` with l_id
 in both branches when v0 joins a table to itself: the ad-hoc query, and the state a view starts from,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 
 from sluice_support import push, query_json
-from webapp.engine.pipeline import DUCKDB_CONFIG
+from webapp.engine.duckconfig import DUCKDB_CONFIG
 from webapp.engine.testing import wait_processed
 
 SQL = """CREATE TABLE t1 (id INT, x INT, s VARCHAR);

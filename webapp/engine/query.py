@@ -3,7 +3,7 @@
 What a statement is, and what it may read, is decided in ``query_guard`` from DuckDB's own parser.
 A read runs on its own cursor inside a READ ONLY transaction that is always rolled back, so even a
 statement misclassified as a read cannot change a table; the database itself has no file, network or
-extension access and its configuration is locked (``pipeline.DUCKDB_CONFIG``). Every query runs under
+extension access and its configuration is locked (``duckconfig.DUCKDB_CONFIG``). Every query runs under
 ``query_watch``: past its time limit, or once its client has gone, it is interrupted.
 ``INSERT INTO t [(cols)] <query>`` evaluates its query as such a read, then hands the rows to the
 same path as HTTP ingress (write-ahead log first).
