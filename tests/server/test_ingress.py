@@ -316,6 +316,18 @@ def test_a_request_whose_client_left_while_held_back_is_not_taken(http, make_pip
     assert _rows(http, name) == [{"id": 2, "v": "stayed"}]
 
 
+def test_records_that_lateness_drops_are_counted(http, make_pipeline):
+    """Feldera drops a record more than its LATENESS behind the largest value an earlier step took; it was
+    accepted, so the table's input metrics count it (``num_late_records``), nothing else would say so."""
+    name = make_pipeline("CREATE TABLE e (id INT NOT NULL PRIMARY KEY, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR);")
+    _done(http, name, push(http, name, "e", [{"id": 1, "ts": "2026-12-01 12:00:00"}], update_format="raw", array="true"))
+    _done(http, name, push(http, name, "e", [{"id": 2, "ts": "2026-12-01 10:00:00"},  # 2 h behind: late
+                                             {"id": 3, "ts": "2026-12-01 11:30:00"}], update_format="raw", array="true"))
+    assert _rows(http, name, "e") == [{"id": 1, "ts": "2026-12-01T12:00:00"}, {"id": 3, "ts": "2026-12-01T11:30:00"}]
+    (m,) = [i["metrics"] for i in http.get(f"/pipelines/{name}/stats").json()["inputs"] if i["config"]["stream"] == "e"]
+    assert m["num_late_records"] == 1 and m["total_records"] == 3, m
+
+
 def test_unforced_ingress_on_paused_pipeline_times_out(http, make_pipeline):
     name = make_pipeline(PLAIN, initial="paused")
     r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},

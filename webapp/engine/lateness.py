@@ -28,6 +28,9 @@ class LatenessFilter:
         self.columns: dict[str, list[tuple[int, str, Any]]] = {}
         self.high: dict[tuple[str, str], Any] = {}
         self.pending: dict[tuple[str, str], Any] = {}
+        # Records dropped as late, per table: by committed steps, and by the step in progress.
+        self.dropped: dict[str, int] = {}
+        self.dropping: dict[str, int] = {}
         for t in program.tables:
             cols = program.lateness.get(t.name)
             if not cols:
@@ -47,11 +50,13 @@ class LatenessFilter:
         limits = [(i, c, None if self.high[(table, c)] is None else self.high[(table, c)] - lat)
                   for i, c, lat in cols]
         out = []
+        late = 0
         for b in batches:
             kept = []
             for w, row in b.get_ops():
                 if w in UPDATE_WEIGHTS and any(lim is not None and row[i] is not None and row[i] < lim
                                                for i, _, lim in limits):
+                    late += 1
                     continue
                 kept.append((w, row))
                 if w == 1:
@@ -60,14 +65,19 @@ class LatenessFilter:
                         if v is not None and (self.pending.get(key) is None or v > self.pending[key]):
                             self.pending[key] = v
             out.append(dataclasses.replace(b, ops=kept, arrow=None))
+        if late:
+            self.dropping[table] = self.dropping.get(table, 0) + late
         return out
 
     def commit(self) -> None:
-        """The step's largest values become the ones later steps are judged by."""
+        """The step's largest values become the ones later steps are judged by (and its late records count)."""
         for key, v in self.pending.items():
             if self.high[key] is None or v > self.high[key]:
                 self.high[key] = v
         self.pending.clear()
+        for table, n in self.dropping.items():
+            self.dropped[table] = self.dropped.get(table, 0) + n
+        self.dropping.clear()
 
 
 __all__ = ["LatenessFilter"]

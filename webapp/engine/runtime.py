@@ -612,6 +612,8 @@ class Runtime:
                     "num_transport_errors": 0, "num_parse_errors": m["num_parse_errors"], "end_of_input": True,
                     "json_scanned_chars": m["json_scanned_chars"],
                     "waiting_requests": self.waiting[t],
+                    # The table's records dropped by its LATENESS (from any input), in committed steps.
+                    "num_late_records": self.late.dropped.get(t, 0),
                 },
                 "paused": self.paused, "barrier": False, "fatal_error": None,
             } for t, m in self.inputs.items() if t in self.http_inputs]
