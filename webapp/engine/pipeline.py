@@ -740,8 +740,17 @@ class Pipeline:
                 table = self.storage_program.table(f'"{name}"')  # checkpoints keep the user's names
                 if table is None:
                     continue
+                # By column name: a program change writes its checkpoint, then the catalog; cut short in
+                # between, the checkpoint holds a table's new columns and the catalog the program before.
+                cols = [c.internal for c in table.columns if c.internal in data.column_names]
+                extra = [c for c in data.column_names if c not in cols]
+                if extra:
+                    log.warning("the checkpoint of table %s holds columns its program does not declare (%s): a "
+                                "program change was cut short before it was saved; they are left out", name,
+                                ", ".join(extra), extra={"pipeline": self.name})
+                names = ", ".join(quote(c) for c in cols)
                 self.db.register("__sluice_copy", data)
-                self.db.execute(f"INSERT INTO {quote(table.internal)} SELECT * FROM __sluice_copy")
+                self.db.execute(f"INSERT INTO {quote(table.internal)} ({names}) SELECT {names} FROM __sluice_copy")
                 self.db.unregister("__sluice_copy")
             self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
             self.batch_seq = self.ckpt_batch_seq = int(manifest.get("batch_seq", 0))
