@@ -138,12 +138,14 @@ def test_insert_into_via_query(http, make_pipeline, egress):
 def test_insert_of_a_decimal_literal_into_a_double_column(http, make_pipeline):
     """DuckDB reads 33.3 as a DECIMAL; INSERT assigns it to a DOUBLE column as the number (it was refused:
     "expected a number, found \"33.3\""), in VALUES, a column list and INSERT ... SELECT alike."""
-    name = make_pipeline("CREATE TABLE r (id INT NOT NULL PRIMARY KEY, temp DOUBLE, lo REAL, d DECIMAL(6, 2));")
-    for sql in ("INSERT INTO r VALUES (1, 33.3, -3.75, 1.25)", "INSERT INTO r (d, Temp, id) VALUES (2.5, 0.1, 2)",
-                "INSERT INTO r SELECT 3, 0.5 + 1, 2, 7.5"):
+    name = make_pipeline("CREATE TABLE r (id INT NOT NULL PRIMARY KEY, temp DOUBLE, lo REAL, d DECIMAL(6, 2), "
+                         "a DOUBLE ARRAY, m MAP<VARCHAR, DOUBLE>);")
+    for sql in ("INSERT INTO r VALUES (1, 33.3, -3.75, 1.25, ARRAY[1.5, 2.25], MAP {'x': 0.5})",
+                "INSERT INTO r (d, Temp, id) VALUES (2.5, 0.1, 2)", "INSERT INTO r SELECT 3, 0.5 + 1, 2, 7.5, NULL, NULL"):
         r = http.get(f"/pipelines/{name}/query", params={"sql": sql, "format": "json"})
         assert r.status_code == 200, (sql, r.text)
-    assert query_json(http, name, "SELECT * FROM r ORDER BY id", exact=True) == [
+    assert query_json(http, name, "SELECT id, a, m FROM r WHERE id = 1") == [{"id": 1, "a": [1.5, 2.25], "m": {"x": 0.5}}]
+    assert query_json(http, name, "SELECT id, temp, lo, d FROM r ORDER BY id", exact=True) == [
         {"id": 1, "temp": Decimal("33.3"), "lo": Decimal("-3.75"), "d": Decimal("1.25")},
         {"id": 2, "temp": Decimal("0.1"), "lo": None, "d": Decimal("2.50")},
         {"id": 3, "temp": Decimal("1.5"), "lo": Decimal("2.0"), "d": Decimal("7.50")}]

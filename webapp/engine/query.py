@@ -260,6 +260,29 @@ def _insert_parts(sql: str) -> tuple[str, list[str] | None, str]:
     return table, cols, query
 
 
+def _holds_floats(t) -> bool:
+    """Whether a column of type ``t`` holds DOUBLE/REAL values, itself or in an ARRAY or a MAP's values."""
+    if t.type in ("DOUBLE", "REAL"):
+        return True
+    if t.type == "ARRAY":
+        return _holds_floats(t.component)
+    return t.type == "MAP" and _holds_floats(t.value)
+
+
+def _assigned(v, t):
+    """``v`` as a column of type ``t`` takes it: a DECIMAL (DuckDB's type of a literal such as 1.5) that goes
+    into a DOUBLE/REAL becomes that number, also inside an ARRAY or a MAP's values."""
+    if v is None or t is None:
+        return v
+    if isinstance(v, Decimal) and t.type in ("DOUBLE", "REAL"):
+        return float(v)
+    if isinstance(v, list) and t.type == "ARRAY":
+        return [_assigned(x, t.component) for x in v]
+    if isinstance(v, dict) and t.type == "MAP":
+        return {k: _assigned(x, t.value) for k, x in v.items()}
+    return v
+
+
 def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=None) -> tuple:
     """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
     name, cols, query = _insert_parts(sql)
@@ -280,10 +303,9 @@ def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=N
     # A literal such as 33.3 is a DECIMAL to DuckDB: into a DOUBLE/REAL column it is that number (rounded
     # once), as SQL assigns it, not the text "33.3" that ingress would refuse for a floating-point column.
     exact, folded = {c.name: c for c in table.columns}, {c.name.lower(): c for c in table.columns}
-    floats = [i for i, nm in enumerate(names)
-              if (c := exact.get(nm) or folded.get(nm.lower())) is not None and c.type.type in ("DOUBLE", "REAL")]
-    if floats:
-        rows = [tuple(float(v) if i in floats and isinstance(v, Decimal) else v for i, v in enumerate(r)) for r in rows]
+    types = [(c.type if (c := exact.get(nm) or folded.get(nm.lower())) is not None else None) for nm in names]
+    if any(t is not None and _holds_floats(t) for t in types):
+        rows = [tuple(_assigned(v, t) for v, t in zip(r, types)) for r in rows]
     batch = ParsedBatch()
     for n, r in enumerate(orjson.loads(orjson.dumps(rows, default=str)), 1):
         try:
