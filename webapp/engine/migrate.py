@@ -86,6 +86,17 @@ def _key(t: Relation) -> list[str]:
     return [by_name.get(k, k) for k in t.primary_key]
 
 
+def insert_columns(db, t: Relation, data: pa.Table, cols: list[str]) -> None:
+    """Insert ``data``'s columns ``cols`` (DuckDB's names, ``t``'s columns) into table ``t``, by name: its other
+    columns NULL."""
+    names = ", ".join(quote(c) for c in cols)
+    db.register("__sluice_copy", data)
+    try:
+        db.execute(f"INSERT INTO {quote(t.internal)} ({names}) SELECT {names} FROM __sluice_copy")
+    finally:
+        db.unregister("__sluice_copy")
+
+
 def carry_tables(old: Program, olddb, new: Program, newdb) -> tuple[list[str], list[str]]:
     """Copy the rows of every table ``new`` keeps (``kept_columns``) from ``olddb`` into ``newdb``; returns
     (kept tables, those among them whose definition is the same as before)."""
@@ -96,16 +107,11 @@ def carry_tables(old: Program, olddb, new: Program, newdb) -> tuple[list[str], l
         if cols is None:
             continue
         names = ", ".join(quote(c) for c in cols)
-        data = olddb.sql(f"SELECT {names} FROM {quote(prev.internal)}").to_arrow_table()
-        newdb.register("__sluice_copy", data)
-        try:
-            newdb.execute(f"INSERT INTO {quote(t.internal)} ({names}) SELECT * FROM __sluice_copy")
-        finally:
-            newdb.unregister("__sluice_copy")
+        insert_columns(newdb, t, olddb.sql(f"SELECT {names} FROM {quote(prev.internal)}").to_arrow_table(), cols)
         kept.append(t.name)
         if old.table_ddl(prev) == new.table_ddl(t):
             same.append(t.name)
     return kept, same
 
 
-__all__ = ["carry_tables", "holds_every_value", "kept_columns", "widened"]
+__all__ = ["carry_tables", "holds_every_value", "insert_columns", "kept_columns", "widened"]

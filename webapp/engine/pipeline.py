@@ -32,7 +32,7 @@ import orjson
 from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
-from .migrate import carry_tables, widened
+from .migrate import carry_tables, insert_columns, widened
 from .recovery import batch_record
 from .runtime import Runtime, apply_batches, root_cause
 from .sql import Program, SqlError, compile_program, quote
@@ -748,10 +748,7 @@ class Pipeline:
                     log.warning("the checkpoint of table %s holds columns its program does not declare (%s): a "
                                 "program change was cut short before it was saved; they are left out", name,
                                 ", ".join(extra), extra={"pipeline": self.name})
-                names = ", ".join(quote(c) for c in cols)
-                self.db.register("__sluice_copy", data)
-                self.db.execute(f"INSERT INTO {quote(table.internal)} ({names}) SELECT {names} FROM __sluice_copy")
-                self.db.unregister("__sluice_copy")
+                insert_columns(self.db, table, data, cols)
             self.ckpt_seq = self.applied_wal_seq = int(manifest["seq"])
             self.batch_seq = self.ckpt_batch_seq = int(manifest.get("batch_seq", 0))
             for k, status, ans, ts in manifest.get("idem", []):

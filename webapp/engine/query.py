@@ -302,8 +302,7 @@ def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=N
         raise AdHocQueryError(f"INSERT gives {len(rows[0])} values for {len(names)} columns", None)
     # A literal such as 33.3 is a DECIMAL to DuckDB: into a DOUBLE/REAL column it is that number (rounded
     # once), as SQL assigns it, not the text "33.3" that ingress would refuse for a floating-point column.
-    exact, folded = {c.name: c for c in table.columns}, {c.name.lower(): c for c in table.columns}
-    types = [(c.type if (c := exact.get(nm) or folded.get(nm.lower())) is not None else None) for nm in names]
+    types = [None if (i := conv.slot(nm)) is None else table.columns[i].type for nm in names]
     if any(t is not None and _holds_floats(t) for t in types):
         rows = [tuple(_assigned(v, t) for v, t in zip(r, types)) for r in rows]
     batch = ParsedBatch()

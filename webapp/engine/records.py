@@ -354,7 +354,8 @@ class RowConverter:
         self.width = len(table.columns)
         self.key_idx = [self.index[k] for k in table.primary_key]
 
-    def _slot(self, key: str) -> int | None:
+    def slot(self, key: str) -> int | None:
+        """The position of the column ``key`` names (a case-sensitive column by its exact name only)."""
         i = self.index.get(key)
         if i is None:
             i = self.ci_index.get(key.lower())
@@ -367,7 +368,7 @@ class RowConverter:
             raise RecordError(f'"update" needs an object naming the columns to change, found {_show(rec)}')
         if isinstance(rec, dict):
             for k, v in rec.items():
-                i = self._slot(k)
+                i = self.slot(k)
                 if i is None:
                     raise RecordError(f"unknown column '{k}' for table '{self.table.name}'", k,
                                       "columns are: " + ", ".join(c.name for c in self.columns))
