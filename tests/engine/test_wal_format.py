@@ -157,3 +157,14 @@ def test_group_commit_shares_fsyncs(tmp_path):
     wal.close()
     assert len(scan(tmp_path).entries) == 400
     assert fsyncs < 400  # concurrent writers were acknowledged by shared fsyncs
+
+
+def test_a_segment_left_with_only_its_header_is_started_again_not_appended_to(tmp_path):
+    # What a process killed between creating a segment and writing its first record leaves; the
+    # next process, with no record before, begins a segment of the same name.
+    (tmp_path / f"{1:020d}.wal").write_bytes(encode_segment_header(1))
+    wal = Wal(tmp_path, 0)
+    wal.append(T_BATCH, b'{"a": 1}', 1).wait(10)
+    wal.close()
+    res = scan(tmp_path)
+    assert [e.seq for e in res.entries] == [1] and res.torn is None

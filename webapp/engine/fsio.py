@@ -45,6 +45,12 @@ def open_append(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
+def open_new(path: Path) -> int:
+    """Open ``path`` for writing from its start, emptied if it exists."""
+    _check("open", path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
 def write_all(fd: int, data: bytes, path: Path | str = "") -> None:
     _check("write", path)
     view = memoryview(data)
@@ -101,4 +107,4 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["open_append", "write_all", "fsync", "close", "fsync_dir", "rename", "write_file_atomic", "fsync_file"]
+__all__ = ["open_append", "open_new", "write_all", "fsync", "close", "fsync_dir", "rename", "write_file_atomic", "fsync_file"]

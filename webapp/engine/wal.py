@@ -301,7 +301,13 @@ class Wal:
     # -- flusher -------------------------------------------------------------------------------
     def _open_segment(self, first_seq: int) -> None:
         path = self.dir / f"{first_seq:020d}.wal"
-        fd = fsio.open_append(path)
+        # Emptied if it exists: a process killed after writing a segment's header and before its
+        # first record leaves the file holding just that (start-up cuts a torn record off), and the
+        # next one, numbering on from the same record, opens the same name; appending would put a
+        # second header where the scan expects a record, and the log would no longer open. No
+        # record it could hold was acknowledged: start-up read every valid one, and this segment
+        # begins after the last of them.
+        fd = fsio.open_new(path)
         try:
             fsio.write_all(fd, encode_segment_header(first_seq), path)
             fsio.fsync(fd, path)
