@@ -342,6 +342,9 @@ def test_records_that_lateness_drops_are_counted(http, make_pipeline):
     """Feldera drops a record more than its LATENESS behind the largest value an earlier step took; it was
     accepted, so the table's input metrics count it (``num_late_records``), nothing else would say so."""
     name = make_pipeline("CREATE TABLE e (id INT NOT NULL PRIMARY KEY, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR);")
+    # The schema says so, as Feldera's does (its compiler's SQL for the constant); other columns have none.
+    (e,) = http.get(f"/pipelines/{name}").json()["program_info"]["schema"]["inputs"]
+    assert {f["name"]: f.get("lateness", "none") for f in e["fields"]} == {"id": "none", "ts": "INTERVAL '1' HOUR"}
     _done(http, name, push(http, name, "e", [{"id": 1, "ts": "2026-12-01 12:00:00"}], update_format="raw", array="true"))
     _done(http, name, push(http, name, "e", [{"id": 2, "ts": "2026-12-01 10:00:00"},  # 2 h behind: late
                                              {"id": 3, "ts": "2026-12-01 11:30:00"}], update_format="raw", array="true"))
