@@ -57,10 +57,16 @@ class Relation:
             return list(self.unique_keys[0])
         return None
 
+    def lateness(self) -> list[dict]:
+        """The columns declared with ``LATENESS`` (Feldera's schema ``fields[].lateness``, its SQL text): rows
+        that far behind the largest value an earlier step took are dropped."""
+        return [{"column": _col(f), "lateness": f["lateness"]} for f in self.fields
+                if isinstance(f.get("lateness"), str)]
+
     def describe(self) -> dict:
         return {"name": self.name, "kind": "table" if self.is_table else "view", "columns": self.columns(),
                 "materialized": self.materialized, "strategy": self.strategy, "key": self.key(),
-                "unique_keys": self.unique_keys}
+                "unique_keys": self.unique_keys, "lateness": self.lateness()}
 
 
 def _col(f: dict) -> str:
