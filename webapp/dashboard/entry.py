@@ -32,7 +32,7 @@ from . import ratelimit
 from .api import summary
 from .inputs import late_records
 from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
-from .upstream import Relation, relations
+from .upstream import Relation, relations, resolve
 from .validate import DuplicateName, TooDeep, check_row, loads, parse_documents, rules_for
 from .answers import json_answer, refuse, upstream_error
 
@@ -290,8 +290,8 @@ def page(pipeline, table):
         data["status"] = summary(st)
         rels = relations(st.get("program_info"))
         data["relations"] = [r.describe() for r in rels]
-        rel = next((r for r in rels if r.name == table), None) or \
-            next((r for r in rels if r.name.lower() == table.lower()), None)
+        found = resolve([r.name for r in rels], table)
+        rel = next((r for r in rels if r.name == found), None)
         if rel is None or not rel.is_table:
             data["error"] = (f"{table!r} is a view: rows can only be entered into tables" if rel else
                              f"pipeline {pipeline!r} has no table named {table!r}")

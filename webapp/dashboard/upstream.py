@@ -103,6 +103,17 @@ def relations(program_info: dict | None) -> list[Relation]:
     return out
 
 
+def resolve(names: list[str], name: str) -> str | None:
+    """Which of the declared ``names`` the name in a dashboard URL picks: the declared name itself (the
+    dashboard's own links write it so), else what the pipeline server picks for a name in a ``/v0`` URL,
+    Feldera's rule (``canonical_identifier``; Sluice's engine applies it too): ``"Quoted"`` exactly, any
+    other name folded to lower case, so ``Orders`` finds ``orders`` but not a case-sensitive ``"Orders"``."""
+    if name in names:
+        return name
+    canonical = name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name.lower()
+    return canonical if canonical in names else None
+
+
 def _segment(rel: dict) -> str:
     return f'"{rel["name"]}"' if rel.get("case_sensitive") else rel["name"]
 
@@ -166,11 +177,9 @@ class Upstream:
                            error_code="ProgramNotCompiled", status=409,
                            details={"program_status": st.get("program_status")})
         rels = relations(info)
+        found = resolve([r.name for r in rels], name)
         for r in rels:
-            if r.name == name:
-                return r
-        for r in rels:
-            if r.name.lower() == name.lower():
+            if r.name == found:
                 return r
         raise SchemaError(f"pipeline {pipeline!r} has no table or view named {name!r}",
                           details={"known": [r.name for r in rels]})
