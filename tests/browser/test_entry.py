@@ -254,6 +254,6 @@ def test_rows_the_tables_lateness_drops_are_said_dropped_not_stored(page, proxy,
     root.locator("[data-upload-start]").click()
     expect(root).to_have_attribute("data-state", "done", timeout=30_000)
     expect(root).to_have_attribute("data-late", "1")
-    expect(root.locator("[data-upload-count]")).to_contain_text(f"1 rows stored, 1 row {dropped}")
+    expect(root.locator("[data-upload-count]")).to_contain_text(f"1 row stored, 1 row {dropped}")
     expect(root.locator("[data-upload-count]")).to_contain_text("1 new, 0 replaced a row with the same key")
     assert [r["id"] for r in query(http, p, "SELECT id FROM ev ORDER BY id")] == [1, 3, 5]

@@ -267,13 +267,14 @@ function setup(root) {
           root.dataset.replaced = String(c.replaced);
         }
       }
+      const stored = kept - dropped;
       root.dataset.state = "done";
-      root.dataset.stored = String(kept - dropped);
+      root.dataset.stored = String(stored);
       root.dataset.failed = String(failed);
       if (late) root.dataset.late = String(dropped);
       const lateNote = !dropped ? "" : `, ${lateText(dropped, lateness)}` +
         (late.others ? " (other writes reached the table meanwhile: some of these may be theirs)" : "");
-      ui.count.textContent = `${fmtNumber(kept - dropped)} rows stored` +
+      ui.count.textContent = `${fmtNumber(stored)} row${stored === 1 ? "" : "s"} stored` +
         (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") + lateNote + replaced +
         ` · ${fmtBytes(st.file.size)} in ${secs.toFixed(1)} s`;
       if (failed > ui.errors.children.length) {
