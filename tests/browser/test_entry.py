@@ -231,3 +231,29 @@ def test_json_editor_with_nothing_to_send_says_one_thing(page, proxy, http, make
     box.fill('{"id": 1, "price": 1, "id": 2}')
     page.locator("#json-send").click()
     expect(page.locator("#json-errors li")).to_contain_text('duplicate name "id"')
+
+
+def test_rows_the_tables_lateness_drops_are_said_dropped_not_stored(page, proxy, http, make_pipeline, tmp_path):
+    """The engine drops a row more than the table's LATENESS behind the largest value an earlier step took:
+    the page says the table has one, and the JSON editor's and the upload's results count such rows as
+    dropped, not inserted or stored."""
+    p = make_pipeline("CREATE TABLE ev (id INT NOT NULL PRIMARY KEY, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR, "
+                      "n INT) WITH ('materialized' = 'true');")
+    push(http, p, "ev", [{"insert": {"id": 1, "ts": "2026-01-01 12:00:00", "n": 0}}])
+    page.goto(f"{proxy.url}/pipelines/{p}/tables/ev")
+    expect(page.locator("#lateness-note")).to_contain_text("LATENESS on column ts (INTERVAL '1' HOUR)")
+    dropped = "arrived later than the table's LATENESS allows (ts: INTERVAL '1' HOUR) and was dropped"
+    page.locator("#json-text").fill('{"id": 2, "ts": "2026-01-01 10:00:00", "n": 1}\n'
+                                    '{"id": 3, "ts": "2026-01-01 11:30:00", "n": 1}')
+    page.locator("#json-send").click()
+    expect(page.locator("#sub-text")).to_contain_text(f"processed: 1 inserted; 1 row {dropped}")
+    path = tmp_path / "late.csv"
+    path.write_text("id,ts,n\n4,2026-01-01 09:00:00,2\n5,2026-01-01 12:30:00,2\n")
+    root = page.locator("[data-upload]")
+    page.set_input_files("[data-upload-file]", str(path))
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(root).to_have_attribute("data-late", "1")
+    expect(root.locator("[data-upload-count]")).to_contain_text(f"1 row stored, 1 row {dropped}")
+    expect(root.locator("[data-upload-count]")).to_contain_text("1 new, 0 replaced a row with the same key")
+    assert [r["id"] for r in query(http, p, "SELECT id FROM ev ORDER BY id")] == [1, 3, 5]

@@ -286,6 +286,20 @@ def test_unmaterialized_keyed_table_is_sent_with_a_note(dash, http, p):
     assert "not materialized" in a["note"] and "replace any with the same key" in a["note"]
 
 
+def test_rows_the_tables_lateness_drops_are_counted(dash, http, p):
+    """The engine drops a row more than its table's LATENESS behind: the dashboard's answers give the table's
+    late count before the push and once it is processed, so that the page can say how many were dropped."""
+    push_and_wait(http, p, "nm", [{"insert": {"id": 1, "price": "5", "at": "2026-01-01 12:00:00"}}])
+    a = sent(http, p, send(dash, p, "nm", {"rows": [{"id": 2, "price": 1, "at": "2026-01-01 10:00:00"},  # late
+                                                    {"id": 3, "price": 1, "at": "2026-01-01 11:30:00"}]}))
+    assert a["inserted"] == 2 and a["late_records"] == 0
+    done = dash.get(f"/api/pipelines/{p}/completion", params={"token": a["token"], "table": "nm"}).json()
+    assert done["status"] == "complete" and done["late_records"] == 1
+    assert dash.get(f"/api/pipelines/{p}/tables/nm/upload/tally").json()["late"] == 1
+    assert [r["id"] for r in rows(http, p, "nm")] == [1, 3]
+    assert sent(http, p, send(dash, p, "t", {"rows": [{"id": 1, "price": 1}]}))["late_records"] is None  # none
+
+
 def test_delete_reports_how_many_keys_were_in_the_table(dash, http, p):
     push_and_wait(http, p, "t", [{"insert": {"id": 1, "price": "5", "at": None}}])
     a = sent(http, p, send(dash, p, "t", {"op": "delete", "rows": [{"id": 1}, {"id": 3}]}))

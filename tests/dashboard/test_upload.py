@@ -300,7 +300,7 @@ def test_tally_does_not_count_rows_while_received_records_wait_for_a_step(client
     lacks, and the page would show a wrong, even negative, replaced count: the tally gives neither figure."""
     push_and_wait(http, pipeline, "t", [{"insert": {"id": 1, "note": "a", "n": 1}}])
     tally = lambda: client.get(f"/api/pipelines/{pipeline}/tables/t/upload/tally").json()  # noqa: E731
-    assert tally() == {"rows": 1, "records": 1, "why": None}
+    assert tally() == {"rows": 1, "records": 1, "late": 0, "why": None}
     assert http.post(f"/pipelines/{pipeline}/start_transaction").status_code == 200
     r = http.post(f"/pipelines/{pipeline}/ingress/t", params={"format": "json", "update_format": "raw"},
                   content=b'{"id": 2, "note": "b", "n": 2}')
@@ -309,7 +309,7 @@ def test_tally_does_not_count_rows_while_received_records_wait_for_a_step(client
     assert held["rows"] is None and held["records"] is None, held
     assert "other writes" in held["why"]
     assert http.post(f"/pipelines/{pipeline}/commit_transaction").status_code == 200
-    wait_until(lambda: tally() == {"rows": 2, "records": 2, "why": None}, what="the committed row counted")
+    wait_until(lambda: tally() == {"rows": 2, "records": 2, "late": 0, "why": None}, what="the committed row counted")
 
 
 def test_the_keyed_banner_says_what_happens_to_the_table_at_hand(client, make_pipeline):

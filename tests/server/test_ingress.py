@@ -316,10 +316,35 @@ def test_a_request_whose_client_left_while_held_back_is_not_taken(http, make_pip
     assert _rows(http, name) == [{"id": 2, "v": "stayed"}]
 
 
+def test_a_request_whose_client_left_while_it_waited_after_its_body_is_not_taken(http, make_pipeline, engine):
+    """Admitted while running, the request's body takes time to arrive and the pipeline is paused meanwhile:
+    the request waits again once parsed, and its client leaving then must drop it too (it saw no answer)."""
+    name = make_pipeline(PLAIN)
+    body = b'{"id": 1, "v": "gone"}'
+    dropped = "to table t was dropped: its client closed the connection"
+    before = engine.log.count(dropped)  # the engine's log is the session's, shared with other tests
+    host, port = engine.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(f"POST /v0/pipelines/{name}/ingress/t?format=json&update_format=raw HTTP/1.1\r\n"
+                  f"Host: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+                  .encode() + body[:5])
+        # Admitted: the table's HTTP input is listed from then on, and the engine waits for the body.
+        wait_until(lambda: http.get(f"/pipelines/{name}/stats").json()["inputs"], 10, "the request admitted")
+        assert http.post(f"/pipelines/{name}/pause").status_code == 202
+        s.sendall(body[5:])
+    wait_until(lambda: engine.log.count(dropped) > before, 10, "the dropped request in the engine's log")
+    assert http.post(f"/pipelines/{name}/resume").status_code == 202
+    _done(http, name, push(http, name, "t", b'{"id": 2, "v": "stayed"}', update_format="raw"))
+    assert _rows(http, name) == [{"id": 2, "v": "stayed"}]
+
+
 def test_records_that_lateness_drops_are_counted(http, make_pipeline):
     """Feldera drops a record more than its LATENESS behind the largest value an earlier step took; it was
     accepted, so the table's input metrics count it (``num_late_records``), nothing else would say so."""
     name = make_pipeline("CREATE TABLE e (id INT NOT NULL PRIMARY KEY, ts TIMESTAMP NOT NULL LATENESS INTERVAL 1 HOUR);")
+    # The schema says so, as Feldera's does (its compiler's SQL for the constant); other columns have none.
+    (e,) = http.get(f"/pipelines/{name}").json()["program_info"]["schema"]["inputs"]
+    assert {f["name"]: f.get("lateness", "none") for f in e["fields"]} == {"id": "none", "ts": "INTERVAL '1' HOUR"}
     _done(http, name, push(http, name, "e", [{"id": 1, "ts": "2026-12-01 12:00:00"}], update_format="raw", array="true"))
     _done(http, name, push(http, name, "e", [{"id": 2, "ts": "2026-12-01 10:00:00"},  # 2 h behind: late
                                              {"id": 3, "ts": "2026-12-01 11:30:00"}], update_format="raw", array="true"))

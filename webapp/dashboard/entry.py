@@ -3,7 +3,7 @@
     GET  /pipelines/<p>/tables/<t>                      the page: form grid, JSON editor, live panel
     POST /api/pipelines/<p>/tables/<t>/rows             {"rows": [{col: text|value|null}], "op", "force"}
     POST /api/pipelines/<p>/tables/<t>/json             {"text": rows or insert/delete documents, "force"}
-    GET  /api/pipelines/<p>/completion?token=T&wait=1   {"status": "complete"|"inprogress", ...}
+    GET  /api/pipelines/<p>/completion?token=T&wait=1[&table=t]   {"status": "complete"|"inprogress", ...}
 
 ``op`` is ``insert``, ``delete`` (by key on a table with a primary key, else the whole row) or ``upsert``
 (tables with a primary key: the engine, like Feldera, replaces the row with the same key). Insert never
@@ -14,7 +14,10 @@ except keys deleted earlier in the same text. When any
 row is wrong the answer is 400 ``InvalidRows`` with every ``{"row", "where", "field", "message"}`` and
 nothing is sent. Otherwise the rows go to the engine's ingress as one JSON array of insert/delete
 events (all or nothing there too) and the answer is 202 with the completion ``token``; the engine's
-own ``ParseErrors`` come back mapped to the same rows and fields. A body over ``FORM_MAX_BYTES`` gets
+own ``ParseErrors`` come back mapped to the same rows and fields. For a table with a ``LATENESS``, the
+answer's ``late_records`` is the table's count of records dropped as late before the rows went out, and
+the completion of their token, asked with ``table``, the count once they are processed: the difference is
+how many were dropped (``inputs.py``; null where the server does not count them). A body over ``FORM_MAX_BYTES`` gets
 413 from its ``Content-Length`` before it is read. Viewers never get here: ``auth.py`` refuses them
 every POST.
 """
@@ -27,8 +30,9 @@ from webapp.client import ApiError, NotFoundError, PipelineStateError, SchemaErr
 
 from . import ratelimit
 from .api import summary
+from .inputs import late_records
 from .keys import batch_duplicates, existence_queries, key_field, key_of, show_key
-from .upstream import Relation, relations
+from .upstream import Relation, relations, resolve
 from .validate import DuplicateName, TooDeep, check_row, loads, parse_documents, rules_for
 from .answers import json_answer, refuse, upstream_error
 
@@ -194,6 +198,7 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_in
     if refused is not None:
         return refused
     keys = _key_check(pipeline, rel, rules, items, events, check_inserts, hint)
+    late = _late_records(pipeline, rel.name) if rel.lateness() else None
     ratelimit.limiter().charge(ratelimit.client(), getattr(g, "entry_bytes", 0))
     try:
         token = _upstream().push(pipeline, rel.segment, events, force=force)
@@ -208,7 +213,16 @@ def _send(pipeline: str, rel: Relation, items: list[dict], force: bool, check_in
     # An upsert whose key was there is an update, not an insert: counted apart when the table could say.
     inserted = written - (keys["updated"] or 0)
     return json_answer({"token": token, "pipeline": pipeline, "table": rel.name, "inserted": inserted,
-                  "deleted": len(events) - written, "forced": force, **keys}, 202)
+                  "deleted": len(events) - written, "forced": force, "late_records": late, **keys}, 202)
+
+
+def _late_records(pipeline: str, table: str) -> int | None:
+    """The table's records dropped as late so far (``inputs.late_records``), or None when it cannot be read:
+    the count is an extra, and the rows go out without it."""
+    try:
+        return late_records(_upstream().stats(pipeline), table)
+    except SluiceError:
+        return None
 
 
 @bp.post("/api/pipelines/<pipeline>/tables/<table>/rows")
@@ -259,7 +273,11 @@ def completion(pipeline):
     except ValueError:
         raise EntryError(400, "InvalidParam", "wait must be a number of seconds (at most 2)") from None
     st = _upstream().completion(pipeline, token, wait)
-    return json_answer({"token": token, **st, "status": str(st.get("status", "")).lower()})
+    out = {"token": token, **st, "status": str(st.get("status", "")).lower()}
+    table = request.args.get("table")
+    if table and out["status"] == "complete":  # the input is processed: its late records are counted
+        out["late_records"] = _late_records(pipeline, table)
+    return json_answer(out)
 
 
 @bp.get("/pipelines/<pipeline>/tables/<table>")
@@ -272,8 +290,8 @@ def page(pipeline, table):
         data["status"] = summary(st)
         rels = relations(st.get("program_info"))
         data["relations"] = [r.describe() for r in rels]
-        rel = next((r for r in rels if r.name == table), None) or \
-            next((r for r in rels if r.name.lower() == table.lower()), None)
+        found = resolve([r.name for r in rels], table)
+        rel = next((r for r in rels if r.name == found), None)
         if rel is None or not rel.is_table:
             data["error"] = (f"{table!r} is a view: rows can only be entered into tables" if rel else
                              f"pipeline {pipeline!r} has no table named {table!r}")

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, render_template, request
 from webapp.client import NotFoundError, SluiceError, TransportError
 
 from .api import summary
-from .upstream import relations
+from .upstream import relations, resolve
 
 bp = Blueprint("pages", __name__)
 
@@ -78,8 +78,8 @@ def _live(name: str, views: list[str]) -> tuple[dict, int]:
 @bp.get("/pipelines/<name>/views/<view>")
 def view(name, view):
     data, status = _live(name, [view])
-    known = {r["name"].lower() for r in data["relations"]}
-    if status == 200 and known and view.lower() not in known:  # none known: still compiling, perhaps
+    known = [r["name"] for r in data["relations"]]
+    if status == 200 and known and resolve(known, view) is None:  # none known: still compiling, perhaps
         # The server has no such view: a 404, whose panel says so and links the views it has (and keeps
         # asking, since a new program may add the view).
         status = 404

@@ -3,7 +3,7 @@
     POST /api/pipelines/<p>/tables/<t>/upload?format=csv|json&part=N&first_row=K[&first_line=L]
          [&update_format=raw|insert_delete][&array=true|false][&force=true]
     GET  /api/pipelines/<p>/tables/<t>/upload/status?token=...      the completion status of a part's token
-    GET  /api/pipelines/<p>/tables/<t>/upload/tally                  the table's row count and records received
+    GET  /api/pipelines/<p>/tables/<t>/upload/tally                  the row count, records received and dropped as late
 
 The browser (``static/js/upload.js``) cuts a file into parts at record boundaries and says where each
 part starts in the file: ``first_row``, the file row of its first record, and ``first_line``, the file
@@ -29,6 +29,7 @@ from webapp.client import SchemaError
 
 from . import ratelimit
 from .answers import json_answer, refuse
+from .inputs import late_records, received
 from .keys import ident
 
 bp = Blueprint("upload", __name__, url_prefix="/api")
@@ -224,18 +225,11 @@ TALLY_TRIES = 5  # reads of a table that other input keeps moving, before saying
 TALLY_PAUSE = 0.1  # seconds between them: about a step, so input waiting at the first read is processed
 
 
-def _received(up, name: str, rel) -> tuple[int, int]:
-    """The records the table's input endpoints have received, and how many of them still wait for a step."""
-    inputs = [i for i in (up.stats(name).get("inputs") or [])
-              if str((i.get("config") or {}).get("stream", "")).lower() == rel.name.lower()]
-    metric = lambda i, k: int((i.get("metrics") or {}).get(k) or 0)  # noqa: E731
-    return sum(metric(i, "total_records") for i in inputs), sum(metric(i, "buffered_records") for i in inputs)
-
-
 @bp.get("/pipelines/<name>/tables/<table>/upload/tally")
 def tally(name, table):
-    """What an upload into a keyed table needs to count the rows it replaced: the table's row count and the
-    records its input endpoints have received. Taken before and after an insert-only upload:
+    """What an upload needs to count the rows it replaced in a keyed table, and those the table's LATENESS
+    dropped: the table's row count, the records its input endpoints have received, and ``late``, its records
+    dropped as late (``inputs.late_records``: null where the server does not say). Taken before and after an insert-only upload:
     ``replaced = kept - (rows_after - rows_before)``, exact when ``records_after - records_before`` equals
     the records the upload kept, i.e. nothing else wrote to the table meanwhile (the page checks, and says
     so when it cannot count). The two figures must describe one state of the table: the count is taken
@@ -248,12 +242,14 @@ def tally(name, table):
         rel = _table(name, table)
     except SchemaError as e:
         return refuse(404, "UnknownInputStream", e.message, {"stream_name": table} | (e.details or {}))
-    out: dict = {"rows": None, "records": None, "why": None}
+    out: dict = {"rows": None, "records": None, "late": None, "why": None}
     try:
         for attempt in range(TALLY_TRIES):
             if attempt:
                 time.sleep(TALLY_PAUSE)
-            records, waiting = _received(up, name, rel)
+            stats = up.stats(name)
+            records, waiting = received(stats, rel.name)
+            out["late"] = late_records(stats, rel.name)
             if not rel.materialized:
                 out["records"] = records
                 out["why"] = f"table {rel.name!r} is not materialized, so its rows cannot be counted"
@@ -264,7 +260,7 @@ def tally(name, table):
                 out["records"] = records
                 out["why"] = f"the table could not be counted ({getattr(e, 'message', None) or e})"
                 break
-            if not waiting and _received(up, name, rel)[0] == records:
+            if not waiting and received(up.stats(name), rel.name)[0] == records:
                 out["rows"], out["records"] = rows, records
                 break
         else:

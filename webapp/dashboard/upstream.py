@@ -57,10 +57,16 @@ class Relation:
             return list(self.unique_keys[0])
         return None
 
+    def lateness(self) -> list[dict]:
+        """The columns declared with ``LATENESS`` (Feldera's schema ``fields[].lateness``, its SQL text): rows
+        that far behind the largest value an earlier step took are dropped."""
+        return [{"column": _col(f), "lateness": f["lateness"]} for f in self.fields
+                if isinstance(f.get("lateness"), str)]
+
     def describe(self) -> dict:
         return {"name": self.name, "kind": "table" if self.is_table else "view", "columns": self.columns(),
                 "materialized": self.materialized, "strategy": self.strategy, "key": self.key(),
-                "unique_keys": self.unique_keys}
+                "unique_keys": self.unique_keys, "lateness": self.lateness()}
 
 
 def _col(f: dict) -> str:
@@ -95,6 +101,17 @@ def relations(program_info: dict | None) -> list[Relation]:
                             bool(x.get("materialized", rel.get("materialized"))), x.get("strategy"),
                             [list(k) for k in x.get("unique_keys") or []], rel.get("primary_key") or None))
     return out
+
+
+def resolve(names: list[str], name: str) -> str | None:
+    """Which of the declared ``names`` the name in a dashboard URL picks: the declared name itself (the
+    dashboard's own links write it so), else what the pipeline server picks for a name in a ``/v0`` URL,
+    Feldera's rule (``canonical_identifier``; Sluice's engine applies it too): ``"Quoted"`` exactly, any
+    other name folded to lower case, so ``Orders`` finds ``orders`` but not a case-sensitive ``"Orders"``."""
+    if name in names:
+        return name
+    canonical = name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name.lower()
+    return canonical if canonical in names else None
 
 
 def _segment(rel: dict) -> str:
@@ -160,11 +177,9 @@ class Upstream:
                            error_code="ProgramNotCompiled", status=409,
                            details={"program_status": st.get("program_status")})
         rels = relations(info)
+        found = resolve([r.name for r in rels], name)
         for r in rels:
-            if r.name == name:
-                return r
-        for r in rels:
-            if r.name.lower() == name.lower():
+            if r.name == found:
                 return r
         raise SchemaError(f"pipeline {pipeline!r} has no table or view named {name!r}",
                           details={"known": [r.name for r in rels]})

@@ -22,13 +22,14 @@ from __future__ import annotations
 from typing import Any
 
 from .events import resources_status
+from .lateness import annotate_schema
 
 
 def _program_info(p) -> dict | None:
     if p.program is None:
         return None
     return {
-        "schema": p.program.schema_json(),
+        "schema": annotate_schema(p.program.schema_json(), p.program.lateness),
         "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": p._input_connectors,
         "output_connectors": {},
         "sluice": {

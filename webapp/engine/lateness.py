@@ -14,6 +14,8 @@ rows that were dropped before, never drop one that was admitted.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+from decimal import Decimal
 from typing import Any
 
 from .sql import quote
@@ -80,4 +82,32 @@ class LatenessFilter:
         self.dropping.clear()
 
 
-__all__ = ["LatenessFilter"]
+_UNITS = (("DAY", 86_400_000_000), ("HOUR", 3_600_000_000), ("MINUTE", 60_000_000))
+
+
+def sql_text(value: Any) -> str:
+    """A LATENESS value as Feldera's schema writes it (its compiler's SQL for the constant): an interval in
+    its largest whole unit, ``INTERVAL '1' HOUR``, ``INTERVAL '90' MINUTE``, ``INTERVAL '1.5' SECOND``; a
+    number as written. (The value was evaluated at compile time, so ``INTERVAL 120 MINUTES`` reads back as
+    ``INTERVAL '2' HOUR``: the same lateness, in other words.)"""
+    if isinstance(value, datetime.timedelta):
+        us = value // datetime.timedelta(microseconds=1)
+        for unit, size in _UNITS:
+            if us % size == 0:
+                return f"INTERVAL '{us // size}' {unit}"
+        return f"INTERVAL '{Decimal(us).scaleb(-6).normalize():f}' SECOND"
+    return str(value)
+
+
+def annotate_schema(schema: dict, lateness: dict[str, dict[str, Any]]) -> dict:
+    """``schema`` (``Program.schema_json``) with Feldera's ``lateness`` on each field declared with one; the
+    other fields stay without it, as in the compiler's schema JSON."""
+    for rel in schema.get("inputs") or []:
+        cols = lateness.get(rel["name"])
+        for f in rel["fields"] if cols else ():
+            if f["name"] in cols:
+                f["lateness"] = sql_text(cols[f["name"]])
+    return schema
+
+
+__all__ = ["LatenessFilter", "annotate_schema", "sql_text"]

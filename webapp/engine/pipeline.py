@@ -25,7 +25,7 @@ from .describe import describe
 from .duckconfig import DUCKDB_CONFIG
 from .events import PipelineEvents
 from .errors import (
-    ClientGone, EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
+    EngineError, IllegalAction, InvalidParam, NotDeployed, Unavailable, UnknownInputEndpoint, UnknownInputStream,
 )
 import orjson
 
@@ -34,7 +34,7 @@ from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
 from .migrate import carry_tables, insert_columns, widened
 from .recovery import batch_record
-from .runtime import Runtime, apply_batches, root_cause
+from .runtime import Runtime, apply_batches, client_left, root_cause
 from .sql import Program, SqlError, compile_program, quote
 from .table import TableApplier, to_arrow
 from .strategy import ViewPlans
@@ -601,11 +601,7 @@ class Pipeline:
             deadline, waited = rt.admit(table.name, force)
             body = body()
             if waited and gone is not None and gone():
-                log.info("an ingress request to table %s was dropped: its client closed the connection while "
-                         "the request waited (paused pipeline or full buffer); nothing of it was stored",
-                         table.name, extra={"pipeline": self.name})
-                raise ClientGone(f"the client closed the connection while the request to table '{table.name}' "
-                                 "waited; nothing of it was stored", {"table": table.name})
+                raise client_left(self.name, table.name)
         key = idempotency_key
         if key is not None:
             if len(key) > 200:
@@ -625,7 +621,7 @@ class Pipeline:
             raw = None
             if not batch.num_errors:
                 raw = (body, {k: v for k, v in params.items() if k in ("format", "update_format", "array", "json_flavor")})
-            return self.push_parsed(rt, table, batch, force, key, raw, deadline)
+            return self.push_parsed(rt, table, batch, force, key, raw, deadline, gone=gone)
         finally:
             if key is not None:
                 with self.lock:
@@ -635,7 +631,7 @@ class Pipeline:
 
     def push_parsed(self, rt: Runtime, table, batch, force: bool, key: str | None = None,
                     raw: tuple[bytes, dict] | None = None, deadline: float | None = None,
-                    source: dict | None = None) -> tuple[int, dict]:
+                    source: dict | None = None, gone=None) -> tuple[int, dict]:
         """Log (as the raw body when it parsed cleanly, else as the kept operations) and queue a batch.
 
         ``source`` is a connector's progress tag; it is logged with the batch so recovery knows the rows
@@ -645,7 +641,7 @@ class Pipeline:
 
         _tok, (status, answer) = rt.push(table, batch, force, key=key, log_payload=log_payload,
                                          answer=lambda tok: ingest_answer(batch, tok), deadline=deadline,
-                                         source=source)
+                                         source=source, gone=gone)
         if key is not None and batch.ops:
             self.remember(key, status, answer)
         return status, answer

@@ -29,7 +29,7 @@ from typing import Any
 from .catalog import Relation, row_encoder
 from .egress import Subscriber, encode_json_chunks
 from .errors import (
-    AdHocQueryError, BufferFull, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable,
+    AdHocQueryError, BufferFull, ClientGone, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable,
     Terminating, UnknownOutputStream,
 )
 from .wal import T_BATCH, WalUnavailable
@@ -203,12 +203,14 @@ class Runtime:
 
     def push(self, table: Relation, batch: ParsedBatch, force: bool, *, key: str | None = None,
              log_payload=None, answer=None, deadline: float | None = None,
-             source: dict | None = None) -> tuple[str, Any]:
+             source: dict | None = None, gone=None) -> tuple[str, Any]:
         """Queue ``batch``; returns (token, answer) once it is durable (when logged) and queued.
 
         ``log_payload(seq, key, answer) -> bytes`` is the batch's write-ahead-log record
         (``recovery.batch_record``); ``answer(token)`` builds the reply stored with an idempotency key.
-        ``deadline`` carries on the wait ``admit`` began, so a refused request waits ``ingress_wait_secs`` in all."""
+        ``deadline`` carries on the wait ``admit`` began, so a refused request waits ``ingress_wait_secs`` in all.
+        ``gone()``: whether the request's client has left; checked while this waits (paused again, or the
+        buffer filled, while the body was read), and raises ``ClientGone``, as ``admit``'s wait does."""
         if deadline is None:
             deadline = time.monotonic() + self.settings.ingress_wait_secs
         cap = self.settings.max_buffered_records
@@ -217,6 +219,9 @@ class Runtime:
                 if self.stopping:
                     raise Terminating(f"pipeline '{self.pipeline.name}' is stopping; the input was not taken")
                 left = deadline - time.monotonic()
+                waits = (self.paused and not force) or (self.buffered[table.name] >= cap and batch.num_records)
+                if waits and gone is not None and gone():
+                    raise client_left(self.pipeline.name, table.name)
                 if self.paused and not force:
                     if left <= 0:
                         raise PipelinePaused(
@@ -718,6 +723,15 @@ class Runtime:
                 "checkpoint_activity": activity, "permanent_checkpoint_errors": []}
 
 
+def client_left(pipeline: str, table: str) -> ClientGone:
+    """The error for an ingress request whose client closed its connection while the request waited: the
+    client saw no answer (and would send it again), so nothing of it is taken."""
+    log.info("an ingress request to table %s was dropped: its client closed the connection while the request "
+             "waited (paused pipeline or full buffer); nothing of it was stored", table, extra={"pipeline": pipeline})
+    return ClientGone(f"the client closed the connection while the request to table '{table}' waited; nothing of "
+                      "it was stored", {"table": table})
+
+
 def root_cause(e: BaseException) -> str:
     """The error that failed a step: DuckDB refuses every later statement of the aborted transaction
     (cleanup in a ``finally``, say), and that refusal must not stand in for the cause."""
@@ -760,4 +774,4 @@ def _dependents(program) -> dict[str, set[str]]:
     return out
 
 
-__all__ = ["Runtime", "Batch"]
+__all__ = ["Runtime", "Batch", "client_left"]

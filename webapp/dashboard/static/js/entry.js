@@ -9,6 +9,7 @@ import { canEdit, el, pageData, statusClass } from "./dom.js";
 import { EntryGrid } from "./entrygrid.js";
 import { Panel } from "./panel.js";
 import { checkValue, randomText } from "./rules.js";
+import { lateText } from "./late.js";
 import { watchConnection } from "./status.js";
 
 const data = pageData();
@@ -79,17 +80,44 @@ function sentText(answer, op) {
   return { text, nothing: !answer.inserted && !answer.updated && !!n && found === 0 };
 }
 
+// How many of a submission's rows the table's LATENESS dropped: the table's late count once they are
+// processed, less the count before they went out (answer.late_records; null where the server does not
+// count them). At most the rows sent; another writer's late rows meanwhile would count too.
+function droppedLate(answer, after) {
+  const before = answer.late_records;
+  if (typeof before !== "number" || typeof after !== "number") return 0;
+  return Math.max(0, Math.min(after - before, answer.inserted + (answer.updated || 0) + answer.deleted));
+}
+
+// The processed submission in words once `late` of its rows were dropped: only inserts, they are counted
+// out of the inserted; else said of the rows as a whole (which of the changes were late is not known).
+function lateSentText(answer, op, late) {
+  const dropped = lateText(late, table.lateness || []);
+  if (answer.deleted || answer.updated || op === "upsert") return `${sentText(answer, op).text}; of these, ${dropped}`;
+  const kept = sentText({ ...answer, inserted: answer.inserted - late }, op).text;
+  return kept ? `${kept}; ${dropped}` : dropped;
+}
+
 // Follow a completion token until the engine has processed the input it stands for; then bring the live
 // panel's changed rows into view (they may be below the fold, or far down a long table).
 async function follow(token, answer, gen, op, since) {
   const { text: what, nothing } = sentText(answer, op);
   setSub("queued", `queued: ${what}; waiting for the engine to process it…`);
   const deadline = Date.now() + 120000;
+  // Asked with the table, a complete token's answer has the table's late count (a table with a LATENESS).
+  const late = typeof answer.late_records === "number" ? `&table=${encodeURIComponent(answer.table)}` : "";
   while (gen === generation) {
     try {
-      const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1`);
+      const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1${late}`);
       if (gen !== generation) return;
       if (st.status === "complete") {
+        const dropped = droppedLate(answer, st.late_records);
+        if (dropped) {
+          setSub("processed", `processed: ${lateSentText(answer, op, dropped)}` +
+            `${st.step !== undefined ? ` (step ${st.step})` : ""}.`);
+          if (live.panel) live.panel.reveal(since);
+          return;
+        }
         if (nothing) {
           setSub("nothing to delete", `${what}${st.step !== undefined ? ` (step ${st.step})` : ""}.`);
           return;

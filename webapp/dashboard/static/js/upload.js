@@ -6,6 +6,7 @@
 import { ApiError, getJSON, uploadPart } from "./api.js";
 import { el, fmtBytes, fmtNumber } from "./dom.js";
 import { cutFile, elementsAsNdjson, remapCsv } from "./filecut.js";
+import { lateText } from "./late.js";
 import {
   PREVIEW_BYTES, csvPreview, csvTable, defaultMapping, guessHeader, guessUpdateFormat, isIdentity, jsonTable,
   jsonValues, mappingNotes, previewElement, sniffFormat,
@@ -18,16 +19,28 @@ const MAX_LISTED = 1000; // refused rows listed on the page (all are counted)
 // the records received tell. Returns {added, replaced}, or a string saying why it cannot be known. Rows
 // that only insert grow the table by 0 to `kept` rows: a figure outside that range means another writer's
 // rows are in the difference, so no figure is shown rather than a wrong (even negative) one.
+// `late`: how many of the kept records the table's LATENESS dropped (received, never stored).
 const OTHER_WRITES = "other writes reached the table during the upload";
-export function replacedCount(before, after, kept) {
+export function replacedCount(before, after, kept, late = 0) {
   if (!before || !after) return "the table could not be asked";
   if ([before.rows, after.rows, before.records, after.records].some((v) => v === null || v === undefined)) {
     return after.why || before.why || "the table could not be counted";
   }
   if (after.records - before.records !== kept) return OTHER_WRITES;
-  const replaced = kept - (after.rows - before.rows);
-  if (replaced < 0 || replaced > kept) return OTHER_WRITES;
-  return { added: kept - replaced, replaced };
+  const stored = kept - late;
+  const replaced = stored - (after.rows - before.rows);
+  if (replaced < 0 || replaced > stored) return OTHER_WRITES;
+  return { added: stored - replaced, replaced };
+}
+
+// How many of the upload's kept records the table's LATENESS dropped, from the table's late count
+// (tally.late) before and after; null where the server does not count them. `others`: other writes
+// reached the table meanwhile (the records received tell), so some of the dropped may be theirs.
+export function lateCount(before, after, kept) {
+  if (!before || !after || typeof before.late !== "number" || typeof after.late !== "number") return null;
+  const n = Math.max(0, Math.min(after.late - before.late, kept));
+  const known = typeof before.records === "number" && typeof after.records === "number";
+  return { n, others: !known || after.records - before.records !== kept };
 }
 const RETRIES = 6; // for 429 and 503 answers, which store nothing
 
@@ -40,6 +53,7 @@ function setup(root) {
   };
   const pipeline = root.dataset.pipeline, table = root.dataset.table;
   const columns = JSON.parse(root.dataset.columns || "[]");
+  const lateness = JSON.parse(root.dataset.lateness || "[]"); // the table's LATENESS columns
   let rules = JSON.parse(root.dataset.rules || "[]");
   if (!rules.length) { // no validator rules on this page: names and NOT NULL only
     rules = columns.map((c) => ({ name: c.name, kind: "json", type: c.type, label: c.type,
@@ -127,6 +141,7 @@ function setup(root) {
     ui.percent.textContent = "";
     ui.count.textContent = "";
     delete root.dataset.state;
+    delete root.dataset.late;
   }
 
   // While a file goes out, its choices (file, format, mapping, ...) stay as they were when it started.
@@ -212,9 +227,10 @@ function setup(root) {
     // A keyed table replaces rows with the same key: count those apart when the upload only inserts.
     const keyed = !!root.querySelector("[data-upload-keyed]");
     const countable = keyed && (format === "csv" || ui.update.value === "raw");
+    const tallied = countable || lateness.length > 0; // a LATENESS drops rows: count those too
     const tally = () => getJSON(`${base}/tally`).catch(() => null);
     try {
-      const before = countable ? await tally() : null;
+      const before = tallied ? await tally() : null;
       const partBytes = Number(root.dataset.partBytes) || 8 << 20;
       for await (const part of cutFile(st.file, format, { partBytes, header })) {
         if (st.cancelled) throw new ApiError(0, { message: "cancelled", error_code: "Cancelled" });
@@ -239,20 +255,27 @@ function setup(root) {
       if (token) await waitProcessed(token);
       const secs = (performance.now() - t0) / 1000;
       const kept = records - failed;
+      const after = tallied ? await tally() : null;
+      const late = lateness.length ? lateCount(before, after, kept) : null;
+      const dropped = late ? late.n : 0;
       let replaced = "";
       if (countable) {
-        const c = replacedCount(before, await tally(), kept);
+        const c = replacedCount(before, after, kept, dropped);
         if (typeof c === "string") replaced = ` · rows replaced by key cannot be known: ${c}`;
         else {
           replaced = ` · ${fmtNumber(c.added)} new, ${fmtNumber(c.replaced)} replaced a row with the same key`;
           root.dataset.replaced = String(c.replaced);
         }
       }
+      const stored = kept - dropped;
       root.dataset.state = "done";
-      root.dataset.stored = String(kept);
+      root.dataset.stored = String(stored);
       root.dataset.failed = String(failed);
-      ui.count.textContent = `${fmtNumber(kept)} rows stored` +
-        (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") + replaced +
+      if (late) root.dataset.late = String(dropped);
+      const lateNote = !dropped ? "" : `, ${lateText(dropped, lateness)}` +
+        (late.others ? " (other writes reached the table meanwhile: some of these may be theirs)" : "");
+      ui.count.textContent = `${fmtNumber(stored)} row${stored === 1 ? "" : "s"} stored` +
+        (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") + lateNote + replaced +
         ` · ${fmtBytes(st.file.size)} in ${secs.toFixed(1)} s`;
       if (failed > ui.errors.children.length) {
         ui.errors.append(el("li", { class: "muted", text: `… and ${fmtNumber(failed - ui.errors.children.length)} more` }));
