@@ -167,6 +167,9 @@ def test_query_errors(http, make_pipeline):
         body = assert_error(http.get(q, params={"sql": sql, "format": "json"}), 400, "AdHocQueryError")
         assert body["message"]
     assert_error(http.get(q, params={"sql": "INSERT INTO nope VALUES (1)"}), 404, "UnknownInputStream")
+    # a view's name is told apart, as ingress tells it
+    body = assert_error(http.get(q, params={"sql": "INSERT INTO pos VALUES (1, 'x')"}), 404, "UnknownInputStream")
+    assert "'pos' is a view, not a table" in body["message"] and body["details"]["reads"] == ["t"], body
     assert_error(http.get(q, params={"format": "json"}), 400, "InvalidParam")
     assert_error(http.get(q, params={"sql": "SELECT 1", "format": "parquetish"}), 400, "InvalidParam")
     # the failed statements changed nothing

@@ -287,8 +287,9 @@ def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=N
     """Evaluate ``INSERT INTO t [(cols)] <query>``; returns (table, ParsedBatch of inserts)."""
     name, cols, query = _insert_parts(sql)
     table = program.table(f'"{name}"')
-    if table is None:
-        raise UnknownInputStream(name)
+    if table is None:  # a view's name is told apart, as ingress tells it
+        view = program.output(f'"{name}"')
+        raise UnknownInputStream(name, sorted(view.depends_on) if view is not None else None)
     cur, _ = run_select(db, query, program, timeout, gone, begin)
     try:
         rows = cur.fetchall()
