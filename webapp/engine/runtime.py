@@ -38,7 +38,7 @@ import pyarrow as pa
 from . import heap
 from .connectors import record_progress, start_connectors
 from .records import ParsedBatch, arrow_rows
-from .sql import quote
+from .sql import _clean_duck_message, quote
 from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .lateness import LatenessFilter
@@ -738,7 +738,7 @@ def root_cause(e: BaseException) -> str:
     while "Current transaction is aborted" in str(e) and (e.__context__ or e.__cause__) is not None:
         e = e.__cause__ or e.__context__
     # DuckDB's first line says what failed; the rest quotes the operator's internal SQL (``__c0``).
-    return re.sub(r" when casting from source column __c\d+", "", str(e).split("\n")[0])
+    return _clean_duck_message(re.sub(r" when casting from source column __c\d+", "", str(e).split("\n")[0]))
 
 
 def _pct(sorted_vals: list[float], q: float) -> float | None:

@@ -100,8 +100,18 @@ _ANY_VALUE = re.compile(r'or use ANY_VALUE\("?([^")]*)"?\) if the exact value of
 CANDIDATES_SHOWN = 4  # of DuckDB's list of a function's overloads (50 lines for "+")
 
 
+# DuckDB names integer types by their width in its conversion errors ("INT32"): the user wrote SQL's names.
+_INT_NAMES = {"INT8": "TINYINT", "INT16": "SMALLINT", "INT32": "INTEGER", "INT64": "BIGINT", "INT128": "HUGEINT",
+              "UINT8": "TINYINT UNSIGNED", "UINT16": "SMALLINT UNSIGNED", "UINT32": "INTEGER UNSIGNED",
+              "UINT64": "BIGINT UNSIGNED", "UINT128": "UHUGEINT"}
+_OUT_OF_RANGE = re.compile(r"Type \w+ with value (\S+) can't be cast because the value is out of range for "
+                           r"the destination type (\w+)")
+
+
 def _clean_duck_message(msg: str) -> str:
     text = msg.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
+    text = _OUT_OF_RANGE.sub(lambda m: f"the value {m.group(1)} is out of range for the type "
+                                       f"{_INT_NAMES.get(m.group(2), m.group(2))} (an integer overflow)", text)
     text = _INTERNAL_SUGGESTION.sub("", text)
     text = _ANY_VALUE.sub(lambda m: f"or use it in an aggregate such as MIN({m.group(1)}) or MAX({m.group(1)}).", text)
     head, sep, rest = text.partition("\n\tCandidate functions:\n")
