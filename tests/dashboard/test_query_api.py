@@ -85,6 +85,9 @@ def test_viewer_reads_but_cannot_insert(viewer, http, make_pipeline):
         r = q(viewer, p, sql)
         assert r.status_code == 403, r.data
         assert r.json["error_code"] == "Forbidden" and "viewer" in r.json["message"]
+        # the message names every beginning a read may have (a newcomer's FROM and DESCRIBE ran, unnamed)
+        assert "FROM" in r.json["message"].split(";")[0] and "DESCRIBE" in r.json["message"], r.json["message"]
+    assert q(viewer, p, "FROM t").status_code == 200
     r = viewer.post(f"/api/pipelines/{p}/query", json={"sql": "INSERT INTO t VALUES (2, 'b', 2)"},
                     headers={"X-CSRF-Token": viewer.csrf})
     assert r.status_code == 403 and r.json["error_code"] == "Forbidden"

@@ -123,7 +123,7 @@ def page(name):
     data["sql"] = request.args.get("sql", "")
     data["max_post_rows"] = MAX_POST_ROWS
     data["user"] = getattr(g, "user", None)  # the browser keeps a query history per user
-    return render_template("query.html", data=data), status
+    return render_template("query.html", data=data, read_starts=", ".join(READ_STARTS)), status
 
 
 @bp.get("/api/pipelines/<name>/query")
@@ -138,9 +138,9 @@ def read(name):
     why = may_write(sql)
     if why:
         if current_role() != "editor":
-            return refuse(403, "Forbidden", f"a viewer may only run read-only queries (beginning with SELECT, WITH, "
-                           f"VALUES or EXPLAIN, with no INSERT, UPDATE, DELETE, ... anywhere, not even in a string or "
-                           f"comment); this one may change data: {why}", {"role": current_role(), "needs": "editor",
+            return refuse(403, "Forbidden", f"a viewer may only run read-only queries (beginning with "
+                           f"{', '.join(READ_STARTS[:-1])} or {READ_STARTS[-1]}, with no INSERT, UPDATE, DELETE, ... "
+                           f"anywhere, not even in a string or comment); this one may change data: {why}", {"role": current_role(), "needs": "editor",
                                                                            "reason": why})
         return refuse(400, "NotReadOnly", f"this statement may change data ({why}): send it with POST and the "
                        "CSRF token, as the query page's Run button does", {"reason": why})
