@@ -27,6 +27,7 @@ from typing import Any
 
 from .catalog import Relation, row_encoder
 from .egress import Subscriber, encode_json_chunks
+from .sql.runtime_errors import feldera_runtime_text
 from .errors import (
     AdHocQueryError, BufferFull, InvalidToken, PipelinePaused, QueryTimeout, StaleToken, StorageUnavailable,
     Terminating, UnknownOutputStream,
@@ -675,7 +676,7 @@ def root_cause(e: BaseException) -> str:
     while "Current transaction is aborted" in str(e) and (e.__context__ or e.__cause__) is not None:
         e = e.__cause__ or e.__context__
     # DuckDB's first line says what failed; the rest quotes the operator's internal SQL (``__c0``).
-    return re.sub(r" when casting from source column __c\d+", "", str(e).split("\n")[0])
+    return feldera_runtime_text(re.sub(r" when casting from source column __c\d+", "", str(e).split("\n")[0]))
 
 
 def _pct(sorted_vals: list[float], q: float) -> float | None:
