@@ -97,6 +97,14 @@ class Feldera(Dialect):
                 method = self._prev if self._match_set(self.JOIN_METHODS) else None
             return method, side, self._prev if self._match_set(self.JOIN_KINDS) else None
 
+        def _parse_wrapped(self, parse_method, optional=False):
+            # sqlglot reads MATCH_CONDITION's parentheses as one `<`/`>` comparison, so `(l.ts = r.ts)` was a
+            # parse error; read any condition, which `join_rewrites` refuses in Feldera's words.
+            if self._prev is not None and self._prev.token_type == TokenType.MATCH_CONDITION \
+                    and parse_method == self._parse_comparison:
+                parse_method = self._parse_disjunction
+            return super()._parse_wrapped(parse_method, optional)
+
         def _parse_paren(self):
             return _interval_qualifier(self, super()._parse_paren())
 

@@ -397,8 +397,8 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.key.upper()
         raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
     except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError) as e:
-        raise at_node(str(e), e.node, code, query_start(query, start),
-                      NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
+        kind = PARSE if getattr(e, "parse", False) else NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT
+        raise at_node(str(e), e.node, code, query_start(query, start), kind) from None
     prefix = f"CREATE VIEW {quote(internal(vname))}"
     if aliases:
         prefix += "(" + ", ".join(quote(internal(a)) for a in aliases) + ")"
