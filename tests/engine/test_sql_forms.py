@@ -90,7 +90,7 @@ CREATE TABLE interval_tbl (id INT NOT NULL, c1 TIMESTAMP, c2 TIMESTAMP, c3 TIMES
 CREATE LOCAL VIEW atbl_interval_seconds AS SELECT id,
     (c1 - c2)SECOND AS c1_minus_c2, (c2 - c1)SECOND AS c2_minus_c1, (c1 - c3)SECOND AS c1_minus_c3,
     (c3 - c1)SECOND AS c3_minus_c1, (c2 - c3)SECOND AS c2_minus_c3, (c3 - c2)SECOND AS c3_minus_c2,
-    (c1 - c2) MONTH AS m12, (c1 - c2) DAY TO SECOND AS dts FROM interval_tbl;
+    (c1 - c2) MONTH AS m12, (c2 - c1) MONTH AS m21, (c1 - c2) DAY TO SECOND AS dts FROM interval_tbl;
 CREATE LOCAL VIEW interval_arg_max_where_gby AS SELECT id,
     ARG_MAX(c1_minus_c2, c2_minus_c1) FILTER(WHERE c1_minus_c2 > c2_minus_c1) AS f_c1,
     ARG_MAX(c1_minus_c3, c3_minus_c1) FILTER(WHERE c1_minus_c3 > c3_minus_c1) AS f_c3,
@@ -105,6 +105,10 @@ CREATE MATERIALIZED VIEW months AS SELECT
     TIMESTAMPDIFF(MONTH, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + m12) AS m,
     TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', TIMESTAMP '1970-01-01 00:00:00' + dts) AS s
     FROM atbl_interval_seconds WHERE id = 0;
+CREATE LOCAL VIEW interval_mths_gby AS SELECT id, MAX(m12) AS mx, ARG_MAX(m12, m21) AS am,
+    MAX(m21) FILTER(WHERE m12 > m21) AS mxw FROM atbl_interval_seconds GROUP BY id;
+CREATE MATERIALIZED VIEW interval_mths_texts AS SELECT id,
+    CAST(mx AS VARCHAR) AS mx, CAST(am AS VARCHAR) AS am, CAST(mxw AS VARCHAR) AS mxw FROM interval_mths_gby;
 CREATE MATERIALIZED VIEW interval_texts AS SELECT
     CAST(m12 AS VARCHAR) AS mt, CAST(dts AS VARCHAR) AS dt, CAST(-c1_minus_c2 AS VARCHAR) AS neg
     FROM atbl_interval_seconds WHERE id = 0;
@@ -133,6 +137,10 @@ def test_timestamp_differences_as_intervals(http, forms):
     assert sorted(_rows(http, name, "SELECT * FROM interval_texts"), key=lambda r: r["mt"]) == [
         {"mt": "+605", "dt": "+18433 23:27:00", "neg": "-1592695620.000000"},
         {"mt": "-121", "dt": "-3683 04:18:00", "neg": "+318226680.000000"}]
+    # An aggregate that picks one of its argument's values keeps its qualifier: the f_c1 of Feldera's
+    # interval_mths_max_res_gby and interval_mths_argmax_res_gby, and f_c2 of interval_max_where_mths_res_gby.
+    assert _rows(http, name, "SELECT * FROM interval_mths_texts ORDER BY id") == [
+        {"id": 0, "mx": "+605", "am": "-121", "mxw": "-605"}, {"id": 1, "mx": "+605", "am": "-557", "mxw": "-120"}]
 
 
 WINDOWS = """
