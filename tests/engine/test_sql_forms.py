@@ -228,6 +228,9 @@ def test_asof_forms_feldera_lacks_are_refused(join, message):
      (1, 41)),
     ("CREATE FUNCTION f(x INT) RETURNS INT AS x + 1;\nCREATE TABLE t (a INT);\nCREATE VIEW v AS SELECT f(a, a) FROM t;",
      "function 'f' takes 1 argument(s), not 2", (3, 25)),
+    # Feldera's illarg_ignore_nulls_illegal.
+    ("CREATE TABLE t (a INT);\nCREATE VIEW v AS SELECT SUM(a) IGNORE NULLS FROM t;",
+     "Cannot specify IGNORE NULLS or RESPECT NULLS following 'SUM'", (2, 25)),
 ])
 def test_properties_and_functions_sluice_cannot_honour_are_refused_by_name(sql, message, where):
     err = _error(sql)
@@ -247,6 +250,9 @@ def test_append_only_tables_refuse_deletes(http, forms):
 
 # The examples of the reference's "Comparison Operations" and "Boolean Operations" pages.
 PERCENTILES = """
+CREATE TABLE nulls_tbl (id INT, intt INT);
+CREATE MATERIALIZED VIEW ignore_respect_nulls AS SELECT ARRAY_AGG(intt IGNORE NULLS) AS arr_int,
+    ARRAY_AGG(intt RESPECT NULLS) AS arr_int_respect FROM nulls_tbl;
 CREATE TABLE percentile_tbl (id INT, value DOUBLE);
 CREATE MATERIALIZED VIEW percentiles AS SELECT PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY value) AS c25,
     PERCENTILE_CONT(0.01) WITHIN GROUP (ORDER BY value) AS c1, PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY value) AS c99,
@@ -259,6 +265,12 @@ CREATE MATERIALIZED VIEW percentiles_gby AS SELECT id, PERCENTILE_CONT(0.5) WITH
 # its percentile_*_nulls tests show is left out.
 PERCENTILE_ROWS = [{"id": 0, "value": float(v)} for v in (1, 2, 3, 4, 5)] \
     + [{"id": 1, "value": float(v)} for v in (10, 20, 30, 40, 50)] + [{"id": 1, "value": None}]
+
+
+def test_array_agg_ignore_nulls_leaves_nulls_out(http, forms):
+    # Feldera's illarg_ignore_respect_nulls_legal, over the intt column of its illegal_tbl.
+    assert _rows(http, forms, "SELECT * FROM ignore_respect_nulls") == [
+        {"arr_int": [-12, -1], "arr_int_respect": [None, -12, -1]}]
 
 
 def test_percentile_cont_interpolates_and_percentile_disc_picks_a_value(http, forms):
@@ -349,6 +361,7 @@ def _forms(http):
     push_and_wait(http, name, "orders", [{"insert": r} for r in ORDERS])
     push_and_wait(http, name, "quotes", [{"insert": r} for r in QUOTES])
     push_and_wait(http, name, "trades", [{"insert": r} for r in TRADES])
+    push_and_wait(http, name, "nulls_tbl", [{"insert": {"id": i, "intt": v}} for i, v in enumerate((-12, -1, None))])
     push_and_wait(http, name, "percentile_tbl", [{"insert": r} for r in PERCENTILE_ROWS[:6]])
     push_and_wait(http, name, "percentile_tbl", [{"insert": r} for r in PERCENTILE_ROWS[6:]])
     yield name

@@ -28,6 +28,7 @@ from .datetime_rewrites import IntervalError
 from .names import internal, user, user_text
 from .functions import check_calls
 from .join_rewrites import JoinError
+from .aggregate_rewrites import NullTreatmentError
 from .properties import check_properties
 from .udf import ArityError, declare, inline, strip_returns_not_null
 from .window_rewrites import WindowError
@@ -396,7 +397,8 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
         m = e.node.meta or {}
         name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.key.upper()
         raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
-    except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError) as e:
+    except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError,
+            NullTreatmentError) as e:
         kind = PARSE if getattr(e, "parse", False) else NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT
         raise at_node(str(e), e.node, code, query_start(query, start), kind) from None
     prefix = f"CREATE VIEW {quote(internal(vname))}"

@@ -68,7 +68,7 @@ class Translation:
 
 def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     """(DuckDB text of the view body, names of the relations it reads). ``query`` is not changed."""
-    q = query.copy()
+    q = aggregate_rewrites.null_treatment(query.copy())
     _fold_identifiers(q)
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
