@@ -164,11 +164,12 @@ ORDERS = [{"id": 1, "amount": 10, "rowtime": "2024-01-01 10:03:30"},
 def test_tumble_and_hop_add_the_windows_holding_each_row(http, forms):
     name = forms
     # TUMBLE: "all time windows have the same length"; window_start and window_end have the column's type.
-    assert _rows(http, name, "SELECT * FROM per_minute WHERE window_start IS NOT NULL ORDER BY window_start") == [
+    # A row whose timestamp is NULL is in no window (id 4; Feldera's illarg_tumble_legal drops such a row).
+    assert _rows(http, name, "SELECT * FROM per_minute ORDER BY window_start") == [
         {"window_start": "2024-01-01T10:03:00", "window_end": "2024-01-01T10:04:00", "total": 15},
         {"window_start": "2024-01-01T10:04:00", "window_end": "2024-01-01T10:05:00", "total": 1}]
     # "optionally aligned at offset": hours starting at a quarter past.
-    assert _rows(http, name, "SELECT * FROM shifted WHERE id = 1") == [{"id": 1, "window_start": "2024-01-01T09:15:00"}]
+    assert _rows(http, name, "SELECT * FROM shifted WHERE id IN (1, 4)") == [{"id": 1, "window_start": "2024-01-01T09:15:00"}]
     # HOP: 5-minute windows "shifting every 2 minutes" starting at whole multiples of 2 minutes; 10:03:30 is in
     # [10:00, 10:05) and [10:02, 10:07), not in [09:58, 10:03); "a NULL timestamp produces no rows".
     assert _rows(http, name, "SELECT * FROM hops WHERE id IN (1, 4) ORDER BY window_start") == [
