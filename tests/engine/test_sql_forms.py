@@ -254,6 +254,8 @@ PERCENTILES = """
 CREATE TABLE nulls_tbl (id INT, intt INT);
 CREATE MATERIALIZED VIEW ignore_respect_nulls AS SELECT ARRAY_AGG(intt IGNORE NULLS) AS arr_int,
     ARRAY_AGG(intt RESPECT NULLS) AS arr_int_respect FROM nulls_tbl;
+CREATE TABLE avg_tbl (id INT, intt INT);
+CREATE MATERIALIZED VIEW window_avg AS SELECT id, intt, AVG(intt) OVER () AS avg_intt FROM avg_tbl WHERE intt IS NOT NULL;
 CREATE TABLE percentile_tbl (id INT, value DOUBLE);
 CREATE MATERIALIZED VIEW percentiles AS SELECT PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY value) AS c25,
     PERCENTILE_CONT(0.01) WITHIN GROUP (ORDER BY value) AS c1, PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY value) AS c99,
@@ -266,6 +268,12 @@ CREATE MATERIALIZED VIEW percentiles_gby AS SELECT id, PERCENTILE_CONT(0.5) WITH
 # its percentile_*_nulls tests show is left out.
 PERCENTILE_ROWS = [{"id": 0, "value": float(v)} for v in (1, 2, 3, 4, 5)] \
     + [{"id": 1, "value": float(v)} for v in (10, 20, 30, 40, 50)] + [{"id": 1, "value": None}]
+
+
+def test_window_avg_of_an_integer_is_an_integer(http, forms):
+    # Feldera's asof_test_window_function_subquery: AVG(intt) OVER () of asof_tbl1's 10, 15, 20, 25 is 17.
+    assert _rows(http, forms, "SELECT * FROM window_avg ORDER BY id") == [
+        {"id": i + 1, "intt": v, "avg_intt": 17} for i, v in enumerate((10, 15, 20, 25))]
 
 
 def test_array_agg_ignore_nulls_leaves_nulls_out(http, forms):
@@ -362,6 +370,7 @@ def _forms(http):
     push_and_wait(http, name, "orders", [{"insert": r} for r in ORDERS])
     push_and_wait(http, name, "quotes", [{"insert": r} for r in QUOTES])
     push_and_wait(http, name, "trades", [{"insert": r} for r in TRADES])
+    push_and_wait(http, name, "avg_tbl", [{"insert": {"id": i + 1, "intt": v}} for i, v in enumerate((10, 15, 20, 25, None))])
     push_and_wait(http, name, "nulls_tbl", [{"insert": {"id": i, "intt": v}} for i, v in enumerate((-12, -1, None))])
     push_and_wait(http, name, "percentile_tbl", [{"insert": r} for r in PERCENTILE_ROWS[:6]])
     push_and_wait(http, name, "percentile_tbl", [{"insert": r} for r in PERCENTILE_ROWS[6:]])
