@@ -80,6 +80,7 @@ class Feldera(Dialect):
             "DATETIME": TokenType.TIMESTAMP,
             "ROW": TokenType.STRUCT,
             "MATCH_CONDITION": TokenType.MATCH_CONDITION,  # of ASOF JOIN
+            "MINUS": TokenType.EXCEPT,  # Calcite's synonym
             # Sluice has read FLOAT as DOUBLE since its first release (FLOAT4 stays REAL).
             "FLOAT": TokenType.DOUBLE,
             # A Sluice extension kept from its DuckDB days: `a // b` divides integers (Feldera's `/` does too).

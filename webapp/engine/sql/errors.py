@@ -126,6 +126,14 @@ _REWORDS = [
      lambda m: "Aggregate expressions cannot be nested"),
     (re.compile(r'Referenced table "?([^"\s]+)"? not found!?.*', re.S),
      lambda m: f"Table '{m.group(1)}' not found"),
+    # Feldera's illarg_tests/test_grammar_tbl_fn.py: dot_illegal, over_illegal, values_illegal, grouping_illegal.
+    (re.compile(r'Table "([^"]+)" does not have a column named "([^"]+)".*', re.S),
+     lambda m: f"Column '{m.group(2)}' not found in table '{m.group(1)}'"),
+    (re.compile(r'window "([^"]+)" does not exist.*', re.S), lambda m: f"Window '{m.group(1)}' not found"),
+    (re.compile(r"VALUES lists must all be the same length.*", re.S),
+     lambda m: "Values passed to values operator must have compatible types"),
+    (re.compile(r"GROUPING child .* must be a grouping column.*", re.S),
+     lambda m: "Argument to GROUPING operator must be a grouped expression"),
 ]
 
 

@@ -391,6 +391,10 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
     if query is None:
         raise at_node("the view has no query", target, code, start)
     check_calls(query, code, query_start(query, start), allowed=set(tr.functions))
+    for op in query.find_all(exp.Intersect, exp.Except):
+        if op.args.get("distinct") is False:  # Feldera's compiler has no INTERSECT ALL or EXCEPT ALL either
+            raise at_node(f"{op.key.upper()} ALL is not implemented", op, code, query_start(query, start),
+                          NOT_IMPLEMENTED)
     try:
         sql, deps = view_query(inline(query.copy(), tr.functions), tr)
     except ArgumentTypeError as e:
