@@ -248,6 +248,11 @@ def test_properties_and_functions_sluice_cannot_honour_are_refused_by_name(sql, 
      "Argument to GROUPING operator must be a grouped expression"),
     ("SELECT str FROM illegal_tbl INTERSECT ALL SELECT str FROM illegal_tbl", "Not yet implemented"),
     ("SELECT arr FROM illegal_tbl MINUS ALL SELECT arr FROM illegal_tbl", "Not yet implemented"),
+    # tumble_illegal and hop_illegal: a window over a column that holds no time.
+    ("SELECT * FROM TABLE(TUMBLE(TABLE illegal_tbl, DESCRIPTOR(intt), INTERVAL '1' MINUTE))",
+     "Cannot apply 'TUMBLE' to arguments of type"),
+    ("SELECT * FROM TABLE(HOP(TABLE illegal_tbl, DESCRIPTOR(intt), INTERVAL '1' MINUTE, INTERVAL '2' MINUTE))",
+     "Cannot apply 'HOP' to arguments of type"),
     # intersect_illegal and minus_illegal: DuckDB compiles them and fails when a row arrives.
     ("SELECT mapp FROM illegal_tbl INTERSECT SELECT arr FROM illegal_tbl", "Type mismatch in column 1 of INTERSECT"),
     ("SELECT roww FROM illegal_tbl MINUS SELECT arr FROM illegal_tbl", "Type mismatch in column 1 of EXCEPT"),
@@ -256,7 +261,7 @@ def test_grammar_errors_say_calcites_words(query, message):
     err = _error(f"CREATE TABLE illegal_tbl (id INT, intt INT, str VARCHAR, arr VARCHAR ARRAY, mapp MAP<VARCHAR, INT>, "
                  f"roww ROW(i1 INT, v1 VARCHAR));\n"
                  f"CREATE VIEW v AS {query};")
-    assert message in (err.message, err.error_type), err.message
+    assert message in (err.message, err.error_type) or err.message.startswith(message), err.message
 
 
 def test_minus_is_except():

@@ -99,6 +99,22 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     return exp.Subquery(this=query, alias=alias.copy() if alias else None)
 
 
+def check_time_columns(q: exp.Expr, schema: dict[str, dict[str, str]]) -> None:
+    """Raises ``WindowError`` in Calcite's words for a TUMBLE or HOP whose DESCRIPTOR names a column of a known
+    table that holds no TIMESTAMP or DATE (DuckDB's ``time_bucket`` refuses it in its own words)."""
+    for node in q.find_all(exp.Table):
+        call = _window_call(node)
+        if call is None or len(call.expressions) < 2:
+            continue
+        data, timecol = call.expressions[0], call.expressions[1]
+        if not (isinstance(data, exp.Table) and isinstance(timecol, exp.Anonymous) and len(timecol.expressions) == 1):
+            continue
+        found = schema.get(data.name, {}).get(timecol.expressions[0].name)
+        if found is not None and found.split("(")[0] not in ("TIMESTAMP", "DATE"):
+            name = call.name.upper()
+            raise WindowError(f"Cannot apply '{name}' to arguments of type '{name}(<{found}>)'", call)
+
+
 def _window_call(node: exp.Expr) -> exp.Anonymous | None:
     if not isinstance(node, exp.Table) or not isinstance(node.this, exp.Anonymous) \
             or node.this.name.upper() != "TABLE" or len(node.this.expressions) != 1:
@@ -120,4 +136,4 @@ def _fill_query(tree: exp.Expr, **holes: exp.Expr) -> exp.Expr:
     return q
 
 
-__all__ = ["PARAMETERS", "WindowError", "parse_arguments", "rewrite"]
+__all__ = ["PARAMETERS", "WindowError", "check_time_columns", "parse_arguments", "rewrite"]
