@@ -105,3 +105,21 @@ def test_runtime_errors_stop_the_pipeline(http, make_pipeline, program, rows):
     assert r.status_code == 200, r.text
     err = wait_status(http, name, "Stopped")["deployment_error"]
     assert err and err["message"], err
+
+
+@pytest.mark.parametrize("expr, row, words", [
+    # The expected errors of Feldera's negative_tests (python/tests/runtime_aggtest/negative_tests):
+    # neg_add_tiny_int, neg_sub_un_intt, neg_div_tiny_int and neg_mod_intt.
+    ("a + b", {"a": 120, "b": 100}, "'120 + 100' causes overflow for type TINYINT"),
+    ("CAST(b AS INT UNSIGNED) - CAST(a AS INT UNSIGNED)", {"a": 120, "b": 100},
+     "'100 - 120' causes overflow for type INTEGER UNSIGNED"),
+    ("a / b", {"a": -128, "b": -1}, "'-128 / -1' causes overflow for type TINYINT"),
+    ("CAST(a AS INT) % 0", {"a": 5, "b": 0}, "attempt to calculate the remainder with a divisor of zero"),
+], ids=["add", "unsigned-sub", "div", "remainder-by-zero"])
+def test_integer_arithmetic_errors_say_felderas_words(http, make_pipeline, expr, row, words):
+    name = make_pipeline(f"CREATE TABLE t (a TINYINT, b TINYINT);\nCREATE VIEW v AS SELECT {expr} AS x FROM t;")
+    r = http.post(f"/pipelines/{name}/ingress/t", params={"format": "json", "update_format": "raw"},
+                  content=json.dumps(row))
+    assert r.status_code == 200, r.text
+    err = wait_status(http, name, "Stopped")["deployment_error"]
+    assert words in err["message"], err

@@ -21,6 +21,18 @@ aggregates read (NULL first), so ``ARRAY_AGG(c2)`` next to ``ARRAY_AGG(c1)`` lis
 rows sorted by ``(c1, c2)``, and ``ARRAY_AGG(DISTINCT x)`` lists ``x`` ascending. DuckDB keeps arrival order,
 which for a table is insertion order.
 
+``PERCENTILE_CONT(f) WITHIN GROUP (ORDER BY x)`` is a DOUBLE (Calcite's type for it; DuckDB keeps a DECIMAL
+``x``'s type), interpolated between the two values around position ``f * (n - 1)`` of the ordered non-NULL
+values; ``PERCENTILE_DISC`` is the first value whose cumulative share reaches ``f``, in ``x``'s type. DuckDB's
+``quantile_cont``/``quantile_disc`` compute exactly these, in either direction of the ``ORDER BY``, and are
+what sqlglot writes; Feldera's ``aggregate_tests6/test_percentile_*.py`` pin the values down.
+
+``ARRAY_AGG(x IGNORE NULLS)`` leaves out the NULL values of ``x`` ("ARRAY_AGG([ ALL | DISTINCT ] value [ RESPECT
+NULLS | IGNORE NULLS ] ...)"; Feldera's ``illarg_ignore_respect_nulls_legal``), ``RESPECT NULLS`` is the default. Of
+the other aggregates Calcite refuses both ("Cannot specify IGNORE NULLS or RESPECT NULLS following 'SUM'"); window
+functions keep them for DuckDB. This is settled on the parsed tree first (``null_treatment``): sqlglot wraps the
+call in a node that the rewrites below would otherwise lose, and DuckDB would ignore.
+
 ``EVERY(DISTINCT x)`` and ``SOME(DISTINCT x)``: sqlglot writes DuckDB's ``bool_and`` around a cast that cannot
 hold ``DISTINCT``; AND and OR over the distinct values are AND and OR over all of them, so it is dropped.
 """
@@ -30,6 +42,45 @@ from __future__ import annotations
 from sqlglot import exp
 
 _DUCK = {exp.ArgMax: "arg_max_null", exp.ArgMin: "arg_min_null"}
+
+
+class NullTreatmentError(ValueError):
+    """Raised for IGNORE NULLS or RESPECT NULLS after an aggregate that has no such form; ``node`` locates it."""
+
+    def __init__(self, name: str, node: exp.Expr):
+        super().__init__(f"Cannot specify IGNORE NULLS or RESPECT NULLS following '{name}'")
+        self.node = node
+
+
+def null_treatment(q: exp.Expr) -> exp.Expr:
+    """``q`` with each ``IGNORE NULLS``/``RESPECT NULLS`` of an ``ARRAY_AGG`` written as a FILTER (or dropped, for the
+    default); raises ``NullTreatmentError`` for one after another aggregate outside a window."""
+    for node in list(q.find_all(exp.IgnoreNulls, exp.RespectNulls)):
+        if node.find_ancestor(exp.Window) is not None:
+            continue
+        # sqlglot puts the words around the call, or around its argument when a FILTER follows.
+        if isinstance(node.this, exp.AggFunc):
+            call = node.this
+            node.replace(call)
+        elif isinstance(node.parent, exp.AggFunc) and node.arg_key == "this":
+            call = node.parent
+            node.replace(node.this)
+        else:
+            continue
+        if not isinstance(call, exp.ArrayAgg):
+            raise NullTreatmentError(call.sql_name().upper(), call)
+        if isinstance(node, exp.RespectNulls):
+            continue
+        value = call.this.this if isinstance(call.this, exp.Order) else call.this
+        value = value.expressions[0] if isinstance(value, exp.Distinct) else value
+        is_set = exp.Not(this=exp.Is(this=value.copy(), expression=exp.Null()))
+        if isinstance(call.parent, exp.Filter):  # ARRAY_AGG(x IGNORE NULLS) FILTER (WHERE c)
+            where = call.parent.expression
+            cond = where.this if isinstance(where, exp.Where) else where
+            call.parent.set("expression", exp.Where(this=exp.and_(cond.copy(), is_set)))
+        else:
+            call.replace(exp.Filter(this=call.copy(), expression=exp.Where(this=is_set)))
+    return q
 
 
 def rewrite(node: exp.Expr) -> exp.Expr | None:
@@ -43,6 +94,10 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
         ordered = [exp.Ordered(this=k, nulls_first=True) for k in _sort_keys(node)]
         node.set("this", exp.Order(this=node.this, expressions=ordered))
         return None
+    call = node.this if isinstance(node, (exp.Filter, exp.Window)) else node
+    if isinstance(call, exp.WithinGroup) and isinstance(call.this, exp.PercentileCont) \
+            and not isinstance(node.parent, (exp.Filter, exp.Window)):
+        return exp.Cast(this=node.copy(), to=exp.DataType.build("DOUBLE"))
     if isinstance(node, exp.Filter) and type(node.this) in _DUCK:
         where = node.expression.this if isinstance(node.expression, exp.Where) else node.expression
         return _arg(node.this, where)
@@ -89,4 +144,4 @@ def _sort_keys(agg: exp.ArrayAgg) -> list[exp.Expr]:
     return [c.copy() for c in seen.values()] or [agg.this.copy()]
 
 
-__all__ = ["rewrite"]
+__all__ = ["NullTreatmentError", "null_treatment", "rewrite"]

@@ -80,6 +80,7 @@ class Feldera(Dialect):
             "DATETIME": TokenType.TIMESTAMP,
             "ROW": TokenType.STRUCT,
             "MATCH_CONDITION": TokenType.MATCH_CONDITION,  # of ASOF JOIN
+            "MINUS": TokenType.EXCEPT,  # Calcite's synonym
             # Sluice has read FLOAT as DOUBLE since its first release (FLOAT4 stays REAL).
             "FLOAT": TokenType.DOUBLE,
             # A Sluice extension kept from its DuckDB days: `a // b` divides integers (Feldera's `/` does too).
@@ -96,6 +97,14 @@ class Feldera(Dialect):
             if side is not None and method is None:
                 method = self._prev if self._match_set(self.JOIN_METHODS) else None
             return method, side, self._prev if self._match_set(self.JOIN_KINDS) else None
+
+        def _parse_wrapped(self, parse_method, optional=False):
+            # sqlglot reads MATCH_CONDITION's parentheses as one `<`/`>` comparison, so `(l.ts = r.ts)` was a
+            # parse error; read any condition, which `join_rewrites` refuses in Feldera's words.
+            if self._prev is not None and self._prev.token_type == TokenType.MATCH_CONDITION \
+                    and parse_method == self._parse_comparison:
+                parse_method = self._parse_disjunction
+            return super()._parse_wrapped(parse_method, optional)
 
         def _parse_paren(self):
             return _interval_qualifier(self, super()._parse_paren())

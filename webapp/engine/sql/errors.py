@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .runtime_errors import feldera_runtime_text
+
 PARSE = "Error parsing SQL"
 STATEMENT = "Error in SQL statement"
 NOT_IMPLEMENTED = "Not yet implemented"
@@ -100,18 +102,9 @@ _ANY_VALUE = re.compile(r'or use ANY_VALUE\("?([^")]*)"?\) if the exact value of
 CANDIDATES_SHOWN = 4  # of DuckDB's list of a function's overloads (50 lines for "+")
 
 
-# DuckDB names integer types by their width in its conversion errors ("INT32"): the user wrote SQL's names.
-_INT_NAMES = {"INT8": "TINYINT", "INT16": "SMALLINT", "INT32": "INTEGER", "INT64": "BIGINT", "INT128": "HUGEINT",
-              "UINT8": "TINYINT UNSIGNED", "UINT16": "SMALLINT UNSIGNED", "UINT32": "INTEGER UNSIGNED",
-              "UINT64": "BIGINT UNSIGNED", "UINT128": "UHUGEINT"}
-_OUT_OF_RANGE = re.compile(r"Type \w+ with value (\S+) can't be cast because the value is out of range for "
-                           r"the destination type (\w+)")
-
-
 def _clean_duck_message(msg: str) -> str:
     text = msg.split("\n\nLINE ")[0].split("\nLINE ")[0].strip()
-    text = _OUT_OF_RANGE.sub(lambda m: f"the value {m.group(1)} is out of range for the type "
-                                       f"{_INT_NAMES.get(m.group(2), m.group(2))} (an integer overflow)", text)
+    text = feldera_runtime_text(text)
     text = _INTERNAL_SUGGESTION.sub("", text)
     text = _ANY_VALUE.sub(lambda m: f"or use it in an aggregate such as MIN({m.group(1)}) or MAX({m.group(1)}).", text)
     head, sep, rest = text.partition("\n\tCandidate functions:\n")
@@ -136,6 +129,14 @@ _REWORDS = [
      lambda m: "Aggregate expressions cannot be nested"),
     (re.compile(r'Referenced table "?([^"\s]+)"? not found!?.*', re.S),
      lambda m: f"Table '{m.group(1)}' not found"),
+    # Feldera's illarg_tests/test_grammar_tbl_fn.py: dot_illegal, over_illegal, values_illegal, grouping_illegal.
+    (re.compile(r'Table "([^"]+)" does not have a column named "([^"]+)".*', re.S),
+     lambda m: f"Column '{m.group(2)}' not found in table '{m.group(1)}'"),
+    (re.compile(r'window "([^"]+)" does not exist.*', re.S), lambda m: f"Window '{m.group(1)}' not found"),
+    (re.compile(r"VALUES lists must all be the same length.*", re.S),
+     lambda m: "Values passed to values operator must have compatible types"),
+    (re.compile(r"GROUPING child .* must be a grouping column.*", re.S),
+     lambda m: "Argument to GROUPING operator must be a grouped expression"),
 ]
 
 

@@ -69,11 +69,16 @@ def text(interval: exp.Expr, q: Qualifier) -> exp.Expr:
     return fill(template(sql), i=interval)
 
 
+# Aggregates whose result is one of the values of their (first) argument, so of its qualifier.
+_PICKS = (exp.Max, exp.Min, exp.ArgMax, exp.ArgMin)
+
+
 def qualifier_of(node: exp.Expr, known: dict[str, Qualifier]) -> Qualifier | None:
-    """The qualifier of an interval expression: a ``(a - b) unit``, its negation, or a column of a relation
-    ``known`` names (by column name, when the relations read hold only one interval column by that name)."""
-    while isinstance(node, (exp.Paren, exp.Neg)):
-        node = node.this
+    """The qualifier of an interval expression: a ``(a - b) unit``, its negation, a column of a relation
+    ``known`` names (by column name, when the relations read hold only one interval column by that name), or an
+    aggregate whose result is one of its argument's values (``MAX``, ``MIN``, ``ARG_MAX``/``ARG_MIN``'s value)."""
+    while isinstance(node, (exp.Paren, exp.Neg, exp.Filter, exp.Distinct, *_PICKS)):
+        node = node.expressions[0] if isinstance(node, exp.Distinct) else node.this
     if isinstance(node, IntervalDiff):
         return node.args["unit"], node.args.get("to") or node.args["unit"]
     if isinstance(node, exp.Column):

@@ -128,6 +128,10 @@ def mark(n: exp.Expr, tn: exp.Expr) -> None:
             n.meta["decimal_agg"] = found[:2]
         elif arg.type is not None and arg.type.this in _INT_DIGITS and isinstance(n, _STDDEV):
             n.meta["int_stddev"] = arg.type.copy()
+        elif arg.type is not None and arg.type.this in _INT_DIGITS and isinstance(n, exp.Avg) \
+                and isinstance(n.parent if not isinstance(n.parent, exp.Filter) else n.parent.parent, exp.Window):
+            # Over a window too, AVG of an integer is an integer (``translate._int_avg`` does the others).
+            n.meta["int_avg"] = arg.type.copy()
         elif arg.type is not None and (arg.type.this == T.FLOAT and not isinstance(n, _STDDEV)
                                        or arg.type.this in _INT_DIGITS and isinstance(n, exp.Sum)):
             # (AVG of an integer is ``translate._int_avg``.) DuckDB sums and averages a REAL as a DOUBLE.
@@ -162,7 +166,8 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
 
 def _agg_marked(node: exp.Expr) -> bool:
     return isinstance(node, (exp.Sum, exp.Avg, *_STDDEV)) and bool(
-        node.meta.get("decimal_agg") or node.meta.get("same_type") or node.meta.get("int_stddev"))
+        node.meta.get("decimal_agg") or node.meta.get("same_type") or node.meta.get("int_stddev")
+        or node.meta.get("int_avg"))
 
 
 def _unscaled(x: exp.Expr, s: int) -> exp.Expr:
@@ -204,6 +209,8 @@ def _aggregate(agg: exp.Expr, where: exp.Expr | None, over: exp.Window | None) -
         return exp.Cast(this=call(type(agg)), to=agg.meta["same_type"])
     if agg.meta.get("int_stddev"):
         return _int_stddev(agg, call)
+    if agg.meta.get("int_avg"):
+        return exp.Cast(this=exp.IntDiv(this=call(exp.Sum), expression=call(exp.Count)), to=agg.meta["int_avg"])
     p, s = agg.meta["decimal_agg"]
     to = exp.DataType.build(f"DECIMAL({p}, {s})")
     if isinstance(agg, exp.Sum):

@@ -28,6 +28,7 @@ from .datetime_rewrites import IntervalError
 from .names import internal, user, user_text
 from .functions import check_calls
 from .join_rewrites import JoinError
+from .aggregate_rewrites import NullTreatmentError
 from .properties import check_properties
 from .udf import ArityError, declare, inline, strip_returns_not_null
 from .window_rewrites import WindowError
@@ -390,15 +391,20 @@ def _view(con, tr: "Translation", names: set[str], node: exp.Create, code: str, 
     if query is None:
         raise at_node("the view has no query", target, code, start)
     check_calls(query, code, query_start(query, start), allowed=set(tr.functions))
+    for op in query.find_all(exp.Intersect, exp.Except):
+        if op.args.get("distinct") is False:  # Feldera's compiler has no INTERSECT ALL or EXCEPT ALL either
+            raise at_node(f"{op.key.upper()} ALL is not implemented", op, code, query_start(query, start),
+                          NOT_IMPLEMENTED)
     try:
         sql, deps = view_query(inline(query.copy(), tr.functions), tr)
     except ArgumentTypeError as e:
         m = e.node.meta or {}
         name = code[m["start"]:m["end"] + 1] if "start" in m else e.node.key.upper()
         raise at_node(e.message(name), e.node, code, query_start(query, start)) from None
-    except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError) as e:
-        raise at_node(str(e), e.node, code, query_start(query, start),
-                      NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT) from None
+    except (IntervalError, CompoundError, WindowError, JoinError, ArityError, AggregateArityError,
+            NullTreatmentError) as e:
+        kind = PARSE if getattr(e, "parse", False) else NOT_IMPLEMENTED if getattr(e, "not_yet", False) else STATEMENT
+        raise at_node(str(e), e.node, code, query_start(query, start), kind) from None
     prefix = f"CREATE VIEW {quote(internal(vname))}"
     if aliases:
         prefix += "(" + ", ".join(quote(internal(a)) for a in aliases) + ")"

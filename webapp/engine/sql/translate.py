@@ -68,11 +68,12 @@ class Translation:
 
 def view_query(query: exp.Expr, tr: Translation) -> tuple[str, set[str]]:
     """(DuckDB text of the view body, names of the relations it reads). ``query`` is not changed."""
-    q = query.copy()
+    q = aggregate_rewrites.null_treatment(query.copy())
     _fold_identifiers(q)
     deps = {t.name for t in q.find_all(exp.Table)}
     _name_outputs(q)
     internal_identifiers(q)
+    window_rewrites.check_time_columns(q, tr.schema)
     typed = _typed(q, tr)
     _mark_types(q, typed)
     tr.pending_nullable = nullability.outputs(typed, tr.nullable) if typed is not None else None

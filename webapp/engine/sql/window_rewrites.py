@@ -1,7 +1,8 @@
 """Feldera's window table functions (the reference's "Table Functions" page) as DuckDB subqueries.
 
 ``TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset]))`` is every row of ``t`` with ``window_start`` and
-``window_end`` added: the window of length ``size`` (aligned at ``offset`` from the Unix epoch) that holds ``ts``.
+``window_end`` added: the window of length ``size`` (aligned at ``offset`` from the Unix epoch) that holds ``ts``; a
+row whose ``ts`` is NULL is in no window and left out (Feldera's ``illarg_tests/test_grammar_tbl_fn.py``).
 ``TABLE(HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset]))`` is every row once per window holding ``ts``, the
 windows starting every ``slide``; "a NULL timestamp produces no rows". Arguments may be named (``DATA =>``,
 ``TIMECOL =>``, ``SLIDE =>``, ``SIZE =>``, ``OFFSET =>``), the data argument first. Windows are
@@ -57,7 +58,7 @@ def parse_arguments(name: str):
     return run
 
 
-_TUMBLE = template("SELECT __t.*, __start AS window_start, __start + __size AS window_end FROM __t")
+_TUMBLE = template("SELECT __t.*, __start AS window_start, __start + __size AS window_end FROM __t WHERE __ts IS NOT NULL")
 _HOP = template("""
     SELECT __t.*, __w.window_start, __w.window_start + __size AS window_end
     FROM __t, LATERAL (SELECT __last - __j.__k * __slide AS window_start
@@ -91,11 +92,27 @@ def rewrite(node: exp.Expr) -> exp.Expr | None:
     step = args[2]
     last = exp.Anonymous(this="time_bucket", expressions=[step.copy(), ts.copy(), origin])
     if name == "TUMBLE":
-        query = _fill_query(_TUMBLE, t=source, start=last, size=step)
+        query = _fill_query(_TUMBLE, t=source, ts=ts, start=last, size=step)
     else:
         query = _fill_query(_HOP, t=source, ts=ts, slide=step, size=args[3], last=last)
     alias = node.args.get("alias")
     return exp.Subquery(this=query, alias=alias.copy() if alias else None)
+
+
+def check_time_columns(q: exp.Expr, schema: dict[str, dict[str, str]]) -> None:
+    """Raises ``WindowError`` in Calcite's words for a TUMBLE or HOP whose DESCRIPTOR names a column of a known
+    table that holds no TIMESTAMP or DATE (DuckDB's ``time_bucket`` refuses it in its own words)."""
+    for node in q.find_all(exp.Table):
+        call = _window_call(node)
+        if call is None or len(call.expressions) < 2:
+            continue
+        data, timecol = call.expressions[0], call.expressions[1]
+        if not (isinstance(data, exp.Table) and isinstance(timecol, exp.Anonymous) and len(timecol.expressions) == 1):
+            continue
+        found = schema.get(data.name, {}).get(timecol.expressions[0].name)
+        if found is not None and found.split("(")[0] not in ("TIMESTAMP", "DATE"):
+            name = call.name.upper()
+            raise WindowError(f"Cannot apply '{name}' to arguments of type '{name}(<{found}>)'", call)
 
 
 def _window_call(node: exp.Expr) -> exp.Anonymous | None:
@@ -119,4 +136,4 @@ def _fill_query(tree: exp.Expr, **holes: exp.Expr) -> exp.Expr:
     return q
 
 
-__all__ = ["PARAMETERS", "WindowError", "parse_arguments", "rewrite"]
+__all__ = ["PARAMETERS", "WindowError", "check_time_columns", "parse_arguments", "rewrite"]
