@@ -155,6 +155,11 @@ def _cmd_dashboard(a) -> int:
         if not Path(a.users_file).exists():
             raise SystemExit(f"sluice dashboard: no users file {a.users_file}: make one with "
                              f"'sluice user add NAME --role editor --users-file {a.users_file}'")
+        from .dashboard.auth import UsersFileError, read_users
+        try:
+            read_users(a.users_file)
+        except UsersFileError as e:
+            raise SystemExit(f"sluice dashboard: {e}. {_FIX_USERS_FILE}") from None
     if a.proxy_fix:
         config["PROXY_FIX"] = True
     if a.state_dir:
@@ -182,11 +187,23 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+_FIX_USERS_FILE = "Correct it by hand (or put back a copy of it), then run this again"
+
+
 def _cmd_user(a) -> int:
     from .dashboard import auth
     if not a.users_file:
         print("sluice user: pass --users-file FILE (or set SLUICE_USERS_FILE)", file=sys.stderr)
         return 2
+    try:
+        auth.read_users(a.users_file)  # before asking for a password that could not be saved
+        return _user_action(a, auth)
+    except auth.UsersFileError as e:
+        print(f"sluice user: {e}. {_FIX_USERS_FILE}", file=sys.stderr)
+        return 1
+
+
+def _user_action(a, auth) -> int:
     if a.user_cmd == "add":
         try:
             if a.api_key:
