@@ -127,7 +127,7 @@ def run_up(a, engine_argv: list[str]) -> int:
                 return 0
         if engine.url is None:
             return _failed_first_start(engine)
-        upstream = engine.url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+        upstream = engine.url  # loopback even when listening on every address (browse_url)
         try:
             ensure_demo(upstream, _first_key(a.api_key_file))
         except Exception as e:  # the dashboard is still useful without the demo
