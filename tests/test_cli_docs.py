@@ -1,10 +1,17 @@
-"""docs/cli.md documents every flag of ``sluice engine`` (its table) and of ``sluice up`` (its synopsis)."""
+"""docs/cli.md documents every command (its table), every flag of ``sluice engine`` (its table) and of
+``sluice up`` (its synopsis), and every environment variable the command line reads; ``--help`` describes
+every argument and names the variable behind each default."""
 
 from __future__ import annotations
 
 import argparse
+import inspect
+import os
+import re
 from pathlib import Path
+from unittest import mock
 
+from webapp import cli
 from webapp.cli import build_parser
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
@@ -29,3 +36,44 @@ def test_every_up_flag_is_in_the_up_synopsis():
     synopsis = _section("sluice up").split("```")[1]
     missing = sorted(f for f in _flags("up") if f not in synopsis)
     assert not missing, f"flags of sluice up missing from its synopsis in docs/cli.md: {missing}"
+
+
+def _parsers(parser: argparse.ArgumentParser, name: str = "sluice"):
+    """Every (sub)command's parser, with its full name."""
+    yield name, parser
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sub, p in a.choices.items():
+                yield from _parsers(p, f"{name} {sub}")
+
+
+def test_every_command_is_in_the_command_table():
+    table = DOC.split("\n## ", 1)[0]
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    missing = sorted(c for c in commands if f"[`sluice {c}" not in table)
+    assert not missing, f"commands missing from the table at the top of docs/cli.md: {missing}"
+
+
+def test_every_argument_has_help_naming_the_variable_behind_its_default():
+    """Defaults read from the environment while the parser is built: each variable gets a value of its own,
+    and the argument whose default it became must name it in its help; the variables are in docs/cli.md."""
+    names = sorted(set(re.findall(r'os\.environ\.get\("(SLUICE_\w+)"', inspect.getsource(cli))))
+    values = {str(7100 + i): n for i, n in enumerate(names)}
+    with mock.patch.dict(os.environ, {n: v for v, n in values.items()}):
+        parser = build_parser()
+    problems = []
+    for command, p in _parsers(parser):
+        for a in p._actions:
+            if isinstance(a, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            label = a.option_strings[0] if a.option_strings else a.dest
+            if not a.help:
+                problems.append(f"{command} {label}: no help")
+            elif a.metavar is None and a.option_strings and a.nargs != 0 and not a.choices and "_" in a.dest:
+                problems.append(f"{command} {label}: no metavar, so the help shows {a.dest.upper()}")
+            if str(a.default) in values and f"${values[str(a.default)]}" not in a.help:
+                problems.append(f"{command} {label}: its default comes from ${values[str(a.default)]}, "
+                                "which its help does not name")
+    table = DOC.split("## Environment variables", 1)[1]
+    problems += [f"{n} is not in docs/cli.md's environment variables" for n in names if f"`{n}`" not in table]
+    assert not problems, "\n".join(problems)

@@ -67,3 +67,19 @@ def test_a_busy_port_is_refused_at_once_naming_the_flag(tmp_path, command, flag)
     assert r.returncode == 2, r.stderr
     assert f"port {port} on 127.0.0.1 is in use" in r.stderr and f"choose another with {flag} N" in r.stderr
     assert "Sluice engine listening" not in r.stdout + r.stderr, "nothing was started"
+
+
+def test_a_server_on_every_address_prints_a_url_its_host_check_accepts(tmp_path):
+    """--host 0.0.0.0: the printed URL used to be http://0.0.0.0:PORT, which the server's own Host check
+    refuses (403 HostNotAllowed); it is the loopback one, with the names other machines may use."""
+    import httpx
+
+    from webapp.dashboard.testing import DashboardProcess
+    from webapp.engine.testing import EngineProcess
+    with EngineProcess(tmp_path / "data", "--host", "0.0.0.0", "--insecure") as eng:
+        assert eng.url.startswith("http://127.0.0.1:"), eng.log
+        assert "only this machine's loopback names are accepted: pass --allowed-host NAME" in eng.log
+        with DashboardProcess(eng.url, "--host", "0.0.0.0", "--insecure", "--allowed-host", "sluice.example") as d:
+            assert d.url.startswith("http://127.0.0.1:"), d.log
+            assert httpx.get(d.url + "/", timeout=30).status_code == 200
+            assert "on every address; other machines may reach it as sluice.example)" in d.log

@@ -1,7 +1,8 @@
 """What the engine's server and the dashboard share about being served: neither imports the other.
 
 - ``LOOPBACK_NAMES`` and ``hostname(host)``: the Host-header check both make against DNS rebinding.
-- ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one).
+- ``listening_url(server)``: the URL gunicorn's first listener is bound to (port 0 becomes the real one);
+  ``browse_url(url, allowed_hosts)``: the URL to print for it, loopback for a listen-everywhere address.
 - ``peer_closed(sock)``: whether the client of a request has closed its connection (a cancelled query).
 - ``port_problem(host, port, flag)``: why a port cannot be listened on (in use, not allowed), before serving.
 - ``die_with_parent()``: a child process (gunicorn worker, ``sluice up``'s children) dies with its parent.
@@ -69,6 +70,24 @@ def hostname(host: str) -> str:
     if host.startswith("["):
         return host[: host.index("]") + 1] if "]" in host else host
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def browse_url(url: str, allowed_hosts) -> tuple[str, str]:
+    """The URL to print for ``url``, the one a server listens on, and a note to print with it ("" when none).
+
+    A listen-everywhere address (``0.0.0.0``, ``[::]``) is no address to browse to, and the Host check
+    (loopback names plus ``allowed_hosts``; ``*`` any) refuses it: the loopback URL is shown instead, which
+    works on this machine, with the names other machines may use."""
+    shown = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+    if shown == url:
+        return url, ""
+    hosts = list(allowed_hosts or [])
+    if "*" in hosts:
+        return shown, "on every address; any host name is accepted"
+    if hosts:
+        return shown, f"on every address; other machines may reach it as {', '.join(hosts)}"
+    return shown, ("on every address, but only this machine's loopback names are accepted: pass --allowed-host "
+                   "NAME for each name other machines use to reach it")
 
 
 def listening_url(server) -> str:
@@ -244,4 +263,4 @@ class ServedProcess:
         self.stop()
 
 
-__all__ = ["LOOPBACK_NAMES", "hostname", "listening_url", "die_with_parent", "ServedProcess"]
+__all__ = ["LOOPBACK_NAMES", "hostname", "listening_url", "browse_url", "die_with_parent", "ServedProcess"]

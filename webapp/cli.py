@@ -155,6 +155,11 @@ def _cmd_dashboard(a) -> int:
         if not Path(a.users_file).exists():
             raise SystemExit(f"sluice dashboard: no users file {a.users_file}: make one with "
                              f"'sluice user add NAME --role editor --users-file {a.users_file}'")
+        from .dashboard.auth import UsersFileError, read_users
+        try:
+            read_users(a.users_file)
+        except UsersFileError as e:
+            raise SystemExit(f"sluice dashboard: {e}. {_FIX_USERS_FILE}") from None
     if a.proxy_fix:
         config["PROXY_FIX"] = True
     if a.state_dir:
@@ -182,11 +187,23 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+_FIX_USERS_FILE = "Correct it by hand (or put back a copy of it), then run this again"
+
+
 def _cmd_user(a) -> int:
     from .dashboard import auth
     if not a.users_file:
         print("sluice user: pass --users-file FILE (or set SLUICE_USERS_FILE)", file=sys.stderr)
         return 2
+    try:
+        auth.read_users(a.users_file)  # before asking for a password that could not be saved
+        return _user_action(a, auth)
+    except auth.UsersFileError as e:
+        print(f"sluice user: {e}. {_FIX_USERS_FILE}", file=sys.stderr)
+        return 1
+
+
+def _user_action(a, auth) -> int:
     if a.user_cmd == "add":
         try:
             if a.api_key:
@@ -268,27 +285,29 @@ def build_parser() -> argparse.ArgumentParser:
                                    "browser dashboard, with a generator feeding the demo at a modest rate.")
     _engine_flags(u, "--engine-port")
     u.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
-                   help="dashboard port (default 5000; 0 picks a free one and prints it)")
+                   help="dashboard port; 0 picks a free one and prints it (default 5000, or $SLUICE_PORT)")
     u.add_argument("--no-demo-data", action="store_true",
                    help="do not feed the demo pipeline (it can still be switched on from its page)")
-    u.add_argument("--max-restarts", type=int, default=int(os.environ.get("SLUICE_UP_MAX_RESTARTS", 5)),
-                   help="times in a row a child that dies within 60 s of starting is started again before "
-                        "giving up (default %(default)s)")
+    u.add_argument("--max-restarts", type=int, metavar="N", default=int(os.environ.get("SLUICE_UP_MAX_RESTARTS", 5)),
+                   help="how many times in a row the engine or the dashboard, dying within 60 s of its start, is "
+                        "started again before sluice up stops everything (default 5, or $SLUICE_UP_MAX_RESTARTS)")
     u.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
-                   help="the dashboard requires sign-in: users from FILE ('sluice user add'); default open")
+                   help="the dashboard requires sign-in: users from FILE ('sluice user add') (default "
+                        "$SLUICE_USERS_FILE; without one the dashboard is open, for local use)")
     u.add_argument("--proxy-fix", action="store_true", help="the dashboard is behind a TLS proxy (X-Forwarded-*)")
     u.set_defaults(func=_cmd_up)
     d = sub.add_parser("dashboard", help="run the browser dashboard against a pipeline server",
                        description="Run the browser dashboard (gunicorn) against any Feldera-compatible server: "
                                    "the embedded engine or a real Feldera. Settings: docs/dashboard.md.")
     d.add_argument("--host", default=os.environ.get("SLUICE_HOST", "127.0.0.1"),
-                   help="address to listen on (default 127.0.0.1, this machine only)")
+                   help="address to listen on (default 127.0.0.1, this machine only, or $SLUICE_HOST)")
     d.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
-                   help="port (default 5000; 0 picks a free one and prints it)")
+                   help="port; 0 picks a free one and prints it (default 5000, or $SLUICE_PORT)")
     d.add_argument("--upstream", default=os.environ.get("SLUICE_UPSTREAM", "http://127.0.0.1:8080"),
                    help="URL of the pipeline server (default $SLUICE_UPSTREAM, else http://127.0.0.1:8080)")
     d.add_argument("--api-key-file", metavar="FILE", default=os.environ.get("SLUICE_API_KEY_FILE"),
-                   help="file whose first line is the upstream API key (or set SLUICE_API_KEY)")
+                   help="file whose first line is the upstream API key (default $SLUICE_API_KEY_FILE; "
+                        "or set SLUICE_API_KEY to the key)")
     d.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
                    help="a Host name to accept besides loopback names ('*' accepts any); repeatable")
     d.add_argument("--allowed-origin", action="append", default=[], metavar="ORIGIN",
@@ -313,14 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
                                     "password hashes; see docs/security.md).")
     us_sub = us.add_subparsers(dest="user_cmd", required=True, metavar="ACTION")
     ua = us_sub.add_parser("add", help="add a user, or replace one's password (or API key) and role")
-    ua.add_argument("name")
+    ua.add_argument("name", help="the user's name (1 to 64 characters, no spaces); an existing user gets the "
+                                 "new password (or API key) and role")
     ua.add_argument("--api-key", action="store_true",
                     help="make a new API key to sign in with (printed once; the file keeps its SHA-256) "
                          "instead of reading a password")
     ua.add_argument("--role", choices=["viewer", "editor"], required=True,
                     help="viewer: watch, read-only queries, export; editor: also change data and pipelines")
     ur = us_sub.add_parser("remove", help="remove a user")
-    ur.add_argument("name")
+    ur.add_argument("name", help="the user to remove")
     ul = us_sub.add_parser("list", help="list the users and their roles")
     for x in (ua, ur, ul):
         x.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
@@ -331,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "back to its clean prefix after damage (see webapp/engine/WAL.md).")
     w.add_argument("action", choices=["check", "recover"],
                    help="check: report records and damage; recover: truncate at the first damaged record")
-    w.add_argument("--data-dir", help="the engine's data directory (default sluice-data, or $SLUICE_DATA_DIR)")
+    w.add_argument("--data-dir", metavar="DIR", help="the engine's data directory (default sluice-data, or $SLUICE_DATA_DIR)")
     w.set_defaults(func=_cmd_wal)
     return p
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.client import CheckpointStatus, LogStream, PipelineStateError, StreamError
+from webapp.client import CheckpointStatus, LogStream, PipelineStateError, StreamError, UnavailableError
 
 CLIENT_DIR = Path(__file__).resolve().parents[2] / "webapp" / "client"
 
@@ -104,3 +104,17 @@ def test_only_the_rest_layer_sends_requests():
         assert not calls, f"{path.name} sends requests through _http instead of _rest"
         if path.name != "client.py":
             assert not used, f"{path.name} reaches into the client's _http"
+
+
+def test_input_to_a_pipeline_stopped_by_a_failed_step_says_why(make_pipeline):
+    """The step fails (SUM overflows BIGINT) and the pipeline stops: waiting for the input's token used to
+    raise only "not running: start it first"; the error it stopped on comes with it."""
+    p = make_pipeline("CREATE TABLE t (n BIGINT);\nCREATE MATERIALIZED VIEW s AS SELECT SUM(n) AS total FROM t;\n")
+    p.start()
+    with pytest.raises(UnavailableError) as e:
+        p.input_json("t", [{"n": 9_000_000_000_000_000_000}, {"n": 9_000_000_000_000_000_000}])
+    cause = p.deployment_error()
+    assert cause and cause["message"], "the pipeline stopped on an error"
+    assert e.value.error_code == "PipelineInteractionNotDeployed" and e.value.status == 503
+    assert f"It stopped on this error: {cause['message']}" in str(e.value)
+    assert e.value.details["deployment_error"] == cause

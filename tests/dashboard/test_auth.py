@@ -229,3 +229,50 @@ def test_security_headers_on_every_answer(dash):
         assert h["Referrer-Policy"] == "same-origin"
         assert h["X-Frame-Options"] == "DENY"
     assert "<script>" not in c.get("/login").text
+
+
+def _break(path) -> str:
+    """Append what a bad hand edit leaves; returns the text before."""
+    good = path.read_text()
+    path.write_text(good + "}{ broken\n")
+    return good
+
+
+def test_a_broken_users_file_is_named_with_its_position_and_refused_at_start(tmp_path):
+    path = tmp_path / "users.json"
+    assert sluice_user("add", "ann", "--role", "editor", "--users-file", str(path), stdin="long-enough\n").returncode == 0
+    line = len(_break(path).splitlines()) + 1
+    for action in (["list"], ["remove", "ann"], ["add", "bob", "--role", "viewer"]):
+        r = sluice_user(*action, "--users-file", str(path), stdin="long-enough\n")
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        assert f"the users file {path} is not valid JSON: Extra data at line {line}, column 1. Correct it" \
+            in r.stderr, r.stderr
+    assert "bob" not in path.read_text()
+    r = subprocess.run([sys.executable, "-m", "webapp.cli", "dashboard", "--port", "0", "--users-file", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and f"sluice dashboard: the users file {path} is not valid JSON" in r.stderr, r.stderr
+    assert "listening" not in r.stdout
+
+
+def test_a_running_dashboard_keeps_the_last_good_users_while_the_file_is_broken(dash, users_file):
+    from webapp.engine.testing import wait_until
+    good = _break(users_file)
+    try:
+        assert sign_in(dash, "ed").last_login.status_code == 302
+        vera = sign_in(dash, "vera")
+        assert vera.get("/api/pipelines").status_code == 200
+        warning = r"WARNING sluice\.dashboard\.auth: the users file .* is not valid JSON: Extra data at line \d+, " \
+                  r"column 1: the 3 users read at .* stay in force until it is corrected"
+        assert len(re.findall(warning, dash.log)) == 1, dash.log
+        # A worker started while the file is broken has no good version: sign-in answers 503, in words.
+        old = dash.kill_worker()
+        wait_until(lambda: dash.worker_pids and old not in dash.worker_pids
+                   and httpx.get(dash.url + "/healthz").status_code == 200, 30, "a new worker",
+                   ignore=(httpx.HTTPError,))
+        r = sign_in(dash, "ed").last_login
+        assert r.status_code == 503 and "users file cannot be read" in r.text
+        r = vera.get("/api/pipelines")  # a session made before: its user cannot be checked
+        assert r.status_code == 503 and r.json()["error_code"] == "UsersFileUnreadable"
+    finally:
+        users_file.write_text(good)
+    assert sign_in(dash, "ed").last_login.status_code == 302

@@ -84,3 +84,19 @@ def _holds_lock(data_dir) -> bool:
             return True
         fcntl.flock(f, fcntl.LOCK_UN)
         return False
+
+
+def test_a_dashboard_that_fails_its_first_start_is_not_retried(tmp_path):
+    """A missing users file stops the dashboard before it listens: retrying cannot help, so sluice up stops
+    at once with the dashboard's own message (it used to retry with backoff, 42 s by default)."""
+    import subprocess
+    import sys
+    missing = tmp_path / "nonexistent.json"
+    r = subprocess.run([sys.executable, "-m", "webapp.cli", "up", "--engine-port", "0", "--port", "0",
+                        "--no-demo-data", "--max-restarts", "1", "--data-dir", str(tmp_path / "data"),
+                        "--users-file", str(missing)], capture_output=True, text=True, timeout=120)
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out
+    assert f"no users file {missing}" in out, out
+    assert "restarting" not in out and "Open the dashboard" not in out, out
+    assert "the dashboard did not start (exit code 1); stopping" in out, out

@@ -2,7 +2,8 @@
 
 - The users file is JSON, ``{"users": {name: {"role": ..., "scrypt": {n, r, p, salt, hash}}}}``: scrypt
   hashes with a random salt and their parameters, never a password. It is re-read when it changes, so
-  removing a user or changing a role takes effect on that user's next request.
+  removing a user or changing a role takes effect on that user's next request; a version that cannot be
+  read leaves the last good one in force (``Users``), and ``sluice dashboard`` refuses to start on one.
 - A user may sign in with an API key instead (``sluice user add NAME --api-key``): the key is 256 random
   bits made by Sluice and printed once; the file keeps its SHA-256 (``"api_key": {"sha256": ...}``), which
   is enough for a key that cannot be guessed (scrypt is for passwords people choose).
@@ -29,6 +30,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -52,6 +54,7 @@ MIN_PASSWORD = 8
 API_KEY_PREFIX = "sluice-"
 
 bp = Blueprint("auth", __name__)
+log = logging.getLogger("sluice.dashboard.auth")
 
 
 # -- the users file -------------------------------------------------------------------------------------
@@ -89,12 +92,31 @@ def dummy_check(password: str) -> None:
     check_password(_DUMMY, password)
 
 
+class UsersFileError(Exception):
+    """Raised when the users file exists but cannot be used: unreadable, not JSON, or not of the shape
+    ``{"users": {NAME: {...}}}``. The message names the file and, for bad JSON, the line and column;
+    callers add what to do, which depends on where it is read."""
+
+
 def read_users(path: str | os.PathLike) -> dict:
+    """The users of the file at ``path`` (none when it does not exist); ``UsersFileError`` otherwise."""
     p = Path(path)
     if not p.exists():
         return {}
-    data = json.loads(p.read_text(encoding="utf-8") or "{}")
-    return dict(data.get("users") or {})
+    try:
+        data = json.loads(p.read_text(encoding="utf-8") or "{}")
+    except OSError as e:
+        raise UsersFileError(f"cannot read the users file {p}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise UsersFileError(f"the users file {p} is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise UsersFileError(f"the users file {p} is not valid JSON: {e.msg} at line {e.lineno}, "
+                             f"column {e.colno}") from None
+    users = (data.get("users") or {}) if isinstance(data, dict) else None
+    if not isinstance(users, dict) or not all(isinstance(r, dict) for r in users.values()):
+        raise UsersFileError(f'the users file {p} does not hold {{"users": {{NAME: {{"role": ...}}}}}} '
+                             "(as 'sluice user add' writes it)")
+    return dict(users)
 
 
 def write_users(path: str | os.PathLike, users: dict) -> None:
@@ -182,12 +204,18 @@ def secret_key_for(users_file: str) -> str:
 
 
 class Users:
-    """The users file, re-read when its mtime or size changes."""
+    """The users file, re-read when its mtime or size changes.
+
+    A version that cannot be read (a hand edit gone wrong, an editor saving in pieces) does not lock
+    everyone out: the last good version stays in force and one warning per change says so. With no good
+    version since this process started, ``all()`` raises ``UsersFileError`` (answered 503)."""
 
     def __init__(self, path: str):
         self.path = path
-        self._stamp = None
+        self._stamp: object = ()  # never a real stamp: the first call reads
         self._users: dict = {}
+        self._good_at: float | None = None
+        self._broken: UsersFileError | None = None
         self._lock = threading.Lock()
 
     def all(self) -> dict:
@@ -198,9 +226,23 @@ class Users:
             stamp = None
         with self._lock:
             if stamp != self._stamp:
-                self._users = read_users(self.path) if stamp else {}
                 self._stamp = stamp
+                try:
+                    self._users = read_users(self.path) if stamp else {}
+                    self._good_at, self._broken = time.time(), None
+                except UsersFileError as e:
+                    self._broken = e
+                    self._warn(e)
+            if self._good_at is None:
+                raise self._broken
             return self._users
+
+    def _warn(self, e: UsersFileError) -> None:
+        if self._good_at is None:
+            log.error("%s: nobody can sign in until it is corrected (sign-in and every request answer 503)", e)
+        else:
+            read = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self._good_at))
+            log.warning("%s: the %d users read at %s stay in force until it is corrected", e, len(self._users), read)
 
     def get(self, name: str) -> dict | None:
         return self.all().get(name)
@@ -269,7 +311,20 @@ def still_signed_in() -> bool:
     signed in with. Always True when sign-in is off."""
     users = current_app.extensions.get("sluice_users")
     name = getattr(g, "user", None)
-    return users is None or (name is not None and _holds(users.get(name)))
+    try:
+        return users is None or (name is not None and _holds(users.get(name)))
+    except UsersFileError:
+        return False
+
+
+def _users_unreadable(e: UsersFileError):
+    """503 while there is no good version of the users file: the log names the file and the fault; the
+    answer, seen before anyone signs in, says only what to ask for."""
+    msg = ("sign-in is unavailable: this dashboard's users file cannot be read; ask its operator to correct "
+           "it (the dashboard's log says where)")
+    if _is_page():
+        return render_template("login.html", next="/", error=msg, name=""), 503
+    return refuse(503, "UsersFileUnreadable", msg, None)
 
 
 def init_app(app: Flask) -> None:
@@ -294,6 +349,11 @@ def init_app(app: Flask) -> None:
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=float(app.config.get("SESSION_HOURS") or 12)))
     users = Users(users_file)
     app.extensions["sluice_users"] = users
+    app.register_error_handler(UsersFileError, _users_unreadable)
+    try:
+        users.all()  # read at start: the version in force if a later edit breaks the file
+    except UsersFileError:
+        pass  # logged; requests answer 503 until the file is corrected
     app.extensions["sluice_login_limit"] = RateLimiter(int(app.config.get("LOGIN_ATTEMPTS") or 5), 60.0)
 
     @app.before_request
@@ -380,6 +440,6 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-__all__ = ["init_app", "add_user", "add_key_user", "find_key_user", "remove_user", "read_users", "write_users",
+__all__ = ["init_app", "UsersFileError", "add_user", "add_key_user", "find_key_user", "remove_user", "read_users", "write_users",
            "hash_password", "check_password", "credential_stamp", "secret_key_for", "RateLimiter", "ROLES",
            "current_role", "still_signed_in"]

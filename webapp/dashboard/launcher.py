@@ -7,7 +7,8 @@
 4. pass both outputs through, and watch over both: a child that exits unexpectedly is started again
    on the same port (backoff 1, 2, 4 ... 30 s, said in the log), so open pages recover by themselves.
    A child that keeps failing at once (``--max-restarts`` exits in a row, each within
-   ``HEALTHY_SECS`` of its start) is given up on, and everything stops. SIGTERM/SIGINT stop everything.
+   ``HEALTHY_SECS`` of its start) is given up on, and everything stops; one that ends before it listens
+   at its very first start is not retried at all. SIGTERM/SIGINT stop everything.
 
 The children die with this process (``PR_SET_PDEATHSIG``) even if it is killed outright.
 """
@@ -125,8 +126,8 @@ def run_up(a, engine_argv: list[str]) -> int:
             if stopping.is_set():
                 return 0
         if engine.url is None:
-            return engine.proc.wait() or 1
-        upstream = engine.url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+            return _failed_first_start(engine)
+        upstream = engine.url  # loopback even when listening on every address (browse_url)
         try:
             ensure_demo(upstream, _first_key(a.api_key_file))
         except Exception as e:  # the dashboard is still useful without the demo
@@ -151,12 +152,22 @@ def run_up(a, engine_argv: list[str]) -> int:
         while not dash.ready.wait(0.2):
             if stopping.is_set():
                 return 0
-        if dash.url:
-            print(f"Open the dashboard: {dash.url}/", flush=True)
+        if dash.url is None:
+            return _failed_first_start(dash)
+        print(f"Open the dashboard: {dash.url}/", flush=True)
         return _watch(children, stopping, a.max_restarts)
     finally:
         for c in reversed(children):
             c.stop()
+
+
+def _failed_first_start(c: Child) -> int:
+    """A child that ended before it listened at its first start (a missing users file, a data directory
+    in use): starting it again would fail the same way, so ``sluice up`` stops with its exit status."""
+    code = c.proc.wait()
+    print(f"sluice up: the {c.name} did not start ({_exit_text(code)}); stopping (its output above says why)",
+          file=sys.stderr, flush=True)
+    return code or 1
 
 
 def _exit_text(code: int) -> str:

@@ -11,7 +11,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from webapp._serving import listening_url
+from webapp._serving import browse_url, listening_url
 
 # gunicorn's gevent worker, except that it never drains a request body the dashboard left unread
 # (``worker.py``); ``gthread`` bounds its drain itself.
@@ -48,8 +48,10 @@ class DashboardApplication(BaseApplication):
             self.cfg.set(k, v)
 
     def _when_ready(self, server):
-        url = listening_url(server)
-        print(f"Sluice dashboard listening on {url}/  (upstream {self.config.get('UPSTREAM', '?')})", flush=True)
+        from .settings import load
+        url, note = browse_url(listening_url(server), load(self.config)["ALLOWED_HOSTS"])
+        print(f"Sluice dashboard listening on {url}/  (upstream {self.config.get('UPSTREAM', '?')}"
+              f"{'; ' + note if note else ''})", flush=True)
         if self.on_ready:
             self.on_ready(url)
 

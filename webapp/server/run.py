@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from webapp._serving import die_with_parent, listening_url
+from webapp._serving import browse_url, die_with_parent, listening_url
 
 from ..engine import Engine, Settings
 from ..engine.dirlock import lock_data_dir
@@ -72,8 +72,8 @@ class EngineApplication(BaseApplication):
             self.cfg.set(k, v)
 
     def _when_ready(self, server):
-        url = listening_url(server)
-        print(f"Sluice engine listening on {url}  (data in {self.data_dir})", flush=True)
+        url, note = browse_url(listening_url(server), self.server_config.get("ALLOWED_HOSTS"))
+        print(f"Sluice engine listening on {url}  (data in {self.data_dir}{'; ' + note if note else ''})", flush=True)
         if self.on_ready:
             self.on_ready(url)
 
