@@ -302,36 +302,3 @@ class RawEgress:
             self.sock.close()
         except OSError:
             pass
-
-
-class LogReader:
-    """``GET .../logs`` read line by line (split on \\n alone, as Feldera's client counts them)."""
-
-    def __init__(self, base: str, pipeline: str, cursor: str | None = None):
-        params = {} if cursor is None else {"cursor": cursor}
-        self.client = httpx.Client(timeout=httpx.Timeout(30, read=20))
-        self.resp = self.client.send(self.client.build_request("GET", f"{base}/v0/pipelines/{pipeline}/logs",
-                                                               params=params), stream=True)
-        self.lines: list[str] = []
-        self._bytes = self.resp.iter_bytes()
-        self._pending = b""
-
-    def until(self, predicate, timeout: float = 20.0) -> list[str]:
-        deadline = time.monotonic() + timeout
-        while not any(predicate(line) for line in self.lines):
-            assert time.monotonic() < deadline, f"no such log line within {timeout} s: {self.lines}"
-            chunk = next(self._bytes)
-            self._pending += chunk
-            *done, self._pending = self._pending.split(b"\n")
-            self.lines += [d.decode() for d in done]
-        return self.lines
-
-    def rest(self) -> list[str]:
-        """Every line until the server ends the stream."""
-        for chunk in self._bytes:
-            self._pending += chunk
-        return self.lines + [d.decode() for d in self._pending.split(b"\n") if d]
-
-    def close(self):
-        self.resp.close()
-        self.client.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import contextlib
 import gc
 import logging
 import os
@@ -47,11 +46,6 @@ from .table import TableApplier
 from .transaction import Transaction
 
 log = logging.getLogger("sluice.engine")
-
-# How long the step thread waits with no input before it builds the key indexes that loads of new
-# keys left out (``Runtime._build_indexes``): long enough that a load's requests, which arrive
-# milliseconds apart, do not start one in the middle of it.
-INDEX_IDLE_SECS = 0.25
 
 
 @dataclass
@@ -437,11 +431,8 @@ class Runtime:
     def _run(self) -> None:
         while True:
             with self.cv:
-                idle = not self._wait_for_work()
-            if idle:
-                self._build_indexes()
-                continue
-            with self.cv:
+                while not self._can_step():
+                    self.cv.wait()
                 commit = self.txn.committing
                 if not self.queue and self.stopping and not self.inflight and not commit:
                     return
@@ -486,46 +477,6 @@ class Runtime:
             while self.inflight and time.monotonic() < deadline:
                 self.cv.wait(0.1)
             return self.unapplied + list(self.queue)
-
-    def _wait_for_work(self) -> bool:
-        """(Under ``cv``.) Wait until there is work for the step thread (True), or until it has had
-        none for ``INDEX_IDLE_SECS`` while a table's key index is still to be built (False)."""
-        while not self._can_step():
-            if self.stopping or not any(a.index_pending for a in self.appliers.values()):
-                self.cv.wait()
-            elif not self.cv.wait(INDEX_IDLE_SECS) and not self._can_step():
-                return False
-        return True
-
-    def _build_indexes(self) -> None:
-        """Build the key indexes that loads of new keys left out (``TableApplier.index_pending``) while
-        no input waits, so that the updates after a load find their rows through the index at once
-        rather than the first of them building it. The work is the same (DuckDB builds an index of
-        a million keys in about the time that inserting them into it costs: benchmarks/README.md);
-        a load just does not wait for it. A build that fails is left to the first step that needs
-        the index, which fails as a step does."""
-        for a in self.appliers.values():
-            if not a.index_pending:
-                continue
-            with self.step_lock:
-                if self.failed or self.stopping:
-                    return
-                t0 = time.perf_counter()
-                try:
-                    self.db.execute("BEGIN TRANSACTION")
-                    a.ensure_index(self.db)
-                    self.db.execute("COMMIT")
-                except Exception as e:
-                    with contextlib.suppress(Exception):
-                        self.db.execute("ROLLBACK")
-                    a.indexed, a.unindexed = False, False  # not tried again while idle
-                    log.warning("could not build the key index of table %s while idle: %s", a.table.name,
-                                root_cause(e))
-                    continue
-            log.info("built the key index of table %s in %.2f s", a.table.name, time.perf_counter() - t0)
-            with self.cv:
-                if self._can_step():
-                    return  # input came meanwhile: it goes first, the rest waits for the next idle time
 
     def _can_step(self) -> bool:
         """(Under ``cv``.) Whether the step thread has work: queued input no transaction holds back, a

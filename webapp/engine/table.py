@@ -102,7 +102,6 @@ class TableApplier:
         self.arrow_types = [c.type.arrow() for c in table.columns]
         self.plain = all(plain(t) for t in self.arrow_types)
         self.indexed = False
-        self.unindexed = False  # rows went in while there was no key index
         self.by_params = all(c.type.duckdb() in PARAM_TYPES for c in table.columns)
         if self.key_idx:
             cols = [quote(table.columns[i].internal) for i in self.key_idx]
@@ -133,7 +132,6 @@ class TableApplier:
         """Insert ``rows``; returns them as DuckDB stored them (e.g. REAL rounding), for exact output."""
         if not rows:
             return []
-        self.unindexed |= not self.indexed
         if self.by_params and len(rows) <= PARAM_ROWS_MAX:
             return con.execute(f"INSERT INTO {self.name} VALUES {values_list(len(rows), self.width)} RETURNING *",
                                flat(rows)).fetchall()
@@ -144,19 +142,10 @@ class TableApplier:
         finally:
             con.unregister("__sluice_in")
 
-    def ensure_index(self, con) -> None:
-        """Build the key's index if it is not there yet. A step builds it when it first looks keys up;
-        until then rows with new keys go in without maintaining it (``index_pending``)."""
+    def _apply_keyed(self, con, ops):
         if not self.indexed:
             con.execute(self.index_sql)
             self.indexed = True
-
-    @property
-    def index_pending(self) -> bool:
-        """Whether rows went in since the table was made without a key index to build for them."""
-        return bool(self.key_idx) and not self.indexed and self.unindexed
-
-    def _apply_keyed(self, con, ops):
         if len(self.key_idx) == 1 and not self.has_arrays and not any(w == UPDATE for w, _ in ops):
             i = self.key_idx[0]  # the common case: one plain key column, no tuple per row
             final1 = {row[i]: (row if w > 0 else None) for w, row in ops}  # the last operation wins
@@ -220,6 +209,9 @@ class TableApplier:
         # load's steps).
         if parts is None and len(set(keys.to_pylist())) != tbl.num_rows:
             return None  # the last operation on a key wins: Python orders them
+        if not self.indexed:
+            con.execute(self.index_sql)
+            self.indexed = True
         if parts is not None:
             # Only parts that meet the stored keys' ranges can replace rows (py-spy: the delete was
             # 12% of a load's step thread).
@@ -240,7 +232,6 @@ class TableApplier:
                                   "RETURNING t.*").fetchall()
             finally:
                 con.unregister("__sluice_keys")
-        self.unindexed |= not self.indexed
         con.register("__sluice_in", tbl)
         try:
             if not old and self.keeps_arrow(tbl):  # new keys only: the rows stored are the batch's
@@ -276,13 +267,11 @@ class TableApplier:
         return sql, params
 
     def _select_keys(self, con, keys: list[tuple]) -> list[tuple]:
-        self.ensure_index(con)
         sql, params = self._keys_where(keys)
         return con.execute(f"SELECT * FROM {self.name} WHERE " + sql, params).fetchall()
 
     def _delete_keys(self, con, keys: list[tuple]) -> list[tuple]:
         """Delete the rows with these keys through the index; returns the deleted rows."""
-        self.ensure_index(con)
         sql, params = self._keys_where(keys)
         return con.execute(f"DELETE FROM {self.name} WHERE " + sql + " RETURNING *", params).fetchall()
 
