@@ -57,7 +57,7 @@ def test_every_command_is_in_the_command_table():
 def test_every_argument_has_help_naming_the_variable_behind_its_default():
     """Defaults read from the environment while the parser is built: each variable gets a value of its own,
     and the argument whose default it became must name it in its help; the variables are in docs/cli.md."""
-    names = sorted(set(re.findall(r'os\.environ\.get\("(SLUICE_\w+)"', inspect.getsource(cli))))
+    names = sorted(set(re.findall(r'(?:os\.environ\.get|_env_int)\("(SLUICE_\w+)"', inspect.getsource(cli))))
     values = {str(7100 + i): n for i, n in enumerate(names)}
     with mock.patch.dict(os.environ, {n: v for v, n in values.items()}):
         parser = build_parser()
@@ -77,3 +77,20 @@ def test_every_argument_has_help_naming_the_variable_behind_its_default():
     table = DOC.split("## Environment variables", 1)[1]
     problems += [f"{n} is not in docs/cli.md's environment variables" for n in names if f"`{n}`" not in table]
     assert not problems, "\n".join(problems)
+
+
+def test_a_variable_that_is_no_number_stops_only_the_command_that_reads_it(capsys):
+    """$SLUICE_PORT=abc made every command, ``sluice user list`` too, end in a traceback while the parser
+    was built; now only a command whose option it is refuses, naming the variable."""
+    with mock.patch.dict(os.environ, {"SLUICE_PORT": "abc", "SLUICE_UP_MAX_RESTARTS": "many"}):
+        parser = build_parser()
+        assert parser.parse_args(["user", "list"]).cmd == "user"
+        for argv, var in ((["dashboard"], "SLUICE_PORT"), (["up"], "SLUICE_PORT"), (["up", "--port", "1"], "SLUICE_UP_MAX_RESTARTS")):
+            try:
+                parser.parse_args(argv)
+            except SystemExit as e:
+                assert e.code == 2
+            else:
+                raise AssertionError(f"{argv} took ${var}'s bad value")
+            assert f"${var}" in capsys.readouterr().err
+        assert parser.parse_args(["dashboard", "--port", "5001"]).port == 5001

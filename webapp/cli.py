@@ -11,6 +11,19 @@ from pathlib import Path
 from . import __version__
 from ._serving import port_problem
 
+def _env_int(var: str, fallback: int) -> dict:
+    """``type`` and ``default`` of an integer option whose default comes from ``$var``: argparse converts a
+    string default only for the command it parses, so a bad value stops just that command, with an
+    error naming the variable, rather than every command with a traceback while the parser is built."""
+    def convert(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (if you did not give this "
+                                             f"option, it came from ${var})") from None
+    return {"type": convert, "default": os.environ.get(var, str(fallback))}
+
+
 def _engine_flags(p: argparse.ArgumentParser, port_flag: str = "--port") -> None:
     """The flags of every engine setting (``webapp/engine/settings.py``); ``up`` spells ``--port`` otherwise."""
     from .engine.settings import SETTINGS
@@ -284,11 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the engine with a demo pipeline (created and started on first run) and the "
                                    "browser dashboard, with a generator feeding the demo at a modest rate.")
     _engine_flags(u, "--engine-port")
-    u.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
+    u.add_argument("--port", **_env_int("SLUICE_PORT", 5000),
                    help="dashboard port; 0 picks a free one and prints it (default 5000, or $SLUICE_PORT)")
     u.add_argument("--no-demo-data", action="store_true",
                    help="do not feed the demo pipeline (it can still be switched on from its page)")
-    u.add_argument("--max-restarts", type=int, metavar="N", default=int(os.environ.get("SLUICE_UP_MAX_RESTARTS", 5)),
+    u.add_argument("--max-restarts", metavar="N", **_env_int("SLUICE_UP_MAX_RESTARTS", 5),
                    help="how many times in a row the engine or the dashboard, dying within 60 s of its start, is "
                         "started again before sluice up stops everything (default 5, or $SLUICE_UP_MAX_RESTARTS)")
     u.add_argument("--users-file", metavar="FILE", default=os.environ.get("SLUICE_USERS_FILE"),
@@ -301,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the embedded engine or a real Feldera. Settings: docs/dashboard.md.")
     d.add_argument("--host", default=os.environ.get("SLUICE_HOST", "127.0.0.1"),
                    help="address to listen on (default 127.0.0.1, this machine only, or $SLUICE_HOST)")
-    d.add_argument("--port", type=int, default=int(os.environ.get("SLUICE_PORT", 5000)),
+    d.add_argument("--port", **_env_int("SLUICE_PORT", 5000),
                    help="port; 0 picks a free one and prints it (default 5000, or $SLUICE_PORT)")
     d.add_argument("--upstream", default=os.environ.get("SLUICE_UPSTREAM", "http://127.0.0.1:8080"),
                    help="URL of the pipeline server (default $SLUICE_UPSTREAM, else http://127.0.0.1:8080)")
