@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from webapp.client import SluiceError
+from webapp.client import SluiceError, TransportError
 
 from .upstream import ACTIONS, relations
 from .answers import json_answer
@@ -60,19 +60,21 @@ def pipelines():
 
 @bp.get("/pipelines/<name>")
 def pipeline(name):
-    st = _upstream().describe(name)
+    st = _upstream().status(name, "all")
     return json_answer(summary(st) | {"relations": [r.describe() for r in relations(st.get("program_info"))]})
 
 
 @bp.get("/pipelines/<name>/stats")
 def stats(name):
     up = _upstream()
-    st = up.pipeline(name).describe("status")
+    st = up.status(name)
     out = {"status": summary(st), "stats": None, "time_series": None}
     if st.get("deployment_status") in ("Running", "Paused"):
         try:
             out["stats"] = up.stats(name)
             out["time_series"] = up.time_series(name)
+        except TransportError:
+            raise  # no answer: the page must say "not answering", not show the status with a note
         except SluiceError as e:
             out["error"] = e.message
     return json_answer(out)

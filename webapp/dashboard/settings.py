@@ -73,6 +73,16 @@ SETTINGS: list[Setting] = [
             int),
     Setting("LOG_PAGE_LINES", 5000, "log lines a logs page keeps in the browser; older ones are dropped and counted",
             int),
+    Setting("STREAM_STALL", 8.0, "seconds without any line on an open egress stream (Sluice's engine sends a "
+            "keepalive every 3 s, `--keepalive`) after which its views say `upstream down`: the server is not "
+            "answering; live again at the next line. Above the server's keepalive interval; 0: never (a server "
+            "that sends no keepalives)", float),
+    Setting("STATUS_TIMEOUT", 5.0, "seconds a status read behind the pages (pipeline status, statistics, the "
+            "pipelines list) waits for the pipeline server before the page says it is not answering "
+            "(502 `UpstreamUnreachable`); such reads are not retried, the pages poll again", float),
+    Setting("ENTRY_TIMEOUT", 10.0, "seconds the data-entry page waits for the answer to a submission (or to a "
+            "question about its progress) before it says the pipeline server is not answering and that the rows may "
+            "or may not have been stored; a later answer still replaces that", float),
     Setting("STREAM_TIMEOUT", 30.0, "seconds of upstream silence before an egress stream is reopened", float),
 ]
 

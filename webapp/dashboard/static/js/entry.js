@@ -87,7 +87,10 @@ async function follow(token, answer, gen, op, since) {
   const deadline = Date.now() + 120000;
   while (gen === generation) {
     try {
-      const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1`);
+      const st = await noteIfLate(getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1`), gen,
+        "no answer", `queued: ${what}; the pipeline server is not answering (no answer after ` +
+        `${answerMs / 1000} s), so whether the engine processed the rows is not known; ${checkText()}. ` +
+        "Still waiting for its answer…");
       if (gen !== generation) return;
       if (st.status === "complete") {
         if (nothing) {
@@ -111,6 +114,21 @@ async function follow(token, answer, gen, op, since) {
   }
 }
 
+// After ENTRY_TIMEOUT seconds without an answer the page says so instead of "sending" for as long as the
+// server is hung (its process stopped, say: the connection is accepted, nothing answers). `promise` goes on:
+// an answer that comes later still replaces the note.
+const answerMs = (data.entry_timeout || 10) * 1000;
+function noteIfLate(promise, gen, state, text) {
+  const timer = setTimeout(() => { if (gen === generation) setSub(state, text); }, answerMs);
+  return promise.finally(() => clearTimeout(timer));
+}
+
+function checkText() {
+  const q = `/pipelines/${encodeURIComponent(data.pipeline)}/query`;
+  return `check the live view below, or count the table's rows on the query page (${q}), once the server ` +
+    "answers again, before sending them again";
+}
+
 // Send a body to `url`. Errors go to `onErrors`, which returns those it could not place (shown in the
 // submission line).
 async function submit(url, body, onErrors) {
@@ -118,7 +136,9 @@ async function submit(url, body, onErrors) {
   const since = Date.now();
   setSub("sending", "checking and sending…");
   try {
-    const answer = await send(url, body);
+    const answer = await noteIfLate(send(url, body), gen, "no answer",
+      `the pipeline server is not answering (no answer after ${answerMs / 1000} s): the rows may or may not ` +
+      `have been stored; ${checkText()}. Still waiting for its answer…`);
     retry = null;
     await follow(answer.token, answer, gen, body.op, since);
   } catch (e) {

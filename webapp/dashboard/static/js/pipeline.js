@@ -85,6 +85,9 @@ function showOutage(e, wait) {
     statusBadge.className = "badge";
     statusBadge.dataset.state = state;
     for (const b of document.querySelectorAll("button[data-action]")) b.disabled = true;
+    // the last figures are not the server's now: a rate or a chart that goes on would say it is running
+    if (cards.throughput) cards.throughput.textContent = "–";
+    lineChart(chart, [], "records/s");
   }
   outageText.textContent = `${text}; retrying in ${wait} s`;
   outageRaw.textContent = raw;
