@@ -7,12 +7,13 @@
     DELETE /api/pipelines/<p>                clear storage, then delete (CSRF token; stopped only)
     GET  /api/demo, POST /api/demo           the demo generator's state; {"enabled": bool} switches it
     GET  /api/hub                            the hub's feeds and counters (upstream streams opened, ...)
+    GET  /api/session                        the signed-in user and role (401 once the sign-in has ended)
     GET  /api/catalog                        every pipeline with the names of its tables and views (search)
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
 from webapp.client import SluiceError, TransportError
 
@@ -104,6 +105,12 @@ def demo():
         body = request.get_json(silent=True) or {}
         gen.set_enabled(bool(body.get("enabled")))
     return json_answer(gen.state() | {"available": True})
+
+
+@bp.get("/session")
+def signed_in():
+    """Asked by a live page whose WebSocket failed: a refused handshake shows the browser no status."""
+    return json_answer({"user": g.get("user"), "role": g.get("role")})
 
 
 @bp.get("/catalog")

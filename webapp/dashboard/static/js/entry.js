@@ -9,6 +9,7 @@ import { canEdit, el, pageData, statusClass } from "./dom.js";
 import { EntryGrid } from "./entrygrid.js";
 import { Panel } from "./panel.js";
 import { checkValue, randomText } from "./rules.js";
+import { showSignedOut, signedOut } from "./signedout.js";
 import { watchConnection } from "./status.js";
 
 const data = pageData();
@@ -18,6 +19,7 @@ const $ = (id) => document.getElementById(id);
 
 // -- pipeline status: the badge and the paused note ------------------------------------------------
 let status = data.status ? data.status.deployment_status : null;
+let statusPoller = null;
 
 function showStatus(s) {
   status = s;
@@ -32,7 +34,13 @@ async function pollStatus() {
   try {
     const answer = await getJSON(`${base}/stats`);
     showStatus(answer.status && answer.status.deployment_status);
-  } catch (_) { /* the live panel shows the connection's state */ }
+  } catch (e) {  // else the live panel shows the connection's state
+    if (signedOut(e)) {
+      clearInterval(statusPoller);
+      showStatus("signed out");
+      showSignedOut();
+    }
+  }
 }
 
 // -- the last submission ----------------------------------------------------------------------------
@@ -258,7 +266,7 @@ function setupLive() {
 
 if (table) {
   showStatus(status);
-  setInterval(pollStatus, 2000);
+  statusPoller = setInterval(pollStatus, 2000);
   if (canEdit() && $("entry")) {
     setupGrid();
     setupJson();
