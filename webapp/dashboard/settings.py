@@ -36,6 +36,9 @@ SETTINGS: list[Setting] = [
             int),
     Setting("UPLOAD_MAX_BYTES", 4 << 30, "largest body of one file-upload request (`/api/.../upload`), in bytes; "
             "413 beyond it (a chunked body is counted as it streams)", int),
+    Setting("UPLOAD_RETRY_SECONDS", 120.0, "seconds the upload page keeps sending a part again, with the same "
+            "`Idempotency-Key` (stored at most once), while the pipeline server cannot be reached (a restart: 502) "
+            "or is busy (503, 429), before the upload stops with the server's error", float),
     Setting("INGRESS_RATE", 256 << 20, "bytes per second each client (user, else address) may push through the "
             "dashboard (uploads and data entry), with one second of burst; 429 with `Retry-After` while over it; 0: no limit", int),
     Setting("FORM_MAX_BYTES", 1 << 20, "largest body of any request but a file upload (data entry, queries, the "
