@@ -126,3 +126,47 @@ def test_edit_program_asks_before_a_save_that_can_empty_tables(page, proxy, http
     expect(dialog).to_be_hidden()
     expect(page.locator("#editor-note")).to_have_text("not saved: the editor keeps your changes")
     assert http.get(f"/pipelines/{p}").json()["program_code"] == extra
+
+
+def test_a_save_never_replaces_another_clients_save_unasked(page, proxy, http, cleanup):
+    """No stored data (never started), so no stored-data question: still asked when another client saved."""
+    name = f"two{uuid.uuid4().hex[:8]}"
+    cleanup.append(name)
+    assert http.put(f"/pipelines/{name}", json={"name": name, "program_code": SQL}).status_code in (200, 201)
+    v0 = http.get(f"/pipelines/{name}").json()["program_version"]
+    page.goto(f"{proxy.url}/pipelines/{name}/program")
+    mine = SQL + "CREATE TABLE mine (k INT);\n"
+    theirs = SQL + "CREATE TABLE theirs (k INT);\n"
+    set_sql(page, "#code", mine)
+    assert http.put(f"/pipelines/{name}", json={"name": name, "program_code": theirs}).status_code == 200
+    v1 = http.get(f"/pipelines/{name}").json()["program_version"]
+    dialog = page.locator("#confirm")
+
+    page.click("#save")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#confirm-text")).to_have_text(
+        f"This program was changed by another client since you opened it (version {v0} -> {v1}); saving replaces "
+        "that version.")
+    expect(dialog.locator("#confirm-cancel")).to_be_focused()
+    dialog.locator("#confirm-other").click()  # load theirs: the editor shows it, my text stays on the page
+    expect(dialog).to_be_hidden()
+    wait_until(lambda: editor_text(page, "#code") == theirs, 15, "the stored program in the editor", interval=0.05)
+    assert page.locator("#your-text").text_content() == mine
+    assert http.get(f"/pipelines/{name}").json()["program_code"] == theirs
+
+    # Mine back, saved over the version now loaded: no question (nothing changed since, no stored data).
+    page.click("#put-back")
+    assert editor_text(page, "#code") == mine
+    page.click("#save")
+    expect(page.locator("#editor-note")).to_have_text("saved: you can start it")
+    assert http.get(f"/pipelines/{name}").json()["program_code"] == mine
+    expect(dialog).to_be_hidden()
+
+    # Another save by them; this time replaced, by choice.
+    assert http.put(f"/pipelines/{name}", json={"name": name, "program_code": theirs}).status_code == 200
+    page.click("#save")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator("#confirm-text")).to_contain_text(f"(version {v1 + 1} -> {v1 + 2})")
+    dialog.locator("#confirm-ok").click()
+    wait_until(lambda: http.get(f"/pipelines/{name}").json()["program_code"] == mine, 15, "my program saved",
+               interval=0.05)

@@ -1,6 +1,7 @@
 """What pages say while the pipeline server is down, under ``sluice up``: the engine is killed, pages say
 "unreachable" (not a green "Running"), ``sluice up`` brings it back, and pages recover by themselves with no
-stale error left; the change log marks where step numbers start again."""
+stale error left; the change log marks where step numbers start again. And while it hangs (its processes
+stopped: connections are accepted, nothing answers): the same within seconds, not the last status."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from webapp.dashboard.testing import DashboardProcess
 from webapp.engine.testing import EngineProcess
+
+from .conftest import TEST_SETTINGS
+from .support import query
 
 
 @pytest.fixture
@@ -84,3 +89,65 @@ def test_an_unknown_pipeline_is_a_404_page(up, page):
     expect(page.locator("#missing")).to_contain_text("no pipeline named 'nope'")
     expect(page.locator("button[data-action]")).to_have_count(0)
     expect(page.locator("body")).not_to_contain_text("cannot reach")
+
+
+HUNG_SQL = "CREATE TABLE items (id INT NOT NULL PRIMARY KEY, name VARCHAR) WITH ('materialized' = 'true');\n"
+
+
+@pytest.fixture
+def hung(tmp_path):
+    """An engine of its own (it is stopped with SIGSTOP) with a running pipeline, and a dashboard on it that
+    waits 1 s for a status, 4 s for a line on an egress stream (the engine's keepalive: 1 s) and 2 s for an
+    entry's answer."""
+    with EngineProcess(tmp_path / "data", "--keepalive", "1") as eng:
+        c = eng.client()
+        assert c.put("/pipelines/h", json={"name": "h", "program_code": HUNG_SQL}).status_code in (200, 201)
+        assert c.get("/pipelines/h").json()["program_status"] == "Success"
+        assert c.post("/pipelines/h/start").status_code == 202
+        settings = TEST_SETTINGS | {"STATUS_TIMEOUT": 1, "STREAM_STALL": 4, "ENTRY_TIMEOUT": 2}
+        with DashboardProcess(eng.url, settings=settings) as dash:
+            yield eng, dash, c
+
+
+def test_a_hung_engine_is_shown_as_not_answering_within_seconds(hung, page):
+    eng, dash, c = hung
+    page.goto(f"{dash.url}/pipelines/h")
+    status = page.locator("#status")
+    expect(status).to_have_text("Running")
+    live = page.context.new_page()
+    live.goto(f"{dash.url}/pipelines/h/views/items")
+    expect(live.locator(".panel .conn-badge")).to_have_text("live")
+    entry = page.context.new_page()
+    entry.goto(f"{dash.url}/pipelines/h/tables/items")
+    expect(entry.locator('.panel[data-view="items"] .conn-badge')).to_have_text("live")
+    entry.locator('#entry-body tr.entry-row:nth-child(1) td[data-field="id"] .entry-input').fill("7")
+    entry.locator('#entry-body tr.entry-row:nth-child(1) td[data-field="name"] .entry-input').fill("seven")
+
+    pids = [eng.proc.pid, *eng.worker_pids]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # Waits of 15 s at most (expect's): before, the status poll waited 30 s times three tries and the
+        # live view 30 s for STREAM_TIMEOUT, saying "Running" and "live" all along.
+        expect(status).to_have_text("unreachable")
+        expect(page.locator("#outage-text")).to_contain_text(f"the pipeline server at {eng.url} is not answering")
+        expect(page.locator('[data-stat="throughput"]')).to_have_text("–")
+        fresh = page.context.new_page()  # a page loaded now is served, saying so (the load waited 90 s)
+        fresh.goto(f"{dash.url}/pipelines/h")
+        expect(fresh.locator("#status")).to_have_text("unreachable")
+        fresh.close()
+        expect(live.locator(".panel .conn-badge")).to_have_text("upstream down")
+        expect(live.locator("#conn")).to_have_text("upstream down")
+        entry.locator('button[data-op="insert"]').click()
+        expect(entry.locator("#sub-state")).to_have_text("no answer")
+        expect(entry.locator("#sub-text")).to_contain_text("not answering")
+        expect(entry.locator("#sub-text")).to_contain_text("the rows may or may not have been stored")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+    expect(status).to_have_text("Running")
+    expect(page.locator("#outage")).to_be_hidden()
+    expect(live.locator(".panel .conn-badge")).to_have_text("live")
+    expect(entry.locator("#sub-state")).to_have_text("processed")  # the late answer replaces the note
+    assert query(c, "h", "SELECT id, name FROM items") == [{"id": 7, "name": "seven"}]

@@ -275,3 +275,45 @@ def test_replaced_rows_are_not_guessed_when_others_write_meanwhile(page, proxy, 
     assert verdicts[1] == "other writes reached the table during the upload"
     assert "not materialized" in verdicts[2]
     assert verdicts[3] == verdicts[4] == "other writes reached the table during the upload"
+
+
+def test_a_part_whose_answer_is_lost_is_sent_again_with_its_key_and_stored_once(page, proxy, http, make_pipeline,
+                                                                                 tmp_path):
+    """The pipeline server restarting mid-upload: part 0's answer is lost after the engine stored it (the
+    dashboard's 502), part 1's connection is reset. Both are sent again with the same Idempotency-Key, the
+    page saying it waits for the server, and the upload goes on; a table without a key shows that part 0
+    was stored once."""
+    p = make_pipeline("CREATE TABLE t (id INT, name VARCHAR, n INT) WITH ('materialized' = 'true');\n")
+    path = tmp_path / "rows.csv"
+    path.write_text("id,name,n\n" + "".join(f"{i},name {i},{i}\n" for i in range(3000)))
+    root = open_upload(page, proxy, p, part_bytes=16 << 10)
+    seen: dict[str, list[str]] = {}
+
+    def lose_first_answers(route):
+        part = route.request.url.split("part=")[1].split("&")[0]
+        keys = seen.setdefault(part, [])
+        keys.append(route.request.headers.get("idempotency-key"))
+        if part == "0" and len(keys) == 1:
+            route.fetch()  # the engine stores it; its answer never reaches the page
+            route.fulfill(status=502, content_type="application/json", body=json.dumps(
+                {"message": "part 0 could not be passed to the pipeline server (ReadError)",
+                 "error_code": "UpstreamUnreachable", "details": {"part": 0}}))
+        elif part == "1" and len(keys) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+    page.route("**/upload?*", lose_first_answers)
+    page.evaluate("""() => {
+      window.__said = [];
+      const count = document.querySelector("[data-upload-count]");
+      new MutationObserver(() => window.__said.push(count.textContent)).observe(count, { childList: true });
+    }""")
+    page.set_input_files("[data-upload-file]", str(path))
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done", timeout=30_000)
+    assert root.get_attribute("data-retries") == "2"
+    assert [len(seen[k]) for k in ("0", "1")] == [2, 2] and all(len(set(v)) == 1 for v in seen.values())
+    said = page.evaluate("() => window.__said")
+    assert any(s.startswith("part 1: waiting for the pipeline server") for s in said), said
+    assert any(s.startswith("part 2: waiting for the pipeline server") for s in said), said
+    assert count(http, p) == 3000

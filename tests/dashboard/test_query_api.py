@@ -183,6 +183,14 @@ def test_program_save_reports_errors_and_kept_tables(viewer, editor, http):
         two = SQL + "CREATE TABLE u (k INT);\n"
         r = put(editor, {"program_code": two})
         assert r.json["program_status"] == "Success" and r.json["errors"] == []
+        # base_version: the version the editor's text was based on; another client's save since is not replaced
+        stored = editor.get(f"/api/pipelines/{name}/program").json
+        assert stored["program_code"] == two and stored["program_version"] == r.json["program_version"]
+        r = put(editor, {"program_code": SQL, "base_version": stored["program_version"] - 1})
+        assert r.status_code == 409 and r.json["error_code"] == "ProgramChanged", r.json
+        assert editor.get(f"/api/pipelines/{name}/program").json["program_code"] == two
+        assert put(editor, {"program_code": two, "base_version": "1"}).status_code == 400
+        assert put(editor, {"program_code": two, "base_version": stored["program_version"]}).status_code == 200
         assert http.post(f"/pipelines/{name}/start").status_code == 202
         wait_status(http, name, "Running")
         insert(http, name, "INSERT INTO t VALUES (1, 'a', 1)", "t", 1)

@@ -62,7 +62,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(_settings.load(config))
     app.json = JSONProvider(app)
     app.config.setdefault("SEND_FILE_MAX_AGE_DEFAULT", 0)
-    upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"))
+    upstream = app.config.get("UPSTREAM_CLIENT") or Upstream(app.config["UPSTREAM"], app.config.get("API_KEY"),
+                                                                  status_timeout=float(app.config["STATUS_TIMEOUT"]))
     app.extensions["sluice_upstream"] = upstream
     app.extensions["sluice_hub"] = Hub(upstream, app.config)
     history = History.in_dir(app.config.get("STATE_DIR"), app.config["HISTORY_MAX_SAMPLES"])

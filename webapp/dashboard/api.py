@@ -7,14 +7,15 @@
     DELETE /api/pipelines/<p>                clear storage, then delete (CSRF token; stopped only)
     GET  /api/demo, POST /api/demo           the demo generator's state; {"enabled": bool} switches it
     GET  /api/hub                            the hub's feeds and counters (upstream streams opened, ...)
+    GET  /api/session                        the signed-in user and role (401 once the sign-in has ended)
     GET  /api/catalog                        every pipeline with the names of its tables and views (search)
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, current_app, g, request
 
-from webapp.client import SluiceError
+from webapp.client import SluiceError, TransportError
 
 from .upstream import ACTIONS, relations
 from .answers import json_answer
@@ -60,19 +61,21 @@ def pipelines():
 
 @bp.get("/pipelines/<name>")
 def pipeline(name):
-    st = _upstream().describe(name)
+    st = _upstream().status(name, "all")
     return json_answer(summary(st) | {"relations": [r.describe() for r in relations(st.get("program_info"))]})
 
 
 @bp.get("/pipelines/<name>/stats")
 def stats(name):
     up = _upstream()
-    st = up.pipeline(name).describe("status")
+    st = up.status(name)
     out = {"status": summary(st), "stats": None, "time_series": None}
     if st.get("deployment_status") in ("Running", "Paused"):
         try:
             out["stats"] = up.stats(name)
             out["time_series"] = up.time_series(name)
+        except TransportError:
+            raise  # no answer: the page must say "not answering", not show the status with a note
         except SluiceError as e:
             out["error"] = e.message
     return json_answer(out)
@@ -102,6 +105,12 @@ def demo():
         body = request.get_json(silent=True) or {}
         gen.set_enabled(bool(body.get("enabled")))
     return json_answer(gen.state() | {"available": True})
+
+
+@bp.get("/session")
+def signed_in():
+    """Asked by a live page whose WebSocket failed: a refused handshake shows the browser no status."""
+    return json_answer({"user": g.get("user"), "role": g.get("role")})
 
 
 @bp.get("/catalog")

@@ -369,7 +369,8 @@ def init_app(app: Flask) -> None:
             if _is_page() and request.method in SAFE_METHODS:
                 back = request.full_path.rstrip("?")
                 return redirect(url_for("auth.login", next=back if _safe_next(back) else None))
-            return refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", None)
+            # details.login: the pages tell their own signed-out state from a 401 the pipeline server sent
+            return refuse(401, "Unauthorized", "sign in first: this dashboard needs a user", {"login": "/login"})
         g.user, g.role = name, record["role"]
         if request.method not in SAFE_METHODS and g.role != "editor" and request.path != "/logout":
             return refuse(403, "Forbidden", f"user '{name}' is a {g.role}: only an editor may do this",

@@ -2,7 +2,9 @@
 
     GET /pipelines/new                       the editor with a name box and the starter program (starter.sql)
     GET /pipelines/<p>/program               the pipeline's program
-    PUT /api/pipelines/<p>/program           {"program_code", "description", "create"}: save (editors only)
+    GET /api/pipelines/<p>/program           the stored program, its version and storage (asked before a save)
+    PUT /api/pipelines/<p>/program           {"program_code", "description", "create", "base_version"}: save
+                                             (editors only)
 
 Saving goes through ``webapp.client`` (``Client.create_pipeline`` with ``clear_storage=False``). The
 pipeline must be stopped: the page offers Stop rather than stopping it behind the user's back. The answer
@@ -12,8 +14,11 @@ columns, types, nullability and primary key did not change, or that only gained 
 the others start empty, views are rebuilt), and ``tables_before``, the tables the pipeline had, so the page
 can tell a table that lost rows from a new one. A server that does not report it (Feldera) gets
 ``kept_tables: null``, and the page says it does not know. The page (editor.js) asks before saving a changed
-program of a pipeline that holds stored data (``storage_status`` "InUse"); this endpoint saves what it is
-sent, as Feldera's PUT does.
+program of a pipeline that holds stored data (``storage_status`` "InUse"), and before replacing a program
+another client saved since the page loaded it. ``base_version``, when sent, is the ``program_version`` the
+editor's text was based on (or that the user chose to replace): a stored program at another version is not
+overwritten (409 ``ProgramChanged``), so a save between the page's question and its PUT is not lost either.
+Without it the endpoint saves what it is sent, as Feldera's PUT does.
 """
 
 from __future__ import annotations
@@ -87,11 +92,23 @@ def program(name):
     return render_template("editor.html", data=data), status  # relations: the editor completes their names
 
 
+@bp.get("/api/pipelines/<name>/program")
+def stored(name):
+    st = _upstream().describe(name)
+    return json_answer({"pipeline": name, "program_code": st.get("program_code") or "",
+                        "program_version": st.get("program_version"), "storage_status": st.get("storage_status"),
+                        "tables": _tables(st.get("program_info"))})
+
+
 @bp.put("/api/pipelines/<name>/program")
 def save(name):
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("program_code"), str):
         return refuse(400, "InvalidParam", "send {\"program_code\": \"...\"} as JSON", {"field": "program_code"})
+    base = body.get("base_version")
+    if base is not None and (not isinstance(base, int) or isinstance(base, bool)):
+        return refuse(400, "InvalidParam", "base_version is the program_version the text was based on: an integer",
+                      {"field": "base_version"})
     code = body["program_code"]
     if len(code) > MAX_PROGRAM:
         return refuse(413, "PayloadTooLarge", f"a program may have at most {MAX_PROGRAM} characters")
@@ -109,6 +126,10 @@ def save(name):
         return refuse(409, "UpdateRestrictedToStopped", f"pipeline '{name}' is {before.get('deployment_status')}: "
                        "stop it first (a program changes only while the pipeline is stopped)",
                        {"status": before.get("deployment_status")})
+    if base is not None and before is not None and before.get("program_version") != base:
+        return refuse(409, "ProgramChanged", f"the program of '{name}' was changed by another client (version {base} "
+                      f"-> {before.get('program_version')}): load it, or save again to replace it",
+                      {"base_version": base, "program_version": before.get("program_version")})
     description = body.get("description")
     if not isinstance(description, str):
         description = (before or {}).get("description") or ""

@@ -283,7 +283,8 @@ def completion(pipeline):
 @bp.get("/pipelines/<pipeline>/tables/<table>")
 def page(pipeline, table):
     data = {"upstream": current_app.config["UPSTREAM"], "pipeline": pipeline, "table": None, "rules": [],
-            "relations": [], "status": None, "error": None}
+            "relations": [], "status": None, "error": None,
+            "entry_timeout": float(current_app.config["ENTRY_TIMEOUT"])}
     status = 200
     try:
         st = _upstream().describe(pipeline)

@@ -67,6 +67,7 @@ class ViewFeed:
         self.counters = {"upstream_opens": 0, "resyncs": 0, "gaps": 0, "dropped_chunks": 0, "steps": 0,
                          "changes": 0, "late_snapshot_chunks": 0, "restarts": 0}
         self._upstream_steps: int | None = None  # the pipeline's step count last seen upstream
+        self._stalled = False  # "upstream_down" because the open stream went silent (see _silent)
         self.last_change: int | None = None
         self.subscribers = 0
         self.idle_since: float | None = None
@@ -201,6 +202,7 @@ class ViewFeed:
         resp = self.hub.upstream.open_egress(self.pipeline, rel.segment, backpressure=not materialized,
                                              snapshot=materialized, read_timeout=s["STREAM_TIMEOUT"])
         self._resp = resp
+        self._stalled = False
         if self._stop.is_set():
             return False
         with self.lock:
@@ -209,16 +211,24 @@ class ViewFeed:
         threading.Thread(target=self._read, args=(resp, lines), daemon=True,
                          name=f"feed-read-{self.pipeline}-{self.view}").start()
         quiet = s["SNAPSHOT_QUIET_MS"] / 1000.0
+        # A server that sends a keepalive every few seconds (Sluice's engine: --keepalive, 3 s) and then
+        # nothing for STREAM_STALL seconds is not answering (hung, or the network dropped without a reset):
+        # the page must not go on saying "live" until STREAM_TIMEOUT reopens the stream.
+        stall = s["STREAM_STALL"] or None
         chunks = StepAssembler(expect_snapshot=materialized)
         got = False
         if not materialized:
             self._begin_epoch(None)
         while True:
             try:
-                item = lines.get(timeout=quiet if chunks.in_snapshot else None)
+                item = lines.get(timeout=quiet if chunks.in_snapshot else stall)
             except queue.Empty:
-                self._act(chunks.quiet(), materialized)
+                if chunks.in_snapshot:
+                    self._act(chunks.quiet(), materialized)
+                else:
+                    self._silent(stall)
                 continue
+            self._heard()
             if item is _END:
                 return got
             if isinstance(item, BaseException):
@@ -232,6 +242,27 @@ class ViewFeed:
             got = True
             self._note_steps(obj.get("processed_steps"))
             self._act(chunks.take(obj), materialized)
+
+    def _silent(self, seconds: float) -> None:
+        """Nothing came for ``seconds``, not even a keepalive: say the server is not answering (the rows
+        stay on screen and the stream stays open: if the server wakes, nothing was missed)."""
+        with self.lock:
+            if self.state_name != "live":
+                return
+            self._stalled = True
+            self._set_status("upstream_down", f"the pipeline server sent nothing for {seconds:g} s, not even a "
+                             "keepalive: it is not answering (hung or cut off); still waiting for it")
+        self._wake()
+
+    def _heard(self) -> None:
+        """A line came after a silence: live again, on the same stream."""
+        if not self._stalled:
+            return
+        with self.lock:
+            self._stalled = False
+            if self.state_name == "upstream_down":
+                self._set_status("live", "")
+        self._wake()
 
     def _note_steps(self, steps) -> None:
         """Step numbers only grow while a pipeline runs: fewer than before means it started again upstream

@@ -45,7 +45,7 @@ def _pipeline_data(name: str) -> tuple[dict, int]:
     data = _base() | {"pipeline": name, "status": None, "relations": [], "error": None, "missing": False,
                       "unreachable": False}
     try:
-        st = _upstream().describe(name)
+        st = _upstream().status(name, "all")  # a hung server: "not answering" after STATUS_TIMEOUT, not 90 s
         data["status"] = summary(st)
         data["relations"] = [r.describe() for r in relations(st.get("program_info"))]
         data["program_code"] = st.get("program_code") or ""

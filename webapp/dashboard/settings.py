@@ -36,6 +36,9 @@ SETTINGS: list[Setting] = [
             int),
     Setting("UPLOAD_MAX_BYTES", 4 << 30, "largest body of one file-upload request (`/api/.../upload`), in bytes; "
             "413 beyond it (a chunked body is counted as it streams)", int),
+    Setting("UPLOAD_RETRY_SECONDS", 120.0, "seconds the upload page keeps sending a part again, with the same "
+            "`Idempotency-Key` (stored at most once), while the pipeline server cannot be reached (a restart: 502) "
+            "or is busy (503, 429), before the upload stops with the server's error", float),
     Setting("INGRESS_RATE", 256 << 20, "bytes per second each client (user, else address) may push through the "
             "dashboard (uploads and data entry), with one second of burst; 429 with `Retry-After` while over it; 0: no limit", int),
     Setting("FORM_MAX_BYTES", 1 << 20, "largest body of any request but a file upload (data entry, queries, the "
@@ -73,6 +76,16 @@ SETTINGS: list[Setting] = [
             int),
     Setting("LOG_PAGE_LINES", 5000, "log lines a logs page keeps in the browser; older ones are dropped and counted",
             int),
+    Setting("STREAM_STALL", 8.0, "seconds without any line on an open egress stream (Sluice's engine sends a "
+            "keepalive every 3 s, `--keepalive`) after which its views say `upstream down`: the server is not "
+            "answering; live again at the next line. Above the server's keepalive interval; 0: never (a server "
+            "that sends no keepalives)", float),
+    Setting("STATUS_TIMEOUT", 5.0, "seconds a status read behind the pages (pipeline status, statistics, the "
+            "pipelines list) waits for the pipeline server before the page says it is not answering "
+            "(502 `UpstreamUnreachable`); such reads are not retried, the pages poll again", float),
+    Setting("ENTRY_TIMEOUT", 10.0, "seconds the data-entry page waits for the answer to a submission (or to a "
+            "question about its progress) before it says the pipeline server is not answering and that the rows may "
+            "or may not have been stored; a later answer still replaces that", float),
     Setting("STREAM_TIMEOUT", 30.0, "seconds of upstream silence before an egress stream is reopened", float),
 ]
 

@@ -122,14 +122,20 @@ class Upstream:
     """The pipeline server at ``url``, through one thread-safe ``webapp.client.Client``."""
 
     def __init__(self, url: str, api_key: str | None = None, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = 30.0):
+                 timeout: float = 30.0, status_timeout: float = 5.0):
         self.url = url
         self.client = Client(url, api_key=api_key, timeout=timeout, transport=transport, retries=2, backoff=0.25,
                              wait_timeout=30.0)
+        # The reads pages poll (status, statistics, the list): a hung server (a stopped process still accepts
+        # connections) must show as not answering within STATUS_TIMEOUT, not after 30 s times three tries;
+        # not retried, since the page asks again anyway.
+        self.quick = Client(url, api_key=api_key, timeout=status_timeout, transport=transport, retries=0,
+                            wait_timeout=30.0)
         self._api_key, self._transport, self._raw = api_key, transport, None
 
     def close(self) -> None:
         self.client.close()
+        self.quick.close()
         if self._raw is not None:
             self._raw.close()
 
@@ -139,7 +145,7 @@ class Upstream:
     def pipelines(self) -> list[dict]:
         """The status JSON of every pipeline (``selector=status``)."""
         out = []
-        for p in self.client.pipelines():
+        for p in self.quick.pipelines():
             try:
                 out.append(p.describe("status"))
             except NotFoundError:
@@ -161,6 +167,10 @@ class Upstream:
 
     def describe(self, name: str) -> dict:
         return self.pipeline(name).describe("all")
+
+    def status(self, name: str, selector: str = "status") -> dict:
+        """``describe`` for a page's status poll: ``TransportError`` after ``status_timeout`` s of silence."""
+        return Pipeline(self.quick, name).describe(selector)
 
     def deployment_status(self, name: str) -> str | None:
         """``deployment_status`` alone (``selector=status``: no program, cheap enough for every upload part)."""
@@ -185,12 +195,12 @@ class Upstream:
                           details={"known": [r.name for r in rels]})
 
     def stats(self, name: str) -> dict:
-        return self.pipeline(name).stats()
+        return Pipeline(self.quick, name).stats()
 
     def time_series(self, name: str) -> dict | None:
         """``GET /time_series`` (Sluice and recent Feldera); None where the server has no such endpoint."""
         try:
-            return self.pipeline(name).time_series()
+            return Pipeline(self.quick, name).time_series()
         except NotFoundError:
             return None
 

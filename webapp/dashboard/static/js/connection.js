@@ -3,10 +3,12 @@
 // with each subscription's last cursor as `since`, so the server sends exactly the steps that were
 // missed, or a snapshot. Messages: docs/websocket.md.
 //
-// Events (on the connection): "state" {detail: "connecting"|"live"|"reconnecting"}.
+// Events (on the connection): "state" {detail: "connecting"|"live"|"reconnecting"|"signed out"}. Signed out
+// (the sign-in ended: retrying cannot help) is final: no more reconnects.
 // Each subscription's `onFrame(frame)` gets its snapshot / changes / status / resumed / error frames.
 
-import { streamLines } from "./api.js";
+import { getJSON, streamLines } from "./api.js";
+import { showSignedOut, signedOut } from "./signedout.js";
 
 const MAX_DELAY = 5000;
 
@@ -91,7 +93,9 @@ export class LiveConnection extends EventTarget {
   _openWs() {
     const ws = new WebSocket(wsUrl());
     this.ws = ws;
+    let opened = false;
     ws.addEventListener("open", () => {
+      opened = true;
       this.attempt = 0;
       this.everOpened = true;
       this._setState("live");
@@ -106,15 +110,35 @@ export class LiveConnection extends EventTarget {
       }
       this._frame(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", async (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      // 1008: the server ended it for the sign-in; a refused handshake (401) shows the browser no status
+      if ((ev.code === 1008 || !opened) && (await this._endedSignIn())) return;
       if (this.auto && !this.everOpened && this.attempt >= 2) {
         this._fallBack();
         return;
       }
       this._retry(() => this._openWs());
     });
+  }
+
+  // Whether the dashboard says this page's sign-in has ended; if so the connection stops for good.
+  async _endedSignIn(e = null) {
+    if (!e) {
+      try {
+        await getJSON("/api/session");
+        return false;
+      } catch (err) {
+        e = err;
+      }
+    }
+    if (!signedOut(e)) return false;
+    clearTimeout(this.timer);
+    this.ended = true;
+    this._setState("signed out");
+    showSignedOut();
+    return true;
   }
 
   _retry(fn) {
@@ -163,9 +187,10 @@ export class LiveConnection extends EventTarget {
       this._frame(frame);
     };
     streamLines(this._streamUrl(sub), onLine, ctl.signal)
-      .catch(() => {})
-      .then(() => {
-        if (ctl.signal.aborted || !this.subs.has(sub.id)) return;
+      .then(() => null, (e) => e)
+      .then(async (e) => {
+        if (ctl.signal.aborted || !this.subs.has(sub.id) || this.ended) return;
+        if (await this._endedSignIn(e || { status: 0 })) return;
         sub.streamLive = false;
         this._streamState();
         const delay = Math.min(MAX_DELAY, 250 * 2 ** sub.streamAttempt) * (0.75 + Math.random() / 2);
@@ -183,6 +208,7 @@ export class LiveConnection extends EventTarget {
   }
 
   _streamState() {
+    if (this.ended) return;
     const subs = [...this.subs.values()];
     const live = subs.every((s) => s.streamLive);
     this._setState(live ? "live" : this.everOpened ? "reconnecting" : "connecting");

@@ -5,7 +5,7 @@
 // reported, as a warning when tables lost their rows.
 
 import { getJSON, send } from "./api.js";
-import { ask } from "./confirm.js";
+import { ask, choose } from "./confirm.js";
 import { canEdit, el, pageData, statusClass } from "./dom.js";
 import { sqlEditor } from "./sqleditor.js";
 
@@ -87,28 +87,72 @@ function keptText(a) {
   return { text, warn: before.some((t) => !kept.includes(t)) };
 }
 
-// The tables the pipeline has now and whether it holds stored data, as the server says at this moment (the
-// page's own data may be old: the pipeline may have run since); the page's data if the server does not answer.
+// The stored program as the server says at this moment (the page's own data may be old: another client may
+// have saved, the pipeline may have run since); null when the server does not answer (the save would fail too).
 async function storedState() {
   try {
-    const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}`);
-    return { inUse: st.storage_status === "InUse", version: st.program_version,
-      tables: (st.relations || []).filter((r) => r.kind === "table").map((r) => r.name) };
+    const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}/program`);
+    return { inUse: st.storage_status === "InUse", version: st.program_version, code: st.program_code,
+      tables: st.tables || [] };
   } catch {
-    return { inUse: (data.storage_status || (data.status || {}).storage_status) === "InUse", version: savedVersion,
-      tables: data.tables || [] };
+    return null;
   }
 }
 
-// Asked before saving a changed program of a pipeline that holds stored data; true when the user chose Save.
-// The program counts as changed when the text differs from the one saved, or when the server's program is
-// not the one this page knows. A stopped pipeline answers no queries, so the dialog names the tables without
-// their row counts.
+// Another client saved a program since this page loaded (or last saved) it: saving now would replace theirs
+// without anyone seeing it. Asked always, stored data or not: load theirs (the editor's text is kept beside it),
+// replace it, or cancel. Resolves true to go on saving.
+async function confirmReplace(server) {
+  const change = server.version === savedVersion ? `version ${server.version}, its text changed`
+    : `version ${savedVersion} -> ${server.version}`;
+  const choice = await choose({
+    title: `${name} was changed by another client`,
+    text: `This program was changed by another client since you opened it (${change}); saving replaces that version.`,
+    items: [
+      "Load theirs: the editor shows the stored program; your text is kept below it, to copy or put back.",
+      "Replace theirs: your text is saved over it.",
+      "Cancel: nothing is saved and the editor keeps your text.",
+    ],
+    button: "Replace theirs",
+    other: "Load theirs",
+  });
+  if (choice === "other") loadTheirs(server);
+  return choice === "ok";
+}
+
+// The stored program into the editor; the user's text stays on the page (not saved anywhere) with a way back.
+function loadTheirs(server) {
+  const mine = code.value;
+  code.value = server.code;
+  savedCode = server.code;
+  savedVersion = server.version;
+  $("saved").replaceChildren(`Loaded version ${server.version} of the program, saved by another client. Your text `,
+    "was not saved; it is kept here: ",
+    el("button", { type: "button", id: "put-back", onclick: () => { code.value = mine; code.focus(); } },
+      "put your text back in the editor"),
+    el("details", {}, el("summary", {}, "your text"), el("pre", { id: "your-text", class: "snippet" }, mine)));
+  $("saved").className = "flag warn";
+  $("saved").hidden = false;
+  say("not saved: the editor shows the stored program");
+}
+
+// Asked before saving: first when another client saved meanwhile, then when the save can delete stored rows
+// (a changed program of a pipeline that holds stored data). Resolves the program_version the save replaces
+// (sent as base_version, so a save between this question and the PUT is refused rather than overwritten),
+// undefined for a new pipeline or when the server did not answer, or false when the user did not choose Save.
+// A stopped pipeline answers no queries, so the stored-data dialog names the tables without their row counts.
 async function confirmSave(text) {
-  if (!name) return true;
-  const { inUse, version, tables } = await storedState();
-  if (!inUse || (text === savedCode && version === savedVersion)) return true;
-  return ask({
+  if (!name) return undefined;
+  const server = await storedState();
+  if (!server) return undefined;
+  if (server.version !== savedVersion || server.code !== savedCode) {
+    if (!(await confirmReplace(server))) return false;
+  } else if (text === savedCode) {
+    return server.version;
+  }
+  if (!server.inUse || text === server.code) return server.version;
+  const tables = server.tables;
+  const yes = await ask({
     title: `Save the changed program of ${name}?`,
     text: `${name} holds stored data${tables.length ? ` in its tables ${tables.join(", ")}` : ""}. Saving decides ` +
       "now which tables keep their rows; deleted rows do not come back.",
@@ -122,6 +166,7 @@ async function confirmSave(text) {
     ],
     button: "Save",
   });
+  return yes ? server.version : false;
 }
 
 // After the first save of a new pipeline the page is its program page: heading, crumbs and title say so.
@@ -145,13 +190,15 @@ async function save(ev) {
   const text = code.value;
   $("save").disabled = true;
   try {
-    if (!(await confirmSave(text))) {
-      say("not saved: the editor keeps your changes");
+    const base = await confirmSave(text);
+    if (base === false) {
+      if (code.value === text) say("not saved: the editor keeps your changes");
       return;
     }
     say("saving and compiling…");
-    const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`,
-      { program_code: text, description: $("description").value, create: !name }, "PUT");
+    const body = { program_code: text, description: $("description").value, create: !name };
+    if (base !== undefined && base !== null) body.base_version = base;
+    const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`, body, "PUT");
     savedCode = text;
     savedVersion = a.program_version;
     if (!name) {

@@ -10,6 +10,7 @@ import { EntryGrid } from "./entrygrid.js";
 import { Panel } from "./panel.js";
 import { checkValue, randomText } from "./rules.js";
 import { lateText } from "./late.js";
+import { showSignedOut, signedOut } from "./signedout.js";
 import { watchConnection } from "./status.js";
 
 const data = pageData();
@@ -19,6 +20,7 @@ const $ = (id) => document.getElementById(id);
 
 // -- pipeline status: the badge and the paused note ------------------------------------------------
 let status = data.status ? data.status.deployment_status : null;
+let statusPoller = null;
 
 function showStatus(s) {
   status = s;
@@ -33,7 +35,13 @@ async function pollStatus() {
   try {
     const answer = await getJSON(`${base}/stats`);
     showStatus(answer.status && answer.status.deployment_status);
-  } catch (_) { /* the live panel shows the connection's state */ }
+  } catch (e) {  // else the live panel shows the connection's state
+    if (signedOut(e)) {
+      clearInterval(statusPoller);
+      showStatus("signed out");
+      showSignedOut();
+    }
+  }
 }
 
 // -- the last submission ----------------------------------------------------------------------------
@@ -108,7 +116,10 @@ async function follow(token, answer, gen, op, since) {
   const late = typeof answer.late_records === "number" ? `&table=${encodeURIComponent(answer.table)}` : "";
   while (gen === generation) {
     try {
-      const st = await getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1${late}`);
+      const st = await noteIfLate(getJSON(`${base}/completion?token=${encodeURIComponent(token)}&wait=1${late}`), gen,
+        "no answer", `queued: ${what}; the pipeline server is not answering (no answer after ` +
+        `${answerMs / 1000} s), so whether the engine processed the rows is not known; ${checkText()}. ` +
+        "Still waiting for its answer…");
       if (gen !== generation) return;
       if (st.status === "complete") {
         const dropped = droppedLate(answer, st.late_records);
@@ -139,6 +150,21 @@ async function follow(token, answer, gen, op, since) {
   }
 }
 
+// After ENTRY_TIMEOUT seconds without an answer the page says so instead of "sending" for as long as the
+// server is hung (its process stopped, say: the connection is accepted, nothing answers). `promise` goes on:
+// an answer that comes later still replaces the note.
+const answerMs = (data.entry_timeout || 10) * 1000;
+function noteIfLate(promise, gen, state, text) {
+  const timer = setTimeout(() => { if (gen === generation) setSub(state, text); }, answerMs);
+  return promise.finally(() => clearTimeout(timer));
+}
+
+function checkText() {
+  const q = `/pipelines/${encodeURIComponent(data.pipeline)}/query`;
+  return `check the live view below, or count the table's rows on the query page (${q}), once the server ` +
+    "answers again, before sending them again";
+}
+
 // Send a body to `url`. Errors go to `onErrors`, which returns those it could not place (shown in the
 // submission line).
 async function submit(url, body, onErrors) {
@@ -146,7 +172,9 @@ async function submit(url, body, onErrors) {
   const since = Date.now();
   setSub("sending", "checking and sending…");
   try {
-    const answer = await send(url, body);
+    const answer = await noteIfLate(send(url, body), gen, "no answer",
+      `the pipeline server is not answering (no answer after ${answerMs / 1000} s): the rows may or may not ` +
+      `have been stored; ${checkText()}. Still waiting for its answer…`);
     retry = null;
     await follow(answer.token, answer, gen, body.op, since);
   } catch (e) {
@@ -266,7 +294,7 @@ function setupLive() {
 
 if (table) {
   showStatus(status);
-  setInterval(pollStatus, 2000);
+  statusPoller = setInterval(pollStatus, 2000);
   if (canEdit() && $("entry")) {
     setupGrid();
     setupJson();

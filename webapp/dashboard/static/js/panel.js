@@ -191,9 +191,12 @@ export class Panel {
     // The server answered that it has no such view (or pipeline): not an outage; the message says which.
     const missing = state === "missing";
     this.connBadge.textContent = missing ? "not found" : state.replace("_", " ");
-    this.connBadge.dataset.state = state.replace("_", "-");
+    this.connBadge.dataset.state = state.replace(/[_ ]/g, "-");
     const notes = [];
-    if (conn !== "live" && this.model.snapshots) notes.push(["warn", "showing the last data received while reconnecting"]);
+    if (conn !== "live" && this.model.snapshots) {
+      notes.push(["warn", conn === "signed out" ? "showing the last data received: signed out"
+        : "showing the last data received while reconnecting"]);
+    }
     if (this.feed.message) notes.push([missing ? "bad" : "warn", this.feed.message]);
     if (missing && this.opts.others && this.opts.others.length) notes.push(["info", this._others()]);
     if (this.relation && !this.relation.materialized) {

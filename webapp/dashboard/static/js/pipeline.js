@@ -5,6 +5,7 @@ import { dashboardDown, getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
 import { confirmStep, deletedNote, needsConfirmation, sendStep } from "./lifecycle.js";
 import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
+import { showSignedOut, signedOut } from "./signedout.js";
 
 const data = pageData();
 const name = data.pipeline;
@@ -70,7 +71,10 @@ function showOutage(e, wait) {
   let state = "unreachable";
   let text = e.message;
   let raw = e.details && e.details.error ? e.details.error : "";
-  if (e.status === 404) {
+  if (signedOut(e)) {
+    state = "signed out";
+    text = "signed out: the status is no longer updated";
+  } else if (e.status === 404) {
     state = "missing";
     text = `no pipeline named '${name}' (it may have been deleted)`;
   } else if (dashboardDown(e)) {
@@ -83,10 +87,13 @@ function showOutage(e, wait) {
   if (state) {
     statusBadge.textContent = state === "dashboard-down" ? "unknown" : state;
     statusBadge.className = "badge";
-    statusBadge.dataset.state = state;
+    statusBadge.dataset.state = state.replace(" ", "-");
     for (const b of document.querySelectorAll("button[data-action]")) b.disabled = true;
+    // the last figures are not the server's now: a rate or a chart that goes on would say it is running
+    if (cards.throughput) cards.throughput.textContent = "–";
+    lineChart(chart, [], "records/s");
   }
-  outageText.textContent = `${text}; retrying in ${wait} s`;
+  outageText.textContent = wait === null ? text : `${text}; retrying in ${wait} s`;
   outageRaw.textContent = raw;
   outageDetails.hidden = !raw;
   outage.hidden = false;
@@ -146,6 +153,11 @@ async function refresh() {
     showStatus(answer.status);
     showStats(answer.stats, answer.time_series);
   } catch (e) {
+    if (signedOut(e)) {  // retrying cannot help: stop, say so, offer to sign in again
+      showOutage(e, null);
+      showSignedOut();
+      return;
+    }
     failures += 1;
     wait = Math.min(8, 2 ** (failures - 1));
     showOutage(e, wait);

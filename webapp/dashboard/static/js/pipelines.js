@@ -4,6 +4,7 @@
 import { dashboardDown, getJSON } from "./api.js";
 import { canEdit, el, fmtNumber, pageData, statusClass } from "./dom.js";
 import { deletedNote, runStep } from "./lifecycle.js";
+import { showSignedOut, signedOut } from "./signedout.js";
 
 const body = document.getElementById("pipelines-body");
 const note = document.getElementById("pipelines-error");
@@ -65,17 +66,22 @@ async function refresh() {
     const answer = await getJSON("/api/pipelines");
     render(answer.pipelines, null);
   } catch (e) {
+    const ended = signedOut(e);  // retrying cannot help: stop, say so, offer to sign in again
+    if (ended) {
+      clearInterval(poller);
+      showSignedOut();
+    }
     // The last statuses known are no longer true: say so on every row rather than keep a green "Running".
     const down = dashboardDown(e) ? "the dashboard is not answering" : e.message;
-    note.textContent = `${down}; retrying in 2 s`;
+    note.textContent = ended ? "signed out: statuses are no longer updated" : `${down}; retrying in 2 s`;
     note.title = e.details && e.details.error ? e.details.error : "";
     note.hidden = false;
     for (const badge of body.querySelectorAll("tr[data-pipeline] .badge")) {
-      badge.textContent = "unreachable";
+      badge.textContent = ended ? "signed out" : "unreachable";
       badge.className = "badge";
-      badge.dataset.state = "unreachable";
+      badge.dataset.state = ended ? "signed-out" : "unreachable";
     }
   }
 }
-setInterval(refresh, 2000);
+const poller = setInterval(refresh, 2000);
 refresh();

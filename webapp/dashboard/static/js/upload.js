@@ -42,7 +42,15 @@ export function lateCount(before, after, kept) {
   const known = typeof before.records === "number" && typeof after.records === "number";
   return { n, others: !known || after.records - before.records !== kept };
 }
-const RETRIES = 6; // for 429 and 503 answers, which store nothing
+// A part is sent again, with the same Idempotency-Key (the engine stores a key's body once, across restarts),
+// when the answer stored nothing (429, 503) or may not have come (the connection failed, 502: the pipeline
+// server restarting, say), for UPLOAD_RETRY_SECONDS (data-retry-seconds) at most, 1, 2, 4, then every 8 s.
+function retryable(e) {
+  if (!(e instanceof ApiError) || e.code === "Cancelled" || e.code === "PipelinePaused") return null;
+  if (e.status === 429 || e.status === 503) return "busy";
+  if (e.status === 0 || e.status === 502 || e.status === 504) return "gone";
+  return null;
+}
 
 function setup(root) {
   const q = (name) => root.querySelector(`[data-upload-${name}]`);
@@ -142,6 +150,8 @@ function setup(root) {
     ui.count.textContent = "";
     delete root.dataset.state;
     delete root.dataset.late;
+    delete root.dataset.retries;
+    ui.count.title = "";
   }
 
   // While a file goes out, its choices (file, format, mapping, ...) stay as they were when it started.
@@ -182,6 +192,7 @@ function setup(root) {
   async function send(part, blob, params) {
     const url = `${base}?${new URLSearchParams(params)}`;
     const headers = { "Idempotency-Key": `${st.uploadId}-${part.index}` };
+    const deadline = Date.now() + (Number(root.dataset.retrySeconds) || 120) * 1000;
     for (let attempt = 0; ; attempt++) {
       try {
         return await uploadPart(url, blob, {
@@ -190,12 +201,18 @@ function setup(root) {
           onProgress: (sent, total) => setProgress(part.start + (part.end - part.start) * (total ? sent / total : 0)),
         });
       } catch (e) {
-        if (e instanceof ApiError && e.code === "PipelinePaused") throw e; // its message says what to do
-        const again = e instanceof ApiError && (e.status === 429 || e.status === 503) && attempt < RETRIES;
-        if (!again) throw e;
-        const wait = (e.details && e.details.retry_after) || 2 ** attempt;
-        ui.count.textContent = `part ${part.index + 1}: ${e.message}; trying again in ${wait} s`;
+        const why = retryable(e); // a paused pipeline's message says what to do: not retried
+        if (!why || Date.now() >= deadline || st.cancelled) throw e;
+        const wait = Math.min(8, (e.details && e.details.retry_after) || 2 ** attempt);
+        root.dataset.retries = String(Number(root.dataset.retries || 0) + 1);
+        root.dataset.state = "waiting";
+        ui.count.title = e.message; // what failed, in the transport's words
+        ui.count.textContent = why === "gone"
+          ? `part ${part.index + 1}: waiting for the pipeline server, which did not answer (restarting?); ` +
+            `sending the part again in ${wait} s with the same key, so it is stored once`
+          : `part ${part.index + 1}: ${e.message}; trying again in ${wait} s`;
         await new Promise((r) => setTimeout(r, wait * 1000));
+        root.dataset.state = "sending";
       }
     }
   }
