@@ -168,7 +168,7 @@ def _cmd_dashboard(a) -> int:
         if not Path(a.users_file).exists():
             raise SystemExit(f"sluice dashboard: no users file {a.users_file}: make one with "
                              f"'sluice user add NAME --role editor --users-file {a.users_file}'")
-        from .dashboard.auth import UsersFileError, read_users
+        from .dashboard.users import UsersFileError, read_users
         try:
             read_users(a.users_file)
         except UsersFileError as e:
@@ -204,25 +204,25 @@ _FIX_USERS_FILE = "Correct it by hand (or put back a copy of it), then run this 
 
 
 def _cmd_user(a) -> int:
-    from .dashboard import auth
+    from .dashboard import users
     if not a.users_file:
         print("sluice user: pass --users-file FILE (or set SLUICE_USERS_FILE)", file=sys.stderr)
         return 2
     try:
-        auth.read_users(a.users_file)  # before asking for a password that could not be saved
-        return _user_action(a, auth)
-    except auth.UsersFileError as e:
+        users.read_users(a.users_file)  # before asking for a password that could not be saved
+        return _user_action(a, users)
+    except users.UsersFileError as e:
         print(f"sluice user: {e}. {_FIX_USERS_FILE}", file=sys.stderr)
         return 1
 
 
-def _user_action(a, auth) -> int:
+def _user_action(a, users) -> int:
     if a.user_cmd == "add":
         try:
             if a.api_key:
-                key = auth.add_key_user(a.users_file, a.name, a.role)
+                key = users.add_key_user(a.users_file, a.name, a.role)
             else:
-                auth.add_user(a.users_file, a.name, a.role, _read_password())
+                users.add_user(a.users_file, a.name, a.role, _read_password())
         except ValueError as e:
             print(f"sluice user: {e}", file=sys.stderr)
             return 2
@@ -231,12 +231,12 @@ def _user_action(a, auth) -> int:
         else:
             print(f"user {a.name} ({a.role}) saved in {a.users_file}")
     elif a.user_cmd == "remove":
-        if not auth.remove_user(a.users_file, a.name):
+        if not users.remove_user(a.users_file, a.name):
             print(f"sluice user: no user {a.name} in {a.users_file}", file=sys.stderr)
             return 1
         print(f"user {a.name} removed from {a.users_file}")
     else:
-        for name, rec in sorted(auth.read_users(a.users_file).items()):
+        for name, rec in sorted(users.read_users(a.users_file).items()):
             ways = [w for w, k in (("password", "scrypt"), ("api-key", "api_key")) if rec.get(k)]
             print(f"{name}\t{rec.get('role')}\t{','.join(ways)}")
     return 0
