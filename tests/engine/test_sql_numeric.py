@@ -123,3 +123,21 @@ def test_integer_arithmetic_errors_say_felderas_words(http, make_pipeline, expr,
     assert r.status_code == 200, r.text
     err = wait_status(http, name, "Stopped")["deployment_error"]
     assert words in err["message"], err
+
+
+def test_only_a_remainder_by_zero_is_called_one():
+    """Feldera's words for a remainder by zero, only when ``%`` is the operator that divided: a division
+    whose operand holds a ``%`` keeps DuckDB's words (docs/sql.md), as any division by zero does."""
+    import duckdb
+
+    from webapp.engine.sql.runtime_errors import feldera_runtime_text
+
+    def said(expr: str) -> str:
+        with pytest.raises(duckdb.Error) as e:
+            duckdb.sql(f"SELECT {expr} FROM (VALUES (5, 4, 0)) t(a, b, z)").fetchall()
+        return feldera_runtime_text(str(e.value).split("\n")[0])
+
+    assert said("a % z") == "attempt to calculate the remainder with a divisor of zero"
+    assert said("(a % 3) % z") == "attempt to calculate the remainder with a divisor of zero"
+    for expr in ("a // z", "(a % 3) // z", "a // (b % 2)"):
+        assert "Division by zero" in said(expr), expr

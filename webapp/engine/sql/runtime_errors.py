@@ -25,7 +25,20 @@ _DIVISION = re.compile(r"Out of Range Error: Overflow in division of (-\d+) / -1
 # A value cast to a narrower integer type (a SUM of INTEGER is computed wider, then cast back).
 _CAST = re.compile(r"Type \w+ with value (-?\d+) can't be cast because the value is out of range for the destination "
                    r"type (\w+)")
-_REMAINDER = re.compile(r"Invalid Input Error: Division by zero in expression \(.* % .*\)")
+_BY_ZERO = re.compile(r"Invalid Input Error: Division by zero in expression (\(.*\))")
+
+
+def _outer_operator(expr: str) -> str | None:
+    """The operator of ``(x op y)`` at the top of DuckDB's expression text, not one inside x or y
+    (``(a % 3) // z`` divides)."""
+    depth = 0
+    for i, ch in enumerate(expr):
+        depth += (ch == "(") - (ch == ")")
+        if depth == 1 and ch == " ":
+            op = expr[i + 1:].split(" ", 1)[0]
+            if op in ("%", "/", "//"):
+                return op
+    return None
 
 
 def feldera_runtime_text(duck_message: str) -> str:
@@ -40,7 +53,8 @@ def feldera_runtime_text(duck_message: str) -> str:
     if m:
         return (f"Conversion Error: the value {m.group(1)} is out of range for the type "
                 f"{_TYPES.get(m.group(2), m.group(2))} (an integer overflow)")
-    if _REMAINDER.search(duck_message):
+    m = _BY_ZERO.search(duck_message)
+    if m and _outer_operator(m.group(1)) == "%":
         return "attempt to calculate the remainder with a divisor of zero"
     return duck_message
 
