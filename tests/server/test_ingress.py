@@ -345,6 +345,10 @@ def test_records_that_lateness_drops_are_counted(http, make_pipeline):
     # The schema says so, as Feldera's does (its compiler's SQL for the constant); other columns have none.
     (e,) = http.get(f"/pipelines/{name}").json()["program_info"]["schema"]["inputs"]
     assert {f["name"]: f.get("lateness", "none") for f in e["fields"]} == {"id": "none", "ts": "INTERVAL '1' HOUR"}
+    # ... and so does the same program's validation, without a pipeline
+    v = http.post("/validate_program", json={"program_code": http.get(f"/pipelines/{name}").json()["program_code"]})
+    (ve,) = v.json()["Success"]["schema"]["inputs"]
+    assert ve == e, v.text
     _done(http, name, push(http, name, "e", [{"id": 1, "ts": "2026-12-01 12:00:00"}], update_format="raw", array="true"))
     _done(http, name, push(http, name, "e", [{"id": 2, "ts": "2026-12-01 10:00:00"},  # 2 h behind: late
                                              {"id": 3, "ts": "2026-12-01 11:30:00"}], update_format="raw", array="true"))

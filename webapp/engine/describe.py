@@ -25,11 +25,17 @@ from .events import resources_status
 from .lateness import annotate_schema
 
 
+def program_schema(program) -> dict:
+    """A compiled program's schema as Feldera's compiler writes it (its LATENESS columns too), for a
+    pipeline's program_info and for /validate_program alike."""
+    return annotate_schema(program.schema_json(), program.lateness)
+
+
 def _program_info(p) -> dict | None:
     if p.program is None:
         return None
     return {
-        "schema": annotate_schema(p.program.schema_json(), p.program.lateness),
+        "schema": program_schema(p.program),
         "main_rust": "", "udf_stubs": "", "dataflow": None, "input_connectors": p._input_connectors,
         "output_connectors": {},
         "sluice": {
@@ -98,4 +104,4 @@ def describe(p, selector: str = "all") -> dict:
         return d
 
 
-__all__ = ["describe"]
+__all__ = ["describe", "program_schema"]

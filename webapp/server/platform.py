@@ -13,6 +13,7 @@ import uuid
 from flask import Blueprint, current_app
 
 from ..engine import errors as E
+from ..engine.describe import program_schema
 from ..engine.sql import SqlError, compile_program
 from ..engine.strategy import ViewPlans
 from .helpers import body_json, json_response
@@ -68,7 +69,7 @@ def validate_program():
         program = compile_program(code)
     except SqlError as e:
         return json_response({"SqlError": {"exit_code": 1, "messages": [e.to_json()]}})
-    answer = {"schema": program.schema_json(), "warnings": [], "input_connectors": {}, "output_connectors": {}}
+    answer = {"schema": program_schema(program), "warnings": [], "input_connectors": {}, "output_connectors": {}}
     if ir:
         # Sluice has no DBSP IR; what it plans instead is one maintenance strategy per view.
         plans = ViewPlans(program)
