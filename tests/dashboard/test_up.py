@@ -69,3 +69,16 @@ def test_up_passes_the_api_key_to_the_dashboard(tmp_path):
         assert httpx.get(eng.url + "/v0/pipelines").status_code == 401
         pipes = httpx.get(dash + "/api/pipelines").json()["pipelines"]
         assert [p["name"] for p in pipes] == ["demo"]
+
+
+def test_up_gives_the_dashboard_a_stall_time_its_engines_keepalive_fits(monkeypatch):
+    """A live view says `upstream down` after STREAM_STALL seconds of silence: with `sluice up --keepalive 10`
+    the default 8 s flipped an idle view between down and live; with keepalives off it always said down."""
+    from webapp.dashboard.launcher import stall_env
+
+    monkeypatch.delenv("SLUICE_STREAM_STALL", raising=False)
+    assert stall_env(3.0) == {"SLUICE_STREAM_STALL": "8.0"}  # the default already outlasts 3 s
+    assert stall_env(10.0) == {"SLUICE_STREAM_STALL": "25.0"}
+    assert stall_env(0.0) == {"SLUICE_STREAM_STALL": "0"}
+    monkeypatch.setenv("SLUICE_STREAM_STALL", "12")
+    assert stall_env(10.0) == {}  # the user's own

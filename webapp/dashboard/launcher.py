@@ -41,9 +41,10 @@ class Child:
     """One ``sluice`` subcommand, its output passed through; ``restart()`` runs it again on the port it
     first got (``--port 0`` picks one once; pages and the dashboard's upstream URL keep working)."""
 
-    def __init__(self, name: str, argv: list[str], port_flag: str = "--port"):
+    def __init__(self, name: str, argv: list[str], port_flag: str = "--port", env: dict | None = None):
         self.name = name
         self.argv = list(argv)
+        self.env = dict(env or {})
         self.port_flag = port_flag
         self.url: str | None = None
         self.starts = 0
@@ -53,7 +54,7 @@ class Child:
         self.ready = threading.Event()
         self.started_at = time.monotonic()
         self.starts += 1
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *self.argv], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env,
                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
@@ -147,7 +148,7 @@ def run_up(a, engine_argv: list[str]) -> int:
             argv.append("--proxy-fix")
         if not a.no_demo_data:
             argv.append("--demo-data")
-        dash = Child("dashboard", argv)
+        dash = Child("dashboard", argv, env=stall_env(a.keepalive))
         children.append(dash)
         while not dash.ready.wait(0.2):
             if stopping.is_set():
@@ -159,6 +160,18 @@ def run_up(a, engine_argv: list[str]) -> int:
     finally:
         for c in reversed(children):
             c.stop()
+
+
+def stall_env(keepalive: float) -> dict:
+    """The dashboard's ``STREAM_STALL`` for the engine ``sluice up`` runs: a live view calls a stream whose
+    server sends nothing for that long "upstream down", so it must outlast the engine's keepalive interval
+    (2.5 of them: one late line is not an outage), and be off when the engine sends none. Set by the
+    user (``$SLUICE_STREAM_STALL``), it is theirs."""
+    from .settings import BY_NAME  # the dashboard's registry: only when a dashboard is started
+    if "SLUICE_STREAM_STALL" in os.environ:
+        return {}
+    stall = max(BY_NAME["STREAM_STALL"].default, 2.5 * keepalive) if keepalive > 0 else 0
+    return {"SLUICE_STREAM_STALL": str(stall)}
 
 
 def _failed_first_start(c: Child) -> int:
