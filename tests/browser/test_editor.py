@@ -83,6 +83,15 @@ def test_edit_program_asks_before_a_save_that_can_empty_tables(page, proxy, http
 
     # The pipeline holds data: Save asks first, in the page, with the safe choice focused; Cancel saves nothing.
     set_sql(page, "#code", changed)
+    # But first the stored program cannot be read at that moment (one 502): nothing is asked, nothing saved.
+    page.route(f"**/api/pipelines/{p}/program", lambda route: route.fulfill(
+        status=502, content_type="application/json",
+        body='{"message": "the pipeline server did not answer", "error_code": "UpstreamUnreachable", "details": null}'),
+        times=1)
+    page.click("#save")
+    expect(page.locator("#editor-note")).to_contain_text("not saved: the stored program could not be checked first")
+    expect(dialog).to_be_hidden()
+    assert http.get(f"/pipelines/{p}").json()["program_code"] == SQL
     page.click("#save")
     expect(dialog).to_be_visible()
     expect(dialog.locator("#confirm-title")).to_have_text(f"Save the changed program of {p}?")

@@ -88,13 +88,16 @@ function keptText(a) {
 }
 
 // The stored program as the server says at this moment (the page's own data may be old: another client may
-// have saved, the pipeline may have run since); null when the server does not answer (the save would fail too).
+// have saved, the pipeline may have run since); null, with the reason said, when it could not be read: the
+// save does not go ahead then, since neither question (another client's save, stored rows) could be asked.
 async function storedState() {
   try {
     const st = await getJSON(`/api/pipelines/${encodeURIComponent(name)}/program`);
     return { inUse: st.storage_status === "InUse", version: st.program_version, code: st.program_code,
       tables: st.tables || [] };
-  } catch {
+  } catch (e) {
+    say(`not saved: the stored program could not be checked first (${e.message || e}); the editor keeps your ` +
+      "changes: save again in a moment");
     return null;
   }
 }
@@ -139,12 +142,13 @@ function loadTheirs(server) {
 // Asked before saving: first when another client saved meanwhile, then when the save can delete stored rows
 // (a changed program of a pipeline that holds stored data). Resolves the program_version the save replaces
 // (sent as base_version, so a save between this question and the PUT is refused rather than overwritten),
-// undefined for a new pipeline or when the server did not answer, or false when the user did not choose Save.
+// undefined for a new pipeline, false when the user did not choose Save, or null when the stored program could
+// not be checked (nothing is saved; ``storedState`` said why).
 // A stopped pipeline answers no queries, so the stored-data dialog names the tables without their row counts.
 async function confirmSave(text) {
   if (!name) return undefined;
   const server = await storedState();
-  if (!server) return undefined;
+  if (!server) return null;
   if (server.version !== savedVersion || server.code !== savedCode) {
     if (!(await confirmReplace(server))) return false;
   } else if (text === savedCode) {
@@ -191,13 +195,14 @@ async function save(ev) {
   $("save").disabled = true;
   try {
     const base = await confirmSave(text);
+    if (base === null) return;
     if (base === false) {
       if (code.value === text) say("not saved: the editor keeps your changes");
       return;
     }
     say("saving and compiling…");
     const body = { program_code: text, description: $("description").value, create: !name };
-    if (base !== undefined && base !== null) body.base_version = base;
+    if (base !== undefined) body.base_version = base;
     const a = await send(`/api/pipelines/${encodeURIComponent(newName)}/program`, body, "PUT");
     savedCode = text;
     savedVersion = a.program_version;
