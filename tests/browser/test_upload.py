@@ -317,3 +317,29 @@ def test_a_part_whose_answer_is_lost_is_sent_again_with_its_key_and_stored_once(
     assert any(s.startswith("part 1: waiting for the pipeline server") for s in said), said
     assert any(s.startswith("part 2: waiting for the pipeline server") for s in said), said
     assert count(http, p) == 3000
+
+
+def test_cancel_while_a_part_waits_to_be_sent_again_sends_nothing_more(page, proxy, http, make_pipeline, tmp_path):
+    """Cancel during the wait before a part is sent again (its connection failed) ends the upload there: the
+    part is not sent again (it was, and stored, when Cancel only aborted the request that had failed)."""
+    p = make_pipeline("CREATE TABLE t (id INT, name VARCHAR, n INT) WITH ('materialized' = 'true');\n")
+    path = tmp_path / "rows.csv"
+    path.write_text("id,name,n\n" + "".join(f"{i},name {i},{i}\n" for i in range(100)))
+    root = open_upload(page, proxy, p)
+    sent = []
+
+    def first_fails(route):
+        sent.append(route.request.headers.get("idempotency-key"))
+        if len(sent) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+    page.route("**/upload?*", first_fails)
+    page.set_input_files("[data-upload-file]", str(path))
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "waiting")
+    root.locator("[data-upload-cancel]").click()
+    expect(root).to_have_attribute("data-state", "failed")  # the upload is over: nothing more can be sent
+    expect(root.locator("[data-upload-count]")).to_contain_text("cancelled")
+    assert len(sent) == 1
+    assert count(http, p) == 0

@@ -211,7 +211,12 @@ function setup(root) {
           ? `part ${part.index + 1}: waiting for the pipeline server, which did not answer (restarting?); ` +
             `sending the part again in ${wait} s with the same key, so it is stored once`
           : `part ${part.index + 1}: ${e.message}; trying again in ${wait} s`;
-        await new Promise((r) => setTimeout(r, wait * 1000));
+        // Cancel during the wait ends it (``st.abort``), and the part is not sent again.
+        await new Promise((r) => {
+          const timer = setTimeout(r, wait * 1000);
+          st.abort = () => { clearTimeout(timer); r(); };
+        });
+        if (st.cancelled) throw new ApiError(0, { message: "cancelled", error_code: "Cancelled" });
         root.dataset.state = "sending";
       }
     }
