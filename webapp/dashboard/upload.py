@@ -192,8 +192,9 @@ def upload(name, table):
                       "send the part again", where)
     except httpx.HTTPError as e:
         return refuse(502, "UpstreamUnreachable", f"part {part} could not be passed to the pipeline server "
-                      f"({type(e).__name__}: {e}); nothing of it was stored unless the server answered: check the "
-                      "table's count before sending it again", where)
+                      f"({type(e).__name__}: {e}); nothing of it was stored unless the server answered: send it again "
+                      "with the same Idempotency-Key, which the server stores once (the upload page does), or check "
+                      "the table's count first", where)
     if status >= 400 and answer.get("error_code") != "ParseErrors":
         current_app.logger.info("upload %s/%s part %d -> %d %s", name, table, part, status, answer.get("error_code"))
     return json_answer(*part_answer(status, answer, where))
