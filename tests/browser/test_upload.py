@@ -343,3 +343,29 @@ def test_cancel_while_a_part_waits_to_be_sent_again_sends_nothing_more(page, pro
     expect(root.locator("[data-upload-count]")).to_contain_text("cancelled")
     assert len(sent) == 1
     assert count(http, p) == 0
+
+
+def test_a_first_record_longer_than_the_preview_window_is_previewed_or_said(page, proxy, http, make_pipeline, tmp_path):
+    """A first record over 64 KiB: the preview reads on (up to the part size) and shows it; past the part size
+    it says the record is longer than what it reads, and the upload is allowed (it said "no records" and kept
+    Upload off)."""
+    p = make_pipeline(SQL)
+    long_first = tmp_path / "long.csv"
+    long_first.write_text(f"id,name,n\n1,{'z' * (100 << 10)},2\n2,small,3\n")
+    root = open_upload(page, proxy, p)
+    page.set_input_files("[data-upload-file]", str(long_first))
+    expect(root.locator(".upload-preview-table tbody tr")).to_have_count(2)
+    expect(root.locator("[data-upload-notes]")).not_to_contain_text("no records")
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done")
+    assert count(http, p) == 2
+    # parts of 32 KiB: the preview reads 64 KiB at most, which the first record outgrows
+    root.evaluate("(n) => { n.dataset.partBytes = String(32 << 10); }")
+    longer = tmp_path / "longer.csv"
+    longer.write_text(f"id,name,n\n3,{'z' * (100 << 10)},2\n4,small,3\n")
+    page.set_input_files("[data-upload-file]", str(longer))
+    expect(root.locator("[data-upload-notes]")).to_contain_text(
+        "the first record is longer than the 64.0 KiB the preview reads")
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "done")
+    assert count(http, p) == 4

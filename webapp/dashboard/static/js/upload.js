@@ -8,8 +8,8 @@ import { el, fmtBytes, fmtNumber } from "./dom.js";
 import { cutFile, elementsAsNdjson, remapCsv } from "./filecut.js";
 import { lateText } from "./late.js";
 import {
-  PREVIEW_BYTES, csvPreview, csvTable, defaultMapping, guessHeader, guessUpdateFormat, isIdentity, jsonTable,
-  jsonValues, mappingNotes, previewElement, sniffFormat,
+  csvPreview, csvTable, defaultMapping, guessHeader, guessUpdateFormat, isIdentity, jsonTable,
+  jsonValues, mappingNotes, previewElement, previewText, sniffFormat,
 } from "./uploadpreview.js";
 
 const MAX_LISTED = 1000; // refused rows listed on the page (all are counted)
@@ -70,7 +70,9 @@ function setup(root) {
   const base = `/api/pipelines/${encodeURIComponent(pipeline)}/tables/${encodeURIComponent(table)}/upload`;
   // sent: some of this file went out; Upload stays off until another file is chosen (no duplicates by a
   // second click into a table without a key).
-  const st = { file: null, head: "", complete: false, mapping: [], names: [], ok: false, busy: false, abort: null,
+  const partBytes = () => Number(root.dataset.partBytes) || 8 << 20;
+  // cut: the preview read up to the part size without finding a whole first record
+  const st = { file: null, head: "", complete: false, cut: 0, mapping: [], names: [], ok: false, busy: false, abort: null,
     sent: false };
 
   function showFor(format) {
@@ -116,7 +118,10 @@ function setup(root) {
     }
     const badRows = rows.filter((r) => r.problem || r.cells.some((c) => c.error)).length;
     if (badRows) notes.push({ level: "warn", text: `${badRows} of the first ${rows.length} rows would fail (marked; hover for why): they will be listed, the others kept` });
-    if (!rows.length) notes.push({ level: "bad", text: "no records found at the start of the file" });
+    if (!rows.length && st.cut) {
+      notes.push({ level: "warn", text: `the first record is longer than the ${fmtBytes(st.cut)} ` +
+        "the preview reads: it is not shown here, and is sent whole (the engine checks it)" });
+    } else if (!rows.length) notes.push({ level: "bad", text: "no records found at the start of the file" });
     ui.notes.replaceChildren(...notes.map((n) => el("li", { class: `flag ${n.level}`, text: n.text })));
     ui.table.replaceChildren(previewElement(rules, rows, format !== "csv" && ui.update.value === "insert_delete",
       format === "csv" && ui.header.checked ? 2 : 1));
@@ -131,8 +136,7 @@ function setup(root) {
     st.sent = false;
     if (!file) return;
     st.file = file;
-    st.complete = file.size <= PREVIEW_BYTES;
-    st.head = await file.slice(0, PREVIEW_BYTES).text();
+    ({ text: st.head, complete: st.complete, cut: st.cut } = await previewText(file, partBytes()));
     ui.format.value = sniffFormat(file.name, st.head);
     ui.header.checked = guessHeader(st.head, rules);
     st.names = [];
@@ -253,8 +257,7 @@ function setup(root) {
     const tally = () => getJSON(`${base}/tally`).catch(() => null);
     try {
       const before = tallied ? await tally() : null;
-      const partBytes = Number(root.dataset.partBytes) || 8 << 20;
-      for await (const part of cutFile(st.file, format, { partBytes, header })) {
+      for await (const part of cutFile(st.file, format, { partBytes: partBytes(), header })) {
         if (st.cancelled) throw new ApiError(0, { message: "cancelled", error_code: "Cancelled" });
         const params = { format: format === "csv" ? "csv" : "json", part: part.index, first_row: part.firstRow };
         if (format !== "jsonarray") params.first_line = part.firstLine;

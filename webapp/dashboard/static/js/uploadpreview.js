@@ -10,6 +10,23 @@ import { fieldError } from "./rules.js";
 export const PREVIEW_BYTES = 64 << 10;
 export const PREVIEW_ROWS = 20;
 
+// The start of a file for the preview: its first 64 KiB, or, for a CSV whose first two records (a header
+// and a row) do not end in that, more (doubling) up to `limit` bytes (the part size: a record longer than
+// a part is sent as one part anyway). {text, complete: the whole file, cut: the bytes read when that
+// limit was reached without a whole first record, else 0}.
+export async function previewText(file, limit) {
+  let size = PREVIEW_BYTES;
+  for (;;) {
+    const text = await file.slice(0, size).text();
+    const complete = file.size <= size;
+    if (complete || sniffFormat(file.name, text) !== "csv" || csvRecords(text, false).length >= 2) {
+      return { text, complete, cut: 0 };
+    }
+    if (size >= limit) return { text, complete, cut: size };
+    size = Math.min(size * 2, limit);
+  }
+}
+
 // What kind of file this is, from its name and first bytes: "csv", "ndjson" or "jsonarray".
 export function sniffFormat(name, text) {
   const first = text.replace(/^\uFEFF/, "").trimStart().slice(0, 1);
