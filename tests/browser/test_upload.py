@@ -159,21 +159,25 @@ def test_cutter_matches_the_engines_csv_records(page, proxy):
         recs.append(",".join(rnd.choice(fields) for _ in range(rnd.randint(1, 4))) + rnd.choice(["\n", "\r\n", "\r"]))
     text = "".join(recs)
     page.goto(proxy.url + "/")
-    parts = page.evaluate("""async (text) => {
-      const { cutFile } = await import("/static/js/filecut.js");
-      const out = [];
-      for await (const p of cutFile(new Blob([text]), "csv", { partBytes: 64, header: true })) out.push(p);
-      return out;
-    }""", text)
-    data = text.encode()
-    whole = [line for _, line, _ in iter_csv_records(text)]
-    got = []
-    for part in parts:
-        body = data[part["start"]:part["end"]].decode()
-        recs_in_part = list(iter_csv_records(body))
-        assert len(recs_in_part) == part["records"]
-        got += [(part["firstRow"] + k, part["firstLine"] + line - 1) for k, (_, line, _) in enumerate(recs_in_part)]
-    assert got == [(k + 1, line) for k, line in enumerate(whole)][1:]  # the header (row 1) is not sent
+    # and with quotes never closed at the end: the engine's reader backs off to the last quote, refuses
+    # that line and reads the lines after it (a "" pair across lines included)
+    for text in (text, text + '5,"open\nx""y\nz,1\n7,8\r\n9\n'):
+        parts = page.evaluate("""async (text) => {
+          const { cutFile } = await import("/static/js/filecut.js");
+          const out = [];
+          for await (const p of cutFile(new Blob([text]), "csv", { partBytes: 64, header: true })) out.push(p);
+          return out;
+        }""", text)
+        data = text.encode()
+        whole = [line for _, line, _ in iter_csv_records(text)]
+        got = []
+        for part in parts:
+            body = data[part["start"]:part["end"]].decode()
+            recs_in_part = list(iter_csv_records(body))
+            assert len(recs_in_part) == part["records"]
+            got += [(part["firstRow"] + k, part["firstLine"] + line - 1)
+                    for k, (_, line, _) in enumerate(recs_in_part)]
+        assert got == [(k + 1, line) for k, line in enumerate(whole)][1:]  # the header (row 1) is not sent
 
 
 def test_paused_pipeline_says_so_then_force_uploads(page, proxy, http, make_pipeline, tmp_path):
@@ -369,3 +373,47 @@ def test_a_first_record_longer_than_the_preview_window_is_previewed_or_said(page
     root.locator("[data-upload-start]").click()
     expect(root).to_have_attribute("data-state", "done")
     assert count(http, p) == 4
+
+
+def test_an_unclosed_quote_is_one_refused_row_as_the_engine_reads_it(page, proxy, http, make_pipeline, tmp_path):
+    """A quote never closed: the engine refuses that line's record and stores the rows after it, so the page
+    lists that row as refused in the usual result (it said the upload stopped and counted the rest as one
+    record)."""
+    p = make_pipeline(SQL)
+    path = tmp_path / "quote.csv"
+    path.write_text('id,name,n\n3100,a,1\n3101,b,2\n3102,"oops,4\n3103,c,3\n3104,d,4\n')
+    root = open_upload(page, proxy, p)
+    listed = upload_detected(page, root, path, "csv", "raw")
+    # the preview marked the row the engine refused
+    expect(root.locator(".upload-preview-table tbody tr.bad-row td:first-child")).to_have_text(["4"])
+    expect(root.locator("[data-upload-count]")).to_contain_text("4 rows stored, 1 refused (listed below by file row)")
+    expect(listed).to_have_count(1)
+    expect(listed).to_have_attribute("data-row", "4")
+    expect(listed).to_contain_text("unexpected '\"' in a field")
+    assert count(http, p) == 4
+
+
+def test_an_upload_stopped_midway_counts_the_refused_rows_of_the_parts_before(page, proxy, http, make_pipeline,
+                                                                              tmp_path):
+    """The second part refused (a 400 here): the message counts the first part's refused row apart from the
+    rows kept (it said all its records stay stored)."""
+    p = make_pipeline(SQL)
+    path = tmp_path / "rows.csv"
+    path.write_text("id,name,n\n1,a,1\n2,b,x\n3,c,3\n" + "".join(f"{i},name {i},{i}\n" for i in range(4, 200)))
+    root = open_upload(page, proxy, p, part_bytes=64)  # the first part: 8 records
+
+    def second_refused(route):
+        if "part=1&" in route.request.url:
+            route.fulfill(status=400, content_type="application/json", body=json.dumps(
+                {"message": "refused for the test", "error_code": "BadPart", "details": {}}))
+        else:
+            route.continue_()
+    page.route("**/upload?*", second_refused)
+    page.set_input_files("[data-upload-file]", str(path))
+    root.locator("[data-upload-start]").click()
+    expect(root).to_have_attribute("data-state", "failed")
+    expect(root.locator("[data-upload-count]")).to_have_text(
+        "Upload stopped: refused for the test. The 8 records of the 1 part(s) before were sent: 7 kept, "
+        "1 refused (listed below by file row).")
+    expect(root.locator("[data-upload-errors] li[data-row]")).to_have_attribute("data-row", "3")
+    assert count(http, p) == 7  # the first part: rows 2, 4 to 9 (file rows; row 1 is the header)

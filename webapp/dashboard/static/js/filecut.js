@@ -3,7 +3,9 @@
 // part are the events the engine counts (webapp/engine/csvfmt.py and ingress.py):
 // - CSV: a field starting with " runs to the next lone " (newlines and commas inside); "" is a quote;
 //   a " inside an unquoted field, or text after a closing quote, makes the record bad up to the next
-//   newline; a record ends at \n, \r\n or \r; an empty line is no record.
+//   newline; a record ends at \n, \r\n or \r; an empty line is no record. A quote never closed (the
+//   file ends inside it) makes the record bad up to the \n after the last quote (the engine's reader
+//   backs off to the last "), and the records after that are read as usual.
 // - NDJSON: one value per line; blank lines are no records.
 // - A JSON array: each element is a record, re-sent as one NDJSON line (an array sent whole would be
 //   all or nothing in the engine, and one bad row would drop its neighbours).
@@ -79,7 +81,8 @@ class CsvScanner {
     this.line = 1;
     this.content = false; // the record so far holds something (so it is not an empty line)
     this.recordStart = 0;
-    this.unclosed = null; // the line of a quote still open at the end
+    this.lastQuote = -1; // the offset and line of the last quote of a quoted field
+    this.lastQuoteLine = 0;
   }
 
   end(at) {
@@ -106,7 +109,12 @@ class CsvScanner {
           if (b === LF) { this.line++; this.end(base + i + 1); break; }
           if (b === CR) { state = AFTER_CR; break; }
           this.content = true;
-          if (b === QUOTE) { state = QUOTED; this.quoteLine = this.line; } else if (b !== COMMA) state = UNQUOTED;
+          if (b === QUOTE) {
+            state = QUOTED;
+            this.quoteLine = this.line;
+            this.lastQuote = base + i;
+            this.lastQuoteLine = this.line;
+          } else if (b !== COMMA) state = UNQUOTED;
           break;
         case UNQUOTED:
           if (b === COMMA) state = START;
@@ -118,7 +126,11 @@ class CsvScanner {
           else if (b === LF) this.line++;
           break;
         case QUOTE2:
-          if (b === QUOTE) state = QUOTED;
+          if (b === QUOTE) {
+            state = QUOTED;
+            this.lastQuote = base + i;
+            this.lastQuoteLine = this.line;
+          }
           else if (b === COMMA) state = START;
           else if (b === LF) { this.line++; state = START; this.end(base + i + 1); } else if (b === CR) state = AFTER_CR;
           else state = SKIP;
@@ -135,8 +147,27 @@ class CsvScanner {
     }
   }
 
+  // At the end of the file inside a quoted field: the record is bad up to the \n after its last quote
+  // (as the engine reads it). Returns the offset to read on from, or null when there is nothing to read
+  // again (not inside a quote, or no \n after it).
+  async closeUnclosed(file) {
+    if (this.state !== QUOTED) return null;
+    for (let pos = this.lastQuote + 1; pos < file.size; pos += WINDOW) {
+      const bytes = new Uint8Array(await file.slice(pos, pos + WINDOW).arrayBuffer());
+      const lf = bytes.indexOf(LF);
+      if (lf >= 0) {
+        this.state = START;
+        this.line = this.lastQuoteLine + 1;
+        this.end(pos + lf + 1);
+        return pos + lf + 1;
+      }
+    }
+    this.state = SKIP; // bad to the end of the file
+    this.line = this.lastQuoteLine;
+    return null;
+  }
+
   finish(size) {
-    if (this.state === QUOTED) this.unclosed = this.quoteLine;
     if (this.state !== START || this.content) this.end(size);
     this.parts.cut(size, this.line);
   }
@@ -250,14 +281,15 @@ export async function* cutFile(file, format, { partBytes = 8 << 20, header = fal
   const head = new Uint8Array(await file.slice(0, 3).arrayBuffer());
   const bom = format !== "jsonarray" && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
   parts.begin(bom, 1); // a byte order mark (spreadsheets write one) is not data
-  for (let pos = bom; pos < file.size; pos += WINDOW) {
-    const bytes = new Uint8Array(await file.slice(pos, pos + WINDOW).arrayBuffer());
-    scanner.scan(bytes, pos);
-    yield* parts.take();
+  for (let from = bom; from !== null; from = scanner.closeUnclosed ? await scanner.closeUnclosed(file) : null) {
+    for (let pos = from; pos < file.size; pos += WINDOW) {
+      const bytes = new Uint8Array(await file.slice(pos, pos + WINDOW).arrayBuffer());
+      scanner.scan(bytes, pos);
+      yield* parts.take();
+    }
   }
   scanner.finish(file.size);
   yield* parts.take();
-  if (scanner.unclosed) throw new Error(`a quote opened at line ${scanner.unclosed} is never closed`);
 }
 
 // A JSON array part as NDJSON: each element on one line (its line breaks are white space between

@@ -307,7 +307,10 @@ function setup(root) {
       }
     } catch (e) {
       root.dataset.state = "failed";
-      const sent = records ? ` The ${fmtNumber(records)} records of the parts before were sent and stay stored.` : "";
+      // the parts whose answer came: their refused rows are listed, the others stay stored
+      const sent = !records ? "" : ` The ${fmtNumber(records)} records of the ${fmtNumber(parts)} part(s) before ` +
+        `were sent: ${fmtNumber(records - failed)} kept` +
+        (failed ? `, ${fmtNumber(failed)} refused (listed below by file row)` : "") + ".";
       ui.count.textContent = `Upload stopped: ${e.message}.${sent}`;
     } finally {
       st.busy = false;
