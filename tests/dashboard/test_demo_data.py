@@ -39,8 +39,10 @@ def test_user_rows_survive_the_generator_and_its_restart(engine, http, make_pipe
         _run(first, 40)
         again = DemoGenerator(up, name, rate=500, enabled=False)  # as after a restart of `sluice up`
         _run(again, 40)
-        wait_until(lambda: http.get(f"/pipelines/{name}/stats").json()["global_metrics"]["buffered_input_records"] == 0,
-                   10, "the generator's changes to be processed")
+        def processed():
+            gm = http.get(f"/pipelines/{name}/stats").json()["global_metrics"]
+            return gm["total_processed_records"] == gm["total_input_records"]
+        wait_until(processed, 10, "the generator's changes to be processed")
         r = http.get(f"/pipelines/{name}/query", params={"format": "json", "sql":
                      "SELECT order_id, amount = 7.00 AS unchanged FROM orders "
                      f"WHERE order_id <= {demo_data.FIRST_ID} ORDER BY order_id"})

@@ -37,7 +37,7 @@ SETTINGS: list[Setting] = [
        "free one.", parse=int, minimum=1),
     _S("MAX_BUFFERED_RECORDS", 100_000, "--max-buffered-records", "N",
        "records a table may have waiting before ingress requests wait",
-       "records a table may hold accepted but not yet processed; beyond that, ingress requests for the table "
+       "records a table may hold accepted but not yet taken by a step; beyond that, ingress requests for the table "
        "wait (API: [Buffer limit](api.md#buffer-limit))", parse=int, minimum=1, field="max_buffered_records"),
     _S("INGRESS_WAIT", 30.0, "--ingress-wait", "SECS", "seconds an unforced ingress request waits on a paused "
        "pipeline or a full buffer before answering 503",
