@@ -42,8 +42,8 @@ SETTINGS: list[Setting] = [
     _S("INGRESS_WAIT", 30.0, "--ingress-wait", "SECS", "seconds an unforced ingress request waits on a paused "
        "pipeline or a full buffer before answering 503",
        "how long an unforced ingress request waits on a paused pipeline or a full buffer before it is answered "
-       "503 `PipelinePaused` or `BufferFull` (the request waits this long before its body is read and, if still "
-       "held, again after: [api.md](api.md#paused-pipelines-and-force)); also how long an ad-hoc `INSERT` waits "
+       "503 `PipelinePaused` or `BufferFull` (this long in all, the waits before its body is read and after "
+       "sharing it: [api.md](api.md#paused-pipelines-and-force)); also how long an ad-hoc `INSERT` waits "
        "for its rows to be processed", parse=float, minimum=0, field="ingress_wait_secs"),
     _S("EGRESS_STALL_TIMEOUT", 60.0, "--egress-stall-timeout", "SECS", "seconds the pipeline waits on a "
        "backpressure reader that reads nothing before it closes that stream",
