@@ -175,3 +175,15 @@ def test_decimals_show_every_digit(page, proxy, make_pipeline):
     expect(cells["i"]).to_have_text("7")
     for c in cells.values():
         expect(c).to_have_class("num")  # right-aligned as numbers
+
+
+def test_one_row_is_counted_as_one_row(page, proxy, http, make_pipeline):
+    p = make_pipeline(SQL)
+    push(http, p, "t", [{"insert": {"id": 1, "name": "only", "n": 1}}])
+    page.goto(f"{proxy.url}/pipelines/{p}/query")
+    set_sql(page, "#sql", "SELECT id FROM t")
+    page.click("#run")
+    expect(page.locator("#result-count")).to_contain_text("1 row in ")  # it said "1 rows in"
+    set_sql(page, "#sql", "SELECT id FROM t UNION ALL SELECT 2")
+    page.click("#run")
+    expect(page.locator("#result-count")).to_contain_text("2 rows in ")

@@ -165,7 +165,7 @@ async function run() {
     columns = rows.length ? Object.keys(rows[0]) : [];
     const ms = performance.now() - t0;
     note.textContent = rows.length
-      ? `${fmtNumber(rows.length)}${truncated ? "+" : ""} rows in ${fmtNumber(ms)} ms` +
+      ? `${fmtNumber(rows.length)}${truncated ? "+" : ""} row${rows.length === 1 && !truncated ? "" : "s"} in ${fmtNumber(ms)} ms` +
         (truncated ? ` (the table keeps the first ${fmtNumber(rows.length)}; exports get all)` : "")
       : `no rows (${fmtNumber(ms)} ms)`;
     $("result-count").textContent = note.textContent;
