@@ -1,7 +1,8 @@
 """What pages say while the pipeline server is down, under ``sluice up``: the engine is killed, pages say
 "unreachable" (not a green "Running"), ``sluice up`` brings it back, and pages recover by themselves with no
 stale error left; the change log marks where step numbers start again. And while it hangs (its processes
-stopped: connections are accepted, nothing answers): the same within seconds, not the last status."""
+stopped: connections are accepted, nothing answers): the same within seconds, not the last status; in
+both, figures read "–" rather than look live, and the note counts down to its next try."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
     page.goto(f"{dash}/pipelines/demo")
     status = page.locator("#status")
     expect(status).to_have_text("Running")
+    processed = page.locator('[data-stat="processed"]')
+    expect(processed).not_to_have_text("–")
     live = page.context.new_page()
     live.goto(f"{dash}/pipelines/demo/views/big_orders?big_orders.mode=log")
     expect(live.locator("#conn")).to_have_text("live")
@@ -49,6 +52,8 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
     index.goto(f"{dash}/")
     row_badge = index.locator('tr[data-pipeline="demo"] .badge')
     expect(row_badge).to_have_text("Running")
+    rate = index.locator('tr[data-pipeline="demo"] td.num')
+    expect(rate).to_contain_text("rec/s")
 
     os.kill(up.proc.pid, signal.SIGSTOP)  # hold sluice up, so the outage lasts until we let it go
     try:
@@ -57,6 +62,7 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
         expect(page.locator("#outage-text")).to_contain_text("is not answering; retrying in")
         expect(page.locator("#outage-text")).to_contain_text(up.url)
         expect(page.locator("#outage-details")).to_be_visible()
+        expect(processed).to_have_text("–")  # as while it hangs: the last count would look live
         for action in ("pause", "stop"):
             expect(page.locator(f"button[data-action={action}]")).to_be_disabled()
         # The live page's header agrees with its panel: not "live" while the upstream is down.
@@ -64,6 +70,7 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
         expect(live.locator("#conn")).to_have_text("upstream down")
         expect(row_badge).to_have_text("unreachable")
         expect(index.locator("#pipelines-error")).to_contain_text("is not answering; retrying in")
+        expect(rate).to_have_text("–")
     finally:
         os.kill(up.proc.pid, signal.SIGCONT)
 
@@ -77,6 +84,8 @@ def test_an_engine_outage_is_shown_and_clears(up, page, browser):
     expect(live.locator(".panel .conn-badge")).to_have_text("live")
     expect(row_badge).to_have_text("Running")
     expect(index.locator("#pipelines-error")).to_be_hidden()
+    expect(processed).not_to_have_text("–")
+    expect(rate).to_contain_text("rec/s")
     marker = live.locator('.panel tr[data-kind="marker"]')
     expect(marker).to_have_count(1)
     expect(marker).to_contain_text("the pipeline restarted upstream")
@@ -151,3 +160,105 @@ def test_a_hung_engine_is_shown_as_not_answering_within_seconds(hung, page):
     expect(live.locator(".panel .conn-badge")).to_have_text("live")
     expect(entry.locator("#sub-state")).to_have_text("processed")  # the late answer replaces the note
     assert query(c, "h", "SELECT id, name FROM items") == [{"id": 7, "name": "seven"}]
+
+
+# Every text the element at the selector shows from now on, with the page's clock (ms) when it appeared.
+_RECORD = """(sel) => {
+  const node = document.querySelector(sel);
+  window.seen = [];
+  new MutationObserver(() => window.seen.push([node.textContent, performance.now()]))
+    .observe(node, { childList: true, characterData: true, subtree: true });
+}"""
+
+
+def _notes(page) -> list[tuple[str, float]]:
+    """What the recorded note said, in order, one entry per change of text."""
+    out: list[tuple[str, float]] = []
+    for text, t in page.evaluate("() => window.seen"):
+        if not out or out[-1][0] != text:
+            out.append((text, t))
+    return out
+
+
+def test_the_outage_note_counts_down_and_says_when_it_tries_again(hung, page):
+    """Before, "retrying in N s" was fixed text that also stood while the retry waited out the status
+    timeout: "retrying in 1 s" for about 6 s. Now it counts down each second, then says "trying again…"
+    for as long as the attempt is in flight, then counts down to the next one (1, 2, 4 s on the pipeline
+    page, 2 s on the pipelines page)."""
+    eng, dash, c = hung
+    page.goto(f"{dash.url}/pipelines/h")
+    expect(page.locator("#status")).to_have_text("Running")
+    index = page.context.new_page()
+    index.goto(f"{dash.url}/")
+    expect(index.locator('tr[data-pipeline="h"] .badge')).to_have_text("Running")
+    page.evaluate(_RECORD, "#outage-text")
+    index.evaluate(_RECORD, "#pipelines-error")
+
+    pids = [eng.proc.pid, *eng.worker_pids]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        down = f"the pipeline server at {eng.url} is not answering"
+        # The third failure's countdown has begun: the first two are recorded whole.
+        expect(page.locator("#outage-text")).to_have_text(f"{down}; retrying in 4 s", timeout=30_000)
+        expect(page.locator("#outage-text")).to_have_text(f"{down}; retrying in 3 s")
+        expect(index.locator("#pipelines-error")).to_have_text(f"{down}; retrying in 1 s")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+    said = _notes(page)
+    texts = [text for text, _ in said]
+    again = f"{down}; trying again…"
+    assert texts[:texts.index(f"{down}; retrying in 3 s") + 1] == [
+        f"{down}; retrying in 1 s", again,
+        f"{down}; retrying in 2 s", f"{down}; retrying in 1 s", again,
+        f"{down}; retrying in 4 s", f"{down}; retrying in 3 s"], texts
+    # a count of seconds lasts about a second (at least, on a busy machine: it is a timer)
+    times = [t for _, t in said]
+    assert times[3] - times[2] >= 900 and times[6] - times[5] >= 900, said
+    # "trying again…" stands while the attempt is in flight: the dashboard waits STATUS_TIMEOUT (1 s)
+    assert times[2] - times[1] >= 900 and times[5] - times[4] >= 900, said
+
+    listed = [text for text, _ in _notes(index)]
+    assert listed[:4] == [f"{down}; retrying in 2 s", f"{down}; retrying in 1 s", again,
+                          f"{down}; retrying in 2 s"], listed
+    expect(page.locator("#outage")).to_be_hidden()
+    expect(index.locator("#pipelines-error")).to_be_hidden()
+
+
+def test_figures_are_not_shown_as_current_while_the_engine_hangs(hung, page):
+    """Before, a hung engine's pipeline page kept records processed, steps, p99 and memory at their last
+    values, and the pipelines page kept the row's rate ("0 rec/s") next to "unreachable". Now they read "–",
+    as the throughput did, and are live again at the first answer."""
+    eng, dash, c = hung
+    r = c.post("/pipelines/h/ingress/items", params={"format": "json", "update_format": "raw"},
+               content='{"id": 1, "name": "one"}\n{"id": 2, "name": "two"}')
+    assert r.status_code == 200, r.text
+    page.goto(f"{dash.url}/pipelines/h")
+    stats = {k: page.locator(f'[data-stat="{k}"]')
+             for k in ("processed", "input", "buffered", "steps", "latency", "memory", "outputs", "throughput")}
+    expect(stats["processed"]).to_have_text("2")
+    expect(stats["memory"]).to_contain_text("B")
+    index = page.context.new_page()
+    index.goto(f"{dash.url}/")
+    rate = index.locator('tr[data-pipeline="h"] td.num')
+    expect(rate).to_contain_text("rec/s")
+
+    pids = [eng.proc.pid, *eng.worker_pids]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        expect(page.locator("#status")).to_have_text("unreachable")
+        for k, node in stats.items():
+            expect(node, k).to_have_text("–")
+        expect(index.locator('tr[data-pipeline="h"] .badge')).to_have_text("unreachable")
+        expect(rate).to_have_text("–")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+    expect(page.locator("#status")).to_have_text("Running")
+    expect(stats["processed"]).to_have_text("2")
+    expect(stats["memory"]).to_contain_text("B")
+    expect(rate).to_contain_text("rec/s")

@@ -4,6 +4,7 @@
 import { dashboardDown, getJSON, send } from "./api.js";
 import { lineChart } from "./charts.js";
 import { confirmStep, deletedNote, needsConfirmation, sendStep } from "./lifecycle.js";
+import { RetryNote } from "./retrynote.js";
 import { canEdit, el, fmtBytes, fmtNumber, pageData, statusClass } from "./dom.js";
 import { showSignedOut, signedOut } from "./signedout.js";
 
@@ -61,12 +62,14 @@ const outage = document.getElementById("outage");
 const outageText = document.getElementById("outage-text");
 const outageDetails = document.getElementById("outage-details");
 const outageRaw = document.getElementById("outage-raw");
+const retryNote = new RetryNote(outageText);
 
-// `e` is the failed refresh's error (null once a refresh works again); `wait` the seconds to the next try.
-function showOutage(e, wait) {
+// `e` is the failed refresh's error (null once a refresh works again). Returns the note's text, to which
+// the caller adds when the next try is.
+function showOutage(e) {
   if (!e) {
     outage.hidden = true;
-    return;
+    return null;
   }
   let state = "unreachable";
   let text = e.message;
@@ -89,14 +92,16 @@ function showOutage(e, wait) {
     statusBadge.className = "badge";
     statusBadge.dataset.state = state.replace(" ", "-");
     for (const b of document.querySelectorAll("button[data-action]")) b.disabled = true;
-    // the last figures are not the server's now: a rate or a chart that goes on would say it is running
-    if (cards.throughput) cards.throughput.textContent = "–";
+    // The last figures are not the server's now, whether it refuses connections or hangs: a count, a
+    // rate or a chart left standing would look live.
+    for (const card of Object.values(cards)) card.textContent = "–";
     lineChart(chart, [], "records/s");
   }
-  outageText.textContent = wait === null ? text : `${text}; retrying in ${wait} s`;
+  outageText.textContent = text;
   outageRaw.textContent = raw;
   outageDetails.hidden = !raw;
   outage.hidden = false;
+  return text;
 }
 
 // -- statistics ---------------------------------------------------------------------------------
@@ -140,29 +145,31 @@ function showStats(stats, series) {
   lineChart(chart, points, "records/s");
 }
 
-// Every second while the server answers; after failures in a row, 1, 2, 4, then every 8 s.
+// Every second while the server answers; after failures in a row, 1, 2, 4, then every 8 s, counted down.
 let failures = 0;
 let timer = null;
 async function refresh() {
   clearTimeout(timer);
-  let wait = 1;
+  retryNote.trying();
   try {
     const answer = await getJSON(`${base}/stats`);
     failures = 0;
+    retryNote.clear();
     showOutage(null);
     showStatus(answer.status);
     showStats(answer.stats, answer.time_series);
+    clearTimeout(timer);  // a button's refresh may have been in flight too: one loop
+    timer = setTimeout(refresh, 1000);
   } catch (e) {
     if (signedOut(e)) {  // retrying cannot help: stop, say so, offer to sign in again
-      showOutage(e, null);
+      retryNote.clear();
+      showOutage(e);
       showSignedOut();
       return;
     }
     failures += 1;
-    wait = Math.min(8, 2 ** (failures - 1));
-    showOutage(e, wait);
+    retryNote.countDown(showOutage(e), Math.min(8, 2 ** (failures - 1)), refresh);
   }
-  timer = setTimeout(refresh, wait * 1000);
 }
 
 // -- tables and views -----------------------------------------------------------------------------

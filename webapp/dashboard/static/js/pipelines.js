@@ -1,9 +1,10 @@
-// The pipelines page: every pipeline with its status and throughput, refreshed every two seconds; an
-// editor can delete a stopped one (after a confirmation naming it).
+// The pipelines page: every pipeline with its status and throughput, refreshed two seconds after each
+// answer; an editor can delete a stopped one (after a confirmation naming it).
 
 import { dashboardDown, getJSON } from "./api.js";
 import { canEdit, el, fmtNumber, pageData, statusClass } from "./dom.js";
 import { deletedNote, runStep } from "./lifecycle.js";
+import { RetryNote } from "./retrynote.js";
 import { showSignedOut, signedOut } from "./signedout.js";
 
 const body = document.getElementById("pipelines-body");
@@ -43,7 +44,7 @@ function render(list, error) {
       el("td", {}, el("a", { href }, p.name)),
       el("td", {}, el("span", { class: `badge ${statusClass(p.deployment_status)}` }, p.deployment_status || "?"),
         p.deployment_error ? el("span", { class: "muted small" }, " " + p.deployment_error) : null),
-      el("td", { class: "num" }, p.throughput === undefined || p.throughput === null ? "–"
+      el("td", { class: "num rate" }, p.throughput === undefined || p.throughput === null ? "–"
         : `${fmtNumber(p.throughput, 1)} rec/s`),
       el("td", {}, p.program_status || ""),
       el("td", { class: "muted" }, p.description || ""),
@@ -61,27 +62,36 @@ if (deleted) {
   done.hidden = false;
 }
 
+const retryNote = new RetryNote(note);
+let timer = null;
 async function refresh() {
+  clearTimeout(timer);
+  retryNote.trying();
   try {
     const answer = await getJSON("/api/pipelines");
+    retryNote.clear();
     render(answer.pipelines, null);
+    clearTimeout(timer);  // a refresh after a delete may have been in flight too: one loop
+    timer = setTimeout(refresh, 2000);
   } catch (e) {
-    const ended = signedOut(e);  // retrying cannot help: stop, say so, offer to sign in again
-    if (ended) {
-      clearInterval(poller);
+    const ended = signedOut(e);
+    if (ended) {  // retrying cannot help: stop, say so, offer to sign in again
+      retryNote.clear();
+      note.textContent = "signed out: statuses are no longer updated";
       showSignedOut();
+    } else {
+      retryNote.countDown(dashboardDown(e) ? "the dashboard is not answering" : e.message, 2, refresh);
     }
-    // The last statuses known are no longer true: say so on every row rather than keep a green "Running".
-    const down = dashboardDown(e) ? "the dashboard is not answering" : e.message;
-    note.textContent = ended ? "signed out: statuses are no longer updated" : `${down}; retrying in 2 s`;
     note.title = e.details && e.details.error ? e.details.error : "";
     note.hidden = false;
+    // The last statuses and rates known are no longer true: say so on every row rather than keep a green
+    // "Running", and a rate that would look live.
     for (const badge of body.querySelectorAll("tr[data-pipeline] .badge")) {
       badge.textContent = ended ? "signed out" : "unreachable";
       badge.className = "badge";
       badge.dataset.state = ended ? "signed-out" : "unreachable";
     }
+    for (const rate of body.querySelectorAll("tr[data-pipeline] td.rate")) rate.textContent = "–";
   }
 }
-const poller = setInterval(refresh, 2000);
 refresh();
