@@ -225,15 +225,24 @@ class Unavailable(EngineError):
 
 
 class NotDeployed(Unavailable):
-    """Raised when an interaction (ingress, egress, query, stats) reaches a stopped pipeline."""
+    """Raised when an interaction (ingress, egress, query, stats) reaches a pipeline that is not serving:
+    stopped, stopping, or (``engine_stopping``) still Running or Paused while the engine shuts down."""
 
     error_code = "PipelineInteractionNotDeployed"
 
-    def __init__(self, name: str, status: str, desired: str):
-        super().__init__(
-            f"Pipeline '{name}' is not running (status {status}): start it first",
-            {"pipeline_name": name, "status": status, "desired_status": desired},
-        )
+    def __init__(self, name: str, status: str, desired: str, engine_stopping: bool = False):
+        details = {"pipeline_name": name, "status": status, "desired_status": desired}
+        if engine_stopping:
+            # Its status is kept on purpose (the next start resumes it): "not running ... start it first"
+            # would contradict the status and advise what is not needed.
+            details["engine_stopping"] = True
+            message = (f"Pipeline '{name}' is not serving: the engine is shutting down (the pipeline resumes as "
+                       f"{status} when the engine is back); try again then")
+        elif status == "Stopping":
+            message = f"Pipeline '{name}' is stopping: start it again once it is Stopped"
+        else:
+            message = f"Pipeline '{name}' is not running (status {status}): start it first"
+        super().__init__(message, details)
 
 
 class PipelinePaused(Unavailable):

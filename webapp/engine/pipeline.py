@@ -564,7 +564,9 @@ class Pipeline:
             raise Unavailable(f"Pipeline '{self.name}' is initializing: retry shortly", {"pipeline_name": self.name},
                               error_code="Initializing")
         if rt is None or self.status not in ("Running", "Paused"):
-            raise NotDeployed(self.name, self.status, self.desired)
+            # Running or Paused without a runtime: the engine is shutting down (``stop_now`` keeps the status).
+            raise NotDeployed(self.name, self.status, self.desired,
+                              engine_stopping=self.status in ("Running", "Paused") and self.engine.shutting_down)
         return rt
 
     @staticmethod
