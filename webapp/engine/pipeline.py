@@ -575,7 +575,8 @@ class Pipeline:
         table = program.table(table_name)
         if table is None:
             view = program.output(table_name)
-            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None)
+            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None,
+                                     [t.name for t in program.tables])
         return table
 
     def connector(self, table_name: str, connector_name: str):
