@@ -121,11 +121,16 @@ class ServedProcess:
     ready_path = "/"
     what = "process"
 
-    def __init__(self, ready_timeout: float = 30.0):
+    def __init__(self, ready_timeout: float = 30.0, split_output: bool = False):
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
-        self._log: list[str] = []
+        self._log: list[str] = []  # both outputs, in the order read
+        # With ``split_output``, standard error is read apart, and each output is also kept on its own:
+        # for a test of which line goes where.
+        self.split_output = split_output
+        self.stdout_lines: list[str] = []
+        self.stderr_lines: list[str] = []
         self._ready = threading.Event()
 
     def command(self) -> list[str]:
@@ -174,9 +179,12 @@ class ServedProcess:
 
     def start(self):
         cmd = [sys.executable, "-m", "webapp.cli", *self.command()]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE if self.split_output else subprocess.STDOUT, text=True,
                                      env=self.environment(), start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
+        if self.split_output:
+            threading.Thread(target=self._pump_stderr, daemon=True).start()
         if not self._ready.wait(self.ready_timeout):
             self.stop()
             raise RuntimeError(f"{self.what} did not start within {self.ready_timeout}s; log:\n{self.log}")
@@ -201,12 +209,20 @@ class ServedProcess:
         assert self.proc and self.proc.stdout
         for line in self.proc.stdout:
             self._log.append(line)
+            self.stdout_lines.append(line)
             m = self.url_pattern.search(line + " ")
             if m and self.url is None:
                 self.url = m.group(1)
                 self._ready.set()
         self.proc.stdout.close()  # at the end of the output; the pipe would otherwise wait for the collector
         self._ready.set()
+
+    def _pump_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        for line in self.proc.stderr:
+            self._log.append(line)
+            self.stderr_lines.append(line)
+        self.proc.stderr.close()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int | None:
         """``sig`` to the master, then SIGKILL to the whole group if it has not exited in ``timeout``."""

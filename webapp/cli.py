@@ -74,8 +74,14 @@ def _busy_port(command: str, host: str, *ports: tuple[int, str]) -> bool:
     return False
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def _cmd_engine(a) -> int:
     from .engine.engine import DataDirLocked
+    from .engine.logbuf import ConsoleFormatter
+    for handler in logging.getLogger().handlers:  # main()'s: its lines now say which pipeline they are about
+        handler.setFormatter(ConsoleFormatter(LOG_FORMAT))
     from .engine.settings import engine_settings
     from .server.run import serve
     if (problem := _resolve(a, "engine")) is not None:
@@ -371,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # One line per upstream HTTP call drowns what matters; errors still show.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return args.func(args)

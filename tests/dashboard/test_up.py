@@ -82,3 +82,24 @@ def test_up_gives_the_dashboard_a_stall_time_its_engines_keepalive_fits(monkeypa
     assert stall_env(0.0) == {"SLUICE_STREAM_STALL": "0"}
     monkeypatch.setenv("SLUICE_STREAM_STALL", "12")
     assert stall_env(10.0) == {}  # the user's own
+
+
+# What ``sluice up`` prints for its user on standard output; everything else there would be a log line.
+FOR_THE_USER = re.compile(r"Sluice engine listening on |Demo pipeline 'demo': |Sluice dashboard listening on "
+                          r"|Open the dashboard: ")
+
+
+def test_up_writes_its_childrens_logs_to_standard_error_and_the_urls_to_standard_output(tmp_path):
+    """As ``sluice engine`` alone does (docs/cli.md): an operator who redirects ``2>`` catches the logs."""
+    eng = EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", command="up", split_output=True)
+    with eng:
+        _dashboard_url(eng)
+        assert httpx.post(eng.url + "/v0/pipelines/demo/ingress/nope", params={"format": "json"},
+                          content=b"{}").status_code == 404
+        wait_until(lambda: any("POST /v0/pipelines/demo/ingress/nope -> 404" in s for s in eng.stderr_lines), 30,
+                   f"the engine's log line of the refusal on standard error:\n{eng.log}", interval=0.1)
+        out, err = list(eng.stdout_lines), list(eng.stderr_lines)
+    assert out and all(FOR_THE_USER.match(s) for s in out), out
+    assert len(out) == 4, out
+    assert any("sluice.engine [pipeline demo]: deployment status Initializing -> Running" in s for s in err), err
+    assert any("Booting worker" in s for s in err), err  # gunicorn's own lines, of both children

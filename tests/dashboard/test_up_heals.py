@@ -51,6 +51,23 @@ def test_a_killed_engine_or_dashboard_is_started_again(tmp_path):
     assert up.proc.returncode == 0, up.log
 
 
+def test_an_engine_stopped_by_someone_elses_sigterm_is_said_so_and_started_again(tmp_path):
+    """``kill PID`` stops the engine gracefully (exit code 0): sluice up names the signal instead of calling a
+    clean exit unexpected."""
+    with EngineProcess(tmp_path / "data", "--port", "0", "--no-demo-data", command="up") as up:
+        dashboard_url(up)
+        engine = up.child_pid("engine")
+        assert engine, up.log
+        os.kill(engine, signal.SIGTERM)
+        wait_until("sluice up said what stopped the engine",
+                   lambda: "sluice up: the engine stopped on SIGTERM, which sluice up did not send (exit code 0); "
+                           "restarting it in 1 s" in up.log, up)
+        wait_until("the engine answers again, its demo pipeline running",
+                   lambda: up.child_pid("engine") not in (None, engine) and running(up.url), up)
+        assert "exited unexpectedly" not in up.log, up.log
+    assert up.proc.returncode == 0, up.log
+
+
 def test_a_child_that_keeps_failing_is_given_up_on(tmp_path):
     """An engine that dies and cannot start again (another live process holds its data directory) is
     retried --max-restarts times, then sluice up stops with a message."""

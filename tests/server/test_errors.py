@@ -22,6 +22,20 @@ def _wait(http, name, status):
     wait_until(lambda: _status(http, name) == status, 20, what=f"{name} to be {status}")
 
 
+def test_a_misspelled_table_is_told_the_one_it_may_mean(http, make_pipeline):
+    """As ad-hoc query errors do ("Did you mean ..."): the 404 names the closest table and lists them all."""
+    name = make_pipeline("CREATE TABLE products (id INT, name VARCHAR);\nCREATE TABLE orders (id INT, qty INT);\n")
+    body = assert_error(http.post(f"/pipelines/{name}/ingress/prodcts", params={"format": "json"},
+                                  content=b'{"id": 1}'), 404, "UnknownInputStream")
+    assert body["details"] == {"stream_name": "prodcts", "tables": ["products", "orders"], "suggestion": "products"}
+    assert body["message"].startswith("Unknown table 'prodcts': did you mean 'products'? The program declares "
+                                      "no table 'prodcts'; its tables: products, orders ("), body
+    # an INSERT of an ad-hoc query names the table the same way
+    body = assert_error(http.get(f"/pipelines/{name}/query", params={"sql": "INSERT INTO ordrs VALUES (1, 2)"}),
+                        404, "UnknownInputStream")
+    assert body["details"]["suggestion"] == "orders" and "did you mean 'orders'?" in body["message"], body
+
+
 def test_unknown_pipeline_name(http):
     ghost = f"ghost{uuid.uuid4().hex[:8]}"
     calls = [
@@ -49,7 +63,8 @@ def test_unknown_streams(http, make_pipeline):
     name = make_pipeline(SQL)
     body = assert_error(http.post(f"/pipelines/{name}/ingress/nope", params={"format": "json"}, content=b"{}"),
                         404, "UnknownInputStream")
-    assert body["details"] == {"stream_name": "nope"}
+    assert body["details"] == {"stream_name": "nope", "tables": ["t"]}  # nothing close enough to suggest
+    assert "its tables: t (" in body["message"] and "did you mean" not in body["message"], body
     # a view is not an input: the answer says it is a view, and what it reads
     body = assert_error(http.post(f"/pipelines/{name}/ingress/v1", params={"format": "json"}, content=b"{}"),
                         404, "UnknownInputStream")

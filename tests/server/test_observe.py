@@ -311,3 +311,33 @@ def test_egress_stream_gauge_counts_open_streams_only(http, make_pipeline, egres
                "the closed stream to show as closed", interval=0.05)
     for path in ("/metrics", f"/pipelines/{name}/metrics"):
         assert f'sluice_egress_streams{{pipeline="{name}"}} 0' in http.get(path).text
+
+
+def test_the_engine_log_says_which_pipeline_each_line_is_about(tmp_path):
+    """With several pipelines, the process log's lines about one (its status changes, its resumption after a
+    restart) name it, after the logger; a line whose message already names it does not name it twice."""
+    names = ("shop1", "shop2")
+    with EngineProcess(tmp_path) as eng:
+        c = eng.client()
+        for name in names:
+            c.put(f"/pipelines/{name}", json={"name": name, "program_code": SQL})
+            assert c.post(f"/pipelines/{name}/start").status_code == 202
+        for name in names:
+            wait_status(c, name, "Running")
+    with EngineProcess(tmp_path) as eng:  # both come back running, each saying so
+        c = eng.client()
+        for name in names:
+            wait_status(c, name, "Running")
+        # A request's refusal names the pipeline in its path and its message already.
+        assert c.post("/pipelines/shop2/ingress/nope", params={"format": "json"}, content=b"{}").status_code == 404
+        eng.wait_for_output(r"POST /v0/pipelines/shop2/ingress/nope -> 404")
+        lines = eng.log.splitlines()
+    for name in names:
+        resumed = [s for s in lines if "the engine restarted: pipeline resumes as Running" in s and name in s]
+        assert len(resumed) == 1 and f"sluice.engine [pipeline {name}]: the engine restarted" in resumed[0], lines
+        assert any(f"sluice.engine [pipeline {name}]: deployment status Initializing -> Running" in s
+                   for s in lines), lines
+    about = [s for s in lines if "sluice.engine" in s and ("deployment status" in s or "the engine restarted" in s)]
+    assert about and all("[pipeline shop" in s for s in about), about
+    refusal = next(s for s in lines if "ingress/nope -> 404" in s)
+    assert "[pipeline" not in refusal and "sluice.server: POST /v0/pipelines/shop2/ingress/nope" in refusal, refusal

@@ -4,7 +4,9 @@
 2. create the demo pipeline through the client if it is missing, start it, seed its customers;
 3. start ``sluice dashboard --upstream <engine URL>`` (gunicorn, gevent), with the demo generator on
    unless ``--no-demo-data``, keeping its history in ``<data-dir>/dashboard``;
-4. pass both outputs through, and watch over both: a child that exits unexpectedly is started again
+4. pass both outputs through, each to the stream it was written to (a child's log lines, on its standard
+   error, to this one's; the URLs it prints on standard output to this one's), and watch over both: a
+   child that exits unexpectedly is started again
    on the same port (backoff 1, 2, 4 ... 30 s, said in the log), so open pages recover by themselves.
    A child that keeps failing at once (``--max-restarts`` exits in a row, each within
    ``HEALTHY_SECS`` of its start) is given up on, and everything stops; one that ends before it listens
@@ -27,6 +29,9 @@ from webapp._serving import die_with_parent
 
 _URL = {"engine": re.compile(r"Sluice engine listening on (http://\S+)"),
         "dashboard": re.compile(r"Sluice dashboard listening on (http://\S+?)/?\s")}
+# What gunicorn's master logs as it takes a signal that stops it: with a graceful stop the exit code is 0,
+# and this line is all that tells a SIGTERM sent by someone else from an exit of the child's own.
+_STOP_SIGNAL = re.compile(r"Handling signal: (term|int|quit)\b")
 
 
 HEALTHY_SECS = 60.0   # a child that ran this long before exiting starts again after the shortest backoff
@@ -54,17 +59,37 @@ class Child:
         self.ready = threading.Event()
         self.started_at = time.monotonic()
         self.starts += 1
+        self.stop_signal: str | None = None  # the signal gunicorn said it stops on (SIGTERM, ...), if any
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", *self.argv], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env,
+                                     stderr=subprocess.PIPE, text=True, env=env,
                                      preexec_fn=_die_with_parent if sys.platform == "linux" else None)
-        threading.Thread(target=self._pump, args=(self.proc, self.ready), daemon=True,
-                         name=f"pump-{self.name}").start()
+        self._pumps = [threading.Thread(target=self._pump, args=(self.proc, self.ready), daemon=True,
+                                        name=f"pump-{self.name}"),
+                       threading.Thread(target=self._pump_log, args=(self.proc,), daemon=True,
+                                        name=f"pump-{self.name}-log")]
+        for t in self._pumps:
+            t.start()
 
     def restart(self) -> None:
         if self.url and self.port_flag in self.argv:
             self.argv[self.argv.index(self.port_flag) + 1] = self.url.rsplit(":", 1)[1].rstrip("/")
         self._spawn()
+
+    def _pump_log(self, proc: subprocess.Popen) -> None:
+        """The child's standard error (its log) to ours: an operator redirecting ``2>`` catches it there."""
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+            m = _STOP_SIGNAL.search(line)
+            if m and proc is self.proc:
+                self.stop_signal = "SIG" + m.group(1).upper()
+
+    def drained(self, timeout: float = 5.0) -> None:
+        """Wait until both outputs of an exited child are passed through (its last words come first)."""
+        for t in self._pumps:
+            t.join(timeout)
 
     def _pump(self, proc: subprocess.Popen, ready: threading.Event) -> None:
         assert proc.stdout is not None
@@ -178,6 +203,7 @@ def _failed_first_start(c: Child) -> int:
     """A child that ended before it listened at its first start (a missing users file, a data directory
     in use): starting it again would fail the same way, so ``sluice up`` stops with its exit status."""
     code = c.proc.wait()
+    c.drained()
     print(f"sluice up: the {c.name} did not start ({_exit_text(code)}); stopping (its output above says why)",
           file=sys.stderr, flush=True)
     return code or 1
@@ -190,6 +216,15 @@ def _exit_text(code: int) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def _exit_story(c: Child, code: int) -> str:
+    """What happened to a child that exited while nobody asked ``sluice up`` to stop, as far as it can tell."""
+    if c.stop_signal is not None:  # a graceful stop by a signal from outside (``kill PID``): exit code 0
+        return f"the {c.name} stopped on {c.stop_signal}, which sluice up did not send ({_exit_text(code)})"
+    if code == 0:
+        return f"the {c.name} stopped ({_exit_text(code)}) without sluice up asking it to"
+    return f"the {c.name} exited unexpectedly ({_exit_text(code)})"
 
 
 def _watch(children: list[Child], stopping: threading.Event, max_restarts: int) -> int:
@@ -215,8 +250,8 @@ def _watch(children: list[Child], stopping: threading.Event, max_restarts: int) 
                       file=sys.stderr, flush=True)
                 return code or 1
             delay = min(BACKOFF_MAX, 2.0 ** (failures[c.name] - 1))
-            print(f"sluice up: the {c.name} exited unexpectedly ({_exit_text(code)}); restarting it in {delay:g} s",
-                  file=sys.stderr, flush=True)
+            c.drained()
+            print(f"sluice up: {_exit_story(c, code)}; restarting it in {delay:g} s", file=sys.stderr, flush=True)
             due[c.name] = now + delay
     return 0
 

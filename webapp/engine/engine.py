@@ -205,6 +205,11 @@ class Engine:
             remove_all(self.checkpoint_dir(p))
             self.save()
 
+    @property
+    def shutting_down(self) -> bool:
+        """Whether ``shutdown`` has begun (pipelines keep their status through it, so restarts resume them)."""
+        return self._stop.is_set()
+
     def shutdown(self) -> None:
         """Stop every pipeline (processing what was acknowledged), checkpoint, release the directory.
 

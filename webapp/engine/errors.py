@@ -99,7 +99,7 @@ class UnknownInputStream(NotFound):
 
     error_code = "UnknownInputStream"
 
-    def __init__(self, name: str, view_reads: list[str] | None = None):
+    def __init__(self, name: str, view_reads: list[str] | None = None, tables: list[str] | None = None):
         if view_reads is not None:  # the name is a view's: say so, and where its rows come from
             super().__init__(
                 f"'{name}' is a view, not a table: a view's rows are computed from the relations it reads "
@@ -107,12 +107,33 @@ class UnknownInputStream(NotFound):
                 {"stream_name": name, "is_view": True, "reads": view_reads},
             )
             return
+        details: dict[str, Any] = {"stream_name": name}
+        said = f"Unknown table '{name}': the program declares no such table"
+        if tables is not None:  # a misspelling is told what it may have meant, as ad-hoc query errors are
+            details["tables"] = tables
+            near = _closest(name, tables)
+            if near is not None:
+                details["suggestion"] = near
+                said = f"Unknown table '{name}': did you mean '{near}'? The program declares no table '{name}'"
+            said += f"; its tables: {_listed(tables)}" if tables else "; it declares no tables"
         super().__init__(
-            f"Unknown table '{name}': the program declares no such table "
-            "(unquoted names are case-insensitive; a mixed-case name is quoted, \"Name\", which a URL "
+            f"{said} (unquoted names are case-insensitive; a mixed-case name is quoted, \"Name\", which a URL "
             "carries as %22Name%22)",
-            {"stream_name": name},
+            details,
         )
+
+
+def _closest(name: str, names: list[str]) -> str | None:
+    """The one of ``names`` closest to ``name`` when close enough to be a misspelling of it."""
+    import difflib
+    by_lower = {n.lower(): n for n in names}
+    near = difflib.get_close_matches(name.strip('"').lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[near[0]] if near else None
+
+
+def _listed(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
 class UnknownOutputStream(NotFound):
@@ -225,15 +246,24 @@ class Unavailable(EngineError):
 
 
 class NotDeployed(Unavailable):
-    """Raised when an interaction (ingress, egress, query, stats) reaches a stopped pipeline."""
+    """Raised when an interaction (ingress, egress, query, stats) reaches a pipeline that is not serving:
+    stopped, stopping, or (``engine_stopping``) still Running or Paused while the engine shuts down."""
 
     error_code = "PipelineInteractionNotDeployed"
 
-    def __init__(self, name: str, status: str, desired: str):
-        super().__init__(
-            f"Pipeline '{name}' is not running (status {status}): start it first",
-            {"pipeline_name": name, "status": status, "desired_status": desired},
-        )
+    def __init__(self, name: str, status: str, desired: str, engine_stopping: bool = False):
+        details = {"pipeline_name": name, "status": status, "desired_status": desired}
+        if engine_stopping:
+            # Its status is kept on purpose (the next start resumes it): "not running ... start it first"
+            # would contradict the status and advise what is not needed.
+            details["engine_stopping"] = True
+            message = (f"Pipeline '{name}' is not serving: the engine is shutting down (the pipeline resumes as "
+                       f"{status} when the engine is back); try again then")
+        elif status == "Stopping":
+            message = f"Pipeline '{name}' is stopping: start it again once it is Stopped"
+        else:
+            message = f"Pipeline '{name}' is not running (status {status}): start it first"
+        super().__init__(message, details)
 
 
 class PipelinePaused(Unavailable):

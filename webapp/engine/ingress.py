@@ -319,6 +319,7 @@ def ingest_answer(batch: ParsedBatch, token: str) -> tuple[int, dict]:
     if not batch.num_errors:
         return 200, {"token": token}
     shown = batch.errors
+    # Feldera's words exactly, "(1 errors)" included (its PipelineError::ParseErrors): clients match on them.
     head = f"Errors parsing input data ({batch.num_errors} errors)" if len(shown) == batch.num_errors else \
         f"Errors parsing input data (reporting {len(shown)} out of {batch.num_errors} total errors)"
     lines = [f"    Parse error (event #{e['event_number']}, line {e['line']}): {e['description']}" for e in shown[:20]]

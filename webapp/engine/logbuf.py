@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import datetime as _dt
 import logging
+import re
 import threading
 import uuid
 from collections import deque
@@ -153,7 +155,7 @@ class PipelineLogs(logging.Handler):
             r.close()
 
     def emit(self, record: logging.LogRecord) -> None:
-        name = getattr(record, "pipeline", None) or _current.get()
+        name = pipeline_of(record)
         if not name or (self.known is not None and not self.known(name)):
             return
         try:
@@ -175,6 +177,32 @@ class PipelineLogs(logging.Handler):
         self.close_all()
 
 
+def pipeline_of(record: logging.LogRecord) -> str | None:
+    """The pipeline ``record`` is about: its ``pipeline`` extra, or the one bound where it was logged."""
+    return getattr(record, "pipeline", None) or _current.get()
+
+
+class ConsoleFormatter(logging.Formatter):
+    """The process log's lines (on standard error), naming the pipeline a line is about after the logger:
+    ``INFO sluice.engine [pipeline shop2]: deployment status Stopped -> Provisioning``. With several
+    pipelines, a line that did not say which one is of no use. A message that already names it (``pipeline
+    shop2``, ``Pipeline 'shop2'``, a request's ``/pipelines/shop2/...`` path) is left as it is, so no line
+    names it twice. A pipeline's own log (``LogRing``) does not need the name and never gets it.
+
+    Formatted in the thread that logs (``logging`` handlers are synchronous), so a ``bind`` still holds."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        name = pipeline_of(record)
+        if name and not _names_pipeline(record.message, name):
+            record = copy.copy(record)  # other handlers see the record as logged
+            record.name = f"{record.name} [pipeline {name}]"
+        return super().formatMessage(record)
+
+
+def _names_pipeline(message: str, name: str) -> bool:
+    return re.search(rf"(?i)\bpipelines?[ /]['\"]?{re.escape(name)}(?![\w-])", message) is not None
+
+
 def format_lines(record: logging.LogRecord) -> list[str]:
     """``<RFC 3339 UTC time> <LEVEL> <logger>: <message>``; a message or traceback of several lines
     continues on further lines, each indented."""
@@ -186,4 +214,5 @@ def format_lines(record: logging.LogRecord) -> list[str]:
     return [f"{ts} {record.levelname:>5} {record.name}: {first}"] + ["    " + r for r in rest]
 
 
-__all__ = ["PipelineLogs", "LogRing", "bind", "in_pipeline", "pipeline_logger", "format_lines"]
+__all__ = ["PipelineLogs", "LogRing", "ConsoleFormatter", "bind", "in_pipeline", "pipeline_logger", "pipeline_of",
+           "format_lines"]

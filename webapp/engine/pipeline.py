@@ -32,6 +32,7 @@ import orjson
 from .connectors import record_progress, table_connectors
 from .connectors.progress import connector_key
 from .ingress import ingest_answer, parse_body
+from .logbuf import in_pipeline
 from .migrate import carry_tables, insert_columns, widened
 from .recovery import batch_record
 from .runtime import Runtime, apply_batches, client_left, root_cause
@@ -417,7 +418,8 @@ class Pipeline:
             self._set_status("Provisioning")
         # Recorded now, not when the deploy ends: an engine stopped in between restarts the pipeline.
         self.engine.save()
-        threading.Thread(target=self._deploy, args=(initial,), daemon=True).start()
+        # Bound to the pipeline: what the deploy logs (a view planned to be recomputed, ...) says whose it is.
+        threading.Thread(target=in_pipeline(self.name, self._deploy), args=(initial,), daemon=True).start()
         return "Pipeline is starting"
 
     def _deploy(self, initial: str) -> None:
@@ -483,7 +485,7 @@ class Pipeline:
             self._set_status("Stopping")
         # Handed over in a list the thread empties: a Thread keeps its args until it ends, and a stopped
         # runtime must be freeable as soon as the status says Stopped.
-        threading.Thread(target=self._finish_stop, args=([rt],), daemon=True).start()
+        threading.Thread(target=in_pipeline(self.name, self._finish_stop), args=([rt],), daemon=True).start()
         return "Pipeline is stopping"
 
     def _finish_stop(self, holder: list) -> None:
@@ -564,7 +566,9 @@ class Pipeline:
             raise Unavailable(f"Pipeline '{self.name}' is initializing: retry shortly", {"pipeline_name": self.name},
                               error_code="Initializing")
         if rt is None or self.status not in ("Running", "Paused"):
-            raise NotDeployed(self.name, self.status, self.desired)
+            # Running or Paused without a runtime: the engine is shutting down (``stop_now`` keeps the status).
+            raise NotDeployed(self.name, self.status, self.desired,
+                              engine_stopping=self.status in ("Running", "Paused") and self.engine.shutting_down)
         return rt
 
     @staticmethod
@@ -573,7 +577,8 @@ class Pipeline:
         table = program.table(table_name)
         if table is None:
             view = program.output(table_name)
-            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None)
+            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None,
+                                     [t.name for t in program.tables])
         return table
 
     def connector(self, table_name: str, connector_name: str):

@@ -29,8 +29,8 @@ class EngineProcess(ServedProcess):
     what = "engine"
 
     def __init__(self, data_dir: str | os.PathLike | None = None, *args: str, command: str = "engine",
-                 env: dict | None = None, ready_timeout: float = 30.0):
-        super().__init__(ready_timeout)
+                 env: dict | None = None, ready_timeout: float = 30.0, split_output: bool = False):
+        super().__init__(ready_timeout, split_output)
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="sluice-test-")

@@ -23,6 +23,7 @@ import orjson
 
 from ..errors import BufferFull, StorageUnavailable, Terminating
 from ..ingress import parse_body
+from ..logbuf import in_pipeline
 from .generators import GenerationError, RowMaker
 from .progress import Claims
 
@@ -65,7 +66,7 @@ class DatagenRunner:
         self._lock = threading.Lock()
         self._finished = 0
         self._stop = False
-        self._threads = [threading.Thread(target=self._work, args=(w,), daemon=True,
+        self._threads = [threading.Thread(target=in_pipeline(rt.pipeline.name, self._work), args=(w,), daemon=True,
                                           name=f"datagen-{rt.pipeline.name}-{self.endpoint_name}-{w}")
                          for w in range(cfg.workers)]
 
