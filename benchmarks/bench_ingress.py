@@ -29,8 +29,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from webapp.engine.testing import EngineProcess  # noqa: E402
 
+# DECIMAL(18, 2): SUM keeps its argument's type, as in Feldera, and a whole run's sum per kind passes
+# DECIMAL(10, 2)'s 10^8 (the pipeline then stops on the overflow, as it should, and the run with it).
 SQL = """
-CREATE TABLE events (id BIGINT NOT NULL, user_id INT, kind VARCHAR, amount DECIMAL(10, 2), at TIMESTAMP);
+CREATE TABLE events (id BIGINT NOT NULL, user_id INT, kind VARCHAR, amount DECIMAL(18, 2), at TIMESTAMP);
 CREATE MATERIALIZED VIEW per_kind AS SELECT kind, COUNT(*) AS n, SUM(amount) AS total FROM events GROUP BY kind;
 """
 
@@ -59,7 +61,10 @@ ts = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
 status = url.replace("/ingress/events", "/completion_status")
 with httpx.Client(timeout=120) as c:
     for tok in last:
-        while tok and c.get(status, params={"token": tok}).json()["status"] != "complete":
+        while tok:
+            r = c.get(status, params={"token": tok}); r.raise_for_status()  # a stopped pipeline says why
+            if r.json()["status"] == "complete":
+                break
             time.sleep(0.002)
 el = time.monotonic() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -78,7 +83,7 @@ def reference_rate(records: int = 200_000) -> float:
                                   "at": "2026-12-01 10:00:00"}) + b"\n")
         path = f.name
     con = duckdb.connect(config={"threads": 1})
-    cols = "{'id': 'BIGINT', 'user_id': 'INTEGER', 'kind': 'VARCHAR', 'amount': 'DECIMAL(10,2)', 'at': 'TIMESTAMP'}"
+    cols = "{'id': 'BIGINT', 'user_id': 'INTEGER', 'kind': 'VARCHAR', 'amount': 'DECIMAL(18,2)', 'at': 'TIMESTAMP'}"
     best = 0.0
     for _ in range(3):
         t0 = time.perf_counter()
@@ -110,7 +115,9 @@ def run(seconds: float = 3.0, connections: int = 4, smoke: bool = False, engine:
         for fmt, array, per_req in shapes:
             cpu0 = sum(worker.cpu_times()[:2])
             out = subprocess.run([sys.executable, "-c", LOADER, url, fmt, "1" if array else "0", str(per_req),
-                                  str(seconds), str(connections)], capture_output=True, text=True, check=True)
+                                  str(seconds), str(connections)], capture_output=True, text=True)
+            if out.returncode:
+                raise RuntimeError(f"the load generator of {fmt} x{per_req} failed:\n{out.stderr[-3000:]}")
             d = json.loads(out.stdout.strip().splitlines()[-1])
             d.update(shape=f"{fmt}{' array' if array else ''} x{per_req}", records_per_s=d["records"] / d["seconds"],
                      engine_cpu=sum(worker.cpu_times()[:2]) - cpu0)
