@@ -71,11 +71,6 @@ class LatenessFilter:
             self.dropping[table] = self.dropping.get(table, 0) + late
         return out
 
-    def rollback(self) -> None:
-        """Forget what the step's batches brought (the step was rolled back)."""
-        self.pending.clear()
-        self.dropping.clear()
-
     def commit(self) -> None:
         """The step's largest values become the ones later steps are judged by (and its late records count)."""
         for key, v in self.pending.items():

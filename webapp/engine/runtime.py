@@ -3,8 +3,7 @@
 Threading model: request threads parse input and append batches to ``queue`` (under ``cv``); one
 step thread takes everything queued, applies it to the tables and recomputes the views inside one
 DuckDB transaction (under ``step_lock``), then hands each relation's change to its subscribers.
-A logged batch is queued when it is appended to the write-ahead log, before it is durable: the step
-applies it to the tables meanwhile and steps the views only once it is (``_await_durable``). A batch's sequence number is its completion token; ``processed_seq`` advances only after a step's
+A batch's sequence number is its completion token; ``processed_seq`` advances only after a step's
 output has been handed to every egress stream, so a complete token means the output is on its way.
 """
 
@@ -20,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
@@ -59,14 +58,6 @@ class Batch:
     wal_seq: int = 0
     arrow: Any = None
     source: dict | None = None  # a connector's progress tag (connectors/progress.py); None for HTTP input
-    # Its write-ahead-log ticket (``wal.Ticket``): a logged batch is queued before it is durable.
-    ticket: Any = field(default=None, compare=False, repr=False)
-    # (Under ``cv``.) Its request was answered that the log failed it: no step may apply it.
-    refused: bool = field(default=False, compare=False, repr=False)
-
-    def durable_or_pending(self) -> bool:
-        """Not refused, and not failed by the log (a batch whose fsync is still to come may be)."""
-        return not self.refused and (self.ticket is None or not self.ticket.error)
 
     def get_ops(self) -> list:
         return self.ops if self.ops is not None else [(1, r) for r in arrow_rows(self.arrow)]
@@ -269,23 +260,16 @@ class Runtime:
                 return tok, ans
             payload = log_payload(b.seq, key, ans)
             self.inflight += 1
-            ticket = wal.append(T_BATCH, payload, batch.num_records, on_durable=lambda: self._durable(b))
-            b.wal_seq, b.ticket = ticket.seq, ticket
-            # Queued at once, in log order: a step may apply it to the tables while the log fsyncs it, and
-            # steps the views and commits only once it is durable (``_await_durable``). A one-row step
-            # used to begin only after the fsync (bench_workload.py W3).
-            self.queue.append(b)
-            self.cv.notify_all()
+            ticket = wal.append(T_BATCH, payload, batch.num_records, on_durable=lambda: self._enqueue(b))
+            b.wal_seq = ticket.seq
             self.pipeline.note_logged(ticket.seq)
         try:
             ticket.wait(self.settings.ingress_wait_secs + 30)
         except WalUnavailable as e:
             with self.cv:
                 self.inflight -= 1
-                b.refused = True  # a step that holds it drops it (``_requeue``)
-                if self._unqueue(b):  # still waiting
-                    self.buffered[table.name] -= batch.num_records
-                    self.buffered_bytes[table.name] -= batch.num_bytes
+                self.buffered[table.name] -= batch.num_records
+                self.buffered_bytes[table.name] -= batch.num_bytes
                 self.cv.notify_all()
             raise StorageUnavailable(
                 f"the input was not accepted: {e}. Nothing of it was stored; retry once the disk has room "
@@ -293,34 +277,19 @@ class Runtime:
         return tok, ans
 
     def _enqueue(self, b: Batch) -> None:
-        """Accept and queue a batch that is not logged (no write-ahead log)."""
+        """Make a (durable) batch visible to the step thread; the log calls this in log order."""
         with self.cv:
-            self._accepted(b)
+            if b.wal_seq:
+                self.inflight -= 1
+            if b.source is None:
+                m = self.inputs[b.table]
+                m["total_bytes"] += b.nbytes
+                m["total_records"] += b.records
+            self.total_input_records += b.records
+            self.total_input_bytes += b.nbytes
+            self.acked_seq = max(self.acked_seq, b.seq)
             self.queue.append(b)
             self.cv.notify_all()
-
-    def _durable(self, b: Batch) -> None:
-        """A logged batch (queued already) is durable: it is accepted. The log calls this in log order."""
-        with self.cv:
-            self.inflight -= 1
-            self._accepted(b)
-            self.cv.notify_all()
-
-    def _accepted(self, b: Batch) -> None:
-        if b.source is None:
-            m = self.inputs[b.table]
-            m["total_bytes"] += b.nbytes
-            m["total_records"] += b.records
-        self.total_input_records += b.records
-        self.total_input_bytes += b.nbytes
-        self.acked_seq = max(self.acked_seq, b.seq)
-
-    def _unqueue(self, b: Batch) -> bool:
-        for i, x in enumerate(self.queue):
-            if x is b:  # (by identity: batches compare equal by their fields)
-                del self.queue[i]
-                return True
-        return False
 
     def current_token(self) -> str:
         """A token that completes once every batch accepted so far is processed."""
@@ -489,8 +458,9 @@ class Runtime:
                 if batches:
                     self.cv.notify_all()  # requests held back by the buffer limit may go on
             try:
-                applied = self._step(batches) if batches else True
-                if commit and applied:  # (else its input waits in the queue again, and the commit with it)
+                if batches:
+                    self._step(batches)
+                if commit:
                     self._committed()
             except Exception as e:  # a step that fails stops the pipeline, as a runtime error does in Feldera
                 log.exception("step failed in pipeline %s", self.pipeline.name)
@@ -517,8 +487,7 @@ class Runtime:
         with self.cv:  # a batch still on its way through the log is queued once durable
             while self.inflight and time.monotonic() < deadline:
                 self.cv.wait(0.1)
-            # (a batch queued before the log failed to make it durable was never acknowledged)
-            return [b for b in self.unapplied + list(self.queue) if b.durable_or_pending()]
+            return self.unapplied + list(self.queue)
 
     def _can_step(self) -> bool:
         """(Under ``cv``.) Whether the step thread has work: queued input no transaction holds back, a
@@ -548,31 +517,7 @@ class Runtime:
         log.info("transaction %d committing", tid, extra={"pipeline": self.pipeline.name})
         return tid
 
-    def _await_durable(self, batches: list[Batch]) -> bool:
-        """Wait until the log has made every batch durable; False when it failed one (it was refused)."""
-        for b in batches:
-            if b.ticket is not None:
-                try:
-                    b.ticket.wait(self.settings.ingress_wait_secs + 30)
-                except WalUnavailable:
-                    return False
-        return True
-
-    def _requeue(self, batches: list[Batch]) -> None:
-        """After a step rolled back because the log failed some of its batches: those are dropped (their
-        requests answer 503 StorageUnavailable), the others wait in the queue again, first, in order."""
-        with self.cv:
-            for b in batches:
-                self.processing -= b.records
-            for b in reversed([b for b in batches if b.durable_or_pending()]):
-                self.queue.appendleft(b)
-                self.buffered[b.table] += b.records
-                self.buffered_bytes[b.table] += b.nbytes
-            self.cv.notify_all()
-
-    def _step(self, batches: list[Batch]) -> bool:
-        """Apply ``batches`` and step the views in one transaction; False when the log failed one of
-        them and the step was rolled back (``_requeue``)."""
+    def _step(self, batches: list[Batch]) -> None:
         t0 = time.perf_counter()
         by_table: dict[str, list] = {}
         for b in batches:
@@ -590,12 +535,6 @@ class Runtime:
                     if dels or ins:
                         changes[name] = (dels, ins)
                         touched.add(name)
-                # The views' state is Python's and cannot be rolled back: they step only on durable input.
-                if not self._await_durable(batches):
-                    con.execute("ROLLBACK")
-                    self.late.rollback()
-                    self._requeue(batches)
-                    return False
                 affected = set()
                 for name in touched:
                     affected |= self.dependents.get(name, set())
@@ -649,7 +588,6 @@ class Runtime:
                     del self.marks[:50_000]
             self.step_latencies.append(time.perf_counter() - t0)
             self.cv.notify_all()
-        return True
 
     # -- statistics ----------------------------------------------------------------------------
     def _sample(self) -> None:
