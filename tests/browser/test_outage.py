@@ -6,7 +6,9 @@ both, figures read "–" rather than look live, and the note counts down to its 
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 
 import httpx
@@ -262,3 +264,37 @@ def test_figures_are_not_shown_as_current_while_the_engine_hangs(hung, page):
     expect(stats["processed"]).to_have_text("2")
     expect(stats["memory"]).to_contain_text("B")
     expect(rate).to_contain_text("rec/s")
+
+
+@pytest.mark.parametrize("path, note, first", [("/pipelines/h", "outage-text", 1), ("/", "pipelines-error", 2)],
+                         ids=["pipeline page", "pipelines page"])
+def test_a_page_served_during_an_outage_says_its_first_attempt_is_under_way(hung, page, path, note, first):
+    """A page loaded while the engine hangs is served saying the server is not answering; its first attempt
+    to reach it again then stood without a word for the status timeout (the countdown began only once that
+    attempt had failed). Now the note says "trying again…" from the first attempt on."""
+    eng, dash, c = hung
+    page.goto(f"{dash.url}{path}")
+    expect(page.locator(f"#{note}")).to_be_hidden()
+    # Record the note's texts from the end of the next page's parsing (its module script has run by then).
+    page.add_init_script("""document.addEventListener("DOMContentLoaded", () => {
+      const node = document.getElementById("%s");
+      window.seen = [[node.textContent, performance.now()]];
+      new MutationObserver(() => window.seen.push([node.textContent, performance.now()]))
+        .observe(node, { childList: true, characterData: true, subtree: true });
+    });""" % note)
+    pids = [eng.proc.pid, *eng.worker_pids]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        served = page.goto(f"{dash.url}{path}").text()  # after STATUS_TIMEOUT, saying so
+        expect(page.locator(f"#{note}")).to_be_visible()
+        expect(page.locator(f"#{note}")).to_contain_text(f"retrying in {first} s", timeout=15_000)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    said = re.search(rf'id="{note}"[^>]*>([^<]+)<', served)
+    assert said and "not answering" in said.group(1), served[:3000]
+    texts = [text for text, _ in _notes(page)]
+    assert texts[0] == f"{html.unescape(said.group(1))}; trying again…", texts  # the first attempt, in flight
+    assert texts[1].endswith(f"; retrying in {first} s"), texts
+    expect(page.locator(f"#{note}")).to_be_hidden()

@@ -63,6 +63,8 @@ const outageText = document.getElementById("outage-text");
 const outageDetails = document.getElementById("outage-details");
 const outageRaw = document.getElementById("outage-raw");
 const retryNote = new RetryNote(outageText);
+// A page served during an outage says so already (the server's text): its first attempt says it is trying.
+if (!outage.hidden) retryNote.noteUp(outageText.textContent);
 
 // `e` is the failed refresh's error (null once a refresh works again). Returns the note's text, to which
 // the caller adds when the next try is.

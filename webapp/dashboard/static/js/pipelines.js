@@ -63,6 +63,8 @@ if (deleted) {
 }
 
 const retryNote = new RetryNote(note);
+// A page served during an outage says so already (the server's text): its first attempt says it is trying.
+if (!note.hidden) retryNote.noteUp(note.textContent);
 let timer = null;
 async function refresh() {
   clearTimeout(timer);

@@ -26,6 +26,11 @@ export class RetryNote {
     tick();
   }
 
+  // A note is up already, saying `text` (a page served during an outage): the next attempt says it is trying.
+  noteUp(text) {
+    this.text = text;
+  }
+
   // An attempt starts (at the end of the count, or early after a button): no count; say so if a note is up.
   trying() {
     clearTimeout(this.timer);
