@@ -122,6 +122,13 @@ class UnknownInputStream(NotFound):
             details,
         )
 
+    @classmethod
+    def in_program(cls, program, name: str, lookup: str | None = None) -> "UnknownInputStream":
+        """The error for ``name`` (looked up as ``lookup``) not being one of ``program``'s tables: a view's name
+        is told apart, with what it reads, and every other name gets the tables, to suggest one from."""
+        view = program.output(name if lookup is None else lookup)
+        return cls(name, sorted(view.depends_on) if view is not None else None, [t.name for t in program.tables])
+
 
 def _closest(name: str, names: list[str]) -> str | None:
     """The one of ``names`` closest to ``name`` when close enough to be a misspelling of it."""

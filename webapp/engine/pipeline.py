@@ -576,9 +576,7 @@ class Pipeline:
         """The table ``table_name`` names, or UnknownInputStream (which tells a view's name apart)."""
         table = program.table(table_name)
         if table is None:
-            view = program.output(table_name)
-            raise UnknownInputStream(table_name, sorted(view.depends_on) if view is not None else None,
-                                     [t.name for t in program.tables])
+            raise UnknownInputStream.in_program(program, table_name)
         return table
 
     def connector(self, table_name: str, connector_name: str):

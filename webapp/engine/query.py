@@ -288,9 +288,7 @@ def parse_insert(db, sql: str, program, timeout: float = 0.0, gone=None, begin=N
     name, cols, query = _insert_parts(sql)
     table = program.table(f'"{name}"')
     if table is None:  # a view's name is told apart, as ingress tells it
-        view = program.output(f'"{name}"')
-        raise UnknownInputStream(name, sorted(view.depends_on) if view is not None else None,
-                                 [t.name for t in program.tables])
+        raise UnknownInputStream.in_program(program, name, f'"{name}"')
     cur, _ = run_select(db, query, program, timeout, gone, begin)
     try:
         rows = cur.fetchall()
