@@ -14,15 +14,20 @@ from a summary is exact: DuckDB adds the values as scaled HUGEINTs per exponent 
 A large change (``BULK_MIN_ROWS`` rows or more) to an aggregate without DISTINCT is summed per group
 over the change alone, by numpy where the shapes allow (``npsummary``) or by DuckDB (``premerge``),
 and merged into the accumulators (``premerge``); only a change at
-least as big as the input so far is recomputed over the whole input as above.
+least as big as the input so far is recomputed over the whole input as above. Inserts that numpy
+summed, into groups that are new or were made the same way, are merged into state held in columns
+(``colstate``: one array per field, no Python call per group), as a load's batches are; a group
+touched any other way is made accumulator objects first.
 """
 
 from __future__ import annotations
 
+import numpy
 import pyarrow as pa
 
 from .acc import AGG_KINDS, ORDERABLE, AggSpec, Reload, exact_sum_units
-from . import npsummary, premerge
+from . import colstate, npsummary, premerge
+from .colstate import IN_COLUMNS
 from .join import PROBE_IN_LIST_MAX
 from .ops import NAN, Node, TypeInfo, arrow_columns, canonizer, consolidate, inserted_batch
 
@@ -40,12 +45,15 @@ RAW_LOAD_MAX_ROWS = 50_000
 
 
 class _Group:
-    __slots__ = ("n", "accs", "out")
+    __slots__ = ("n", "accs", "out", "slot")
 
-    def __init__(self, n, accs, out):
+    def __init__(self, n, accs, out, slot=-1):
         self.n = n  # input rows of the group
-        self.accs = accs  # accumulators, or None while the group is not loaded
+        # accumulators, None while the group is not loaded, or ``IN_COLUMNS`` (in ``slot`` of the
+        # aggregate's ``colstate.GroupColumns``)
+        self.accs = accs
         self.out = out  # the group's current output row (None: no row)
+        self.slot = slot
 
 
 class Aggregate(Node):
@@ -70,6 +78,12 @@ class Aggregate(Node):
         # them): only then may ``init`` hold rows other than DuckDB's, which operators above read.
         self.whole_view = False
         self.mergeable = premerge.mergeable(specs)  # large changes are pre-aggregated (``_merge``)
+        # Bulk inserts merged in columns (``colstate``) where every aggregate has a columnar form.
+        self.columnar = colstate.supported(specs)
+        self.cols: colstate.GroupColumns | None = None
+        # The output columns that may hold a NaN (made the one ``NAN`` object, as ``_row`` does).
+        self.float_out = [i for i, s in enumerate(specs)
+                          if s.kind in ("sum", "avg", "min", "max") and s.in_type.kind == "float"]
 
     def stateful(self):
         return True
@@ -79,6 +93,7 @@ class Aggregate(Node):
 
     def reset(self):
         self.state = {}
+        self.cols = None
         self.total_n = 0
         super().reset()
 
@@ -227,6 +242,7 @@ class Aggregate(Node):
     def init(self, con):
         super().init(con)
         self.state = {}
+        self.cols = None
         vals = self._values(con, None)
         for k, (n, row) in vals.items():
             self.state[k] = _Group(n, None, row)
@@ -295,6 +311,8 @@ class Aggregate(Node):
         grp = self.state.get(g)
         if grp is None:
             grp = self.state[g] = _Group(0, [s.new() for s in self.specs], None)
+        elif grp.accs is IN_COLUMNS:
+            grp.accs = self.cols.materialize(grp.slot)
         touched[g] = grp
         return grp
 
@@ -321,38 +339,98 @@ class Aggregate(Node):
         key_spec = {key: specs[next(i for i in fsum_of if fsum_of[i] == key)]
                     for key in dict.fromkeys(fsum_of.values())}
         keys_of = [[key for key in key_spec if key[0] == a] for a in dict.fromkeys(a for a, _ in key_spec)]
-        rows, brows = (npsummary.summarize(batch, m, types, specs, deletes, keys_of, key_spec)
-                       or premerge.summarize(con, batch, m, types, specs, deletes, keys_of, key_spec))
+        nb = npsummary.prepare(batch, m, types, specs)
+        if nb is not None and not deletes and self.columnar:
+            out = self._merge_columns(nb, key_spec, keys_of)
+            if out is not None:
+                return out
+        rows, brows = (npsummary.summarize(nb, m, types, specs, deletes, keys_of, key_spec) if nb is not None
+                       else premerge.summarize(con, batch, m, types, specs, deletes, keys_of, key_spec))
         buckets = [({key: m + 1 + 2 * n for n, key in enumerate(keys)}, b) for keys, b in zip(keys_of, brows)]
         return self._merge_rows(con, rows, buckets, fsum_of)
+
+    def _merge_columns(self, nb, key_spec: dict, keys_of: list) -> list | None:
+        """Merge inserts summarized by numpy into groups held in columns (``colstate``): when every
+        group they touch is new or held there (else None, and the caller merges group by group).
+        Returns the changed groups' old and new rows."""
+        state, gcanon = self.state, self.gcanon
+        gkeys = [gcanon(k) for k in nb.gvals] if gcanon else nb.gvals
+        grps = [state.get(k) for k in gkeys]
+        if any(grp is not None and grp.accs is not IN_COLUMNS for grp in grps):
+            return None
+        if self.cols is None:
+            self.cols = colstate.GroupColumns(self.specs)
+        new = [i for i, grp in enumerate(grps) if grp is None]
+        if new:
+            for i, slot in zip(new, self.cols.new_slots(len(new)).tolist()):
+                grp = grps[i] = state[gkeys[i]] = _Group(0, IN_COLUMNS, None, slot)
+        slots = numpy.array([grp.slot for grp in grps], dtype=numpy.int64)
+        self.cols.merge(slots, nb, key_spec, keys_of)
+        vals = self.cols.values(slots)
+        for i in self.float_out:
+            col = vals[i]
+            if any(v != v for v in col if v is not None):
+                vals[i] = [NAN if (v is not None and v != v) else v for v in col]
+        out = []
+        for k, grp, d, row in zip(gkeys, grps, nb.signed_count(None).tolist(), zip(*vals)):
+            grp.n += d
+            new_row = k + row
+            old = grp.out
+            if old == new_row:
+                continue
+            grp.out = new_row
+            if old is not None:
+                out.append((old, -1))
+            out.append((new_row, 1))
+        return out
 
     def _merge_rows(self, con, rows: list[tuple], buckets: list, fsum_of: dict):
         """Merge a change's summary into the groups: ``rows`` (group values..., signed rows, each
         aggregate's ``premerge.columns``...) and, per float argument, (the position of each of its
-        (argument, filter) keys' two sums in a row, the rows (group values..., bucket, sums...))."""
-        m, specs = self.ngroup, self.specs
+        (argument, filter) keys' two sums in a row, the rows (group values..., bucket, sums...)).
+
+        One pass over the groups, with what each aggregate needs decided before it: counts (and a
+        float sum's count) are added in place, the other merges called (``premerge.merger``)."""
+        m, specs, state = self.ngroup, self.specs, self.state
         gcanon = self.gcanon
-        merges, j = [], m + 1  # (accumulator index, its merge, its first column in a row)
+        counts, merges, j = [], [], m + 1  # (accumulator index, first column in a row[, merge])
         for i, s in enumerate(specs):
-            merges.append((i, premerge.merger(s), j))
+            f = premerge.merger(s)
+            if f is premerge.add_count:
+                counts.append((i, j))
+            else:
+                merges.append((i, f, j))
             j += premerge.width(s)
         touched: dict = {}
         for r in rows:
             k = r[:m]
             if gcanon:
                 k = gcanon(k)
-            grp = self._touch(touched, k)
+            grp = state.get(k)
+            if grp is None:
+                grp = state[k] = _Group(0, [s.new() for s in specs], None)
+            elif grp.accs is IN_COLUMNS:
+                grp.accs = self.cols.materialize(grp.slot)
+            touched[k] = grp
             accs = grp.accs
             if accs is None:
                 continue  # loaded after, as the group is after this step
             grp.n += r[m]
+            for i, j in counts:
+                accs[i].c += r[j]
             try:
                 for i, f, j in merges:
                     accs[i] = f(accs[i], r, j)
             except Reload:
                 grp.accs = None
         for at, brows in buckets:
-            sums = [(i, at[key]) for i, key in fsum_of.items() if key in at]
+            # The float sums fed by each pair of columns: SUM and AVG of one argument share them, and
+            # a bucket's sum is made an integer of units once for both.
+            by_pos: dict = {}
+            for i, key in fsum_of.items():
+                if key in at:
+                    by_pos.setdefault(at[key], []).append(i)
+            sums = list(by_pos.items())
             for r in brows:
                 k = r[:m]
                 if gcanon:
@@ -360,9 +438,10 @@ class Aggregate(Node):
                 grp = touched.get(k)
                 if grp is None or grp.accs is None:
                     continue
-                for i, p in sums:
+                accs = grp.accs
+                for p, idx in sums:
                     if r[p + 1] is not None:  # else no value of this sum in the bucket (NULLs, a filter)
-                        premerge.add_bucket(grp.accs[i], r[m], r[p], r[p + 1])
+                        premerge.add_bucket_to(accs, idx, r[m], r[p], r[p + 1])
         # Groups to load are loaded from a summary: a complete load (a count per MIN/MAX value, from
         # the rows) would make Python objects per input row, which this path avoids.
         return self._emit(con, touched, summary=True)
@@ -446,6 +525,7 @@ class Aggregate(Node):
                 if grp.out is not None:
                     out.append((grp.out, -1))
         self.state = state
+        self.cols = None  # every group is unloaded now
         self.total_n = total
         self.rebuilt = True
         return out
@@ -461,6 +541,8 @@ class Aggregate(Node):
         for g in keys:
             grp = state.get(g)
             old = grp.out if grp is not None else None
+            if grp is not None and grp.accs is IN_COLUMNS:
+                self.cols.free.append(grp.slot)
             n, new = vals.get(g, (0, None))
             if n == 0 and m:
                 state.pop(g, None)

@@ -98,6 +98,7 @@ class _Batch:
 
     def __init__(self, batch: pa.Table, codes: numpy.ndarray, ngroups: int):
         self.batch, self.codes, self.g = batch, codes, ngroups
+        self.gvals: list[tuple] = []  # the groups' values, in index order (``prepare``)
         self.w = _array(batch, "__w").to_numpy(zero_copy_only=False).astype(numpy.int64, copy=False)
         self._cache: dict = {}
 
@@ -175,13 +176,13 @@ def _candidates(x: numpy.ndarray, c: numpy.ndarray, g: int, largest: bool) -> nu
     return near
 
 
-def _extremes(b: _Batch, s: AggSpec, sel: numpy.ndarray) -> list:
-    """Per group, DuckDB's ``max(x, TOPK)`` (or min) over the rows ``sel``: the most extreme values,
-    duplicates included, NaN above every number; None for a group without such a row."""
-    out: list = [None] * b.g
+def _extreme_runs(b: _Batch, s: AggSpec, sel: numpy.ndarray):
+    """Per group with a row in ``sel``, its ``acc.TOPK`` most extreme values (duplicates included,
+    NaN above every number): (the values, ascending within each group, NaN last; for each value
+    its group and its place from the group's extreme), or None without such rows."""
     idx = numpy.flatnonzero(sel)
     if not len(idx):
-        return out
+        return None
     x, c = b.values(s.arg)[idx], b.codes[idx]
     if len(idx) > 64 * acc_mod.TOPK and b.g * _LANES <= len(idx):  # (lanes no bigger than the rows)
         near = _candidates(x, c, b.g, s.kind == "max")
@@ -195,19 +196,45 @@ def _extremes(b: _Batch, s: AggSpec, sel: numpy.ndarray) -> list:
     pos = numpy.arange(n)
     k = acc_mod.TOPK
     if s.kind == "max":  # the last TOPK of each run, from its end
-        keep = ends[run] - pos <= k
+        place = ends[run] - 1 - pos
     else:
-        keep = pos - starts[run] < k
-    kept = numpy.flatnonzero(keep)
-    vals = x[order[kept]].tolist()
-    lens = numpy.minimum(ends - starts, k).tolist()
-    groups = sc[starts].tolist()
+        place = pos - starts[run]
+    kept = numpy.flatnonzero(place < k)
+    return x[order[kept]], sc[kept], place[kept]
+
+
+def _extremes(b: _Batch, s: AggSpec, sel: numpy.ndarray) -> list:
+    """Per group, DuckDB's ``max(x, TOPK)`` (or min) over the rows ``sel``: the most extreme values,
+    duplicates included, NaN above every number; None for a group without such a row."""
+    out: list = [None] * b.g
+    runs = _extreme_runs(b, s, sel)
+    if runs is None:
+        return out
+    vals, groups, place = runs
+    starts = numpy.flatnonzero(numpy.r_[True, groups[1:] != groups[:-1]])
+    lens = numpy.diff(numpy.r_[starts, len(groups)]).tolist()
+    vals = vals.tolist()
     at = 0
-    for g, ln in zip(groups, lens):
+    for g, ln in zip(groups[starts].tolist(), lens):
         part = vals[at:at + ln]
         out[g] = part[::-1] if s.kind == "max" else part
         at += ln
     return out
+
+
+def extreme_table(b: _Batch, s: AggSpec, dtype) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """``_extremes`` of every row of ``s`` as arrays: (values [groups, TOPK], the most extreme first;
+    the length of each group's list, 0 for a group without a value)."""
+    k = acc_mod.TOPK
+    table = numpy.zeros((b.g, k), dtype=dtype)
+    lens = numpy.zeros(b.g, dtype=numpy.int64)
+    m = b.mask(s, True)
+    runs = _extreme_runs(b, s, numpy.ones(len(b.w), dtype=bool) if m is None else m)
+    if runs is not None:
+        vals, groups, place = runs
+        table[groups, place] = vals
+        lens += numpy.bincount(groups, minlength=b.g)
+    return table, lens
 
 
 def _columns(b: _Batch, s: AggSpec, deletes: bool) -> list[list]:
@@ -232,9 +259,9 @@ def _columns(b: _Batch, s: AggSpec, deletes: bool) -> list[list]:
     return [[v if p else None for v, p in zip(sums, present)], cnt]
 
 
-def _bucket_rows(b: _Batch, keys: list[tuple[int, int | None]], specs: dict, gvals: list[tuple]) -> list[tuple]:
-    """The rows of ``Aggregate._merge_batch``'s bucket query for one float argument: per group and
-    exponent bucket with a counted value, the bucket, then each key's ``premerge.bucket_sums``."""
+def bucket_columns(b: _Batch, keys: list[tuple[int, int | None]], specs: dict):
+    """``_bucket_rows`` as columns: (each row's group index, its bucket, then per key of ``keys``
+    its ``premerge.bucket_sums`` as two lists, None where that key has no value in the row)."""
     arg = keys[0][0]
     units = premerge.unit_columns(b.batch, arg)
     bk = units[f"__bk{arg}"].to_numpy()
@@ -270,18 +297,36 @@ def _bucket_rows(b: _Batch, keys: list[tuple[int, int | None]], specs: dict, gva
                 cols[2 * n][j] = cols[2 * n + 1][j] = None
     keep = numpy.flatnonzero(present)
     picked = [[c[j] for j in keep.tolist()] for c in cols] if len(keep) < size else cols
-    return [gvals[g] + r for g, r in zip(pg[keep].tolist(), zip(bucket_of[keep].tolist(), *picked))]
+    return pg[keep], bucket_of[keep], picked
 
 
-def summarize(batch: pa.Table, m: int, types: list[TypeInfo], specs: list[AggSpec], deletes: bool,
-              bucket_keys: list[list[tuple[int, int | None]]], key_spec: dict):
-    """The rows of ``Aggregate._merge_batch``'s queries over ``batch``, or None where numpy does not
-    apply: (rows of the main query, [rows of the bucket query of each entry of ``bucket_keys``]).
-    ``key_spec``: for each (argument, filter) key, an aggregate that has it."""
+def _bucket_rows(b: _Batch, keys: list[tuple[int, int | None]], specs: dict, gvals: list[tuple]) -> list[tuple]:
+    """The rows of ``Aggregate._merge_batch``'s bucket query for one float argument: per group and
+    exponent bucket with a counted value, the bucket, then each key's ``premerge.bucket_sums``."""
+    pg, bucket_of, picked = bucket_columns(b, keys, specs)
+    return [gvals[g] + r for g, r in zip(pg.tolist(), zip(bucket_of.tolist(), *picked))]
+
+
+def prepare(batch: pa.Table, m: int, types: list[TypeInfo], specs: list[AggSpec]) -> _Batch | None:
+    """The batch's groups and columns for ``summarize``, or None where numpy does not apply."""
     if batch.num_rows >= MAX_ROWS or not supported(m, types, specs):
         return None
     codes, gvals = _groups(batch, m)
     b = _Batch(batch, codes, len(gvals))
+    b.gvals = gvals
+    return b
+
+
+def summarize(batch: pa.Table | _Batch, m: int, types: list[TypeInfo], specs: list[AggSpec], deletes: bool,
+              bucket_keys: list[list[tuple[int, int | None]]], key_spec: dict):
+    """The rows of ``Aggregate._merge_batch``'s queries over ``batch`` (or over what ``prepare``
+    made of it), or None where numpy does not apply: (rows of the main query, [rows of the bucket
+    query of each entry of ``bucket_keys``]). ``key_spec``: for each (argument, filter) key, an
+    aggregate that has it."""
+    b = batch if isinstance(batch, _Batch) else prepare(batch, m, types, specs)
+    if b is None:
+        return None
+    gvals = b.gvals
     cols = [b.signed_count(None).tolist()]
     for s in specs:
         cols.extend(_columns(b, s, deletes))
@@ -290,4 +335,4 @@ def summarize(batch: pa.Table, m: int, types: list[TypeInfo], specs: list[AggSpe
     return rows, buckets
 
 
-__all__ = ["MAX_ROWS", "supported", "summarize"]
+__all__ = ["MAX_ROWS", "supported", "prepare", "summarize", "extreme_table", "bucket_columns"]

@@ -163,7 +163,9 @@ def merge(s: AggSpec, acc, vals: list, keyf):
     return acc
 
 
-def _add_count(acc, r, j):
+def add_count(acc, r, j):
+    """The merge of a count (and of a float sum's count: its values come by ``add_bucket_to``);
+    ``Aggregate._merge_rows`` adds these in place instead of calling it."""
     acc.c += r[j]
     return acc
 
@@ -173,7 +175,7 @@ def merger(s: AggSpec):
     counts and float sums' counts (most of a bulk merge's calls) without building a list or
     dispatching on the kind for each group."""
     if s.kind in ("count_star", "count") or s.in_type.kind == "float" and s.kind in ("sum", "avg"):
-        return _add_count
+        return add_count
     w, keyf = width(s), (s.keyf() if s.kind in ("min", "max") else None)
     if keyf is None:
         return lambda acc, r, j: merge(s, acc, list(r[j:j + w]), keyf)
@@ -190,17 +192,33 @@ def merger(s: AggSpec):
 
 def add_bucket(acc, bucket: int, m, n: int) -> None:
     """A bucket's ``bucket_sums`` into a float sum's accumulator (kept in units of 2**-1074)."""
-    if bucket == _NAN:
-        acc.nan += n
-    elif bucket == _PINF:
-        acc.pinf += n
-    elif bucket == _NINF:
-        acc.ninf += n
-    else:
-        # m * 2**(bucket - 53) is m * 2**(bucket + 1021) units; for subnormal buckets the shift is
-        # to the right, and exact: every value is a whole number of units, so their sum is too.
-        sh = bucket + 1021
-        acc.s += m << sh if sh >= 0 else m >> -sh
+    add_bucket_to([acc], (0,), bucket, m, n)
 
 
-__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "add_bucket"]
+def add_bucket_to(accs: list, idx, bucket: int, m, n: int) -> None:
+    """``add_bucket`` into the accumulators ``accs[i]`` for i in ``idx`` (float sums of one argument
+    and filter: the units are made once)."""
+    if bucket >= _NAN:
+        for i in idx:
+            a = accs[i]
+            if bucket == _NAN:
+                a.nan += n
+            elif bucket == _PINF:
+                a.pinf += n
+            else:
+                a.ninf += n
+        return
+    sh = bucket_shift(bucket)
+    u = m << sh if sh >= 0 else m >> -sh
+    for i in idx:
+        accs[i].s += u
+
+
+def bucket_shift(bucket: int) -> int:
+    """The left shift making a finite bucket's mantissa sum units of 2**-1074: m * 2**(bucket - 53)
+    is m * 2**(bucket + 1021) units. For subnormal buckets it is negative, a shift to the right,
+    and exact: every value is a whole number of units, so their sum is too."""
+    return bucket + 1021
+
+
+__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "add_count", "add_bucket", "add_bucket_to", "bucket_shift"]
