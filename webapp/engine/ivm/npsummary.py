@@ -135,7 +135,21 @@ class _Batch:
         return numpy.rint(got).astype(numpy.int64) if weights is not None else got.astype(numpy.int64)
 
     def signed_count(self, mask: numpy.ndarray | None) -> numpy.ndarray:
-        return self.count(self.w if mask is None else self.w * mask)
+        """Per group, the signed count of the rows ``mask`` (None: every row); aggregates with the
+        same mask (``mask`` returns one array per key) share it. A batch of inserts only is counted
+        without weights."""
+        key = ("signed", None if mask is None else id(mask))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is mask:
+            return hit[1]
+        if "inserts" not in self._cache:
+            self._cache["inserts"] = bool(len(self.w) == 0 or self.w.min() > 0)
+        if self._cache["inserts"]:
+            got = self.count(None) if mask is None else self.count(None, self.codes[mask], self.g)
+        else:
+            got = self.count(self.w if mask is None else self.w * mask)
+        self._cache[key] = (mask, got)
+        return got
 
 
 def _exact_sums(codes: numpy.ndarray, vals: numpy.ndarray, w: numpy.ndarray, size: int, low_bits: int) -> list[int]:
