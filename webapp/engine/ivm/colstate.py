@@ -27,9 +27,8 @@ from __future__ import annotations
 import numpy
 
 from . import acc as acc_mod
+from . import npsummary, premerge
 from .acc import _SCALE, AggSpec, _Count, _CountStar, _SumFloat, _SumInt, _TopK
-from .ops import NAN
-from . import premerge
 
 # ``_Group.accs`` of a group whose accumulators are in a ``GroupColumns``.
 IN_COLUMNS = object()
@@ -150,7 +149,6 @@ class GroupColumns:
     def merge(self, slots: numpy.ndarray, b, key_spec: dict, keys_of: list) -> None:
         """Merge the inserts of ``b`` (``npsummary.prepare`` of a batch without deletes), whose
         group i is in slot ``slots[i]``."""
-        from . import npsummary  # (npsummary reads acc's TOPK as this module does: no circle)
         for i, (s, kind, f) in enumerate(zip(self.specs, self.kinds, self.fields)):
             if kind == "top":
                 x, lens = npsummary.extreme_table(b, s, f["v"].dtype)
@@ -161,7 +159,7 @@ class GroupColumns:
             if kind == "isum":
                 vals = b.values(s.arg).astype(numpy.int64)
                 w = b.w if m is None else b.w * m
-                sums = npsummary._exact_sums(b.codes, vals, w, b.g, 32)
+                sums = npsummary.exact_sums(b.codes, vals, w, b.g, 32)
                 f["s"][slots] += numpy.array(sums, dtype=object)
         for keys in keys_of:
             pg, bucket, cols = npsummary.bucket_columns(b, keys, key_spec)
@@ -310,4 +308,4 @@ class GroupColumns:
         return out
 
 
-__all__ = ["GroupColumns", "IN_COLUMNS", "supported", "NAN"]
+__all__ = ["GroupColumns", "IN_COLUMNS", "supported"]

@@ -152,7 +152,7 @@ class _Batch:
         return got
 
 
-def _exact_sums(codes: numpy.ndarray, vals: numpy.ndarray, w: numpy.ndarray, size: int, low_bits: int) -> list[int]:
+def exact_sums(codes: numpy.ndarray, vals: numpy.ndarray, w: numpy.ndarray, size: int, low_bits: int) -> list[int]:
     """Per code, the exact sum of int64 ``vals`` times weights ``w`` (each -1, 0 or 1): halves of
     ``low_bits`` bits, each weighted and summed in doubles, joined as Python integers (a value
     is not negated as a whole: -(-2**63) is no int64)."""
@@ -268,7 +268,7 @@ def _columns(b: _Batch, s: AggSpec, deletes: bool) -> list[list]:
     if s.in_type.kind == "float":
         return [cnt]  # the values: ``_bucket_rows``
     # sum(CASE WHEN __w > 0 THEN x ELSE -x END) FILTER (filter): NULL where no value counts.
-    sums = _exact_sums(b.codes, b.values(s.arg).astype(numpy.int64), b.w if m is None else b.w * m, b.g, 32)
+    sums = exact_sums(b.codes, b.values(s.arg).astype(numpy.int64), b.w if m is None else b.w * m, b.g, 32)
     present = b.count(None if m is None else m.astype(numpy.float64)).tolist()
     return [[v if p else None for v, p in zip(sums, present)], cnt]
 
@@ -301,7 +301,7 @@ def bucket_columns(b: _Batch, keys: list[tuple[int, int | None]], specs: dict):
         m = b.mask(specs[key], True)
         w = b.w if m is None else b.w * m
         hit = b.count(None if m is None else m.astype(numpy.float64), codes, size) > 0
-        cols.append(_exact_sums(codes, mant, w, size, 30))
+        cols.append(exact_sums(codes, mant, w, size, 30))
         cols.append(b.count(w, codes, size).tolist())
         hits.append(hit)
         present = hit if present is None else present | hit
@@ -349,4 +349,4 @@ def summarize(batch: pa.Table | _Batch, m: int, types: list[TypeInfo], specs: li
     return rows, buckets
 
 
-__all__ = ["MAX_ROWS", "supported", "prepare", "summarize", "extreme_table", "bucket_columns"]
+__all__ = ["MAX_ROWS", "supported", "prepare", "summarize", "extreme_table", "bucket_columns", "exact_sums"]
