@@ -15,6 +15,7 @@ write-ahead log is on) runs them:
 * W3: 200 single new orders, one every 50 ms: the same latency.
 * W4: the engine worker's RSS after W1, against DuckDB's own (a process that only loads the same
   rows and builds the three views).
+* ``--many-groups``: W1 and W4 also for ``per_order``, a GROUP BY with one group per order.
 
 The reference is DuckDB (one thread, as the engine runs it) reading the same NDJSON with
 ``read_json`` into a keyed table and computing the three views as tables: rows / second.
@@ -52,6 +53,11 @@ VIEWS = {
     "big": "CREATE VIEW big AS SELECT * FROM orders WHERE amount > 900;",
     "enriched": "CREATE VIEW enriched AS SELECT o.order_id, o.amount, c.name, c.tier FROM orders o "
                 "JOIN customers c ON o.customer_id = c.customer_id;",
+}
+# ``--many-groups``: a GROUP BY with a group per order (W1 and W4 only), where per-group state dominates.
+MANY_GROUPS = {
+    "per_order": "CREATE VIEW per_order AS SELECT order_id, COUNT(*) AS n, SUM(amount) AS total, "
+                 "MAX(amount) AS top FROM orders GROUP BY order_id;",
 }
 CUSTOMERS, CITIES, PER_REQUEST, SENDERS = 10_000, 1_000, 10_000, 4
 W2_STEPS, W2_ROWS, W3_STEPS, W3_PERIOD = 30, 100, 200, 0.05
@@ -186,7 +192,8 @@ def engine_run(eng: EngineProcess, views: list[str], rows: int, steps: tuple[int
     worker = psutil.Process(eng.proc.pid).children()[0]
     res: dict = {"views": views}
     with httpx.Client(base_url=base, timeout=600) as c:
-        c.put(f"/pipelines/{name}", json={"program_code": TABLES + "\n".join(VIEWS[v] for v in views)}
+        code = TABLES + "\n".join({**VIEWS, **MANY_GROUPS}[v] for v in views)
+        c.put(f"/pipelines/{name}", json={"program_code": code}
               ).raise_for_status()
         c.post(f"/pipelines/{name}/start").raise_for_status()
         wait_status(c, name, "Running", timeout=600)
@@ -254,7 +261,7 @@ def reference(rows: int, views: list[str], tmp: Path) -> dict:
             f.writelines(b"\n".join(orjson.dumps(order(i)) for i in range(lo, min(lo + PER_REQUEST, rows))) + b"\n"
                          for lo in range(0, rows, PER_REQUEST))
         cpath.write_bytes(b"\n".join(orjson.dumps(customer(i)) for i in range(CUSTOMERS)) + b"\n")
-    bodies = {v: VIEWS[v].split(" AS ", 1)[1].rstrip(";") for v in views}
+    bodies = {v: {**VIEWS, **MANY_GROUPS}[v].split(" AS ", 1)[1].rstrip(";") for v in views}
     best = None
     for _ in range(2):
         out = subprocess.run([sys.executable, "-c", REFERENCE, str(path), str(cpath), json.dumps(bodies)],
@@ -266,12 +273,14 @@ def reference(rows: int, views: list[str], tmp: Path) -> dict:
     return best
 
 
-def run(rows: int, steps: tuple[int, int] = (W2_STEPS, W3_STEPS), engine: EngineProcess | None = None) -> dict:
-    """W1-W4 for all three views and W1/W4 for ``by_city`` alone, each against the reference; in
+def run(rows: int, steps: tuple[int, int] = (W2_STEPS, W3_STEPS), engine: EngineProcess | None = None,
+        many_groups: bool = False) -> dict:
+    """W1-W4 for all three views and W1/W4 for ``by_city`` alone (and ``per_order`` alone with
+    ``many_groups``), each against the reference; in
     ``engine`` (on pipelines of their own: W4 then counts what earlier pipelines left in the worker)
     or each case in an engine process of its own, as the reference runs each in a process of its own."""
     load0 = os.getloadavg()
-    cases = [list(VIEWS), ["by_city"]]
+    cases = [list(VIEWS), ["by_city"]] + ([list(MANY_GROUPS)] if many_groups else [])
     out: dict = {"rows": rows, "cases": []}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sluice-bench-wl-")))
@@ -308,8 +317,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="orders in W1 (10^6 in the issue)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--many-groups", action="store_true",
+                    help="also W1 and W4 for a GROUP BY with one group per order (per_order)")
     a = ap.parse_args()
-    res = run(a.rows)
+    res = run(a.rows, many_groups=a.many_groups)
     print_table(res)
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
