@@ -42,6 +42,7 @@ VIEWS = {
     "two": f"CREATE VIEW two AS SELECT k, g, {AGGS} FROM t GROUP BY k, g;",
     "fil": f"CREATE VIEW fil AS SELECT g, {FILTERED} FROM t GROUP BY g;",
     "all": f"CREATE VIEW all_ AS SELECT {AGGS} FROM t;",
+    "keys": "CREATE VIEW keys AS SELECT k, g FROM t GROUP BY k, g;",  # groups without an aggregate
 }
 NAN, INF = float("nan"), float("inf")
 DOUBLES = [0.0, -0.0, 1.5, -2.25, 0.125, 3.0, 1024.0, NAN, INF, -INF, None]
@@ -143,3 +144,14 @@ def test_a_full_list_counts_its_last_value_as_a_lower_bound():
         assert agg.state[(0,)].accs is colstate.IN_COLUMNS
         h.step({"t": [(-1, (i, 0, "a", 1, 1.0, 1.0, 1, 5.0)) for i in (0, 1)]})
         h.step({"t": [(-1, (i, 0, "a", 1, 1.0, 1.0, 1, 5.0)) for i in range(2, 9)]})
+
+
+def test_a_group_by_without_aggregates_keeps_its_groups():
+    """``GROUP BY k`` alone: groups made in columns hold no accumulator, and still their rows and
+    counts (a later delete of one of their rows is no delete of more than was inserted)."""
+    with knobs(ivm_agg__BULK_MIN_ROWS=4, incremental__MAPPED_MIN_ROWS=4):
+        h = Harness(TABLE + "CREATE VIEW v AS SELECT k, 1 AS one FROM t GROUP BY k; "
+                            "CREATE VIEW w AS SELECT k FROM t GROUP BY k;", arrow=True)
+        h.step({"t": [(1, (i, i % 3, "a", i, 1.0, 1.0, 1, 1.0)) for i in range(12)]})
+        h.step({"t": [(-1, (0, 0, "a", 0, 1.0, 1.0, 1, 1.0))]})
+        h.step({"t": [(-1, (i, i % 3, "a", i, 1.0, 1.0, 1, 1.0)) for i in range(3, 12, 3)]})  # group 0 goes

@@ -372,7 +372,8 @@ class Aggregate(Node):
             if any(v != v for v in col if v is not None):
                 vals[i] = [NAN if (v is not None and v != v) else v for v in col]
         out = []
-        for k, grp, d, row in zip(gkeys, grps, nb.signed_count(None).tolist(), zip(*vals)):
+        rows = zip(*vals) if vals else [()] * len(gkeys)  # (a GROUP BY without aggregates: keys only)
+        for k, grp, d, row in zip(gkeys, grps, nb.signed_count(None).tolist(), rows):
             grp.n += d
             new_row = k + row
             old = grp.out

@@ -19,7 +19,10 @@ Fields, per aggregate (all exact, as the objects of ``acc``):
 The MIN/MAX merge is ``_TopK.insert_list`` for all groups at once: both lists are put in the
 aggregate's order (NaN most extreme for MAX, least for MIN; -0.0 equal to 0.0, the value held first
 kept), equal values joined, the ``TOPK`` most extreme kept, and a full batch list (``TOPK`` values)
-cuts the state at its last value, whose count is then only a lower bound.
+cuts the state at its last value, whose count is then only a lower bound. Unlike a group merged
+as objects, which keeps every value (``acc._MinMax``) while each batch brings fewer than ``TOPK``, a
+group here always keeps only the ``TOPK`` most extreme: deleting all of them later reads the group
+again from DuckDB where the objects would not have (the same results, one more query).
 """
 
 from __future__ import annotations
