@@ -83,7 +83,8 @@ class GroupColumns:
 
     # -- slots ---------------------------------------------------------------------------------
     def _grow(self, need: int) -> None:
-        cap = max(need, 2 * self.cap)
+        # By half again, not double: at a million groups doubling left 60% of the rows unused.
+        cap = max(need, self.cap + self.cap // 2)
         for s, kind, f in zip(self.specs, self.kinds, self.fields):
             def ext(name, dtype, shape=()):
                 old = f.get(name)
@@ -98,9 +99,12 @@ class GroupColumns:
                 for name in ("nan", "pinf", "ninf"):
                     ext(name, numpy.int64)
             if kind == "top":
+                # As wide as the longest list so far (at most TOPK): groups of one or two values
+                # each, a GROUP BY on a key, do not pay for eight.
+                width = f["v"].shape[1] if "v" in f else 1
                 dtype = numpy.float64 if s.in_type.kind == "float" else numpy.int64
-                ext("v", dtype, (self.k,))
-                ext("n", numpy.int64, (self.k,))
+                ext("v", dtype, (width,))
+                ext("n", numpy.int64, (width,))
                 ext("len", numpy.int64)
                 ext("exact", bool)
                 ext("whole", bool)
@@ -197,10 +201,10 @@ class GroupColumns:
         """``_TopK.insert_list`` of each group's batch list (``bx[i, :blen[i]]``, from the extreme)."""
         k, g = self.k, len(slots)
         sx, sn, slen = f["v"][slots], f["n"][slots], f["len"][slots]
+        width = sx.shape[1]
         exact, whole = f["exact"][slots], f["whole"][slots]
-        col = numpy.arange(k)
-        s_ok = col[None, :] < slen[:, None]
-        b_ok = col[None, :] < blen[:, None]
+        s_ok = numpy.arange(width)[None, :] < slen[:, None]
+        b_ok = numpy.arange(k)[None, :] < blen[:, None]
         s_rank, s_key = _order(sx, largest)
         b_rank, b_key = _order(bx, largest)
         # A partial list does not track values short of its last entry: they are left out, and
@@ -216,9 +220,9 @@ class GroupColumns:
         rank = numpy.concatenate([s_rank, b_rank], axis=1).ravel()
         key = numpy.concatenate([s_key, b_key], axis=1).ravel()
         val = numpy.concatenate([sx, bx], axis=1).ravel()
-        cnt = numpy.concatenate([sn, numpy.ones_like(sn)], axis=1).ravel()
-        grp = numpy.repeat(numpy.arange(g), 2 * k)
-        src = numpy.tile(numpy.r_[numpy.zeros(k, dtype=numpy.int64), numpy.ones(k, dtype=numpy.int64)], g)
+        cnt = numpy.concatenate([sn, numpy.ones(bx.shape, dtype=numpy.int64)], axis=1).ravel()
+        grp = numpy.repeat(numpy.arange(g), width + k)
+        src = numpy.tile(numpy.r_[numpy.zeros(width, dtype=numpy.int64), numpy.ones(k, dtype=numpy.int64)], g)
         keep = numpy.flatnonzero(ok)
         rank, key, val, cnt, grp, src = rank[keep], key[keep], val[keep], cnt[keep], grp[keep], src[keep]
         order = numpy.lexsort((src, key, rank, grp))  # a value the state holds comes first among equals
@@ -254,8 +258,15 @@ class GroupColumns:
         exact = numpy.where(cut | (full & dropped), True, exact)
         exact = numpy.where(full & at_b, False, exact)
         whole = whole & ~cut & ~full
-        nx = numpy.zeros_like(sx)
-        nn = numpy.zeros_like(sn)
+        longest = int(new_len.max()) if g else 0
+        if longest > width:  # every row gets the columns the longest list needs
+            for name in ("v", "n"):
+                wide = numpy.zeros((self.cap, longest), dtype=f[name].dtype)
+                wide[:, :width] = f[name]
+                f[name] = wide
+            width = longest
+        nx = numpy.zeros((g, width), dtype=sx.dtype)
+        nn = numpy.zeros((g, width), dtype=numpy.int64)
         nx[r_grp[kept], place[kept]] = r_val[kept]
         nn[r_grp[kept], place[kept]] = r_cnt[kept]
         f["v"][slots], f["n"][slots], f["len"][slots] = nx, nn, new_len
