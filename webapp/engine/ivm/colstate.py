@@ -11,8 +11,11 @@ turns it into accumulator objects (``materialize``); its slot is reused.
 Fields, per aggregate (all exact, as the objects of ``acc``):
 * COUNT, COUNT(*): the count (int64);
 * SUM/AVG of integers: the sum as Python integers in an object array (HUGEINT), the count;
-* SUM/AVG of DOUBLE/REAL: the finite values' sum in units of 2**-1074 as Python integers in an
-  object array (``acc._SumFloat``), the counts of values, NaN, +inf and -inf;
+* SUM/AVG of DOUBLE/REAL: the finite values' exact sum as Python integers in an object array, the
+  counts of values, NaN, +inf and -inf. ``acc._SumFloat`` counts units of 2**-1074, which makes a
+  sum near 500 an integer of ~1,100 bits; here a column counts units of 2**(base - 1074), ``base``
+  the smallest exponent bucket it has taken (``premerge.bucket_shift``), so such sums take ~70 bits.
+  A smaller bucket later shifts the column's sums left (exact) and lowers ``base``;
 * MIN/MAX of numbers: ``acc._TopK`` as a table: per slot up to ``TOPK`` values from the extreme,
   their counts, the list's length and its ``exact`` / ``whole`` flags.
 
@@ -31,7 +34,7 @@ import numpy
 
 from . import acc as acc_mod
 from . import npsummary, premerge
-from .acc import _SCALE, AggSpec, _Count, _CountStar, _SumFloat, _SumInt, _TopK
+from .acc import AggSpec, _Count, _CountStar, _SumFloat, _SumInt, _TopK
 
 # ``_Group.accs`` of a group whose accumulators are in a ``GroupColumns``.
 IN_COLUMNS = object()
@@ -98,6 +101,7 @@ class GroupColumns:
             if kind == "fsum":
                 for name in ("nan", "pinf", "ninf"):
                     ext(name, numpy.int64)
+                f.setdefault("base", None)  # the sums' unit: 2**(base - 1074); None before a finite value
             if kind == "top":
                 # As wide as the longest list so far (at most TOPK): groups of one or two values
                 # each, a GROUP BY on a key, do not pay for eight.
@@ -140,7 +144,7 @@ class GroupColumns:
                 accs.append(_SumInt(s.kind == "avg", f["s"][slot], c))
             elif kind == "fsum":
                 a = _SumFloat(s.kind == "avg")
-                a.s, a.c = f["s"][slot], c
+                a.s, a.c = _units(f, f["s"][slot]), c
                 a.nan, a.pinf, a.ninf = int(f["nan"][slot]), int(f["pinf"][slot]), int(f["ninf"][slot])
                 accs.append(a)
             else:
@@ -193,8 +197,11 @@ class GroupColumns:
                             numpy.add.at(f["ninf"], at[sel], cnt[sel])
                         else:
                             sh = premerge.bucket_shift(bv)
-                            u = units[sel] << sh if sh >= 0 else units[sel] >> -sh
-                            numpy.add.at(f["s"], at[sel], u)
+                            if f["base"] is None or sh < f["base"]:
+                                if f["base"] is not None:
+                                    f["s"] = numpy.left_shift(f["s"], f["base"] - sh)
+                                f["base"] = sh
+                            numpy.add.at(f["s"], at[sel], units[sel] << (sh - f["base"]))
 
     def _merge_top(self, f: dict, slots: numpy.ndarray, bx: numpy.ndarray, blen: numpy.ndarray,
                    largest: bool) -> None:
@@ -302,24 +309,36 @@ class GroupColumns:
         sums = f["s"][slots]
         idx = numpy.flatnonzero(plain)
         if len(idx):
-            div = (c[idx].astype(object) * _SCALE) if s.kind == "avg" else _SCALE
+            base = 1074 if f["base"] is None else f["base"]
+            num = sums[idx] if base <= 1074 else numpy.left_shift(sums[idx], base - 1074)
+            unit = 1 << max(1074 - base, 0)
+            div = (c[idx].astype(object) * unit) if s.kind == "avg" else unit
             try:
-                vals = (sums[idx] / div).tolist()
+                vals = (num / div).tolist()
             except OverflowError:  # a sum beyond the largest double: one at a time, as ``_SumFloat``
                 vals = None
             if vals is None:
                 a = _SumFloat(s.kind == "avg")
                 vals = []
                 for j in idx.tolist():
-                    a.s, a.c, a.nan, a.pinf, a.ninf = sums[j], int(c[j]), 0, 0, 0
+                    a.s, a.c, a.nan, a.pinf, a.ninf = _units(f, sums[j]), int(c[j]), 0, 0, 0
                     vals.append(a.value())
             for j, v in zip(idx.tolist(), vals):
                 out[j] = v
         for j in numpy.flatnonzero(~plain & (c != 0)).tolist():
             a = _SumFloat(s.kind == "avg")
-            a.s, a.c, a.nan, a.pinf, a.ninf = sums[j], int(c[j]), int(nan[j]), int(pinf[j]), int(ninf[j])
+            a.s, a.c, a.nan, a.pinf, a.ninf = _units(f, sums[j]), int(c[j]), int(nan[j]), int(pinf[j]), int(ninf[j])
             out[j] = a.value()
         return out
+
+
+def _units(f: dict, s: int) -> int:
+    """A float sum of the column ``f`` in ``acc._SumFloat``'s units of 2**-1074 (exact: a sum of
+    doubles is a whole number of them)."""
+    base = f["base"]
+    if base is None:
+        return s
+    return s << base if base >= 0 else s >> -base
 
 
 __all__ = ["GroupColumns", "IN_COLUMNS", "supported"]
