@@ -229,10 +229,11 @@ class GroupColumns:
         val = numpy.concatenate([sx, bx], axis=1).ravel()
         cnt = numpy.concatenate([sn, numpy.ones(bx.shape, dtype=numpy.int64)], axis=1).ravel()
         grp = numpy.repeat(numpy.arange(g), width + k)
-        src = numpy.tile(numpy.r_[numpy.zeros(width, dtype=numpy.int64), numpy.ones(k, dtype=numpy.int64)], g)
         keep = numpy.flatnonzero(ok)
-        rank, key, val, cnt, grp, src = rank[keep], key[keep], val[keep], cnt[keep], grp[keep], src[keep]
-        order = numpy.lexsort((src, key, rank, grp))  # a value the state holds comes first among equals
+        rank, key, val, cnt, grp = rank[keep], key[keep], val[keep], cnt[keep], grp[keep]
+        # lexsort is stable and each group's state entries come before its batch values: among
+        # equal values (-0.0 and 0.0) the one the state holds comes first, and is the one kept.
+        order = numpy.lexsort((key, rank, grp))
         rank, key, val, cnt, grp = rank[order], key[order], val[order], cnt[order], grp[order]
         n = len(grp)
         new_run = numpy.ones(n, dtype=bool)
