@@ -141,16 +141,7 @@ def run(seed: int, shape: str) -> str | None:
     fsum_of = {i: (s.arg, s.filt) for i, s in enumerate(specs) if s.float_sum()}
     key_spec = {key: specs[next(i for i in fsum_of if fsum_of[i] == key)] for key in dict.fromkeys(fsum_of.values())}
     keys_of = [[key for key in key_spec if key[0] == a] for a in dict.fromkeys(a for a, _ in key_spec)]
-    merges = []
-    counts = []
-    j = m + 1
-    for i, s in enumerate(specs):
-        f = premerge.merger(s)
-        if f is premerge.add_count:
-            counts.append((i, j))
-        else:
-            merges.append((i, f, j))
-        j += premerge.width(s)
+    counts, merges = premerge.mergers(specs, m + 1)
     slot_of = {}
     ref = {}
     wide = shape == "wide"  # many rows in up to 20 groups (the candidates' cut), or few in 1-3 (cuts of the lists)

@@ -394,14 +394,7 @@ class Aggregate(Node):
         float sum's count) are added in place, the other merges called (``premerge.merger``)."""
         m, specs, state = self.ngroup, self.specs, self.state
         gcanon = self.gcanon
-        counts, merges, j = [], [], m + 1  # (accumulator index, first column in a row[, merge])
-        for i, s in enumerate(specs):
-            f = premerge.merger(s)
-            if f is premerge.add_count:
-                counts.append((i, j))
-            else:
-                merges.append((i, f, j))
-            j += premerge.width(s)
+        counts, merges = premerge.mergers(specs, m + 1)
         touched: dict = {}
         for r in rows:
             k = r[:m]

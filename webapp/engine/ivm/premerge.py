@@ -190,6 +190,21 @@ def merger(s: AggSpec):
     return topk
 
 
+def mergers(specs: list[AggSpec], first: int) -> tuple[list[tuple], list[tuple]]:
+    """How a summary row (its aggregates' columns from position ``first``) merges into a group's
+    accumulators: (accumulator index, column) of the counts, added in place, and (accumulator
+    index, ``merger``, first column) of the others."""
+    counts, merges, j = [], [], first
+    for i, s in enumerate(specs):
+        f = merger(s)
+        if f is add_count:
+            counts.append((i, j))
+        else:
+            merges.append((i, f, j))
+        j += width(s)
+    return counts, merges
+
+
 def add_bucket(acc, bucket: int, m, n: int) -> None:
     """A bucket's ``bucket_sums`` into a float sum's accumulator (kept in units of 2**-1074)."""
     add_bucket_to([acc], (0,), bucket, m, n)
@@ -221,4 +236,4 @@ def bucket_shift(bucket: int) -> int:
     return bucket + 1021
 
 
-__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "add_count", "add_bucket", "add_bucket_to", "bucket_shift"]
+__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "mergers", "add_count", "add_bucket", "add_bucket_to", "bucket_shift"]
