@@ -1,4 +1,4 @@
-"""``premerge.unit_columns`` splits each double of a batch exactly: the units ``add_bucket`` adds for
+"""``premerge.unit_columns`` splits each double of a batch exactly: the units ``add_bucket_to`` adds for
 a value are the value in units of 2**-1074 (``acc._f2i``), for subnormal, huge, negative and zero
 values; non-finite values land in their own buckets."""
 
@@ -29,7 +29,7 @@ def test_each_value_is_its_exact_units():
     cols = premerge.unit_columns(pa.table({"__c0": pa.array(vals, type=pa.float64())}), 0)
     for x, bk, m in zip(vals, cols["__bk0"].to_pylist(), cols["__m0"].to_pylist()):
         acc = _SumFloat()
-        premerge.add_bucket(acc, bk, m, 1)
+        premerge.add_bucket_to([acc], (0,), bk, m, 1)
         assert acc.s == _f2i(x), (x, bk, m)
         assert bk % 8 == 0 and abs(m) < 2 ** 63
 
@@ -39,8 +39,8 @@ def test_non_finite_values_and_reals():
     cols = premerge.unit_columns(tbl, 1)
     acc = _SumFloat()
     for bk, m in zip(cols["__bk1"].to_pylist()[:3], cols["__m1"].to_pylist()[:3]):
-        premerge.add_bucket(acc, bk, m, 1)
+        premerge.add_bucket_to([acc], (0,), bk, m, 1)
     assert (acc.nan, acc.pinf, acc.ninf, acc.s) == (1, 1, 1, 0)
     acc = _SumFloat()
-    premerge.add_bucket(acc, cols["__bk1"][4].as_py(), cols["__m1"][4].as_py(), 1)
+    premerge.add_bucket_to([acc], (0,), cols["__bk1"][4].as_py(), cols["__m1"][4].as_py(), 1)
     assert acc.s == _f2i(float(pa.scalar(0.1, pa.float32()).as_py()))  # the REAL's own value, exactly

@@ -392,20 +392,15 @@ class Aggregate(Node):
 
         One pass over the groups, with what each aggregate needs decided before it: counts (and a
         float sum's count) are added in place, the other merges called (``premerge.merger``)."""
-        m, specs, state = self.ngroup, self.specs, self.state
+        m = self.ngroup
         gcanon = self.gcanon
-        counts, merges = premerge.mergers(specs, m + 1)
+        counts, merges = premerge.mergers(self.specs, m + 1)
         touched: dict = {}
         for r in rows:
             k = r[:m]
             if gcanon:
                 k = gcanon(k)
-            grp = state.get(k)
-            if grp is None:
-                grp = state[k] = _Group(0, [s.new() for s in specs], None)
-            elif grp.accs is IN_COLUMNS:
-                grp.accs = self.cols.materialize(grp.slot)
-            touched[k] = grp
+            grp = self._touch(touched, k)
             accs = grp.accs
             if accs is None:
                 continue  # loaded after, as the group is after this step

@@ -143,10 +143,7 @@ class GroupColumns:
             elif kind == "isum":
                 accs.append(_SumInt(s.kind == "avg", f["s"][slot], c))
             elif kind == "fsum":
-                a = _SumFloat(s.kind == "avg")
-                a.s, a.c = _units(f, f["s"][slot]), c
-                a.nan, a.pinf, a.ninf = int(f["nan"][slot]), int(f["pinf"][slot]), int(f["ninf"][slot])
-                accs.append(a)
+                accs.append(_sum_float(s, f, slot))
             else:
                 n = int(f["len"][slot])
                 keyf = s.keyf()
@@ -168,10 +165,7 @@ class GroupColumns:
             m = b.mask(s, s.kind != "count_star")  # (a count of rows, else of non-NULL values)
             f["c"][slots] += b.signed_count(m)
             if kind == "isum":
-                vals = b.values(s.arg).astype(numpy.int64)
-                w = b.w if m is None else b.w * m
-                sums = npsummary.exact_sums(b.codes, vals, w, b.g, 32)
-                f["s"][slots] += numpy.array(sums, dtype=object)
+                f["s"][slots] += numpy.array(b.int_sums(s), dtype=object)
         for keys in keys_of:
             pg, bucket, cols = npsummary.bucket_columns(b, keys, key_spec)
             for n, key in enumerate(keys):
@@ -304,33 +298,36 @@ class GroupColumns:
 
     @staticmethod
     def _float_values(s: AggSpec, f: dict, slots: numpy.ndarray, c: numpy.ndarray) -> list:
-        nan, pinf, ninf = f["nan"][slots], f["pinf"][slots], f["ninf"][slots]
-        plain = (c != 0) & (nan == 0) & (pinf == 0) & (ninf == 0)
+        """Sums of finite values only are divided all at once; NaN, infinities and a sum beyond the
+        largest double go one at a time, as ``_SumFloat`` gives them."""
+        plain = (c != 0) & (f["nan"][slots] == 0) & (f["pinf"][slots] == 0) & (f["ninf"][slots] == 0)
+        slow = ~plain & (c != 0)
         out: list = [None] * len(slots)
-        sums = f["s"][slots]
         idx = numpy.flatnonzero(plain)
         if len(idx):
+            sums = f["s"][slots[idx]]
             base = 1074 if f["base"] is None else f["base"]
-            num = sums[idx] if base <= 1074 else numpy.left_shift(sums[idx], base - 1074)
+            num = sums if base <= 1074 else numpy.left_shift(sums, base - 1074)
             unit = 1 << max(1074 - base, 0)
             div = (c[idx].astype(object) * unit) if s.kind == "avg" else unit
             try:
                 vals = (num / div).tolist()
-            except OverflowError:  # a sum beyond the largest double: one at a time, as ``_SumFloat``
-                vals = None
-            if vals is None:
-                a = _SumFloat(s.kind == "avg")
-                vals = []
-                for j in idx.tolist():
-                    a.s, a.c, a.nan, a.pinf, a.ninf = _units(f, sums[j]), int(c[j]), 0, 0, 0
-                    vals.append(a.value())
-            for j, v in zip(idx.tolist(), vals):
-                out[j] = v
-        for j in numpy.flatnonzero(~plain & (c != 0)).tolist():
-            a = _SumFloat(s.kind == "avg")
-            a.s, a.c, a.nan, a.pinf, a.ninf = _units(f, sums[j]), int(c[j]), int(nan[j]), int(pinf[j]), int(ninf[j])
-            out[j] = a.value()
+            except OverflowError:
+                slow |= plain
+            else:
+                for j, v in zip(idx.tolist(), vals):
+                    out[j] = v
+        for j in numpy.flatnonzero(slow).tolist():
+            out[j] = _sum_float(s, f, int(slots[j])).value()
         return out
+
+
+def _sum_float(s: AggSpec, f: dict, slot: int) -> _SumFloat:
+    """The float sum of ``slot`` as ``acc._SumFloat`` holds it."""
+    a = _SumFloat(s.kind == "avg")
+    a.s, a.c = _units(f, f["s"][slot]), int(f["c"][slot])
+    a.nan, a.pinf, a.ninf = int(f["nan"][slot]), int(f["pinf"][slot]), int(f["ninf"][slot])
+    return a
 
 
 def _units(f: dict, s: int) -> int:

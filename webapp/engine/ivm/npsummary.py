@@ -134,6 +134,13 @@ class _Batch:
         got = numpy.bincount(c, weights=weights, minlength=self.g if size is None else size)
         return numpy.rint(got).astype(numpy.int64) if weights is not None else got.astype(numpy.int64)
 
+    def int_sums(self, s: AggSpec) -> list[int]:
+        """Per group, the exact signed sum of the integer argument of ``s`` over its rows (0 where
+        none counts)."""
+        m = self.mask(s, True)
+        return exact_sums(self.codes, self.values(s.arg).astype(numpy.int64),
+                          self.w if m is None else self.w * m, self.g, 32)
+
     def signed_count(self, mask: numpy.ndarray | None) -> numpy.ndarray:
         """Per group, the signed count of the rows ``mask`` (None: every row); aggregates with the
         same mask (``mask`` returns one array per key) share it. A batch of inserts only is counted
@@ -268,7 +275,7 @@ def _columns(b: _Batch, s: AggSpec, deletes: bool) -> list[list]:
     if s.in_type.kind == "float":
         return [cnt]  # the values: ``_bucket_rows``
     # sum(CASE WHEN __w > 0 THEN x ELSE -x END) FILTER (filter): NULL where no value counts.
-    sums = exact_sums(b.codes, b.values(s.arg).astype(numpy.int64), b.w if m is None else b.w * m, b.g, 32)
+    sums = b.int_sums(s)
     present = b.count(None if m is None else m.astype(numpy.float64)).tolist()
     return [[v if p else None for v, p in zip(sums, present)], cnt]
 

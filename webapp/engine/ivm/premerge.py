@@ -155,7 +155,7 @@ def merge(s: AggSpec, acc, vals: list, keyf):
         return acc
     if s.in_type.kind == "float":
         acc.c += vals[0]
-        return acc  # the values themselves: ``add_bucket``
+        return acc  # the values themselves: ``add_bucket_to``
     ds, dk = vals
     if ds is not None:
         acc.s += int(ds.scaleb(acc.scale, _CTX)) if s.in_type.kind == "decimal" else ds
@@ -205,14 +205,9 @@ def mergers(specs: list[AggSpec], first: int) -> tuple[list[tuple], list[tuple]]
     return counts, merges
 
 
-def add_bucket(acc, bucket: int, m, n: int) -> None:
-    """A bucket's ``bucket_sums`` into a float sum's accumulator (kept in units of 2**-1074)."""
-    add_bucket_to([acc], (0,), bucket, m, n)
-
-
 def add_bucket_to(accs: list, idx, bucket: int, m, n: int) -> None:
-    """``add_bucket`` into the accumulators ``accs[i]`` for i in ``idx`` (float sums of one argument
-    and filter: the units are made once)."""
+    """A bucket's ``bucket_sums`` into the float sums' accumulators ``accs[i]`` for i in ``idx`` (kept
+    in units of 2**-1074; the sums of one argument and filter share the bucket, its units made once)."""
     if bucket >= _NAN:
         for i in idx:
             a = accs[i]
@@ -236,4 +231,4 @@ def bucket_shift(bucket: int) -> int:
     return bucket + 1021
 
 
-__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "mergers", "add_count", "add_bucket", "add_bucket_to", "bucket_shift"]
+__all__ = ["mergeable", "columns", "width", "unit_columns", "bucket_sums", "summarize", "merge", "merger", "mergers", "add_count", "add_bucket_to", "bucket_shift"]
