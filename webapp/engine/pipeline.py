@@ -711,6 +711,10 @@ class Pipeline:
                 return False
         if rt is not None:
             with rt.step_lock:
+                if rt.held and not rt.failed:
+                    rt.tables_complete()  # the checkpoint's tables hold every step it counts as applied
+                if rt.held:  # rows a failed runtime could not insert: they are its leftover, not applied
+                    return False
                 applied, batch_seq = rt.applied_wal_seq, rt.processed_seq
                 cur = db.cursor()
                 tables = {t.name: cur.sql(f"SELECT * FROM {quote(t.internal)}").to_arrow_table() for t in prog.tables}

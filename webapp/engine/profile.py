@@ -27,6 +27,8 @@ def profile(rt) -> dict:
     """Counters since the pipeline started, and sizes now (read under the step lock, so between steps)."""
     program = rt.program
     with rt.step_lock:
+        if not rt.failed:
+            rt.tables_complete()
         cur = rt.db.cursor()
         try:
             state = _state_tables(cur)

@@ -42,6 +42,7 @@ from .query_watch import WATCHDOG
 from .logbuf import bind as bind_log
 from .lateness import LatenessFilter
 from .arrowrows import ArrowRows
+from .stepdb import IDLE_FLUSH_SECS, HeldRows, StepConnection, flush as flush_held
 from .table import TableApplier
 from .transaction import Transaction
 
@@ -130,6 +131,7 @@ class Runtime:
         self.subs: dict[str, list[Subscriber]] = {}
         self.closed_subs: deque = deque(maxlen=50)
         self.appliers = {t.name: TableApplier(t) for t in program.tables}
+        self.held = HeldRows(program, self.appliers)  # small steps' rows not yet in DuckDB (``stepdb``)
         self.late = LatenessFilter(program, db)
         # Every view, LOCAL ones included, keeps state: later views may read an earlier view's change.
         self.views = plans.build()
@@ -365,6 +367,7 @@ class Runtime:
         with self.step_lock:
             sub.open(self.step, snapshot=snapshot)
             if snapshot and not self.failed:
+                self.tables_complete()
                 if rel.name in self.views:
                     self.views[rel.name].flush(self.db)  # changes a view kept back reach its log table
                 sql = self.views[rel.name].contents_sql() if rel.name in self.views else \
@@ -419,6 +422,7 @@ class Runtime:
                 # log tables: what a query would read of them is not the tables' step.
                 raise Terminating(f"pipeline '{self.pipeline.name}' is stopping after a failed step ({self.error}); "
                                   "query it again once it is started", {"pipeline_name": self.pipeline.name})
+            self.tables_complete()
             for v in self.views.values():
                 v.flush(self.db)
             cur.execute("BEGIN TRANSACTION READ ONLY")
@@ -436,28 +440,41 @@ class Runtime:
 
     def _run(self) -> None:
         while True:
+            batches: list[Batch] = []
+            flush = False  # held rows go into their tables: the thread is idle, or the runtime ends
             with self.cv:
                 while not self._can_step():
-                    self.cv.wait()
+                    if not self.held:
+                        self.cv.wait()
+                    elif not self.cv.wait(IDLE_FLUSH_SECS) and not self._can_step():
+                        flush = True
+                        break
                 commit = self.txn.committing
-                if not self.queue and self.stopping and not self.inflight and not commit:
-                    return
-                if self.min_batch and not self.stopping and not commit:
+                end = not self.queue and self.stopping and not self.inflight and not commit
+                if flush or end:
+                    commit = False
+                elif self.min_batch and not self.stopping and not commit:
                     deadline = time.monotonic() + self.max_delay
                     while sum(b.records for b in self.queue) < self.min_batch and not self.stopping:
                         left = deadline - time.monotonic()
                         if left <= 0:
                             break
                         self.cv.wait(left)
-                batches = list(self.queue)
-                self.queue.clear()
-                for b in batches:
-                    self.buffered[b.table] -= b.records
-                    self.buffered_bytes[b.table] -= b.nbytes
-                    self.processing += b.records
-                if batches:
-                    self.cv.notify_all()  # requests held back by the buffer limit may go on
+                if not (flush or end):
+                    batches = list(self.queue)
+                    self.queue.clear()
+                    for b in batches:
+                        self.buffered[b.table] -= b.records
+                        self.buffered_bytes[b.table] -= b.nbytes
+                        self.processing += b.records
+                    if batches:
+                        self.cv.notify_all()  # requests held back by the buffer limit may go on
             try:
+                if flush or end:
+                    self.flush_held()
+                    if end:
+                        return
+                    continue
                 if batches:
                     self._step(batches)
                 if commit:
@@ -470,15 +487,36 @@ class Runtime:
                     self.error += (f". The step's input ({n} records, acknowledged) is kept and applied again "
                                    "when the pipeline starts: change the program so that it does not fail, or "
                                    "clear the pipeline's storage to drop it")
+                # Rows earlier steps held back (``stepdb``) go into their tables now; if even that fails,
+                # their batches are handed on with the failed step's, to be applied again.
+                held = []
+                try:
+                    self.flush_held()
+                except Exception:
+                    log.exception("pipeline %s: inserting held rows failed; their batches are kept",
+                                  self.pipeline.name)
+                    held = self.held.held_batches()
                 with self.cv:
                     self.stopping = True
                     # Only a step rolled back left its input out of the tables (an error after COMMIT,
                     # in publishing say, did not).
-                    self.unapplied = list(batches) if self.failed else []
+                    self.unapplied = sorted(held + (list(batches) if self.failed else []), key=lambda b: b.seq)
                     self.processing = 0
                     self.cv.notify_all()
                 threading.Thread(target=self.pipeline._runtime_failed, args=(self.error,), daemon=True).start()
                 return
+
+    def flush_held(self) -> None:
+        """Insert the rows small steps held back (``stepdb``) into their tables; takes the step lock."""
+        if self.held:
+            with self.step_lock:
+                self.where = "inserting rows held back from earlier steps"
+                self.tables_complete()
+
+    def tables_complete(self) -> None:
+        """(Under ``step_lock``.) The rows small steps held back go into their tables, so that what reads
+        the tables next (a query, a snapshot, a checkpoint) sees every step that ended."""
+        flush_held(self.db, self.held)
 
     def leftover(self) -> list[Batch]:
         """(Once stopped.) Acknowledged batches this run did not apply: a failed step's and those queued
@@ -524,14 +562,19 @@ class Runtime:
             by_table.setdefault(b.table, []).append(b)
         changes: dict[str, tuple[list, list]] = {}
         with self.step_lock:
-            con = self.db
-            con.execute("BEGIN TRANSACTION")
+            con = StepConnection(self.db, self.held)
             try:
                 touched: set[str] = set()
                 for name, bs in by_table.items():
                     self.where = f"table {name}"
                     want = bool(self.dependents.get(name)) or bool(self.subs.get(name))
-                    dels, ins = apply_batches(con, self.appliers[name], self.late.admit(name, bs), want)
+                    bs = self.late.admit(name, bs)
+                    ins = self.held.hold(con, name, bs) if bs else None
+                    if ins is not None:
+                        dels = []
+                    else:
+                        con.need(name)
+                        dels, ins = apply_batches(con, self.appliers[name], bs, want)
                     if dels or ins:
                         changes[name] = (dels, ins)
                         touched.add(name)
@@ -547,13 +590,13 @@ class Runtime:
                         self.view_steps[v.name] += 1
                         if dels or ins:
                             changes[v.name] = (dels, ins)
-                con.execute("COMMIT")
+                con.commit()
                 self.late.commit()
                 for b in batches:
                     if b.source is not None:
                         record_progress(self.pipeline.conn_progress, b.source)
             except BaseException:
-                con.execute("ROLLBACK")
+                con.rollback()
                 self.failed = True
                 raise
             self.step += 1

@@ -167,7 +167,7 @@ class TableApplier:
                 final[key] = row if w > 0 else None
             keys, rows = list(final), final.values()
         if self.int_key:  # only keys in the stored keys' ranges can have a row to delete
-            ranges = self._stored_ranges(con)
+            ranges = self.stored_ranges(con)
             if len(keys) <= KEY_LIST_MAX:
                 keys = [k for k in keys if ranges.meets(k[0], k[0])]
             elif not ranges.meets(min(k[0] for k in keys), max(k[0] for k in keys)):
@@ -215,7 +215,7 @@ class TableApplier:
         if parts is not None:
             # Only parts that meet the stored keys' ranges can replace rows (py-spy: the delete was
             # 12% of a load's step thread).
-            stored = self._stored_ranges(con)
+            stored = self.stored_ranges(con)
             keys = pa.chunked_array([p for p, lo, hi in parts if stored.meets(lo, hi)], keys.type)
             for _, lo, hi in parts:
                 stored.add(lo, hi)
@@ -244,7 +244,11 @@ class TableApplier:
             return [], stored
         return _net(old, stored, self._frozen)
 
-    def _stored_ranges(self, con) -> KeyRanges:
+    def ranges_known(self) -> bool:
+        """Whether ``stored`` covers the table's keys without asking DuckDB (one integer key column)."""
+        return self.stored is not _UNKNOWN
+
+    def stored_ranges(self, con) -> KeyRanges:
         """Ranges covering every key the table holds (one integer key column): read as the stored
         keys' span when unknown, then grown by each insert (a batch of any other shape makes them
         unknown again). They never shrink, so a step rolled back leaves them a cover still."""
