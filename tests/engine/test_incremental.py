@@ -44,6 +44,14 @@ REL_TOL = 1e-9
 LONG = os.environ.get("SLUICE_LONG_TESTS") == "1"
 
 
+@pytest.fixture(autouse=True, params=["tables in memory", "tables probed in DuckDB"])
+def join_probes(request, monkeypatch):
+    """Every test twice: a join's stored-table side kept in memory while small (``TableSide.mem``, the
+    default for these small tables), and always probed through DuckDB (as a large table is)."""
+    if request.param == "tables probed in DuckDB":
+        monkeypatch.setattr(ivm_join, "MEM_ROWS_MAX", -1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Comparing bags of rows
 
@@ -834,7 +842,7 @@ def test_large_changes_join_in_duckdb(monkeypatch):
     joined = ivm_join.Join._joined
     monkeypatch.setattr(ivm_join.Join, "_joined", lambda self, *a: calls.append(a[-1]) or joined(self, *a))
     nan = float("nan")
-    with knobs(ivm_join__PROBE_IN_LIST_MAX=2):
+    with knobs(ivm_join__PROBE_IN_LIST_MAX=2, ivm_join__MEM_ROWS_MAX=-1):  # (asks about DuckDB's index)
         h = Harness(BASE + """
         CREATE VIEW j AS SELECT t.id, t.v, t.d, u.name FROM t JOIN u ON t.k = u.k;
         CREATE VIEW jw AS SELECT t.id, t.x * 2 AS x2, u.name FROM t JOIN u ON t.k = u.k WHERE t.v > 1 OR u.name = 'b';
@@ -851,6 +859,26 @@ def test_large_changes_join_in_duckdb(monkeypatch):
         assert h.db.execute(indexes).fetchall()
     assert len(calls) >= 4 and any(c is not None for c in calls)
     assert isinstance(loaded["j"][1], ArrowRows) and isinstance(loaded["jw"][1], ArrowRows)  # no Python rows
+
+
+def test_a_side_kept_in_memory_follows_a_bulk_load_joined_in_duckdb(monkeypatch):
+    """A stored table side kept in memory (``TableSide.mem``) that takes a bulk load joined in DuckDB,
+    which never reaches the side's ``apply``, is counted and read from the table again afterwards."""
+    calls = []
+    found = ivm_join.Join._arrow_delta
+    monkeypatch.setattr(ivm_join.Join, "_arrow_delta", lambda self, *a: calls.append(found(self, *a)) or calls[-1])
+    with knobs(ivm_join__PROBE_IN_LIST_MAX=2):
+        h = Harness(BASE + "CREATE TABLE w (id BIGINT NOT NULL PRIMARY KEY, k INT, x INT);\n"
+                    "CREATE VIEW j AS SELECT w.id, w.x, u.name FROM w JOIN u ON w.k = u.k;\n"
+                    # under an aggregate: joined in DuckDB by ``step_under``, not ``arrow_change``
+                    "CREATE VIEW jg AS SELECT u.name, COUNT(*) AS n, SUM(w.x) AS sx FROM w JOIN u ON w.k = u.k "
+                    "GROUP BY u.name;",
+                    arrow=True)
+        h.step({"w": [(1, (1, 1, 1))]})
+        h.step({"u": [(1, (1, "a"))]})  # probes w: a copy in memory, when the fixture allows it
+        h.step({"w": [(1, (i, i, i)) for i in range(10, 20)]})  # ten join keys, kept as Arrow: joined in DuckDB
+        assert len([c for c in calls[-2:] if c is not None]) == 2, "the load was not joined in DuckDB (the case under test)"
+        h.step({"u": [(1, (12, "b")), (1, (1, "c"))]})  # probes w again: the load is there
 
 
 def test_bulk_inserts_kept_as_arrow(monkeypatch):
