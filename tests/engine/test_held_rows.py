@@ -318,3 +318,77 @@ def test_random_small_steps_give_what_recomputing_the_views_gives(running, seed)
             for v, s in streams.items():
                 assert s.state() == recomputed(rt, v), f"view {v} after step {step}"
     assert held_seen > 20, "few steps held rows: the test did not test holding"
+
+
+def test_a_view_of_a_view_reads_held_rows_of_a_table_it_names_bare(running):
+    """``v3`` reads ``v2`` through the text DuckDB writes back from its parse tree (``_substituted``),
+    which names ``cities`` without quotes: its held row must go in before ``v3`` recomputes from it."""
+    p, rt = running("""
+        CREATE TABLE orders (order_id BIGINT NOT NULL PRIMARY KEY, city_id INT, amount DOUBLE);
+        CREATE TABLE cities (city_id INT NOT NULL PRIMARY KEY, region VARCHAR);
+        CREATE VIEW v1 AS SELECT city_id, SUM(amount) AS s FROM orders GROUP BY city_id;
+        CREATE VIEW v2 AS SELECT c.region, v1.s FROM cities c JOIN v1 ON c.city_id = v1.city_id;
+        CREATE MATERIALIZED VIEW v3 AS SELECT region, COUNT(*) AS n FROM v2 GROUP BY region;""")
+    v3 = Stream(rt, "v3")
+    push(p, rt, "cities", [{"city_id": i, "region": f"r{i % 3}"} for i in range(2, 701)])
+    push(p, rt, "orders", [{"order_id": i, "city_id": i, "amount": 1.0} for i in range(1, 701)])
+    push(p, rt, "cities", [{"city_id": 1, "region": "r1"}])
+    assert rt.held.rows == {"cities": [(1, "r1")]}, "the city was held (the case under test)"
+    push(p, rt, "orders", [{"order_id": 1000 + i, "city_id": i, "amount": 2.0} for i in range(1, 701)])
+    wait_until(lambda: v3.steps >= rt.step, 10, "the stream to catch up")
+    assert v3.state() == recomputed(rt, "v3")
+
+
+def test_a_join_copy_is_dropped_when_an_aggregate_above_recomputes(running):
+    """A large change under a GROUP BY is recomputed by DuckDB without stepping the join: the copy of
+    ``orders`` the join kept in memory never saw it and must not be probed again."""
+    p, rt = running("""
+        CREATE TABLE orders (order_id BIGINT NOT NULL PRIMARY KEY, customer_id INT, amount DOUBLE);
+        CREATE TABLE customers (customer_id INT NOT NULL PRIMARY KEY, name VARCHAR);
+        CREATE MATERIALIZED VIEW per_name AS SELECT c.name, COUNT(*) AS n
+            FROM orders o JOIN customers c ON o.customer_id = c.customer_id GROUP BY c.name;""")
+    s = Stream(rt, "per_name")
+    push(p, rt, "customers", [{"customer_id": 1, "name": "ann"}])  # probes orders: a copy, empty
+    push(p, rt, "orders", [{"order_id": i, "customer_id": 1 + i % 2, "amount": 1.0} for i in range(2000)])
+    push(p, rt, "customers", [{"customer_id": 2, "name": "bob"}])  # probes orders again
+    wait_until(lambda: s.steps >= rt.step, 10, "the stream to catch up")
+    assert s.state() == recomputed(rt, "per_name") == Counter({(("n", 1000), ("name", "ann")): 1,
+                                                               (("n", 1000), ("name", "bob")): 1})
+
+
+def test_rows_that_cannot_be_inserted_after_a_failure_are_not_checkpointed_as_applied(tmp_path, monkeypatch):
+    """If even inserting held rows fails (DuckDB out of memory, say), the rows go on as the failed run's
+    leftover, and no checkpoint counts them as in the tables: after a restart they are there."""
+    from webapp.engine import stepdb
+
+    program = "CREATE TABLE t (id BIGINT NOT NULL PRIMARY KEY, v INT);\nCREATE MATERIALIZED VIEW s AS SELECT COUNT(*) AS n FROM t;"
+    eng = Engine(tmp_path / "data")
+    try:
+        eng.put("p", {"name": "p", "program_code": program,
+                      "runtime_config": {"fault_tolerance": {"model": "at_least_once"}}})
+        p = eng.get("p")
+        p.start()
+        wait_until(lambda: p.status == "Running", 30, "the pipeline to run")
+        rt = p.running()
+        push(p, rt, "t", [{"id": i, "v": i} for i in range(40)])
+        push(p, rt, "t", [{"id": 100, "v": 1}])
+        assert rt.held, "the row was held (the case under test)"
+
+        def failing(self, con, names=None):
+            raise duckdb.OutOfMemoryException("out of memory (injected)")
+        monkeypatch.setattr(stepdb.HeldRows, "insert", failing)  # the idle insert fails, then the failure's
+        wait_until(lambda: p.status == "Stopped", 30, "the failure to stop the pipeline")
+        monkeypatch.undo()
+        assert [b.get_ops() for b in p.unapplied] == [[(1, (100, 1))]]
+        assert p.incomplete_upto and not p._checkpoint(), "a checkpoint counted the row as in the table"
+    finally:
+        eng.shutdown()
+    eng = Engine(tmp_path / "data")  # the log after the last checkpoint is replayed
+    try:
+        p = eng.get("p")
+        assert sorted(p.db.execute('SELECT id FROM "t"').fetchall())[-1] == (100,)
+        p.start()
+        wait_until(lambda: p.status == "Running", 30, "the pipeline to run again")
+        assert read(p.running(), "SELECT count(*) FROM t") == [(41,)]
+    finally:
+        eng.shutdown()

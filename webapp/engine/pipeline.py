@@ -140,6 +140,10 @@ class Pipeline:
         # Acknowledged batches a failed run did not apply (``Runtime.leftover``): the next run applies
         # them first, as an engine restart replays them from the log.
         self.unapplied: list = []
+        # Nonzero when the tables lack acknowledged rows that later batches in them came after (a failed
+        # runtime could not insert rows it had held back, ``stepdb``; they are in ``unapplied``): no
+        # checkpoint may be written until a run has processed batches up to this one; the log keeps them.
+        self.incomplete_upto = 0
         self.kept_tables: list[str] = []
         # Durable state bookkeeping (see WAL.md).
         self.storage_epoch = int(stored.get("epoch", 0))
@@ -340,6 +344,7 @@ class Pipeline:
             log.warning("%d acknowledged records that a failed step left unapplied are dropped: %s",
                         sum(b.records for b in self.unapplied), why, extra={"pipeline": self.name})
         self.unapplied = []
+        self.incomplete_upto = 0
 
     @staticmethod
     def _new_db(program: Program):
@@ -507,6 +512,13 @@ class Pipeline:
                 self.applied_wal_seq = max(self.applied_wal_seq, rt.applied_wal_seq)
                 self.unapplied = left
                 self.runtime = None
+                if any(b.wal_seq and b.wal_seq <= rt.applied_wal_seq for b in left):
+                    self.incomplete_upto = max(b.seq for b in left)
+                    log.error("pipeline %s: its tables lack acknowledged rows the failed run could not insert; "
+                              "no checkpoint is written until they are applied again (the log keeps them)",
+                              self.name, extra={"pipeline": self.name})
+                elif self.incomplete_upto and rt.processed_seq >= self.incomplete_upto:
+                    self.incomplete_upto = 0
         # Nothing processed since the last checkpoint (or since storage was cleared): a new one would hold
         # the same state, and storage_status_details would list a checkpoint of nothing new.
         if self.batch_seq == self.ckpt_batch_seq and self.applied_wal_seq <= self.ckpt_seq:
@@ -709,6 +721,10 @@ class Pipeline:
             prog = self.storage_program
             if db is None or prog is None:
                 return False
+            if self.incomplete_upto:
+                if rt is None or rt.processed_seq < self.incomplete_upto:
+                    return False
+                self.incomplete_upto = 0
         if rt is not None:
             with rt.step_lock:
                 if rt.held and not rt.failed:

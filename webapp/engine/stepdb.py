@@ -17,9 +17,11 @@ machine's caches have moved on), so on a step of one order those statements were
   give), all inserts, and, for a keyed table, of keys the table cannot hold yet (its ``KeyRanges``).
   The views get the rows as the step's change at once, as they would after the insert. The rows go
   into DuckDB (one INSERT) before any statement that may read the table: the step connection looks
-  for the table's DuckDB name, or the name of any view computed from it, in each statement's text
-  (every statement the engine makes names relations through ``quote``; a name that merely appears
-  costs an early insert, never a wrong read). Everything else that reads the tables (ad-hoc queries,
+  for the table's DuckDB name, or the name of any view computed from it, in each statement's text, in
+  any case, quoted or not, wherever no letter, digit or underscore touches it (the engine's own
+  statements quote names, but a view's contents that DuckDB wrote back from its parse tree name tables
+  bare, ``maintain._substituted``; a name that merely appears, in a string or as a word of a quoted
+  name, costs an early insert, never a wrong read). Everything else that reads the tables (ad-hoc queries,
   snapshots, checkpoints, profiles) does so under the step lock after ``flush``; the step thread
   flushes when it has been idle ``IDLE_FLUSH_SECS``, before a step that touches the table otherwise,
   and when the runtime ends.
@@ -31,6 +33,8 @@ either: a checkpoint flushes first, so the rows are in the log after it and are 
 """
 
 from __future__ import annotations
+
+import re
 
 import duckdb
 
@@ -74,9 +78,10 @@ class HeldRows:
         self.in_txn: dict[str, tuple[list, list]] = {}  # (rows, batches) inserted in the open transaction
         self.new: dict[str, tuple[int, int]] = {}  # (rows, batches) the running step held, per table
         self.ok = {name: _checker(a.table) for name, a in appliers.items() if a.by_params}
-        # The quoted DuckDB name of every relation -> the tables its contents are computed from.
+        # A pattern for how a statement can spell each relation's DuckDB name (bare names are read in any
+        # case; a quoted one has its quotes doubled) -> the tables its contents are computed from.
         by_name = {r.name: r for r in program.tables + program.views}
-        self.names: list[tuple[str, frozenset[str]]] = []
+        self.names: list[tuple[re.Pattern, frozenset[str]]] = []
         for r in program.tables + program.views:
             tables, todo, seen = set(), [r.name], set()
             while todo:
@@ -88,7 +93,8 @@ class HeldRows:
                 if rel.kind == "table":
                     tables.add(n)
                 todo.extend(rel.depends_on)
-            self.names.append((quote(r.internal), frozenset(tables)))
+            spell = "|".join(re.escape(n) for n in {r.internal, quote(r.internal)})
+            self.names.append((re.compile(rf"(?<![\w$])(?:{spell})(?![\w$])", re.IGNORECASE), frozenset(tables)))
 
     def __bool__(self) -> bool:
         return bool(self.rows)
@@ -136,8 +142,8 @@ class HeldRows:
     def reads_held(self, sql: str) -> list[str]:
         """The tables with held rows that ``sql`` may read (it names them, or a view of them)."""
         out: set[str] = set()
-        for qname, tables in self.names:
-            if tables & self.rows.keys() and qname in sql:
+        for name, tables in self.names:
+            if tables & self.rows.keys() and name.search(sql):
                 out |= tables & self.rows.keys()
         return sorted(out)
 

@@ -268,12 +268,14 @@ class Aggregate(Node):
                 # when it is bigger than the input so far: a recompute would read the whole input
                 # now and again when the next step's groups are loaded.
                 self.total_n += tbl.num_rows
+                self.child.skipped()
                 return self._merge_batch(con, inserted_batch(tbl), False)
         if not self.child.stateful():
             # Whether the change is large can be told before Python touches a row of it.
             bound = self.child.delta_bound(deltas)
             if bound >= BULK_MIN_ROWS and (bound >= self.total_n if merge else
                                            bound * (1 + len(self.specs)) * ROW_AGG_COST >= self.total_n + bound):
+                self.child.skipped()
                 return self._recompute(con)
         # Consolidated, so that no row's weight dips below zero on the way (a join's change can
         # delete a row before inserting it again); a change without deletes has nothing to cancel.

@@ -237,6 +237,12 @@ class Join(Node):
         self.right.reset()
         super().reset()
 
+    def skipped(self):
+        for side in (self.left, self.right):
+            if isinstance(side, TableSide):
+                side.forget()
+        super().skipped()
+
     def init(self, con):
         super().init(con)
         self.left.init(con)

@@ -166,6 +166,13 @@ class Node:
     def stateful(self) -> bool:
         return any(c.stateful() for c in self.children)
 
+    def skipped(self) -> None:
+        """This step's change reached the operators below without their ``step`` (a parent computed its
+        own change from their contents in DuckDB, which only a subtree that is not ``stateful`` allows):
+        what they keep of a stored table for speed only (``join.TableSide.mem``) is dropped."""
+        for c in self.children:
+            c.skipped()
+
     def consolidated(self) -> bool:
         """Whether every change ``step`` returns is already consolidated (no row twice)."""
         return False
