@@ -148,8 +148,9 @@ class TableSide:
         """Drop the in-memory copy: the table changed without ``apply`` (a bulk load joined in DuckDB)."""
         # ``mem``: while the table (as this side sees it) has at most MEM_ROWS_MAX rows, a copy kept as an
         # IndexSide (built at the first probe, from the table as the step left it; kept up to date by
-        # ``apply``, which every change of the table reaches); None once it grew past that, until the
-        # next ``forget``. ``sized``: whether the table was counted since the last ``forget``.
+        # ``apply``; a change that does not reach ``apply``, joined or recomputed in DuckDB, calls
+        # ``forget``: ``Join._changed_in_duckdb``, ``Node.skipped``); None once it grew past the limit,
+        # until the next ``forget``. ``sized``: whether the table was counted since the last ``forget``.
         self.mem: IndexSide | None = None
         self.mem_rows = 0
         self.sized = False
